@@ -1,0 +1,272 @@
+//! The worker's job configuration: what the operator writes into the job ConfigMap and what
+//! `sluice-worker` / `sluice run` read. Shared so both sides agree on every field and default.
+//!
+//! Unknown fields are rejected (`deny_unknown_fields`) so a misspelt key is an error, not a silent default.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Millis;
+
+/// Everything a worker needs to run the fraud job, apart from which partitions it owns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobConfig {
+    /// Kafka connection. Required by `sluice-worker`; ignored by the embedded local mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaConfig>,
+    /// Names of the input and output topics.
+    #[serde(default)]
+    pub topics: TopicsConfig,
+    /// Prefix of every transactional.id of this job: `<prefix>-<worker id>`. Unique per job and stable across
+    /// restarts; changing it orphans open transactions, so the CRD makes it immutable.
+    pub transactional_id_prefix: String,
+    /// Kafka `transaction.timeout.ms`. Must exceed commitInterval + maxRecoveryTime, or the broker aborts
+    /// transactions during a slow recovery (the reference's silent-loss incident).
+    #[serde(default = "defaults::transaction_timeout")]
+    pub transaction_timeout: Millis,
+    /// How often output and consumed offsets are committed in one Kafka transaction. This is the visibility
+    /// latency for read_committed consumers.
+    #[serde(default = "defaults::commit_interval")]
+    pub commit_interval: Millis,
+    /// Commit early once this many input records are in the open transaction (bounds transaction size).
+    #[serde(default = "defaults::commit_max_records")]
+    pub commit_max_records: u32,
+    /// Worst-case time to restore a checkpoint and replay to the committed frontier; used to validate the
+    /// transaction timeout.
+    #[serde(default = "defaults::max_recovery_time")]
+    pub max_recovery_time: Millis,
+    /// Event-time settings.
+    #[serde(default)]
+    pub watermark: WatermarkConfig,
+    /// Cards with no event for this long (in event time) are dropped from state.
+    #[serde(default = "defaults::state_ttl")]
+    pub state_ttl: Millis,
+    /// Local state and checkpoints.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Path of the scoring model YAML. Absent: the built-in model `fraud-v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_path: Option<String>,
+}
+
+/// Kafka connection settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`.
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties (e.g. `security.protocol`, `sasl.mechanism`). Secrets belong in files or
+    /// environment variables, never here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Topic names. All input topics must have the same partition count (co-partitioned by card_id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    pub authorizations: String,
+    pub device_telemetry: String,
+    pub account_changes: String,
+    pub decisions: String,
+    pub alerts: String,
+    pub dlq: String,
+    pub late: String,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            authorizations: "authorizations".into(),
+            device_telemetry: "device-telemetry".into(),
+            account_changes: "account-changes".into(),
+            decisions: "decisions".into(),
+            alerts: "alerts".into(),
+            dlq: "dlq".into(),
+            late: "late".into(),
+        }
+    }
+}
+
+/// Event-time settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct WatermarkConfig {
+    /// Watermark = max event time seen in the partition minus this bound.
+    pub out_of_orderness: Millis,
+    /// Events older than watermark − allowedLateness go to the `late` topic instead of the features.
+    pub allowed_lateness: Millis,
+}
+
+impl Default for WatermarkConfig {
+    fn default() -> Self {
+        WatermarkConfig {
+            out_of_orderness: Millis::from_secs(5),
+            allowed_lateness: Millis::from_secs(2),
+        }
+    }
+}
+
+/// Local state and checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory for the per-partition RocksDB instances and local checkpoints.
+    pub dir: String,
+    /// How often a state checkpoint is taken (asynchronous; independent of commitInterval).
+    pub checkpoint_interval: Millis,
+    /// Completed checkpoints kept; older ones are garbage-collected.
+    pub retained_checkpoints: u32,
+    /// RocksDB block cache shared by all partitions of a worker, in MiB.
+    pub block_cache_mib: u32,
+    /// RocksDB write-buffer budget shared by all partitions of a worker, in MiB.
+    pub write_buffer_mib: u32,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: "/var/lib/sluice/state".into(),
+            checkpoint_interval: Millis::from_secs(30),
+            retained_checkpoints: 3,
+            block_cache_mib: 256,
+            write_buffer_mib: 128,
+        }
+    }
+}
+
+mod defaults {
+    use crate::duration::Millis;
+
+    pub fn transaction_timeout() -> Millis {
+        Millis::from_secs(15 * 60)
+    }
+    pub fn commit_interval() -> Millis {
+        Millis(100)
+    }
+    pub fn commit_max_records() -> u32 {
+        10_000
+    }
+    pub fn max_recovery_time() -> Millis {
+        Millis::from_secs(5 * 60)
+    }
+    pub fn state_ttl() -> Millis {
+        Millis(45 * 86_400_000)
+    }
+}
+
+/// A configuration problem: the field (as written in YAML) and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}; fix: {fix}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl JobConfig {
+    /// Checks rules the types alone cannot express. Returns every problem, not only the first.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        let prefix = &self.transactional_id_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 200
+            || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            errs.push(ConfigError {
+                field: "transactionalIdPrefix",
+                problem: format!("{prefix:?} is not 1-200 characters of [A-Za-z0-9._-]"),
+                fix: "use a stable, job-unique name such as \"fraud-score-prod-v7\"".into(),
+            });
+        }
+        let needed = self.commit_interval.0.saturating_add(self.max_recovery_time.0);
+        if self.transaction_timeout.0 <= needed {
+            errs.push(ConfigError {
+                field: "transactionTimeout",
+                problem: format!(
+                    "{} must exceed commitInterval ({}) + maxRecoveryTime ({}) = {}",
+                    self.transaction_timeout,
+                    self.commit_interval,
+                    self.max_recovery_time,
+                    Millis(needed)
+                ),
+                fix: "raise transactionTimeout (15m is a safe default) or lower maxRecoveryTime".into(),
+            });
+        }
+        if self.commit_interval.0 == 0 {
+            errs.push(ConfigError {
+                field: "commitInterval",
+                problem: "must be at least 1ms".into(),
+                fix: "use e.g. \"100ms\"".into(),
+            });
+        }
+        if self.commit_max_records == 0 {
+            errs.push(ConfigError {
+                field: "commitMaxRecords",
+                problem: "must be at least 1".into(),
+                fix: "use e.g. 10000".into(),
+            });
+        }
+        if self.state.retained_checkpoints == 0 {
+            errs.push(ConfigError {
+                field: "state.retainedCheckpoints",
+                problem: "must keep at least one checkpoint".into(),
+                fix: "use 3 (the default)".into(),
+            });
+        }
+        if self.state_ttl.0 < 86_400_000 {
+            errs.push(ConfigError {
+                field: "stateTtl",
+                problem: format!("{} is shorter than the 30-day average feature needs to be useful", self.state_ttl),
+                fix: "use at least \"1d\"; the default is \"45d\"".into(),
+            });
+        }
+        errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> JobConfig {
+        serde_yaml::from_str("transactionalIdPrefix: fraud-test\n").unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = minimal();
+        assert_eq!(c.transaction_timeout, Millis::from_secs(900));
+        assert_eq!(c.commit_interval, Millis(100));
+        assert_eq!(c.watermark.out_of_orderness, Millis::from_secs(5));
+        assert_eq!(c.state.checkpoint_interval, Millis::from_secs(30));
+        assert_eq!(c.topics.authorizations, "authorizations");
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+    }
+
+    #[test]
+    fn short_transaction_timeout_names_the_field_and_fix() {
+        let mut c = minimal();
+        c.transaction_timeout = Millis::from_secs(60);
+        let errs = c.validate();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "transactionTimeout");
+        assert!(errs[0].to_string().contains("fix: raise transactionTimeout"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn misspelt_field_is_rejected() {
+        let err = serde_yaml::from_str::<JobConfig>("transactionalIdPrefix: x\ncommitIntervall: 1s\n").unwrap_err();
+        assert!(err.to_string().contains("commitIntervall"), "{err}");
+    }
+
+    #[test]
+    fn bad_prefix_is_reported() {
+        let mut c = minimal();
+        c.transactional_id_prefix = "has space".into();
+        assert_eq!(c.validate()[0].field, "transactionalIdPrefix");
+    }
+}

@@ -1,0 +1,27 @@
+//! Free loopback ports for services, so parallel test binaries never collide.
+
+use std::net::TcpListener;
+use std::sync::Mutex;
+
+use crate::TestBedError;
+
+/// Ports handed out by this process; the OS may give the same free port twice between bind and use.
+static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// A currently free TCP port on 127.0.0.1 that this process has not handed out before.
+pub fn free_port() -> Result<u16, TestBedError> {
+    for _ in 0..64 {
+        let listener =
+            TcpListener::bind(("127.0.0.1", 0)).map_err(TestBedError::io("binding a free port"))?;
+        let port = listener
+            .local_addr()
+            .map_err(TestBedError::io("reading a bound port"))?
+            .port();
+        let mut seen = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if !seen.contains(&port) {
+            seen.push(port);
+            return Ok(port);
+        }
+    }
+    Err(TestBedError::Env("no free loopback port found".into()))
+}

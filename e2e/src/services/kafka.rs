@@ -1,0 +1,231 @@
+//! A single-node Apache Kafka broker in KRaft mode (combined broker + controller) on loopback.
+//!
+//! Configured for a transactional workload on one node: the transaction state log and offsets topic use
+//! replication 1 / min ISR 1, transactions may stay open up to an hour, consumer groups rebalance without the
+//! initial delay, and topics are never auto-created (tests create theirs with explicit partition counts).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::TestBedError;
+use crate::install::ensure_kafka;
+use crate::ports::free_port;
+use crate::process::{ManagedProcess, accepts_tcp, log_contains};
+
+const READY_LINE: &str = "Kafka Server started";
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running (or stopped, restartable) broker. Its data survives [`KafkaBroker::stop`] / [`KafkaBroker::start_again`].
+#[derive(Debug)]
+pub struct KafkaBroker {
+    dir: PathBuf,
+    port: u16,
+    controller_port: u16,
+    process: Option<ManagedProcess>,
+    /// Delete `dir` on drop (private instances) or keep it (shared instances started by `sluice-testbed`).
+    remove_dir_on_drop: bool,
+}
+
+impl KafkaBroker {
+    /// Formats a fresh log dir under `dir` and starts the broker on free loopback ports.
+    pub fn start(dir: &Path) -> Result<KafkaBroker, TestBedError> {
+        ensure_kafka()?;
+        std::fs::create_dir_all(dir.join("data"))
+            .map_err(TestBedError::io(format!("creating {}", dir.display())))?;
+        let mut broker = KafkaBroker {
+            dir: dir.to_path_buf(),
+            port: free_port()?,
+            controller_port: free_port()?,
+            process: None,
+            remove_dir_on_drop: true,
+        };
+        broker.write_config()?;
+        broker.format()?;
+        broker.start_again()?;
+        Ok(broker)
+    }
+
+    /// Keeps the data directory when this handle is dropped.
+    pub fn keep_dir(mut self) -> Self {
+        self.remove_dir_on_drop = false;
+        self
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ManagedProcess::pid)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("kafka.log")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("server.properties")
+    }
+
+    fn classpath() -> String {
+        format!("{}/*", crate::install::kafka_libs_dir().display())
+    }
+
+    fn write_config(&self) -> Result<(), TestBedError> {
+        let data = self.dir.join("data");
+        let props = format!(
+            "process.roles=broker,controller\n\
+             node.id=1\n\
+             controller.quorum.bootstrap.servers=127.0.0.1:{c}\n\
+             listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{p}\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             log.dirs={data}\n\
+             num.partitions=1\n\
+             auto.create.topics.enable=false\n\
+             offsets.topic.replication.factor=1\n\
+             offsets.topic.num.partitions=8\n\
+             transaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\n\
+             transaction.state.log.num.partitions=8\n\
+             share.coordinator.state.topic.replication.factor=1\n\
+             share.coordinator.state.topic.min.isr=1\n\
+             transaction.max.timeout.ms=3600000\n\
+             group.initial.rebalance.delay.ms=0\n\
+             log.retention.hours=-1\n",
+            p = self.port,
+            c = self.controller_port,
+            data = data.display()
+        );
+        std::fs::write(self.config_path(), props).map_err(TestBedError::io("writing server.properties"))?;
+        let log4j = "rootLogger.level=INFO\n\
+                     rootLogger.appenderRef.stdout.ref=STDOUT\n\
+                     appender.stdout.type=Console\n\
+                     appender.stdout.name=STDOUT\n\
+                     appender.stdout.layout.type=PatternLayout\n\
+                     appender.stdout.layout.pattern=[%d] %p %m (%c)%n\n\
+                     logger.kafka.name=kafka\n\
+                     logger.kafka.level=INFO\n\
+                     logger.state.name=state.change.logger\n\
+                     logger.state.level=WARN\n";
+        std::fs::write(self.dir.join("log4j2.properties"), log4j).map_err(TestBedError::io("writing log4j2.properties"))
+    }
+
+    fn java(&self) -> Command {
+        let mut cmd = Command::new("java");
+        cmd.arg("-Xms256m")
+            .arg("-Xmx768m")
+            .arg("-XX:+UseG1GC")
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                self.dir.join("log4j2.properties").display()
+            ))
+            .arg("-cp")
+            .arg(Self::classpath());
+        cmd
+    }
+
+    fn format(&self) -> Result<(), TestBedError> {
+        // A KRaft cluster id is 16 bytes, base64url without padding; derived from the ports, unique enough.
+        let cluster_id = cluster_id(self.port, self.controller_port);
+        let mut cmd = self.java();
+        cmd.arg("kafka.tools.StorageTool")
+            .arg("format")
+            .arg("-t")
+            .arg(cluster_id)
+            .arg("-c")
+            .arg(self.config_path())
+            .arg("--standalone");
+        let out = cmd.output().map_err(TestBedError::io("running kafka StorageTool"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(TestBedError::Command {
+            command: "kafka.tools.StorageTool format".into(),
+            status: out.status.to_string(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+
+    /// Starts the broker process over the existing data dir and waits until it serves clients.
+    pub fn start_again(&mut self) -> Result<(), TestBedError> {
+        if self.process.is_some() {
+            return Ok(());
+        }
+        let log = self.log_path();
+        // Start from an empty log so readiness is judged on this start's output only.
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = self.java();
+        cmd.arg("kafka.Kafka").arg(self.config_path());
+        let mut process = ManagedProcess::spawn("kafka", cmd, &log)?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        process.wait_until(START_TIMEOUT, |p| {
+            log_contains(p.log_path(), READY_LINE) && accepts_tcp(addr)
+        })?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// Kills the broker (SIGKILL, like a machine dying); data stays for [`KafkaBroker::start_again`].
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+}
+
+impl Drop for KafkaBroker {
+    fn drop(&mut self) {
+        self.stop();
+        if self.remove_dir_on_drop {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// 16 bytes from the two ports and the process id, base64url-encoded without padding (22 characters).
+fn cluster_id(port: u16, controller_port: u16) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 16];
+    bytes[..2].copy_from_slice(&port.to_be_bytes());
+    bytes[2..4].copy_from_slice(&controller_port.to_be_bytes());
+    bytes[4..8].copy_from_slice(&std::process::id().to_be_bytes());
+    bytes[8..].copy_from_slice(b"sluice!!");
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(char::from(ALPHABET[((acc >> bits) & 63) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((acc << (6 - bits)) & 63) as usize]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_id;
+
+    #[test]
+    fn cluster_id_is_22_base64url_chars() {
+        let id = cluster_id(9092, 9093);
+        assert_eq!(id.len(), 22);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(id, cluster_id(9094, 9093));
+    }
+}

@@ -1,0 +1,99 @@
+//! An S3-compatible object store on loopback: `s3s-fs`, a real S3 HTTP server that stores objects in a local
+//! directory (SigV4 auth, path-style, multipart). Data survives a stop/start, which the S3-outage tests need.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::TestBedError;
+use crate::install::ensure_s3s_fs;
+use crate::ports::free_port;
+use crate::process::{ManagedProcess, accepts_tcp};
+use crate::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running (or stopped, restartable) S3 server over `dir/data`.
+#[derive(Debug)]
+pub struct S3Server {
+    dir: PathBuf,
+    port: u16,
+    process: Option<ManagedProcess>,
+    remove_dir_on_drop: bool,
+}
+
+impl S3Server {
+    /// Starts a server over a fresh data directory under `dir` on a free loopback port.
+    pub fn start(dir: &Path) -> Result<S3Server, TestBedError> {
+        ensure_s3s_fs()?;
+        std::fs::create_dir_all(dir.join("data"))
+            .map_err(TestBedError::io(format!("creating {}", dir.display())))?;
+        let mut server = S3Server {
+            dir: dir.to_path_buf(),
+            port: free_port()?,
+            process: None,
+            remove_dir_on_drop: true,
+        };
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// Keeps the data directory when this handle is dropped.
+    pub fn keep_dir(mut self) -> Self {
+        self.remove_dir_on_drop = false;
+        self
+    }
+
+    /// `http://127.0.0.1:PORT`, for a path-style S3 client.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(ManagedProcess::pid)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("s3.log")
+    }
+
+    /// Starts the server process over the existing data (same port) and waits until it accepts connections.
+    pub fn start_again(&mut self) -> Result<(), TestBedError> {
+        if self.process.is_some() {
+            return Ok(());
+        }
+        let mut cmd = Command::new(crate::install::s3s_fs_bin());
+        cmd.arg("--host")
+            .arg("127.0.0.1")
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--access-key")
+            .arg(S3_ACCESS_KEY)
+            .arg("--secret-key")
+            .arg(S3_SECRET_KEY)
+            .arg(self.dir.join("data"))
+            .env("RUST_LOG", "s3s_fs=info,s3s=warn");
+        let mut process = ManagedProcess::spawn("s3s-fs", cmd, &self.log_path())?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        process.wait_until(START_TIMEOUT, |_| accepts_tcp(addr))?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// Kills the server (an outage); objects stay on disk for [`S3Server::start_again`].
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+        if self.remove_dir_on_drop {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! How a test gets its services: the shared ones started by `sluice-testbed serve` (announced through
+//! environment variables), or private ones started for this test and stopped when the handle drops.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::cache::run_root;
+use crate::{KafkaBroker, S3Server, TestBedError};
+
+/// Environment variable naming the shared broker's bootstrap address.
+pub const ENV_KAFKA: &str = "SLUICE_KAFKA_BOOTSTRAP";
+/// Environment variable naming the shared S3 endpoint (`http://127.0.0.1:PORT`).
+pub const ENV_S3: &str = "SLUICE_S3_ENDPOINT";
+/// Access key and secret of the test S3 server (test-only credentials, never used outside loopback).
+pub const S3_ACCESS_KEY: &str = "sluice-test";
+pub const S3_SECRET_KEY: &str = "sluice-test-secret";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test, test binary or earlier run uses: for topics, buckets, transactional ids, dirs.
+/// Only lowercase letters, digits and '-' so it is valid as a Kafka topic and an S3 bucket name.
+pub fn unique_name(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// The services one test uses. Private services (if any) stop when this is dropped.
+#[derive(Debug)]
+pub struct TestBed {
+    kafka_bootstrap: Option<String>,
+    s3_endpoint: Option<String>,
+    private_kafka: Option<KafkaBroker>,
+    private_s3: Option<S3Server>,
+}
+
+impl TestBed {
+    /// Kafka from the environment, or a private broker.
+    pub fn with_kafka() -> Result<TestBed, TestBedError> {
+        let mut bed = TestBed::empty();
+        bed.add_kafka()?;
+        Ok(bed)
+    }
+
+    /// S3 from the environment, or a private server.
+    pub fn with_s3() -> Result<TestBed, TestBedError> {
+        let mut bed = TestBed::empty();
+        bed.add_s3()?;
+        Ok(bed)
+    }
+
+    /// Both services.
+    pub fn with_kafka_and_s3() -> Result<TestBed, TestBedError> {
+        let mut bed = TestBed::with_kafka()?;
+        bed.add_s3()?;
+        Ok(bed)
+    }
+
+    fn empty() -> TestBed {
+        TestBed {
+            kafka_bootstrap: None,
+            s3_endpoint: None,
+            private_kafka: None,
+            private_s3: None,
+        }
+    }
+
+    fn add_kafka(&mut self) -> Result<(), TestBedError> {
+        if let Ok(bootstrap) = std::env::var(ENV_KAFKA) {
+            self.kafka_bootstrap = Some(bootstrap);
+            return Ok(());
+        }
+        let broker = KafkaBroker::start(&run_root().join(unique_name("kafka")))?;
+        self.kafka_bootstrap = Some(broker.bootstrap());
+        self.private_kafka = Some(broker);
+        Ok(())
+    }
+
+    fn add_s3(&mut self) -> Result<(), TestBedError> {
+        if let Ok(endpoint) = std::env::var(ENV_S3) {
+            self.s3_endpoint = Some(endpoint);
+            return Ok(());
+        }
+        let server = S3Server::start(&run_root().join(unique_name("s3")))?;
+        self.s3_endpoint = Some(server.endpoint());
+        self.private_s3 = Some(server);
+        Ok(())
+    }
+
+    /// `bootstrap.servers` of the broker. Empty if this bed has no Kafka.
+    pub fn kafka_bootstrap(&self) -> &str {
+        self.kafka_bootstrap.as_deref().unwrap_or_default()
+    }
+
+    /// The S3 endpoint URL. Empty if this bed has no S3.
+    pub fn s3_endpoint(&self) -> &str {
+        self.s3_endpoint.as_deref().unwrap_or_default()
+    }
+}

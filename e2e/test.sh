@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The whole Sluice test suite, from a fresh clone: installs what it needs (idempotently), starts real Kafka and
+# S3 servers on loopback, runs the quality gates and every test, stops the services, exits non-zero on failure.
+#
+#   ./e2e/test.sh            # everything
+#
+# Caches: $HOME/.cache/sluice/ (Kafka jars, the S3 server binary, and CARGO_TARGET_DIR unless set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+mkdir -p "$CACHE"
+
+step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
+
+step "system packages"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+need=()
+for pkg in libclang-dev cmake libssl-dev libsasl2-dev libcurl4-openssl-dev zlib1g-dev pkg-config lua5.4 maven openjdk-17-jre-headless; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+# A JDK/Maven outside dpkg (e.g. a preinstalled Temurin) satisfies the Java needs too.
+if command -v java >/dev/null && command -v mvn >/dev/null; then
+  need=("${need[@]/maven}"); need=("${need[@]/openjdk-17-jre-headless}")
+fi
+need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+for comp in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$comp" || rustup component add "$comp"
+done
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "build"
+cargo build --locked --workspace --all-targets
+
+step "CRD drift check"
+cargo run --locked -q -p sluice-crds --bin crdgen -- --check charts/sluice-operator/crds/streamjob.yaml
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "test services: install (cached) and start"
+cargo run --locked -q -p sluice-e2e --bin sluice-testbed -- install
+STATE=$CACHE/run/testbed-$$
+"$CARGO_TARGET_DIR/debug/sluice-testbed" serve --state-dir "$STATE" > "$CACHE/run/testbed-$$.log" 2>&1 &
+TESTBED_PID=$!
+cleanup() {
+  kill -TERM "$TESTBED_PID" 2>/dev/null || true
+  wait "$TESTBED_PID" 2>/dev/null || true
+  "$CARGO_TARGET_DIR/debug/sluice-testbed" stop --state-dir "$STATE" || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT
+for _ in $(seq 1 1200); do
+  [ -f "$STATE/env" ] && break
+  if ! kill -0 "$TESTBED_PID" 2>/dev/null; then
+    echo "test services failed to start:"; cat "$CACHE/run/testbed-$$.log"; exit 1
+  fi
+  sleep 0.1
+done
+[ -f "$STATE/env" ] || { echo "test services not ready after 120s:"; cat "$CACHE/run/testbed-$$.log"; exit 1; }
+set -a; . "$STATE/env"; set +a
+echo "kafka: $SLUICE_KAFKA_BOOTSTRAP  s3: $SLUICE_S3_ENDPOINT"
+
+step "tests"
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$CACHE/run/test-output-$$.txt"
+status=${PIPESTATUS[0]}
+step "summary"
+passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+rm -f "$CACHE/run/test-output-$$.txt"
+echo "$passed passed, $failed failed"
+exit "$status"

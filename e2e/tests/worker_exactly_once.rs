@@ -1,0 +1,186 @@
+//! Exactly-once under crashes, against a real Kafka broker: two `sluice-worker` processes are SIGKILLed at
+//! random moments and aborted at every failpoint, over and over; afterwards a read_committed reader and the
+//! independent oracle must agree that every authorization has exactly one decision, nothing is lost, and the
+//! DLQ holds exactly the malformed inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sluice_crds::JobConfig;
+use sluice_e2e::binaries::{binary, terminate};
+use sluice_e2e::kafka_admin::{create_job_topics, group_lag, job_topics};
+use sluice_e2e::process::ManagedProcess;
+use sluice_e2e::{TestBed, unique_name};
+use sluice_runtime::generator::GeneratorConfig;
+use sluice_runtime::worker::failpoints;
+use sluice_runtime::worker::{job_params, load_model};
+
+const PARTITIONS: i32 = 4;
+
+struct Job {
+    dir: PathBuf,
+    bootstrap: String,
+    job: JobConfig,
+}
+
+impl Job {
+    fn new(bootstrap: &str, dir: &Path) -> Job {
+        let prefix = unique_name("eos");
+        let topics = job_topics(&prefix);
+        create_job_topics(bootstrap, &topics, PARTITIONS).unwrap();
+        let yaml = format!(
+            "transactionalIdPrefix: {prefix}\ncommitInterval: 100ms\ncommitMaxRecords: 300\nstate:\n  checkpointInterval: 700ms\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n"
+        );
+        let mut job: JobConfig = serde_yaml::from_str(&yaml).unwrap();
+        job.topics = topics;
+        Job { dir: dir.to_path_buf(), bootstrap: bootstrap.to_string(), job }
+    }
+
+    /// Writes the config of worker `w` (owning `partitions`) and returns its path.
+    fn worker_config(&self, w: usize, partitions: &[i32]) -> PathBuf {
+        let mut job = self.job.clone();
+        job.state.dir = self.dir.join(format!("state-w{w}")).display().to_string();
+        job.kafka = Some(sluice_crds::job_config::KafkaConfig {
+            bootstrap_servers: self.bootstrap.clone(),
+            properties: Default::default(),
+        });
+        let cfg = serde_json::json!({
+            "job": job,
+            "worker": { "identity": format!("p2-w{w}"), "partitions": partitions },
+        });
+        let path = self.dir.join(format!("worker-{w}.yaml"));
+        std::fs::write(&path, serde_yaml::to_string(&cfg).unwrap()).unwrap();
+        path
+    }
+
+    fn start_worker(&self, w: usize, config: &Path, failpoint: Option<String>) -> ManagedProcess {
+        let mut cmd = Command::new(binary("sluice-worker").unwrap());
+        cmd.arg(config).env("RUST_LOG", "info");
+        if let Some(fp) = failpoint {
+            cmd.env("SLUICE_FAILPOINT", fp);
+        }
+        ManagedProcess::spawn("sluice-worker", cmd, &self.dir.join(format!("worker-{w}.log"))).unwrap()
+    }
+
+    fn lag(&self) -> i64 {
+        let t = &self.job.topics;
+        group_lag(
+            &self.bootstrap,
+            &self.job.transactional_id_prefix,
+            &[&t.authorizations, &t.device_telemetry, &t.account_changes],
+            PARTITIONS,
+        )
+        .unwrap()
+    }
+}
+
+/// A tiny deterministic RNG so a failing run can be reproduced from its seed.
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
+    let bed = TestBed::with_kafka().unwrap();
+    let tmp = tempfile_dir();
+    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let generator = GeneratorConfig {
+        seed: 7,
+        cards: 1_500,
+        partitions: PARTITIONS as u32,
+        authorizations: 12_000,
+        events_per_second: 400,
+        malformed_per_mille: 6,
+        ..GeneratorConfig::default()
+    };
+    let produced =
+        sluice_runtime::produce::produce(bed.kafka_bootstrap(), &job.job.topics, generator, 0, |_| {}).unwrap();
+    assert!(produced.records > 12_000);
+
+    let configs = [job.worker_config(0, &[0, 1]), job.worker_config(1, &[2, 3])];
+    let seed = std::env::var("SLUICE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261125);
+    let mut rng = Lcg(seed);
+    let mut kills = 0u32;
+    let mut failpoint_aborts = 0u32;
+    let started = Instant::now();
+    // Rounds: both workers run; one (or both) die by SIGKILL after a random delay, or by an armed failpoint.
+    let mut round = 0u64;
+    while kills + failpoint_aborts < 60 && started.elapsed() < Duration::from_secs(240) {
+        round += 1;
+        let use_failpoint = round % 3 == 0;
+        let fp = use_failpoint.then(|| {
+            let name = failpoints::ALL[(round / 3 % failpoints::ALL.len() as u64) as usize];
+            format!("{name}:{}", 1 + rng.below(5))
+        });
+        let victim = rng.below(2) as usize;
+        let mut procs: Vec<ManagedProcess> = (0..2)
+            .map(|w| job.start_worker(w, &configs[w], if w == victim { fp.clone() } else { None }))
+            .collect();
+        let delay = Duration::from_millis(300 + rng.below(1700));
+        if use_failpoint {
+            match procs[victim].wait_exit(delay + Duration::from_secs(3)) {
+                Some(_) => failpoint_aborts += 1,
+                None => {
+                    procs[victim].kill();
+                    kills += 1;
+                }
+            }
+        } else {
+            std::thread::sleep(delay);
+            procs[victim].kill();
+            kills += 1;
+        }
+        // Sometimes kill the other worker too, so both recover concurrently.
+        if rng.below(3) == 0 {
+            procs[1 - victim].kill();
+            kills += 1;
+        } else {
+            terminate(procs[1 - victim].pid());
+            procs[1 - victim].wait_exit(Duration::from_secs(30));
+        }
+        drop(procs);
+    }
+    eprintln!("crash rounds: {round}, SIGKILLs: {kills}, failpoint aborts: {failpoint_aborts}");
+    assert!(kills + failpoint_aborts >= 50, "only {kills} kills and {failpoint_aborts} aborts");
+
+    // Finally let both run to the end of the input and stop cleanly.
+    let mut procs: Vec<ManagedProcess> = (0..2).map(|w| job.start_worker(w, &configs[w], None)).collect();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while job.lag() > 0 {
+        assert!(Instant::now() < deadline, "workers did not catch up; logs in {}", tmp.display());
+        for p in &mut procs {
+            assert!(p.try_exit().is_none(), "worker died: {}", p.log_tail(30));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for p in &procs {
+        terminate(p.pid());
+    }
+    for p in &mut procs {
+        let status = p.wait_exit(Duration::from_secs(30)).expect("worker did not stop on SIGTERM");
+        assert!(status.success(), "worker exited with {status}: {}", p.log_tail(30));
+    }
+
+    let params = job_params(&job.job).unwrap();
+    let model = load_model(&job.job).unwrap();
+    let report = sluice_runtime::verify::verify(bed.kafka_bootstrap(), &job.job, &params, &model).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
+    assert_eq!(report.unprocessed_records, 0);
+    assert_eq!(report.input_records, produced.records);
+    assert!(report.expected_decisions > 11_000, "{}", report.expected_decisions);
+    assert!(report.ok(), "exactly-once violated: {report:#?}");
+    assert_eq!(report.actual_decisions, report.expected_decisions);
+    assert!(report.expected_dlq > 0, "the generator should have produced malformed records");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = sluice_e2e::cache::run_root().join(unique_name("eos-test"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

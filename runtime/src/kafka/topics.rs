@@ -1,0 +1,110 @@
+//! Topic checks at start-up: inputs co-partitioned, outputs present, progress log created.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+use sluice_crds::JobConfig;
+
+use super::{KafkaOpError, kerr};
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the topics do not fit the job.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaOpError),
+    #[error("topic {topic:?} (topics.{field}) does not exist; create it first (auto-creation is off by design)")]
+    Missing { field: &'static str, topic: String },
+    #[error(
+        "input topics are not co-partitioned: {details}; all of topics.authorizations, topics.deviceTelemetry and topics.accountChanges must have the same partition count"
+    )]
+    NotCoPartitioned { details: String },
+    #[error("this worker is assigned partition {partition}, but the input topics have only {count} partitions")]
+    PartitionOutOfRange { partition: i32, count: usize },
+    #[error("creating the progress topic {topic:?}: {reason}")]
+    ProgressTopic { topic: String, reason: String },
+}
+
+/// Partition counts of every job topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicLayout {
+    /// Partitions of each input topic (all equal).
+    pub input_partitions: usize,
+    pub decisions: usize,
+    pub alerts: usize,
+    pub dlq: usize,
+    pub late: usize,
+}
+
+fn partition_count(consumer: &BaseConsumer, field: &'static str, topic: &str) -> Result<usize, TopicError> {
+    let md = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(kerr(format!("fetching metadata of {topic}")))?;
+    let count = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len());
+    if count == 0 {
+        return Err(TopicError::Missing { field, topic: topic.to_string() });
+    }
+    Ok(count)
+}
+
+/// Checks the inputs are co-partitioned and cover `owned`, and every output exists.
+pub fn check_layout(consumer: &BaseConsumer, job: &JobConfig, owned: &[i32]) -> Result<TopicLayout, TopicError> {
+    let t = &job.topics;
+    let inputs = [
+        ("authorizations", &t.authorizations),
+        ("deviceTelemetry", &t.device_telemetry),
+        ("accountChanges", &t.account_changes),
+    ];
+    let mut counts = Vec::new();
+    for (field, topic) in inputs {
+        counts.push((topic.as_str(), partition_count(consumer, field, topic)?));
+    }
+    let first = counts.first().map_or(0, |c| c.1);
+    if counts.iter().any(|c| c.1 != first) {
+        let details = counts.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(", ");
+        return Err(TopicError::NotCoPartitioned { details });
+    }
+    if let Some(&p) = owned.iter().find(|&&p| p < 0 || usize::try_from(p).unwrap_or(usize::MAX) >= first) {
+        return Err(TopicError::PartitionOutOfRange { partition: p, count: first });
+    }
+    Ok(TopicLayout {
+        input_partitions: first,
+        decisions: partition_count(consumer, "decisions", &t.decisions)?,
+        alerts: partition_count(consumer, "alerts", &t.alerts)?,
+        dlq: partition_count(consumer, "dlq", &t.dlq)?,
+        late: partition_count(consumer, "late", &t.late)?,
+    })
+}
+
+/// Creates the progress topic (one partition per input partition, never deleted by retention) if missing.
+pub async fn ensure_progress_topic(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: usize,
+) -> Result<(), TopicError> {
+    let n = i32::try_from(partitions).unwrap_or(i32::MAX);
+    let new = NewTopic::new(topic, n, TopicReplication::Fixed(-1))
+        .set("retention.ms", "-1")
+        .set("cleanup.policy", "delete");
+    let results = admin
+        .create_topics(&[new], &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)))
+        .await
+        .map_err(kerr(format!("creating {topic}")))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => {
+                return Err(TopicError::ProgressTopic { topic: topic.to_string(), reason: code.to_string() });
+            }
+        }
+    }
+    Ok(())
+}

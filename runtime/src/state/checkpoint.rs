@@ -1,0 +1,201 @@
+//! Local checkpoints of one partition's state, each tied to the exact input offsets it reflects.
+//!
+//! Layout: `<root>/p<partition>/checkpoints/<seq>/db/` (a RocksDB checkpoint) and `.../meta.json`, written
+//! last through a rename so a checkpoint interrupted half-way (crash, full disk) is never chosen. Checkpoints
+//! are only taken right after a successful transaction commit, so their offsets never run ahead of the
+//! committed frontier.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::rocks::{PartitionDb, StateError};
+
+/// What a completed checkpoint reflects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointMeta {
+    pub partition: i32,
+    /// Monotonic per partition; larger is newer.
+    pub seq: u64,
+    /// Next input offset to read per source topic (authorizations, device-telemetry, account-changes): the
+    /// state contains exactly the records before these offsets.
+    pub offsets: [i64; 3],
+    /// Sequence number of the last transaction whose input the state includes (the progress chain link).
+    pub txn_seq: u64,
+}
+
+impl CheckpointMeta {
+    /// True when every offset is at or below `frontier` (the checkpoint is usable for that frontier).
+    pub fn fits_within(&self, frontier: &[i64; 3]) -> bool {
+        self.offsets.iter().zip(frontier).all(|(o, f)| o <= f)
+    }
+}
+
+/// The checkpoints of one partition on local disk.
+pub struct LocalCheckpoints {
+    partition: i32,
+    dir: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl LocalCheckpoints {
+    pub fn new(state_root: &Path, partition: i32) -> LocalCheckpoints {
+        LocalCheckpoints {
+            partition,
+            dir: state_root.join(format!("p{partition}")).join("checkpoints"),
+        }
+    }
+
+    /// The live DB directory of this partition.
+    pub fn live_dir(state_root: &Path, partition: i32) -> PathBuf {
+        state_root.join(format!("p{partition}")).join("live")
+    }
+
+    fn seq_dir(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}"))
+    }
+
+    /// Takes a checkpoint of `db`; `meta.seq` must be new. Returns its directory.
+    pub fn take(&self, db: &PartitionDb, meta: &CheckpointMeta) -> Result<PathBuf, StateError> {
+        let dir = self.seq_dir(meta.seq);
+        if dir.exists() {
+            // Left by a crash during an earlier attempt with the same seq: never completed, safe to replace.
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        db.checkpoint_to(&dir.join("db"))?;
+        let json = serde_json::to_vec_pretty(meta).map_err(|e| StateError::BadCheckpoint {
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
+        let tmp = dir.join("meta.json.tmp");
+        std::fs::write(&tmp, json).map_err(io(&tmp))?;
+        let done = dir.join("meta.json");
+        std::fs::rename(&tmp, &done).map_err(io(&done))?;
+        Ok(dir)
+    }
+
+    /// Completed checkpoints, oldest first. Incomplete ones (no meta.json) are skipped.
+    pub fn list(&self) -> Result<Vec<CheckpointMeta>, StateError> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io(&self.dir))?;
+            let meta_path = entry.path().join("meta.json");
+            let Ok(bytes) = std::fs::read(&meta_path) else {
+                continue;
+            };
+            let meta: CheckpointMeta = serde_json::from_slice(&bytes).map_err(|e| StateError::BadCheckpoint {
+                path: meta_path.clone(),
+                reason: e.to_string(),
+            })?;
+            if meta.partition == self.partition {
+                out.push(meta);
+            }
+        }
+        out.sort_by_key(|m| m.seq);
+        Ok(out)
+    }
+
+    /// The newest completed checkpoint whose offsets are within `frontier`.
+    pub fn newest_within(&self, frontier: &[i64; 3]) -> Result<Option<CheckpointMeta>, StateError> {
+        Ok(self.list()?.into_iter().rev().find(|m| m.fits_within(frontier)))
+    }
+
+    /// Replaces `live` with a copy of checkpoint `seq` (SST files hard-linked: RocksDB never rewrites them).
+    pub fn restore_into(&self, seq: u64, live: &Path) -> Result<(), StateError> {
+        if live.exists() {
+            std::fs::remove_dir_all(live).map_err(io(live))?;
+        }
+        std::fs::create_dir_all(live).map_err(io(live))?;
+        let src = self.seq_dir(seq).join("db");
+        for entry in std::fs::read_dir(&src).map_err(io(&src))? {
+            let entry = entry.map_err(io(&src))?;
+            let from = entry.path();
+            let to = live.join(entry.file_name());
+            let is_sst = from.extension().is_some_and(|e| e == "sst");
+            if is_sst {
+                std::fs::hard_link(&from, &to).map_err(io(&to))?;
+            } else {
+                std::fs::copy(&from, &to).map_err(io(&to))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes all but the newest `keep` completed checkpoints, and any incomplete ones older than those.
+    pub fn retain(&self, keep: usize) -> Result<(), StateError> {
+        let complete = self.list()?;
+        let Some(oldest_kept) = complete.len().checked_sub(keep).and_then(|i| complete.get(i)) else {
+            return Ok(());
+        };
+        let cutoff = self.seq_dir(oldest_kept.seq);
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) => return Err(io(&self.dir)(e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(io(&self.dir))?.path();
+            // Directory names are zero-padded sequence numbers, so name order is age order.
+            if path < cutoff {
+                std::fs::remove_dir_all(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_core::processor::StateStore;
+
+    use super::*;
+    use crate::state::RocksResources;
+
+    fn meta(seq: u64, offsets: [i64; 3]) -> CheckpointMeta {
+        CheckpointMeta {
+            partition: 0,
+            seq,
+            offsets,
+            txn_seq: seq,
+        }
+    }
+
+    #[test]
+    fn picks_newest_within_frontier_and_retains() {
+        let tmp = tempfile::tempdir().unwrap();
+        let res = RocksResources::new(8, 8);
+        let live = LocalCheckpoints::live_dir(tmp.path(), 0);
+        let mut db = PartitionDb::open(&res, &live).unwrap();
+        let cps = LocalCheckpoints::new(tmp.path(), 0);
+        for seq in 1..=4u64 {
+            db.put_card("c", vec![seq as u8]).unwrap();
+            cps.take(&db, &meta(seq, [seq as i64 * 10, 0, 0])).unwrap();
+        }
+        // An incomplete checkpoint (crash before meta.json) is invisible.
+        std::fs::create_dir_all(tmp.path().join("p0/checkpoints/00000000000000000009/db")).unwrap();
+        assert_eq!(cps.list().unwrap().len(), 4);
+        assert_eq!(cps.newest_within(&[35, 0, 0]).unwrap().unwrap().seq, 3);
+        assert!(cps.newest_within(&[5, 0, 0]).unwrap().is_none());
+
+        drop(db);
+        cps.restore_into(2, &live).unwrap();
+        let mut db = PartitionDb::open(&res, &live).unwrap();
+        assert_eq!(db.get_card("c").unwrap(), Some(vec![2]));
+
+        cps.retain(2).unwrap();
+        let seqs: Vec<u64> = cps.list().unwrap().iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![3, 4]);
+    }
+}

@@ -1,0 +1,145 @@
+//! The worker's configuration: the job (shared with the operator) plus this worker's identity and partitions.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sluice_crds::{ConfigError, JobConfig};
+
+/// Who this worker is and what it owns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkerAssignment {
+    /// Stable identity; the transactional.id is `<transactionalIdPrefix>-<identity>`.
+    pub identity: String,
+    /// Input partitions this worker owns (a task per partition).
+    pub partitions: Vec<i32>,
+    /// Transactional ids of a previous assignment to fence before starting (after a rescale), so no old
+    /// open transaction blocks read_committed consumers or commits late.
+    #[serde(default)]
+    pub fence_transactional_ids: Vec<String>,
+}
+
+/// The worker's config file: `job:` and `worker:` sections.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub job: JobConfig,
+    pub worker: WorkerAssignment,
+}
+
+/// Why the worker configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing {path}: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
+}
+
+impl WorkerConfig {
+    /// Reads the YAML file, applies environment overrides, validates.
+    ///
+    /// Overrides (what a Pod spec sets per worker): `SLUICE_KAFKA_BOOTSTRAP`, `SLUICE_WORKER_IDENTITY`,
+    /// `SLUICE_WORKER_PARTITIONS` (comma-separated), `SLUICE_STATE_DIR`.
+    pub fn load(path: &Path) -> Result<WorkerConfig, WorkerConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| WorkerConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut cfg: WorkerConfig =
+            serde_yaml::from_str(&text).map_err(|source| WorkerConfigError::Parse { path: shown, source })?;
+        cfg.apply_env(|k| std::env::var(k).ok());
+        let errs = cfg.validate();
+        if errs.is_empty() { Ok(cfg) } else { Err(WorkerConfigError::Invalid(errs)) }
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(b) = get("SLUICE_KAFKA_BOOTSTRAP") {
+            let kafka = self.job.kafka.get_or_insert_with(|| sluice_crds::job_config::KafkaConfig {
+                bootstrap_servers: String::new(),
+                properties: Default::default(),
+            });
+            kafka.bootstrap_servers = b;
+        }
+        if let Some(id) = get("SLUICE_WORKER_IDENTITY") {
+            self.worker.identity = id;
+        }
+        if let Some(p) = get("SLUICE_WORKER_PARTITIONS") {
+            self.worker.partitions = p.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+        }
+        if let Some(d) = get("SLUICE_STATE_DIR") {
+            self.job.state.dir = d;
+        }
+    }
+
+    /// Job rules plus the worker-specific ones.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errs = self.job.validate();
+        if self.job.kafka.as_ref().is_none_or(|k| k.bootstrap_servers.is_empty()) {
+            errs.push(ConfigError {
+                field: "job.kafka.bootstrapServers",
+                problem: "is required by sluice-worker".into(),
+                fix: "set it in the file or via SLUICE_KAFKA_BOOTSTRAP".into(),
+            });
+        }
+        if self.worker.identity.is_empty()
+            || !self.worker.identity.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            errs.push(ConfigError {
+                field: "worker.identity",
+                problem: format!("{:?} is not 1+ characters of [A-Za-z0-9._-]", self.worker.identity),
+                fix: "use e.g. \"p2-w0\" (parallelism 2, ordinal 0)".into(),
+            });
+        }
+        let mut sorted = self.worker.partitions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.is_empty() || sorted.len() != self.worker.partitions.len() || sorted.iter().any(|p| *p < 0) {
+            errs.push(ConfigError {
+                field: "worker.partitions",
+                problem: format!("{:?} must be a non-empty list of distinct partitions ≥ 0", self.worker.partitions),
+                fix: "list the input partitions this worker owns, e.g. [0, 1]".into(),
+            });
+        }
+        errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "job:\n  transactionalIdPrefix: fraud\n  kafka:\n    bootstrapServers: 127.0.0.1:9092\nworker:\n  identity: p1-w0\n  partitions: [0, 1]\n";
+
+    #[test]
+    fn env_overrides_win() {
+        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        cfg.apply_env(|k| match k {
+            "SLUICE_WORKER_PARTITIONS" => Some("2, 3".into()),
+            "SLUICE_KAFKA_BOOTSTRAP" => Some("127.0.0.2:1".into()),
+            _ => None,
+        });
+        assert_eq!(cfg.worker.partitions, vec![2, 3]);
+        assert_eq!(cfg.job.kafka.unwrap().bootstrap_servers, "127.0.0.2:1");
+    }
+
+    #[test]
+    fn duplicate_partitions_name_the_field() {
+        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        cfg.worker.partitions = vec![1, 1];
+        let errs = cfg.validate();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "worker.partitions");
+    }
+}

@@ -1,0 +1,215 @@
+//! The Kafka worker: a task per owned input partition, a transactional commit loop, and recovery.
+//!
+//! Start-up order matters for exactly-once:
+//! 1. check topics (inputs co-partitioned, outputs present) and create the progress log;
+//! 2. fence the transactional ids of a previous assignment (after a rescale);
+//! 3. `init_transactions` on our own id: aborts a dead predecessor's open transaction and fences zombies;
+//! 4. read the committed offsets (the frontier) — only now is it final;
+//! 5. recover every partition (checkpoint + replay to the frontier, output suppressed);
+//! 6. run the loop from the frontier.
+
+pub mod config;
+pub mod failpoints;
+pub mod recovery;
+pub mod task;
+pub mod txn_loop;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_core::model::ScoringModel;
+use sluice_core::processor::JobParams;
+use sluice_crds::JobConfig;
+
+use crate::kafka::clients::{consumer_config, group_id, producer_config, progress_topic, transactional_id};
+use crate::kafka::progress_log::{self, ProgressLogError};
+use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
+use crate::kafka::{KafkaOpError, kerr};
+use crate::state::RocksResources;
+pub use config::{WorkerAssignment, WorkerConfig};
+use recovery::{RecoveryError, RecoveryInput, recover_partition};
+pub use txn_loop::LoopStats;
+use txn_loop::{LoopError, TxnLoop};
+
+const INIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the worker stopped. The process exits non-zero on any of these; a supervisor restarts it and
+/// recovery brings it back to the committed frontier.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("worker configuration: job.kafka is missing")]
+    NoKafka,
+    #[error("scoring model {path}: {reason}")]
+    Model { path: String, reason: String },
+    #[error("job parameters: {0}")]
+    Params(String),
+    #[error(transparent)]
+    Kafka(#[from] KafkaOpError),
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+    #[error(transparent)]
+    Progress(#[from] ProgressLogError),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    #[error("starting an async runtime for admin calls: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl WorkerError {
+    /// Bounded category for metrics and logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::NoKafka | Self::Model { .. } | Self::Params(_) => "config",
+            Self::Kafka(_) | Self::Runtime(_) => "kafka",
+            Self::Topics(_) => "topics",
+            Self::Progress(_) | Self::Recovery(_) => "recovery",
+            Self::Loop(_) => "transaction",
+        }
+    }
+}
+
+/// Loads the model named in the job (or the built-in `fraud-v1`).
+pub fn load_model(job: &JobConfig) -> Result<ScoringModel, WorkerError> {
+    let Some(path) = &job.model_path else {
+        return Ok(ScoringModel::default_v1());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| WorkerError::Model {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    ScoringModel::from_yaml(&text).map_err(|e| WorkerError::Model {
+        path: path.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Event-time parameters from the job config.
+pub fn job_params(job: &JobConfig) -> Result<JobParams, WorkerError> {
+    let ms = |m: sluice_crds::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
+    let params = JobParams {
+        out_of_orderness_ms: ms(job.watermark.out_of_orderness),
+        allowed_lateness_ms: ms(job.watermark.allowed_lateness),
+        state_ttl_ms: ms(job.state_ttl),
+    };
+    params.validate().map_err(|e| WorkerError::Params(e.to_string()))?;
+    Ok(params)
+}
+
+fn source_topic_names(job: &JobConfig) -> [&str; 3] {
+    [
+        job.topics.authorizations.as_str(),
+        job.topics.device_telemetry.as_str(),
+        job.topics.account_changes.as_str(),
+    ]
+}
+
+/// Runs the worker until `stop` is set (clean stop after a final commit) or an error.
+pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, WorkerError> {
+    let job = &cfg.job;
+    let kafka = job.kafka.as_ref().ok_or(WorkerError::NoKafka)?;
+    let model = load_model(job)?;
+    let params = job_params(job)?;
+    let group = group_id(job);
+    let cconf = consumer_config(kafka, &group);
+    let consumer: BaseConsumer = cconf.create().map_err(kerr("creating the consumer"))?;
+    let layout = check_layout(&consumer, job, &cfg.worker.partitions)?;
+    let progress = progress_topic(job);
+    let admin: AdminClient<DefaultClientContext> = cconf.create().map_err(kerr("creating the admin client"))?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(WorkerError::Runtime)?
+        .block_on(ensure_progress_topic(&admin, &progress, layout.input_partitions))?;
+
+    for old in &cfg.worker.fence_transactional_ids {
+        let fencer: BaseProducer = producer_config(kafka, job, old).create().map_err(kerr("creating a fencing producer"))?;
+        fencer.init_transactions(INIT_TIMEOUT).map_err(kerr(format!("fencing transactional id {old}")))?;
+        tracing::info!(transactional_id = %old, "fenced previous assignment");
+    }
+    let txn_id = transactional_id(job, &cfg.worker.identity);
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        producer_config(kafka, job, &txn_id).create().map_err(kerr("creating the producer"))?;
+    let started = Instant::now();
+    producer.init_transactions(INIT_TIMEOUT).map_err(kerr(format!("init_transactions for {txn_id}")))?;
+    tracing::info!(transactional_id = %txn_id, ms = started.elapsed().as_millis() as u64, "transactions initialised");
+
+    let names = source_topic_names(job);
+    let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib);
+    let state_root = Path::new(&job.state.dir);
+    let mut tasks = BTreeMap::new();
+    for &p in &cfg.worker.partitions {
+        let (frontier, earliest) = frontier_of(&consumer, &names, p)?;
+        let records = progress_log::read_all(&cconf, &progress, p, INIT_TIMEOUT)?;
+        let (task, report) = recover_partition(RecoveryInput {
+            resources: &resources,
+            state_root,
+            partition: p,
+            params,
+            model: model.clone(),
+            frontier,
+            earliest,
+            progress: records,
+            topic_names: names,
+            consumer_config: &cconf,
+        })?;
+        tracing::info!(
+            partition = p,
+            checkpoint = ?report.checkpoint_seq,
+            replayed_records = report.replayed_records,
+            replayed_txns = report.replayed_txns,
+            frontier = ?frontier,
+            "partition recovered"
+        );
+        tasks.insert(p, task);
+    }
+    tracing::info!(ms = started.elapsed().as_millis() as u64, partitions = ?cfg.worker.partitions, "recovery complete; processing");
+
+    let mut stats = LoopStats::default();
+    let mut lp = TxnLoop {
+        job,
+        layout: &layout,
+        consumer: &consumer,
+        producer: &producer,
+        tasks: &mut tasks,
+        progress_topic: &progress,
+        stop,
+        stats: &mut stats,
+    };
+    lp.assign()?;
+    lp.run()?;
+    Ok(stats)
+}
+
+/// Committed next-offsets (frontier) and earliest offsets of partition `p` of each source topic.
+fn frontier_of(consumer: &BaseConsumer, names: &[&str; 3], p: i32) -> Result<([i64; 3], [i64; 3]), WorkerError> {
+    let mut tpl = TopicPartitionList::new();
+    for name in names {
+        tpl.add_partition(name, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, INIT_TIMEOUT)
+        .map_err(kerr("reading committed offsets"))?;
+    let mut frontier = [0i64; 3];
+    let mut earliest = [0i64; 3];
+    for (i, name) in names.iter().enumerate() {
+        let (low, _high) = consumer
+            .fetch_watermarks(name, p, INIT_TIMEOUT)
+            .map_err(kerr(format!("reading watermarks of {name}/{p}")))?;
+        earliest[i] = low;
+        frontier[i] = match committed.find_partition(name, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => low,
+        };
+    }
+    Ok((frontier, earliest))
+}

@@ -1,0 +1,179 @@
+//! A task: one input partition with its own RocksDB state, processor and interleaving recorder.
+//! Rescaling moves whole tasks between workers, never individual keys.
+
+use std::path::Path;
+
+use sluice_core::event::SourceTopic;
+use sluice_core::model::ScoringModel;
+use sluice_core::processor::{InputRecord, JobParams, Output, PartitionProcessor, ProcessError};
+use sluice_core::progress::{InterleavingRecorder, ProgressRecord};
+
+use crate::state::{CheckpointMeta, LocalCheckpoints, PartitionDb, RocksResources, StateError};
+
+/// Why a task failed. Any of these leaves the open transaction uncertain: abort and recover.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error("partition {partition}: {source}")]
+    State {
+        partition: i32,
+        #[source]
+        source: StateError,
+    },
+    #[error("partition {partition}: processing failed: {source}")]
+    Process {
+        partition: i32,
+        #[source]
+        source: ProcessError<StateError>,
+    },
+}
+
+/// One partition's processing state.
+pub struct PartitionTask {
+    partition: i32,
+    db: PartitionDb,
+    processor: PartitionProcessor,
+    recorder: InterleavingRecorder,
+    checkpoints: LocalCheckpoints,
+    /// Next offset to read per source topic.
+    next: [i64; 3],
+    /// Offsets at the start of the open transaction.
+    txn_start: [i64; 3],
+    /// Sequence number of the last committed transaction that carried input of this partition.
+    txn_seq: u64,
+}
+
+impl PartitionTask {
+    /// Opens the live DB in `state_root` (the caller has restored a checkpoint into it, or wiped it) and loads
+    /// the processor's metadata. `next` is where input resumes; `txn_seq` the last committed link.
+    pub fn open(
+        resources: &RocksResources,
+        state_root: &Path,
+        partition: i32,
+        params: JobParams,
+        model: ScoringModel,
+        next: [i64; 3],
+        txn_seq: u64,
+    ) -> Result<PartitionTask, TaskError> {
+        let live = LocalCheckpoints::live_dir(state_root, partition);
+        let mut db =
+            PartitionDb::open(resources, &live).map_err(|source| TaskError::State { partition, source })?;
+        let mut processor = PartitionProcessor::new(params, model, partition);
+        processor
+            .load(&mut db)
+            .map_err(|source| TaskError::Process { partition, source })?;
+        Ok(PartitionTask {
+            partition,
+            db,
+            processor,
+            recorder: InterleavingRecorder::new(),
+            checkpoints: LocalCheckpoints::new(state_root, partition),
+            next,
+            txn_start: next,
+            txn_seq,
+        })
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub fn next_offsets(&self) -> [i64; 3] {
+        self.next
+    }
+
+    pub fn txn_seq(&self) -> u64 {
+        self.txn_seq
+    }
+
+    pub fn watermark(&self) -> Option<i64> {
+        self.processor.watermark()
+    }
+
+    pub fn state_bytes(&self) -> u64 {
+        self.db.approximate_bytes()
+    }
+
+    /// Processes one record and records its place in the interleaving.
+    pub fn process(
+        &mut self,
+        topic: SourceTopic,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), TaskError> {
+        let rec = InputRecord {
+            topic,
+            partition: self.partition,
+            offset,
+            key,
+            value,
+        };
+        self.processor
+            .process(&mut self.db, rec, out)
+            .map_err(|source| TaskError::Process {
+                partition: self.partition,
+                source,
+            })?;
+        self.recorder.push(topic);
+        if let Some(slot) = self.next.get_mut(usize::from(topic.index())) {
+            *slot = offset + 1;
+        }
+        Ok(())
+    }
+
+    /// Records consumed in the open transaction.
+    pub fn pending_records(&self) -> u64 {
+        self.recorder.len()
+    }
+
+    /// The progress record for the open transaction, if this partition consumed anything in it.
+    pub fn progress_record(&self) -> Option<ProgressRecord> {
+        if self.recorder.is_empty() {
+            return None;
+        }
+        let mut recorder = self.recorder.clone();
+        Some(ProgressRecord {
+            partition: self.partition,
+            txn_seq: self.txn_seq + 1,
+            start_offsets: self.txn_start,
+            end_offsets: self.next,
+            runs: recorder.take(),
+        })
+    }
+
+    /// Called after the transaction committed: its input is now part of the committed history.
+    pub fn on_committed(&mut self) {
+        if !self.recorder.is_empty() {
+            self.txn_seq += 1;
+            self.recorder.take();
+        }
+        self.txn_start = self.next;
+    }
+
+    /// Takes a local checkpoint at the current (committed) position; keeps the newest `retain`.
+    pub fn checkpoint(&mut self, retain: usize) -> Result<CheckpointMeta, TaskError> {
+        let err = |source| TaskError::State {
+            partition: self.partition,
+            source,
+        };
+        let seq = self.checkpoints.list().map_err(err)?.last().map_or(1, |m| m.seq + 1);
+        let meta = CheckpointMeta {
+            partition: self.partition,
+            seq,
+            offsets: self.next,
+            txn_seq: self.txn_seq,
+        };
+        self.checkpoints.take(&self.db, &meta).map_err(err)?;
+        self.checkpoints.retain(retain).map_err(err)?;
+        Ok(meta)
+    }
+}
+
+impl PartitionTask {
+    /// Moves the resume position (after replay, to the committed frontier). Only valid with no open input.
+    pub fn set_next_offsets(&mut self, next: [i64; 3]) {
+        self.next = next;
+        self.txn_start = next;
+    }
+}

@@ -1,0 +1,258 @@
+//! The transactional processing loop: consume from every owned partition, process, produce outputs, and every
+//! `commitInterval` (or `commitMaxRecords`) commit one Kafka transaction holding the outputs, one progress
+//! record per partition that consumed input, and the consumed offsets. The transaction is the commit point:
+//! read_committed consumers see decisions as soon as it commits, independent of state checkpoints.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sluice_core::event::SourceTopic;
+use sluice_core::processor::{Output, OutputKind};
+use sluice_crds::JobConfig;
+
+use super::failpoints;
+use super::task::{PartitionTask, TaskError};
+use crate::kafka::progress_log::progress_key;
+use crate::kafka::topics::TopicLayout;
+use crate::kafka::{KafkaOpError, kerr};
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the loop stopped abnormally. After any of these the open transaction is uncertain: the worker exits
+/// and recovers from the committed frontier on restart (never continues after an uncertain commit).
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaOpError),
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error("encoding an output record: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("received a record for {topic}/{partition}, which this worker does not own")]
+    Unowned { topic: String, partition: i32 },
+}
+
+/// Everything the loop works with.
+pub struct TxnLoop<'a> {
+    pub job: &'a JobConfig,
+    pub layout: &'a TopicLayout,
+    pub consumer: &'a BaseConsumer,
+    pub producer: &'a ThreadedProducer<DefaultProducerContext>,
+    pub tasks: &'a mut BTreeMap<i32, PartitionTask>,
+    pub progress_topic: &'a str,
+    pub stop: Arc<AtomicBool>,
+    pub stats: &'a mut LoopStats,
+}
+
+/// Counters the loop keeps (exported as metrics by the caller).
+#[derive(Debug, Default, Clone)]
+pub struct LoopStats {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub transactions: u64,
+    pub checkpoints: u64,
+    pub last_commit_latency: Duration,
+}
+
+impl TxnLoop<'_> {
+    fn topic_name(&self, t: SourceTopic) -> &str {
+        let topics = &self.job.topics;
+        match t {
+            SourceTopic::Authorizations => &topics.authorizations,
+            SourceTopic::DeviceTelemetry => &topics.device_telemetry,
+            SourceTopic::AccountChanges => &topics.account_changes,
+        }
+    }
+
+    fn source_topic(&self, name: &str) -> Option<SourceTopic> {
+        SourceTopic::ALL.into_iter().find(|t| self.topic_name(*t) == name)
+    }
+
+    fn output_target(&self, kind: OutputKind, source_partition: i32) -> (&str, i32) {
+        let t = &self.job.topics;
+        let (topic, count) = match kind {
+            OutputKind::Decisions => (&t.decisions, self.layout.decisions),
+            OutputKind::Alerts => (&t.alerts, self.layout.alerts),
+            OutputKind::Dlq => (&t.dlq, self.layout.dlq),
+            OutputKind::Late => (&t.late, self.layout.late),
+        };
+        // Same partition number as the input where possible, so a card's outputs keep their order.
+        let count = i32::try_from(count.max(1)).unwrap_or(1);
+        (topic.as_str(), source_partition.rem_euclid(count))
+    }
+
+    /// Assigns the consumer to every owned partition at its task's resume offsets.
+    pub fn assign(&self) -> Result<(), LoopError> {
+        let mut tpl = TopicPartitionList::new();
+        for task in self.tasks.values() {
+            for (t, off) in SourceTopic::ALL.into_iter().zip(task.next_offsets()) {
+                tpl.add_partition_offset(self.topic_name(t), task.partition(), Offset::Offset(off))
+                    .map_err(kerr("building the assignment"))?;
+            }
+        }
+        self.consumer.assign(&tpl).map_err(kerr("assigning input partitions"))?;
+        Ok(())
+    }
+
+    /// Runs until the stop flag is set (then commits what is open and returns) or an error occurs.
+    pub fn run(&mut self) -> Result<(), LoopError> {
+        let interval = self.job.commit_interval.as_std();
+        let max_records = u64::from(self.job.commit_max_records);
+        let checkpoint_every = self.job.state.checkpoint_interval.as_std();
+        let mut last_checkpoint = Instant::now();
+        self.producer.begin_transaction().map_err(kerr("beginning a transaction"))?;
+        let mut txn_started = Instant::now();
+        let mut in_txn = 0u64;
+        let mut outputs = Vec::new();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                self.commit()?;
+                return Ok(());
+            }
+            let wait = if in_txn == 0 { Duration::from_millis(50) } else { interval.saturating_sub(txn_started.elapsed()) };
+            match self.consumer.poll(wait.min(Duration::from_millis(50))) {
+                None => {}
+                Some(Err(e)) => {
+                    if is_fatal(&e) {
+                        return Err(kerr("consuming")(e).into());
+                    }
+                    tracing::warn!(error = %e, "transient consume error");
+                }
+                Some(Ok(msg)) => {
+                    let topic = self.source_topic(msg.topic()).ok_or_else(|| LoopError::Unowned {
+                        topic: msg.topic().to_string(),
+                        partition: msg.partition(),
+                    })?;
+                    let partition = msg.partition();
+                    let task = self.tasks.get_mut(&partition).ok_or_else(|| LoopError::Unowned {
+                        topic: msg.topic().to_string(),
+                        partition,
+                    })?;
+                    task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut outputs)?;
+                    if in_txn == 0 {
+                        txn_started = Instant::now();
+                    }
+                    in_txn += 1;
+                    self.stats.records_in += 1;
+                    failpoints::hit("before_produce");
+                    for out in outputs.drain(..) {
+                        self.send_output(&out, partition)?;
+                    }
+                }
+            }
+            if in_txn > 0 && (txn_started.elapsed() >= interval || in_txn >= max_records) {
+                self.commit()?;
+                in_txn = 0;
+                if last_checkpoint.elapsed() >= checkpoint_every {
+                    self.checkpoint_all()?;
+                    last_checkpoint = Instant::now();
+                }
+                self.producer.begin_transaction().map_err(kerr("beginning a transaction"))?;
+            }
+        }
+    }
+
+    fn send_output(&mut self, out: &Output, source_partition: i32) -> Result<(), LoopError> {
+        let value = out.to_json_bytes()?;
+        let (topic, partition) = self.output_target(out.kind(), source_partition);
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(partition).payload(&value);
+        if let Some(k) = out.key_bytes() {
+            record = record.key(k);
+        }
+        send_with_backpressure(self.producer, record)?;
+        self.stats.records_out += 1;
+        Ok(())
+    }
+
+    /// Commits the open transaction: progress records, consumed offsets, commit. Then marks tasks committed.
+    fn commit(&mut self) -> Result<(), LoopError> {
+        let started = Instant::now();
+        let mut offsets = TopicPartitionList::new();
+        let mut any = false;
+        for task in self.tasks.values() {
+            if let Some(progress) = task.progress_record() {
+                any = true;
+                let bytes = progress.encode();
+                let key = progress_key(task.partition());
+                let record = BaseRecord::<[u8], [u8]>::to(self.progress_topic)
+                    .partition(task.partition())
+                    .key(&key)
+                    .payload(&bytes);
+                send_with_backpressure(self.producer, record)?;
+            }
+            for (t, off) in SourceTopic::ALL.into_iter().zip(task.next_offsets()) {
+                offsets
+                    .add_partition_offset(self.topic_name(t), task.partition(), Offset::Offset(off))
+                    .map_err(kerr("building the offsets to commit"))?;
+            }
+        }
+        if !any {
+            // Nothing consumed: an empty transaction costs nothing to leave open, but commit it for a clean stop.
+            self.producer.commit_transaction(TXN_TIMEOUT).map_err(kerr("committing an empty transaction"))?;
+            return Ok(());
+        }
+        failpoints::hit("after_produce_before_commit");
+        let group = self.consumer.group_metadata().ok_or_else(|| {
+            LoopError::Kafka(KafkaOpError {
+                action: "reading consumer group metadata".into(),
+                source: KafkaError::Transaction(rdkafka::error::RDKafkaError::from_code(
+                    RDKafkaErrorCode::InvalidArgument,
+                )),
+            })
+        })?;
+        self.producer
+            .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
+            .map_err(kerr("adding consumed offsets to the transaction"))?;
+        self.producer.commit_transaction(TXN_TIMEOUT).map_err(kerr("committing the transaction"))?;
+        failpoints::hit("after_commit_before_checkpoint");
+        for task in self.tasks.values_mut() {
+            task.on_committed();
+        }
+        self.stats.transactions += 1;
+        self.stats.last_commit_latency = started.elapsed();
+        Ok(())
+    }
+
+    fn checkpoint_all(&mut self) -> Result<(), LoopError> {
+        let retain = usize::try_from(self.job.state.retained_checkpoints).unwrap_or(3);
+        for task in self.tasks.values_mut() {
+            failpoints::hit("during_checkpoint");
+            let meta = task.checkpoint(retain)?;
+            tracing::debug!(partition = meta.partition, seq = meta.seq, offsets = ?meta.offsets, "checkpoint taken");
+        }
+        self.stats.checkpoints += 1;
+        Ok(())
+    }
+}
+
+/// Sends, waiting while librdkafka's queue is full (backpressure), failing on any other error.
+fn send_with_backpressure(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), LoopError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(kerr("producing an output record")(e).into()),
+        }
+    }
+}
+
+fn is_fatal(e: &KafkaError) -> bool {
+    e.rdkafka_error_code().is_some_and(|c| {
+        matches!(
+            c,
+            RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced
+        )
+    })
+}

@@ -77,5 +77,10 @@ step "summary"
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 rm -f "$CACHE/run/test-output-$$.txt"
+if [ "$status" -ne 0 ]; then
+  for log in "$STATE/kafka/kafka.log" "$STATE/s3/s3.log"; do
+    [ -f "$log" ] && { echo "--- last lines of $log"; tail -n 40 "$log"; }
+  done
+fi
 echo "$passed passed, $failed failed"
 exit "$status"

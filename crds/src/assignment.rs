@@ -14,7 +14,9 @@ pub fn assign_partitions(partitions: u32, workers: u32) -> Vec<Vec<i32>> {
     (0..workers)
         .map(|w| {
             let n = base + u32::from(w < extra);
-            let owned: Vec<i32> = (next..next + n).filter_map(|p| i32::try_from(p).ok()).collect();
+            let owned: Vec<i32> = (next..next + n)
+                .filter_map(|p| i32::try_from(p).ok())
+                .collect();
             next += n;
             owned
         })
@@ -43,6 +45,9 @@ mod tests {
 
     #[test]
     fn six_partitions_over_four_workers() {
-        assert_eq!(assign_partitions(6, 4), vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]);
+        assert_eq!(
+            assign_partitions(6, 4),
+            vec![vec![0, 1], vec![2, 3], vec![4], vec![5]]
+        );
     }
 }

@@ -16,7 +16,9 @@ pub struct Millis(pub u64);
 
 /// Why a duration string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {why}; write an integer followed by ms, s, m, h or d, e.g. \"100ms\" or \"15m\"")]
+#[error(
+    "invalid duration {input:?}: {why}; write an integer followed by ms, s, m, h or d, e.g. \"100ms\" or \"15m\""
+)]
 pub struct DurationError {
     pub input: String,
     pub why: &'static str,
@@ -44,7 +46,9 @@ impl FromStr for Millis {
             input: input.to_string(),
             why,
         };
-        let digits_end = input.find(|c: char| !c.is_ascii_digit()).unwrap_or(input.len());
+        let digits_end = input
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(input.len());
         let (num, unit) = input.split_at(digits_end);
         if num.is_empty() {
             return Err(err("it must start with a whole number"));
@@ -70,8 +74,13 @@ impl fmt::Display for Millis {
     /// The largest unit that represents the value exactly, so `Display` output parses back to the same value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0;
-        for (factor, unit) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
-            if ms != 0 && ms % factor == 0 {
+        for (factor, unit) in [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+        ] {
+            if ms != 0 && ms.is_multiple_of(factor) {
                 return write!(f, "{}{unit}", ms / factor);
             }
         }
@@ -121,7 +130,16 @@ mod tests {
 
     #[test]
     fn rejects_ambiguous_forms_with_a_hint() {
-        for bad in ["", "s", "1.5s", "15 min", "-1s", "10", "10x", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "s",
+            "1.5s",
+            "15 min",
+            "-1s",
+            "10",
+            "10x",
+            "99999999999999999999d",
+        ] {
             let err = bad.parse::<Millis>().unwrap_err();
             assert!(err.to_string().contains("e.g."), "{bad}: {err}");
         }

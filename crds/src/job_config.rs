@@ -174,7 +174,9 @@ impl JobConfig {
         let prefix = &self.transactional_id_prefix;
         if prefix.is_empty()
             || prefix.len() > 200
-            || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             errs.push(ConfigError {
                 field: "transactionalIdPrefix",
@@ -182,7 +184,10 @@ impl JobConfig {
                 fix: "use a stable, job-unique name such as \"fraud-score-prod-v7\"".into(),
             });
         }
-        let needed = self.commit_interval.0.saturating_add(self.max_recovery_time.0);
+        let needed = self
+            .commit_interval
+            .0
+            .saturating_add(self.max_recovery_time.0);
         if self.transaction_timeout.0 <= needed {
             errs.push(ConfigError {
                 field: "transactionTimeout",
@@ -193,7 +198,8 @@ impl JobConfig {
                     self.max_recovery_time,
                     Millis(needed)
                 ),
-                fix: "raise transactionTimeout (15m is a safe default) or lower maxRecoveryTime".into(),
+                fix: "raise transactionTimeout (15m is a safe default) or lower maxRecoveryTime"
+                    .into(),
             });
         }
         if self.commit_interval.0 == 0 {
@@ -220,7 +226,10 @@ impl JobConfig {
         if self.state_ttl.0 < 86_400_000 {
             errs.push(ConfigError {
                 field: "stateTtl",
-                problem: format!("{} is shorter than the 30-day average feature needs to be useful", self.state_ttl),
+                problem: format!(
+                    "{} is shorter than the 30-day average feature needs to be useful",
+                    self.state_ttl
+                ),
                 fix: "use at least \"1d\"; the default is \"45d\"".into(),
             });
         }
@@ -254,12 +263,20 @@ mod tests {
         let errs = c.validate();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "transactionTimeout");
-        assert!(errs[0].to_string().contains("fix: raise transactionTimeout"), "{}", errs[0]);
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("fix: raise transactionTimeout"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
     fn misspelt_field_is_rejected() {
-        let err = serde_yaml::from_str::<JobConfig>("transactionalIdPrefix: x\ncommitIntervall: 1s\n").unwrap_err();
+        let err =
+            serde_yaml::from_str::<JobConfig>("transactionalIdPrefix: x\ncommitIntervall: 1s\n")
+                .unwrap_err();
         assert!(err.to_string().contains("commitIntervall"), "{err}");
     }
 

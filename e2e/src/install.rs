@@ -23,7 +23,9 @@ fn kafka_pom() -> PathBuf {
 
 /// The directory holding Kafka's jars (`<dir>/*` is the classpath).
 pub fn kafka_libs_dir() -> PathBuf {
-    cache_root().join(format!("kafka-{KAFKA_VERSION}")).join("libs")
+    cache_root()
+        .join(format!("kafka-{KAFKA_VERSION}"))
+        .join("libs")
 }
 
 /// The `s3s-fs` binary path.
@@ -65,7 +67,8 @@ fn fingerprint(bytes: &[u8]) -> String {
 /// Resolves Kafka's jars into the cache unless the marker says they match the pom already.
 pub fn ensure_kafka() -> Result<PathBuf, TestBedError> {
     let pom = kafka_pom();
-    let pom_bytes = std::fs::read(&pom).map_err(TestBedError::io(format!("reading {}", pom.display())))?;
+    let pom_bytes =
+        std::fs::read(&pom).map_err(TestBedError::io(format!("reading {}", pom.display())))?;
     let libs = kafka_libs_dir();
     let marker = libs.join(".resolved");
     let want = fingerprint(&pom_bytes);

@@ -19,16 +19,25 @@ fn admin(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, TestBedEr
 }
 
 /// Creates `topics` with `partitions` partitions each (replication 1).
-pub fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) -> Result<(), TestBedError> {
+pub fn create_topics(
+    bootstrap: &str,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<(), TestBedError> {
     let admin = admin(bootstrap)?;
-    let new: Vec<NewTopic<'_>> =
-        topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(TestBedError::io("starting a runtime"))?;
     let results = rt
-        .block_on(admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))
+        .block_on(admin.create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
         .map_err(|e| TestBedError::Env(format!("create_topics: {e}")))?;
     for r in results {
         r.map_err(|(t, code)| TestBedError::Env(format!("creating topic {t}: {code}")))?;
@@ -50,7 +59,11 @@ pub fn job_topics(prefix: &str) -> TopicsConfig {
 }
 
 /// Creates all seven topics of a job, every one with `partitions` partitions.
-pub fn create_job_topics(bootstrap: &str, t: &TopicsConfig, partitions: i32) -> Result<(), TestBedError> {
+pub fn create_job_topics(
+    bootstrap: &str,
+    t: &TopicsConfig,
+    partitions: i32,
+) -> Result<(), TestBedError> {
     create_topics(
         bootstrap,
         &[
@@ -67,7 +80,12 @@ pub fn create_job_topics(bootstrap: &str, t: &TopicsConfig, partitions: i32) -> 
 }
 
 /// Total records the group `group` has not yet committed past, over `topics` × `0..partitions` (the lag).
-pub fn group_lag(bootstrap: &str, group: &str, topics: &[&str], partitions: i32) -> Result<i64, TestBedError> {
+pub fn group_lag(
+    bootstrap: &str,
+    group: &str,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<i64, TestBedError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)

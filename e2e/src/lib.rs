@@ -5,6 +5,7 @@
 //! the test bed starts is owned by a [`process::ManagedProcess`] that kills it by PID when dropped, so a failed
 //! test does not leave orphans behind.
 
+pub mod bench;
 pub mod binaries;
 pub mod cache;
 pub mod install;
@@ -33,7 +34,9 @@ pub enum TestBedError {
         status: String,
         output: String,
     },
-    #[error("{service} did not become ready within {timeout_s}s; last log lines from {log}:\n{tail}")]
+    #[error(
+        "{service} did not become ready within {timeout_s}s; last log lines from {log}:\n{tail}"
+    )]
     NotReady {
         service: &'static str,
         timeout_s: u64,

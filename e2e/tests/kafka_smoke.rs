@@ -1,6 +1,9 @@
 //! The Kafka test bed works for real: a transactional producer aborts one transaction and commits another,
 //! and a read_committed consumer sees exactly the committed records.
 
+// Test code: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -39,7 +42,8 @@ fn read_all(bootstrap: &str, topic: &str, isolation: &str, expect_at_least: usiz
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + TIMEOUT;
@@ -77,7 +81,9 @@ async fn read_committed_sees_only_committed_transactions() {
     producer.begin_transaction().unwrap();
     for i in 0..3 {
         let payload = format!("aborted-{i}");
-        producer.send(BaseRecord::<(), _>::to(&topic).payload(&payload)).unwrap();
+        producer
+            .send(BaseRecord::<(), _>::to(&topic).payload(&payload))
+            .unwrap();
     }
     producer.flush(TIMEOUT).unwrap();
     producer.abort_transaction(TIMEOUT).unwrap();
@@ -85,7 +91,9 @@ async fn read_committed_sees_only_committed_transactions() {
     producer.begin_transaction().unwrap();
     for i in 0..3 {
         let payload = format!("committed-{i}");
-        producer.send(BaseRecord::<(), _>::to(&topic).payload(&payload)).unwrap();
+        producer
+            .send(BaseRecord::<(), _>::to(&topic).payload(&payload))
+            .unwrap();
     }
     producer.commit_transaction(TIMEOUT).unwrap();
 

@@ -1,6 +1,9 @@
 //! The S3 test bed works for real: bucket create, put/get/list/delete and a multipart upload through the
 //! same SDK (aws-sdk-s3, path-style, custom endpoint) the runtime uses.
 
+// Test code: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
@@ -13,7 +16,13 @@ fn client(endpoint: &str) -> Client {
         .behavior_version_latest()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(S3_ACCESS_KEY, S3_SECRET_KEY, None, None, "sluice-test"))
+        .credentials_provider(Credentials::new(
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            None,
+            None,
+            "sluice-test",
+        ))
         .force_path_style(true)
         .build();
     Client::from_conf(conf)
@@ -35,24 +44,64 @@ async fn put_get_list_delete_and_multipart() {
             .await
             .unwrap();
     }
-    let got = s3.get_object().bucket(&bucket).key("ckpt/b").send().await.unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("ckpt/b")
+        .send()
+        .await
+        .unwrap();
     let body = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(&body[..], b"body of ckpt/b");
 
-    let listed = s3.list_objects_v2().bucket(&bucket).prefix("ckpt/").send().await.unwrap();
-    let mut keys: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect();
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("ckpt/")
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
     keys.sort();
     assert_eq!(keys, vec!["ckpt/a", "ckpt/b"]);
 
-    s3.delete_object().bucket(&bucket).key("ckpt/a").send().await.unwrap();
-    let listed = s3.list_objects_v2().bucket(&bucket).prefix("ckpt/").send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("ckpt/a")
+        .send()
+        .await
+        .unwrap();
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("ckpt/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.contents().len(), 1);
-    assert!(s3.get_object().bucket(&bucket).key("ckpt/a").send().await.is_err());
+    assert!(
+        s3.get_object()
+            .bucket(&bucket)
+            .key("ckpt/a")
+            .send()
+            .await
+            .is_err()
+    );
 
     // Multipart: two parts, the first at the 5 MiB minimum real S3 enforces.
     let part1: Vec<u8> = (0..5 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let part2: Vec<u8> = b"tail of the multipart object".to_vec();
-    let upload = s3.create_multipart_upload().bucket(&bucket).key("big/object").send().await.unwrap();
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("big/object")
+        .send()
+        .await
+        .unwrap();
     let upload_id = upload.upload_id().unwrap().to_string();
     let mut parts = Vec::new();
     for (n, data) in [(1, &part1), (2, &part2)] {
@@ -66,17 +115,32 @@ async fn put_get_list_delete_and_multipart() {
             .send()
             .await
             .unwrap();
-        parts.push(CompletedPart::builder().part_number(n).e_tag(out.e_tag().unwrap()).build());
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
     }
     s3.complete_multipart_upload()
         .bucket(&bucket)
         .key("big/object")
         .upload_id(&upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    let got = s3.get_object().bucket(&bucket).key("big/object").send().await.unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("big/object")
+        .send()
+        .await
+        .unwrap();
     let body = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(body.len(), part1.len() + part2.len());
     assert_eq!(&body[..part1.len()], &part1[..]);

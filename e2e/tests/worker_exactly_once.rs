@@ -3,6 +3,9 @@
 //! independent oracle must agree that every authorization has exactly one decision, nothing is lost, and the
 //! DLQ holds exactly the malformed inputs.
 
+// Test code: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,7 +37,11 @@ impl Job {
         );
         let mut job: JobConfig = serde_yaml::from_str(&yaml).unwrap();
         job.topics = topics;
-        Job { dir: dir.to_path_buf(), bootstrap: bootstrap.to_string(), job }
+        Job {
+            dir: dir.to_path_buf(),
+            bootstrap: bootstrap.to_string(),
+            job,
+        }
     }
 
     /// Writes the config of worker `w` (owning `partitions`) and returns its path.
@@ -60,7 +67,12 @@ impl Job {
         if let Some(fp) = failpoint {
             cmd.env("SLUICE_FAILPOINT", fp);
         }
-        ManagedProcess::spawn("sluice-worker", cmd, &self.dir.join(format!("worker-{w}.log"))).unwrap()
+        ManagedProcess::spawn(
+            "sluice-worker",
+            cmd,
+            &self.dir.join(format!("worker-{w}.log")),
+        )
+        .unwrap()
     }
 
     fn lag(&self) -> i64 {
@@ -79,7 +91,10 @@ impl Job {
 struct Lcg(u64);
 impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -98,12 +113,21 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         malformed_per_mille: 6,
         ..GeneratorConfig::default()
     };
-    let produced =
-        sluice_runtime::produce::produce(bed.kafka_bootstrap(), &job.job.topics, generator, 0, |_| {}).unwrap();
+    let produced = sluice_runtime::produce::produce(
+        bed.kafka_bootstrap(),
+        &job.job.topics,
+        generator,
+        0,
+        |_| {},
+    )
+    .unwrap();
     assert!(produced.records > 12_000);
 
     let configs = [job.worker_config(0, &[0, 1]), job.worker_config(1, &[2, 3])];
-    let seed = std::env::var("SLUICE_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261125);
+    let seed = std::env::var("SLUICE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261125);
     let mut rng = Lcg(seed);
     let mut kills = 0u32;
     let mut failpoint_aborts = 0u32;
@@ -112,7 +136,7 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
     let mut round = 0u64;
     while kills + failpoint_aborts < 60 && started.elapsed() < Duration::from_secs(240) {
         round += 1;
-        let use_failpoint = round % 3 == 0;
+        let use_failpoint = round.is_multiple_of(3);
         let fp = use_failpoint.then(|| {
             let name = failpoints::ALL[(round / 3 % failpoints::ALL.len() as u64) as usize];
             format!("{name}:{}", 1 + rng.below(5))
@@ -146,13 +170,22 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         drop(procs);
     }
     eprintln!("crash rounds: {round}, SIGKILLs: {kills}, failpoint aborts: {failpoint_aborts}");
-    assert!(kills + failpoint_aborts >= 50, "only {kills} kills and {failpoint_aborts} aborts");
+    assert!(
+        kills + failpoint_aborts >= 50,
+        "only {kills} kills and {failpoint_aborts} aborts"
+    );
 
     // Finally let both run to the end of the input and stop cleanly.
-    let mut procs: Vec<ManagedProcess> = (0..2).map(|w| job.start_worker(w, &configs[w], None)).collect();
+    let mut procs: Vec<ManagedProcess> = (0..2)
+        .map(|w| job.start_worker(w, &configs[w], None))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(180);
     while job.lag() > 0 {
-        assert!(Instant::now() < deadline, "workers did not catch up; logs in {}", tmp.display());
+        assert!(
+            Instant::now() < deadline,
+            "workers did not catch up; logs in {}",
+            tmp.display()
+        );
         for p in &mut procs {
             assert!(p.try_exit().is_none(), "worker died: {}", p.log_tail(30));
         }
@@ -162,20 +195,34 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         terminate(p.pid());
     }
     for p in &mut procs {
-        let status = p.wait_exit(Duration::from_secs(30)).expect("worker did not stop on SIGTERM");
-        assert!(status.success(), "worker exited with {status}: {}", p.log_tail(30));
+        let status = p
+            .wait_exit(Duration::from_secs(30))
+            .expect("worker did not stop on SIGTERM");
+        assert!(
+            status.success(),
+            "worker exited with {status}: {}",
+            p.log_tail(30)
+        );
     }
 
     let params = job_params(&job.job).unwrap();
     let model = load_model(&job.job).unwrap();
-    let report = sluice_runtime::verify::verify(bed.kafka_bootstrap(), &job.job, &params, &model).unwrap();
+    let report =
+        sluice_runtime::verify::verify(bed.kafka_bootstrap(), &job.job, &params, &model).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
     assert_eq!(report.unprocessed_records, 0);
     assert_eq!(report.input_records, produced.records);
-    assert!(report.expected_decisions > 11_000, "{}", report.expected_decisions);
+    assert!(
+        report.expected_decisions > 11_000,
+        "{}",
+        report.expected_decisions
+    );
     assert!(report.ok(), "exactly-once violated: {report:#?}");
     assert_eq!(report.actual_decisions, report.expected_decisions);
-    assert!(report.expected_dlq > 0, "the generator should have produced malformed records");
+    assert!(
+        report.expected_dlq > 0,
+        "the generator should have produced malformed records"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

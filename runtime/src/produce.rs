@@ -63,7 +63,9 @@ pub fn produce(
             on_progress(summary.records);
         }
     }
-    producer.flush(Duration::from_secs(120)).map_err(kerr("flushing produced records"))?;
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(kerr("flushing produced records"))?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -74,11 +76,19 @@ fn send(
     rec: &GeneratedRecord,
 ) -> Result<(), KafkaOpError> {
     let topic = topic_name(topics, rec.topic);
-    let mut record = BaseRecord::to(topic).partition(rec.partition).key(&rec.key[..]).payload(&rec.value[..]);
+    let mut record = BaseRecord::to(topic)
+        .partition(rec.partition)
+        .key(&rec.key[..])
+        .payload(&rec.value[..]);
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
-            Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                r,
+            )) => {
                 record = r;
                 std::thread::sleep(Duration::from_millis(2));
             }

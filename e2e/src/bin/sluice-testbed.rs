@@ -60,7 +60,8 @@ fn main() -> std::process::ExitCode {
 
 fn serve(state_dir: &Path) -> Result<(), TestBedError> {
     stop_leftovers(state_dir);
-    std::fs::create_dir_all(state_dir).map_err(|e| TestBedError::Env(format!("{}: {e}", state_dir.display())))?;
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| TestBedError::Env(format!("{}: {e}", state_dir.display())))?;
     let _ = std::fs::remove_file(state_dir.join("env"));
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -69,14 +70,26 @@ fn serve(state_dir: &Path) -> Result<(), TestBedError> {
     }
     let kafka = KafkaBroker::start(&state_dir.join("kafka"))?;
     let s3 = S3Server::start(&state_dir.join("s3"))?;
-    let pids: Vec<String> = [kafka.pid(), s3.pid()].into_iter().flatten().map(|p| p.to_string()).collect();
+    let pids: Vec<String> = [kafka.pid(), s3.pid()]
+        .into_iter()
+        .flatten()
+        .map(|p| p.to_string())
+        .collect();
     write(&state_dir.join("pids"), &pids.join("\n"))?;
-    let env = format!("{ENV_KAFKA}={}\n{ENV_S3}={}\n", kafka.bootstrap(), s3.endpoint());
+    let env = format!(
+        "{ENV_KAFKA}={}\n{ENV_S3}={}\n",
+        kafka.bootstrap(),
+        s3.endpoint()
+    );
     // Written last (and atomically) so a reader that sees the file knows both services are ready.
     write(&state_dir.join("env.tmp"), &env)?;
     std::fs::rename(state_dir.join("env.tmp"), state_dir.join("env"))
         .map_err(|e| TestBedError::Env(format!("publishing env file: {e}")))?;
-    eprintln!("sluice-testbed: kafka at {}, s3 at {}", kafka.bootstrap(), s3.endpoint());
+    eprintln!(
+        "sluice-testbed: kafka at {}, s3 at {}",
+        kafka.bootstrap(),
+        s3.endpoint()
+    );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -88,7 +101,8 @@ fn serve(state_dir: &Path) -> Result<(), TestBedError> {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TestBedError> {
-    std::fs::write(path, text).map_err(|e| TestBedError::Env(format!("writing {}: {e}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|e| TestBedError::Env(format!("writing {}: {e}", path.display())))
 }
 
 /// Kills (SIGKILL) the PIDs recorded by an earlier serve, if those processes still exist.
@@ -98,7 +112,10 @@ fn stop_leftovers(state_dir: &Path) {
     };
     for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
         // `kill` from procps keeps this free of unsafe code; a missing process is fine.
-        let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg("-9")
+            .arg(pid.to_string())
+            .status();
     }
     let _ = std::fs::remove_file(state_dir.join("pids"));
 }

@@ -102,7 +102,8 @@ impl KafkaBroker {
             c = self.controller_port,
             data = data.display()
         );
-        std::fs::write(self.config_path(), props).map_err(TestBedError::io("writing server.properties"))?;
+        std::fs::write(self.config_path(), props)
+            .map_err(TestBedError::io("writing server.properties"))?;
         let log4j = "rootLogger.level=INFO\n\
                      rootLogger.appenderRef.stdout.ref=STDOUT\n\
                      appender.stdout.type=Console\n\
@@ -113,7 +114,8 @@ impl KafkaBroker {
                      logger.kafka.level=INFO\n\
                      logger.state.name=state.change.logger\n\
                      logger.state.level=WARN\n";
-        std::fs::write(self.dir.join("log4j2.properties"), log4j).map_err(TestBedError::io("writing log4j2.properties"))
+        std::fs::write(self.dir.join("log4j2.properties"), log4j)
+            .map_err(TestBedError::io("writing log4j2.properties"))
     }
 
     fn java(&self) -> Command {
@@ -141,7 +143,9 @@ impl KafkaBroker {
             .arg("-c")
             .arg(self.config_path())
             .arg("--standalone");
-        let out = cmd.output().map_err(TestBedError::io("running kafka StorageTool"))?;
+        let out = cmd
+            .output()
+            .map_err(TestBedError::io("running kafka StorageTool"))?;
         if out.status.success() {
             return Ok(());
         }
@@ -225,7 +229,10 @@ mod tests {
     fn cluster_id_is_22_base64url_chars() {
         let id = cluster_id(9092, 9093);
         assert_eq!(id.len(), 22);
-        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert_ne!(id, cluster_id(9094, 9093));
     }
 }

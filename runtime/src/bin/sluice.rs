@@ -63,8 +63,10 @@ struct VerifyArgs {
 
 /// Reads a `job:` section from a worker config, or a bare job config.
 fn read_job(path: &PathBuf) -> Result<JobConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
     let job = value.get("job").cloned().unwrap_or(value);
     serde_yaml::from_value(job).map_err(|e| format!("{}: job section: {e}", path.display()))
 }
@@ -142,7 +144,10 @@ fn verify(a: VerifyArgs) -> ExitCode {
     match sluice_runtime::verify::verify(&a.bootstrap, &job, &params, &model) {
         Ok(report) => {
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
             } else {
                 println!(
                     "inputs {} (unprocessed {}), decisions {}/{} expected, duplicates {}, missing {}, unexpected {}, mismatched {}, dlq {}/{}, late {}/{}",
@@ -163,7 +168,11 @@ fn verify(a: VerifyArgs) -> ExitCode {
                     println!("  {e}");
                 }
             }
-            if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("sluice verify: {e}");

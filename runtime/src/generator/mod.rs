@@ -120,7 +120,13 @@ impl Generator {
         }
     }
 
-    fn record(&self, topic: SourceTopic, card_id: &str, value: String, txn_id: Option<String>) -> GeneratedRecord {
+    fn record(
+        &self,
+        topic: SourceTopic,
+        card_id: &str,
+        value: String,
+        txn_id: Option<String>,
+    ) -> GeneratedRecord {
         GeneratedRecord {
             topic,
             partition: kafka_partition(card_id.as_bytes(), self.cfg.partitions),
@@ -148,7 +154,9 @@ impl Generator {
     fn telemetry(&mut self, card: u64, device: &str, trusted: bool) -> GeneratedRecord {
         let id = Self::card_id(card);
         let t = self.event_time();
-        let v = format!(r#"{{"card_id":"{id}","device_id":"{device}","trusted":{trusted},"event_time_ms":{t}}}"#);
+        let v = format!(
+            r#"{{"card_id":"{id}","device_id":"{device}","trusted":{trusted},"event_time_ms":{t}}}"#
+        );
         self.record(SourceTopic::DeviceTelemetry, &id, v, None)
     }
 
@@ -158,14 +166,26 @@ impl Generator {
         let t = self.event_time();
         let home = Self::home(card);
         let foreign = fraud && self.rng.chance(500);
-        let country_idx = if foreign { (home + 1 + usize::try_from(self.rng.below(5)).unwrap_or(0)) % 6 } else { home };
-        let merchant = if spray { 90_000 + self.rng.below(10_000) } else { card % 97 + self.rng.below(3) };
+        let country_idx = if foreign {
+            (home + 1 + usize::try_from(self.rng.below(5)).unwrap_or(0)) % 6
+        } else {
+            home
+        };
+        let merchant = if spray {
+            90_000 + self.rng.below(10_000)
+        } else {
+            card % 97 + self.rng.below(3)
+        };
         let device = if fraud && self.rng.chance(600) {
             format!("dev-new-{}", self.rng.below(1_000_000))
         } else {
             format!("dev-{card}-{}", self.rng.below(2))
         };
-        let amount = if fraud { 50_000 + self.rng.below(450_000) } else { 500 + self.rng.below(20_000) };
+        let amount = if fraud {
+            50_000 + self.rng.below(450_000)
+        } else {
+            500 + self.rng.below(20_000)
+        };
         let mcc = 5000 + self.rng.below(900);
         let channel = CHANNELS[usize::try_from(self.rng.below(4)).unwrap_or(0)];
         let v = format!(
@@ -183,7 +203,10 @@ impl Generator {
         let id = Self::card_id(card);
         let t = self.now_ms();
         let (topic, value) = match self.rng.below(4) {
-            0 => (SourceTopic::Authorizations, format!(r#"{{"txn_id":"bad-{}","card_id":"{id}""#, self.seq)),
+            0 => (
+                SourceTopic::Authorizations,
+                format!(r#"{{"txn_id":"bad-{}","card_id":"{id}""#, self.seq),
+            ),
             1 => (
                 SourceTopic::Authorizations,
                 format!(
@@ -191,8 +214,18 @@ impl Generator {
                     self.seq
                 ),
             ),
-            2 => (SourceTopic::DeviceTelemetry, format!(r#"{{"card_id":"{id}","device_id":"d","trusted":"yes","event_time_ms":{t}}}"#)),
-            _ => (SourceTopic::AccountChanges, format!(r#"{{"card_id":"{id}","status":"frozen","home_country":"US","credit_limit_minor":1,"event_time_ms":{t}}}"#)),
+            2 => (
+                SourceTopic::DeviceTelemetry,
+                format!(
+                    r#"{{"card_id":"{id}","device_id":"d","trusted":"yes","event_time_ms":{t}}}"#
+                ),
+            ),
+            _ => (
+                SourceTopic::AccountChanges,
+                format!(
+                    r#"{{"card_id":"{id}","status":"frozen","home_country":"US","credit_limit_minor":1,"event_time_ms":{t}}}"#
+                ),
+            ),
         };
         self.record(topic, &id, value, None)
     }
@@ -240,7 +273,11 @@ impl Generator {
         }
         if self.rng.chance(self.cfg.fraud_per_mille) {
             let spray = self.rng.chance(500);
-            self.burst = Some(Burst { card, remaining: 4 + u32::try_from(self.rng.below(6)).unwrap_or(0), spray });
+            self.burst = Some(Burst {
+                card,
+                remaining: 4 + u32::try_from(self.rng.below(6)).unwrap_or(0),
+                spray,
+            });
             let r = self.authorization(card, true, spray);
             self.pending.push(r);
         } else {
@@ -271,7 +308,12 @@ mod tests {
     use super::*;
 
     fn small() -> GeneratorConfig {
-        GeneratorConfig { cards: 50, authorizations: 2_000, malformed_per_mille: 20, ..GeneratorConfig::default() }
+        GeneratorConfig {
+            cards: 50,
+            authorizations: 2_000,
+            malformed_per_mille: 20,
+            ..GeneratorConfig::default()
+        }
     }
 
     #[test]
@@ -279,7 +321,11 @@ mod tests {
         let a: Vec<_> = Generator::new(small()).collect();
         let b: Vec<_> = Generator::new(small()).collect();
         assert_eq!(a, b);
-        let c: Vec<_> = Generator::new(GeneratorConfig { seed: 43, ..small() }).collect();
+        let c: Vec<_> = Generator::new(GeneratorConfig {
+            seed: 43,
+            ..small()
+        })
+        .collect();
         assert_ne!(a, c);
     }
 

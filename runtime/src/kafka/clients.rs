@@ -32,10 +32,17 @@ pub fn consumer_config(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
 /// The transactional producer. `retry.backoff.ms` is lowered from librdkafka's 100 ms because a transaction
 /// begun right after a commit is retried after that backoff (CONCURRENT_TRANSACTIONS); the Java client uses
 /// 20 ms. Idempotence and acks=all come with `transactional.id`.
-pub fn producer_config(kafka: &KafkaConfig, job: &JobConfig, transactional_id: &str) -> ClientConfig {
+pub fn producer_config(
+    kafka: &KafkaConfig,
+    job: &JobConfig,
+    transactional_id: &str,
+) -> ClientConfig {
     let mut c = base(kafka);
     c.set("transactional.id", transactional_id)
-        .set("transaction.timeout.ms", job.transaction_timeout.as_millis().to_string())
+        .set(
+            "transaction.timeout.ms",
+            job.transaction_timeout.as_millis().to_string(),
+        )
         .set("linger.ms", "2")
         .set("retry.backoff.ms", "20")
         .set("retry.backoff.max.ms", "200")

@@ -24,7 +24,11 @@ pub enum ProgressLogError {
         reason: String,
     },
     #[error("reading {topic}/{partition} did not reach its end within {secs}s")]
-    Timeout { topic: String, partition: i32, secs: u64 },
+    Timeout {
+        topic: String,
+        partition: i32,
+        secs: u64,
+    },
 }
 
 /// Key of progress records (one partition per input partition; the key is informational).
@@ -44,11 +48,15 @@ pub fn read_all(
 ) -> Result<Vec<ProgressRecord>, ProgressLogError> {
     let mut cfg = consumer_config.clone();
     cfg.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = cfg.create().map_err(kerr("creating the progress log reader"))?;
+    let consumer: BaseConsumer = cfg
+        .create()
+        .map_err(kerr("creating the progress log reader"))?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)
         .map_err(kerr("building the progress assignment"))?;
-    consumer.assign(&tpl).map_err(kerr("assigning the progress partition"))?;
+    consumer
+        .assign(&tpl)
+        .map_err(kerr("assigning the progress partition"))?;
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     loop {

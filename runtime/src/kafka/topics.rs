@@ -17,13 +17,17 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum TopicError {
     #[error(transparent)]
     Kafka(#[from] KafkaOpError),
-    #[error("topic {topic:?} (topics.{field}) does not exist; create it first (auto-creation is off by design)")]
+    #[error(
+        "topic {topic:?} (topics.{field}) does not exist; create it first (auto-creation is off by design)"
+    )]
     Missing { field: &'static str, topic: String },
     #[error(
         "input topics are not co-partitioned: {details}; all of topics.authorizations, topics.deviceTelemetry and topics.accountChanges must have the same partition count"
     )]
     NotCoPartitioned { details: String },
-    #[error("this worker is assigned partition {partition}, but the input topics have only {count} partitions")]
+    #[error(
+        "this worker is assigned partition {partition}, but the input topics have only {count} partitions"
+    )]
     PartitionOutOfRange { partition: i32, count: usize },
     #[error("creating the progress topic {topic:?}: {reason}")]
     ProgressTopic { topic: String, reason: String },
@@ -40,7 +44,11 @@ pub struct TopicLayout {
     pub late: usize,
 }
 
-fn partition_count(consumer: &BaseConsumer, field: &'static str, topic: &str) -> Result<usize, TopicError> {
+fn partition_count(
+    consumer: &BaseConsumer,
+    field: &'static str,
+    topic: &str,
+) -> Result<usize, TopicError> {
     let md = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(kerr(format!("fetching metadata of {topic}")))?;
@@ -50,13 +58,20 @@ fn partition_count(consumer: &BaseConsumer, field: &'static str, topic: &str) ->
         .find(|t| t.name() == topic && t.error().is_none())
         .map_or(0, |t| t.partitions().len());
     if count == 0 {
-        return Err(TopicError::Missing { field, topic: topic.to_string() });
+        return Err(TopicError::Missing {
+            field,
+            topic: topic.to_string(),
+        });
     }
     Ok(count)
 }
 
 /// Checks the inputs are co-partitioned and cover `owned`, and every output exists.
-pub fn check_layout(consumer: &BaseConsumer, job: &JobConfig, owned: &[i32]) -> Result<TopicLayout, TopicError> {
+pub fn check_layout(
+    consumer: &BaseConsumer,
+    job: &JobConfig,
+    owned: &[i32],
+) -> Result<TopicLayout, TopicError> {
     let t = &job.topics;
     let inputs = [
         ("authorizations", &t.authorizations),
@@ -69,11 +84,21 @@ pub fn check_layout(consumer: &BaseConsumer, job: &JobConfig, owned: &[i32]) -> 
     }
     let first = counts.first().map_or(0, |c| c.1);
     if counts.iter().any(|c| c.1 != first) {
-        let details = counts.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(", ");
+        let details = counts
+            .iter()
+            .map(|(t, n)| format!("{t}={n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(TopicError::NotCoPartitioned { details });
     }
-    if let Some(&p) = owned.iter().find(|&&p| p < 0 || usize::try_from(p).unwrap_or(usize::MAX) >= first) {
-        return Err(TopicError::PartitionOutOfRange { partition: p, count: first });
+    if let Some(&p) = owned
+        .iter()
+        .find(|&&p| p < 0 || usize::try_from(p).unwrap_or(usize::MAX) >= first)
+    {
+        return Err(TopicError::PartitionOutOfRange {
+            partition: p,
+            count: first,
+        });
     }
     Ok(TopicLayout {
         input_partitions: first,
@@ -95,14 +120,20 @@ pub async fn ensure_progress_topic(
         .set("retention.ms", "-1")
         .set("cleanup.policy", "delete");
     let results = admin
-        .create_topics(&[new], &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)))
+        .create_topics(
+            &[new],
+            &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)),
+        )
         .await
         .map_err(kerr(format!("creating {topic}")))?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((_, code)) => {
-                return Err(TopicError::ProgressTopic { topic: topic.to_string(), reason: code.to_string() });
+                return Err(TopicError::ProgressTopic {
+                    topic: topic.to_string(),
+                    reason: code.to_string(),
+                });
             }
         }
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::LocalError;
+use super::{LocalError, io_err};
 
 /// File name of the log inside the output directory.
 pub const COMMIT_LOG: &str = "commits.log";
@@ -40,7 +40,11 @@ impl PartitionOffsets {
 
     /// Indexed by `SourceTopic::index`, like every offset array in the runtime.
     pub fn as_array(&self) -> [i64; 3] {
-        [self.authorizations, self.device_telemetry, self.account_changes]
+        [
+            self.authorizations,
+            self.device_telemetry,
+            self.account_changes,
+        ]
     }
 }
 
@@ -97,14 +101,6 @@ pub struct CommitLog {
     files: BTreeSet<String>,
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
-    move |source| LocalError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Fsyncs a directory so renames and creations inside it survive a power loss.
 pub fn sync_dir(dir: &Path) -> Result<(), LocalError> {
     File::open(dir)
@@ -134,11 +130,15 @@ impl CommitLog {
                 "ignoring a torn last commit line (crash during a commit); it was never committed"
             );
             let len = u64::try_from(complete_len).unwrap_or(u64::MAX);
-            file.set_len(len).map_err(io_err("truncating the torn tail of", &path))?;
+            file.set_len(len)
+                .map_err(io_err("truncating the torn tail of", &path))?;
             file.sync_all().map_err(io_err("syncing", &path))?;
         }
         sync_dir(dir)?;
-        let files = entries.iter().flat_map(|e| e.files.iter().cloned()).collect();
+        let files = entries
+            .iter()
+            .flat_map(|e| e.files.iter().cloned())
+            .collect();
         Ok(CommitLog {
             path,
             file,
@@ -164,14 +164,22 @@ impl CommitLog {
             return Err(LocalError::CorruptCommitLog {
                 path: self.path.clone(),
                 line: expected,
-                reason: format!("tried to append commit {} after commit {}", entry.seq, expected - 1),
+                reason: format!(
+                    "tried to append commit {} after commit {}",
+                    entry.seq,
+                    expected - 1
+                ),
             });
         }
         let mut line = serde_json::to_vec(&entry).map_err(LocalError::Encode)?;
         line.push(b'\n');
         // One write call: a crash leaves a prefix of the line at worst, never a line followed by garbage.
-        self.file.write_all(&line).map_err(io_err("appending to", &self.path))?;
-        self.file.sync_data().map_err(io_err("syncing", &self.path))?;
+        self.file
+            .write_all(&line)
+            .map_err(io_err("appending to", &self.path))?;
+        self.file
+            .sync_data()
+            .map_err(io_err("syncing", &self.path))?;
         self.files.extend(entry.files.iter().cloned());
         self.last = Some(entry);
         Ok(())
@@ -184,7 +192,10 @@ fn parse_log(path: &Path, bytes: &[u8]) -> Result<(Vec<CommitEntry>, usize), Loc
     let mut entries: Vec<CommitEntry> = Vec::new();
     let mut complete = 0usize;
     let mut line_no = 0u64;
-    while let Some(nl) = bytes.get(complete..).and_then(|rest| rest.iter().position(|b| *b == b'\n')) {
+    while let Some(nl) = bytes
+        .get(complete..)
+        .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
+    {
         line_no += 1;
         let line = bytes.get(complete..complete + nl).unwrap_or_default();
         let corrupt = |reason: String| LocalError::CorruptCommitLog {
@@ -192,10 +203,14 @@ fn parse_log(path: &Path, bytes: &[u8]) -> Result<(Vec<CommitEntry>, usize), Loc
             line: line_no,
             reason,
         };
-        let entry: CommitEntry = serde_json::from_slice(line).map_err(|e| corrupt(e.to_string()))?;
+        let entry: CommitEntry =
+            serde_json::from_slice(line).map_err(|e| corrupt(e.to_string()))?;
         let expected = entries.last().map_or(1, |l| l.seq + 1);
         if entry.seq != expected {
-            return Err(corrupt(format!("commit {} where commit {expected} was expected", entry.seq)));
+            return Err(corrupt(format!(
+                "commit {} where commit {expected} was expected",
+                entry.seq
+            )));
         }
         entries.push(entry);
         complete += nl + 1;

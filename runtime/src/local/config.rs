@@ -71,11 +71,12 @@ impl LocalJob {
 
     /// Parses and validates job file text; `path` only names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<LocalJob, LocalError> {
-        // serde_yaml errors name the field path (`job.commitInterval: invalid duration ...`) and the line.
-        let job: LocalJob = serde_yaml::from_str(text).map_err(|source| LocalError::ParseConfig {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let job: LocalJob =
+            serde_yaml::from_str(text).map_err(|source| LocalError::ParseConfig {
+                path: path.to_path_buf(),
+                field: locate_bad_duration(text, &source),
+                source,
+            })?;
         let problems = job.validate();
         if problems.is_empty() {
             Ok(job)
@@ -115,7 +116,11 @@ impl LocalJob {
             );
         }
         if g.cards == 0 {
-            err("generator.cards", "must be at least 1".into(), "use e.g. 20000");
+            err(
+                "generator.cards",
+                "must be at least 1".into(),
+                "use e.g. 20000",
+            );
         }
         if g.events_per_second == 0 {
             err(
@@ -125,18 +130,62 @@ impl LocalJob {
             );
         }
         if self.local.output_dir.trim().is_empty() {
-            err("local.outputDir", "is empty".into(), "use e.g. \".sluice-local/out\"");
+            err(
+                "local.outputDir",
+                "is empty".into(),
+                "use e.g. \".sluice-local/out\"",
+            );
         }
         if self.job.state.dir.trim().is_empty() {
-            err("job.state.dir", "is empty".into(), "use e.g. \".sluice-local/state\"");
+            err(
+                "job.state.dir",
+                "is empty".into(),
+                "use e.g. \".sluice-local/state\"",
+            );
         }
         if Path::new(&self.local.output_dir) == Path::new(&self.job.state.dir) {
             err(
                 "local.outputDir",
-                format!("is the same directory as job.state.dir ({})", self.job.state.dir),
+                format!(
+                    "is the same directory as job.state.dir ({})",
+                    self.job.state.dir
+                ),
                 "give outputs and state separate directories, e.g. .sluice-local/out and .sluice-local/state",
             );
         }
         errs
+    }
+}
+
+/// serde_yaml names the field of a type or unknown-field error, but reports an error raised by a field's own
+/// `Deserialize` — in this file only a bad duration (`Millis`) — at the enclosing mapping (`job: invalid
+/// duration "1.5s"`). Finds the field(s) holding that value so the error can name them.
+fn locate_bad_duration(text: &str, err: &serde_yaml::Error) -> Option<String> {
+    const MARK: &str = "invalid duration \"";
+    let msg = err.to_string();
+    let rest = msg.get(msg.find(MARK)? + MARK.len()..)?;
+    let input = rest.get(..rest.find('"')?)?;
+    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let mut found = Vec::new();
+    find_string(&value, input, String::new(), &mut found);
+    (!found.is_empty()).then(|| found.join(" or "))
+}
+
+/// Dotted paths of every string scalar equal to `needle` under `v`.
+fn find_string(v: &serde_yaml::Value, needle: &str, path: String, found: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::String(s) if s == needle => found.push(path),
+        serde_yaml::Value::Mapping(m) => {
+            for (k, child) in m {
+                let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
+                let child_path = if path.is_empty() {
+                    key
+                } else {
+                    format!("{path}.{key}")
+                };
+                find_string(child, needle, child_path, found);
+            }
+        }
+        _ => {}
     }
 }

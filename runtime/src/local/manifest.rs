@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
 
-use super::LocalError;
 use super::commit_log::sync_dir;
+use super::{LocalError, io_err};
 use crate::generator::GeneratorConfig;
 
 pub const MANIFEST: &str = "manifest.json";
@@ -31,16 +31,12 @@ impl Manifest {
     pub fn check_or_write(&self, dir: &Path, has_commits: bool) -> Result<(), LocalError> {
         let path = dir.join(MANIFEST);
         if !has_commits {
-            let io = |action| {
-                let path = path.clone();
-                move |source| LocalError::Io { action, path, source }
-            };
             let bytes = serde_json::to_vec_pretty(self).map_err(LocalError::Encode)?;
             let tmp = dir.join("manifest.json.tmp");
-            let mut f = std::fs::File::create(&tmp).map_err(io("creating"))?;
-            f.write_all(&bytes).map_err(io("writing"))?;
-            f.sync_all().map_err(io("syncing"))?;
-            std::fs::rename(&tmp, &path).map_err(io("renaming into place"))?;
+            let mut f = std::fs::File::create(&tmp).map_err(io_err("creating", &tmp))?;
+            f.write_all(&bytes).map_err(io_err("writing", &tmp))?;
+            f.sync_all().map_err(io_err("syncing", &tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io_err("renaming into place", &path))?;
             return sync_dir(dir);
         }
         let changed = |section: &'static str| LocalError::JobChanged {

@@ -56,10 +56,6 @@ impl LatencyHistogram {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
-    }
-
     pub fn clear(&mut self) {
         self.counts.iter_mut().for_each(|c| *c = 0);
         self.total = 0;
@@ -112,7 +108,11 @@ impl ProgressLine {
         ProgressLine {
             enabled,
             tty,
-            every: if tty { Duration::from_secs(1) } else { Duration::from_secs(5) },
+            every: if tty {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(5)
+            },
             last_draw: now,
             last_processed: 0,
             drawn: false,
@@ -127,10 +127,10 @@ impl ProgressLine {
         }
         let secs = now.duration_since(self.last_draw).as_secs_f64().max(1e-9);
         let rate = (s.processed - self.last_processed) as f64 / secs;
-        let p99 = self
-            .window
-            .quantile_us(0.99)
-            .map_or_else(|| "-".to_string(), |us| format!("{:.1}ms", us as f64 / 1000.0));
+        let p99 = self.window.quantile_us(0.99).map_or_else(
+            || "-".to_string(),
+            |us| format!("{:.1}ms", us as f64 / 1000.0),
+        );
         let checkpoint = s.last_checkpoint.map_or_else(
             || "none yet".to_string(),
             |at| format!("{:.0}s ago", now.duration_since(at).as_secs_f64()),

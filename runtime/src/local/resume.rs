@@ -11,12 +11,12 @@ use std::path::Path;
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
 
-use super::LocalError;
 use super::commit_log::{COMMIT_LOG, CommitEntry};
 use super::config::LocalJob;
 use super::manifest::MANIFEST;
 use super::sink::KINDS;
 use super::source::LocalSource;
+use super::{LocalError, io_err};
 use crate::state::{LocalCheckpoints, RocksResources};
 use crate::worker::task::PartitionTask;
 
@@ -31,14 +31,6 @@ pub struct Resumed {
     pub checkpoints: Vec<Option<u64>>,
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
-    move |source| LocalError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 fn remove_path(path: &Path) -> Result<(), LocalError> {
     let result = if path.is_dir() {
         std::fs::remove_dir_all(path)
@@ -51,30 +43,38 @@ fn remove_path(path: &Path) -> Result<(), LocalError> {
     }
 }
 
-/// `fresh: true`: deletes the previous run's state and outputs. Only what Sluice creates is removed (partition
-/// directories `p<N>` under `state.dir`; the log, manifest and kind directories under `outputDir`), so a
-/// mistyped directory such as `.` or `$HOME` never loses unrelated files.
-pub fn wipe(job: &LocalJob) -> Result<(), LocalError> {
+/// Deletes all partition state (directories `p<N>` under `state.dir`, nothing else).
+pub fn wipe_state(job: &LocalJob) -> Result<(), LocalError> {
     let state = Path::new(&job.job.state.dir);
-    match std::fs::read_dir(state) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.map_err(io_err("listing", state))?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let is_partition =
-                    name.strip_prefix('p').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-                if is_partition {
-                    remove_path(&entry.path())?;
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    let entries = match std::fs::read_dir(state) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_err("listing", state)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err("listing", state))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_partition = name
+            .strip_prefix('p')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if is_partition {
+            remove_path(&entry.path())?;
+        }
     }
+    Ok(())
+}
+
+/// `fresh: true`: deletes the previous run's state and outputs. Only what Sluice creates is removed (partition
+/// directories under `state.dir`; the log, manifest and kind directories under `outputDir`), so a mistyped
+/// directory such as `.` or `$HOME` never loses unrelated files.
+pub fn wipe(job: &LocalJob) -> Result<(), LocalError> {
+    wipe_state(job)?;
     let out = Path::new(&job.local.output_dir);
     let manifest_tmp = format!("{MANIFEST}.tmp");
-    let names = [COMMIT_LOG, MANIFEST, manifest_tmp.as_str()].into_iter().chain(KINDS.iter().map(|k| k.name()));
+    let names = [COMMIT_LOG, MANIFEST, manifest_tmp.as_str()]
+        .into_iter()
+        .chain(KINDS.iter().map(|k| k.name()));
     for name in names {
         remove_path(&out.join(name))?;
     }
@@ -90,7 +90,10 @@ fn frontier_of(partitions: u32, last: Option<&CommitEntry>) -> Result<Vec<[i64; 
     let expected: Vec<i32> = (0..i32::try_from(partitions).unwrap_or(0)).collect();
     if listed != expected {
         return Err(LocalError::SourceMismatch {
-            reason: format!("commit {} lists partitions {listed:?}, the generator has {expected:?}", last.seq),
+            reason: format!(
+                "commit {} lists partitions {listed:?}, the generator has {expected:?}",
+                last.seq
+            ),
         });
     }
     Ok(last.offsets.iter().map(|o| o.as_array()).collect())
@@ -111,7 +114,10 @@ pub fn resume(
     let mut starts = Vec::with_capacity(frontier.len());
     let mut checkpoints = Vec::with_capacity(frontier.len());
     for (p, front) in (0i32..).zip(&frontier) {
-        let state = |source| LocalError::State { partition: p, source };
+        let state = |source| LocalError::State {
+            partition: p,
+            source,
+        };
         let cps = LocalCheckpoints::new(state_root, p);
         let live = LocalCheckpoints::live_dir(state_root, p);
         let chosen = cps.newest_within(front).map_err(state)?;
@@ -126,7 +132,15 @@ pub fn resume(
                 ([0; 3], 0)
             }
         };
-        tasks.push(PartitionTask::open(resources, state_root, p, params, model.clone(), start, txn_seq)?);
+        tasks.push(PartitionTask::open(
+            resources,
+            state_root,
+            p,
+            params,
+            model.clone(),
+            start,
+            txn_seq,
+        )?);
         starts.push(start);
         checkpoints.push(chosen.map(|m| m.seq));
     }
@@ -138,17 +152,29 @@ pub fn resume(
     while source.position() < target {
         let Some(rec) = source.next_record()? else {
             return Err(LocalError::SourceMismatch {
-                reason: format!("the generator ended after {} records but {target} are committed", source.position()),
+                reason: format!(
+                    "the generator ended after {} records but {target} are committed",
+                    source.position()
+                ),
             });
         };
         let p = usize::try_from(rec.partition()).unwrap_or(usize::MAX);
         let t = usize::from(rec.topic().index());
-        let (Some(task), Some(start), Some(front)) = (tasks.get_mut(p), starts.get(p), frontier.get(p)) else {
+        let (Some(task), Some(start), Some(front)) =
+            (tasks.get_mut(p), starts.get(p), frontier.get(p))
+        else {
             return Err(LocalError::SourceMismatch {
-                reason: format!("record {} belongs to unknown partition {}", rec.index, rec.partition()),
+                reason: format!(
+                    "record {} belongs to unknown partition {}",
+                    rec.index,
+                    rec.partition()
+                ),
             });
         };
-        let (start, front) = (start.get(t).copied().unwrap_or(0), front.get(t).copied().unwrap_or(0));
+        let (start, front) = (
+            start.get(t).copied().unwrap_or(0),
+            front.get(t).copied().unwrap_or(0),
+        );
         if rec.offset >= front {
             return Err(LocalError::SourceMismatch {
                 reason: format!(
@@ -163,7 +189,13 @@ pub fn resume(
         if rec.offset < start {
             continue; // already in the restored checkpoint
         }
-        task.process(rec.topic(), rec.offset, Some(&rec.record.key), Some(&rec.record.value), &mut discard)?;
+        task.process(
+            rec.topic(),
+            rec.offset,
+            Some(&rec.record.key),
+            Some(&rec.record.value),
+            &mut discard,
+        )?;
         discard.clear();
         replayed += 1;
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::LocalError;
-use super::commit_log::PartitionOffsets;
+use super::commit_log::{OutputCounts, PartitionOffsets};
 use super::config::LocalJob;
 use super::progress::{LatencyHistogram, ProgressLine, Snapshot};
 use super::sink::FileSink;
@@ -46,6 +46,8 @@ pub struct LoopOutcome {
     pub checkpoints: u64,
     pub interrupted: bool,
     pub latency: LatencyHistogram,
+    /// Everything committed in the output directory at the end (earlier runs included).
+    pub totals: OutputCounts,
 }
 
 /// The loop's working set.
@@ -119,10 +121,23 @@ impl<'a> RunLoop<'a> {
             };
             let born = Instant::now();
             let p = usize::try_from(rec.partition()).unwrap_or(usize::MAX);
-            let task = self.tasks.get_mut(p).ok_or_else(|| LocalError::SourceMismatch {
-                reason: format!("record {} belongs to unknown partition {}", rec.index, rec.partition()),
-            })?;
-            task.process(rec.topic(), rec.offset, Some(&rec.record.key), Some(&rec.record.value), &mut outputs)?;
+            let task = self
+                .tasks
+                .get_mut(p)
+                .ok_or_else(|| LocalError::SourceMismatch {
+                    reason: format!(
+                        "record {} belongs to unknown partition {}",
+                        rec.index,
+                        rec.partition()
+                    ),
+                })?;
+            task.process(
+                rec.topic(),
+                rec.offset,
+                Some(&rec.record.key),
+                Some(&rec.record.value),
+                &mut outputs,
+            )?;
             for o in outputs.drain(..) {
                 self.sink.push(&o)?;
             }
@@ -144,6 +159,7 @@ impl<'a> RunLoop<'a> {
         }
         self.tick(Instant::now());
         self.progress.finish();
+        self.out.totals = *self.sink.totals();
         Ok(self.out)
     }
 
@@ -211,7 +227,9 @@ impl<'a> RunLoop<'a> {
         if self.opts.crash == Some(CrashPoint::AfterCommit(n)) {
             return Err(LocalError::SimulatedCrash { commits: n });
         }
-        if now.duration_since(self.last_checkpoint) >= self.job.job.state.checkpoint_interval.as_std() {
+        if now.duration_since(self.last_checkpoint)
+            >= self.job.job.state.checkpoint_interval.as_std()
+        {
             self.checkpoint_all()?;
         }
         Ok(())

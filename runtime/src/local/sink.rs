@@ -10,11 +10,16 @@ use std::path::{Path, PathBuf};
 use sluice_core::model::Decision;
 use sluice_core::processor::{Output, OutputKind};
 
-use super::LocalError;
 use super::commit_log::{CommitEntry, CommitLog, OutputCounts, PartitionOffsets, sync_dir};
+use super::{LocalError, io_err};
 
 /// Output kinds in file-layout order; each has a directory named `kind.name()`.
-pub const KINDS: [OutputKind; 4] = [OutputKind::Decisions, OutputKind::Alerts, OutputKind::Dlq, OutputKind::Late];
+pub const KINDS: [OutputKind; 4] = [
+    OutputKind::Decisions,
+    OutputKind::Alerts,
+    OutputKind::Dlq,
+    OutputKind::Late,
+];
 
 fn slot(kind: OutputKind) -> usize {
     match kind {
@@ -28,14 +33,6 @@ fn slot(kind: OutputKind) -> usize {
 /// Path of a commit's data file for `kind`, relative to the output directory.
 pub fn data_file(kind: OutputKind, seq: u64) -> String {
     format!("{}/{seq:020}.jsonl", kind.name())
-}
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LocalError + '_ {
-    move |source| LocalError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// A commit whose data files are durable but which is not committed until [`FileSink::publish`].

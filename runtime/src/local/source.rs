@@ -52,7 +52,10 @@ impl LocalSource {
 
     /// Next offsets of `partition` per topic (the offsets a consumer that read everything so far would commit).
     pub fn next_offsets(&self, partition: i32) -> Option<[i64; 3]> {
-        usize::try_from(partition).ok().and_then(|p| self.next.get(p)).copied()
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.next.get(p))
+            .copied()
     }
 
     /// The next record, `None` at the end of the stream.
@@ -104,7 +107,10 @@ mod tests {
             assert_eq!(r.offset, *next);
             *next += 1;
         }
-        assert_eq!(src.position(), seen.values().map(|n| *n as u64).sum::<u64>());
+        assert_eq!(
+            src.position(),
+            seen.values().map(|n| *n as u64).sum::<u64>()
+        );
         for p in 0..3 {
             let expected: Vec<i64> = SourceTopic::ALL
                 .iter()

@@ -41,13 +41,21 @@ impl LocalSummary {
     /// Input records processed per second of wall-clock time in this run.
     pub fn events_per_sec(&self) -> f64 {
         let secs = self.elapsed_ms as f64 / 1000.0;
-        if secs > 0.0 { self.processed as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            self.processed as f64 / secs
+        } else {
+            0.0
+        }
     }
 }
 
 impl fmt::Display for LocalSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let status = if self.interrupted { "interrupted (all processed input committed)" } else { "done" };
+        let status = if self.interrupted {
+            "interrupted (all processed input committed)"
+        } else {
+            "done"
+        };
         writeln!(f, "sluice run: {status}")?;
         if let Some(seq) = self.resumed_after_commit {
             writeln!(
@@ -67,9 +75,10 @@ impl fmt::Display for LocalSummary {
         writeln!(f, "  late         {}", self.late)?;
         writeln!(f, "  commits      {}", self.commits)?;
         writeln!(f, "  checkpoints  {}", self.checkpoints)?;
-        let p99 = self
-            .p99_commit_latency_us
-            .map_or_else(|| "-".to_string(), |us| format!("{:.1} ms", us as f64 / 1000.0));
+        let p99 = self.p99_commit_latency_us.map_or_else(
+            || "-".to_string(),
+            |us| format!("{:.1} ms", us as f64 / 1000.0),
+        );
         writeln!(
             f,
             "  elapsed      {:.2} s ({} records processed, {:.0} events/s, p99 ingest→commit {p99})",

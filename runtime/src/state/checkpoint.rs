@@ -96,10 +96,11 @@ impl LocalCheckpoints {
             let Ok(bytes) = std::fs::read(&meta_path) else {
                 continue;
             };
-            let meta: CheckpointMeta = serde_json::from_slice(&bytes).map_err(|e| StateError::BadCheckpoint {
-                path: meta_path.clone(),
-                reason: e.to_string(),
-            })?;
+            let meta: CheckpointMeta =
+                serde_json::from_slice(&bytes).map_err(|e| StateError::BadCheckpoint {
+                    path: meta_path.clone(),
+                    reason: e.to_string(),
+                })?;
             if meta.partition == self.partition {
                 out.push(meta);
             }
@@ -110,7 +111,11 @@ impl LocalCheckpoints {
 
     /// The newest completed checkpoint whose offsets are within `frontier`.
     pub fn newest_within(&self, frontier: &[i64; 3]) -> Result<Option<CheckpointMeta>, StateError> {
-        Ok(self.list()?.into_iter().rev().find(|m| m.fits_within(frontier)))
+        Ok(self
+            .list()?
+            .into_iter()
+            .rev()
+            .find(|m| m.fits_within(frontier)))
     }
 
     /// Replaces `live` with a copy of checkpoint `seq` (SST files hard-linked: RocksDB never rewrites them).
@@ -137,7 +142,11 @@ impl LocalCheckpoints {
     /// Deletes all but the newest `keep` completed checkpoints, and any incomplete ones older than those.
     pub fn retain(&self, keep: usize) -> Result<(), StateError> {
         let complete = self.list()?;
-        let Some(oldest_kept) = complete.len().checked_sub(keep).and_then(|i| complete.get(i)) else {
+        let Some(oldest_kept) = complete
+            .len()
+            .checked_sub(keep)
+            .and_then(|i| complete.get(i))
+        else {
             return Ok(());
         };
         let cutoff = self.seq_dir(oldest_kept.seq);

@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBufferManager, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBufferManager, WriteOptions,
+};
 use sluice_core::processor::StateStore;
 
 /// Key of the partition metadata (watermark bookkeeping); card keys all start with `c/`.
@@ -43,9 +45,15 @@ impl RocksResources {
     pub fn new(block_cache_mib: u32, write_buffer_mib: u32) -> RocksResources {
         let cache = Cache::new_lru_cache(mib(block_cache_mib));
         // Memtables are charged to the block cache too, so the two budgets together cap RocksDB's memory.
-        let write_buffers =
-            WriteBufferManager::new_write_buffer_manager_with_cache(mib(write_buffer_mib), false, cache.clone());
-        RocksResources { cache, write_buffers }
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            mib(write_buffer_mib),
+            false,
+            cache.clone(),
+        );
+        RocksResources {
+            cache,
+            write_buffers,
+        }
     }
 
     fn options(&self) -> Options {
@@ -66,7 +74,9 @@ impl RocksResources {
 }
 
 fn mib(n: u32) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX).saturating_mul(1024 * 1024)
+    usize::try_from(n)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1024 * 1024)
 }
 
 /// The live state of one partition.

@@ -33,7 +33,12 @@ pub enum VerifyError {
     #[error(transparent)]
     Kafka(#[from] KafkaOpError),
     #[error("progress record {topic}/{partition}@{offset} is corrupt: {reason}")]
-    Corrupt { topic: String, partition: i32, offset: i64, reason: String },
+    Corrupt {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
     #[error("encoding oracle output: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -80,7 +85,11 @@ impl VerifyReport {
 }
 
 fn names(job: &JobConfig) -> [&str; 3] {
-    [&job.topics.authorizations, &job.topics.device_telemetry, &job.topics.account_changes]
+    [
+        &job.topics.authorizations,
+        &job.topics.device_telemetry,
+        &job.topics.account_changes,
+    ]
 }
 
 /// Verifies the job's committed output against the oracle.
@@ -109,14 +118,21 @@ pub fn verify(
             Some(msgs) => decode_progress(&progress_name, msgs)?,
             None => Vec::new(),
         };
-        let order = processing_order(&per_topic, &records, i32::try_from(p).unwrap_or(0), &mut report);
+        let order = processing_order(
+            &per_topic,
+            &records,
+            i32::try_from(p).unwrap_or(0),
+            &mut report,
+        );
         report.processed_records += order.len() as u64;
         let result = oracle_decisions(params, model, &order);
         expected.extend(result.decisions.into_iter().map(Output::Decision));
         expected.extend(result.dlq.into_iter().map(Output::Dlq));
         expected.extend(result.late.into_iter().map(Output::Late));
     }
-    report.unprocessed_records = report.input_records.saturating_sub(report.processed_records);
+    report.unprocessed_records = report
+        .input_records
+        .saturating_sub(report.processed_records);
     compare(bootstrap, job, &expected, &mut report)?;
     Ok(report)
 }
@@ -124,11 +140,13 @@ pub fn verify(
 fn decode_progress(topic: &str, msgs: &[OwnedMessage]) -> Result<Vec<ProgressRecord>, VerifyError> {
     msgs.iter()
         .map(|m| {
-            ProgressRecord::decode(m.payload().unwrap_or_default()).map_err(|e| VerifyError::Corrupt {
-                topic: topic.to_string(),
-                partition: m.partition(),
-                offset: m.offset(),
-                reason: e.to_string(),
+            ProgressRecord::decode(m.payload().unwrap_or_default()).map_err(|e| {
+                VerifyError::Corrupt {
+                    topic: topic.to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    reason: e.to_string(),
+                }
             })
         })
         .collect()
@@ -178,7 +196,10 @@ fn processing_order(
         }
         for t in SourceTopic::ALL {
             let i = usize::from(t.index());
-            let next_offset = per_topic.get(i).and_then(|m| m.get(cursor[i])).map(Message::offset);
+            let next_offset = per_topic
+                .get(i)
+                .and_then(|m| m.get(cursor[i]))
+                .map(Message::offset);
             let end = rec.end_offsets.get(i).copied().unwrap_or(0);
             // Every record below the recorded end offset must have been consumed by now.
             if next_offset.is_some_and(|o| o < end) {
@@ -194,7 +215,12 @@ fn processing_order(
     order
 }
 
-fn compare(bootstrap: &str, job: &JobConfig, expected: &[Output], report: &mut VerifyReport) -> Result<(), VerifyError> {
+fn compare(
+    bootstrap: &str,
+    job: &JobConfig,
+    expected: &[Output],
+    report: &mut VerifyReport,
+) -> Result<(), VerifyError> {
     let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for out in expected {
         match out {
@@ -209,7 +235,10 @@ fn compare(bootstrap: &str, job: &JobConfig, expected: &[Output], report: &mut V
     report.expected_decisions = want.len() as u64;
     let parts = partition_count(bootstrap, &job.topics.decisions)?;
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-    for msg in read_topic(bootstrap, &job.topics.decisions, parts, READ_TIMEOUT)?.iter().flatten() {
+    for msg in read_topic(bootstrap, &job.topics.decisions, parts, READ_TIMEOUT)?
+        .iter()
+        .flatten()
+    {
         report.actual_decisions += 1;
         let bytes = msg.payload().unwrap_or_default();
         let txn_id = serde_json::from_slice::<serde_json::Value>(bytes)
@@ -246,9 +275,14 @@ fn compare(bootstrap: &str, job: &JobConfig, expected: &[Output], report: &mut V
         }
     }
     let dlq_parts = partition_count(bootstrap, &job.topics.dlq)?;
-    report.actual_dlq = read_topic(bootstrap, &job.topics.dlq, dlq_parts, READ_TIMEOUT)?.iter().map(|v| v.len() as u64).sum();
+    report.actual_dlq = read_topic(bootstrap, &job.topics.dlq, dlq_parts, READ_TIMEOUT)?
+        .iter()
+        .map(|v| v.len() as u64)
+        .sum();
     let late_parts = partition_count(bootstrap, &job.topics.late)?;
-    report.actual_late =
-        read_topic(bootstrap, &job.topics.late, late_parts, READ_TIMEOUT)?.iter().map(|v| v.len() as u64).sum();
+    report.actual_late = read_topic(bootstrap, &job.topics.late, late_parts, READ_TIMEOUT)?
+        .iter()
+        .map(|v| v.len() as u64)
+        .sum();
     Ok(())
 }

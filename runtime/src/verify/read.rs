@@ -32,15 +32,23 @@ pub fn read_topic(
         .map_err(kerr("creating a reader"))?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, i32::try_from(p).unwrap_or(i32::MAX), Offset::Beginning)
-            .map_err(kerr("building a reader assignment"))?;
+        tpl.add_partition_offset(
+            topic,
+            i32::try_from(p).unwrap_or(i32::MAX),
+            Offset::Beginning,
+        )
+        .map_err(kerr("building a reader assignment"))?;
     }
-    consumer.assign(&tpl).map_err(kerr(format!("assigning {topic}")))?;
+    consumer
+        .assign(&tpl)
+        .map_err(kerr(format!("assigning {topic}")))?;
     let mut at_eof = vec![false; partitions];
     let deadline = Instant::now() + timeout;
     while at_eof.iter().any(|e| !e) {
         if Instant::now() >= deadline {
-            return Err(kerr(format!("reading {topic} to its end"))(KafkaError::Canceled));
+            return Err(kerr(format!("reading {topic} to its end"))(
+                KafkaError::Canceled,
+            ));
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
@@ -52,7 +60,10 @@ pub fn read_topic(
             Some(Err(e)) => return Err(kerr(format!("reading {topic}"))(e)),
             Some(Ok(m)) => {
                 let m = m.detach();
-                if let Some(slot) = usize::try_from(m_partition(&m)).ok().and_then(|p| out.get_mut(p)) {
+                if let Some(slot) = usize::try_from(m_partition(&m))
+                    .ok()
+                    .and_then(|p| out.get_mut(p))
+                {
                     slot.push(m);
                 }
             }

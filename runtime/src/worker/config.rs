@@ -58,18 +58,28 @@ impl WorkerConfig {
             source,
         })?;
         let mut cfg: WorkerConfig =
-            serde_yaml::from_str(&text).map_err(|source| WorkerConfigError::Parse { path: shown, source })?;
+            serde_yaml::from_str(&text).map_err(|source| WorkerConfigError::Parse {
+                path: shown,
+                source,
+            })?;
         cfg.apply_env(|k| std::env::var(k).ok());
         let errs = cfg.validate();
-        if errs.is_empty() { Ok(cfg) } else { Err(WorkerConfigError::Invalid(errs)) }
+        if errs.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(WorkerConfigError::Invalid(errs))
+        }
     }
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
         if let Some(b) = get("SLUICE_KAFKA_BOOTSTRAP") {
-            let kafka = self.job.kafka.get_or_insert_with(|| sluice_crds::job_config::KafkaConfig {
-                bootstrap_servers: String::new(),
-                properties: Default::default(),
-            });
+            let kafka =
+                self.job
+                    .kafka
+                    .get_or_insert_with(|| sluice_crds::job_config::KafkaConfig {
+                        bootstrap_servers: String::new(),
+                        properties: Default::default(),
+                    });
             kafka.bootstrap_servers = b;
         }
         if let Some(id) = get("SLUICE_WORKER_IDENTITY") {
@@ -86,7 +96,12 @@ impl WorkerConfig {
     /// Job rules plus the worker-specific ones.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errs = self.job.validate();
-        if self.job.kafka.as_ref().is_none_or(|k| k.bootstrap_servers.is_empty()) {
+        if self
+            .job
+            .kafka
+            .as_ref()
+            .is_none_or(|k| k.bootstrap_servers.is_empty())
+        {
             errs.push(ConfigError {
                 field: "job.kafka.bootstrapServers",
                 problem: "is required by sluice-worker".into(),
@@ -94,21 +109,34 @@ impl WorkerConfig {
             });
         }
         if self.worker.identity.is_empty()
-            || !self.worker.identity.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || !self
+                .worker
+                .identity
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             errs.push(ConfigError {
                 field: "worker.identity",
-                problem: format!("{:?} is not 1+ characters of [A-Za-z0-9._-]", self.worker.identity),
+                problem: format!(
+                    "{:?} is not 1+ characters of [A-Za-z0-9._-]",
+                    self.worker.identity
+                ),
                 fix: "use e.g. \"p2-w0\" (parallelism 2, ordinal 0)".into(),
             });
         }
         let mut sorted = self.worker.partitions.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        if sorted.is_empty() || sorted.len() != self.worker.partitions.len() || sorted.iter().any(|p| *p < 0) {
+        if sorted.is_empty()
+            || sorted.len() != self.worker.partitions.len()
+            || sorted.iter().any(|p| *p < 0)
+        {
             errs.push(ConfigError {
                 field: "worker.partitions",
-                problem: format!("{:?} must be a non-empty list of distinct partitions ≥ 0", self.worker.partitions),
+                problem: format!(
+                    "{:?} must be a non-empty list of distinct partitions ≥ 0",
+                    self.worker.partitions
+                ),
                 fix: "list the input partitions this worker owns, e.g. [0, 1]".into(),
             });
         }

@@ -27,7 +27,10 @@ fn armed() -> &'static Option<Armed> {
         let (name, n) = spec.split_once(':')?;
         let n: u64 = n.parse().ok()?;
         if !ALL.contains(&name) {
-            tracing::error!(failpoint = name, "unknown failpoint in SLUICE_FAILPOINT; ignoring it");
+            tracing::error!(
+                failpoint = name,
+                "unknown failpoint in SLUICE_FAILPOINT; ignoring it"
+            );
             return None;
         }
         Some(Armed {

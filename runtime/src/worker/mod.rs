@@ -29,7 +29,9 @@ use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
 use sluice_crds::JobConfig;
 
-use crate::kafka::clients::{consumer_config, group_id, producer_config, progress_topic, transactional_id};
+use crate::kafka::clients::{
+    consumer_config, group_id, producer_config, progress_topic, transactional_id,
+};
 use crate::kafka::progress_log::{self, ProgressLogError};
 use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
@@ -101,7 +103,9 @@ pub fn job_params(job: &JobConfig) -> Result<JobParams, WorkerError> {
         allowed_lateness_ms: ms(job.watermark.allowed_lateness),
         state_ttl_ms: ms(job.state_ttl),
     };
-    params.validate().map_err(|e| WorkerError::Params(e.to_string()))?;
+    params
+        .validate()
+        .map_err(|e| WorkerError::Params(e.to_string()))?;
     Ok(params)
 }
 
@@ -124,23 +128,35 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let consumer: BaseConsumer = cconf.create().map_err(kerr("creating the consumer"))?;
     let layout = check_layout(&consumer, job, &cfg.worker.partitions)?;
     let progress = progress_topic(job);
-    let admin: AdminClient<DefaultClientContext> = cconf.create().map_err(kerr("creating the admin client"))?;
+    let admin: AdminClient<DefaultClientContext> =
+        cconf.create().map_err(kerr("creating the admin client"))?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(WorkerError::Runtime)?
-        .block_on(ensure_progress_topic(&admin, &progress, layout.input_partitions))?;
+        .block_on(ensure_progress_topic(
+            &admin,
+            &progress,
+            layout.input_partitions,
+        ))?;
 
     for old in &cfg.worker.fence_transactional_ids {
-        let fencer: BaseProducer = producer_config(kafka, job, old).create().map_err(kerr("creating a fencing producer"))?;
-        fencer.init_transactions(INIT_TIMEOUT).map_err(kerr(format!("fencing transactional id {old}")))?;
+        let fencer: BaseProducer = producer_config(kafka, job, old)
+            .create()
+            .map_err(kerr("creating a fencing producer"))?;
+        fencer
+            .init_transactions(INIT_TIMEOUT)
+            .map_err(kerr(format!("fencing transactional id {old}")))?;
         tracing::info!(transactional_id = %old, "fenced previous assignment");
     }
     let txn_id = transactional_id(job, &cfg.worker.identity);
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        producer_config(kafka, job, &txn_id).create().map_err(kerr("creating the producer"))?;
+    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(kafka, job, &txn_id)
+        .create()
+        .map_err(kerr("creating the producer"))?;
     let started = Instant::now();
-    producer.init_transactions(INIT_TIMEOUT).map_err(kerr(format!("init_transactions for {txn_id}")))?;
+    producer
+        .init_transactions(INIT_TIMEOUT)
+        .map_err(kerr(format!("init_transactions for {txn_id}")))?;
     tracing::info!(transactional_id = %txn_id, ms = started.elapsed().as_millis() as u64, "transactions initialised");
 
     let names = source_topic_names(job);
@@ -191,7 +207,11 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
 }
 
 /// Committed next-offsets (frontier) and earliest offsets of partition `p` of each source topic.
-fn frontier_of(consumer: &BaseConsumer, names: &[&str; 3], p: i32) -> Result<([i64; 3], [i64; 3]), WorkerError> {
+fn frontier_of(
+    consumer: &BaseConsumer,
+    names: &[&str; 3],
+    p: i32,
+) -> Result<([i64; 3], [i64; 3]), WorkerError> {
     let mut tpl = TopicPartitionList::new();
     for name in names {
         tpl.add_partition(name, p);

@@ -73,7 +73,9 @@ pub struct RecoveryReport {
 }
 
 /// Rebuilds the partition's state at the frontier and returns the task ready to process new input.
-pub fn recover_partition(input: RecoveryInput<'_>) -> Result<(PartitionTask, RecoveryReport), RecoveryError> {
+pub fn recover_partition(
+    input: RecoveryInput<'_>,
+) -> Result<(PartitionTask, RecoveryReport), RecoveryError> {
     let partition = input.partition;
     let state_err = |source| RecoveryError::State { partition, source };
     let progress_err = |reason: String| RecoveryError::Progress { partition, reason };
@@ -81,19 +83,30 @@ pub fn recover_partition(input: RecoveryInput<'_>) -> Result<(PartitionTask, Rec
     let live = LocalCheckpoints::live_dir(input.state_root, partition);
 
     // The chosen checkpoint must lie on the committed chain: offsets within the frontier.
-    let chosen = checkpoints.newest_within(&input.frontier).map_err(state_err)?;
+    let chosen = checkpoints
+        .newest_within(&input.frontier)
+        .map_err(state_err)?;
     let (start, start_seq) = match &chosen {
         Some(meta) => {
-            checkpoints.restore_into(meta.seq, &live).map_err(state_err)?;
+            checkpoints
+                .restore_into(meta.seq, &live)
+                .map_err(state_err)?;
             (meta.offsets, meta.txn_seq)
         }
         None => {
             // Never reuse the live directory: it may hold state from an uncommitted transaction.
             if live.exists() {
-                std::fs::remove_dir_all(&live)
-                    .map_err(|source| state_err(StateError::Io { path: live.clone(), source }))?;
+                std::fs::remove_dir_all(&live).map_err(|source| {
+                    state_err(StateError::Io {
+                        path: live.clone(),
+                        source,
+                    })
+                })?;
             }
-            let start = input.progress.first().map_or(input.earliest, |r| r.start_offsets);
+            let start = input
+                .progress
+                .first()
+                .map_or(input.earliest, |r| r.start_offsets);
             if input.progress.first().is_some_and(|r| r.txn_seq != 1) {
                 return Err(progress_err(
                     "no local checkpoint and the progress log no longer starts at the first transaction; \
@@ -105,7 +118,11 @@ pub fn recover_partition(input: RecoveryInput<'_>) -> Result<(PartitionTask, Rec
         }
     };
 
-    let pending: Vec<ProgressRecord> = input.progress.into_iter().filter(|r| r.txn_seq > start_seq).collect();
+    let pending: Vec<ProgressRecord> = input
+        .progress
+        .into_iter()
+        .filter(|r| r.txn_seq > start_seq)
+        .collect();
     let plan = ReplayPlan::new(pending).map_err(|e| progress_err(e.to_string()))?;
     let plan_start = plan.start_offsets().unwrap_or(start);
     let plan_end = plan.end_offsets().unwrap_or(start);
@@ -138,7 +155,11 @@ pub fn recover_partition(input: RecoveryInput<'_>) -> Result<(PartitionTask, Rec
         for &(topic, len) in &rec.runs {
             for _ in 0..len {
                 let msg = readers.next(topic)?;
-                let end = rec.end_offsets.get(usize::from(topic.index())).copied().unwrap_or(0);
+                let end = rec
+                    .end_offsets
+                    .get(usize::from(topic.index()))
+                    .copied()
+                    .unwrap_or(0);
                 if msg.offset() >= end {
                     return Err(progress_err(format!(
                         "txn {} expects {} records below offset {end} of {}, found offset {}",
@@ -188,10 +209,14 @@ impl Readers {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(name, partition, Offset::Offset(*offset))
                 .map_err(kerr("building a replay assignment"))?;
-            c.assign(&tpl).map_err(kerr(format!("assigning {name}/{partition} for replay")))?;
+            c.assign(&tpl)
+                .map_err(kerr(format!("assigning {name}/{partition} for replay")))?;
             consumers.push((c, (*name).to_string()));
         }
-        Ok(Readers { consumers, partition })
+        Ok(Readers {
+            consumers,
+            partition,
+        })
     }
 
     fn next(&mut self, topic: SourceTopic) -> Result<OwnedMessage, RecoveryError> {

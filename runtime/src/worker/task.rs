@@ -55,8 +55,8 @@ impl PartitionTask {
         txn_seq: u64,
     ) -> Result<PartitionTask, TaskError> {
         let live = LocalCheckpoints::live_dir(state_root, partition);
-        let mut db =
-            PartitionDb::open(resources, &live).map_err(|source| TaskError::State { partition, source })?;
+        let mut db = PartitionDb::open(resources, &live)
+            .map_err(|source| TaskError::State { partition, source })?;
         let mut processor = PartitionProcessor::new(params, model, partition);
         processor
             .load(&mut db)
@@ -157,7 +157,12 @@ impl PartitionTask {
             partition: self.partition,
             source,
         };
-        let seq = self.checkpoints.list().map_err(err)?.last().map_or(1, |m| m.seq + 1);
+        let seq = self
+            .checkpoints
+            .list()
+            .map_err(err)?
+            .last()
+            .map_or(1, |m| m.seq + 1);
         let meta = CheckpointMeta {
             partition: self.partition,
             seq,

@@ -34,6 +34,10 @@ pub enum LoopError {
     Task(#[from] TaskError),
     #[error("encoding an output record: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error(
+        "the consumer has no group metadata (is group.id set?); offsets cannot join the transaction"
+    )]
+    NoGroupMetadata,
     #[error("received a record for {topic}/{partition}, which this worker does not own")]
     Unowned { topic: String, partition: i32 },
 }
@@ -71,7 +75,9 @@ impl TxnLoop<'_> {
     }
 
     fn source_topic(&self, name: &str) -> Option<SourceTopic> {
-        SourceTopic::ALL.into_iter().find(|t| self.topic_name(*t) == name)
+        SourceTopic::ALL
+            .into_iter()
+            .find(|t| self.topic_name(*t) == name)
     }
 
     fn output_target(&self, kind: OutputKind, source_partition: i32) -> (&str, i32) {
@@ -96,7 +102,9 @@ impl TxnLoop<'_> {
                     .map_err(kerr("building the assignment"))?;
             }
         }
-        self.consumer.assign(&tpl).map_err(kerr("assigning input partitions"))?;
+        self.consumer
+            .assign(&tpl)
+            .map_err(kerr("assigning input partitions"))?;
         Ok(())
     }
 
@@ -106,7 +114,9 @@ impl TxnLoop<'_> {
         let max_records = u64::from(self.job.commit_max_records);
         let checkpoint_every = self.job.state.checkpoint_interval.as_std();
         let mut last_checkpoint = Instant::now();
-        self.producer.begin_transaction().map_err(kerr("beginning a transaction"))?;
+        self.producer
+            .begin_transaction()
+            .map_err(kerr("beginning a transaction"))?;
         let mut txn_started = Instant::now();
         let mut in_txn = 0u64;
         let mut outputs = Vec::new();
@@ -115,7 +125,11 @@ impl TxnLoop<'_> {
                 self.commit()?;
                 return Ok(());
             }
-            let wait = if in_txn == 0 { Duration::from_millis(50) } else { interval.saturating_sub(txn_started.elapsed()) };
+            let wait = if in_txn == 0 {
+                Duration::from_millis(50)
+            } else {
+                interval.saturating_sub(txn_started.elapsed())
+            };
             match self.consumer.poll(wait.min(Duration::from_millis(50))) {
                 None => {}
                 Some(Err(e)) => {
@@ -125,15 +139,23 @@ impl TxnLoop<'_> {
                     tracing::warn!(error = %e, "transient consume error");
                 }
                 Some(Ok(msg)) => {
-                    let topic = self.source_topic(msg.topic()).ok_or_else(|| LoopError::Unowned {
-                        topic: msg.topic().to_string(),
-                        partition: msg.partition(),
-                    })?;
+                    let topic =
+                        self.source_topic(msg.topic())
+                            .ok_or_else(|| LoopError::Unowned {
+                                topic: msg.topic().to_string(),
+                                partition: msg.partition(),
+                            })?;
                     let partition = msg.partition();
-                    let task = self.tasks.get_mut(&partition).ok_or_else(|| LoopError::Unowned {
-                        topic: msg.topic().to_string(),
-                        partition,
-                    })?;
+                    // Outputs carry the input's timestamp (as Kafka Streams does), so a downstream reader can
+                    // measure ingest→visible latency from the decision alone.
+                    let input_ts = msg.timestamp().to_millis();
+                    let task =
+                        self.tasks
+                            .get_mut(&partition)
+                            .ok_or_else(|| LoopError::Unowned {
+                                topic: msg.topic().to_string(),
+                                partition,
+                            })?;
                     task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut outputs)?;
                     if in_txn == 0 {
                         txn_started = Instant::now();
@@ -142,7 +164,7 @@ impl TxnLoop<'_> {
                     self.stats.records_in += 1;
                     failpoints::hit("before_produce");
                     for out in outputs.drain(..) {
-                        self.send_output(&out, partition)?;
+                        self.send_output(&out, partition, input_ts)?;
                     }
                 }
             }
@@ -153,15 +175,27 @@ impl TxnLoop<'_> {
                     self.checkpoint_all()?;
                     last_checkpoint = Instant::now();
                 }
-                self.producer.begin_transaction().map_err(kerr("beginning a transaction"))?;
+                self.producer
+                    .begin_transaction()
+                    .map_err(kerr("beginning a transaction"))?;
             }
         }
     }
 
-    fn send_output(&mut self, out: &Output, source_partition: i32) -> Result<(), LoopError> {
+    fn send_output(
+        &mut self,
+        out: &Output,
+        source_partition: i32,
+        timestamp: Option<i64>,
+    ) -> Result<(), LoopError> {
         let value = out.to_json_bytes()?;
         let (topic, partition) = self.output_target(out.kind(), source_partition);
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(partition).payload(&value);
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .partition(partition)
+            .payload(&value[..]);
+        if let Some(ts) = timestamp {
+            record = record.timestamp(ts);
+        }
         if let Some(k) = out.key_bytes() {
             record = record.key(k);
         }
@@ -194,22 +228,22 @@ impl TxnLoop<'_> {
         }
         if !any {
             // Nothing consumed: an empty transaction costs nothing to leave open, but commit it for a clean stop.
-            self.producer.commit_transaction(TXN_TIMEOUT).map_err(kerr("committing an empty transaction"))?;
+            self.producer
+                .commit_transaction(TXN_TIMEOUT)
+                .map_err(kerr("committing an empty transaction"))?;
             return Ok(());
         }
         failpoints::hit("after_produce_before_commit");
-        let group = self.consumer.group_metadata().ok_or_else(|| {
-            LoopError::Kafka(KafkaOpError {
-                action: "reading consumer group metadata".into(),
-                source: KafkaError::Transaction(rdkafka::error::RDKafkaError::from_code(
-                    RDKafkaErrorCode::InvalidArgument,
-                )),
-            })
-        })?;
+        let group = self
+            .consumer
+            .group_metadata()
+            .ok_or(LoopError::NoGroupMetadata)?;
         self.producer
             .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
             .map_err(kerr("adding consumed offsets to the transaction"))?;
-        self.producer.commit_transaction(TXN_TIMEOUT).map_err(kerr("committing the transaction"))?;
+        self.producer
+            .commit_transaction(TXN_TIMEOUT)
+            .map_err(kerr("committing the transaction"))?;
         failpoints::hit("after_commit_before_checkpoint");
         for task in self.tasks.values_mut() {
             task.on_committed();

@@ -10,6 +10,8 @@
 
 pub mod config;
 pub mod failpoints;
+pub mod inbox;
+pub mod inputs;
 pub mod recovery;
 pub mod task;
 pub mod txn_loop;
@@ -37,6 +39,7 @@ use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::RocksResources;
 pub use config::{WorkerAssignment, WorkerConfig};
+use inputs::Inputs;
 use recovery::{RecoveryError, RecoveryInput, recover_partition};
 pub use txn_loop::LoopStats;
 use txn_loop::{LoopError, TxnLoop};
@@ -190,18 +193,22 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     }
     tracing::info!(ms = started.elapsed().as_millis() as u64, partitions = ?cfg.worker.partitions, "recovery complete; processing");
 
+    let mut inputs = Inputs::open(&cconf, names, &cfg.worker.partitions, |t, p| {
+        tasks
+            .get(&p)
+            .map_or(0, |task| task.next_offsets()[usize::from(t.index())])
+    })?;
     let mut stats = LoopStats::default();
     let mut lp = TxnLoop {
         job,
         layout: &layout,
-        consumer: &consumer,
+        inputs: &mut inputs,
         producer: &producer,
         tasks: &mut tasks,
         progress_topic: &progress,
         stop,
         stats: &mut stats,
     };
-    lp.assign()?;
     lp.run()?;
     Ok(stats)
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -17,6 +16,8 @@ use sluice_core::processor::{Output, OutputKind};
 use sluice_crds::JobConfig;
 
 use super::failpoints;
+use super::inbox::Inbox;
+use super::inputs::{Inputs, Polled};
 use super::task::{PartitionTask, TaskError};
 use crate::kafka::progress_log::progress_key;
 use crate::kafka::topics::TopicLayout;
@@ -46,7 +47,7 @@ pub enum LoopError {
 pub struct TxnLoop<'a> {
     pub job: &'a JobConfig,
     pub layout: &'a TopicLayout,
-    pub consumer: &'a BaseConsumer,
+    pub inputs: &'a mut Inputs,
     pub producer: &'a ThreadedProducer<DefaultProducerContext>,
     pub tasks: &'a mut BTreeMap<i32, PartitionTask>,
     pub progress_topic: &'a str,
@@ -64,6 +65,9 @@ pub struct LoopStats {
     pub last_commit_latency: Duration,
 }
 
+/// How long a task waits for a topic that is not caught up before processing the others anyway.
+const MAX_TASK_IDLE: Duration = Duration::from_millis(20);
+
 impl TxnLoop<'_> {
     fn topic_name(&self, t: SourceTopic) -> &str {
         let topics = &self.job.topics;
@@ -74,46 +78,14 @@ impl TxnLoop<'_> {
         }
     }
 
-    fn source_topic(&self, name: &str) -> Option<SourceTopic> {
-        SourceTopic::ALL
-            .into_iter()
-            .find(|t| self.topic_name(*t) == name)
-    }
-
-    fn output_target(&self, kind: OutputKind, source_partition: i32) -> (&str, i32) {
-        let t = &self.job.topics;
-        let (topic, count) = match kind {
-            OutputKind::Decisions => (&t.decisions, self.layout.decisions),
-            OutputKind::Alerts => (&t.alerts, self.layout.alerts),
-            OutputKind::Dlq => (&t.dlq, self.layout.dlq),
-            OutputKind::Late => (&t.late, self.layout.late),
-        };
-        // Same partition number as the input where possible, so a card's outputs keep their order.
-        let count = i32::try_from(count.max(1)).unwrap_or(1);
-        (topic.as_str(), source_partition.rem_euclid(count))
-    }
-
-    /// Assigns the consumer to every owned partition at its task's resume offsets.
-    pub fn assign(&self) -> Result<(), LoopError> {
-        let mut tpl = TopicPartitionList::new();
-        for task in self.tasks.values() {
-            for (t, off) in SourceTopic::ALL.into_iter().zip(task.next_offsets()) {
-                tpl.add_partition_offset(self.topic_name(t), task.partition(), Offset::Offset(off))
-                    .map_err(kerr("building the assignment"))?;
-            }
-        }
-        self.consumer
-            .assign(&tpl)
-            .map_err(kerr("assigning input partitions"))?;
-        Ok(())
-    }
-
     /// Runs until the stop flag is set (then commits what is open and returns) or an error occurs.
     pub fn run(&mut self) -> Result<(), LoopError> {
         let interval = self.job.commit_interval.as_std();
         let max_records = u64::from(self.job.commit_max_records);
         let checkpoint_every = self.job.state.checkpoint_interval.as_std();
         let mut last_checkpoint = Instant::now();
+        let mut inboxes: BTreeMap<i32, Inbox> =
+            self.tasks.keys().map(|p| (*p, Inbox::default())).collect();
         self.producer
             .begin_transaction()
             .map_err(kerr("beginning a transaction"))?;
@@ -125,47 +97,59 @@ impl TxnLoop<'_> {
                 self.commit()?;
                 return Ok(());
             }
-            let wait = if in_txn == 0 {
+            let buffered: usize = inboxes.values().map(Inbox::len).sum();
+            let wait = if buffered > 0 {
+                Duration::ZERO
+            } else if in_txn == 0 {
                 Duration::from_millis(50)
             } else {
-                interval.saturating_sub(txn_started.elapsed())
+                interval
+                    .saturating_sub(txn_started.elapsed())
+                    .min(Duration::from_millis(50))
             };
-            match self.consumer.poll(wait.min(Duration::from_millis(50))) {
-                None => {}
-                Some(Err(e)) => {
-                    if is_fatal(&e) {
-                        return Err(kerr("consuming")(e).into());
-                    }
-                    tracing::warn!(error = %e, "transient consume error");
+            if let Polled::Record(topic, msg) = self.inputs.poll(wait)? {
+                let partition = msg.partition();
+                let inbox = inboxes
+                    .get_mut(&partition)
+                    .ok_or_else(|| LoopError::Unowned {
+                        topic: msg.topic().to_string(),
+                        partition,
+                    })?;
+                inbox.push(topic, msg);
+            }
+            for (&partition, inbox) in inboxes.iter_mut() {
+                let inputs = &*self.inputs;
+                let Some((topic, msg)) =
+                    inbox.pop_next(|t| inputs.state(t, partition), MAX_TASK_IDLE)
+                else {
+                    continue;
+                };
+                let task = self
+                    .tasks
+                    .get_mut(&partition)
+                    .ok_or_else(|| LoopError::Unowned {
+                        topic: msg.topic().to_string(),
+                        partition,
+                    })?;
+                task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut outputs)?;
+                if in_txn == 0 {
+                    txn_started = Instant::now();
                 }
-                Some(Ok(msg)) => {
-                    let topic =
-                        self.source_topic(msg.topic())
-                            .ok_or_else(|| LoopError::Unowned {
-                                topic: msg.topic().to_string(),
-                                partition: msg.partition(),
-                            })?;
-                    let partition = msg.partition();
-                    // Outputs carry the input's timestamp (as Kafka Streams does), so a downstream reader can
-                    // measure ingest→visible latency from the decision alone.
-                    let input_ts = msg.timestamp().to_millis();
-                    let task =
-                        self.tasks
-                            .get_mut(&partition)
-                            .ok_or_else(|| LoopError::Unowned {
-                                topic: msg.topic().to_string(),
-                                partition,
-                            })?;
-                    task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut outputs)?;
-                    if in_txn == 0 {
-                        txn_started = Instant::now();
-                    }
-                    in_txn += 1;
-                    self.stats.records_in += 1;
-                    failpoints::hit("before_produce");
-                    for out in outputs.drain(..) {
-                        self.send_output(&out, partition, input_ts)?;
-                    }
+                in_txn += 1;
+                self.stats.records_in += 1;
+                failpoints::hit("before_produce");
+                // Outputs carry the input's timestamp (as Kafka Streams does).
+                let input_ts = msg.timestamp().to_millis();
+                for out in outputs.drain(..) {
+                    send_output(
+                        self.producer,
+                        self.job,
+                        self.layout,
+                        &out,
+                        partition,
+                        input_ts,
+                    )?;
+                    self.stats.records_out += 1;
                 }
             }
             if in_txn > 0 && (txn_started.elapsed() >= interval || in_txn >= max_records) {
@@ -180,28 +164,6 @@ impl TxnLoop<'_> {
                     .map_err(kerr("beginning a transaction"))?;
             }
         }
-    }
-
-    fn send_output(
-        &mut self,
-        out: &Output,
-        source_partition: i32,
-        timestamp: Option<i64>,
-    ) -> Result<(), LoopError> {
-        let value = out.to_json_bytes()?;
-        let (topic, partition) = self.output_target(out.kind(), source_partition);
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
-            .partition(partition)
-            .payload(&value[..]);
-        if let Some(ts) = timestamp {
-            record = record.timestamp(ts);
-        }
-        if let Some(k) = out.key_bytes() {
-            record = record.key(k);
-        }
-        send_with_backpressure(self.producer, record)?;
-        self.stats.records_out += 1;
-        Ok(())
     }
 
     /// Commits the open transaction: progress records, consumed offsets, commit. Then marks tasks committed.
@@ -235,7 +197,7 @@ impl TxnLoop<'_> {
         }
         failpoints::hit("after_produce_before_commit");
         let group = self
-            .consumer
+            .inputs
             .group_metadata()
             .ok_or(LoopError::NoGroupMetadata)?;
         self.producer
@@ -265,6 +227,37 @@ impl TxnLoop<'_> {
     }
 }
 
+/// Routes one output record to its topic and partition and sends it.
+fn send_output(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    job: &JobConfig,
+    layout: &TopicLayout,
+    out: &Output,
+    source_partition: i32,
+    timestamp: Option<i64>,
+) -> Result<(), LoopError> {
+    let value = out.to_json_bytes()?;
+    let t = &job.topics;
+    let (topic, count) = match out.kind() {
+        OutputKind::Decisions => (&t.decisions, layout.decisions),
+        OutputKind::Alerts => (&t.alerts, layout.alerts),
+        OutputKind::Dlq => (&t.dlq, layout.dlq),
+        OutputKind::Late => (&t.late, layout.late),
+    };
+    // Same partition number as the input where possible, so a card's outputs keep their order.
+    let partition = source_partition.rem_euclid(i32::try_from(count.max(1)).unwrap_or(1));
+    let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+        .partition(partition)
+        .payload(&value[..]);
+    if let Some(k) = out.key_bytes() {
+        record = record.key(k);
+    }
+    if let Some(ts) = timestamp {
+        record = record.timestamp(ts);
+    }
+    send_with_backpressure(producer, record)
+}
+
 /// Sends, waiting while librdkafka's queue is full (backpressure), failing on any other error.
 fn send_with_backpressure(
     producer: &ThreadedProducer<DefaultProducerContext>,
@@ -280,13 +273,4 @@ fn send_with_backpressure(
             Err((e, _)) => return Err(kerr("producing an output record")(e).into()),
         }
     }
-}
-
-fn is_fatal(e: &KafkaError) -> bool {
-    e.rdkafka_error_code().is_some_and(|c| {
-        matches!(
-            c,
-            RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced
-        )
-    })
 }

@@ -5,11 +5,13 @@
 
 mod decode;
 mod error;
+mod peek;
 #[cfg(test)]
 mod tests;
 
 pub use decode::decode;
 pub use error::DecodeError;
+pub use peek::peek_event_time_ms;
 
 use serde::{Deserialize, Serialize};
 

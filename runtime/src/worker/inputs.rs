@@ -1,0 +1,120 @@
+//! The worker's input: one read_committed consumer per source topic, each assigned the owned partitions.
+//! Separate consumers make partition-EOF events unambiguous, which tells the inbox when a topic partition is
+//! caught up (so it need not wait for it before processing the other topics).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sluice_core::event::SourceTopic;
+
+use super::inbox::TopicState;
+use crate::kafka::{KafkaOpError, kerr};
+
+/// What one poll produced.
+pub enum Polled {
+    Record(SourceTopic, OwnedMessage),
+    Nothing,
+}
+
+pub struct Inputs {
+    consumers: Vec<(SourceTopic, String, BaseConsumer)>,
+    /// (topic, partition) pairs at end of log with nothing received since.
+    caught_up: BTreeSet<(u8, i32)>,
+    /// (topic, partition) pairs that have answered at all (a record or end-of-log) since assignment.
+    heard: BTreeSet<(u8, i32)>,
+    next: usize,
+}
+
+impl Inputs {
+    /// Creates the consumers and assigns each owned partition at `start(topic, partition)`.
+    pub fn open(
+        config: &ClientConfig,
+        names: [&str; 3],
+        partitions: &[i32],
+        start: impl Fn(SourceTopic, i32) -> i64,
+    ) -> Result<Inputs, KafkaOpError> {
+        let mut consumers = Vec::new();
+        for (topic, name) in SourceTopic::ALL.into_iter().zip(names) {
+            let mut cfg = config.clone();
+            cfg.set("enable.partition.eof", "true");
+            let c: BaseConsumer = cfg
+                .create()
+                .map_err(kerr(format!("creating the {name} consumer")))?;
+            let mut tpl = TopicPartitionList::new();
+            for &p in partitions {
+                tpl.add_partition_offset(name, p, Offset::Offset(start(topic, p)))
+                    .map_err(kerr("building the assignment"))?;
+            }
+            c.assign(&tpl).map_err(kerr(format!("assigning {name}")))?;
+            consumers.push((topic, name.to_string(), c));
+        }
+        Ok(Inputs {
+            consumers,
+            caught_up: BTreeSet::new(),
+            heard: BTreeSet::new(),
+            next: 0,
+        })
+    }
+
+    /// What is known about `topic`/`partition` (used when its inbox queue is empty).
+    pub fn state(&self, topic: SourceTopic, partition: i32) -> TopicState {
+        let key = (topic.index(), partition);
+        if self.caught_up.contains(&key) {
+            TopicState::CaughtUp
+        } else if self.heard.contains(&key) {
+            TopicState::Behind
+        } else {
+            TopicState::Unknown
+        }
+    }
+
+    /// Group metadata for `send_offsets_to_transaction` (all consumers share the job's group id).
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumers
+            .first()
+            .and_then(|(_, _, c)| c.group_metadata())
+    }
+
+    /// Polls the consumers round-robin without blocking, then waits up to `timeout` on one of them.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Polled, KafkaOpError> {
+        let n = self.consumers.len();
+        for i in 0..=n {
+            let idx = (self.next + i) % n.max(1);
+            let wait = if i == n { timeout } else { Duration::ZERO };
+            let Some((topic, name, consumer)) = self.consumers.get(idx) else {
+                return Ok(Polled::Nothing);
+            };
+            let (topic, name) = (*topic, name.clone());
+            match consumer.poll(wait) {
+                None => continue,
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    self.caught_up.insert((topic.index(), p));
+                    self.heard.insert((topic.index(), p));
+                }
+                Some(Err(e)) if is_fatal(&e) => return Err(kerr(format!("consuming {name}"))(e)),
+                Some(Err(e)) => {
+                    tracing::warn!(topic = %name, error = %e, "transient consume error")
+                }
+                Some(Ok(m)) => {
+                    self.next = (idx + 1) % n.max(1);
+                    let m = m.detach();
+                    let key = (topic.index(), rdkafka::Message::partition(&m));
+                    self.caught_up.remove(&key);
+                    self.heard.insert(key);
+                    return Ok(Polled::Record(topic, m));
+                }
+            }
+        }
+        Ok(Polled::Nothing)
+    }
+}
+
+fn is_fatal(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    e.rdkafka_error_code()
+        .is_some_and(|c| matches!(c, C::Fatal | C::Fenced | C::ProducerFenced))
+}

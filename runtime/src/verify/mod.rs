@@ -60,6 +60,9 @@ pub struct VerifyReport {
     pub actual_dlq: u64,
     pub expected_late: u64,
     pub actual_late: u64,
+    /// DLQ and late records whose bytes differ from the oracle's (set comparison).
+    pub mismatched_dlq: u64,
+    pub mismatched_late: u64,
     /// Problems in the progress log itself (gaps, overlaps, reordering).
     pub progress_errors: Vec<String>,
     /// The first few concrete differences, for a human.
@@ -74,6 +77,8 @@ impl VerifyReport {
             && self.mismatched_decisions == 0
             && self.expected_dlq == self.actual_dlq
             && self.expected_late == self.actual_late
+            && self.mismatched_dlq == 0
+            && self.mismatched_late == 0
             && self.progress_errors.is_empty()
     }
 
@@ -222,16 +227,20 @@ fn compare(
     report: &mut VerifyReport,
 ) -> Result<(), VerifyError> {
     let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut want_dlq = Vec::new();
+    let mut want_late = Vec::new();
     for out in expected {
         match out {
             Output::Decision(d) => {
                 want.insert(d.txn_id.clone(), out.to_json_bytes()?);
             }
-            Output::Dlq(_) => report.expected_dlq += 1,
-            Output::Late(_) => report.expected_late += 1,
+            Output::Dlq(_) => want_dlq.push(out.to_json_bytes()?),
+            Output::Late(_) => want_late.push(out.to_json_bytes()?),
             Output::Alert(_) => {}
         }
     }
+    report.expected_dlq = want_dlq.len() as u64;
+    report.expected_late = want_late.len() as u64;
     report.expected_decisions = want.len() as u64;
     let parts = partition_count(bootstrap, &job.topics.decisions)?;
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
@@ -274,15 +283,37 @@ fn compare(
             report.example(format!("no decision for {txn_id}"));
         }
     }
-    let dlq_parts = partition_count(bootstrap, &job.topics.dlq)?;
-    report.actual_dlq = read_topic(bootstrap, &job.topics.dlq, dlq_parts, READ_TIMEOUT)?
-        .iter()
-        .map(|v| v.len() as u64)
-        .sum();
-    let late_parts = partition_count(bootstrap, &job.topics.late)?;
-    report.actual_late = read_topic(bootstrap, &job.topics.late, late_parts, READ_TIMEOUT)?
-        .iter()
-        .map(|v| v.len() as u64)
-        .sum();
+    let (actual, mismatched) = compare_set(bootstrap, &job.topics.dlq, want_dlq)?;
+    (report.actual_dlq, report.mismatched_dlq) = (actual, mismatched);
+    let (actual, mismatched) = compare_set(bootstrap, &job.topics.late, want_late)?;
+    (report.actual_late, report.mismatched_late) = (actual, mismatched);
     Ok(())
+}
+
+/// Reads `topic` and compares its payloads with `want` as multisets: (records read, records not matched
+/// one-to-one, counting both surplus and missing).
+fn compare_set(
+    bootstrap: &str,
+    topic: &str,
+    mut want: Vec<Vec<u8>>,
+) -> Result<(u64, u64), VerifyError> {
+    let parts = partition_count(bootstrap, topic)?;
+    let mut got: Vec<Vec<u8>> = read_topic(bootstrap, topic, parts, READ_TIMEOUT)?
+        .iter()
+        .flatten()
+        .map(|m| m.payload().unwrap_or_default().to_vec())
+        .collect();
+    let actual = got.len() as u64;
+    want.sort_unstable();
+    got.sort_unstable();
+    let (mut i, mut j, mut unmatched) = (0, 0, 0u64);
+    while i < want.len() && j < got.len() {
+        match want[i].cmp(&got[j]) {
+            std::cmp::Ordering::Equal => (i, j) = (i + 1, j + 1),
+            std::cmp::Ordering::Less => (i, unmatched) = (i + 1, unmatched + 1),
+            std::cmp::Ordering::Greater => (j, unmatched) = (j + 1, unmatched + 1),
+        }
+    }
+    unmatched += (want.len() - i + got.len() - j) as u64;
+    Ok((actual, unmatched))
 }

@@ -46,6 +46,17 @@ impl Job {
 
     /// Writes the config of worker `w` (owning `partitions`) and returns its path.
     fn worker_config(&self, w: usize, partitions: &[i32]) -> PathBuf {
+        self.worker_config_with(w, &format!("p2-w{w}"), partitions, &[])
+    }
+
+    /// A worker config with an explicit identity and transactional ids to fence first.
+    fn worker_config_with(
+        &self,
+        w: usize,
+        identity: &str,
+        partitions: &[i32],
+        fence: &[String],
+    ) -> PathBuf {
         let mut job = self.job.clone();
         job.state.dir = self.dir.join(format!("state-w{w}")).display().to_string();
         job.kafka = Some(sluice_crds::job_config::KafkaConfig {
@@ -54,7 +65,7 @@ impl Job {
         });
         let cfg = serde_json::json!({
             "job": job,
-            "worker": { "identity": format!("p2-w{w}"), "partitions": partitions },
+            "worker": { "identity": identity, "partitions": partitions, "fenceTransactionalIds": fence },
         });
         let path = self.dir.join(format!("worker-{w}.yaml"));
         std::fs::write(&path, serde_yaml::to_string(&cfg).unwrap()).unwrap();
@@ -222,6 +233,78 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
     assert!(
         report.expected_dlq > 0,
         "the generator should have produced malformed records"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Rescale 1 → 2 workers after the single worker died with a transaction open: the new workers fence the old
+/// transactional id (otherwise its open transaction would block read_committed readers until it times out),
+/// rebuild the moved partitions' state from the progress log, and the output is still exactly-once.
+/// (Checked to fail when the fencing list is left empty.)
+#[test]
+fn rescale_fences_the_old_assignment_and_keeps_exactly_once() {
+    let bed = TestBed::with_kafka().unwrap();
+    let tmp = tempfile_dir();
+    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let generator = GeneratorConfig {
+        seed: 11,
+        cards: 800,
+        partitions: PARTITIONS as u32,
+        authorizations: 6_000,
+        events_per_second: 400,
+        ..GeneratorConfig::default()
+    };
+    sluice_runtime::produce::produce(bed.kafka_bootstrap(), &job.job.topics, generator, 0, |_| {})
+        .unwrap();
+
+    // Parallelism 1: one worker owns every partition; it dies (abort at a failpoint) with a transaction open.
+    let single = job.worker_config_with(9, "p1-w0", &[0, 1, 2, 3], &[]);
+    let mut p = job.start_worker(9, &single, Some("after_produce_before_commit:8".into()));
+    assert!(
+        p.wait_exit(Duration::from_secs(60)).is_some(),
+        "the single worker should have aborted"
+    );
+    assert!(job.lag() > 0, "the single worker should not have finished");
+
+    // Parallelism 2, with the old id fenced.
+    let old = vec![format!("{}-p1-w0", job.job.transactional_id_prefix)];
+    let configs = [
+        job.worker_config_with(0, "p2-w0", &[0, 1], &old),
+        job.worker_config_with(1, "p2-w1", &[2, 3], &old),
+    ];
+    let mut procs: Vec<ManagedProcess> = (0..2)
+        .map(|w| job.start_worker(w, &configs[w], None))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while job.lag() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "rescaled workers did not catch up; logs in {}",
+            tmp.display()
+        );
+        for p in &mut procs {
+            assert!(p.try_exit().is_none(), "worker died: {}", p.log_tail(30));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for p in &procs {
+        terminate(p.pid());
+    }
+    for p in &mut procs {
+        let status = p
+            .wait_exit(Duration::from_secs(30))
+            .expect("worker did not stop");
+        assert!(status.success(), "{}", p.log_tail(30));
+    }
+    let params = job_params(&job.job).unwrap();
+    let model = load_model(&job.job).unwrap();
+    let report =
+        sluice_runtime::verify::verify(bed.kafka_bootstrap(), &job.job, &params, &model).unwrap();
+    assert_eq!(report.unprocessed_records, 0);
+    assert!(report.expected_decisions > 5_000, "{report:#?}");
+    assert!(
+        report.ok(),
+        "exactly-once violated across the rescale: {report:#?}"
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }

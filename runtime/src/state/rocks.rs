@@ -5,10 +5,14 @@
 //! never from the live directory. A checkpoint therefore flushes memtables first.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use rocksdb::compaction_filter::Decision;
 use rocksdb::{
     BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBufferManager, WriteOptions,
 };
+use sluice_core::card_state::peek_last_event_time_ms;
 use sluice_core::processor::StateStore;
 
 /// Key of the partition metadata (watermark bookkeeping); card keys all start with `c/`.
@@ -84,6 +88,8 @@ pub struct PartitionDb {
     db: DB,
     dir: PathBuf,
     write_opts: WriteOptions,
+    /// Cards whose last event is before this (event time) are expired; the compaction filter drops them.
+    ttl_cutoff: Arc<AtomicI64>,
 }
 
 impl PartitionDb {
@@ -93,7 +99,25 @@ impl PartitionDb {
             path: dir.to_path_buf(),
             source,
         })?;
-        let db = DB::open(&resources.options(), dir).map_err(|source| StateError::Rocks {
+        let ttl_cutoff = Arc::new(AtomicI64::new(i64::MIN));
+        let mut opts = resources.options();
+        let cutoff = Arc::clone(&ttl_cutoff);
+        // Physical TTL: the processor already treats expired cards as absent (so results never depend on
+        // when compaction runs); this only reclaims their space. The cutoff only grows with the watermark.
+        opts.set_compaction_filter(
+            "sluice-card-ttl",
+            move |_level: u32, key: &[u8], value: &[u8]| {
+                let expired = key.starts_with(CARD_PREFIX)
+                    && peek_last_event_time_ms(value)
+                        .is_ok_and(|t| t < cutoff.load(Ordering::Relaxed));
+                if expired {
+                    Decision::Remove
+                } else {
+                    Decision::Keep
+                }
+            },
+        );
+        let db = DB::open(&opts, dir).map_err(|source| StateError::Rocks {
             dir: dir.to_path_buf(),
             source,
         })?;
@@ -103,7 +127,20 @@ impl PartitionDb {
             db,
             dir: dir.to_path_buf(),
             write_opts,
+            ttl_cutoff,
         })
+    }
+
+    /// Publishes the processor's TTL cutoff (watermark − stateTtl) to the compaction filter.
+    pub fn set_ttl_cutoff(&self, cutoff: Option<i64>) {
+        if let Some(c) = cutoff {
+            self.ttl_cutoff.fetch_max(c, Ordering::Relaxed);
+        }
+    }
+
+    /// Compacts everything now (tests; operators reclaiming space after a TTL change).
+    pub fn compact_all(&self) {
+        self.db.compact_range::<&[u8], &[u8]>(None, None);
     }
 
     pub fn dir(&self) -> &Path {
@@ -194,7 +231,32 @@ impl StateStore for PartitionDb {
 
 #[cfg(test)]
 mod tests {
+    use sluice_core::card_state::CardState;
+
     use super::*;
+
+    #[test]
+    fn compaction_drops_cards_behind_the_ttl_cutoff_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let res = RocksResources::new(8, 8);
+        let mut db = PartitionDb::open(&res, tmp.path()).unwrap();
+        let card = |t: i64| {
+            CardState {
+                last_event_time_ms: t,
+                ..CardState::default()
+            }
+            .encode()
+        };
+        db.put_card("old", card(1_000)).unwrap();
+        db.put_card("new", card(9_000)).unwrap();
+        db.put_meta(vec![1]).unwrap();
+        db.set_ttl_cutoff(Some(5_000));
+        db.db.flush().unwrap();
+        db.compact_all();
+        assert_eq!(db.get_card("old").unwrap(), None);
+        assert!(db.get_card("new").unwrap().is_some());
+        assert_eq!(db.get_meta().unwrap(), Some(vec![1]));
+    }
 
     #[test]
     fn cards_and_meta_survive_a_checkpoint_reopen() {

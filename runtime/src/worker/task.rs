@@ -116,6 +116,7 @@ impl PartitionTask {
                 source,
             })?;
         self.recorder.push(topic);
+        self.db.set_ttl_cutoff(self.processor.ttl_cutoff());
         if let Some(slot) = self.next.get_mut(usize::from(topic.index())) {
             *slot = offset + 1;
         }

@@ -50,6 +50,9 @@ struct RunArgs {
     latency_rate: u32,
     #[arg(long, default_value_t = 180)]
     latency_secs: u64,
+    /// Transaction commit interval of both systems, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    commit_interval_ms: u64,
     /// Result file (JSON). Default: target dir `bench-results/<unix time>.json`.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -69,6 +72,8 @@ struct PipeArgs {
     group: String,
     #[arg(long)]
     txn_id: String,
+    #[arg(long, default_value_t = 100)]
+    commit_interval_ms: u64,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -127,7 +132,7 @@ fn pipe_main(a: PipeArgs) -> ExitCode {
         partitions: a.partitions,
         group: a.group,
         transactional_id: a.txn_id,
-        commit_interval: Duration::from_millis(100),
+        commit_interval: Duration::from_millis(a.commit_interval_ms),
         commit_max_records: 10_000,
     };
     match run_pipe(&cfg, stop) {
@@ -160,6 +165,7 @@ struct Setup {
     bootstrap: String,
     dir: PathBuf,
     partitions: i32,
+    commit_interval_ms: u64,
 }
 
 impl Setup {
@@ -172,6 +178,7 @@ impl Setup {
         let cfg = serde_json::json!({
             "job": {
                 "transactionalIdPrefix": prefix,
+                "commitInterval": format!("{}ms", self.commit_interval_ms),
                 "kafka": { "bootstrapServers": self.bootstrap },
                 "topics": topics,
                 "state": { "dir": self.dir.join(format!("{prefix}-state")).display().to_string() },
@@ -211,7 +218,9 @@ impl Setup {
             .arg("--group")
             .arg(group)
             .arg("--txn-id")
-            .arg(format!("{group}-txn"));
+            .arg(format!("{group}-txn"))
+            .arg("--commit-interval-ms")
+            .arg(self.commit_interval_ms.to_string());
         ManagedProcess::spawn("pipe", cmd, &self.dir.join(log))
     }
 }
@@ -352,6 +361,7 @@ fn run(mut args: RunArgs) -> Result<(), TestBedError> {
         bootstrap: bed.kafka_bootstrap().to_string(),
         dir: dir.clone(),
         partitions: args.partitions,
+        commit_interval_ms: args.commit_interval_ms,
     };
     let mut result = BenchResult {
         unix_time: SystemTime::now()
@@ -363,7 +373,7 @@ fn run(mut args: RunArgs) -> Result<(), TestBedError> {
         partitions: args.partitions,
         latency_rate: args.latency_rate,
         latency_secs: args.latency_secs,
-        commit_interval_ms: 100,
+        commit_interval_ms: args.commit_interval_ms,
         ..Default::default()
     };
 

@@ -71,8 +71,11 @@ set -a; . "$STATE/env"; set +a
 echo "kafka: $SLUICE_KAFKA_BOOTSTRAP  s3: $SLUICE_S3_ENDPOINT"
 
 step "tests"
+# No `set -e` here: a failing test must still reach the summary, the service logs and the cleanup.
+set +e
 cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$CACHE/run/test-output-$$.txt"
 status=${PIPESTATUS[0]}
+set -e
 step "summary"
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')

@@ -80,7 +80,27 @@ pub fn create_job_topics(
 }
 
 /// Total records the group `group` has not yet committed past, over `topics` × `0..partitions` (the lag).
+/// Retries transient broker errors (e.g. NotCoordinator while a fresh broker creates its offsets topic).
 pub fn group_lag(
+    bootstrap: &str,
+    group: &str,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<i64, TestBedError> {
+    let mut attempt = 0;
+    loop {
+        match group_lag_once(bootstrap, group, topics, partitions) {
+            Ok(lag) => return Ok(lag),
+            Err(e) if attempt >= 150 => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+fn group_lag_once(
     bootstrap: &str,
     group: &str,
     topics: &[&str],

@@ -181,6 +181,17 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         drop(procs);
     }
     eprintln!("crash rounds: {round}, SIGKILLs: {kills}, failpoint aborts: {failpoint_aborts}");
+    // Every crash point must really have been reached at least once (the worker logs it before aborting).
+    let logs: String = (0..2)
+        .map(|w| std::fs::read_to_string(tmp.join(format!("worker-{w}.log"))).unwrap_or_default())
+        .collect();
+    for name in failpoints::ALL {
+        assert!(
+            logs.contains(&format!("failpoint {name} reached")),
+            "failpoint {name} was never hit; logs in {}",
+            tmp.display()
+        );
+    }
     assert!(
         kills + failpoint_aborts >= 50,
         "only {kills} kills and {failpoint_aborts} aborts"

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use sluice_core::event::SourceTopic;
 use sluice_crds::job_config::TopicsConfig;
 
 use crate::generator::{GeneratedRecord, Generator, GeneratorConfig};
+use crate::kafka::clients::input_topic;
 use crate::kafka::{KafkaOpError, kerr};
 
 /// What was produced.
@@ -18,14 +18,6 @@ pub struct ProduceSummary {
     pub records: u64,
     pub authorizations: u64,
     pub elapsed: Duration,
-}
-
-fn topic_name(topics: &TopicsConfig, t: SourceTopic) -> &str {
-    match t {
-        SourceTopic::Authorizations => &topics.authorizations,
-        SourceTopic::DeviceTelemetry => &topics.device_telemetry,
-        SourceTopic::AccountChanges => &topics.account_changes,
-    }
 }
 
 /// Produces every generated record. `rate` is records per second (0 = unlimited). Idempotent producer with
@@ -75,7 +67,7 @@ fn send(
     topics: &TopicsConfig,
     rec: &GeneratedRecord,
 ) -> Result<(), KafkaOpError> {
-    let topic = topic_name(topics, rec.topic);
+    let topic = input_topic(topics, rec.topic);
     let mut record = BaseRecord::to(topic)
         .partition(rec.partition)
         .key(&rec.key[..])

@@ -107,6 +107,26 @@ struct BenchResult {
     sluice: SystemResult,
     ceiling: SystemResult,
     sluice_vs_ceiling_throughput: f64,
+    /// Output counts of the Sluice drain: a drain that routes records to `late` is not doing the real work.
+    sluice_drain_decisions: i64,
+    sluice_drain_late: i64,
+    sluice_drain_dlq: i64,
+}
+
+/// Sum of the high watermarks of `topic` partitions (records written, including aborted ones and markers).
+fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
+    let Ok(c) = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create::<BaseConsumer>()
+    else {
+        return -1;
+    };
+    (0..partitions)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .map_or(0, |(_, h)| h)
+        })
+        .sum()
 }
 
 fn main() -> ExitCode {
@@ -413,6 +433,10 @@ fn run(mut args: RunArgs) -> Result<(), TestBedError> {
     let started = Instant::now();
     let w = setup.spawn_worker(&config, "worker-drain.log")?;
     result.sluice.drain = drain(&setup, w, &prefix, &inputs, produced.records, started)?;
+    result.sluice_drain_decisions =
+        topic_size(&setup.bootstrap, &topics.decisions, setup.partitions);
+    result.sluice_drain_late = topic_size(&setup.bootstrap, &topics.late, setup.partitions);
+    result.sluice_drain_dlq = topic_size(&setup.bootstrap, &topics.dlq, setup.partitions);
 
     // Latency at a fixed rate: fresh topics per system, system started first, then the load.
     for system in ["ceiling", "sluice"] {

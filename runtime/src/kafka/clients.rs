@@ -1,8 +1,9 @@
 //! librdkafka client settings for the worker's consumer and transactional producer.
 
 use rdkafka::ClientConfig;
+use sluice_core::event::SourceTopic;
 use sluice_crds::JobConfig;
-use sluice_crds::job_config::KafkaConfig;
+use sluice_crds::job_config::{KafkaConfig, TopicsConfig};
 
 fn base(kafka: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -65,4 +66,18 @@ pub fn transactional_id(job: &JobConfig, worker_identity: &str) -> String {
 /// The internal topic holding one progress record per partition per transaction.
 pub fn progress_topic(job: &JobConfig) -> String {
     format!("{}.progress", job.transactional_id_prefix)
+}
+
+/// The configured name of an input topic.
+pub fn input_topic(topics: &TopicsConfig, t: SourceTopic) -> &str {
+    match t {
+        SourceTopic::Authorizations => &topics.authorizations,
+        SourceTopic::DeviceTelemetry => &topics.device_telemetry,
+        SourceTopic::AccountChanges => &topics.account_changes,
+    }
+}
+
+/// The three input topic names, indexed like [`SourceTopic::index`].
+pub fn input_topics(topics: &TopicsConfig) -> [&str; 3] {
+    SourceTopic::ALL.map(|t| input_topic(topics, t))
 }

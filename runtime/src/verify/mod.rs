@@ -22,7 +22,7 @@ use sluice_core::progress::ProgressRecord;
 use sluice_crds::JobConfig;
 
 use crate::kafka::KafkaOpError;
-use crate::kafka::clients::progress_topic;
+use crate::kafka::clients::{input_topics, progress_topic};
 use read::{partition_count, read_topic};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
@@ -89,14 +89,6 @@ impl VerifyReport {
     }
 }
 
-fn names(job: &JobConfig) -> [&str; 3] {
-    [
-        &job.topics.authorizations,
-        &job.topics.device_telemetry,
-        &job.topics.account_changes,
-    ]
-}
-
 /// Verifies the job's committed output against the oracle.
 pub fn verify(
     bootstrap: &str,
@@ -105,7 +97,7 @@ pub fn verify(
     model: &ScoringModel,
 ) -> Result<VerifyReport, VerifyError> {
     let mut report = VerifyReport::default();
-    let input_names = names(job);
+    let input_names = input_topics(&job.topics);
     let partitions = partition_count(bootstrap, input_names[0])?;
     let inputs: Vec<Vec<Vec<OwnedMessage>>> = input_names
         .iter()

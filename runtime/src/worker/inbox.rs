@@ -57,6 +57,13 @@ impl Inbox {
         self.queues.iter().map(VecDeque::len).sum()
     }
 
+    /// Records buffered for `topic`.
+    pub fn queue_len(&self, topic: SourceTopic) -> usize {
+        self.queues
+            .get(usize::from(topic.index()))
+            .map_or(0, VecDeque::len)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

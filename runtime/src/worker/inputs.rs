@@ -14,12 +14,6 @@ use sluice_core::event::SourceTopic;
 use super::inbox::TopicState;
 use crate::kafka::{KafkaOpError, kerr};
 
-/// What one poll produced.
-pub enum Polled {
-    Record(SourceTopic, OwnedMessage),
-    Nothing,
-}
-
 pub struct Inputs {
     consumers: Vec<(SourceTopic, String, BaseConsumer)>,
     /// (topic, partition) pairs at end of log with nothing received since.
@@ -79,37 +73,79 @@ impl Inputs {
             .and_then(|(_, _, c)| c.group_metadata())
     }
 
-    /// Polls the consumers round-robin without blocking, then waits up to `timeout` on one of them.
-    pub fn poll(&mut self, timeout: Duration) -> Result<Polled, KafkaOpError> {
-        let n = self.consumers.len();
-        for i in 0..=n {
-            let idx = (self.next + i) % n.max(1);
-            let wait = if i == n { timeout } else { Duration::ZERO };
+    /// Moves everything the consumers have buffered locally (up to `max_per_topic` records per topic per call)
+    /// into `sink`; waits up to `timeout` on the first consumer only if none had anything. Draining by
+    /// availability rather than one record per topic in turn matters: topics differ in density, and a
+    /// count-fair poll would starve the dense topic in event time.
+    pub fn poll_into(
+        &mut self,
+        timeout: Duration,
+        max_per_topic: usize,
+        skip: impl Fn(SourceTopic) -> bool,
+        mut sink: impl FnMut(SourceTopic, OwnedMessage),
+    ) -> Result<usize, KafkaOpError> {
+        let mut got = 0;
+        for idx in 0..self.consumers.len() {
             let Some((topic, name, consumer)) = self.consumers.get(idx) else {
-                return Ok(Polled::Nothing);
+                continue;
             };
             let (topic, name) = (*topic, name.clone());
-            match consumer.poll(wait) {
-                None => continue,
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    self.caught_up.insert((topic.index(), p));
-                    self.heard.insert((topic.index(), p));
-                }
-                Some(Err(e)) if is_fatal(&e) => return Err(kerr(format!("consuming {name}"))(e)),
-                Some(Err(e)) => {
-                    tracing::warn!(topic = %name, error = %e, "transient consume error")
-                }
-                Some(Ok(m)) => {
-                    self.next = (idx + 1) % n.max(1);
-                    let m = m.detach();
-                    let key = (topic.index(), rdkafka::Message::partition(&m));
-                    self.caught_up.remove(&key);
-                    self.heard.insert(key);
-                    return Ok(Polled::Record(topic, m));
+            if skip(topic) {
+                continue;
+            }
+            for _ in 0..max_per_topic {
+                match consumer.poll(Duration::ZERO) {
+                    None => break,
+                    Some(Err(KafkaError::PartitionEOF(p))) => {
+                        self.caught_up.insert((topic.index(), p));
+                        self.heard.insert((topic.index(), p));
+                    }
+                    Some(Err(e)) if is_fatal(&e) => {
+                        return Err(kerr(format!("consuming {name}"))(e));
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(topic = %name, error = %e, "transient consume error")
+                    }
+                    Some(Ok(m)) => {
+                        let m = m.detach();
+                        let key = (topic.index(), rdkafka::Message::partition(&m));
+                        self.caught_up.remove(&key);
+                        self.heard.insert(key);
+                        sink(topic, m);
+                        got += 1;
+                    }
                 }
             }
         }
-        Ok(Polled::Nothing)
+        if got == 0 && !timeout.is_zero() {
+            // Nothing anywhere: block briefly on one consumer (rotating) so an idle worker does not spin.
+            self.next = (self.next + 1) % self.consumers.len().max(1);
+            if let Some((topic, name, consumer)) = self.consumers.get(self.next) {
+                let (topic, name) = (*topic, name.clone());
+                match consumer.poll(timeout) {
+                    None => {}
+                    Some(Err(KafkaError::PartitionEOF(p))) => {
+                        self.caught_up.insert((topic.index(), p));
+                        self.heard.insert((topic.index(), p));
+                    }
+                    Some(Err(e)) if is_fatal(&e) => {
+                        return Err(kerr(format!("consuming {name}"))(e));
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(topic = %name, error = %e, "transient consume error")
+                    }
+                    Some(Ok(m)) => {
+                        let m = m.detach();
+                        let key = (topic.index(), rdkafka::Message::partition(&m));
+                        self.caught_up.remove(&key);
+                        self.heard.insert(key);
+                        sink(topic, m);
+                        got += 1;
+                    }
+                }
+            }
+        }
+        Ok(got)
     }
 }
 

@@ -32,7 +32,7 @@ use sluice_core::processor::JobParams;
 use sluice_crds::JobConfig;
 
 use crate::kafka::clients::{
-    consumer_config, group_id, producer_config, progress_topic, transactional_id,
+    consumer_config, group_id, input_topics, producer_config, progress_topic, transactional_id,
 };
 use crate::kafka::progress_log::{self, ProgressLogError};
 use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
@@ -112,14 +112,6 @@ pub fn job_params(job: &JobConfig) -> Result<JobParams, WorkerError> {
     Ok(params)
 }
 
-fn source_topic_names(job: &JobConfig) -> [&str; 3] {
-    [
-        job.topics.authorizations.as_str(),
-        job.topics.device_telemetry.as_str(),
-        job.topics.account_changes.as_str(),
-    ]
-}
-
 /// Runs the worker until `stop` is set (clean stop after a final commit) or an error.
 pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, WorkerError> {
     let job = &cfg.job;
@@ -162,7 +154,7 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         .map_err(kerr(format!("init_transactions for {txn_id}")))?;
     tracing::info!(transactional_id = %txn_id, ms = started.elapsed().as_millis() as u64, "transactions initialised");
 
-    let names = source_topic_names(job);
+    let names = input_topics(&job.topics);
     let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib);
     let state_root = Path::new(&job.state.dir);
     let mut tasks = BTreeMap::new();
@@ -223,9 +215,18 @@ fn frontier_of(
     for name in names {
         tpl.add_partition(name, p);
     }
-    let committed = consumer
-        .committed_offsets(tpl, INIT_TIMEOUT)
-        .map_err(kerr("reading committed offsets"))?;
+    // A broker that just started may answer NotCoordinator / CoordinatorLoadInProgress for a while.
+    let deadline = Instant::now() + INIT_TIMEOUT;
+    let committed = loop {
+        match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, "reading committed offsets failed; retrying");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => return Err(kerr("reading committed offsets")(e).into()),
+        }
+    };
     let mut frontier = [0i64; 3];
     let mut earliest = [0i64; 3];
     for (i, name) in names.iter().enumerate() {

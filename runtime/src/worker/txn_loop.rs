@@ -17,8 +17,9 @@ use sluice_crds::JobConfig;
 
 use super::failpoints;
 use super::inbox::Inbox;
-use super::inputs::{Inputs, Polled};
+use super::inputs::Inputs;
 use super::task::{PartitionTask, TaskError};
+use crate::kafka::clients::input_topic;
 use crate::kafka::progress_log::progress_key;
 use crate::kafka::topics::TopicLayout;
 use crate::kafka::{KafkaOpError, kerr};
@@ -66,18 +67,11 @@ pub struct LoopStats {
 }
 
 /// How long a task waits for a topic that is not caught up before processing the others anyway.
-const MAX_TASK_IDLE: Duration = Duration::from_millis(20);
+const MAX_TASK_IDLE: Duration = Duration::from_millis(500);
+/// Per task and topic, stop reading a topic once this many of its records wait in the inbox.
+const MAX_QUEUED_PER_TOPIC: usize = 50_000;
 
 impl TxnLoop<'_> {
-    fn topic_name(&self, t: SourceTopic) -> &str {
-        let topics = &self.job.topics;
-        match t {
-            SourceTopic::Authorizations => &topics.authorizations,
-            SourceTopic::DeviceTelemetry => &topics.device_telemetry,
-            SourceTopic::AccountChanges => &topics.account_changes,
-        }
-    }
-
     /// Runs until the stop flag is set (then commits what is open and returns) or an error occurs.
     pub fn run(&mut self) -> Result<(), LoopError> {
         let interval = self.job.commit_interval.as_std();
@@ -107,49 +101,59 @@ impl TxnLoop<'_> {
                     .saturating_sub(txn_started.elapsed())
                     .min(Duration::from_millis(50))
             };
-            if let Polled::Record(topic, msg) = self.inputs.poll(wait)? {
+            // Bound memory: a topic whose queue is already long for some task is not read further for now.
+            let full = SourceTopic::ALL.map(|t| {
+                inboxes
+                    .values()
+                    .any(|i| i.queue_len(t) >= MAX_QUEUED_PER_TOPIC)
+            });
+            let mut unowned = None;
+            let skip = |t: SourceTopic| full.get(usize::from(t.index())).copied().unwrap_or(false);
+            self.inputs.poll_into(wait, 2_000, skip, |topic, msg| {
                 let partition = msg.partition();
-                let inbox = inboxes
-                    .get_mut(&partition)
-                    .ok_or_else(|| LoopError::Unowned {
-                        topic: msg.topic().to_string(),
-                        partition,
-                    })?;
-                inbox.push(topic, msg);
+                match inboxes.get_mut(&partition) {
+                    Some(inbox) => inbox.push(topic, msg),
+                    None => unowned = Some((msg.topic().to_string(), partition)),
+                }
+            })?;
+            if let Some((topic, partition)) = unowned {
+                return Err(LoopError::Unowned { topic, partition });
             }
             for (&partition, inbox) in inboxes.iter_mut() {
-                let inputs = &*self.inputs;
-                let Some((topic, msg)) =
-                    inbox.pop_next(|t| inputs.state(t, partition), MAX_TASK_IDLE)
-                else {
-                    continue;
-                };
-                let task = self
-                    .tasks
-                    .get_mut(&partition)
-                    .ok_or_else(|| LoopError::Unowned {
-                        topic: msg.topic().to_string(),
-                        partition,
-                    })?;
-                task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut outputs)?;
-                if in_txn == 0 {
-                    txn_started = Instant::now();
-                }
-                in_txn += 1;
-                self.stats.records_in += 1;
-                failpoints::hit("before_produce");
-                // Outputs carry the input's timestamp (as Kafka Streams does).
-                let input_ts = msg.timestamp().to_millis();
-                for out in outputs.drain(..) {
-                    send_output(
-                        self.producer,
-                        self.job,
-                        self.layout,
-                        &out,
-                        partition,
-                        input_ts,
-                    )?;
-                    self.stats.records_out += 1;
+                while in_txn < max_records {
+                    let inputs = &*self.inputs;
+                    let Some((topic, msg)) =
+                        inbox.pop_next(|t| inputs.state(t, partition), MAX_TASK_IDLE)
+                    else {
+                        break;
+                    };
+                    let task =
+                        self.tasks
+                            .get_mut(&partition)
+                            .ok_or_else(|| LoopError::Unowned {
+                                topic: msg.topic().to_string(),
+                                partition,
+                            })?;
+                    task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut outputs)?;
+                    if in_txn == 0 {
+                        txn_started = Instant::now();
+                    }
+                    in_txn += 1;
+                    self.stats.records_in += 1;
+                    failpoints::hit("before_produce");
+                    // Outputs carry the input's timestamp (as Kafka Streams does).
+                    let input_ts = msg.timestamp().to_millis();
+                    for out in outputs.drain(..) {
+                        send_output(
+                            self.producer,
+                            self.job,
+                            self.layout,
+                            &out,
+                            partition,
+                            input_ts,
+                        )?;
+                        self.stats.records_out += 1;
+                    }
                 }
             }
             if in_txn > 0 && (txn_started.elapsed() >= interval || in_txn >= max_records) {
@@ -184,7 +188,11 @@ impl TxnLoop<'_> {
             }
             for (t, off) in SourceTopic::ALL.into_iter().zip(task.next_offsets()) {
                 offsets
-                    .add_partition_offset(self.topic_name(t), task.partition(), Offset::Offset(off))
+                    .add_partition_offset(
+                        input_topic(&self.job.topics, t),
+                        task.partition(),
+                        Offset::Offset(off),
+                    )
                     .map_err(kerr("building the offsets to commit"))?;
             }
         }

@@ -22,7 +22,7 @@ pub enum TopicState {
 }
 
 /// How long to wait for a topic that has not answered yet (start-up, reassignment).
-const MAX_WAIT_UNKNOWN: Duration = Duration::from_secs(5);
+const MAX_WAIT_UNKNOWN: Duration = Duration::from_secs(30);
 
 struct Buffered {
     event_time: i64,

@@ -66,8 +66,10 @@ pub struct LoopStats {
     pub last_commit_latency: Duration,
 }
 
-/// How long a task waits for a topic that is not caught up before processing the others anyway.
-const MAX_TASK_IDLE: Duration = Duration::from_millis(500);
+/// How long a task waits for a topic partition that is known to have more data (not at end-of-log) before
+/// processing the others anyway. Kafka Streams' rule: never run ahead of a partition that still has data, since
+/// its next record may be earlier in event time; the bound only guards against a stuck fetch.
+const MAX_TASK_IDLE: Duration = Duration::from_secs(30);
 /// Per task and topic, stop reading a topic once this many of its records wait in the inbox.
 const MAX_QUEUED_PER_TOPIC: usize = 50_000;
 

@@ -86,6 +86,43 @@ impl Job {
         .unwrap()
     }
 
+    /// Lets `procs` run until the input is fully committed (within `timeout`), then stops them with SIGTERM
+    /// and requires a clean exit.
+    fn run_to_end(&self, mut procs: Vec<ManagedProcess>, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.lag() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "workers did not catch up; logs in {}",
+                self.dir.display()
+            );
+            for p in &mut procs {
+                assert!(p.try_exit().is_none(), "worker died: {}", p.log_tail(30));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        for p in &procs {
+            terminate(p.pid());
+        }
+        for p in &mut procs {
+            let status = p
+                .wait_exit(Duration::from_secs(30))
+                .expect("worker did not stop on SIGTERM");
+            assert!(
+                status.success(),
+                "worker exited with {status}: {}",
+                p.log_tail(30)
+            );
+        }
+    }
+
+    /// `sluice verify` over the job's committed output.
+    fn verify(&self) -> sluice_runtime::verify::VerifyReport {
+        let params = job_params(&self.job).unwrap();
+        let model = load_model(&self.job).unwrap();
+        sluice_runtime::verify::verify(&self.bootstrap, &self.job, &params, &model).unwrap()
+    }
+
     fn lag(&self) -> i64 {
         let t = &self.job.topics;
         group_lag(
@@ -198,39 +235,12 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
     );
 
     // Finally let both run to the end of the input and stop cleanly.
-    let mut procs: Vec<ManagedProcess> = (0..2)
+    let procs: Vec<ManagedProcess> = (0..2)
         .map(|w| job.start_worker(w, &configs[w], None))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while job.lag() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "workers did not catch up; logs in {}",
-            tmp.display()
-        );
-        for p in &mut procs {
-            assert!(p.try_exit().is_none(), "worker died: {}", p.log_tail(30));
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    for p in &procs {
-        terminate(p.pid());
-    }
-    for p in &mut procs {
-        let status = p
-            .wait_exit(Duration::from_secs(30))
-            .expect("worker did not stop on SIGTERM");
-        assert!(
-            status.success(),
-            "worker exited with {status}: {}",
-            p.log_tail(30)
-        );
-    }
+    job.run_to_end(procs, Duration::from_secs(180));
 
-    let params = job_params(&job.job).unwrap();
-    let model = load_model(&job.job).unwrap();
-    let report =
-        sluice_runtime::verify::verify(bed.kafka_bootstrap(), &job.job, &params, &model).unwrap();
+    let report = job.verify();
     eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
     assert_eq!(report.unprocessed_records, 0);
     assert_eq!(report.input_records, produced.records);
@@ -283,34 +293,11 @@ fn rescale_fences_the_old_assignment_and_keeps_exactly_once() {
         job.worker_config_with(0, "p2-w0", &[0, 1], &old),
         job.worker_config_with(1, "p2-w1", &[2, 3], &old),
     ];
-    let mut procs: Vec<ManagedProcess> = (0..2)
+    let procs: Vec<ManagedProcess> = (0..2)
         .map(|w| job.start_worker(w, &configs[w], None))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while job.lag() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "rescaled workers did not catch up; logs in {}",
-            tmp.display()
-        );
-        for p in &mut procs {
-            assert!(p.try_exit().is_none(), "worker died: {}", p.log_tail(30));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    for p in &procs {
-        terminate(p.pid());
-    }
-    for p in &mut procs {
-        let status = p
-            .wait_exit(Duration::from_secs(30))
-            .expect("worker did not stop");
-        assert!(status.success(), "{}", p.log_tail(30));
-    }
-    let params = job_params(&job.job).unwrap();
-    let model = load_model(&job.job).unwrap();
-    let report =
-        sluice_runtime::verify::verify(bed.kafka_bootstrap(), &job.job, &params, &model).unwrap();
+    job.run_to_end(procs, Duration::from_secs(120));
+    let report = job.verify();
     assert_eq!(report.unprocessed_records, 0);
     assert!(report.expected_decisions > 5_000, "{report:#?}");
     assert!(

@@ -86,66 +86,75 @@ impl Inputs {
     ) -> Result<usize, KafkaOpError> {
         let mut got = 0;
         for idx in 0..self.consumers.len() {
-            let Some((topic, name, consumer)) = self.consumers.get(idx) else {
-                continue;
-            };
-            let (topic, name) = (*topic, name.clone());
-            if skip(topic) {
+            if self
+                .consumers
+                .get(idx)
+                .is_some_and(|(topic, _, _)| skip(*topic))
+            {
                 continue;
             }
             for _ in 0..max_per_topic {
-                match consumer.poll(Duration::ZERO) {
-                    None => break,
-                    Some(Err(KafkaError::PartitionEOF(p))) => {
-                        self.caught_up.insert((topic.index(), p));
-                        self.heard.insert((topic.index(), p));
-                    }
-                    Some(Err(e)) if is_fatal(&e) => {
-                        return Err(kerr(format!("consuming {name}"))(e));
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(topic = %name, error = %e, "transient consume error")
-                    }
-                    Some(Ok(m)) => {
-                        let m = m.detach();
-                        let key = (topic.index(), rdkafka::Message::partition(&m));
-                        self.caught_up.remove(&key);
-                        self.heard.insert(key);
-                        sink(topic, m);
-                        got += 1;
-                    }
+                match self.poll_one(idx, Duration::ZERO, &mut sink)? {
+                    Poll::Empty => break,
+                    Poll::Record => got += 1,
+                    Poll::Event => {}
                 }
             }
         }
         if got == 0 && !timeout.is_zero() {
             // Nothing anywhere: block briefly on one consumer (rotating) so an idle worker does not spin.
             self.next = (self.next + 1) % self.consumers.len().max(1);
-            if let Some((topic, name, consumer)) = self.consumers.get(self.next) {
-                let (topic, name) = (*topic, name.clone());
-                match consumer.poll(timeout) {
-                    None => {}
-                    Some(Err(KafkaError::PartitionEOF(p))) => {
-                        self.caught_up.insert((topic.index(), p));
-                        self.heard.insert((topic.index(), p));
-                    }
-                    Some(Err(e)) if is_fatal(&e) => {
-                        return Err(kerr(format!("consuming {name}"))(e));
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(topic = %name, error = %e, "transient consume error")
-                    }
-                    Some(Ok(m)) => {
-                        let m = m.detach();
-                        let key = (topic.index(), rdkafka::Message::partition(&m));
-                        self.caught_up.remove(&key);
-                        self.heard.insert(key);
-                        sink(topic, m);
-                        got += 1;
-                    }
-                }
+            if let Poll::Record = self.poll_one(self.next, timeout, &mut sink)? {
+                got += 1;
             }
         }
         Ok(got)
+    }
+}
+
+/// What one poll of one consumer produced.
+enum Poll {
+    /// Nothing was ready.
+    Empty,
+    /// A record, handed to the sink.
+    Record,
+    /// An end-of-log or transient error event.
+    Event,
+}
+
+impl Inputs {
+    /// Polls consumer `idx` once, updating the caught-up bookkeeping and handing a record to `sink`.
+    fn poll_one(
+        &mut self,
+        idx: usize,
+        timeout: Duration,
+        sink: &mut impl FnMut(SourceTopic, OwnedMessage),
+    ) -> Result<Poll, KafkaOpError> {
+        let Some((topic, name, consumer)) = self.consumers.get(idx) else {
+            return Ok(Poll::Empty);
+        };
+        let topic = *topic;
+        match consumer.poll(timeout) {
+            None => Ok(Poll::Empty),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                self.caught_up.insert((topic.index(), p));
+                self.heard.insert((topic.index(), p));
+                Ok(Poll::Event)
+            }
+            Some(Err(e)) if is_fatal(&e) => Err(kerr(format!("consuming {name}"))(e)),
+            Some(Err(e)) => {
+                tracing::warn!(topic = %name, error = %e, "transient consume error");
+                Ok(Poll::Event)
+            }
+            Some(Ok(m)) => {
+                let m = m.detach();
+                let key = (topic.index(), rdkafka::Message::partition(&m));
+                self.caught_up.remove(&key);
+                self.heard.insert(key);
+                sink(topic, m);
+                Ok(Poll::Record)
+            }
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 //! and human durations. Pure types and validation; no I/O.
 
 pub mod assignment;
+pub mod control;
 pub mod duration;
 pub mod job_config;
+pub mod manifest;
 pub mod stream_job;
 
 pub use duration::Millis;

@@ -124,6 +124,46 @@ pub struct StateConfig {
     pub block_cache_mib: u32,
     /// RocksDB write-buffer budget shared by all partitions of a worker, in MiB.
     pub write_buffer_mib: u32,
+    /// Durable checkpoint/savepoint store: `s3://bucket/prefix` or `file:///absolute/dir`. Absent: checkpoints
+    /// stay on local disk only (fine for local mode; a lost disk then means a replay from the progress log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_store: Option<String>,
+    /// S3 connection settings used when checkpointStore is `s3://…`. Credentials come from the standard AWS
+    /// environment variables or files (`AWS_ACCESS_KEY_ID`, `AWS_SHARED_CREDENTIALS_FILE`, …), never from here.
+    pub s3: S3Options,
+    /// Consecutive failed checkpoints tolerated before the worker exits non-zero (fail fast instead of running
+    /// for hours without a restorable state).
+    pub tolerable_failed_checkpoints: u32,
+}
+
+/// S3 endpoint settings for the checkpoint store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct S3Options {
+    /// Custom endpoint URL (MinIO, Ceph, s3s-fs…). Absent: AWS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Region used for request signing.
+    pub region: String,
+    /// Path-style addressing (`endpoint/bucket/key`), needed by most non-AWS servers.
+    pub path_style: bool,
+    /// Server-side encryption header value (`AES256` or `aws:kms`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse: Option<String>,
+    /// Parallel uploads/downloads per worker.
+    pub max_concurrency: u32,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            endpoint: None,
+            region: "us-east-1".into(),
+            path_style: false,
+            sse: None,
+            max_concurrency: 8,
+        }
+    }
 }
 
 impl Default for StateConfig {
@@ -134,6 +174,9 @@ impl Default for StateConfig {
             retained_checkpoints: 3,
             block_cache_mib: 256,
             write_buffer_mib: 128,
+            checkpoint_store: None,
+            s3: S3Options::default(),
+            tolerable_failed_checkpoints: 3,
         }
     }
 }
@@ -223,6 +266,28 @@ impl JobConfig {
                 fix: "use 3 (the default)".into(),
             });
         }
+        if let Some(uri) = &self.state.checkpoint_store {
+            let ok = uri
+                .strip_prefix("s3://")
+                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+                || uri
+                    .strip_prefix("file://")
+                    .is_some_and(|p| p.starts_with('/'));
+            if !ok {
+                errs.push(ConfigError {
+                    field: "state.checkpointStore",
+                    problem: format!("{uri:?} is neither s3://bucket[/prefix] nor file:///absolute/dir"),
+                    fix: "use e.g. \"s3://sluice-checkpoints/prod\" or \"file:///var/lib/sluice/store\"".into(),
+                });
+            }
+        }
+        if self.state.s3.max_concurrency == 0 {
+            errs.push(ConfigError {
+                field: "state.s3.maxConcurrency",
+                problem: "must be at least 1".into(),
+                fix: "use 8 (the default)".into(),
+            });
+        }
         if self.state_ttl.0 < 86_400_000 {
             errs.push(ConfigError {
                 field: "stateTtl",
@@ -278,6 +343,19 @@ mod tests {
             serde_yaml::from_str::<JobConfig>("transactionalIdPrefix: x\ncommitIntervall: 1s\n")
                 .unwrap_err();
         assert!(err.to_string().contains("commitIntervall"), "{err}");
+    }
+
+    #[test]
+    fn checkpoint_store_uri_is_checked() {
+        let mut c = minimal();
+        for good in ["s3://bucket", "s3://bucket/a/b", "file:///tmp/x"] {
+            c.state.checkpoint_store = Some(good.into());
+            assert!(c.validate().is_empty(), "{good}: {:?}", c.validate());
+        }
+        for bad in ["s3://", "bucket/x", "file://relative", "gs://b"] {
+            c.state.checkpoint_store = Some(bad.into());
+            assert_eq!(c.validate()[0].field, "state.checkpointStore", "{bad}");
+        }
     }
 
     #[test]

@@ -72,7 +72,9 @@ pub struct PartitionStatus {
 pub struct SnapshotInfo {
     pub id: String,
     pub state: SnapshotState,
-    /// Full URI of the manifest once completed (`s3://bucket/prefix/savepoints/<job>/<id>/manifest.json`).
+    /// Once completed: the snapshot's location. For a savepoint this is the savepoint directory
+    /// (`s3://bucket/prefix/<job>/savepoints/<id>`), holding one `<worker>.json` manifest per worker plus the
+    /// files; it is what `SLUICE_RESTORE_FROM` / `initialSavepointPath` take. For a checkpoint, the manifest URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +103,16 @@ pub struct TriggerResponse {
     pub id: String,
 }
 
+/// `POST /v1/savepoints` body (optional). The operator passes the same id to every worker of a job so one
+/// savepoint directory holds one manifest per worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SavepointRequest {
+    /// Savepoint id (`[a-z0-9-]`, ≤ 63 chars). Absent: the worker picks `sp-<unix ms>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
 /// `POST /v1/stop` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -108,6 +120,9 @@ pub struct StopRequest {
     /// Take a savepoint after the final commit (stop-with-savepoint).
     #[serde(default)]
     pub savepoint: bool,
+    /// Id of that savepoint (see [`SavepointRequest::id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_id: Option<String>,
 }
 
 /// `POST /v1/stop` answer, sent once the final commit (and savepoint) completed.

@@ -22,6 +22,8 @@ NS=sluice-system
 # The chart's minimum Kubernetes version and a current one; helm built with `go install` defaults to 1.20.
 KUBE_VERSIONS=(1.29.0 1.34.0)
 mkdir -p "$CACHE"
+# The Go toolchain's usual location when a non-login shell did not put it on PATH.
+[ -d /usr/local/go/bin ] && case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH=$PATH:/usr/local/go/bin ;; esac
 
 failed=()
 passed=0

@@ -311,7 +311,7 @@ PY
 done
 
 # --- values.schema.json rejects bad values --------------------------------------------------------------------
-step "values.schema.json"
+step "values.schema.json and template guards"
 # A good override must pass, or the rejections below would prove nothing.
 if "$HELM" lint "$CHART" --set replicaCount=3 > "$WORK/lint.log" 2>&1; then ok "accepts replicaCount=3"; else cat "$WORK/lint.log"; bad "rejects a valid replicaCount=3"; fi
 rejects=(
@@ -336,6 +336,16 @@ for r in "${rejects[@]}"; do
     cat "$WORK/lint.log"; bad "--set $set failed for another reason than $key"
   fi
 done
+# Not the schema: the template refuses a ServiceMonitor without the Service it scrapes (`helm lint` only logs
+# a template's `fail`, so this one is checked by rendering).
+if "$HELM" template sluice "$CHART" --kube-version "${KUBE_VERSIONS[0]}" \
+    --set monitoring.serviceMonitor.enabled=true,metricsService.enabled=false > "$WORK/tpl.log" 2>&1; then
+  bad "renders a ServiceMonitor without the metrics Service"
+elif grep -q "needs metricsService.enabled" "$WORK/tpl.log"; then
+  ok "refuses a ServiceMonitor without the metrics Service"
+else
+  cat "$WORK/tpl.log"; bad "ServiceMonitor guard failed for another reason"
+fi
 
 # --- Argo CD ------------------------------------------------------------------------------------------------
 step "Argo CD health check and actions"

@@ -6,7 +6,7 @@
 -- Each fixture holds a StreamJob (`object`) and what to expect: the health status and a message fragment, and
 -- which actions discovery enables. Every action is run on every fixture and must change exactly its own field
 -- (a nonce + 1, or spec.state), nothing else. Scripts run in a sandbox with only what Argo CD's gopher-lua
--- (Lua 5.1) offers, and are linted for Lua 5.2+ syntax gopher-lua would reject. Exits non-zero on any failure.
+-- (Lua 5.1: base and table libraries) offers, and are linted for what it would reject. Exits non-zero on failure.
 local here = (arg and arg[0] or "test.lua"):match("^(.*)/[^/]*$") or "."
 local root = here .. "/../.."
 package.path = here .. "/?.lua;" .. package.path
@@ -37,13 +37,15 @@ for _, a in ipairs(ACTIONS) do
   SCRIPTS[a] = root .. "/examples/argocd/actions/" .. a .. "/action.lua"
 end
 
--- What Argo CD's Lua VM gives a script: the base library without file/code loading, string, table, math.
+-- What Argo CD's Lua VM gives a script (util/lua in Argo CD): gopher-lua with only the base, package and table
+-- libraries and a reduced os; string and math are opened only with `useOpenLibs`, which these scripts do not
+-- need. (Lua 5.4's string metatable cannot be hidden here, so the lint below rejects method calls instead.)
 local function sandbox(obj)
   return {
     obj = obj,
     assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall, select = select,
     tonumber = tonumber, tostring = tostring, type = type, unpack = table.unpack,
-    string = string, table = table, math = math,
+    table = table,
   }
 end
 
@@ -94,12 +96,13 @@ local function run(name, obj)
   return chunk()
 end
 
--- Syntax gopher-lua (Lua 5.1) rejects: integer division, bitwise operators, goto/labels, attribs; and 5.3+
--- library functions. Strings and comments are removed first so prose does not trip the lint.
+-- Syntax gopher-lua (Lua 5.1) rejects: integer division, bitwise operators, goto/labels, attribs; libraries
+-- Argo CD does not open (string, math, io, os beyond time/date) and method calls on strings. Strings and
+-- comments are removed first so prose does not trip the lint.
 local function lint(name)
   local code = read(SCRIPTS[name]):gsub("%-%-[^\n]*", ""):gsub('"[^"\n]*"', '""'):gsub("'[^'\n]*'", "''")
   for _, bad in ipairs({ "//", "goto", "::", "<const>", "<close>", "&", "|", "<<", ">>", "~[^=]",
-    "math%.tointeger", "math%.type", "utf8%.", "table%.move", "string%.pack", "require", "os%.", "io%." }) do
+    "string%.", "math%.", "utf8%.", "io%.", "os%.", "require", "load", "dofile", ":%s*[%a_][%w_]*%s*[%(\"'{]" }) do
     check(not code:find(bad), name .. ": uses `" .. bad:gsub("%%", "") .. "` (not available in Argo CD's Lua)")
   end
 end

@@ -38,7 +38,7 @@ go_tool() { # name version module-path -> prints the binary path, building it on
   if [ ! -x "$bin" ]; then
     command -v go >/dev/null || { echo "go is needed to build $name (Go module proxy)" >&2; return 1; }
     echo "building $name $version from the Go module proxy (once)" >&2
-    GOBIN="$CACHE/$name-$version/bin" GOFLAGS=-mod=mod go install "$pkg@$version" >&2
+    GOBIN="$CACHE/$name-$version/bin" go install "$pkg@$version" >&2
   fi
   echo "$bin"
 }

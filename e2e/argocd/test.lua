@@ -191,6 +191,18 @@ do
   check(#action_problems("restart", before, float) == 1, "checker misses a nonce that became a float")
 end
 
+-- The fixture decoder itself: values, escapes, integer vs float, and rejection of malformed input.
+do
+  local v = json.decode('{"a": [1, 2.5, -3e2, "x\\u00e9\\n"], "b": null, "c": true, "d": {}}')
+  check(v.a[1] == 1 and math.type(v.a[1]) == "integer", "json: 1 is not the integer 1")
+  check(v.a[2] == 2.5 and v.a[3] == -300.0 and math.type(v.a[3]) == "float", "json: numbers")
+  check(v.a[4] == "x\u{e9}\n", "json: string escapes")
+  check(v.b == nil and v.c == true and next(v.d) == nil, "json: null/true/{}")
+  for _, bad in ipairs({ "{", '{"a" 1}', "[1,]", "01", '"\\q"', "[1] x", "tru" }) do
+    check(not pcall(json.decode, bad), "json: accepts malformed " .. bad)
+  end
+end
+
 local statuses = {}
 local files = fixture_files()
 check(#files > 0, "no fixtures found")

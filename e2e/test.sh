@@ -47,6 +47,9 @@ cargo run --locked -q -p sluice-crds --bin crdgen -- --check charts/sluice-opera
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
+step "Helm chart and Argo CD checks"
+./e2e/chart-check.sh
+
 step "test services: install (cached) and start"
 cargo run --locked -q -p sluice-e2e --bin sluice-testbed -- install
 STATE=$CACHE/run/testbed-$$

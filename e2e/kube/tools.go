@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the upstream command packages that the Sluice test bed
+// builds (`go build k8s.io/kubernetes/cmd/kube-apiserver ...`), so that
+// `go mod tidy` keeps their dependencies in go.sum.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)

@@ -7,6 +7,9 @@ pub mod duration;
 pub mod job_config;
 pub mod manifest;
 pub mod stream_job;
+pub mod stream_job_schema;
+pub mod stream_job_status;
+pub mod stream_job_types;
 
 pub use duration::Millis;
 pub use job_config::{ConfigError, JobConfig};

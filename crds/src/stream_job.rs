@@ -1,62 +1,188 @@
-//! The `StreamJob` custom resource (`sluice.dev/v1alpha1`, short name `sj`).
+//! The `StreamJob` custom resource (`sluice.dev/v1alpha1`, short name `sj`): the spec a user writes.
 //!
-//! This is the first cut the operator issue grows (CEL rules, status, scale subresource); the field names here
-//! are the ones it keeps.
+//! Naming: `spec.job` is exactly the worker's [`JobConfig`] (so `spec.job.state` is the *worker's* state
+//! settings: local directory, checkpoint store URI, checkpoint interval, retention). The lifecycle switch the
+//! operator issue calls `state: running | suspended` is `spec.state`, and where local state lives (emptyDir or
+//! a PersistentVolumeClaim, plus the checkpoint store's credentials Secret) is `spec.storage`.
+//!
+//! Admission rules live in the schema as CEL (`x-kubernetes-validations`, see [`crate::stream_job_schema`]);
+//! rules that need the cluster (Secrets exist, partitions really exist) become status conditions.
 
-use kube::CustomResource;
-use schemars::JsonSchema;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{PodSecurityContext, ResourceRequirements, Toleration};
+use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use crate::duration::Millis;
 use crate::job_config::JobConfig;
+pub use crate::stream_job_status::*;
+pub use crate::stream_job_types::*;
 
 /// Desired state of one fraud-scoring job.
-#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[kube(
     group = "sluice.dev",
     version = "v1alpha1",
     kind = "StreamJob",
     namespaced,
     shortname = "sj",
+    category = "sluice",
     status = "StreamJobStatus",
-    doc = "A Sluice exactly-once stream processing job."
+    doc = "A Sluice exactly-once stream processing job: worker pods, their partition assignment, savepoint upgrades and rollback.",
+    scale(
+        spec_replicas_path = ".spec.parallelism",
+        status_replicas_path = ".status.parallelism",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(
+        name = "Parallelism",
+        type_ = "integer",
+        json_path = ".spec.parallelism",
+        description = "Desired number of workers"
+    ),
+    printcolumn(
+        name = "Lifecycle",
+        type_ = "string",
+        json_path = ".status.lifecycleState",
+        description = "Where the job is in its lifecycle"
+    ),
+    printcolumn(
+        name = "Lag",
+        type_ = "integer",
+        json_path = ".status.job.lag",
+        description = "Records behind the log end, summed over partitions"
+    ),
+    printcolumn(
+        name = "Last Savepoint",
+        type_ = "string",
+        json_path = ".status.job.lastSavepoint.id",
+        description = "Id of the newest completed savepoint"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
+#[x_kube(validation = Rule::new("self.parallelism <= self.partitions")
+    .message("parallelism must not exceed partitions: extra workers would own no partition")
+    .field_path(".parallelism"))]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSpec {
-    /// Container image of the worker (`sluice-worker`).
+    /// Container image of the worker (runs `sluice-worker /etc/sluice/job.yaml`).
+    #[schemars(length(min = 1, max = 512))]
     pub image: String,
-    /// Number of worker pods. Each owns a fixed subset of the input partitions.
-    #[schemars(range(min = 1))]
+    /// Image pull policy of the worker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+    /// Number of worker pods. Each owns a fixed, contiguous subset of the input partitions. `kubectl scale`
+    /// changes it; a change is rolled out as an upgrade (stop with savepoint, restore with the new assignment).
+    #[schemars(range(min = 1, max = 4096))]
     pub parallelism: i32,
-    /// The worker's job configuration (topics, transactions, watermarks, state).
+    /// Partition count of the (co-partitioned) input topics. The operator assigns partitions from it; a worker
+    /// that sees a different count reports it and the job gets a Degraded condition naming this field.
+    #[schemars(range(min = 1, max = 100000))]
+    pub partitions: i32,
+    /// The worker's job configuration (Kafka, topics, transactions, watermarks, worker state settings),
+    /// written verbatim into the job ConfigMap. `transactionalIdPrefix` is immutable.
+    #[schemars(schema_with = "crate::stream_job_schema::job_config_schema")]
     pub job: JobConfig,
-    /// How a spec change is rolled out.
+    /// Lifecycle switch: `suspended` stops the workers (with a savepoint in `savepoint` mode) and removes the
+    /// pods; `running` (re)starts them, from that savepoint.
+    #[serde(default)]
+    pub state: DesiredState,
+    /// How a spec change reaches running workers.
     #[serde(default)]
     pub upgrade_mode: UpgradeMode,
+    /// Change to any new value to take a savepoint now (kept in the savepoint history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_trigger_nonce: Option<i64>,
+    /// Change to any new value to ask every worker for a checkpoint now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_trigger_nonce: Option<i64>,
+    /// Change to any new value to restart the job through the upgrade path (per `upgradeMode`); also clears a
+    /// FAILED state after the restart limit was hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_nonce: Option<i64>,
+    /// Savepoint directory the first deployment restores from (`s3://…/savepoints/<id>`), e.g. one taken by
+    /// another job. Only used when the job has no savepoint of its own yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub initial_savepoint_path: Option<String>,
+    /// Worker container resources (requests and limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Where local state lives and how the checkpoint store is reached.
+    #[serde(default)]
+    pub storage: StorageSpec,
+    /// Kafka TLS and SASL material, mounted from Secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_auth: Option<KafkaAuth>,
+    /// The scoring model, from a ConfigMap. Absent: the built-in model. A change of the ConfigMap's content
+    /// is rolled out like a spec change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+    /// The worker control API's bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_api: Option<ControlApiSpec>,
+    /// Crash handling: backoff between pod recreations and the restart budget.
+    #[serde(default)]
+    pub restart_policy: RestartPolicySpec,
+    /// Automatic rollback to the last stable spec.
+    #[serde(default)]
+    pub rollback: RollbackSpec,
+    /// Savepoint history retention (count and age).
+    #[serde(default)]
+    pub savepoint_retention: SavepointRetention,
+    /// What deleting the StreamJob does first.
+    #[serde(default)]
+    pub deletion: DeletionPolicy,
+    /// Extra settings for the worker pods.
+    #[serde(default)]
+    pub pod_template: PodTemplateOverrides,
 }
 
-/// How a spec change reaches running workers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpgradeMode {
-    /// Start fresh: no state carried over.
-    Stateless,
-    /// Stop with a savepoint, restart the new spec from it (exactly-once across the upgrade).
-    #[default]
-    Savepoint,
-    /// Restart from the latest checkpoint without needing healthy workers.
-    LastState,
+/// Container image pull policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum ImagePullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
 }
 
-/// Observed state, written by the operator.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// Extra labels, annotations and scheduling settings merged into every worker pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct StreamJobStatus {
-    /// The generation the operator last acted on.
+pub struct PodTemplateOverrides {
+    /// Extra pod labels (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extra pod annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Node selector of the worker pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of the worker pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Pod security context. Absent: non-root (uid 65532), fsGroup 65532, RuntimeDefault seccomp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Number of workers running.
+    pub security_context: Option<PodSecurityContext>,
+    /// Service account of the worker pods (they need no Kubernetes API access).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parallelism: Option<i32>,
+    pub service_account_name: Option<String>,
+    /// Priority class of the worker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+}
+
+impl StreamJobSpec {
+    /// Readiness timeout for rollback decisions.
+    pub fn readiness_timeout(&self) -> Millis {
+        self.rollback.readiness_timeout
+    }
 }
 
 #[cfg(test)]
@@ -72,5 +198,37 @@ mod tests {
         assert_eq!(crd.spec.names.kind, "StreamJob");
         assert_eq!(crd.spec.names.short_names, Some(vec!["sj".to_string()]));
         assert_eq!(crd.spec.versions[0].name, "v1alpha1");
+    }
+
+    #[test]
+    fn the_example_deserializes_and_validates() {
+        let text = include_str!("../../examples/fraud-streamjob.yaml");
+        let job: StreamJob = serde_yaml::from_str(text).unwrap();
+        assert_eq!(job.spec.parallelism, 4);
+        assert_eq!(job.spec.partitions, 12);
+        assert_eq!(job.spec.upgrade_mode, super::UpgradeMode::Savepoint);
+        assert_eq!(
+            job.spec.storage.volume,
+            super::VolumeKind::PersistentVolumeClaim
+        );
+        assert!(job.spec.deletion.final_savepoint);
+        assert!(
+            job.spec.job.validate().is_empty(),
+            "{:?}",
+            job.spec.job.validate()
+        );
+        assert!(job.spec.control_api.is_some() && job.spec.model.is_some());
+    }
+
+    #[test]
+    fn a_minimal_spec_gets_the_documented_defaults() {
+        let job: StreamJob = serde_yaml::from_str(
+            "apiVersion: sluice.dev/v1alpha1\nkind: StreamJob\nmetadata: {name: x}\nspec:\n  image: i\n  parallelism: 1\n  partitions: 2\n  job: {transactionalIdPrefix: x}\n",
+        )
+        .unwrap();
+        assert_eq!(job.spec.state, super::DesiredState::Running);
+        assert_eq!(job.spec.rollback.readiness_timeout.to_string(), "5m");
+        assert_eq!(job.spec.restart_policy.max_restarts, 5);
+        assert_eq!(job.spec.savepoint_retention.max_count, 5);
     }
 }

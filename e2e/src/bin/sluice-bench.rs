@@ -1,7 +1,9 @@
-//! `sluice-bench`: measures the Sluice worker against the ceiling (a bare transactional identity pipe) on the
-//! same broker and the same pre-loaded topics, in one run. Writes a JSON result file and prints a table.
+//! `sluice-bench`: measures the Sluice worker against the ceiling (a bare transactional identity pipe) and
+//! against the Apache Flink peer of the job (`e2e/bench/flink-fraud`), on the same broker and the same
+//! pre-loaded topics, in one run. Writes a JSON result file and prints a table.
 //!
-//!   sluice-bench run [--quick] [--authorizations N] [--latency-rate R] [--latency-secs S] [--out FILE]
+//!   sluice-bench run [--quick] [--flink | --no-flink] [--authorizations N] [--latency-rate R]
+//!                    [--latency-secs S] [--out FILE]
 //!   sluice-bench pipe ...        (internal: the ceiling process)
 
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use clap::{Args, Parser, Subcommand};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Serialize;
+use sluice_e2e::bench::compare::{DecisionComparison, compare_decisions};
+use sluice_e2e::bench::flink::{FlinkRun, ensure_jar};
 use sluice_e2e::bench::pipe::{PipeConfig, run_pipe};
 use sluice_e2e::bench::procstat::{cpu_seconds, peak_rss_kib};
 use sluice_e2e::bench::stats::{Percentiles, percentiles};
@@ -56,6 +60,18 @@ struct RunArgs {
     /// Result file (JSON). Default: target dir `bench-results/<unix time>.json`.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also drain the pre-loaded topics with the Flink peer (default for full runs; opt-in with --quick).
+    #[arg(long, conflicts_with = "no_flink")]
+    flink: bool,
+    /// Skip the Flink peer.
+    #[arg(long)]
+    no_flink: bool,
+    /// Flink checkpoint interval (its exactly-once commit interval), in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    flink_checkpoint_interval_ms: u64,
+    /// Flink JVM heap (-Xmx), MiB.
+    #[arg(long, default_value_t = 1024)]
+    flink_heap_mib: u32,
 }
 
 #[derive(Args)]
@@ -93,6 +109,22 @@ struct SystemResult {
     latency: Percentiles,
 }
 
+/// The Flink peer's drain, its outputs and how its decisions compare with Sluice's.
+#[derive(Debug, Default, Serialize)]
+struct FlinkResult {
+    drain: Drain,
+    parallelism: i32,
+    checkpoint_interval_ms: u64,
+    heap_mib: u32,
+    /// How the end of the drain was detected.
+    ended_by: String,
+    drain_decisions: i64,
+    drain_late: i64,
+    drain_dlq: i64,
+    /// Sluice = A, Flink = B.
+    decisions_vs_sluice: DecisionComparison,
+}
+
 #[derive(Debug, Default, Serialize)]
 struct BenchResult {
     unix_time: u64,
@@ -111,6 +143,12 @@ struct BenchResult {
     sluice_drain_decisions: i64,
     sluice_drain_late: i64,
     sluice_drain_dlq: i64,
+    flink: Option<FlinkResult>,
+    /// Sluice drain records/s ÷ Flink's, and the same per CPU-second (None without Flink).
+    sluice_vs_flink_throughput: Option<f64>,
+    sluice_vs_flink_per_cpu: Option<f64>,
+    /// Sluice peak RSS ÷ Flink's.
+    sluice_vs_flink_rss: Option<f64>,
 }
 
 /// Sum of the high watermarks of `topic` partitions (records written, including aborted ones and markers).
@@ -367,7 +405,74 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
+/// Drains the pre-loaded topics with the Flink peer (outputs to `<prefix>-flink-*`) and compares its
+/// decisions with Sluice's.
+fn flink_drain(
+    setup: &Setup,
+    topics: &sluice_crds::job_config::TopicsConfig,
+    prefix: &str,
+    args: &RunArgs,
+    records: u64,
+) -> Result<FlinkResult, TestBedError> {
+    let jar = ensure_jar(&sluice_e2e::cache::cache_root())?;
+    let outputs = job_topics(&format!("{prefix}-flink"));
+    create_topics(
+        &setup.bootstrap,
+        &[
+            &outputs.decisions,
+            &outputs.alerts,
+            &outputs.dlq,
+            &outputs.late,
+        ],
+        setup.partitions,
+    )?;
+    let run = FlinkRun {
+        jar,
+        bootstrap: setup.bootstrap.clone(),
+        inputs: topics.clone(),
+        outputs: outputs.clone(),
+        prefix: format!("{prefix}-flink"),
+        parallelism: setup.partitions,
+        partitions: setup.partitions,
+        checkpoint_interval_ms: args.flink_checkpoint_interval_ms,
+        checkpoint_dir: setup.dir.join("flink-checkpoints"),
+        heap_mib: args.flink_heap_mib,
+    };
+    let d = run.drain(&setup.dir.join("flink-drain.log"))?;
+    let size = |t: &str| topic_size(&setup.bootstrap, t, setup.partitions);
+    let cpu = d.cpu_seconds;
+    Ok(FlinkResult {
+        drain: Drain {
+            records,
+            seconds: d.seconds,
+            records_per_sec: records as f64 / d.seconds,
+            cpu_seconds: cpu,
+            records_per_cpu_sec: if cpu > 0.0 { records as f64 / cpu } else { 0.0 },
+            cpu_sec_per_million: cpu / (records as f64 / 1e6),
+            peak_rss_mib: d.peak_rss_kib as f64 / 1024.0,
+        },
+        parallelism: run.parallelism,
+        checkpoint_interval_ms: run.checkpoint_interval_ms,
+        heap_mib: run.heap_mib,
+        ended_by: d.ended_by,
+        drain_decisions: size(&outputs.decisions),
+        drain_late: size(&outputs.late),
+        drain_dlq: size(&outputs.dlq),
+        decisions_vs_sluice: compare_decisions(
+            &setup.bootstrap,
+            setup.partitions,
+            topics,
+            &outputs,
+        )?,
+    })
+}
+
 fn run(mut args: RunArgs) -> Result<(), TestBedError> {
+    let with_flink = if args.quick {
+        args.flink
+    } else {
+        !args.no_flink
+    };
     if args.quick {
         args.authorizations = args.authorizations.min(20_000);
         args.cards = args.cards.min(2_000);
@@ -438,6 +543,20 @@ fn run(mut args: RunArgs) -> Result<(), TestBedError> {
     result.sluice_drain_late = topic_size(&setup.bootstrap, &topics.late, setup.partitions);
     result.sluice_drain_dlq = topic_size(&setup.bootstrap, &topics.dlq, setup.partitions);
 
+    if with_flink {
+        eprintln!("flink: draining the same records through the Flink peer…");
+        let f = flink_drain(&setup, &topics, &prefix, &args, produced.records)?;
+        let ratio = |s: f64, f: f64| Some(s / f.max(1e-9));
+        result.sluice_vs_flink_throughput =
+            ratio(result.sluice.drain.records_per_sec, f.drain.records_per_sec);
+        result.sluice_vs_flink_per_cpu = ratio(
+            result.sluice.drain.records_per_cpu_sec,
+            f.drain.records_per_cpu_sec,
+        );
+        result.sluice_vs_flink_rss = ratio(result.sluice.drain.peak_rss_mib, f.drain.peak_rss_mib);
+        result.flink = Some(f);
+    }
+
     // Latency at a fixed rate: fresh topics per system, system started first, then the load.
     for system in ["ceiling", "sluice"] {
         eprintln!(
@@ -495,44 +614,73 @@ fn run(mut args: RunArgs) -> Result<(), TestBedError> {
 }
 
 fn print_table(r: &BenchResult) {
-    println!("\n| metric | Sluice | ceiling (identity pipe) | Sluice/ceiling |");
-    println!("| --- | --- | --- | --- |");
-    let row = |name: &str, s: f64, c: f64| {
-        println!("| {name} | {s:.1} | {c:.1} | {:.2} |", s / c.max(1e-9))
+    let flink = r.flink.as_ref();
+    println!(
+        "\n| metric | Sluice | ceiling (identity pipe) | Sluice/ceiling | Flink | Sluice/Flink |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let row = |name: &str, s: f64, c: f64, f: Option<f64>| {
+        let (fv, ratio) = match f {
+            Some(f) => (format!("{f:.1}"), format!("{:.2}", s / f.max(1e-9))),
+            None => ("–".to_string(), "–".to_string()),
+        };
+        println!(
+            "| {name} | {s:.1} | {c:.1} | {:.2} | {fv} | {ratio} |",
+            s / c.max(1e-9)
+        )
     };
+    let (s, c) = (&r.sluice.drain, &r.ceiling.drain);
+    let fd = flink.map(|f| &f.drain);
     row(
         "drain records/s",
-        r.sluice.drain.records_per_sec,
-        r.ceiling.drain.records_per_sec,
+        s.records_per_sec,
+        c.records_per_sec,
+        fd.map(|d| d.records_per_sec),
     );
     row(
         "records per CPU-second",
-        r.sluice.drain.records_per_cpu_sec,
-        r.ceiling.drain.records_per_cpu_sec,
+        s.records_per_cpu_sec,
+        c.records_per_cpu_sec,
+        fd.map(|d| d.records_per_cpu_sec),
     );
     row(
         "CPU s per million records",
-        r.sluice.drain.cpu_sec_per_million,
-        r.ceiling.drain.cpu_sec_per_million,
+        s.cpu_sec_per_million,
+        c.cpu_sec_per_million,
+        fd.map(|d| d.cpu_sec_per_million),
     );
     row(
         "peak RSS MiB",
-        r.sluice.drain.peak_rss_mib,
-        r.ceiling.drain.peak_rss_mib,
+        s.peak_rss_mib,
+        c.peak_rss_mib,
+        fd.map(|d| d.peak_rss_mib),
     );
-    row(
-        "latency p50 ms",
-        r.sluice.latency.p50_ms,
-        r.ceiling.latency.p50_ms,
-    );
-    row(
-        "latency p99 ms",
-        r.sluice.latency.p99_ms,
-        r.ceiling.latency.p99_ms,
-    );
-    row(
-        "latency p99.9 ms",
-        r.sluice.latency.p999_ms,
-        r.ceiling.latency.p999_ms,
-    );
+    let (sl, cl) = (&r.sluice.latency, &r.ceiling.latency);
+    row("latency p50 ms", sl.p50_ms, cl.p50_ms, None);
+    row("latency p99 ms", sl.p99_ms, cl.p99_ms, None);
+    row("latency p99.9 ms", sl.p999_ms, cl.p999_ms, None);
+    if let Some(f) = flink {
+        let d = &f.decisions_vs_sluice;
+        println!(
+            "\ndecisions: Sluice {} / Flink {}; both decided {}; equal {} ({:.4}); mismatched {}; \
+             Sluice-only {} (Flink late {}), Flink-only {} (Sluice late {}); late records Sluice {} / Flink {}; \
+             all differences explained: {}",
+            d.a_decisions,
+            d.b_decisions,
+            d.both_decided,
+            d.equal,
+            d.equal_share(),
+            d.mismatched,
+            d.a_only_b_late + d.a_only_unexplained,
+            d.a_only_b_late,
+            d.b_only_a_late + d.b_only_unexplained,
+            d.b_only_a_late,
+            d.a_late,
+            d.b_late,
+            d.explained()
+        );
+        for (reason, n) in &d.mismatch_reasons {
+            println!("  mismatch: {n} × {reason}");
+        }
+    }
 }

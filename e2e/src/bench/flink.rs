@@ -1,0 +1,241 @@
+//! The Apache Flink peer (`e2e/bench/flink-fraud`): building its fat jar (cached by content hash) and
+//! draining pre-loaded topics with it on a local mini cluster, measured like the Sluice worker.
+//!
+//! The peer runs in `--bounded` mode: it reads every input up to the end offsets it finds at start, the
+//! end-of-input watermark releases its buffered events, and its final checkpoint commits the last Kafka
+//! transaction. The drain is over when the job reports it finished, or earlier when its consumer group has
+//! no lag and no output partition holds an open transaction (what a read_committed consumer can see is
+//! then final). `--hold` keeps the JVM alive after the job so CPU time and peak RSS can still be read.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use sluice_crds::job_config::TopicsConfig;
+
+use crate::TestBedError;
+use crate::bench::procstat::{cpu_seconds, peak_rss_kib};
+use crate::binaries::terminate;
+use crate::kafka_admin::group_lag;
+use crate::process::{ManagedProcess, log_contains};
+
+/// The Maven project, relative to this crate.
+const PROJECT: &str = "bench/flink-fraud";
+/// The line the peer logs once `env.execute` has returned.
+const FINISHED: &str = "flink-fraud: job finished";
+/// How long one drain may take before the harness gives up (a 5M-record drain on 2 cores is minutes).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+fn env_err(what: impl std::fmt::Display) -> TestBedError {
+    TestBedError::Env(format!("flink peer: {what}"))
+}
+
+/// The Maven project directory of the peer.
+pub fn project_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(PROJECT)
+}
+
+/// FNV-1a over `pom.xml` and every file under `src/main` (paths and contents, in sorted order): the jar's
+/// cache key, so any change to the peer's sources or build rebuilds it.
+pub fn source_hash(project: &Path) -> Result<u64, TestBedError> {
+    let mut files = vec![project.join("pom.xml")];
+    let mut dirs = vec![project.join("src").join("main")];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| env_err(format_args!("reading {}: {e}", dir.display())))?;
+        for entry in entries {
+            let path = entry.map_err(|e| env_err(e))?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in files {
+        let rel = f
+            .strip_prefix(project)
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .into_owned();
+        let body =
+            std::fs::read(&f).map_err(|e| env_err(format_args!("reading {}: {e}", f.display())))?;
+        for b in rel.as_bytes().iter().chain([0u8].iter()).chain(body.iter()) {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok(hash)
+}
+
+/// The peer's fat jar under `cache_root/flink-fraud/<hash>/`, built with `mvn -q package -DskipTests` when
+/// missing (Maven's own cache is `~/.m2`; a cold build downloads Flink and takes about a minute).
+pub fn ensure_jar(cache_root: &Path) -> Result<PathBuf, TestBedError> {
+    let project = project_dir();
+    let dir = cache_root
+        .join("flink-fraud")
+        .join(format!("{:016x}", source_hash(&project)?));
+    let jar = dir.join("flink-fraud.jar");
+    if jar.is_file() {
+        return Ok(jar);
+    }
+    tracing::info!(project = %project.display(), "building the Flink peer with Maven");
+    let started = Instant::now();
+    let status = Command::new("mvn")
+        .args(["-q", "-B", "package", "-DskipTests"])
+        .current_dir(&project)
+        .status()
+        .map_err(|e| env_err(format_args!("running mvn (is Maven installed?): {e}")))?;
+    if !status.success() {
+        return Err(env_err(format_args!("mvn package failed: {status}")));
+    }
+    eprintln!(
+        "flink peer: built in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::create_dir_all(&dir).map_err(|e| env_err(format_args!("{}: {e}", dir.display())))?;
+    let tmp = dir.join("flink-fraud.jar.tmp");
+    std::fs::copy(project.join("target").join("flink-fraud.jar"), &tmp)
+        .map_err(|e| env_err(format_args!("copying the jar: {e}")))?;
+    std::fs::rename(&tmp, &jar).map_err(|e| env_err(format_args!("caching the jar: {e}")))?;
+    Ok(jar)
+}
+
+/// One run of the peer.
+#[derive(Debug, Clone)]
+pub struct FlinkRun {
+    pub jar: PathBuf,
+    pub bootstrap: String,
+    /// Input topics are read from here; outputs go to `outputs`' decisions/alerts/dlq/late.
+    pub inputs: TopicsConfig,
+    pub outputs: TopicsConfig,
+    /// Consumer group and transactional id prefix.
+    pub prefix: String,
+    pub parallelism: i32,
+    /// Partitions of every input and output topic.
+    pub partitions: i32,
+    pub checkpoint_interval_ms: u64,
+    pub checkpoint_dir: PathBuf,
+    /// JVM heap (-Xmx) in MiB.
+    pub heap_mib: u32,
+}
+
+/// What one drain measured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlinkDrain {
+    pub seconds: f64,
+    pub cpu_seconds: f64,
+    pub peak_rss_kib: u64,
+    /// How the end was detected: "job finished" or "no lag, no open transaction".
+    pub ended_by: String,
+}
+
+impl FlinkRun {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("java");
+        cmd.arg(format!("-Xmx{}m", self.heap_mib))
+            .arg("-jar")
+            .arg(&self.jar)
+            .args(["--bootstrap", &self.bootstrap])
+            .args(["--transactional-id-prefix", &self.prefix])
+            .args(["--group-id", &self.prefix])
+            .args(["--parallelism", &self.parallelism.to_string()])
+            .args([
+                "--checkpoint-interval-ms",
+                &self.checkpoint_interval_ms.to_string(),
+            ])
+            .arg("--checkpoint-dir")
+            .arg(&self.checkpoint_dir)
+            .args(["--authorizations", &self.inputs.authorizations])
+            .args(["--device-telemetry", &self.inputs.device_telemetry])
+            .args(["--account-changes", &self.inputs.account_changes])
+            .args(["--decisions", &self.outputs.decisions])
+            .args(["--alerts", &self.outputs.alerts])
+            .args(["--dlq", &self.outputs.dlq])
+            .args(["--late", &self.outputs.late])
+            .args(["--bounded", "--hold"]);
+        cmd
+    }
+
+    /// Starts the peer, waits until its output is final, samples CPU and peak RSS, and stops it.
+    pub fn drain(&self, log: &Path) -> Result<FlinkDrain, TestBedError> {
+        let started = Instant::now();
+        let mut proc = ManagedProcess::spawn("flink-fraud", self.command(), log)?;
+        let inputs = [
+            self.inputs.authorizations.as_str(),
+            self.inputs.device_telemetry.as_str(),
+            self.inputs.account_changes.as_str(),
+        ];
+        let outputs = [
+            self.outputs.decisions.as_str(),
+            self.outputs.alerts.as_str(),
+            self.outputs.dlq.as_str(),
+            self.outputs.late.as_str(),
+        ];
+        let ended_by = loop {
+            proc.check_alive()?;
+            if started.elapsed() > DRAIN_TIMEOUT {
+                return Err(env_err(format_args!(
+                    "no end after {DRAIN_TIMEOUT:?}; log: {}",
+                    log.display()
+                )));
+            }
+            if log_contains(log, FINISHED) {
+                break "job finished";
+            }
+            if group_lag(&self.bootstrap, &self.prefix, &inputs, self.partitions)? == 0
+                && open_transaction_records(&self.bootstrap, &outputs, self.partitions)? == 0
+            {
+                break "no lag, no open transaction";
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let drained = FlinkDrain {
+            seconds,
+            cpu_seconds: cpu_seconds(proc.pid()).unwrap_or(0.0),
+            peak_rss_kib: peak_rss_kib(proc.pid()).unwrap_or(0),
+            ended_by: ended_by.to_string(),
+        };
+        terminate(proc.pid());
+        if proc.wait_exit(Duration::from_secs(30)).is_none() {
+            proc.kill();
+        }
+        Ok(drained)
+    }
+}
+
+/// Records written to `topics` that a read_committed consumer cannot see yet: the sum over partitions of
+/// high watermark − last stable offset (librdkafka answers a read_committed client with the LSO).
+pub fn open_transaction_records(
+    bootstrap: &str,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<i64, TestBedError> {
+    let client = |isolation: &str| {
+        ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("isolation.level", isolation)
+            .create::<BaseConsumer>()
+            .map_err(|e| env_err(format_args!("watermark client: {e}")))
+    };
+    let (committed, all) = (client("read_committed")?, client("read_uncommitted")?);
+    let mut open = 0;
+    for t in topics {
+        for p in 0..partitions {
+            let timeout = Duration::from_secs(10);
+            let (_, stable) = committed
+                .fetch_watermarks(t, p, timeout)
+                .map_err(|e| env_err(format_args!("LSO of {t}/{p}: {e}")))?;
+            let (_, high) = all
+                .fetch_watermarks(t, p, timeout)
+                .map_err(|e| env_err(format_args!("high watermark of {t}/{p}: {e}")))?;
+            open += (high - stable).max(0);
+        }
+    }
+    Ok(open)
+}

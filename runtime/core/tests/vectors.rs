@@ -6,6 +6,9 @@
 //! intended change, rewrite the expectations with `SLUICE_WRITE_VECTORS=1 cargo test -p sluice-core --test
 //! vectors` and review the diff.
 
+// Test code: a failed expect is a failed test with its message.
+#![allow(clippy::expect_used)]
+
 use serde_json::{Value, json};
 use sluice_core::event::SourceTopic;
 use sluice_core::features::FeatureVector;
@@ -84,8 +87,16 @@ fn sluice_core_matches_the_shared_vectors() {
         std::fs::write(PATH, pretty + "\n").expect("write vectors.json");
         return;
     }
-    assert_eq!(doc["score_cases"], Value::Array(scores), "score cases drifted");
-    assert_eq!(doc["outputs"], Value::Array(outputs), "partition outputs drifted");
+    assert_eq!(
+        doc["score_cases"],
+        Value::Array(scores),
+        "score cases drifted"
+    );
+    assert_eq!(
+        doc["outputs"],
+        Value::Array(outputs),
+        "partition outputs drifted"
+    );
 }
 
 #[test]
@@ -101,10 +112,9 @@ fn the_vectors_cover_every_decision_and_output_kind() {
     }
     for decision in ["APPROVE", "REVIEW", "DECLINE"] {
         assert!(
-            outputs
-                .iter()
-                .any(|o| o["value"].as_str().is_some_and(|v| v
-                    .contains(&format!(r#""decision":"{decision}""#)))),
+            outputs.iter().any(|o| o["value"]
+                .as_str()
+                .is_some_and(|v| v.contains(&format!(r#""decision":"{decision}""#)))),
             "no {decision} decision in the vectors"
         );
     }

@@ -239,7 +239,7 @@ impl<'a> RunLoop<'a> {
     fn checkpoint_all(&mut self) -> Result<(), LocalError> {
         let retain = usize::try_from(self.job.job.state.retained_checkpoints).unwrap_or(usize::MAX);
         for task in &mut self.tasks {
-            let meta = task.checkpoint(retain)?;
+            let meta = task.checkpoint(retain, |_| false)?;
             tracing::debug!(partition = meta.partition, seq = meta.seq, offsets = ?meta.offsets, "checkpoint taken");
         }
         let now = Instant::now();

@@ -64,13 +64,35 @@ impl LocalCheckpoints {
 
     /// Takes a checkpoint of `db`; `meta.seq` must be new. Returns its directory.
     pub fn take(&self, db: &PartitionDb, meta: &CheckpointMeta) -> Result<PathBuf, StateError> {
-        let dir = self.seq_dir(meta.seq);
+        let db_dir = self.prepare(meta.seq)?;
+        db.checkpoint_to(&db_dir)?;
+        self.finish(meta)
+    }
+
+    /// The next free sequence number.
+    pub fn next_seq(&self) -> Result<u64, StateError> {
+        Ok(self.list()?.last().map_or(1, |m| m.seq + 1))
+    }
+
+    /// Starts checkpoint `seq`: returns the (not yet existing) DB directory to fill. Whatever an earlier,
+    /// never-completed attempt with the same seq left is removed.
+    pub fn prepare(&self, seq: u64) -> Result<PathBuf, StateError> {
+        let dir = self.seq_dir(seq);
         if dir.exists() {
-            // Left by a crash during an earlier attempt with the same seq: never completed, safe to replace.
             std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        db.checkpoint_to(&dir.join("db"))?;
+        Ok(dir.join("db"))
+    }
+
+    /// The DB directory of checkpoint `seq`.
+    pub fn db_dir(&self, seq: u64) -> PathBuf {
+        self.seq_dir(seq).join("db")
+    }
+
+    /// Completes a prepared checkpoint by writing its metadata (last, through a rename).
+    pub fn finish(&self, meta: &CheckpointMeta) -> Result<PathBuf, StateError> {
+        let dir = self.seq_dir(meta.seq);
         let json = serde_json::to_vec_pretty(meta).map_err(|e| StateError::BadCheckpoint {
             path: dir.clone(),
             reason: e.to_string(),
@@ -139,8 +161,9 @@ impl LocalCheckpoints {
         Ok(())
     }
 
-    /// Deletes all but the newest `keep` completed checkpoints, and any incomplete ones older than those.
-    pub fn retain(&self, keep: usize) -> Result<(), StateError> {
+    /// Deletes all but the newest `keep` completed checkpoints, and any incomplete ones older than those,
+    /// except those `pinned` says an upload still reads.
+    pub fn retain(&self, keep: usize, pinned: impl Fn(u64) -> bool) -> Result<(), StateError> {
         let complete = self.list()?;
         let Some(oldest_kept) = complete
             .len()
@@ -157,7 +180,11 @@ impl LocalCheckpoints {
         for entry in entries {
             let path = entry.map_err(io(&self.dir))?.path();
             // Directory names are zero-padded sequence numbers, so name order is age order.
-            if path < cutoff {
+            let seq = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<u64>().ok());
+            if path < cutoff && !seq.is_some_and(&pinned) {
                 std::fs::remove_dir_all(&path).map_err(io(&path))?;
             }
         }
@@ -203,7 +230,7 @@ mod tests {
         let mut db = PartitionDb::open(&res, &live).unwrap();
         assert_eq!(db.get_card("c").unwrap(), Some(vec![2]));
 
-        cps.retain(2).unwrap();
+        cps.retain(2, |_| false).unwrap();
         let seqs: Vec<u64> = cps.list().unwrap().iter().map(|m| m.seq).collect();
         assert_eq!(seqs, vec![3, 4]);
     }

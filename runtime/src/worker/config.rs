@@ -17,6 +17,42 @@ pub struct WorkerAssignment {
     /// open transaction blocks read_committed consumers or commits late.
     #[serde(default)]
     pub fence_transactional_ids: Vec<String>,
+    /// Control API listen address. Default `<POD_IP or 0.0.0.0>:8080`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_addr: Option<String>,
+    /// Prometheus `/metrics` listen address. Default `<POD_IP or 0.0.0.0>:9091`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
+    /// File holding the control API bearer token (a mounted Secret). Absent: `/v1/*` answers 401.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_token_file: Option<String>,
+    /// Savepoint (directory URI inside the checkpoint store) to start from when no newer committed state exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
+}
+
+impl WorkerAssignment {
+    /// The control API address to bind.
+    pub fn control_addr(&self, pod_ip: Option<&str>) -> String {
+        self.control_addr.clone().unwrap_or_else(|| {
+            format!(
+                "{}:{}",
+                pod_ip.unwrap_or("0.0.0.0"),
+                sluice_crds::control::CONTROL_PORT
+            )
+        })
+    }
+
+    /// The metrics address to bind.
+    pub fn metrics_addr(&self, pod_ip: Option<&str>) -> String {
+        self.metrics_addr.clone().unwrap_or_else(|| {
+            format!(
+                "{}:{}",
+                pod_ip.unwrap_or("0.0.0.0"),
+                sluice_crds::control::METRICS_PORT
+            )
+        })
+    }
 }
 
 /// The worker's config file: `job:` and `worker:` sections.
@@ -50,7 +86,9 @@ impl WorkerConfig {
     /// Reads the YAML file, applies environment overrides, validates.
     ///
     /// Overrides (what a Pod spec sets per worker): `SLUICE_KAFKA_BOOTSTRAP`, `SLUICE_WORKER_IDENTITY`,
-    /// `SLUICE_WORKER_PARTITIONS` (comma-separated), `SLUICE_STATE_DIR`.
+    /// `SLUICE_WORKER_PARTITIONS` (comma-separated), `SLUICE_STATE_DIR`, `SLUICE_FENCE_TRANSACTIONAL_IDS`
+    /// (comma-separated), `SLUICE_CONTROL_ADDR`, `SLUICE_METRICS_ADDR`, `SLUICE_CONTROL_TOKEN_FILE`,
+    /// `SLUICE_RESTORE_FROM`, `SLUICE_CHECKPOINT_STORE`.
     pub fn load(path: &Path) -> Result<WorkerConfig, WorkerConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| WorkerConfigError::Read {
@@ -90,6 +128,30 @@ impl WorkerConfig {
         }
         if let Some(d) = get("SLUICE_STATE_DIR") {
             self.job.state.dir = d;
+        }
+        if let Some(ids) = get("SLUICE_FENCE_TRANSACTIONAL_IDS") {
+            self.worker.fence_transactional_ids = ids
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        if let Some(a) = non_empty("SLUICE_CONTROL_ADDR") {
+            self.worker.control_addr = Some(a);
+        }
+        if let Some(a) = non_empty("SLUICE_METRICS_ADDR") {
+            self.worker.metrics_addr = Some(a);
+        }
+        if let Some(f) = non_empty("SLUICE_CONTROL_TOKEN_FILE") {
+            self.worker.control_token_file = Some(f);
+        }
+        if let Some(r) = non_empty("SLUICE_RESTORE_FROM") {
+            self.worker.restore_from = Some(r);
+        }
+        if let Some(s) = non_empty("SLUICE_CHECKPOINT_STORE") {
+            self.job.state.checkpoint_store = Some(s);
         }
     }
 
@@ -138,6 +200,27 @@ impl WorkerConfig {
                     self.worker.partitions
                 ),
                 fix: "list the input partitions this worker owns, e.g. [0, 1]".into(),
+            });
+        }
+        for (field, addr) in [
+            ("worker.controlAddr", &self.worker.control_addr),
+            ("worker.metricsAddr", &self.worker.metrics_addr),
+        ] {
+            if let Some(a) = addr
+                && a.parse::<std::net::SocketAddr>().is_err()
+            {
+                errs.push(ConfigError {
+                    field,
+                    problem: format!("{a:?} is not an ip:port address"),
+                    fix: "use e.g. \"0.0.0.0:8080\"".into(),
+                });
+            }
+        }
+        if self.worker.restore_from.is_some() && self.job.state.checkpoint_store.is_none() {
+            errs.push(ConfigError {
+                field: "worker.restoreFrom",
+                problem: "restoring a savepoint needs the checkpoint store it lives in".into(),
+                fix: "set job.state.checkpointStore to the store holding the savepoint".into(),
             });
         }
         errs

@@ -14,6 +14,9 @@ pub const ALL: [&str; 5] = [
     "during_replay",
 ];
 
+/// Crash points of the checkpoint upload, reached only when a checkpoint store is configured.
+pub const UPLOAD: [&str; 1] = ["before_manifest"];
+
 struct Armed {
     name: String,
     remaining: AtomicU64,
@@ -26,7 +29,7 @@ fn armed() -> &'static Option<Armed> {
         let spec = std::env::var("SLUICE_FAILPOINT").ok()?;
         let (name, n) = spec.split_once(':')?;
         let n: u64 = n.parse().ok()?;
-        if !ALL.contains(&name) {
+        if !ALL.contains(&name) && !UPLOAD.contains(&name) {
             tracing::error!(
                 failpoint = name,
                 "unknown failpoint in SLUICE_FAILPOINT; ignoring it"

@@ -8,11 +8,15 @@
 //! 5. recover every partition (checkpoint + replay to the frontier, output suppressed);
 //! 6. run the loop from the frontier.
 
+pub mod accounting;
 pub mod config;
 pub mod failpoints;
 pub mod inbox;
 pub mod inputs;
 pub mod recovery;
+pub mod remote_restore;
+pub mod services;
+pub mod snapshots;
 pub mod task;
 pub mod txn_loop;
 
@@ -38,9 +42,14 @@ use crate::kafka::progress_log::{self, ProgressLogError};
 use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::RocksResources;
+use accounting::Accounting;
 pub use config::{WorkerAssignment, WorkerConfig};
 use inputs::Inputs;
 use recovery::{RecoveryError, RecoveryInput, recover_partition};
+use remote_restore::{RemoteSnapshots, RestoreSource};
+use services::Services;
+use sluice_crds::control::WorkerPhase;
+use snapshots::Snapshotter;
 pub use txn_loop::LoopStats;
 use txn_loop::{LoopError, TxnLoop};
 
@@ -66,8 +75,10 @@ pub enum WorkerError {
     Recovery(#[from] RecoveryError),
     #[error(transparent)]
     Loop(#[from] LoopError),
-    #[error("starting an async runtime for admin calls: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Services(#[from] services::ServicesError),
+    #[error("restoring from the checkpoint store: {0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 impl WorkerError {
@@ -75,7 +86,9 @@ impl WorkerError {
     pub fn category(&self) -> &'static str {
         match self {
             Self::NoKafka | Self::Model { .. } | Self::Params(_) => "config",
-            Self::Kafka(_) | Self::Runtime(_) => "kafka",
+            Self::Kafka(_) => "kafka",
+            Self::Services(_) => "config",
+            Self::Snapshot(_) => "checkpoint-store",
             Self::Topics(_) => "topics",
             Self::Progress(_) | Self::Recovery(_) => "recovery",
             Self::Loop(_) => "transaction",
@@ -125,15 +138,12 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let progress = progress_topic(job);
     let admin: AdminClient<DefaultClientContext> =
         cconf.create().map_err(kerr("creating the admin client"))?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(WorkerError::Runtime)?
-        .block_on(ensure_progress_topic(
-            &admin,
-            &progress,
-            layout.input_partitions,
-        ))?;
+    let services = Services::start(cfg, &model.version)?;
+    services.runtime.block_on(ensure_progress_topic(
+        &admin,
+        &progress,
+        layout.input_partitions,
+    ))?;
 
     for old in &cfg.worker.fence_transactional_ids {
         let fencer: BaseProducer = producer_config(kafka, job, old)
@@ -157,10 +167,43 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let names = input_topics(&job.topics);
     let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib);
     let state_root = Path::new(&job.state.dir);
+    let remote = match &services.store {
+        Some(store) => Some((
+            store,
+            RemoteSnapshots::load(
+                &services.runtime,
+                store,
+                &services.layout,
+                cfg.worker.restore_from.as_deref(),
+            )?,
+        )),
+        None => None,
+    };
+    let concurrency = usize::try_from(job.state.s3.max_concurrency).unwrap_or(8);
     let mut tasks = BTreeMap::new();
     for &p in &cfg.worker.partitions {
-        let (frontier, earliest) = frontier_of(&consumer, &names, p)?;
+        let (mut frontier, earliest) = frontier_of(&consumer, &names, p)?;
         let records = progress_log::read_all(&cconf, &progress, p, INIT_TIMEOUT)?;
+        let mut source = RestoreSource::Local;
+        if let Some((store, remote)) = &remote {
+            // A job with no committed history of this partition that is told to start from a savepoint
+            // starts exactly at the savepoint's offsets (e.g. a new job forked from another's savepoint).
+            if records.is_empty()
+                && let Some(sp) = remote.savepoint_part(p)
+                && !sp.input_offsets.iter().zip(&frontier).all(|(o, f)| o <= f)
+            {
+                tracing::info!(partition = p, offsets = ?sp.input_offsets, "no committed history: starting at the savepoint");
+                frontier = sp.input_offsets;
+            }
+            source = remote.prepare(
+                &services.runtime,
+                store,
+                state_root,
+                p,
+                &frontier,
+                concurrency,
+            )?;
+        }
         let (task, report) = recover_partition(RecoveryInput {
             resources: &resources,
             state_root,
@@ -176,6 +219,7 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         tracing::info!(
             partition = p,
             checkpoint = ?report.checkpoint_seq,
+            source = ?source,
             replayed_records = report.replayed_records,
             replayed_txns = report.replayed_txns,
             frontier = ?frontier,
@@ -190,6 +234,19 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
             .get(&p)
             .map_or(0, |task| task.next_offsets()[usize::from(t.index())])
     })?;
+    services.start_lag_poller(
+        &cconf,
+        names.map(str::to_string),
+        cfg.worker.partitions.clone(),
+    );
+    let mut accounting = Accounting::new(
+        Arc::clone(&services.metrics),
+        Arc::clone(&services.board),
+        services.snapshots.as_ref().map(|s| Arc::clone(&s.shared)),
+        Arc::clone(&services.highs),
+    );
+    accounting.publish(&tasks, WorkerPhase::Running, Duration::from_secs(1));
+    let mut snapshotter = Snapshotter::new(job, services.snapshots.clone());
     let mut stats = LoopStats::default();
     let mut lp = TxnLoop {
         job,
@@ -200,8 +257,14 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         progress_topic: &progress,
         stop,
         stats: &mut stats,
+        board: &services.board,
+        accounting: &mut accounting,
+        snapshots: &mut snapshotter,
     };
-    lp.run()?;
+    let exit = lp.run()?;
+    tracing::info!(?exit, "processing loop ended");
+    // Let a pending control API answer (stop-with-savepoint) reach its caller before the process exits.
+    std::thread::sleep(Duration::from_millis(300));
     Ok(stats)
 }
 

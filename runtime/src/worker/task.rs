@@ -152,8 +152,23 @@ impl PartitionTask {
         self.txn_start = self.next;
     }
 
-    /// Takes a local checkpoint at the current (committed) position; keeps the newest `retain`.
-    pub fn checkpoint(&mut self, retain: usize) -> Result<CheckpointMeta, TaskError> {
+    /// Offsets of the last committed transaction's end (where a restart would resume).
+    pub fn committed_offsets(&self) -> [i64; 3] {
+        self.txn_start
+    }
+
+    /// The partition's event-time watermark.
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.processor.watermark()
+    }
+
+    /// Takes a local checkpoint at the current (committed) position; keeps the newest `retain` plus whatever
+    /// `pinned` says an upload still reads.
+    pub fn checkpoint(
+        &mut self,
+        retain: usize,
+        pinned: impl Fn(u64) -> bool,
+    ) -> Result<CheckpointMeta, TaskError> {
         let err = |source| TaskError::State {
             partition: self.partition,
             source,
@@ -171,7 +186,7 @@ impl PartitionTask {
             txn_seq: self.txn_seq,
         };
         self.checkpoints.take(&self.db, &meta).map_err(err)?;
-        self.checkpoints.retain(retain).map_err(err)?;
+        self.checkpoints.retain(retain, pinned).map_err(err)?;
         Ok(meta)
     }
 }

@@ -15,10 +15,15 @@ use sluice_core::event::SourceTopic;
 use sluice_core::processor::{Output, OutputKind};
 use sluice_crds::JobConfig;
 
+use sluice_crds::control::WorkerPhase;
+
+use super::accounting::Accounting;
 use super::failpoints;
 use super::inbox::Inbox;
 use super::inputs::Inputs;
+use super::snapshots::{Snapshotter, TooManyFailures};
 use super::task::{PartitionTask, TaskError};
+use crate::control::{Command, StatusBoard};
 use crate::kafka::clients::input_topic;
 use crate::kafka::progress_log::progress_key;
 use crate::kafka::topics::TopicLayout;
@@ -42,6 +47,8 @@ pub enum LoopError {
     NoGroupMetadata,
     #[error("received a record for {topic}/{partition}, which this worker does not own")]
     Unowned { topic: String, partition: i32 },
+    #[error(transparent)]
+    Checkpoints(#[from] TooManyFailures),
 }
 
 /// Everything the loop works with.
@@ -54,6 +61,16 @@ pub struct TxnLoop<'a> {
     pub progress_topic: &'a str,
     pub stop: Arc<AtomicBool>,
     pub stats: &'a mut LoopStats,
+    pub board: &'a StatusBoard,
+    pub accounting: &'a mut Accounting,
+    pub snapshots: &'a mut Snapshotter,
+}
+
+/// How the loop ended without error.
+#[derive(Debug)]
+pub enum LoopExit {
+    /// SIGTERM/SIGINT or a stop request: final commit done.
+    Stopped,
 }
 
 /// Counters the loop keeps (exported as metrics by the caller).
@@ -75,11 +92,9 @@ const MAX_QUEUED_PER_TOPIC: usize = 50_000;
 
 impl TxnLoop<'_> {
     /// Runs until the stop flag is set (then commits what is open and returns) or an error occurs.
-    pub fn run(&mut self) -> Result<(), LoopError> {
+    pub fn run(&mut self) -> Result<LoopExit, LoopError> {
         let interval = self.job.commit_interval.as_std();
         let max_records = u64::from(self.job.commit_max_records);
-        let checkpoint_every = self.job.state.checkpoint_interval.as_std();
-        let mut last_checkpoint = Instant::now();
         let mut inboxes: BTreeMap<i32, Inbox> =
             self.tasks.keys().map(|p| (*p, Inbox::default())).collect();
         self.producer
@@ -91,7 +106,23 @@ impl TxnLoop<'_> {
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 self.commit()?;
-                return Ok(());
+                self.accounting
+                    .publish(self.tasks, WorkerPhase::Stopped, Duration::from_secs(1));
+                return Ok(LoopExit::Stopped);
+            }
+            self.snapshots.check_health()?;
+            self.accounting
+                .maybe_publish(self.tasks, WorkerPhase::Running);
+            if let Some(cmd) = self.board.next_command() {
+                // Commands run at a transaction boundary: commit what is open first.
+                self.commit()?;
+                in_txn = 0;
+                if let Some(exit) = self.handle(cmd)? {
+                    return Ok(exit);
+                }
+                self.producer
+                    .begin_transaction()
+                    .map_err(kerr("beginning a transaction"))?;
             }
             let buffered: usize = inboxes.values().map(Inbox::len).sum();
             let wait = if buffered > 0 {
@@ -111,6 +142,7 @@ impl TxnLoop<'_> {
             });
             let mut unowned = None;
             let skip = |t: SourceTopic| full.get(usize::from(t.index())).copied().unwrap_or(false);
+            let poll_started = Instant::now();
             self.inputs.poll_into(wait, 2_000, skip, |topic, msg| {
                 let partition = msg.partition();
                 match inboxes.get_mut(&partition) {
@@ -118,6 +150,9 @@ impl TxnLoop<'_> {
                     None => unowned = Some((msg.topic().to_string(), partition)),
                 }
             })?;
+            if !wait.is_zero() {
+                self.accounting.add_idle(poll_started.elapsed());
+            }
             if let Some((topic, partition)) = unowned {
                 return Err(LoopError::Unowned { topic, partition });
             }
@@ -145,7 +180,9 @@ impl TxnLoop<'_> {
                     failpoints::hit("before_produce");
                     // Outputs carry the input's timestamp (as Kafka Streams does).
                     let input_ts = msg.timestamp().to_millis();
+                    self.accounting.record_in(topic, partition, input_ts);
                     for out in outputs.drain(..) {
+                        self.accounting.record_out(out.kind());
                         send_output(
                             self.producer,
                             self.job,
@@ -158,13 +195,13 @@ impl TxnLoop<'_> {
                     }
                 }
             }
-            if in_txn > 0 && (txn_started.elapsed() >= interval || in_txn >= max_records) {
+            let commit_due =
+                in_txn > 0 && (txn_started.elapsed() >= interval || in_txn >= max_records);
+            // An idle job still snapshots on schedule (savepoint requests must not wait for traffic).
+            if commit_due || (in_txn == 0 && self.snapshots.wants_boundary()) {
                 self.commit()?;
                 in_txn = 0;
-                if last_checkpoint.elapsed() >= checkpoint_every {
-                    self.checkpoint_all()?;
-                    last_checkpoint = Instant::now();
-                }
+                self.snapshots.after_commit(self.tasks)?;
                 self.producer
                     .begin_transaction()
                     .map_err(kerr("beginning a transaction"))?;
@@ -222,18 +259,54 @@ impl TxnLoop<'_> {
         }
         self.stats.transactions += 1;
         self.stats.last_commit_latency = started.elapsed();
+        self.accounting.committed(started.elapsed());
         Ok(())
     }
 
-    fn checkpoint_all(&mut self) -> Result<(), LoopError> {
-        let retain = usize::try_from(self.job.state.retained_checkpoints).unwrap_or(3);
-        for task in self.tasks.values_mut() {
-            failpoints::hit("during_checkpoint");
-            let meta = task.checkpoint(retain)?;
-            tracing::debug!(partition = meta.partition, seq = meta.seq, offsets = ?meta.offsets, "checkpoint taken");
+    /// Executes a control command right after a commit. Returns Some when the loop must end.
+    fn handle(&mut self, cmd: Command) -> Result<Option<LoopExit>, LoopError> {
+        match cmd {
+            Command::Checkpoint { reply } => {
+                let id = self.snapshots.checkpoint_now(self.tasks)?;
+                let _ = reply.send(Ok(id));
+            }
+            Command::Savepoint { id, reply } => {
+                self.snapshots.request_savepoint(id.clone());
+                let _ = reply.send(Ok(id));
+            }
+            Command::Stop { savepoint, reply } => {
+                let Some(id) = savepoint else {
+                    self.accounting.publish(
+                        self.tasks,
+                        WorkerPhase::Stopped,
+                        Duration::from_secs(1),
+                    );
+                    let _ = reply.send(Ok(None));
+                    return Ok(Some(LoopExit::Stopped));
+                };
+                self.accounting
+                    .publish(self.tasks, WorkerPhase::Stopping, Duration::from_secs(1));
+                match self.snapshots.savepoint_and_wait(self.tasks, id) {
+                    Ok(info) if info.error.is_none() => {
+                        self.accounting.publish(
+                            self.tasks,
+                            WorkerPhase::Stopped,
+                            Duration::from_secs(1),
+                        );
+                        let _ = reply.send(Ok(Some(info)));
+                        return Ok(Some(LoopExit::Stopped));
+                    }
+                    // The savepoint failed: keep running the current job; the caller sees why.
+                    Ok(info) => {
+                        let _ = reply.send(Err(info.error.unwrap_or_default()));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
         }
-        self.stats.checkpoints += 1;
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -1,0 +1,11 @@
+//! The worker's control API (axum): health and readiness (open), and with a bearer token: status, checkpoint
+//! and savepoint triggers, stop-with-savepoint. Plus the Prometheus `/metrics` endpoint on its own port.
+//!
+//! The HTTP side never touches processing state directly: it reads the [`board::StatusBoard`] the loop
+//! publishes and sends [`board::Command`]s the loop executes at a transaction boundary.
+
+pub mod auth;
+pub mod board;
+pub mod server;
+
+pub use board::{Command, StatusBoard};

@@ -1,0 +1,285 @@
+//! HTTP servers: the control API and `/metrics`. Both run on the worker's async runtime.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sluice_crds::control::{
+    ApiError, SavepointRequest, StopRequest, StopResponse, TriggerResponse, WorkerPhase,
+};
+
+use super::auth::Token;
+use super::board::{Command, StatusBoard};
+use crate::metrics::Metrics;
+use crate::snapshot::layout::valid_snapshot_id;
+use crate::snapshot::service::SnapshotShared;
+use crate::snapshot::wall_clock_ms;
+
+/// How long a stop-with-savepoint may take before the request gives up (the worker keeps going).
+const STOP_TIMEOUT: Duration = Duration::from_secs(600);
+const TRIGGER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ControlState {
+    pub board: Arc<StatusBoard>,
+    /// None: no token file configured, so `/v1/*` is closed (secure by default).
+    pub token: Option<Token>,
+    /// None: no durable checkpoint store, so savepoints are unavailable.
+    pub snapshots: Option<Arc<SnapshotShared>>,
+}
+
+fn error(status: StatusCode, error: &str, reason: impl Into<String>) -> Response {
+    let body = ApiError {
+        error: error.into(),
+        reason: reason.into(),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// The control API router.
+pub fn control_router(state: ControlState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/checkpoints", post(trigger_checkpoint))
+        .route("/v1/savepoints", post(trigger_savepoint))
+        .route("/v1/savepoints/{id}", get(get_savepoint))
+        .route("/v1/stop", post(stop))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .merge(v1)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .with_state(state)
+}
+
+async fn require_token(State(st): State<ControlState>, req: Request, next: Next) -> Response {
+    let Some(token) = &st.token else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the control API has no token configured (worker.controlTokenFile / SLUICE_CONTROL_TOKEN_FILE)",
+        );
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !token.accepts(header) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        );
+    }
+    next.run(req).await
+}
+
+async fn ready(State(st): State<ControlState>) -> Response {
+    match st.board.phase() {
+        Some(WorkerPhase::Running) => (StatusCode::OK, "ready").into_response(),
+        other => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {other:?}"),
+        )
+            .into_response(),
+    }
+}
+
+async fn status(State(st): State<ControlState>) -> Response {
+    match st.board.status() {
+        Some(s) => axum::Json(s).into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "status not published yet",
+        ),
+    }
+}
+
+/// Waits for the loop's answer without blocking the async runtime.
+async fn await_reply<T: Send + 'static>(
+    rx: std::sync::mpsc::Receiver<T>,
+    timeout: Duration,
+) -> Option<T> {
+    tokio::task::spawn_blocking(move || rx.recv_timeout(timeout).ok())
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn trigger_checkpoint(State(st): State<ControlState>) -> Response {
+    let (reply, rx) = std::sync::mpsc::channel();
+    if !st.board.send(Command::Checkpoint { reply }) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the worker is stopping",
+        );
+    }
+    match await_reply(rx, TRIGGER_TIMEOUT).await {
+        Some(Ok(id)) => (StatusCode::ACCEPTED, axum::Json(TriggerResponse { id })).into_response(),
+        Some(Err(reason)) => error(StatusCode::CONFLICT, "conflict", reason),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no answer from the processing loop",
+        ),
+    }
+}
+
+fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Box<Response>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("invalid JSON body: {e}"),
+        ))
+    })
+}
+
+fn savepoint_id(requested: Option<String>) -> Result<String, Box<Response>> {
+    let id = requested.unwrap_or_else(|| format!("sp-{}", wall_clock_ms()));
+    if valid_snapshot_id(&id) {
+        Ok(id)
+    } else {
+        Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("savepoint id {id:?} must be 1-63 characters of [a-z0-9-]"),
+        )))
+    }
+}
+
+async fn trigger_savepoint(State(st): State<ControlState>, body: Bytes) -> Response {
+    if st.snapshots.is_none() {
+        return error(
+            StatusCode::CONFLICT,
+            "conflict",
+            "savepoints need a durable store: set job.state.checkpointStore",
+        );
+    }
+    let req: SavepointRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let id = match savepoint_id(req.id) {
+        Ok(id) => id,
+        Err(resp) => return *resp,
+    };
+    let (reply, rx) = std::sync::mpsc::channel();
+    if !st.board.send(Command::Savepoint { id, reply }) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the worker is stopping",
+        );
+    }
+    match await_reply(rx, TRIGGER_TIMEOUT).await {
+        Some(Ok(id)) => (StatusCode::ACCEPTED, axum::Json(TriggerResponse { id })).into_response(),
+        Some(Err(reason)) => error(StatusCode::CONFLICT, "conflict", reason),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no answer from the processing loop",
+        ),
+    }
+}
+
+async fn get_savepoint(State(st): State<ControlState>, Path(id): Path<String>) -> Response {
+    match st.snapshots.as_ref().and_then(|s| s.savepoint(&id)) {
+        Some(info) => axum::Json(info).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no savepoint {id:?} on this worker"),
+        ),
+    }
+}
+
+async fn stop(State(st): State<ControlState>, body: Bytes) -> Response {
+    let req: StopRequest = match parse_body(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let savepoint = if req.savepoint {
+        if st.snapshots.is_none() {
+            return error(
+                StatusCode::CONFLICT,
+                "conflict",
+                "stop-with-savepoint needs a durable store: set job.state.checkpointStore",
+            );
+        }
+        match savepoint_id(req.savepoint_id) {
+            Ok(id) => Some(id),
+            Err(resp) => return *resp,
+        }
+    } else {
+        None
+    };
+    let (reply, rx) = std::sync::mpsc::channel();
+    if !st.board.send(Command::Stop { savepoint, reply }) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the worker is already stopping",
+        );
+    }
+    match await_reply(rx, STOP_TIMEOUT).await {
+        Some(Ok(savepoint)) => axum::Json(StopResponse { savepoint }).into_response(),
+        Some(Err(reason)) => error(StatusCode::INTERNAL_SERVER_ERROR, "stop-failed", reason),
+        None => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the stop did not finish in time",
+        ),
+    }
+}
+
+/// The `/metrics` router.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = Arc::clone(&metrics);
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.encode(),
+                )
+            }
+        }),
+    )
+}
+
+/// Binds and serves `router` on `addr` until the runtime shuts down. Bind errors are returned (a port clash
+/// is a configuration error the operator must see), serve errors logged.
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    what: &'static str,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(server = what, error = %e, "HTTP server stopped");
+        }
+    });
+    tracing::info!(server = what, addr = %local, "listening");
+    Ok(local)
+}

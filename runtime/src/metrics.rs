@@ -1,0 +1,228 @@
+//! The worker's Prometheus metrics (prometheus-client). Label sets are bounded by configuration: input topic
+//! (3), output topic (4), snapshot kind (2), owned partition (≤ partition count). Nothing is labelled by card,
+//! transaction or error text.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use sluice_crds::manifest::SnapshotKind;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    pub topic: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+fn kind_label(kind: SnapshotKind) -> KindLabel {
+    KindLabel {
+        kind: match kind {
+            SnapshotKind::Checkpoint => "checkpoint",
+            SnapshotKind::Savepoint => "savepoint",
+        },
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// Every metric the worker exports.
+pub struct Metrics {
+    registry: Registry,
+    pub records_in: Family<TopicLabel, Counter>,
+    pub records_out: Family<TopicLabel, Counter>,
+    pub consumer_lag: Family<PartitionLabel, Gauge>,
+    pub watermark_lag_ms: Family<PartitionLabel, Gauge>,
+    pub state_bytes: Family<PartitionLabel, Gauge>,
+    pub busy_ms_per_second: Gauge,
+    pub backpressure_ms_per_second: Gauge,
+    pub commit_latency: Histogram,
+    pub ingest_to_commit_latency: Histogram,
+    pub transactions: Counter,
+    checkpoint_duration: Family<KindLabel, Histogram>,
+    checkpoint_failures: Family<KindLabel, Counter>,
+    checkpoint_uploaded_bytes: Family<KindLabel, Counter>,
+    checkpoint_size_bytes: Family<KindLabel, Gauge<u64, AtomicU64>>,
+    pub restarts: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sluice");
+        let m = Metrics {
+            records_in: Family::default(),
+            records_out: Family::default(),
+            consumer_lag: Family::default(),
+            watermark_lag_ms: Family::default(),
+            state_bytes: Family::default(),
+            busy_ms_per_second: Gauge::default(),
+            backpressure_ms_per_second: Gauge::default(),
+            commit_latency: latency_histogram(),
+            ingest_to_commit_latency: latency_histogram(),
+            transactions: Counter::default(),
+            checkpoint_duration: Family::new_with_constructor(latency_histogram),
+            checkpoint_failures: Family::default(),
+            checkpoint_uploaded_bytes: Family::default(),
+            checkpoint_size_bytes: Family::default(),
+            restarts: Counter::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "records_in",
+            "Input records processed, by source topic",
+            m.records_in.clone(),
+        );
+        r.register(
+            "records_out",
+            "Output records produced (committed or not), by output topic",
+            m.records_out.clone(),
+        );
+        r.register(
+            "consumer_lag_records",
+            "Records between the committed offset and the log end, summed over input topics",
+            m.consumer_lag.clone(),
+        );
+        r.register(
+            "watermark_lag_ms",
+            "Wall clock minus the partition's event-time watermark",
+            m.watermark_lag_ms.clone(),
+        );
+        r.register(
+            "state_bytes",
+            "Live RocksDB state size of the partition (SST files)",
+            m.state_bytes.clone(),
+        );
+        r.register(
+            "busy_ms_per_second",
+            "Milliseconds per second spent processing (not waiting for input)",
+            m.busy_ms_per_second.clone(),
+        );
+        r.register(
+            "backpressure_ms_per_second",
+            "Milliseconds per second blocked on the producer queue or a commit",
+            m.backpressure_ms_per_second.clone(),
+        );
+        r.register(
+            "commit_latency_seconds",
+            "Duration of a Kafka transaction commit (offsets + commit)",
+            m.commit_latency.clone(),
+        );
+        r.register(
+            "ingest_to_commit_latency_seconds",
+            "Input record timestamp to the commit that made its output visible",
+            m.ingest_to_commit_latency.clone(),
+        );
+        r.register(
+            "transactions",
+            "Kafka transactions committed",
+            m.transactions.clone(),
+        );
+        r.register(
+            "checkpoint_duration_seconds",
+            "Snapshot duration from hand-over to manifest written",
+            m.checkpoint_duration.clone(),
+        );
+        r.register(
+            "checkpoint_failures",
+            "Snapshots that failed",
+            m.checkpoint_failures.clone(),
+        );
+        r.register(
+            "checkpoint_uploaded_bytes",
+            "Bytes uploaded by snapshots (incremental for checkpoints)",
+            m.checkpoint_uploaded_bytes.clone(),
+        );
+        r.register(
+            "checkpoint_size_bytes",
+            "State bytes referenced by the last completed snapshot",
+            m.checkpoint_size_bytes.clone(),
+        );
+        r.register(
+            "worker_restarts",
+            "Times this worker's process started on the same state directory, minus one",
+            m.restarts.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    pub fn checkpoint_done(&self, kind: SnapshotKind, took: Duration, uploaded: u64, size: u64) {
+        let l = kind_label(kind);
+        self.checkpoint_duration
+            .get_or_create(&l)
+            .observe(took.as_secs_f64());
+        self.checkpoint_uploaded_bytes
+            .get_or_create(&l)
+            .inc_by(uploaded);
+        self.checkpoint_size_bytes.get_or_create(&l).set(size);
+    }
+
+    pub fn checkpoint_failed(&self, kind: SnapshotKind) {
+        self.checkpoint_failures
+            .get_or_create(&kind_label(kind))
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_match_the_chart_alerts() {
+        let m = Metrics::new();
+        m.records_in
+            .get_or_create(&TopicLabel {
+                topic: "authorizations",
+            })
+            .inc();
+        m.checkpoint_failed(SnapshotKind::Checkpoint);
+        m.checkpoint_done(SnapshotKind::Checkpoint, Duration::from_millis(5), 10, 20);
+        m.consumer_lag
+            .get_or_create(&PartitionLabel { partition: 3 })
+            .set(7);
+        let text = m.encode();
+        for name in [
+            "sluice_records_in_total{topic=\"authorizations\"} 1",
+            "sluice_checkpoint_failures_total{kind=\"checkpoint\"} 1",
+            "sluice_checkpoint_duration_seconds_bucket",
+            "sluice_consumer_lag_records{partition=\"3\"} 7",
+            "sluice_busy_ms_per_second",
+            "sluice_worker_restarts_total",
+            "sluice_ingest_to_commit_latency_seconds_bucket",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

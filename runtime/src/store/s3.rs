@@ -1,0 +1,296 @@
+//! The S3 checkpoint store (aws-sdk-s3): any S3-compatible server, custom endpoint, path-style, optional SSE.
+//! Credentials come from the SDK's standard chain (environment, shared files, web identity…), never from the
+//! job config, so they are never logged with it.
+
+use std::path::Path;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::Region;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+use sluice_crds::job_config::S3Options;
+
+use super::{ObjectInfo, StoreError, io_err};
+
+/// Files above this size go up as multipart uploads, in parts of this size.
+const MULTIPART_PART: u64 = 16 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    sse: Option<ServerSideEncryption>,
+}
+
+fn remote(op: &'static str, key: &str) -> impl FnOnce(String) -> StoreError {
+    let key = key.to_string();
+    move |reason| StoreError::Remote { op, key, reason }
+}
+
+/// The SDK's errors print as "service error" alone; the debug form carries the code and message.
+fn why<E: std::fmt::Debug>(e: E) -> String {
+    let s = format!("{e:?}");
+    s.chars().take(600).collect()
+}
+
+impl S3Store {
+    pub async fn connect(bucket: &str, prefix: &str, opts: &S3Options) -> S3Store {
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(opts.region.clone()))
+            .load()
+            .await;
+        let mut conf = aws_sdk_s3::config::Builder::from(&shared).force_path_style(opts.path_style);
+        if let Some(endpoint) = &opts.endpoint {
+            conf = conf.endpoint_url(endpoint);
+        }
+        S3Store {
+            client: Client::from_conf(conf.build()),
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            sse: opts.sse.as_deref().map(ServerSideEncryption::from),
+        }
+    }
+
+    fn full(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{key}", self.prefix)
+        }
+    }
+
+    pub fn uri_of(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.full(key))
+    }
+
+    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .set_server_side_encryption(self.sse.clone())
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| remote("uploading", key)(why(e)))?;
+        Ok(())
+    }
+
+    pub async fn put_file(&self, key: &str, path: &Path) -> Result<u64, StoreError> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(io_err("stat", path))?
+            .len();
+        if size > MULTIPART_PART {
+            return self.put_multipart(key, path, size).await;
+        }
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| remote("reading for upload", key)(e.to_string()))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .set_server_side_encryption(self.sse.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| remote("uploading", key)(why(e)))?;
+        Ok(size)
+    }
+
+    async fn put_multipart(&self, key: &str, path: &Path, size: u64) -> Result<u64, StoreError> {
+        let full = self.full(key);
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full)
+            .set_server_side_encryption(self.sse.clone())
+            .send()
+            .await
+            .map_err(|e| remote("starting multipart upload", key)(why(e)))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| remote("starting multipart upload", key)("no upload id".into()))?
+            .to_string();
+        let result = self.upload_parts(key, &full, &upload_id, path, size).await;
+        match result {
+            Ok(parts) => {
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| remote("completing multipart upload", key)(why(e)))?;
+                Ok(size)
+            }
+            Err(e) => {
+                // Best effort: don't leave invisible parts billing storage.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        full: &str,
+        upload_id: &str,
+        path: &Path,
+        size: u64,
+    ) -> Result<Vec<CompletedPart>, StoreError> {
+        let mut parts = Vec::new();
+        let mut offset = 0u64;
+        let mut number = 1i32;
+        while offset < size {
+            let len = MULTIPART_PART.min(size - offset);
+            let body = ByteStream::read_from()
+                .path(path)
+                .offset(offset)
+                .length(aws_sdk_s3::primitives::Length::Exact(len))
+                .build()
+                .await
+                .map_err(|e| remote("reading a part", key)(e.to_string()))?;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| remote("uploading a part", key)(why(e)))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            );
+            offset += len;
+            number += 1;
+        }
+        Ok(parts)
+    }
+
+    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    StoreError::NotFound { key: key.into() }
+                } else {
+                    remote("downloading", key)(why(e))
+                }
+            })?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| remote("downloading", key)(e.to_string()))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
+    pub async fn download(&self, key: &str, dst: &Path) -> Result<u64, StoreError> {
+        use tokio::io::AsyncWriteExt;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    StoreError::NotFound { key: key.into() }
+                } else {
+                    remote("downloading", key)(why(e))
+                }
+            })?;
+        let tmp = dst.with_extension("download");
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(io_err("creating", &tmp))?;
+        let mut body = out.body;
+        let mut n = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| remote("downloading", key)(e.to_string()))?
+        {
+            n += chunk.len() as u64;
+            file.write_all(&chunk)
+                .await
+                .map_err(io_err("writing", &tmp))?;
+        }
+        file.flush().await.map_err(io_err("writing", &tmp))?;
+        drop(file);
+        tokio::fs::rename(&tmp, dst)
+            .await
+            .map_err(io_err("renaming", dst))?;
+        Ok(n)
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut out = Vec::new();
+        let full_prefix = self.full(prefix);
+        let strip = if self.prefix.is_empty() {
+            0
+        } else {
+            self.prefix.len() + 1
+        };
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full_prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| remote("listing", prefix)(why(e)))?;
+            for obj in page.contents() {
+                let Some(key) = obj.key() else { continue };
+                out.push(ObjectInfo {
+                    key: key.get(strip..).unwrap_or_default().to_string(),
+                    size: u64::try_from(obj.size().unwrap_or(0)).unwrap_or(0),
+                    modified_ms: obj.last_modified().and_then(|t| t.to_millis().ok()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(|e| remote("deleting", key)(why(e)))?;
+        Ok(())
+    }
+}

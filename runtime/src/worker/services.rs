@@ -1,0 +1,228 @@
+//! The worker's side services, started before recovery: an async runtime, the control API and metrics
+//! servers, the snapshot service (when a checkpoint store is configured) and the lag poller.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use sluice_crds::control::{WorkerPhase, WorkerStatus};
+
+use super::WorkerConfig;
+use super::accounting::HighWatermarks;
+use crate::control::StatusBoard;
+use crate::control::auth::Token;
+use crate::control::server::{ControlState, control_router, metrics_router, serve};
+use crate::metrics::Metrics;
+use crate::snapshot::service::{ServiceConfig, SnapshotService};
+use crate::snapshot::{Layout, SnapshotError};
+use crate::store::{ObjectStore, StoreError};
+
+/// Why the side services could not start (all configuration or environment problems).
+#[derive(Debug, thiserror::Error)]
+pub enum ServicesError {
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{field}: {addr:?} is not a valid listen address")]
+    Addr { field: &'static str, addr: String },
+    #[error("binding the {what} server on {addr}: {source} (is the port in use?)")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Token(#[from] crate::control::auth::TokenError),
+    #[error("checkpoint store: {0}")]
+    Store(#[from] StoreError),
+    #[error("checkpoint store: {0}")]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// Everything started here; dropping it stops the servers and the lag poller.
+pub struct Services {
+    pub runtime: tokio::runtime::Runtime,
+    pub metrics: Arc<Metrics>,
+    pub board: Arc<StatusBoard>,
+    pub store: Option<ObjectStore>,
+    pub layout: Layout,
+    pub snapshots: Option<SnapshotService>,
+    pub highs: HighWatermarks,
+    lag_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.lag_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn parse_addr(field: &'static str, addr: String) -> Result<SocketAddr, ServicesError> {
+    addr.parse()
+        .map_err(|_| ServicesError::Addr { field, addr })
+}
+
+impl Services {
+    pub fn start(cfg: &WorkerConfig, model_version: &str) -> Result<Services, ServicesError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sluice-io")
+            .enable_all()
+            .build()
+            .map_err(ServicesError::Runtime)?;
+        let metrics = Arc::new(Metrics::new());
+        let restarts = count_start(Path::new(&cfg.job.state.dir));
+        metrics.restarts.inc_by(restarts);
+        let board = StatusBoard::new(WorkerStatus {
+            worker: cfg.worker.identity.clone(),
+            job: cfg.job.transactional_id_prefix.clone(),
+            model_version: model_version.into(),
+            phase: WorkerPhase::Recovering,
+            partitions: vec![],
+            last_checkpoint: None,
+            last_savepoint: None,
+            consecutive_failed_checkpoints: 0,
+            state_bytes: 0,
+            busy_ratio: 0.0,
+        });
+        let layout = Layout::new(&cfg.job.transactional_id_prefix);
+        let store = match &cfg.job.state.checkpoint_store {
+            Some(uri) => Some(runtime.block_on(ObjectStore::open(uri, &cfg.job.state.s3))?),
+            None => None,
+        };
+        let snapshots = match &store {
+            Some(store) => Some(SnapshotService::start(
+                runtime.handle(),
+                ServiceConfig {
+                    store: store.clone(),
+                    layout: layout.clone(),
+                    job: cfg.job.transactional_id_prefix.clone(),
+                    worker: cfg.worker.identity.clone(),
+                    model_version: model_version.into(),
+                    state_root: cfg.job.state.dir.clone().into(),
+                    retained: usize::try_from(cfg.job.state.retained_checkpoints).unwrap_or(3),
+                    concurrency: usize::try_from(cfg.job.state.s3.max_concurrency).unwrap_or(8),
+                },
+                Arc::clone(&metrics),
+            )?),
+            None => None,
+        };
+        let token = cfg
+            .worker
+            .control_token_file
+            .as_deref()
+            .map(|f| Token::from_file(Path::new(f)))
+            .transpose()?;
+        if token.is_none() {
+            tracing::warn!("no control API token file configured: /v1/* answers 401 to everyone");
+        }
+        let pod_ip = std::env::var("POD_IP").ok().filter(|s| !s.is_empty());
+        let control_addr = parse_addr(
+            "worker.controlAddr",
+            cfg.worker.control_addr(pod_ip.as_deref()),
+        )?;
+        let metrics_addr = parse_addr(
+            "worker.metricsAddr",
+            cfg.worker.metrics_addr(pod_ip.as_deref()),
+        )?;
+        let state = ControlState {
+            board: Arc::clone(&board),
+            token,
+            snapshots: snapshots.as_ref().map(|s| Arc::clone(&s.shared)),
+        };
+        runtime.block_on(async {
+            serve(control_addr, control_router(state), "control")
+                .await
+                .map_err(|source| ServicesError::Bind {
+                    what: "control API",
+                    addr: control_addr,
+                    source,
+                })?;
+            serve(
+                metrics_addr,
+                metrics_router(Arc::clone(&metrics)),
+                "metrics",
+            )
+            .await
+            .map_err(|source| ServicesError::Bind {
+                what: "metrics",
+                addr: metrics_addr,
+                source,
+            })?;
+            Ok::<_, ServicesError>(())
+        })?;
+        Ok(Services {
+            runtime,
+            metrics,
+            board,
+            store,
+            layout,
+            snapshots,
+            highs: Arc::new(Mutex::new(BTreeMap::new())),
+            lag_stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Polls the log-end offsets of the owned input partitions every few seconds on its own thread (a
+    /// metadata request must never stall the processing loop).
+    pub fn start_lag_poller(
+        &self,
+        config: &ClientConfig,
+        topics: [String; 3],
+        partitions: Vec<i32>,
+    ) {
+        let Ok(consumer) = config.create::<BaseConsumer>() else {
+            tracing::warn!("could not create the lag poller's consumer; lag will not be reported");
+            return;
+        };
+        let highs = Arc::clone(&self.highs);
+        let stop = Arc::clone(&self.lag_stop);
+        let spawned = std::thread::Builder::new()
+            .name("sluice-lag".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for &p in &partitions {
+                        let mut hi = [0i64; 3];
+                        let mut ok = true;
+                        for (slot, t) in hi.iter_mut().zip(&topics) {
+                            match consumer.fetch_watermarks(t, p, Duration::from_secs(5)) {
+                                Ok((_, h)) => *slot = h,
+                                Err(_) => ok = false,
+                            }
+                        }
+                        if ok && let Ok(mut g) = highs.lock() {
+                            g.insert(p, hi);
+                        }
+                    }
+                    for _ in 0..20 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the lag poller");
+        }
+    }
+}
+
+/// Counts process starts on this state directory; returns the restarts (starts − 1).
+fn count_start(state_dir: &Path) -> u64 {
+    let path = state_dir.join("starts");
+    let previous = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let _ = std::fs::create_dir_all(state_dir);
+    if let Err(e) = std::fs::write(&path, format!("{}\n", previous + 1)) {
+        tracing::warn!(error = %e, "could not record the start count");
+    }
+    previous
+}

@@ -50,6 +50,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "Helm chart and Argo CD checks"
 ./e2e/chart-check.sh
 
+step "Flink peer: its scoring reproduces the shared test vectors"
+(cd e2e/bench/flink-fraud && mvn -q -B test)
+
 step "test services: install (cached) and start"
 cargo run --locked -q -p sluice-e2e --bin sluice-testbed -- install
 STATE=$CACHE/run/testbed-$$

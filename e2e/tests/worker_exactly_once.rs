@@ -74,7 +74,11 @@ impl Job {
 
     fn start_worker(&self, w: usize, config: &Path, failpoint: Option<String>) -> ManagedProcess {
         let mut cmd = Command::new(binary("sluice-worker").unwrap());
-        cmd.arg(config).env("RUST_LOG", "info");
+        // Several workers share this host: let each bind free loopback ports for its control API and metrics.
+        cmd.arg(config)
+            .env("RUST_LOG", "info")
+            .env("SLUICE_CONTROL_ADDR", "127.0.0.1:0")
+            .env("SLUICE_METRICS_ADDR", "127.0.0.1:0");
         if let Some(fp) = failpoint {
             cmd.env("SLUICE_FAILPOINT", fp);
         }

@@ -251,7 +251,10 @@ impl Setup {
 
     fn spawn_worker(&self, config: &Path, log: &str) -> Result<ManagedProcess, TestBedError> {
         let mut cmd = Command::new(sibling("sluice-worker")?);
-        cmd.arg(config).env("RUST_LOG", "warn");
+        cmd.arg(config)
+            .env("RUST_LOG", "warn")
+            .env("SLUICE_CONTROL_ADDR", "127.0.0.1:0")
+            .env("SLUICE_METRICS_ADDR", "127.0.0.1:0");
         ManagedProcess::spawn("sluice-worker", cmd, &self.dir.join(log))
     }
 

@@ -13,7 +13,9 @@ pub mod stream_job_types;
 
 pub use duration::Millis;
 pub use job_config::{ConfigError, JobConfig};
-pub use stream_job::{StreamJob, StreamJobSpec, StreamJobStatus, UpgradeMode};
+pub use stream_job::{StreamJob, StreamJobSpec};
+pub use stream_job_status::*;
+pub use stream_job_types::*;
 
 /// The committed CRD YAML as `crdgen` renders it.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {

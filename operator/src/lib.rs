@@ -1,4 +1,11 @@
-//! The Sluice operator: reconciles `StreamJob`s into worker pods. The reconcile stages land with the
-//! operator issue; this crate starts with the naming rules every stage relies on.
+//! The Sluice operator: reconciles `StreamJob`s into worker pods.
+//!
+//! Reconcile stages (one module each): `fetch` (I/O: the job's pods, referenced objects, worker statuses) →
+//! `validate` (pure: spec problems naming fields) → `decide` (pure: status + actions) → `apply` (I/O:
+//! status first, then actions via server-side apply and the worker control API). `build` renders the owned
+//! objects (pure). `controller` wires them into a kube-runtime Controller gated by the `lease`.
 
+pub mod build;
+pub mod decide;
+pub mod model;
 pub mod naming;

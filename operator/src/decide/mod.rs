@@ -1,0 +1,189 @@
+//! Stage 3 of the reconcile, **pure**: observed world → new status + ordered actions + Events. No I/O, no
+//! clock (time is `Observed::now`), so every transition is unit-tested without a cluster (`tests.rs`).
+//!
+//! Order of concerns: job figures → crash accounting → FAILED handling → the in-flight upgrade (one step per
+//! reconcile, see [`upgrade`]) or starting one → steady state (recreate lost pods with backoff, readiness,
+//! STABLE) → manual savepoints/checkpoints → savepoint retention → lifecycle and conditions.
+
+pub mod conditions;
+pub mod fingerprint;
+pub mod savepoints;
+pub mod steady;
+pub mod upgrade;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use sluice_crds::StreamJobStatus;
+
+use crate::model::{Action, Decision, Observed, ObservedPod, Severity, Transition};
+use crate::naming;
+
+/// Default re-check interval when nothing is pending.
+const IDLE_REQUEUE_SECS: u64 = 60;
+
+/// The reconcile's working state while deciding.
+pub struct Ctx<'a> {
+    pub obs: &'a Observed,
+    pub st: StreamJobStatus,
+    pub actions: Vec<Action>,
+    pub events: Vec<Transition>,
+    pub requeue_secs: u64,
+    /// Fingerprint of what the current spec would run.
+    pub target_hash: String,
+    /// Why nothing progresses although something is wanted (Progressing=False reason, message).
+    pub waiting: Option<(&'static str, String)>,
+    /// Why the job is degraded right now (Degraded=True reason, message), besides the persisted ones.
+    pub degraded: Option<(&'static str, String)>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(obs: &'a Observed) -> Ctx<'a> {
+        Ctx {
+            obs,
+            st: obs.status.clone(),
+            actions: Vec::new(),
+            events: Vec::new(),
+            requeue_secs: IDLE_REQUEUE_SECS,
+            target_hash: fingerprint::fingerprint(&obs.spec, obs.model_hash.as_deref()),
+            waiting: None,
+            degraded: None,
+        }
+    }
+
+    pub fn act(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+
+    pub fn event(&mut self, severity: Severity, reason: &'static str, note: impl Into<String>) {
+        self.events.push(Transition {
+            severity,
+            reason,
+            note: note.into(),
+        });
+    }
+
+    /// Reconcile again within `secs` (the smallest request wins).
+    pub fn requeue(&mut self, secs: u64) {
+        self.requeue_secs = self.requeue_secs.min(secs.max(1));
+    }
+
+    pub fn now(&self) -> Time {
+        Time(self.obs.now)
+    }
+
+    /// Milliseconds from `t` to now (negative if `t` is in the future).
+    pub fn ms_since(&self, t: &Time) -> i64 {
+        self.obs.now.as_millisecond() - t.0.as_millisecond()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.obs.now.as_millisecond()
+    }
+
+    /// Pods that are not being deleted.
+    pub fn live_pods(&self) -> impl Iterator<Item = &'a ObservedPod> {
+        self.obs.pods.iter().filter(|p| !p.terminating)
+    }
+
+    /// Live pods of the deployed fingerprint.
+    pub fn deployed_pods(&self) -> Vec<&'a ObservedPod> {
+        let hash = self.st.deployed_hash.clone();
+        self.live_pods()
+            .filter(|p| hash.is_some() && p.hash == hash)
+            .collect()
+    }
+
+    /// Deployed parallelism (0 when nothing is deployed).
+    pub fn deployed_parallelism(&self) -> u32 {
+        if self.st.deployed_hash.is_none() {
+            return 0;
+        }
+        self.st
+            .parallelism
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or(0)
+    }
+
+    /// Every deployed ordinal has a ready pod whose worker reports `running` (or has not answered yet but
+    /// is ready, which the readiness probe already vouches for).
+    pub fn all_ready(&self) -> bool {
+        let n = self.deployed_parallelism();
+        if n == 0 {
+            return false;
+        }
+        let pods = self.deployed_pods();
+        (0..n).all(|o| {
+            pods.iter()
+                .any(|p| p.ordinal == o && p.ready && !p.finished())
+        })
+    }
+
+    /// All deployed workers are ready *and* answer their control API in phase `running`: what a
+    /// stop-with-savepoint needs.
+    pub fn healthy(&self) -> bool {
+        if !self.all_ready() {
+            return false;
+        }
+        self.deployed_pods().iter().all(|p| {
+            self.obs
+                .workers
+                .get(&p.name)
+                .and_then(|w| w.status())
+                .is_some_and(|s| s.phase == sluice_crds::control::WorkerPhase::Running)
+        })
+    }
+
+    /// Names of all live pods (any fingerprint).
+    pub fn live_pod_names(&self) -> Vec<String> {
+        self.live_pods().map(|p| p.name.clone()).collect()
+    }
+
+    /// Is the current generation blocked from being rolled out?
+    pub fn generation_blocked(&self) -> bool {
+        self.st
+            .blocked_generation
+            .as_ref()
+            .is_some_and(|b| b.generation == self.obs.generation)
+    }
+
+    fn finish(self) -> Decision {
+        Decision {
+            status: self.st,
+            actions: self.actions,
+            events: self.events,
+            requeue_secs: self.requeue_secs,
+        }
+    }
+}
+
+/// The decide step.
+pub fn decide(obs: &Observed) -> Decision {
+    let mut cx = Ctx::new(obs);
+    cx.st.selector = Some(naming::selector_string(&obs.name));
+    savepoints::figures(&mut cx);
+    if cx.st.upgrade.is_none() && cx.st.restarts.failure.is_none() {
+        steady::account_restarts(&mut cx);
+    }
+    if cx.st.restarts.failure.is_some() {
+        steady::while_failed(&mut cx);
+    } else if let Some(up) = cx.st.upgrade.clone() {
+        upgrade::step(&mut cx, up);
+    } else if !upgrade::maybe_start(&mut cx) {
+        steady::run(&mut cx);
+    }
+    if cx.st.upgrade.is_none() && cx.st.restarts.failure.is_none() {
+        savepoints::manual(&mut cx);
+    }
+    savepoints::retention(&mut cx);
+    conditions::update(&mut cx);
+    cx.st.observed_generation = Some(obs.generation);
+    cx.finish()
+}
+
+/// Helper for tests and the apply stage: a timestamp from unix milliseconds.
+pub fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}

@@ -1,0 +1,194 @@
+//! Savepoint bookkeeping: job figures from the workers, manual savepoints and checkpoints (nonces), the
+//! bounded savepoint history and its retention (expired savepoints become `DeleteSavepoint` actions).
+
+use sluice_crds::control::SnapshotState;
+use sluice_crds::{JobFigures, PendingSavepoint, SavepointRecord, SavepointTrigger, SnapshotRef};
+
+use super::Ctx;
+use super::upgrade::{SAVEPOINT_TIMEOUT_MS, derived_location};
+use crate::model::{Action, Severity};
+
+/// Aggregates the workers' statuses into `status.job`.
+pub fn figures(cx: &mut Ctx) {
+    let statuses: Vec<_> = cx.obs.workers.values().filter_map(|w| w.status()).collect();
+    let mut f = JobFigures {
+        workers_running: i32::try_from(
+            statuses
+                .iter()
+                .filter(|s| s.phase == sluice_crds::control::WorkerPhase::Running)
+                .count(),
+        )
+        .unwrap_or(i32::MAX),
+        ..JobFigures::default()
+    };
+    let mut lag = None::<i64>;
+    for s in &statuses {
+        f.partitions += i32::try_from(s.partitions.len()).unwrap_or(0);
+        for p in &s.partitions {
+            if let Some(l) = p.lag {
+                lag = Some(lag.unwrap_or(0).saturating_add(l));
+            }
+        }
+        f.state_bytes = f
+            .state_bytes
+            .saturating_add(i64::try_from(s.state_bytes).unwrap_or(i64::MAX));
+    }
+    f.lag = lag;
+    // The job is restorable to the *oldest* of the workers' latest checkpoints.
+    f.last_checkpoint = statuses
+        .iter()
+        .filter_map(|s| s.last_checkpoint.as_ref())
+        .filter(|c| c.state == SnapshotState::Completed)
+        .min_by(|a, b| a.id.cmp(&b.id))
+        .map(|c| SnapshotRef {
+            id: c.id.clone(),
+            location: c.location.clone(),
+        });
+    f.last_savepoint = cx.st.savepoints.last().map(|s| SnapshotRef {
+        id: s.id.clone(),
+        location: Some(s.location.clone()),
+    });
+    cx.st.job = Some(f);
+}
+
+/// Adds a completed savepoint to the history (newest last).
+pub fn record(cx: &mut Ctx, id: &str, location: &str, trigger: SavepointTrigger) {
+    if cx.st.savepoints.iter().any(|s| s.id == id) {
+        return;
+    }
+    cx.st.savepoints.push(SavepointRecord {
+        id: id.to_string(),
+        location: location.to_string(),
+        trigger,
+        created_at: cx.now(),
+        generation: cx.obs.generation,
+    });
+    if let Some(job) = cx.st.job.as_mut() {
+        job.last_savepoint = Some(SnapshotRef {
+            id: id.to_string(),
+            location: Some(location.to_string()),
+        });
+    }
+    cx.event(
+        Severity::Normal,
+        "SavepointCompleted",
+        format!("{id} ({trigger:?}) at {location}"),
+    );
+}
+
+/// Savepoint and checkpoint nonces, and the completion of a pending manual savepoint.
+pub fn manual(cx: &mut Ctx) {
+    if cx.st.deployed_hash.is_none() {
+        return;
+    }
+    let pods: Vec<String> = cx.deployed_pods().iter().map(|p| p.name.clone()).collect();
+    if let Some(pending) = cx.st.pending_savepoint.clone() {
+        let reports: Vec<_> = pods
+            .iter()
+            .filter_map(|n| cx.obs.workers.get(n).and_then(|w| w.status()))
+            .filter_map(|s| s.last_savepoint.as_ref().filter(|sp| sp.id == pending.id))
+            .collect();
+        if let Some(failed) = reports.iter().find(|r| r.state == SnapshotState::Failed) {
+            let why = failed.error.clone().unwrap_or_default();
+            cx.event(
+                Severity::Warning,
+                "SavepointFailed",
+                format!("{}: {why}", pending.id),
+            );
+            cx.st.pending_savepoint = None;
+        } else if reports.len() == pods.len()
+            && !pods.is_empty()
+            && reports.iter().all(|r| r.state == SnapshotState::Completed)
+        {
+            let location = reports
+                .iter()
+                .find_map(|r| r.location.clone())
+                .or_else(|| derived_location(cx, &pending.id));
+            if let Some(location) = location {
+                record(cx, &pending.id, &location, SavepointTrigger::Manual);
+            }
+            cx.st.pending_savepoint = None;
+        } else if cx.ms_since(&pending.started_at) > SAVEPOINT_TIMEOUT_MS {
+            cx.event(
+                Severity::Warning,
+                "SavepointFailed",
+                format!("{} did not complete within 15m", pending.id),
+            );
+            cx.st.pending_savepoint = None;
+        } else {
+            cx.requeue(5);
+        }
+    } else if cx.obs.spec.savepoint_trigger_nonce != cx.st.nonces.savepoint {
+        if cx.healthy() {
+            let id = format!("sp-manual-{}", cx.now_ms());
+            cx.act(Action::TriggerSavepoint {
+                pods,
+                savepoint_id: id.clone(),
+            });
+            cx.event(Severity::Normal, "SavepointTriggered", id.clone());
+            cx.st.pending_savepoint = Some(PendingSavepoint {
+                id,
+                started_at: cx.now(),
+            });
+            cx.st.nonces.savepoint = cx.obs.spec.savepoint_trigger_nonce;
+            cx.requeue(5);
+        } else {
+            cx.waiting = Some((
+                "SavepointWaiting",
+                "savepointTriggerNonce changed; waiting for every worker to be ready and running"
+                    .into(),
+            ));
+            cx.requeue(10);
+        }
+    }
+    if cx.obs.spec.checkpoint_trigger_nonce != cx.st.nonces.checkpoint {
+        let reachable: Vec<String> = cx
+            .deployed_pods()
+            .iter()
+            .filter(|p| p.ip.is_some() && !p.finished())
+            .map(|p| p.name.clone())
+            .collect();
+        if !reachable.is_empty() {
+            cx.act(Action::TriggerCheckpoint { pods: reachable });
+            cx.event(
+                Severity::Normal,
+                "CheckpointTriggered",
+                "checkpointTriggerNonce changed",
+            );
+        }
+        cx.st.nonces.checkpoint = cx.obs.spec.checkpoint_trigger_nonce;
+    }
+}
+
+/// Enforces `spec.savepointRetention`: keeps the newest savepoint and the one the deployment restored from,
+/// drops the rest beyond the count or age limit and deletes them from the store.
+pub fn retention(cx: &mut Ctx) {
+    let policy = cx.obs.spec.savepoint_retention;
+    let max_age = i64::try_from(policy.max_age.0).unwrap_or(i64::MAX);
+    let len = cx.st.savepoints.len();
+    let restored = cx.st.restored_from.clone();
+    let mut keep = Vec::with_capacity(len);
+    let mut expired = Vec::new();
+    for (i, sp) in cx.st.savepoints.iter().enumerate() {
+        let newest = i + 1 == len;
+        let protected = newest || restored.as_deref() == Some(sp.location.as_str());
+        let too_many = len - i > policy.max_count as usize;
+        let too_old = cx.ms_since(&sp.created_at) > max_age;
+        if !protected && (too_many || too_old) {
+            expired.push(sp.clone());
+        } else {
+            keep.push(sp.clone());
+        }
+    }
+    cx.st.savepoints = keep;
+    for sp in expired {
+        cx.event(
+            Severity::Normal,
+            "SavepointExpired",
+            format!("{} ({})", sp.id, sp.location),
+        );
+        cx.act(Action::DeleteSavepoint {
+            location: sp.location,
+        });
+    }
+}

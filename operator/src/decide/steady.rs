@@ -1,0 +1,245 @@
+//! The steady state (no upgrade in flight): keep every deployed ordinal's pod alive, recreating lost or
+//! exited pods after an exponential backoff, count restarts against `spec.restartPolicy`, and promote a
+//! deployment that stayed Ready for `rollback.stableAfter` to STABLE (`lastStableSpec`).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sluice_crds::{UpgradeReason, UpgradeStatus, UpgradeStep};
+
+use super::Ctx;
+use super::upgrade::keep_pods;
+use crate::model::{Action, Severity};
+
+/// Counts container restarts of deployed pods since the last reconcile, prunes the window and fails the
+/// job past `maxRestarts`.
+pub fn account_restarts(cx: &mut Ctx) {
+    let policy = cx.obs.spec.restart_policy;
+    let now = cx.now();
+    let pods = cx.deployed_pods();
+    let mut counts = std::collections::BTreeMap::new();
+    let mut new = 0;
+    for p in &pods {
+        let before = cx
+            .st
+            .restarts
+            .pod_restart_counts
+            .get(&p.name)
+            .copied()
+            .unwrap_or(p.restarts);
+        new += (p.restarts - before).max(0);
+        counts.insert(p.name.clone(), p.restarts);
+    }
+    cx.st.restarts.pod_restart_counts = counts;
+    for _ in 0..new.min(
+        i32::try_from(policy.max_restarts)
+            .unwrap_or(i32::MAX)
+            .saturating_add(1),
+    ) {
+        cx.st.restarts.recent.push(now.clone());
+    }
+    check_budget(cx);
+}
+
+/// Drops restarts older than the window; fails the job when more than `maxRestarts` remain.
+fn check_budget(cx: &mut Ctx) {
+    let policy = cx.obs.spec.restart_policy;
+    let window = i64::try_from(policy.window.0).unwrap_or(i64::MAX);
+    let now_ms = cx.now_ms();
+    cx.st
+        .restarts
+        .recent
+        .retain(|t| now_ms - t.0.as_millisecond() <= window);
+    let keep = policy.max_restarts as usize + 1;
+    let len = cx.st.restarts.recent.len();
+    if len > keep {
+        cx.st.restarts.recent.drain(..len - keep);
+    }
+    if cx.st.restarts.recent.len() > policy.max_restarts as usize {
+        fail(
+            cx,
+            format!(
+                "{} restarts within {} exceed restartPolicy.maxRestarts={}",
+                cx.st.restarts.recent.len(),
+                policy.window,
+                policy.max_restarts
+            ),
+        );
+    }
+}
+
+/// Marks the job FAILED with `reason` and removes its pods (bump `restartNonce` or change the spec to retry).
+pub fn fail(cx: &mut Ctx, reason: String) {
+    cx.event(Severity::Warning, "JobFailed", reason.clone());
+    cx.st.restarts.failure = Some(reason);
+    cx.st.ready_since = None;
+    let names = cx.live_pod_names();
+    if !names.is_empty() {
+        cx.act(Action::DeletePods(names));
+    }
+}
+
+/// FAILED: keep the pods gone until `restartNonce` or the deployment fingerprint changes.
+pub fn while_failed(cx: &mut Ctx) {
+    let nonce_bumped = cx.obs.spec.restart_nonce != cx.st.nonces.restart;
+    let spec_changed = cx.st.deployed_hash.as_deref() != Some(cx.target_hash.as_str());
+    if (nonce_bumped || spec_changed) && cx.obs.problems.is_empty() {
+        cx.event(
+            Severity::Normal,
+            "RestartRequested",
+            "leaving FAILED: redeploying from the latest checkpoints",
+        );
+        cx.st.restarts.failure = None;
+        cx.st.restarts.recent.clear();
+        cx.st.nonces.restart = cx.obs.spec.restart_nonce;
+        let names = cx.live_pod_names();
+        if !names.is_empty() {
+            cx.act(Action::DeletePods(names));
+        }
+        cx.st.upgrade = Some(UpgradeStatus {
+            reason: UpgradeReason::Restart,
+            mode: cx.obs.spec.upgrade_mode,
+            target_generation: cx.obs.generation,
+            started_at: cx.now(),
+            step: UpgradeStep::PodsDeleted {
+                restore_from: cx.st.restored_from.clone(),
+            },
+        });
+        cx.requeue(2);
+        return;
+    }
+    let names = cx.live_pod_names();
+    if !names.is_empty() {
+        cx.act(Action::DeletePods(names));
+    }
+}
+
+/// Backoff before recreating a pod when `n` restarts are already in the window.
+pub fn backoff_ms(cx: &Ctx, n: usize) -> i64 {
+    let p = cx.obs.spec.restart_policy;
+    let shift = u32::try_from(n).unwrap_or(u32::MAX).min(20);
+    let ms = p
+        .backoff_initial
+        .0
+        .saturating_mul(1u64 << shift)
+        .min(p.backoff_max.0);
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// Keeps the deployed spec running.
+pub fn run(cx: &mut Ctx) {
+    let n = cx.deployed_parallelism();
+    if n == 0 {
+        return;
+    }
+    // Pods of another fingerprint or beyond the parallelism are leftovers: remove them.
+    let stray: Vec<String> = cx
+        .live_pods()
+        .filter(|p| p.hash != cx.st.deployed_hash || p.ordinal >= n)
+        .map(|p| p.name.clone())
+        .collect();
+    if !stray.is_empty() {
+        cx.act(Action::DeletePods(stray));
+    }
+    let pods = cx.deployed_pods();
+    let lost: Vec<u32> = (0..n)
+        .filter(|o| !pods.iter().any(|p| p.ordinal == *o && !p.finished()))
+        .collect();
+    let restore = cx.st.restored_from.clone();
+    if lost.is_empty() {
+        cx.st.restarts.next_recreate_at = None;
+        keep_pods(cx, restore);
+    } else {
+        match cx.st.restarts.next_recreate_at.clone() {
+            None => {
+                let delay = backoff_ms(cx, cx.st.restarts.recent.len());
+                let at = super::ts(cx.now_ms().saturating_add(delay));
+                cx.st.restarts.next_recreate_at = Some(Time(at));
+                cx.event(
+                    Severity::Warning,
+                    "WorkerLost",
+                    format!(
+                        "worker ordinal(s) {lost:?} exited or vanished; recreating in {}s",
+                        delay / 1000
+                    ),
+                );
+                // Exited pods go now, so their names are free when the backoff ends.
+                let finished: Vec<String> = pods
+                    .iter()
+                    .filter(|p| p.finished())
+                    .map(|p| p.name.clone())
+                    .collect();
+                if !finished.is_empty() {
+                    cx.act(Action::DeletePods(finished));
+                }
+                cx.requeue(u64::try_from(delay / 1000).unwrap_or(1));
+            }
+            Some(at) if cx.ms_since(&at) >= 0 => {
+                let absent = lost
+                    .iter()
+                    .filter(|o| !cx.obs.pods.iter().any(|p| p.ordinal == **o))
+                    .count();
+                if absent < lost.len() {
+                    // An exited pod is still being deleted; its name is not free yet.
+                    let finished: Vec<String> = pods
+                        .iter()
+                        .filter(|p| p.finished())
+                        .map(|p| p.name.clone())
+                        .collect();
+                    if !finished.is_empty() {
+                        cx.act(Action::DeletePods(finished));
+                    }
+                    cx.requeue(2);
+                    return;
+                }
+                for _ in &lost {
+                    cx.st.restarts.recent.push(cx.now());
+                }
+                cx.st.restarts.next_recreate_at = None;
+                check_budget(cx);
+                if cx.st.restarts.failure.is_none() {
+                    cx.event(
+                        Severity::Normal,
+                        "WorkerRecreated",
+                        format!("recreating worker ordinal(s) {lost:?}"),
+                    );
+                    keep_pods(cx, restore);
+                }
+                cx.requeue(5);
+            }
+            Some(at) => {
+                let wait = (-cx.ms_since(&at)).max(1000) / 1000;
+                cx.requeue(u64::try_from(wait).unwrap_or(1));
+            }
+        }
+    }
+    readiness(cx);
+}
+
+/// Ready streak bookkeeping and promotion to STABLE.
+fn readiness(cx: &mut Ctx) {
+    if !cx.all_ready() {
+        cx.st.ready_since = None;
+        cx.requeue(10);
+        return;
+    }
+    let since = cx.st.ready_since.clone().unwrap_or_else(|| cx.now());
+    cx.st.ready_since = Some(since.clone());
+    let stable_after = i64::try_from(cx.obs.spec.rollback.stable_after.0).unwrap_or(i64::MAX);
+    let ready_for = cx.ms_since(&since);
+    if ready_for >= stable_after {
+        if cx.st.last_stable_spec != cx.st.last_reconciled_spec && !cx.generation_blocked() {
+            cx.st
+                .last_stable_spec
+                .clone_from(&cx.st.last_reconciled_spec);
+            cx.event(
+                Severity::Normal,
+                "JobStable",
+                format!(
+                    "Ready for {}; recorded as lastStableSpec",
+                    cx.obs.spec.rollback.stable_after
+                ),
+            );
+        }
+    } else {
+        cx.requeue(u64::try_from((stable_after - ready_for) / 1000 + 1).unwrap_or(1));
+    }
+}

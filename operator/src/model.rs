@@ -1,0 +1,160 @@
+//! The data the pure `decide` step consumes and produces: the observed world of one StreamJob and the
+//! actions the apply step executes. No I/O and no clocks here — `now` is an input.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+use sluice_crds::control::WorkerStatus;
+use sluice_crds::{StreamJobSpec, StreamJobStatus};
+
+/// Everything `decide` looks at, gathered by the fetch stage.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub name: String,
+    pub generation: i64,
+    pub spec: StreamJobSpec,
+    pub status: StreamJobStatus,
+    /// Worker pods owned by the job (any ordinal, any fingerprint).
+    pub pods: Vec<ObservedPod>,
+    /// `GET /v1/status` per pod name, for pods that have an IP.
+    pub workers: BTreeMap<String, WorkerProbe>,
+    /// Hash of the model ConfigMap's data (None: no model configured).
+    pub model_hash: Option<String>,
+    /// Problems found by validation (field + message); a non-empty list blocks new rollouts.
+    pub problems: Vec<Problem>,
+    pub now: Timestamp,
+}
+
+/// A spec problem naming its field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Path such as `spec.job.transactionTimeout` or `spec.controlApi.tokenSecret`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Pod phase as Kubernetes reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    pub fn parse(s: Option<&str>) -> PodPhase {
+        match s {
+            Some("Pending") => PodPhase::Pending,
+            Some("Running") => PodPhase::Running,
+            Some("Succeeded") => PodPhase::Succeeded,
+            Some("Failed") => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        }
+    }
+}
+
+/// One owned worker pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedPod {
+    pub name: String,
+    pub ordinal: u32,
+    /// The pod's deploy fingerprint annotation.
+    pub hash: Option<String>,
+    pub phase: PodPhase,
+    pub ready: bool,
+    /// Sum of container restart counts.
+    pub restarts: i32,
+    pub ip: Option<String>,
+    /// Has a deletionTimestamp.
+    pub terminating: bool,
+}
+
+impl ObservedPod {
+    /// Exited (either way): it will not run again without being recreated.
+    pub fn finished(&self) -> bool {
+        matches!(self.phase, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+/// The answer of a worker's control API.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkerProbe {
+    Status(Box<WorkerStatus>),
+    Unreachable(String),
+}
+
+impl WorkerProbe {
+    pub fn status(&self) -> Option<&WorkerStatus> {
+        match self {
+            WorkerProbe::Status(s) => Some(s),
+            WorkerProbe::Unreachable(_) => None,
+        }
+    }
+}
+
+/// What the workers of one deployment run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deployment {
+    /// The spec the pods run (the current spec, or `lastStableSpec` during a rollback).
+    pub spec: StreamJobSpec,
+    /// Fingerprint put on every pod.
+    pub hash: String,
+    /// `SLUICE_RESTORE_FROM` for pods created now.
+    pub restore_from: Option<String>,
+    /// Parallelism of the previous assignment, when it differs (its transactional ids get fenced).
+    pub previous_parallelism: Option<u32>,
+}
+
+/// One step for the apply stage. Order in the list is execution order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Apply ConfigMap, Service and PVCs of the deployment, and create the listed missing worker ordinals.
+    Deploy {
+        deployment: Box<Deployment>,
+        create_ordinals: Vec<u32>,
+    },
+    /// Delete these worker pods.
+    DeletePods(Vec<String>),
+    /// `POST /v1/stop {"savepoint":true,"savepointId":id}` on these pods; outcomes go through
+    /// `decide::upgrade::record_stop_outcomes`.
+    StopWithSavepoint {
+        pods: Vec<String>,
+        savepoint_id: String,
+    },
+    /// `POST /v1/savepoints {"id":id}` on these pods (manual savepoint; completion is read from status).
+    TriggerSavepoint {
+        pods: Vec<String>,
+        savepoint_id: String,
+    },
+    /// `POST /v1/checkpoints` on these pods.
+    TriggerCheckpoint { pods: Vec<String> },
+    /// Remove an expired savepoint directory from the store.
+    DeleteSavepoint { location: String },
+}
+
+/// Severity of a transition Event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Normal,
+    Warning,
+}
+
+/// A state transition worth a Kubernetes Event (reason is PascalCase and bounded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub severity: Severity,
+    pub reason: &'static str,
+    pub note: String,
+}
+
+/// The output of `decide`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub status: StreamJobStatus,
+    pub actions: Vec<Action>,
+    pub events: Vec<Transition>,
+    /// Reconcile again after this long at the latest (seconds).
+    pub requeue_secs: u64,
+}

@@ -36,7 +36,8 @@ pub fn s3s_fs_bin() -> PathBuf {
         .join("s3s-fs")
 }
 
-fn run(mut cmd: Command) -> Result<(), TestBedError> {
+/// Runs `cmd` to completion; a non-zero exit becomes [`TestBedError::Command`] with the output's last 8 KB.
+pub(crate) fn run(mut cmd: Command) -> Result<(), TestBedError> {
     let described = format!("{cmd:?}");
     let out = cmd
         .output()

@@ -1,5 +1,5 @@
-//! The Sluice test bed: real services (Apache Kafka in KRaft mode, an S3-compatible object store) started on
-//! loopback for integration tests, plus helpers the end-to-end tests share.
+//! The Sluice test bed: real services (Apache Kafka in KRaft mode, an S3-compatible object store, a Kubernetes
+//! control plane) started on loopback for integration tests, plus helpers the end-to-end tests share.
 //!
 //! Everything downloaded or built is cached under [`cache::cache_root`] so a warm run reuses it. Every process
 //! the test bed starts is owned by a [`process::ManagedProcess`] that kills it by PID when dropped, so a failed
@@ -10,12 +10,14 @@ pub mod binaries;
 pub mod cache;
 pub mod install;
 pub mod kafka_admin;
+pub mod node_agent;
 pub mod ports;
 pub mod process;
 pub mod services;
 pub mod testbed;
 
 pub use services::kafka::KafkaBroker;
+pub use services::kube::KubeCluster;
 pub use services::s3::S3Server;
 pub use testbed::{TestBed, unique_name};
 
@@ -52,6 +54,12 @@ pub enum TestBedError {
     },
     #[error("test bed environment: {0}")]
     Env(String),
+    #[error("kubernetes client: {action}: {source}")]
+    Kube {
+        action: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl TestBedError {

@@ -1,9 +1,11 @@
 //! `sluice-testbed`: installs and runs the shared test services for the README test command.
 //!
-//! - `sluice-testbed install` — fetch Kafka jars and build the S3 server into the cache (idempotent).
-//! - `sluice-testbed serve --state-dir D` — start Kafka and S3 on free loopback ports, write `D/env`
-//!   (`SLUICE_KAFKA_BOOTSTRAP=…`, `SLUICE_S3_ENDPOINT=…`) once both are ready, then keep them running until
-//!   SIGTERM/SIGINT, when both are killed and reaped. PIDs go to `D/pids` so a later `stop` can clean up after a
+//! - `sluice-testbed install [--skip-kube]` — fetch Kafka jars, build the S3 server and (unless skipped) the
+//!   Kubernetes control plane (etcd, kube-apiserver, kubectl, with `go build`) into the cache (idempotent).
+//! - `sluice-testbed serve --state-dir D` — start Kafka and S3 on free loopback ports, plus a Kubernetes
+//!   control plane if its binaries are installed, write `D/env` (`SLUICE_KAFKA_BOOTSTRAP=…`,
+//!   `SLUICE_S3_ENDPOINT=…`, `SLUICE_KUBECONFIG=…`) once all are ready, then keep them running until
+//!   SIGTERM/SIGINT, when all are killed and reaped. PIDs go to `D/pids` so a later `stop` can clean up after a
 //!   serve that was itself killed.
 //! - `sluice-testbed stop --state-dir D` — kill PIDs left in `D/pids` by an earlier serve.
 
@@ -13,6 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use sluice_e2e::services::kube::install::{ensure_kube, kube_installed};
+use sluice_e2e::services::kube::{ENV_KUBECONFIG, KubeCluster};
 use sluice_e2e::testbed::{ENV_KAFKA, ENV_S3};
 use sluice_e2e::{KafkaBroker, S3Server, TestBedError, install};
 
@@ -26,7 +30,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Download/build every service into the cache.
-    Install,
+    Install {
+        /// Skip building the Kubernetes control plane (a cold `go build` takes many minutes).
+        #[arg(long)]
+        skip_kube: bool,
+    },
     /// Run Kafka and S3 until SIGTERM; write their addresses to STATE_DIR/env.
     Serve {
         #[arg(long)]
@@ -42,7 +50,13 @@ enum Cmd {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Install => install::ensure_all(),
+        Cmd::Install { skip_kube } => install::ensure_all().and_then(|()| {
+            if skip_kube {
+                Ok(())
+            } else {
+                ensure_kube().map(drop)
+            }
+        }),
         Cmd::Serve { state_dir } => serve(&state_dir),
         Cmd::Stop { state_dir } => {
             stop_leftovers(&state_dir);
@@ -68,19 +82,41 @@ fn serve(state_dir: &Path) -> Result<(), TestBedError> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| TestBedError::Env(format!("installing a signal handler: {e}")))?;
     }
-    let kafka = KafkaBroker::start(&state_dir.join("kafka"))?;
-    let s3 = S3Server::start(&state_dir.join("s3"))?;
+    // Kubernetes only when `install` built it (serving must not start a long `go build`); it starts on its own
+    // thread because its API server bootstrap takes about as long as Kafka's start.
+    let kube_dir = state_dir.join("kube");
+    let kube_start =
+        kube_installed().then(|| std::thread::spawn(move || KubeCluster::start(&kube_dir)));
+    let kafka_and_s3 = KafkaBroker::start(&state_dir.join("kafka"))
+        .and_then(|kafka| Ok((kafka, S3Server::start(&state_dir.join("s3"))?)));
+    // Joined before any error returns, so a failed start still kills what the other side started.
+    let kube =
+        match kube_start {
+            Some(handle) => Some(handle.join().map_err(|_| {
+                TestBedError::Env("the Kubernetes start-up thread panicked".into())
+            })?),
+            None => None,
+        };
+    let (kafka, s3) = kafka_and_s3?;
+    let kube = kube.transpose()?;
     let pids: Vec<String> = [kafka.pid(), s3.pid()]
         .into_iter()
         .flatten()
+        .chain(kube.iter().flat_map(KubeCluster::pids))
         .map(|p| p.to_string())
         .collect();
     write(&state_dir.join("pids"), &pids.join("\n"))?;
-    let env = format!(
+    let mut env = format!(
         "{ENV_KAFKA}={}\n{ENV_S3}={}\n",
         kafka.bootstrap(),
         s3.endpoint()
     );
+    if let Some(kube) = &kube {
+        env.push_str(&format!(
+            "{ENV_KUBECONFIG}={}\n",
+            kube.kubeconfig_path().display()
+        ));
+    }
     // Written last (and atomically) so a reader that sees the file knows both services are ready.
     write(&state_dir.join("env.tmp"), &env)?;
     std::fs::rename(state_dir.join("env.tmp"), state_dir.join("env"))
@@ -94,6 +130,7 @@ fn serve(state_dir: &Path) -> Result<(), TestBedError> {
         std::thread::sleep(Duration::from_millis(200));
     }
     eprintln!("sluice-testbed: stopping");
+    drop(kube);
     drop(kafka);
     drop(s3);
     let _ = std::fs::remove_file(state_dir.join("pids"));

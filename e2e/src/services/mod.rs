@@ -1,4 +1,5 @@
 //! The real services integration tests talk to.
 
 pub mod kafka;
+pub mod kube;
 pub mod s3;

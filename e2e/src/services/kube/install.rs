@@ -1,0 +1,103 @@
+//! Builds the control-plane binaries (etcd, kube-apiserver, kubectl) from the Go module in `e2e/kube/` into
+//! `<cache>/kube-<version>/bin/`, once. The Go module proxy is the only source: `e2e/kube/go.mod` requires
+//! `k8s.io/kubernetes` and `go.etcd.io/etcd/server/v3` and its committed go.sum pins every dependency.
+//!
+//! A cold build compiles a few thousand Go packages (see docs/testing.md for the measured time on 2 cores);
+//! later calls return at once because the binaries exist. The build goes to a temporary directory that is
+//! renamed into place, so an interrupted build never leaves a half-installed `bin/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::TestBedError;
+use crate::cache::cache_root;
+
+/// The Kubernetes release built (k8s.io/kubernetes; its staging modules are the matching v0.x releases).
+pub const KUBE_VERSION: &str = "v1.34.4";
+
+/// `-s -w` drops symbols and DWARF (about a third of the size). The `-X` values are what the upstream release
+/// build stamps: without them the binaries report `v0.0.0-master` to clients such as `kubectl version`.
+fn ldflags() -> String {
+    let pkg = "k8s.io/component-base/version";
+    let minor = KUBE_VERSION.split('.').nth(1).unwrap_or("0");
+    format!(
+        "-ldflags=-s -w -X {pkg}.gitVersion={KUBE_VERSION} -X {pkg}.gitMajor=1 -X {pkg}.gitMinor={minor} \
+         -X {pkg}.gitTreeState=clean"
+    )
+}
+
+/// The binaries the control plane needs, and the Go package each is built from (relative to `e2e/kube/`).
+const BINARIES: [(&str, &str); 3] = [
+    ("etcd", "./cmd/etcd"),
+    ("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"),
+    ("kubectl", "k8s.io/kubernetes/cmd/kubectl"),
+];
+
+fn go_module_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kube")
+}
+
+fn install_dir() -> PathBuf {
+    cache_root().join(format!("kube-{KUBE_VERSION}"))
+}
+
+/// The directory holding `etcd`, `kube-apiserver` and `kubectl`.
+pub fn kube_bin_dir() -> PathBuf {
+    install_dir().join("bin")
+}
+
+/// Path of one installed control-plane binary.
+pub fn kube_bin(name: &str) -> PathBuf {
+    kube_bin_dir().join(name)
+}
+
+/// True if every binary is installed (the test bed uses this to skip Kubernetes when it was not built).
+pub fn kube_installed() -> bool {
+    BINARIES.iter().all(|(name, _)| kube_bin(name).is_file())
+}
+
+/// Builds the binaries unless all of them are installed already. Needs `go` on PATH.
+pub fn ensure_kube() -> Result<PathBuf, TestBedError> {
+    let bin = kube_bin_dir();
+    if kube_installed() {
+        return Ok(bin);
+    }
+    let staging = install_dir().join(format!("bin.building-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .map_err(TestBedError::io("clearing a stale kube build dir"))?;
+    }
+    std::fs::create_dir_all(&staging)
+        .map_err(TestBedError::io(format!("creating {}", staging.display())))?;
+    let started = Instant::now();
+    tracing::info!(version = KUBE_VERSION, dir = %bin.display(), "building etcd, kube-apiserver and kubectl with go build");
+    let mut cmd = Command::new("go");
+    // A trailing slash makes `go build -o` treat the target as a directory for several main packages.
+    let out_dir = format!("{}/", staging.display());
+    cmd.current_dir(go_module_dir())
+        .arg("build")
+        .arg("-trimpath")
+        .arg(ldflags())
+        .arg("-o")
+        .arg(out_dir)
+        .args(BINARIES.iter().map(|(_, pkg)| *pkg))
+        // go.sum is committed: a build must never rewrite go.mod/go.sum behind the developer's back.
+        .env("GOFLAGS", "-mod=readonly -buildvcs=false");
+    let result = crate::install::run(cmd);
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if bin.exists() {
+        std::fs::remove_dir_all(&bin)
+            .map_err(TestBedError::io("clearing a partial kube bin dir"))?;
+    }
+    std::fs::rename(&staging, &bin)
+        .map_err(TestBedError::io(format!("installing {}", bin.display())))?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs(),
+        "kube control-plane binaries built"
+    );
+    Ok(bin)
+}

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod binaries;
 pub mod cache;
 pub mod install;
+pub mod job_harness;
 pub mod kafka_admin;
 pub mod node_agent;
 pub mod ports;

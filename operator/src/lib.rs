@@ -5,7 +5,15 @@
 //! status first, then actions via server-side apply and the worker control API). `build` renders the owned
 //! objects (pure). `controller` wires them into a kube-runtime Controller gated by the `lease`.
 
+pub mod apply;
 pub mod build;
+pub mod controller;
 pub mod decide;
+pub mod error;
+pub mod fetch;
+pub mod lease;
+pub mod metrics;
 pub mod model;
 pub mod naming;
+pub mod validate;
+pub mod worker_client;

@@ -1,6 +1,116 @@
-//! `sluice-operator` entry point. The controller lands with the operator issue.
+//! `sluice-operator`: reconciles StreamJobs into Sluice worker pods. Only the Lease holder reconciles.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("sluice-operator: the controller is not implemented yet (see the Operator issue)");
-    std::process::ExitCode::FAILURE
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, ValueEnum};
+use sluice_operator::controller::{self, Context};
+use sluice_operator::lease::{self, LeaseConfig};
+use sluice_operator::metrics::Metrics;
+use sluice_operator::worker_client::WorkerClient;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Reconciles `StreamJob`s (sluice.dev/v1alpha1) into worker pods.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "SLUICE_OPERATOR_NAMESPACE")]
+    namespace: Option<String>,
+    /// Namespace of the leader-election Lease (default: --namespace, else the pod's namespace, else "default").
+    #[arg(long, env = "POD_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "sluice-operator")]
+    lease_name: String,
+    /// Address of the `/metrics` and `/healthz` endpoint.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    metrics_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| format!("sluice-operator-{}", std::process::id()))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+    }
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no Kubernetes client configuration (in-cluster or KUBECONFIG)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let workers = match WorkerClient::new() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "building the HTTP client failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics = Metrics::new();
+    let me = identity();
+    let lease_ns = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| args.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(lease::run(
+        client.clone(),
+        LeaseConfig {
+            namespace: lease_ns,
+            name: args.lease_name.clone(),
+            identity: me.clone(),
+        },
+        tx,
+    ));
+    {
+        let metrics = metrics.clone();
+        let mut rx = rx.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                metrics.leader.set(i64::from(*rx.borrow()));
+            }
+        });
+    }
+    let serve_metrics = metrics.clone();
+    let addr = args.metrics_addr;
+    tokio::spawn(async move {
+        if let Err(e) = sluice_operator::metrics::serve(addr, serve_metrics).await {
+            tracing::error!(error = %e, %addr, "metrics endpoint failed");
+        }
+    });
+    tracing::info!(identity = %me, namespace = ?args.namespace, "sluice-operator starting");
+    let ctx = Arc::new(Context::new(client, workers, metrics, rx, me));
+    controller::run(ctx, args.namespace).await;
+    ExitCode::SUCCESS
 }

@@ -632,3 +632,36 @@ fn operational_fields_do_not_change_the_fingerprint() {
     assert_ne!(fingerprint(&a, None), fingerprint(&b, None));
     assert_ne!(fingerprint(&a, None), fingerprint(&a, Some("model-2")));
 }
+
+#[test]
+fn stop_answers_are_recorded_and_a_rejection_aborts() {
+    use super::upgrade::{StopOutcome, after_stop};
+    let mut o = stable();
+    o.spec.image = "sluice:2".into();
+    o.generation = 2;
+    let mut st = decide(&o).status;
+    let ok = StopOutcome::Completed {
+        pod: "fraud-worker-0".into(),
+        location: Some("s3://x/sp".into()),
+    };
+    assert_eq!(after_stop(&mut st, &[ok]), None);
+    let Some(UpgradeStep::SavepointRequested {
+        stopped, location, ..
+    }) = st.upgrade.as_ref().map(|u| &u.step)
+    else {
+        panic!()
+    };
+    assert_eq!(stopped, &vec!["fraud-worker-0".to_string()]);
+    assert_eq!(location.as_deref(), Some("s3://x/sp"));
+    let bad = StopOutcome::Failed {
+        pod: "fraud-worker-1".into(),
+        error: "upload failed".into(),
+    };
+    let msg = after_stop(&mut st, &[bad]).unwrap();
+    assert!(msg.contains("upload failed"));
+    assert_eq!(st.upgrade, None);
+    assert_eq!(
+        st.blocked_generation.as_ref().map(|b| b.generation),
+        Some(2)
+    );
+}

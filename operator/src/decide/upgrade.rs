@@ -623,3 +623,32 @@ fn rolling_back(cx: &mut Ctx, restore_from: Option<String>, deployed: bool, sinc
         cx.requeue(5);
     }
 }
+
+/// Folds the answers of the stop calls into the persisted status (pure). A definite failure of any worker
+/// aborts the upgrade exactly like a failed savepoint seen in a worker's status; returns that message.
+pub fn after_stop(
+    st: &mut sluice_crds::StreamJobStatus,
+    outcomes: &[StopOutcome],
+) -> Option<String> {
+    let up = st.upgrade.as_mut()?;
+    let failures = record_stop_outcomes(up, outcomes);
+    if failures.is_empty() {
+        return None;
+    }
+    let UpgradeStep::SavepointRequested { savepoint_id, .. } = &up.step else {
+        return None;
+    };
+    let message = format!(
+        "stop-with-savepoint {savepoint_id} failed: {}",
+        failures.join("; ")
+    );
+    st.blocked_generation = Some(BlockedGeneration {
+        generation: up.target_generation,
+        reason: "SavepointFailed".into(),
+        message: format!(
+            "{message}; the previous spec keeps running. Change the spec (or bump restartNonce) to retry"
+        ),
+    });
+    st.upgrade = None;
+    Some(message)
+}

@@ -1,0 +1,250 @@
+//! Stage "apply", I/O: persist the decided status first (server-side apply on `/status`, one field
+//! manager), then publish Events, then execute the actions in order. Because the status — including the
+//! upgrade step — is written before any action runs, a crash between the two re-runs the same step.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sluice_crds::control::SnapshotState;
+use sluice_crds::{StreamJob, StreamJobStatus};
+
+use crate::build::{self, JobMeta};
+use crate::decide::upgrade::{StopOutcome, after_stop};
+use crate::error::Error;
+use crate::model::{Action, Decision, Severity, Transition};
+use crate::naming::FIELD_MANAGER;
+use crate::worker_client::{CallError, WorkerClient};
+
+/// What the apply stage needs besides the decision.
+pub struct ApplyCtx<'a> {
+    pub client: &'a kube::Client,
+    pub workers: &'a WorkerClient,
+    pub recorder: &'a Recorder,
+    pub job: &'a StreamJob,
+    pub meta: JobMeta,
+    pub token: Option<String>,
+    pub ips: BTreeMap<String, String>,
+}
+
+fn params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+async fn ssa<K>(api: &Api<K>, obj: &K) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    api.patch(&name, &params(), &Patch::Apply(obj))
+        .await
+        .map_err(Error::kube("apply", format!("{} {name}", K::kind(&()))))?;
+    Ok(())
+}
+
+/// Writes `status` with server-side apply.
+pub async fn patch_status(
+    client: &kube::Client,
+    job: &StreamJob,
+    status: &StreamJobStatus,
+) -> Result<(), Error> {
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<StreamJob> = Api::namespaced(client.clone(), &ns);
+    let body = serde_json::json!({
+        "apiVersion": "sluice.dev/v1alpha1",
+        "kind": "StreamJob",
+        "status": status,
+    });
+    api.patch_status(&job.name_any(), &params(), &Patch::Apply(&body))
+        .await
+        .map_err(Error::kube("apply", "StreamJob status"))?;
+    Ok(())
+}
+
+/// Publishes one transition as a Kubernetes Event (failures are logged, never fatal).
+pub async fn publish(recorder: &Recorder, job: &StreamJob, t: &Transition) {
+    let ev = Event {
+        type_: match t.severity {
+            Severity::Normal => EventType::Normal,
+            Severity::Warning => EventType::Warning,
+        },
+        reason: t.reason.to_string(),
+        note: Some(t.note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&ev, &job.object_ref(&())).await {
+        tracing::warn!(error = %e, reason = t.reason, "publishing an Event failed");
+    }
+}
+
+/// Persists the decision and executes its actions.
+pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
+    let mut status = decision.status;
+    patch_status(cx.client, cx.job, &status).await?;
+    for t in &decision.events {
+        tracing::info!(job = %cx.meta.name, reason = t.reason, note = %t.note, "transition");
+        publish(cx.recorder, cx.job, t).await;
+    }
+    for action in decision.actions {
+        if let Action::StopWithSavepoint { pods, savepoint_id } = &action {
+            let outcomes = stop_all(cx, pods, savepoint_id).await;
+            if let Some(message) = after_stop(&mut status, &outcomes) {
+                publish(
+                    cx.recorder,
+                    cx.job,
+                    &Transition {
+                        severity: Severity::Warning,
+                        reason: "SavepointFailed",
+                        note: message,
+                    },
+                )
+                .await;
+            }
+            patch_status(cx.client, cx.job, &status).await?;
+            continue;
+        }
+        execute(cx, action).await?;
+    }
+    Ok(())
+}
+
+async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutcome> {
+    let calls = pods.iter().filter_map(|pod| {
+        let ip = cx.ips.get(pod)?;
+        Some(async move {
+            let r = cx
+                .workers
+                .stop_with_savepoint(ip, cx.token.as_deref(), id)
+                .await;
+            (pod.clone(), r)
+        })
+    });
+    join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(|(pod, r)| match r {
+            Ok(resp) => match resp.savepoint {
+                Some(sp) if sp.state == SnapshotState::Completed => Some(StopOutcome::Completed {
+                    pod,
+                    location: sp.location,
+                }),
+                Some(sp) if sp.state == SnapshotState::Failed => Some(StopOutcome::Failed {
+                    pod,
+                    error: sp.error.unwrap_or_default(),
+                }),
+                Some(_) => None,
+                None => Some(StopOutcome::Failed {
+                    pod,
+                    error: "stopped without a savepoint".into(),
+                }),
+            },
+            // 409: a stop is already in progress (e.g. requested before an operator restart): wait for it.
+            Err(CallError::Rejected { status: 409, .. }) | Err(CallError::Unreachable(_)) => None,
+            Err(e) => Some(StopOutcome::Failed {
+                pod,
+                error: e.to_string(),
+            }),
+        })
+        .collect()
+}
+
+async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
+    let ns = cx.meta.namespace.clone();
+    match action {
+        Action::Deploy {
+            deployment,
+            create_ordinals,
+        } => {
+            let cm = build::config_map::config_map(&cx.meta, &deployment).map_err(|e| {
+                Error::Render {
+                    what: "job ConfigMap",
+                    message: e.to_string(),
+                }
+            })?;
+            ssa(&Api::<ConfigMap>::namespaced(cx.client.clone(), &ns), &cm).await?;
+            ssa(
+                &Api::<Service>::namespaced(cx.client.clone(), &ns),
+                &build::service(&cx.meta),
+            )
+            .await?;
+            let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cx.client.clone(), &ns);
+            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
+            for ordinal in create_ordinals {
+                if let Some(pvc) = build::pvc(&cx.meta, &deployment, ordinal)
+                    && pvcs
+                        .get_opt(&pvc.name_any())
+                        .await
+                        .map_err(Error::kube("get", pvc.name_any()))?
+                        .is_none()
+                {
+                    // PVC specs are immutable once bound: create, never re-apply.
+                    ssa(&pvcs, &pvc).await?;
+                }
+                ssa(&pods, &build::pod::pod(&cx.meta, &deployment, ordinal)).await?;
+            }
+        }
+        Action::DeletePods(names) => {
+            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
+            for name in names {
+                match pods.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(Error::kube("delete", format!("Pod {name}"))(e)),
+                }
+            }
+        }
+        Action::StopWithSavepoint { .. } => {}
+        Action::TriggerSavepoint { pods, savepoint_id } => {
+            for pod in pods {
+                let Some(ip) = cx.ips.get(&pod) else { continue };
+                if let Err(e) = cx
+                    .workers
+                    .trigger_savepoint(ip, cx.token.as_deref(), &savepoint_id)
+                    .await
+                {
+                    publish(
+                        cx.recorder,
+                        cx.job,
+                        &Transition {
+                            severity: Severity::Warning,
+                            reason: "SavepointTriggerFailed",
+                            note: format!("{pod}: {e}"),
+                        },
+                    )
+                    .await;
+                }
+            }
+        }
+        Action::TriggerCheckpoint { pods } => {
+            for pod in pods {
+                let Some(ip) = cx.ips.get(&pod) else { continue };
+                if let Err(e) = cx.workers.trigger_checkpoint(ip, cx.token.as_deref()).await {
+                    publish(
+                        cx.recorder,
+                        cx.job,
+                        &Transition {
+                            severity: Severity::Warning,
+                            reason: "CheckpointTriggerFailed",
+                            note: format!("{pod}: {e}"),
+                        },
+                    )
+                    .await;
+                }
+            }
+        }
+        Action::DeleteSavepoint { location } => {
+            // TODO(operator): delete the directory with aws-sdk-s3 using spec.storage.credentialsSecret. Until
+            // then the entry leaves the history and the directory stays in the store (reported as an Event).
+            tracing::warn!(job = %cx.meta.name, %location, "expired savepoint left in the store: deletion not implemented yet");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! The kube-runtime Controller: watches StreamJobs and their owned Pods, ConfigMaps and Services, and runs
+//! fetch → decide → apply for each job while this replica leads. Deletion goes through a finalizer that can
+//! take a final savepoint first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::{Action as RequeueAction, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use sluice_crds::StreamJob;
+use tokio::sync::watch;
+
+use crate::apply::{ApplyCtx, apply, publish};
+use crate::build::JobMeta;
+use crate::error::Error;
+use crate::metrics::{Metrics, ResultLabel};
+use crate::model::{Severity, Transition};
+use crate::naming::FINALIZER;
+use crate::worker_client::WorkerClient;
+use crate::{decide, fetch};
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    pub workers: WorkerClient,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub leader: watch::Receiver<bool>,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        workers: WorkerClient,
+        metrics: Arc<Metrics>,
+        leader: watch::Receiver<bool>,
+        instance: String,
+    ) -> Context {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "sluice-operator".into(),
+                instance: Some(instance),
+            },
+        );
+        Context {
+            client,
+            workers,
+            recorder,
+            metrics,
+            leader,
+        }
+    }
+}
+
+fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
+    Ok(JobMeta {
+        name: job.name_any(),
+        namespace: job
+            .namespace()
+            .ok_or(Error::MissingField("metadata.namespace"))?,
+        owner: job
+            .controller_owner_ref(&())
+            .ok_or(Error::MissingField("metadata.uid"))?,
+    })
+}
+
+/// One reconcile of a live job: fetch → decide → apply.
+pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
+    let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
+    let decision = decide::decide(&fetched.observed);
+    let requeue = Duration::from_secs(decision.requeue_secs);
+    let cx = ApplyCtx {
+        client: &ctx.client,
+        workers: &ctx.workers,
+        recorder: &ctx.recorder,
+        job,
+        meta: job_meta(job)?,
+        token: fetched.token,
+        ips: fetched.ips,
+    };
+    apply(&cx, decision).await?;
+    Ok(RequeueAction::requeue(requeue))
+}
+
+/// Deletion: optional final stop-with-savepoint, then the pods go (owner references collect the rest).
+async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
+    let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
+    if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
+        let id = format!("sp-final-{}", Timestamp::now().as_millisecond());
+        let mut notes = Vec::new();
+        for (pod, ip) in &fetched.ips {
+            match ctx
+                .workers
+                .stop_with_savepoint(ip, fetched.token.as_deref(), &id)
+                .await
+            {
+                Ok(r) => notes.push(format!("{pod}: {:?}", r.savepoint.and_then(|s| s.location))),
+                Err(e) => notes.push(format!("{pod}: {e}")),
+            }
+        }
+        let t = Transition {
+            severity: Severity::Normal,
+            reason: "FinalSavepoint",
+            note: format!("{id}: {}", notes.join("; ")),
+        };
+        publish(&ctx.recorder, job, &t).await;
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    for p in &fetched.observed.pods {
+        match pods.delete(&p.name, &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(Error::kube("delete", format!("Pod {}", p.name))(e)),
+        }
+    }
+    Ok(RequeueAction::await_change())
+}
+
+async fn reconcile(job: Arc<StreamJob>, ctx: Arc<Context>) -> Result<RequeueAction, Error> {
+    if !*ctx.leader.borrow() {
+        return Ok(RequeueAction::requeue(Duration::from_secs(5)));
+    }
+    let _timer = ctx.metrics.timer();
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, job, |event| async {
+        match event {
+            Finalizer::Apply(job) => reconcile_live(&job, &ctx).await,
+            Finalizer::Cleanup(job) => cleanup(&job, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    if result.is_ok() {
+        ctx.metrics
+            .reconciles
+            .get_or_create(&ResultLabel { result: "ok" })
+            .inc();
+    }
+    result
+}
+
+fn error_policy(job: Arc<StreamJob>, err: &Error, ctx: Arc<Context>) -> RequeueAction {
+    let category = err.category();
+    ctx.metrics.error(category);
+    tracing::warn!(job = %job.name_any(), category = category.as_str(), error = %err, "reconcile failed");
+    match category.retry_after() {
+        Some(d) => RequeueAction::requeue(d),
+        None => RequeueAction::await_change(),
+    }
+}
+
+/// Runs the controller until shutdown (SIGTERM / Ctrl-C).
+pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
+    let client = ctx.client.clone();
+    let (jobs, pods, cms, svcs) = match &namespace {
+        Some(ns) => (
+            Api::<StreamJob>::namespaced(client.clone(), ns),
+            Api::<Pod>::namespaced(client.clone(), ns),
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+            Api::<Service>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let owned = watcher::Config::default().labels("app.kubernetes.io/name=sluice-worker");
+    Controller::new(jobs, watcher::Config::default())
+        .owns(pods, owned.clone())
+        .owns(cms, owned.clone())
+        .owns(svcs, owned)
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}

@@ -55,6 +55,7 @@ pub struct Metrics {
     pub commit_latency: Histogram,
     pub ingest_to_commit_latency: Histogram,
     pub transactions: Counter,
+    pub checkpoint_pause: Histogram,
     checkpoint_duration: Family<KindLabel, Histogram>,
     checkpoint_failures: Family<KindLabel, Counter>,
     checkpoint_uploaded_bytes: Family<KindLabel, Counter>,
@@ -82,6 +83,7 @@ impl Metrics {
             commit_latency: latency_histogram(),
             ingest_to_commit_latency: latency_histogram(),
             transactions: Counter::default(),
+            checkpoint_pause: latency_histogram(),
             checkpoint_duration: Family::new_with_constructor(latency_histogram),
             checkpoint_failures: Family::default(),
             checkpoint_uploaded_bytes: Family::default(),
@@ -139,6 +141,11 @@ impl Metrics {
             "transactions",
             "Kafka transactions committed",
             m.transactions.clone(),
+        );
+        r.register(
+            "checkpoint_pause_seconds",
+            "Time the processing thread paused for the local RocksDB checkpoint (hard links)",
+            m.checkpoint_pause.clone(),
         );
         r.register(
             "checkpoint_duration_seconds",

@@ -246,7 +246,11 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         Arc::clone(&services.highs),
     );
     accounting.publish(&tasks, WorkerPhase::Running, Duration::from_secs(1));
-    let mut snapshotter = Snapshotter::new(job, services.snapshots.clone());
+    let mut snapshotter = Snapshotter::new(
+        job,
+        services.snapshots.clone(),
+        Arc::clone(&services.metrics),
+    );
     let mut stats = LoopStats::default();
     let mut lp = TxnLoop {
         job,

@@ -3,6 +3,7 @@
 //! Only the local RocksDB checkpoint (hard links) happens on the processing thread.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_crds::JobConfig;
@@ -11,11 +12,13 @@ use sluice_crds::manifest::SnapshotKind;
 
 use super::failpoints;
 use super::task::{PartitionTask, TaskError};
+use crate::metrics::Metrics;
 use crate::snapshot::service::{PartRef, SnapshotJob, SnapshotService};
 
 /// Decides and performs snapshots for the loop.
 pub struct Snapshotter {
     service: Option<SnapshotService>,
+    metrics: Arc<Metrics>,
     retain: usize,
     interval: Duration,
     next_due: Instant,
@@ -37,10 +40,15 @@ pub struct TooManyFailures {
 }
 
 impl Snapshotter {
-    pub fn new(job: &JobConfig, service: Option<SnapshotService>) -> Snapshotter {
+    pub fn new(
+        job: &JobConfig,
+        service: Option<SnapshotService>,
+        metrics: Arc<Metrics>,
+    ) -> Snapshotter {
         let interval = job.state.checkpoint_interval.as_std();
         Snapshotter {
             service,
+            metrics,
             retain: usize::try_from(job.state.retained_checkpoints)
                 .unwrap_or(3)
                 .max(1),
@@ -154,6 +162,7 @@ impl Snapshotter {
     ) -> Result<(), TaskError> {
         let shared = self.service.as_ref().map(|s| s.shared.clone());
         let mut parts = Vec::new();
+        let paused = Instant::now();
         for task in tasks.values_mut() {
             failpoints::hit("during_checkpoint");
             let p = task.partition();
@@ -168,6 +177,9 @@ impl Snapshotter {
                 watermark_ms: task.watermark_ms(),
             });
         }
+        self.metrics
+            .checkpoint_pause
+            .observe(paused.elapsed().as_secs_f64());
         if let Some(svc) = &self.service {
             let job = SnapshotJob {
                 kind,

@@ -6,6 +6,7 @@
 //! STABLE) → manual savepoints/checkpoints → savepoint retention → lifecycle and conditions.
 
 pub mod conditions;
+pub mod deploy;
 pub mod fingerprint;
 pub mod savepoints;
 pub mod steady;

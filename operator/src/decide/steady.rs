@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use sluice_crds::{UpgradeReason, UpgradeStatus, UpgradeStep};
 
 use super::Ctx;
-use super::upgrade::keep_pods;
+use super::deploy::keep_pods;
 use crate::model::{Action, Severity};
 
 /// Counts container restarts of deployed pods since the last reconcile, prunes the window and fails the

@@ -294,5 +294,10 @@ async fn node_agent_runs_pods_as_local_processes() {
 
     agent.abort();
     let _ = agent.await;
+    // On a shared cluster, leave no Node behind for other tests to see.
+    nodes
+        .delete(&node_name, &DeleteParams::default())
+        .await
+        .unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -83,7 +83,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         images,
         namespace: cli.namespace,
     };
-    node_agent::run(client, config)
-        .await
-        .map_err(|e| e.to_string())
+    // On SIGTERM/SIGINT the agent future is dropped before main returns, so every pod worker is dropped too and
+    // kills its process group (pods run in their own groups and would otherwise outlive the agent).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("installing a SIGTERM handler: {e}"))?;
+    tokio::select! {
+        result = node_agent::run(client, config) => result.map_err(|e| e.to_string()),
+        _ = term.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
 }

@@ -25,7 +25,6 @@ use super::{NodeAgentError, probe, sources};
 
 /// Environment variables a pod process inherits from the agent (everything else comes from the pod spec).
 const INHERITED_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What every pod worker shares.
 #[derive(Clone)]
@@ -264,8 +263,8 @@ impl PodWorker {
                 return;
             }
             self.obs.restart_count += 1;
-            let backoff =
-                Duration::from_secs(1 << self.obs.restart_count.clamp(1, 4) >> 1).min(MAX_BACKOFF);
+            // 1, 2, 4, then 8 s: short enough for tests, long enough not to spin on a crashing program.
+            let backoff = Duration::from_secs(1 << (self.obs.restart_count.clamp(1, 4) - 1));
             self.obs.last_state = Some(self.obs.state.clone());
             self.obs.state = State::Waiting {
                 reason: "CrashLoopBackOff".into(),
@@ -336,10 +335,14 @@ impl PodWorker {
 
     /// SIGTERM to the process group, SIGKILL after `grace` (or the pod's deletion grace period if set).
     async fn terminate(&mut self, child: &mut Child, grace: Duration) {
-        let grace = self
-            .latest()
-            .and_then(|p| p.metadata.deletion_grace_period_seconds)
-            .map_or(grace, |s| Duration::from_secs(s.max(0).unsigned_abs()));
+        // Gone from the API (force-deleted): nobody waits for a graceful stop, so kill at once.
+        let grace = match self.latest() {
+            None => Duration::ZERO,
+            Some(p) => p
+                .metadata
+                .deletion_grace_period_seconds
+                .map_or(grace, |s| Duration::from_secs(s.max(0).unsigned_abs())),
+        };
         if let Some(pid) = child.id() {
             tracing::info!(pod = %self.name, pid, grace_s = grace.as_secs(), "stopping pod process");
             signal_group(pid, "TERM");

@@ -152,6 +152,24 @@ fn spec(slot: &str, identity: &str, partitions: &[i32]) -> WorkerSpec {
     }
 }
 
+/// Runs the `sluice` CLI with the test S3 credentials; returns stdout, failing on a non-zero exit.
+fn sluice_cli(args: &[String]) -> String {
+    let out = std::process::Command::new(sluice_e2e::binaries::binary("sluice").unwrap())
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sluice {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn test_dir() -> PathBuf {
     sluice_e2e::cache::run_root().join(unique_name("ckpt-test"))
 }
@@ -258,6 +276,19 @@ fn incremental_checkpoints_and_savepoint_rescale_1_to_3_to_2_keep_exactly_once()
             "{id} did not restore from S3:\n{log}"
         );
     }
+    // The CLI sees the three workers.
+    let mut args = vec!["status".to_string()];
+    for w in &three {
+        args.extend(["--worker".to_string(), w.control_url.clone()]);
+    }
+    args.extend([
+        "--token-file".to_string(),
+        h.token_file.display().to_string(),
+    ]);
+    let table = sluice_cli(&args);
+    for (id, _) in assignment {
+        assert!(table.contains(id) && table.contains("running"), "{table}");
+    }
     let sp2 = stop_with_savepoint(&h, three, "sp-two");
     produced += produce(&h, 2, 3_000);
 
@@ -286,6 +317,33 @@ fn incremental_checkpoints_and_savepoint_rescale_1_to_3_to_2_keep_exactly_once()
     assert!(
         report.ok(),
         "exactly-once violated across savepoint rescales: {report:#?}"
+    );
+
+    // The CLI lists the store and deletes a savepoint.
+    let store_args = |cmd: &str| {
+        vec![
+            "checkpoints".to_string(),
+            cmd.to_string(),
+            format!("s3://{bucket}/store"),
+            "--job".to_string(),
+            h.job.transactional_id_prefix.clone(),
+            "--s3-endpoint".to_string(),
+            endpoint.clone(),
+        ]
+    };
+    let listing = sluice_cli(&store_args("list"));
+    assert!(
+        listing.contains("sp-one") && listing.contains("sp-two"),
+        "{listing}"
+    );
+    assert!(listing.contains("checkpoint"), "{listing}");
+    let mut del = store_args("delete-savepoint");
+    del.extend(["--id".to_string(), "sp-one".to_string()]);
+    sluice_cli(&del);
+    let listing = sluice_cli(&store_args("list"));
+    assert!(
+        !listing.contains("sp-one") && listing.contains("sp-two"),
+        "{listing}"
     );
 
     // The bearer token never appears in any worker log.

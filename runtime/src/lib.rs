@@ -6,6 +6,7 @@ pub mod kafka;
 pub mod local;
 pub mod logging;
 pub mod metrics;
+pub mod ops;
 pub mod produce;
 pub mod snapshot;
 pub mod state;

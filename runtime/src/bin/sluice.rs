@@ -1,4 +1,5 @@
-//! `sluice`: run the job locally, generate load into Kafka, verify exactly-once output.
+//! `sluice`: run the job locally, generate load into Kafka, verify exactly-once output, and operate workers
+//! (status, savepoints) and checkpoint stores.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sluice_crds::JobConfig;
 use sluice_runtime::generator::GeneratorConfig;
+use sluice_runtime::ops::{store_cmds, worker_cmds};
 use sluice_runtime::worker::{job_params, load_model};
 
 #[derive(Parser)]
@@ -26,6 +28,76 @@ enum Command {
     Produce(ProduceArgs),
     /// Check the committed decisions against the oracle: one per txn_id, none lost, all equal.
     Verify(VerifyArgs),
+    /// Show workers' status through their control APIs.
+    Status(WorkerArgs),
+    /// Take one savepoint across the given workers (same id), optionally stopping them after it.
+    Savepoint {
+        #[command(flatten)]
+        workers: WorkerArgs,
+        /// Savepoint id ([a-z0-9-]); default sp-<unix ms>.
+        #[arg(long)]
+        id: Option<String>,
+        /// Stop each worker after its savepoint (stop-with-savepoint).
+        #[arg(long)]
+        stop: bool,
+    },
+    /// Inspect or prune a checkpoint store.
+    Checkpoints {
+        #[command(subcommand)]
+        command: CheckpointsCommand,
+    },
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// Control API base URL of a worker, e.g. http://10.0.0.7:8080 (repeat for several workers).
+    #[arg(long = "worker", required = true)]
+    workers: Vec<String>,
+    /// File holding the control API bearer token.
+    #[arg(long, env = "SLUICE_CONTROL_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// Checkpoint store URI: s3://bucket/prefix or file:///dir.
+    uri: String,
+    /// The job (its transactionalIdPrefix).
+    #[arg(long)]
+    job: String,
+    /// Custom S3 endpoint (MinIO, s3s-fs, …); credentials come from the standard AWS environment.
+    #[arg(long, env = "SLUICE_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    /// Path-style addressing (default on when an endpoint is given).
+    #[arg(long)]
+    s3_virtual_hosted: bool,
+}
+
+impl StoreArgs {
+    fn s3(&self) -> sluice_crds::job_config::S3Options {
+        sluice_crds::job_config::S3Options {
+            path_style: self.s3_endpoint.is_some() && !self.s3_virtual_hosted,
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum CheckpointsCommand {
+    /// List the job's checkpoints and savepoints.
+    List(StoreArgs),
+    /// Delete one savepoint (all its manifests and files).
+    DeleteSavepoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The savepoint id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -86,6 +158,50 @@ fn main() -> ExitCode {
         },
         Command::Produce(a) => produce(a),
         Command::Verify(a) => verify(a),
+        Command::Status(w) => ops(async move {
+            let token = worker_cmds::read_token(w.token_file.as_deref())?;
+            worker_cmds::status(&w.workers, token).await
+        }),
+        Command::Savepoint { workers, id, stop } => ops(async move {
+            let token = worker_cmds::read_token(workers.token_file.as_deref())?;
+            worker_cmds::savepoint(&workers.workers, token, id, stop).await
+        }),
+        Command::Checkpoints { command } => match command {
+            CheckpointsCommand::List(a) => {
+                ops(async move { store_cmds::list(&a.uri, &a.s3(), &a.job).await })
+            }
+            CheckpointsCommand::DeleteSavepoint { store, id } => ops(async move {
+                let n =
+                    store_cmds::delete_savepoint(&store.uri, &store.s3(), &store.job, &id).await?;
+                Ok(format!("deleted savepoint {id}: {n} objects"))
+            }),
+        },
+    }
+}
+
+/// Runs an operations command and prints its output.
+fn ops(
+    f: impl std::future::Future<Output = Result<String, sluice_runtime::ops::OpsError>>,
+) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluice: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(f) {
+        Ok(out) => {
+            println!("{}", out.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

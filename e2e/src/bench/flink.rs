@@ -46,7 +46,7 @@ pub fn source_hash(project: &Path) -> Result<u64, TestBedError> {
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| env_err(format_args!("reading {}: {e}", dir.display())))?;
         for entry in entries {
-            let path = entry.map_err(|e| env_err(e))?.path();
+            let path = entry.map_err(env_err)?.path();
             if path.is_dir() {
                 dirs.push(path);
             } else {

@@ -18,3 +18,27 @@ pub fn kerr(action: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError
     let action = action.into();
     move |source| KafkaOpError { action, source }
 }
+
+/// Client context for consumers that read with `enable.partition.eof`: reaching the end of a partition is how
+/// they learn they are caught up, so librdkafka's "Global error: PartitionEOF" report is expected, not an
+/// error worth an ERROR log line. Every other client error is logged as a warning (librdkafka retries them).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EofAwareContext;
+
+impl rdkafka::client::ClientContext for EofAwareContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        if matches!(
+            error,
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)
+        ) {
+            return;
+        }
+        tracing::warn!("librdkafka: {error}: {reason}");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofAwareContext {}
+
+/// A consumer using [`EofAwareContext`].
+pub type EofConsumer = rdkafka::consumer::BaseConsumer<EofAwareContext>;

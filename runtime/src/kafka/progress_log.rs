@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sluice_core::progress::ProgressRecord;
 
-use super::{KafkaOpError, kerr};
+use super::{EofAwareContext, EofConsumer, KafkaOpError, kerr};
 
 /// Why the progress log could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +48,8 @@ pub fn read_all(
 ) -> Result<Vec<ProgressRecord>, ProgressLogError> {
     let mut cfg = consumer_config.clone();
     cfg.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = cfg
-        .create()
+    let consumer: EofConsumer = cfg
+        .create_with_context(EofAwareContext)
         .map_err(kerr("creating the progress log reader"))?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Beginning)

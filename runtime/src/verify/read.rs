@@ -7,7 +7,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::kafka::{KafkaOpError, kerr};
+use crate::kafka::{EofAwareContext, EofConsumer, KafkaOpError, kerr};
 
 /// Reads every committed record of `topic` partitions `0..partitions` (read_committed), returning them per
 /// partition in offset order. Ends at partition EOF: the end as of reading.
@@ -21,14 +21,14 @@ pub fn read_topic(
     if partitions == 0 {
         return Ok(out);
     }
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: EofConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "sluice-verify")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("fetch.wait.max.ms", "50")
-        .create()
+        .create_with_context(EofAwareContext)
         .map_err(kerr("creating a reader"))?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {

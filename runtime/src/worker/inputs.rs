@@ -5,17 +5,17 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_core::event::SourceTopic;
 
 use super::inbox::TopicState;
-use crate::kafka::{KafkaOpError, kerr};
+use crate::kafka::{EofAwareContext, EofConsumer, KafkaOpError, kerr};
 
 pub struct Inputs {
-    consumers: Vec<(SourceTopic, String, BaseConsumer)>,
+    consumers: Vec<(SourceTopic, String, EofConsumer)>,
     /// (topic, partition) pairs at end of log with nothing received since.
     caught_up: BTreeSet<(u8, i32)>,
     /// (topic, partition) pairs that have answered at all (a record or end-of-log) since assignment.
@@ -35,8 +35,8 @@ impl Inputs {
         for (topic, name) in SourceTopic::ALL.into_iter().zip(names) {
             let mut cfg = config.clone();
             cfg.set("enable.partition.eof", "true");
-            let c: BaseConsumer = cfg
-                .create()
+            let c: EofConsumer = cfg
+                .create_with_context(EofAwareContext)
                 .map_err(kerr(format!("creating the {name} consumer")))?;
             let mut tpl = TopicPartitionList::new();
             for &p in partitions {

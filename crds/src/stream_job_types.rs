@@ -89,20 +89,20 @@ pub struct KeyRef {
 }
 
 /// Kafka TLS and SASL material. Files are mounted read-only; point librdkafka properties in
-/// `spec.job.kafka.properties` at them (`ssl.ca.location: /etc/sluice/kafka-tls/ca.crt`, …).
+/// `spec.job.kafka.properties` at them (`ssl.ca.location: /etc/sluice-kafka/tls/ca.crt`, …).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaAuth {
-    /// Secret with TLS files (CA, client certificate and key), mounted at `/etc/sluice/kafka-tls`.
+    /// Secret with TLS files (CA, client certificate and key), mounted at `/etc/sluice-kafka/tls`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_secret: Option<LocalObjectRef>,
-    /// Secret with SASL credentials: keys `username` and `password`, mounted at `/etc/sluice/kafka-sasl`
+    /// Secret with SASL credentials: keys `username` and `password`, mounted at `/etc/sluice-kafka/sasl`
     /// and announced to the worker by `SLUICE_KAFKA_SASL_USERNAME_FILE` / `SLUICE_KAFKA_SASL_PASSWORD_FILE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl_secret: Option<LocalObjectRef>,
 }
 
-/// The scoring model YAML from a ConfigMap key, mounted at `/etc/sluice/model/<key>`; the operator sets
+/// The scoring model YAML from a ConfigMap key, mounted at `/etc/sluice-model/<key>`; the operator sets
 /// `job.modelPath` to that file in the job ConfigMap.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

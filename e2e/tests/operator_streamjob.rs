@@ -233,7 +233,7 @@ async fn cel_admission_reconcile_scale_and_lease() {
         );
         assert_eq!(
             get("SLUICE_CONTROL_TOKEN_FILE").as_deref(),
-            Some("/etc/sluice/control-token/token")
+            Some("/var/run/secrets/sluice/control/token")
         );
     }
     let svc = Api::<Service>::namespaced(client.clone(), &ns)

@@ -14,7 +14,7 @@ use crate::naming;
 /// Key of the worker config in the ConfigMap.
 pub const JOB_KEY: &str = "job.yaml";
 /// Where the model ConfigMap is mounted.
-pub const MODEL_DIR: &str = "/etc/sluice/model";
+pub const MODEL_DIR: &str = "/etc/sluice-model";
 
 #[derive(Serialize)]
 struct WorkerFile<'a> {

@@ -22,12 +22,16 @@ use super::config_map::{JOB_KEY, MODEL_DIR};
 use crate::model::Deployment;
 use crate::naming;
 
+// Mount points never nest inside another volume (a read-only ConfigMap mount cannot host mount points, and
+// the test bed's node agent materialises each volume as its own directory).
+/// Where the job ConfigMap is mounted (`/etc/sluice/job.yaml`).
+pub const CONFIG_DIR: &str = "/etc/sluice";
 /// Where the control token Secret is mounted.
-pub const TOKEN_DIR: &str = "/etc/sluice/control-token";
+pub const TOKEN_DIR: &str = "/var/run/secrets/sluice/control";
 /// Where Kafka TLS files are mounted.
-pub const KAFKA_TLS_DIR: &str = "/etc/sluice/kafka-tls";
+pub const KAFKA_TLS_DIR: &str = "/etc/sluice-kafka/tls";
 /// Where Kafka SASL credentials are mounted.
-pub const KAFKA_SASL_DIR: &str = "/etc/sluice/kafka-sasl";
+pub const KAFKA_SASL_DIR: &str = "/etc/sluice-kafka/sasl";
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
@@ -144,11 +148,7 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
         }),
         ..Volume::default()
     }];
-    // subPath: /etc/sluice itself stays a plain directory, so the other mounts below can live in it.
-    let mut mounts = vec![VolumeMount {
-        sub_path: Some(JOB_KEY.into()),
-        ..mount("config", "/etc/sluice/job.yaml", true)
-    }];
+    let mut mounts = vec![mount("config", CONFIG_DIR, true)];
     volumes.push(match spec.storage.volume {
         VolumeKind::EmptyDir => Volume {
             name: "state".into(),
@@ -234,7 +234,10 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
         name: "worker".into(),
         image: Some(spec.image.clone()),
         image_pull_policy: spec.image_pull_policy.map(|p| format!("{p:?}")),
-        command: Some(vec!["sluice-worker".into(), "/etc/sluice/job.yaml".into()]),
+        command: Some(vec![
+            "sluice-worker".into(),
+            format!("{CONFIG_DIR}/{JOB_KEY}"),
+        ]),
         env: Some(envs),
         env_from,
         ports: Some(vec![

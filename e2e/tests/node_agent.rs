@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The node agent runs real pods of the local control plane as local processes: it registers a Ready Node,
-//! binds unscheduled pods, serves ConfigMap volumes and env (ConfigMap, Secret, fieldRef) to the process, gives
-//! each pod its own loopback IP, turns an httpGet readiness probe into the Ready condition, restarts per
-//! restartPolicy, and on deletion stops the process (SIGKILL after the grace period) and removes the pod.
+//! binds unscheduled pods, serves ConfigMap/Secret volumes and env (ConfigMap, Secret, fieldRef) to the
+//! process, gives each pod its own loopback IP, turns an httpGet readiness probe into the Ready condition,
+//! restarts per restartPolicy, and on deletion stops the process (SIGKILL after the grace period) and removes
+//! the pod.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -189,14 +190,17 @@ async fn node_agent_runs_pods_as_local_processes() {
                 "containers": [{
                     "name": "sh",
                     "image": "busybox",
-                    "command": ["/bin/sh", "-c", "printf '%s|%s|%s|%s' \"$GREETING\" \"$PASSWORD\" \"$ME\" \"$MY_IP\" > \"$SLUICE_POD_ROOT/out.txt\"; exit 3"],
+                    // /etc/creds inside the script is rewritten to the Secret volume under the pod root.
+                    "command": ["/bin/sh", "-c", "printf '%s|%s|%s|%s|%s' \"$GREETING\" \"$PASSWORD\" \"$ME\" \"$MY_IP\" \"`cat /etc/creds/password`\" > \"$SLUICE_POD_ROOT/out.txt\"; exit 3"],
+                    "volumeMounts": [ { "name": "creds", "mountPath": "/etc/creds" } ],
                     "env": [
                         { "name": "GREETING", "valueFrom": { "configMapKeyRef": { "name": "web", "key": "greeting" } } },
                         { "name": "PASSWORD", "valueFrom": { "secretKeyRef": { "name": "creds", "key": "password" } } },
                         { "name": "ME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } },
                         { "name": "MY_IP", "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } } }
                     ]
-                }]
+                }],
+                "volumes": [ { "name": "creds", "secret": { "secretName": "creds" } } ]
             }
         }),
     )
@@ -217,7 +221,10 @@ async fn node_agent_runs_pods_as_local_processes() {
     let out =
         std::fs::read_to_string(node_agent::worker::pod_dir(&root, &ns, "env").join("out.txt"))
             .unwrap();
-    assert_eq!(out, format!("hi|hunter2|env|{}", status.pod_ip.unwrap()));
+    assert_eq!(
+        out,
+        format!("hi|hunter2|env|{}|hunter2", status.pod_ip.unwrap())
+    );
 
     // restartPolicy OnFailure: a crashing process is restarted and counted.
     let _: Pod = create(

@@ -61,8 +61,8 @@ pub struct StorageSpec {
     /// Storage class of the PVCs (absent: the cluster default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
-    /// Secret with the checkpoint store credentials, injected as environment variables (for S3:
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally `AWS_SESSION_TOKEN`).
+    /// Secret with the checkpoint store credentials: keys `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`,
+    /// injected into the workers as those environment variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<LocalObjectRef>,
 }

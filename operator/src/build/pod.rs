@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector,
-    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe, SeccompProfile,
-    SecretEnvSource, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod,
+    PodSecurityContext, PodSpec, Probe, SeccompProfile, SecretKeySelector, SecretVolumeSource,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -205,15 +205,24 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
             ));
         }
     }
-    let env_from = spec.storage.credentials_secret.as_ref().map(|s| {
-        vec![EnvFromSource {
-            secret_ref: Some(SecretEnvSource {
-                name: s.name.clone(),
-                optional: Some(false),
-            }),
-            ..EnvFromSource::default()
-        }]
-    });
+    // Explicit secretKeyRefs rather than envFrom: the keys the worker needs are named, and a missing key
+    // fails the pod start visibly instead of silently leaving the SDK without credentials.
+    if let Some(creds) = &spec.storage.credentials_secret {
+        for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            envs.push(EnvVar {
+                name: key.into(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: creds.name.clone(),
+                        key: key.into(),
+                        optional: Some(false),
+                    }),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            });
+        }
+    }
 
     let probe = |path: &str, period: i32| Probe {
         http_get: Some(HTTPGetAction {
@@ -239,7 +248,6 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
             format!("{CONFIG_DIR}/{JOB_KEY}"),
         ]),
         env: Some(envs),
-        env_from,
         ports: Some(vec![
             port("control", CONTROL_PORT),
             port("metrics", METRICS_PORT),

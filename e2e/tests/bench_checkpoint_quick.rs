@@ -69,7 +69,10 @@ fn quick_checkpoint_benchmark_measures_checkpoints_and_both_recoveries() {
         "{r}"
     );
     let changed = u(&r, &["change", "cards_touched"]);
-    assert!(changed > 0 && changed < u(&r, &["load", "cards_touched"]) / 10, "{r}");
+    assert!(
+        changed > 0 && changed < u(&r, &["load", "cards_touched"]) / 10,
+        "{r}"
+    );
 
     for rec in ["recovery_local", "recovery_s3"] {
         assert!(f(&r, &[rec, "first_decision_ms"]) > 0.0, "{rec}: {r}");

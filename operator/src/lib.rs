@@ -6,6 +6,7 @@
 //! objects (pure). `controller` wires them into a kube-runtime Controller gated by the `lease`.
 
 pub mod apply;
+pub mod autoscale;
 pub mod build;
 pub mod controller;
 pub mod decide;

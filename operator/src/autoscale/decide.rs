@@ -1,0 +1,276 @@
+//! The autoscaler's decision (pure given its inputs; time is `now_ms`, never a clock): gates → window →
+//! sizing → stabilization → [`Decision`].
+//!
+//! Gates, in order: invalid annotations, autoscaling off, parallelism changed by someone else (`kubectl
+//! scale`, an HPA, our own previous decision: the window and history restart), an upgrade or rescale in
+//! progress, the workers restarted (samples before the restart are dropped), the metrics window not full
+//! yet, incomplete metrics, no capacity estimate. Only then is the job sized, and a recommendation that
+//! differs from the current parallelism must persist through its stabilization window before it becomes a
+//! [`Decision::Scale`]. Every [`Decision::Hold`] says why in words.
+
+use sluice_crds::Millis;
+use sluice_crds::autoscaler::{AutoscalerMetrics, AutoscalerReason};
+
+use super::config::{AutoscaleConfig, ConfigErrors, ENABLED};
+use super::explain;
+use super::metrics::{Fill, MetricsWindow, Sample};
+use super::sizing::{Adjustment, SizingError, size};
+use super::stabilize::{History, Stabilized};
+use super::status::rfc3339;
+
+/// What the reconciler knows about the job, besides the metric samples.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobView {
+    /// `spec.partitions`.
+    pub partitions: u32,
+    /// `spec.parallelism`: what a decision would change.
+    pub parallelism: u32,
+    /// An upgrade, suspend, rollback or rescale is in flight, or `spec.parallelism` differs from the
+    /// deployed `status.parallelism` (a rollout not started yet).
+    pub upgrade_in_progress: bool,
+    /// When the deployed workers last (re)started (unix ms), e.g. `status.readySince`; samples taken
+    /// before it are dropped.
+    pub restarted_at_ms: Option<i64>,
+    /// How long the last rescale took from savepoint request to Ready, if measured.
+    pub measured_restart: Option<Millis>,
+}
+
+/// The outcome of one evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Do nothing now.
+    Hold {
+        reason: AutoscalerReason,
+        message: String,
+        /// The parallelism the figures call for, if they could be computed.
+        recommended: Option<u32>,
+        metrics: Option<AutoscalerMetrics>,
+    },
+    /// Set `spec.parallelism` from `from` to `to` (rolled out as a savepoint upgrade).
+    Scale {
+        from: u32,
+        to: u32,
+        /// `ScaleUp` or `ScaleDown`.
+        reason: AutoscalerReason,
+        message: String,
+        metrics: AutoscalerMetrics,
+    },
+}
+
+impl Decision {
+    pub fn reason(&self) -> AutoscalerReason {
+        match self {
+            Decision::Hold { reason, .. } | Decision::Scale { reason, .. } => *reason,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Decision::Hold { message, .. } | Decision::Scale { message, .. } => message,
+        }
+    }
+
+    /// The target parallelism of a `Scale`.
+    pub fn scale_to(&self) -> Option<u32> {
+        match self {
+            Decision::Scale { to, .. } => Some(*to),
+            Decision::Hold { .. } => None,
+        }
+    }
+
+    fn hold(reason: AutoscalerReason, message: impl Into<String>) -> Decision {
+        Decision::Hold {
+            reason,
+            message: message.into(),
+            recommended: None,
+            metrics: None,
+        }
+    }
+}
+
+/// The autoscaler of one StreamJob: its metrics window and recommendation history. Lives in the
+/// operator's memory (one per job); after an operator restart it refills, which only delays decisions.
+#[derive(Clone, Debug, Default)]
+pub struct Autoscaler {
+    window: MetricsWindow,
+    history: History,
+    /// The parallelism the window's samples were taken at.
+    parallelism: Option<u32>,
+}
+
+impl Autoscaler {
+    pub fn new() -> Autoscaler {
+        Autoscaler::default()
+    }
+
+    /// Adds one scrape of the workers (see [`Sample::from_statuses`]). Call it at every reconcile that
+    /// fetched worker statuses, before [`Autoscaler::evaluate`].
+    pub fn observe(&mut self, sample: Sample, cfg: &AutoscaleConfig) {
+        self.window.push(sample, cfg.metrics_window);
+    }
+
+    /// Forgets all samples and recommendations (also done automatically by `evaluate` when needed).
+    pub fn reset(&mut self) {
+        self.window.reset();
+        self.history.clear();
+    }
+
+    /// Decides at `now_ms`.
+    pub fn evaluate(
+        &mut self,
+        cfg: &Result<AutoscaleConfig, ConfigErrors>,
+        job: &JobView,
+        now_ms: i64,
+    ) -> Decision {
+        let cfg = match cfg {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                self.reset();
+                return Decision::hold(
+                    AutoscalerReason::InvalidAnnotations,
+                    format!("autoscaling paused: {e}"),
+                );
+            }
+        };
+        if !cfg.enabled {
+            self.reset();
+            return Decision::hold(
+                AutoscalerReason::Disabled,
+                format!("set the annotation {ENABLED}: \"true\" to enable autoscaling"),
+            );
+        }
+        if self.parallelism.is_some_and(|p| p != job.parallelism) {
+            // A new layout (ours, kubectl scale, an HPA): figures of the old one say nothing about it. A
+            // sample observed at `now_ms` was scraped from the current workers and stays.
+            self.window.discard_before(now_ms);
+            self.history.clear();
+        }
+        self.parallelism = Some(job.parallelism);
+        if job.upgrade_in_progress {
+            self.reset();
+            return Decision::hold(
+                AutoscalerReason::UpgradeInProgress,
+                "an upgrade or rescale is in progress; metrics are collected again once the workers run",
+            );
+        }
+        if job.parallelism == 0 || job.partitions == 0 {
+            self.reset();
+            return Decision::hold(
+                AutoscalerReason::MetricsIncomplete,
+                "no workers are deployed",
+            );
+        }
+        if let Some(t) = job.restarted_at_ms {
+            self.window.discard_before(t);
+        }
+        let length = cfg.metrics_window;
+        if let Fill::Filling {
+            since_ms,
+            full_at_ms,
+        } = self.window.fill(now_ms, length)
+        {
+            self.history.clear();
+            let message = match (since_ms, full_at_ms) {
+                (Some(since), Some(full)) => format!(
+                    "collecting metrics since {} ({} of the {length} window); the first decision can come \
+                     at {} if samples keep arriving",
+                    rfc3339(since),
+                    Millis(u64::try_from(now_ms - since).unwrap_or(0)),
+                    rfc3339(full)
+                ),
+                _ => format!("waiting for the first metric sample of the {length} window"),
+            };
+            return Decision::hold(AutoscalerReason::MetricsWindowFilling, message);
+        }
+        let summary = match self.window.summarize(now_ms, length, job.partitions) {
+            Ok(s) => s,
+            Err(incomplete) => {
+                self.history.clear();
+                return Decision::hold(AutoscalerReason::MetricsIncomplete, incomplete.to_string());
+            }
+        };
+        let sizing = match size(
+            &summary,
+            cfg,
+            job.partitions,
+            job.parallelism,
+            job.measured_restart,
+        ) {
+            Ok(s) => s,
+            Err(SizingError::NoCapacityEstimate { required_rate }) => {
+                self.history.clear();
+                return Decision::hold(
+                    AutoscalerReason::NoCapacityEstimate,
+                    format!(
+                        "{required_rate:.1} records/s must be processed but no worker reported busy time, so \
+                         the capacity of a worker is unknown; check that the workers are processing"
+                    ),
+                );
+            }
+        };
+        let explanation =
+            explain::recommendation(&sizing, &summary, cfg, job.partitions, job.parallelism);
+        let metrics = explain::metrics(&sizing, &summary, cfg);
+        let keep = cfg.scale_up_stabilization.max(cfg.scale_down_stabilization);
+        self.history.record(now_ms, sizing.recommended, keep);
+        let current = job.parallelism;
+        match self.history.stabilized(
+            now_ms,
+            current,
+            cfg.scale_up_stabilization,
+            cfg.scale_down_stabilization,
+        ) {
+            Stabilized::Steady => Decision::Hold {
+                reason: AutoscalerReason::WithinTarget,
+                message: if sizing.peak_load <= 1.0 + 1e-9
+                    || sizing.adjustments.contains(&Adjustment::CurrentSuffices)
+                {
+                    format!("{current} workers carry the load: {explanation}")
+                } else {
+                    format!(
+                        "{current} workers are over their target load, but no allowed parallelism does better: \
+                         {explanation}"
+                    )
+                },
+                recommended: Some(sizing.recommended),
+                metrics: Some(metrics),
+            },
+            Stabilized::Wait(p) => Decision::Hold {
+                reason: AutoscalerReason::Stabilizing,
+                message: format!(
+                    "{} {current} → {} recommended since {}; executes at {} if it persists: {explanation}",
+                    p.direction.word(),
+                    p.to,
+                    rfc3339(p.since_ms),
+                    rfc3339(p.ready_at_ms)
+                ),
+                recommended: Some(sizing.recommended),
+                metrics: Some(metrics),
+            },
+            Stabilized::Scale(to) => {
+                // The rescale restarts the workers: nothing of this layout may be reused.
+                self.reset();
+                let (reason, word) = if to > current {
+                    (AutoscalerReason::ScaleUp, "scale up")
+                } else {
+                    (AutoscalerReason::ScaleDown, "scale down")
+                };
+                let sustained = if to == sizing.recommended {
+                    String::new()
+                } else {
+                    format!(
+                        " ({to} is what the load called for throughout the stabilization window; {} right now)",
+                        sizing.recommended
+                    )
+                };
+                Decision::Scale {
+                    from: current,
+                    to,
+                    reason,
+                    message: format!("{word} {current} → {to}{sustained}: {explanation}"),
+                    metrics,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! From a [`Decision`] to `status.autoscaler` and an Event (pure).
+//!
+//! `current.since` only moves when the reason changes, so a job that keeps holding for the same reason does
+//! not churn its status; `lastDecision` only changes on a rescale. Events are emitted for rescales and when
+//! the autoscaler newly enters a state that needs a human (invalid annotations, no capacity estimate).
+
+use k8s_openapi::jiff::Timestamp;
+use sluice_crds::autoscaler::{
+    AutoscalerDecision, AutoscalerEvaluation, AutoscalerReason, AutoscalerStatus,
+};
+
+use super::config::{AutoscaleConfig, ConfigErrors, problems};
+use super::decide::Decision;
+
+/// Unix milliseconds as RFC 3339 (`2026-01-01T00:00:00Z`).
+pub fn rfc3339(ms: i64) -> String {
+    Timestamp::from_millisecond(ms)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_string()
+}
+
+/// An Event to record for a decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoscalerEvent {
+    /// Event reason (bounded, PascalCase).
+    pub reason: &'static str,
+    pub note: String,
+    pub warning: bool,
+}
+
+/// The new `status.autoscaler`, given the previous one.
+pub fn next_status(
+    previous: Option<&AutoscalerStatus>,
+    config: &Result<AutoscaleConfig, ConfigErrors>,
+    decision: &Decision,
+    now_ms: i64,
+) -> AutoscalerStatus {
+    let now = rfc3339(now_ms);
+    let reason = decision.reason();
+    let since = previous
+        .and_then(|p| p.current.as_ref())
+        .filter(|c| c.reason == reason)
+        .map_or_else(|| now.clone(), |c| c.since.clone());
+    let (recommended, metrics) = match decision {
+        Decision::Hold {
+            recommended,
+            metrics,
+            ..
+        } => (*recommended, metrics.clone()),
+        Decision::Scale { to, metrics, .. } => (Some(*to), Some(metrics.clone())),
+    };
+    let last_decision = match decision {
+        Decision::Scale {
+            from,
+            to,
+            reason,
+            message,
+            metrics,
+        } => Some(AutoscalerDecision {
+            from: i32::try_from(*from).unwrap_or(i32::MAX),
+            to: i32::try_from(*to).unwrap_or(i32::MAX),
+            reason: *reason,
+            message: message.clone(),
+            time: now,
+            metrics: metrics.clone(),
+        }),
+        Decision::Hold { .. } => previous.and_then(|p| p.last_decision.clone()),
+    };
+    AutoscalerStatus {
+        enabled: config.as_ref().is_ok_and(|c| c.enabled),
+        current: Some(AutoscalerEvaluation {
+            reason,
+            message: decision.message().to_string(),
+            since,
+            recommended: recommended.and_then(|r| i32::try_from(r).ok()),
+            metrics,
+        }),
+        last_decision,
+        problems: problems(config),
+    }
+}
+
+/// The Event for a decision, if it deserves one.
+pub fn event(previous: Option<&AutoscalerStatus>, decision: &Decision) -> Option<AutoscalerEvent> {
+    let was = previous.and_then(|p| p.current.as_ref()).map(|c| c.reason);
+    let newly = |r: AutoscalerReason| was != Some(r);
+    match decision {
+        Decision::Scale {
+            reason, message, ..
+        } => Some(AutoscalerEvent {
+            reason: if *reason == AutoscalerReason::ScaleUp {
+                "AutoscalerScaleUp"
+            } else {
+                "AutoscalerScaleDown"
+            },
+            note: message.clone(),
+            warning: false,
+        }),
+        Decision::Hold {
+            reason, message, ..
+        } => match reason {
+            AutoscalerReason::InvalidAnnotations if newly(*reason) => Some(AutoscalerEvent {
+                reason: "AutoscalerInvalidAnnotations",
+                note: message.clone(),
+                warning: true,
+            }),
+            AutoscalerReason::NoCapacityEstimate if newly(*reason) => Some(AutoscalerEvent {
+                reason: "AutoscalerNoCapacityEstimate",
+                note: message.clone(),
+                warning: true,
+            }),
+            _ => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_crds::autoscaler::AutoscalerMetrics;
+
+    fn hold(reason: AutoscalerReason) -> Decision {
+        Decision::Hold {
+            reason,
+            message: "m".into(),
+            recommended: None,
+            metrics: None,
+        }
+    }
+
+    fn enabled() -> Result<AutoscaleConfig, ConfigErrors> {
+        Ok(AutoscaleConfig {
+            enabled: true,
+            ..AutoscaleConfig::default()
+        })
+    }
+
+    #[test]
+    fn rfc3339_of_unix_millis() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_600_000), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn since_moves_only_when_the_reason_changes() {
+        let a = next_status(
+            None,
+            &enabled(),
+            &hold(AutoscalerReason::MetricsWindowFilling),
+            0,
+        );
+        let b = next_status(
+            Some(&a),
+            &enabled(),
+            &hold(AutoscalerReason::MetricsWindowFilling),
+            60_000,
+        );
+        assert_eq!(b.current.as_ref().unwrap().since, rfc3339(0));
+        let c = next_status(
+            Some(&b),
+            &enabled(),
+            &hold(AutoscalerReason::WithinTarget),
+            120_000,
+        );
+        assert_eq!(c.current.as_ref().unwrap().since, rfc3339(120_000));
+        assert!(c.enabled);
+    }
+
+    #[test]
+    fn a_scale_is_recorded_and_kept_through_later_holds() {
+        let scale = Decision::Scale {
+            from: 4,
+            to: 6,
+            reason: AutoscalerReason::ScaleUp,
+            message: "scale up 4 → 6".into(),
+            metrics: AutoscalerMetrics::default(),
+        };
+        let a = next_status(None, &enabled(), &scale, 1_000);
+        let d = a.last_decision.clone().unwrap();
+        assert_eq!((d.from, d.to, d.reason), (4, 6, AutoscalerReason::ScaleUp));
+        assert_eq!(d.time, rfc3339(1_000));
+        let e = event(None, &scale).unwrap();
+        assert_eq!(e.reason, "AutoscalerScaleUp");
+        assert!(!e.warning);
+        let b = next_status(
+            Some(&a),
+            &enabled(),
+            &hold(AutoscalerReason::UpgradeInProgress),
+            2_000,
+        );
+        assert_eq!(b.last_decision, a.last_decision);
+    }
+
+    #[test]
+    fn invalid_annotations_are_listed_and_warned_about_once() {
+        let bad = crate::autoscale::config::parse(
+            &[("sluice.dev/autoscale-max".to_string(), "x".to_string())].into(),
+        );
+        let d = hold(AutoscalerReason::InvalidAnnotations);
+        let a = next_status(None, &bad, &d, 0);
+        assert!(!a.enabled);
+        assert_eq!(a.problems[0].annotation, "sluice.dev/autoscale-max");
+        assert!(event(None, &d).is_some_and(|e| e.warning));
+        assert_eq!(event(Some(&a), &d), None);
+        assert_eq!(event(None, &hold(AutoscalerReason::Stabilizing)), None);
+    }
+}

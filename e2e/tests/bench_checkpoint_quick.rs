@@ -58,14 +58,14 @@ fn quick_checkpoint_benchmark_measures_checkpoints_and_both_recoveries() {
         assert!(f(&r, &[cp, "pauses"]) >= 1.0, "{cp}: {r}");
         assert!(f(&r, &[cp, "pause_ms"]) > 0.0, "{cp}: {r}");
     }
-    // The first checkpoint uploads the whole state; the one after 1 % of the cards changed uploads less.
-    assert_eq!(
-        u(&r, &["full", "uploaded_bytes"]),
-        u(&r, &["full", "state_bytes"]),
+    // The first checkpoint uploads the whole state (files identical across partitions go up once); the one
+    // after 1 % of the cards changed uploads a small part of it.
+    assert!(
+        u(&r, &["full", "uploaded_bytes"]) > u(&r, &["full", "state_bytes"]) / 2,
         "{r}"
     );
     assert!(
-        u(&r, &["incremental", "uploaded_bytes"]) < u(&r, &["full", "state_bytes"]),
+        u(&r, &["incremental", "uploaded_bytes"]) < u(&r, &["full", "state_bytes"]) / 5,
         "{r}"
     );
     let changed = u(&r, &["change", "cards_touched"]);
@@ -86,6 +86,11 @@ fn quick_checkpoint_benchmark_measures_checkpoints_and_both_recoveries() {
         u(&r, &["partitions"]),
         "{r}"
     );
-    assert!(u(&r, &["recovery_s3", "downloaded_bytes"]) > 0, "{r}");
+    // The empty directory gets every file of the newest checkpoint.
+    assert_eq!(
+        u(&r, &["recovery_s3", "downloaded_bytes"]),
+        u(&r, &["incremental", "state_bytes"]),
+        "{r}"
+    );
     let _ = std::fs::remove_file(&out);
 }

@@ -119,17 +119,19 @@ pub fn print_table(r: &CheckpointBenchResult) {
         r.change.cards_touched, r.load.cards_touched, r.changed_share_of_cards, r.tail.records
     );
     println!(
-        "\n| recovery (kill -9) | first new decision ms | ready ms | worker recovery ms | replayed records | downloaded MiB |"
+        "\n| recovery (kill -9) | first new decision ms | ready ms | init_transactions ms | worker recovery ms | replayed records | downloaded MiB |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (name, rec) in [
         ("local state", &r.recovery_local),
         ("empty dir, S3 restore", &r.recovery_s3),
     ] {
         println!(
-            "| {name} | {:.0} | {} | {} | {} | {:.2} |",
+            "| {name} | {:.0} | {} | {} | {} | {} | {:.2} |",
             rec.first_decision_ms,
             rec.ready_ms.map_or("–".into(), |v| format!("{v:.0}")),
+            rec.init_transactions_ms
+                .map_or("–".into(), |v| v.to_string()),
             rec.worker_recovery_ms.map_or("–".into(), |v| v.to_string()),
             rec.replayed_records,
             mib(rec.downloaded_bytes)

@@ -30,6 +30,8 @@ pub struct RecoveryRun {
     pub first_decision_ms: f64,
     /// Process start → `/readyz` answered 200 (None if the decision came first).
     pub ready_ms: Option<f64>,
+    /// `init_transactions` (fencing the killed instance's transaction), from the worker's log.
+    pub init_transactions_ms: Option<u64>,
     /// The worker's own "recovery complete" time (init_transactions + restore + replay), from its log.
     pub worker_recovery_ms: Option<u64>,
     /// Records replayed from Kafka on top of the restored checkpoints (all partitions).
@@ -180,6 +182,7 @@ fn read_recovery_log(log: &Path, run: &mut RecoveryRun) {
             Some("partition recovered") => {
                 run.replayed_records += f["replayed_records"].as_u64().unwrap_or(0);
             }
+            Some("transactions initialised") => run.init_transactions_ms = f["ms"].as_u64(),
             Some("recovery complete; processing") => run.worker_recovery_ms = f["ms"].as_u64(),
             _ => {}
         }
@@ -200,6 +203,7 @@ mod tests {
             r#"{"level":"INFO","fields":{"message":"downloaded state from the checkpoint store","partition":1,"bytes":24}}"#,
             r#"{"level":"INFO","fields":{"message":"partition recovered","partition":0,"replayed_records":7}}"#,
             "not json",
+            r#"{"level":"INFO","fields":{"message":"transactions initialised","ms":300}}"#,
             r#"{"level":"INFO","fields":{"message":"recovery complete; processing","ms":812}}"#,
         ];
         std::fs::write(&log, lines.join("\n")).unwrap();
@@ -214,6 +218,7 @@ mod tests {
             (1024, 2, 7)
         );
         assert_eq!(run.worker_recovery_ms, Some(812));
+        assert_eq!(run.init_transactions_ms, Some(300));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -89,6 +89,11 @@ pub fn ensure_kube() -> Result<PathBuf, TestBedError> {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
     }
+    if kube_installed() {
+        // Another process (a parallel test binary) finished first; keep its binaries, they are the same build.
+        let _ = std::fs::remove_dir_all(&staging);
+        return Ok(bin);
+    }
     if bin.exists() {
         std::fs::remove_dir_all(&bin)
             .map_err(TestBedError::io("clearing a partial kube bin dir"))?;

@@ -38,6 +38,26 @@ done
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "prune stale test binaries from the build cache"
+# Each dependency or profile change gives test binaries a new hash and leaves the old ones behind; on a
+# long-lived cache they add up to tens of GB. Keep only the newest build of each binary.
+if [ -d "$CARGO_TARGET_DIR/debug/deps" ]; then
+  python3 - "$CARGO_TARGET_DIR/debug/deps" <<'PY'
+import os, re, sys, collections
+d = sys.argv[1]; groups = collections.defaultdict(list)
+for f in os.listdir(d):
+    m = re.match(r'^(.*)-([0-9a-f]{16})$', f)
+    p = os.path.join(d, f)
+    if m and os.path.isfile(p) and os.access(p, os.X_OK):
+        groups[m.group(1)].append((os.path.getmtime(p), p))
+freed = 0
+for name, files in groups.items():
+    for _, p in sorted(files)[:-1]:
+        freed += os.path.getsize(p); os.remove(p)
+print(f"pruned {freed / 1e9:.1f} GB")
+PY
+fi
+
 step "build"
 cargo build --locked --workspace --all-targets
 
@@ -87,7 +107,7 @@ passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$CACHE/run/test-output-$$.
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 rm -f "$CACHE/run/test-output-$$.txt"
 if [ "$status" -ne 0 ]; then
-  for log in "$STATE/kafka/kafka.log" "$STATE/s3/s3.log"; do
+  for log in "$STATE/kafka/kafka.log" "$STATE/s3/s3.log" "$STATE/kube/kube-apiserver.log" "$STATE/kube/etcd.log"; do
     [ -f "$log" ] && { echo "--- last lines of $log"; tail -n 40 "$log"; }
   done
 fi

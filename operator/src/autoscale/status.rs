@@ -5,6 +5,7 @@
 //! the autoscaler newly enters a state that needs a human (invalid annotations, no capacity estimate).
 
 use k8s_openapi::jiff::Timestamp;
+use sluice_crds::Millis;
 use sluice_crds::autoscaler::{
     AutoscalerDecision, AutoscalerEvaluation, AutoscalerReason, AutoscalerStatus,
 };
@@ -17,6 +18,28 @@ pub fn rfc3339(ms: i64) -> String {
     Timestamp::from_millisecond(ms)
         .unwrap_or(Timestamp::UNIX_EPOCH)
         .to_string()
+}
+
+/// Longest restart a measurement is believed for: beyond it, the Ready streak more likely began with a later
+/// crash than with the rescale.
+const MAX_MEASURED_RESTART: Millis = Millis(30 * 60 * 1000);
+
+/// The restart time of the autoscaler's last rescale, for [`super::JobView::measured_restart`]: from the
+/// decision's time to the start of the workers' current Ready streak (`status.readySince`), if that streak
+/// began after the decision and within 30 minutes of it.
+pub fn measured_restart(
+    previous: Option<&AutoscalerStatus>,
+    ready_since_ms: Option<i64>,
+) -> Option<Millis> {
+    let decided = previous?
+        .last_decision
+        .as_ref()?
+        .time
+        .parse::<Timestamp>()
+        .ok()?;
+    let took = ready_since_ms? - decided.as_millisecond();
+    let took = Millis(u64::try_from(took).ok()?);
+    (took.as_millis() > 0 && took <= MAX_MEASURED_RESTART).then_some(took)
 }
 
 /// An Event to record for a decision.
@@ -189,6 +212,32 @@ mod tests {
             2_000,
         );
         assert_eq!(b.last_decision, a.last_decision);
+    }
+
+    #[test]
+    fn the_restart_is_measured_from_the_decision_to_ready() {
+        let scale = Decision::Scale {
+            from: 4,
+            to: 6,
+            reason: AutoscalerReason::ScaleUp,
+            message: "m".into(),
+            metrics: AutoscalerMetrics::default(),
+        };
+        let st = next_status(None, &enabled(), &scale, 1_767_225_600_000);
+        let m = |ready| measured_restart(Some(&st), ready);
+        assert_eq!(m(Some(1_767_225_600_000 + 95_000)), Some(Millis(95_000)));
+        assert_eq!(
+            m(Some(1_767_225_600_000 - 1)),
+            None,
+            "ready before the decision"
+        );
+        assert_eq!(
+            m(Some(1_767_225_600_000 + 3_600_000)),
+            None,
+            "too long: a later crash"
+        );
+        assert_eq!(m(None), None);
+        assert_eq!(measured_restart(None, Some(1)), None);
     }
 
     #[test]

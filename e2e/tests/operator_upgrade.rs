@@ -43,7 +43,7 @@ fn produce(h: &JobHarness, batch: u64, authorizations: u64) -> u64 {
         .records
 }
 
-async fn make_bucket(endpoint: &str) -> String {
+fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version_latest()
         .endpoint_url(endpoint)
@@ -57,14 +57,58 @@ async fn make_bucket(endpoint: &str) -> String {
         ))
         .force_path_style(true)
         .build();
-    let bucket = unique_name("opckpt");
     aws_sdk_s3::Client::from_conf(conf)
+}
+
+async fn make_bucket(endpoint: &str) -> String {
+    let bucket = unique_name("opckpt");
+    s3_client(endpoint)
         .create_bucket()
         .bucket(&bucket)
         .send()
         .await
         .unwrap();
     bucket
+}
+
+/// Objects under a savepoint directory `s3://bucket/prefix`.
+async fn objects_under(endpoint: &str, location: &str) -> usize {
+    let rest = location.strip_prefix("s3://").unwrap();
+    let (bucket, prefix) = rest.split_once('/').unwrap();
+    s3_client(endpoint)
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(format!("{prefix}/"))
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .len()
+}
+
+/// Bumps `savepointTriggerNonce` to `nonce` and waits for the manual savepoint to be in the history.
+async fn manual_savepoint(jobs: &Api<StreamJob>, nonce: i64, extra: serde_json::Value) -> String {
+    let mut patch = serde_json::json!({"spec": {"savepointTriggerNonce": nonce}});
+    if let (Some(p), Some(e)) = (patch["spec"].as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    jobs.patch("fraud", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for(
+        jobs,
+        "the manual savepoint",
+        Duration::from_secs(120),
+        async |j| {
+            let s = j.status.as_ref()?;
+            let last = s.savepoints.last()?;
+            (s.pending_savepoint.is_none()
+                && s.nonces.savepoint == Some(nonce)
+                && last.trigger == SavepointTrigger::Manual)
+                .then(|| last.location.clone())
+        },
+    )
+    .await
 }
 
 async fn create<K>(client: &Client, ns: &str, json: serde_json::Value)
@@ -279,6 +323,40 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
         report.ok(),
         "exactly-once violated across the operator's rescale: {report:#?}"
     );
+
+    // Retention: keep one savepoint (plus the one the deployment restored from). A second manual savepoint
+    // expires the first, which the operator deletes from S3.
+    let first = manual_savepoint(
+        &jobs,
+        1,
+        serde_json::json!({"savepointRetention": {"maxCount": 1}}),
+    )
+    .await;
+    assert!(
+        objects_under(&endpoint, &first).await > 0,
+        "{first} is empty"
+    );
+    let second = manual_savepoint(&jobs, 2, serde_json::json!({})).await;
+    let kept: Vec<String> = jobs
+        .get("fraud")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .savepoints
+        .iter()
+        .map(|s| s.location.clone())
+        .collect();
+    assert_eq!(kept, vec![sp.location.clone(), second.clone()]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while objects_under(&endpoint, &first).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expired savepoint {first} still in the store"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(objects_under(&endpoint, &second).await > 0);
 
     // Deleting the job runs the finalizer and removes the pods (the agent stops the processes).
     jobs.delete("fraud", &DeleteParams::default())

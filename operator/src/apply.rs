@@ -30,6 +30,7 @@ pub struct ApplyCtx<'a> {
     pub meta: JobMeta,
     pub token: Option<String>,
     pub ips: BTreeMap<String, String>,
+    pub store_credentials: Option<crate::store::StoreCredentials>,
 }
 
 fn params() -> PatchParams {
@@ -241,9 +242,26 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
             }
         }
         Action::DeleteSavepoint { location } => {
-            // TODO(operator): delete the directory with aws-sdk-s3 using spec.storage.credentialsSecret. Until
-            // then the entry leaves the history and the directory stays in the store (reported as an Event).
-            tracing::warn!(job = %cx.meta.name, %location, "expired savepoint left in the store: deletion not implemented yet");
+            // Best effort: the history entry is already gone; a failure is an Event, not a retry loop.
+            let result = crate::store::delete_savepoint(
+                &cx.job.spec.job,
+                cx.store_credentials.as_ref(),
+                &location,
+            )
+            .await;
+            let t = match result {
+                Ok(n) => Transition {
+                    severity: Severity::Normal,
+                    reason: "SavepointDeleted",
+                    note: format!("{location}: {n} objects deleted"),
+                },
+                Err(e) => Transition {
+                    severity: Severity::Warning,
+                    reason: "SavepointDeletionFailed",
+                    note: e,
+                },
+            };
+            publish(cx.recorder, cx.job, &t).await;
         }
     }
     Ok(())

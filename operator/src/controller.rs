@@ -84,6 +84,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         meta: job_meta(job)?,
         token: fetched.token,
         ips: fetched.ips,
+        store_credentials: fetched.store_credentials,
     };
     apply(&cx, decision).await?;
     Ok(RequeueAction::requeue(requeue))

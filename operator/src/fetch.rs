@@ -14,6 +14,7 @@ use sluice_crds::StreamJob;
 use crate::decide::fingerprint::data_hash;
 use crate::error::Error;
 use crate::model::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
+use crate::store::StoreCredentials;
 use crate::worker_client::WorkerClient;
 use crate::{naming, validate};
 
@@ -23,6 +24,8 @@ pub struct Fetched {
     pub token: Option<String>,
     /// Pod name → IP (for worker calls in the apply stage).
     pub ips: BTreeMap<String, String>,
+    /// Checkpoint store credentials from `spec.storage.credentialsSecret` (for deleting savepoints).
+    pub store_credentials: Option<StoreCredentials>,
 }
 
 fn observed_pod(pod: &Pod) -> Option<ObservedPod> {
@@ -155,8 +158,20 @@ pub async fn observe(
         }
     }
     let mut must_exist = Vec::new();
+    let mut store_credentials = None;
     if let Some(c) = &spec.storage.credentials_secret {
-        must_exist.push((c.name.clone(), "spec.storage.credentialsSecret"));
+        let field = "spec.storage.credentialsSecret";
+        let id = secret_key(&secrets, &c.name, "AWS_ACCESS_KEY_ID", field).await?;
+        let key = secret_key(&secrets, &c.name, "AWS_SECRET_ACCESS_KEY", field).await?;
+        match (id, key) {
+            (Ok(access_key_id), Ok(secret_access_key)) => {
+                store_credentials = Some(StoreCredentials {
+                    access_key_id,
+                    secret_access_key,
+                })
+            }
+            (Err(p), _) | (_, Err(p)) => problems.push(p),
+        }
     }
     if let Some(auth) = &spec.kafka_auth {
         if let Some(t) = &auth.tls_secret {
@@ -210,5 +225,6 @@ pub async fn observe(
         },
         token,
         ips,
+        store_credentials,
     })
 }

@@ -16,5 +16,6 @@ pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod naming;
+pub mod store;
 pub mod validate;
 pub mod worker_client;

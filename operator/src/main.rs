@@ -52,7 +52,12 @@ fn identity() -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    // kube (ring) and the AWS SDK (aws-lc-rs) both link a rustls provider: pick one explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut args = Args::parse();
+    // `--namespace=` (empty, as a chart in cluster mode may render it) means all namespaces.
+    args.namespace = args.namespace.filter(|n| !n.trim().is_empty());
+    args.leader_election_namespace = args.leader_election_namespace.filter(|n| !n.trim().is_empty());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     match args.log_format {

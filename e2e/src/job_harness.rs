@@ -28,6 +28,8 @@ pub struct WorkerSpec {
     pub fence: Vec<String>,
     pub restore_from: Option<String>,
     pub failpoint: Option<String>,
+    /// Serve the control API over TLS with this (certificate, key) PEM pair.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// A started worker with its control API address.
@@ -143,11 +145,16 @@ impl JobHarness {
         if let Some(fp) = &spec.failpoint {
             cmd.env("SLUICE_FAILPOINT", fp);
         }
+        if let Some((cert, key)) = &spec.tls {
+            cmd.env("SLUICE_CONTROL_TLS_CERT_FILE", cert)
+                .env("SLUICE_CONTROL_TLS_KEY_FILE", key);
+        }
+        let scheme = if spec.tls.is_some() { "https" } else { "http" };
         let log = self.dir.join(format!("worker-{}.log", spec.identity));
         let process = ManagedProcess::spawn("sluice-worker", cmd, &log)?;
         Ok(RunningWorker {
             process,
-            control_url: format!("http://127.0.0.1:{control}"),
+            control_url: format!("{scheme}://127.0.0.1:{control}"),
             metrics_url: format!("http://127.0.0.1:{metrics}/metrics"),
         })
     }

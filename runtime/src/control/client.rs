@@ -31,10 +31,16 @@ pub struct ControlClient {
 impl ControlClient {
     /// `base` like `http://10.0.0.7:8080`; `token` the bearer token (None for open routes only).
     pub fn new(base: &str, token: Option<String>) -> ControlClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(900))
-            .build()
-            .unwrap_or_default();
+        ControlClient::with_ca(base, token, None)
+    }
+
+    /// Like [`ControlClient::new`], trusting `ca_pem` (PEM) for an `https://` base.
+    pub fn with_ca(base: &str, token: Option<String>, ca_pem: Option<&[u8]>) -> ControlClient {
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(900));
+        if let Some(cert) = ca_pem.and_then(|pem| reqwest::Certificate::from_pem(pem).ok()) {
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().unwrap_or_default();
         ControlClient {
             base: base.trim_end_matches('/').to_string(),
             token,

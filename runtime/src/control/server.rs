@@ -266,6 +266,36 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
     )
 }
 
+/// Certificate and key (PEM files) for serving the control API over TLS.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Like [`serve`], over TLS (rustls, ring provider).
+pub async fn serve_tls(
+    addr: SocketAddr,
+    router: Router,
+    what: &'static str,
+    tls: &TlsFiles,
+) -> std::io::Result<SocketAddr> {
+    // Both ring (kube, reqwest) and aws-lc-rs (the AWS SDK) are linked; rustls needs the choice made explicit.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let server = axum_server::tls_rustls::from_tcp_rustls(listener, config)?;
+    tokio::spawn(async move {
+        if let Err(e) = server.serve(router.into_make_service()).await {
+            tracing::error!(server = what, error = %e, "HTTPS server stopped");
+        }
+    });
+    tracing::info!(server = what, addr = %local, tls = true, "listening");
+    Ok(local)
+}
+
 /// Binds and serves `router` on `addr` until the runtime shuts down. Bind errors are returned (a port clash
 /// is a configuration error the operator must see), serve errors logged.
 pub async fn serve(

@@ -26,6 +26,12 @@ pub struct WorkerAssignment {
     /// File holding the control API bearer token (a mounted Secret). Absent: `/v1/*` answers 401.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_token_file: Option<String>,
+    /// PEM certificate chain for serving the control API over TLS (with `controlTlsKeyFile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_tls_cert_file: Option<String>,
+    /// PEM private key for the control API's TLS certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_tls_key_file: Option<String>,
     /// Savepoint (directory URI inside the checkpoint store) to start from when no newer committed state exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
@@ -88,7 +94,8 @@ impl WorkerConfig {
     /// Overrides (what a Pod spec sets per worker): `SLUICE_KAFKA_BOOTSTRAP`, `SLUICE_WORKER_IDENTITY`,
     /// `SLUICE_WORKER_PARTITIONS` (comma-separated), `SLUICE_STATE_DIR`, `SLUICE_FENCE_TRANSACTIONAL_IDS`
     /// (comma-separated), `SLUICE_CONTROL_ADDR`, `SLUICE_METRICS_ADDR`, `SLUICE_CONTROL_TOKEN_FILE`,
-    /// `SLUICE_RESTORE_FROM`, `SLUICE_CHECKPOINT_STORE`.
+    /// `SLUICE_RESTORE_FROM`, `SLUICE_CHECKPOINT_STORE`, `SLUICE_CONTROL_TLS_CERT_FILE`,
+    /// `SLUICE_CONTROL_TLS_KEY_FILE`.
     pub fn load(path: &Path) -> Result<WorkerConfig, WorkerConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| WorkerConfigError::Read {
@@ -146,6 +153,12 @@ impl WorkerConfig {
         }
         if let Some(f) = non_empty("SLUICE_CONTROL_TOKEN_FILE") {
             self.worker.control_token_file = Some(f);
+        }
+        if let Some(c) = non_empty("SLUICE_CONTROL_TLS_CERT_FILE") {
+            self.worker.control_tls_cert_file = Some(c);
+        }
+        if let Some(k) = non_empty("SLUICE_CONTROL_TLS_KEY_FILE") {
+            self.worker.control_tls_key_file = Some(k);
         }
         if let Some(r) = non_empty("SLUICE_RESTORE_FROM") {
             self.worker.restore_from = Some(r);
@@ -215,6 +228,15 @@ impl WorkerConfig {
                     fix: "use e.g. \"0.0.0.0:8080\"".into(),
                 });
             }
+        }
+        if self.worker.control_tls_cert_file.is_some() != self.worker.control_tls_key_file.is_some()
+        {
+            errs.push(ConfigError {
+                field: "worker.controlTlsCertFile",
+                problem: "TLS needs both a certificate and a key file".into(),
+                fix: "set both worker.controlTlsCertFile and worker.controlTlsKeyFile, or neither"
+                    .into(),
+            });
         }
         if self.worker.restore_from.is_some() && self.job.state.checkpoint_store.is_none() {
             errs.push(ConfigError {

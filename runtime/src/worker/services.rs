@@ -16,7 +16,9 @@ use super::WorkerConfig;
 use super::accounting::HighWatermarks;
 use crate::control::StatusBoard;
 use crate::control::auth::Token;
-use crate::control::server::{ControlState, control_router, metrics_router, serve};
+use crate::control::server::{
+    ControlState, TlsFiles, control_router, metrics_router, serve, serve_tls,
+};
 use crate::metrics::Metrics;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
 use crate::snapshot::{Layout, SnapshotError};
@@ -136,13 +138,26 @@ impl Services {
             snapshots: snapshots.as_ref().map(|s| Arc::clone(&s.shared)),
         };
         runtime.block_on(async {
-            serve(control_addr, control_router(state), "control")
-                .await
-                .map_err(|source| ServicesError::Bind {
-                    what: "control API",
-                    addr: control_addr,
-                    source,
-                })?;
+            let router = control_router(state);
+            let tls = match (
+                &cfg.worker.control_tls_cert_file,
+                &cfg.worker.control_tls_key_file,
+            ) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                }),
+                _ => None,
+            };
+            match &tls {
+                Some(tls) => serve_tls(control_addr, router, "control", tls).await,
+                None => serve(control_addr, router, "control").await,
+            }
+            .map_err(|source| ServicesError::Bind {
+                what: "control API",
+                addr: control_addr,
+                source,
+            })?;
             serve(
                 metrics_addr,
                 metrics_router(Arc::clone(&metrics)),

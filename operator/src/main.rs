@@ -57,7 +57,9 @@ async fn main() -> ExitCode {
     let mut args = Args::parse();
     // `--namespace=` (empty, as a chart in cluster mode may render it) means all namespaces.
     args.namespace = args.namespace.filter(|n| !n.trim().is_empty());
-    args.leader_election_namespace = args.leader_election_namespace.filter(|n| !n.trim().is_empty());
+    args.leader_election_namespace = args
+        .leader_election_namespace
+        .filter(|n| !n.trim().is_empty());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     match args.log_format {

@@ -67,7 +67,9 @@ pub async fn delete_savepoint(
     location: &str,
 ) -> Result<u64, String> {
     let Some((bucket, prefix)) = parse_s3(location) else {
-        return Err(format!("{location:?} is not an s3://bucket/prefix savepoint location"));
+        return Err(format!(
+            "{location:?} is not an s3://bucket/prefix savepoint location"
+        ));
     };
     let s3 = client(job, creds).await;
     let mut deleted = 0u64;
@@ -80,7 +82,12 @@ pub async fn delete_savepoint(
             .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|e| format!("listing {location}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "listing {location}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
         for obj in page.contents() {
             let Some(key) = obj.key() else { continue };
             s3.delete_object()
@@ -88,7 +95,12 @@ pub async fn delete_savepoint(
                 .key(key)
                 .send()
                 .await
-                .map_err(|e| format!("deleting s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    format!(
+                        "deleting s3://{bucket}/{key}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                })?;
             deleted += 1;
         }
         match page.next_continuation_token() {

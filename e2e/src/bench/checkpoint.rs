@@ -88,21 +88,32 @@ pub fn run_checkpoint(mut args: CheckpointArgs) -> Result<(), TestBedError> {
     let dir = crate::cache::run_root().join(unique_name("ckpt-bench"));
     std::fs::create_dir_all(&dir).map_err(TestBedError::io("creating the run dir"))?;
     let guard = DiskGuard::new(&dir, (min_free * 1024.0 * 1024.0 * 1024.0) as u64);
-    let free_at_start = guard.check("start")?;
-    let bed = TestBed::with_kafka()?;
-    let s3 = S3Server::start(&dir.join("s3"))?;
-    // s3s-fs keeps each bucket as a directory of its data root; its CreateBucket is exactly this mkdir. (The
-    // bench binary does not link an S3 client of its own.)
-    let bucket = unique_name("ckpt-bench");
-    std::fs::create_dir_all(dir.join("s3").join("data").join(&bucket))
-        .map_err(TestBedError::io("creating the bucket"))?;
-    let mut h = JobHarness::new(
-        bed.kafka_bootstrap(),
-        &dir.join("job"),
-        args.partitions,
-        JOB_YAML,
-    )?;
-    h.with_store(&format!("s3://{bucket}/bench"), Some(&s3.endpoint()));
+    // Services, bucket and topics; a failure here leaves nothing behind either.
+    let setup = || -> Result<_, TestBedError> {
+        let free_at_start = guard.check("start")?;
+        let bed = TestBed::with_kafka()?;
+        let s3 = S3Server::start(&dir.join("s3"))?;
+        // s3s-fs keeps each bucket as a directory of its data root; its CreateBucket is exactly this mkdir.
+        // (The bench binary does not link an S3 client of its own.)
+        let bucket = unique_name("ckpt-bench");
+        std::fs::create_dir_all(dir.join("s3").join("data").join(&bucket))
+            .map_err(TestBedError::io("creating the bucket"))?;
+        let mut h = JobHarness::new(
+            bed.kafka_bootstrap(),
+            &dir.join("job"),
+            args.partitions,
+            JOB_YAML,
+        )?;
+        h.with_store(&format!("s3://{bucket}/bench"), Some(&s3.endpoint()));
+        Ok((free_at_start, bed, s3, h))
+    };
+    let (free_at_start, _bed, s3, h) = match setup() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     let mut bench = Bench {
         args: &args,
         h,

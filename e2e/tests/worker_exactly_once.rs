@@ -191,7 +191,14 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         let use_failpoint = round.is_multiple_of(3);
         let fp = use_failpoint.then(|| {
             let name = failpoints::ALL[(round / 3 % failpoints::ALL.len() as u64) as usize];
-            format!("{name}:{}", 1 + rng.below(5))
+            // Replay happens only for the records committed after the last checkpoint, which can be few: arm
+            // `during_replay` at its first hit so each of its rounds surely reaches it.
+            let n = if name == "during_replay" {
+                1
+            } else {
+                1 + rng.below(5)
+            };
+            format!("{name}:{n}")
         });
         let victim = rng.below(2) as usize;
         let mut procs: Vec<ManagedProcess> = (0..2)

@@ -116,9 +116,13 @@ async fn await_reply<T: Send + 'static>(
         .flatten()
 }
 
-async fn trigger_checkpoint(State(st): State<ControlState>) -> Response {
+/// Sends a snapshot command to the loop and answers 202 with the id it reports.
+async fn trigger(
+    st: &ControlState,
+    command: impl FnOnce(std::sync::mpsc::Sender<Result<String, String>>) -> Command,
+) -> Response {
     let (reply, rx) = std::sync::mpsc::channel();
-    if !st.board.send(Command::Checkpoint { reply }) {
+    if !st.board.send(command(reply)) {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -134,6 +138,10 @@ async fn trigger_checkpoint(State(st): State<ControlState>) -> Response {
             "no answer from the processing loop",
         ),
     }
+}
+
+async fn trigger_checkpoint(State(st): State<ControlState>) -> Response {
+    trigger(&st, |reply| Command::Checkpoint { reply }).await
 }
 
 fn parse_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Box<Response>> {
@@ -178,23 +186,7 @@ async fn trigger_savepoint(State(st): State<ControlState>, body: Bytes) -> Respo
         Ok(id) => id,
         Err(resp) => return *resp,
     };
-    let (reply, rx) = std::sync::mpsc::channel();
-    if !st.board.send(Command::Savepoint { id, reply }) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the worker is stopping",
-        );
-    }
-    match await_reply(rx, TRIGGER_TIMEOUT).await {
-        Some(Ok(id)) => (StatusCode::ACCEPTED, axum::Json(TriggerResponse { id })).into_response(),
-        Some(Err(reason)) => error(StatusCode::CONFLICT, "conflict", reason),
-        None => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "no answer from the processing loop",
-        ),
-    }
+    trigger(&st, |reply| Command::Savepoint { id, reply }).await
 }
 
 async fn get_savepoint(State(st): State<ControlState>, Path(id): Path<String>) -> Response {

@@ -191,9 +191,12 @@ impl S3Store {
         Ok(parts)
     }
 
-    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        let out = self
-            .client
+    /// Starts a GET of `key`; a missing key is [`StoreError::NotFound`].
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        self.client
             .get_object()
             .bucket(&self.bucket)
             .key(self.full(key))
@@ -205,7 +208,11 @@ impl S3Store {
                 } else {
                     remote("downloading", key)(why(e))
                 }
-            })?;
+            })
+    }
+
+    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let out = self.get_object(key).await?;
         let bytes = out
             .body
             .collect()
@@ -216,20 +223,7 @@ impl S3Store {
 
     pub async fn download(&self, key: &str, dst: &Path) -> Result<u64, StoreError> {
         use tokio::io::AsyncWriteExt;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    StoreError::NotFound { key: key.into() }
-                } else {
-                    remote("downloading", key)(why(e))
-                }
-            })?;
+        let out = self.get_object(key).await?;
         let tmp = dst.with_extension("download");
         let mut file = tokio::fs::File::create(&tmp)
             .await

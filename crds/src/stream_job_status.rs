@@ -68,6 +68,10 @@ pub struct StreamJobStatus {
     /// A savepoint requested by `savepointTriggerNonce`, still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_savepoint: Option<PendingSavepoint>,
+    /// What the autoscaler (`sluice.dev/autoscale*` annotations) decided last and why; absent while the job
+    /// has no autoscaler annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<crate::autoscaler::AutoscalerStatus>,
 }
 
 /// Lifecycle of a job, as `kubectl get sj` shows it.

@@ -4,7 +4,7 @@
 //!   `e2e/kafka/pom.xml`; a marker file records the pom's hash so a changed pom re-resolves.
 //! - S3: `s3s-fs` (a real S3 server over a local directory, see docs/testing.md) built with `cargo install`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::TestBedError;
@@ -16,9 +16,7 @@ pub const KAFKA_VERSION: &str = "4.1.1";
 pub const S3S_FS_VERSION: &str = "0.14.1";
 
 fn kafka_pom() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("kafka")
-        .join("pom.xml")
+    crate::cache::e2e_source_dir().join("kafka").join("pom.xml")
 }
 
 /// The directory holding Kafka's jars (`<dir>/*` is the classpath).

@@ -114,10 +114,18 @@ fn checkpoint(h: &JobHarness, w: &RunningWorker) -> (String, u64) {
 fn manifest_at(endpoint: &str, uri: &str) -> SnapshotManifest {
     let rest = uri.strip_prefix("s3://").unwrap();
     let (bucket, key) = rest.split_once('/').unwrap();
-    let out = rt()
-        .block_on(s3(endpoint).get_object().bucket(bucket).key(key).send())
-        .unwrap();
-    let bytes = rt().block_on(out.body.collect()).unwrap().into_bytes();
+    // Request and body in one runtime: the connection task dies with the runtime that spawned it, so reading
+    // the body from a second runtime would cut it short.
+    let bytes = rt().block_on(async {
+        let out = s3(endpoint)
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.body.collect().await.unwrap().into_bytes()
+    });
     serde_json::from_slice(&bytes).unwrap()
 }
 

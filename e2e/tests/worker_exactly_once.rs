@@ -165,15 +165,15 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         malformed_per_mille: 6,
         ..GeneratorConfig::default()
     };
-    let produced = sluice_runtime::produce::produce(
-        bed.kafka_bootstrap(),
-        &job.job.topics,
-        generator,
-        0,
-        |_| {},
-    )
-    .unwrap();
-    assert!(produced.records > 12_000);
+    // The input arrives while the workers are being killed (paced to outlast the crash rounds), so every
+    // restart has fresh records committed since its last checkpoint — which is what `during_replay` needs.
+    let producer = {
+        let bootstrap = bed.kafka_bootstrap().to_string();
+        let topics = job.job.topics.clone();
+        std::thread::spawn(move || {
+            sluice_runtime::produce::produce(&bootstrap, &topics, generator, 110, |_| {}).unwrap()
+        })
+    };
 
     let configs = [job.worker_config(0, &[0, 1]), job.worker_config(1, &[2, 3])];
     let seed = std::env::var("SLUICE_CRASH_SEED")
@@ -186,6 +186,8 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
     let started = Instant::now();
     // Rounds: both workers run; one (or both) die by SIGKILL after a random delay, or by an armed failpoint.
     let mut round = 0u64;
+    // Whether each worker's last exit was a crash (SIGKILL or failpoint abort) rather than a clean stop.
+    let mut unclean = [true, true];
     while kills + failpoint_aborts < 60 && started.elapsed() < Duration::from_secs(240) {
         round += 1;
         let use_failpoint = round.is_multiple_of(3);
@@ -200,7 +202,15 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
             };
             format!("{name}:{n}")
         });
-        let victim = rng.below(2) as usize;
+        let mut victim = rng.below(2) as usize;
+        if fp
+            .as_deref()
+            .is_some_and(|f| f.starts_with("during_replay"))
+            && !unclean[victim]
+        {
+            // Only a worker that died uncleanly has committed transactions to replay.
+            victim = 1 - victim;
+        }
         let mut procs: Vec<ManagedProcess> = (0..2)
             .map(|w| job.start_worker(w, &configs[w], if w == victim { fp.clone() } else { None }))
             .collect();
@@ -218,13 +228,16 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
             procs[victim].kill();
             kills += 1;
         }
+        unclean[victim] = true;
         // Sometimes kill the other worker too, so both recover concurrently.
         if rng.below(3) == 0 {
             procs[1 - victim].kill();
             kills += 1;
+            unclean[1 - victim] = true;
         } else {
             terminate(procs[1 - victim].pid());
             procs[1 - victim].wait_exit(Duration::from_secs(30));
+            unclean[1 - victim] = false;
         }
         drop(procs);
     }
@@ -244,6 +257,9 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         kills + failpoint_aborts >= 50,
         "only {kills} kills and {failpoint_aborts} aborts"
     );
+
+    let produced = producer.join().unwrap();
+    assert!(produced.records > 12_000);
 
     // Finally let both run to the end of the input and stop cleanly.
     let procs: Vec<ManagedProcess> = (0..2)

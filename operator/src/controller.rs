@@ -17,6 +17,7 @@ use sluice_crds::StreamJob;
 use tokio::sync::watch;
 
 use crate::apply::{ApplyCtx, apply, publish};
+use crate::autoscaling::{Autoscalers, set_parallelism};
 use crate::build::JobMeta;
 use crate::error::Error;
 use crate::metrics::{Metrics, ResultLabel};
@@ -32,6 +33,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub leader: watch::Receiver<bool>,
+    pub autoscalers: Autoscalers,
 }
 
 impl Context {
@@ -55,6 +57,7 @@ impl Context {
             recorder,
             metrics,
             leader,
+            autoscalers: Autoscalers::default(),
         }
     }
 }
@@ -74,7 +77,8 @@ fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
 /// One reconcile of a live job: fetch → decide → apply.
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
-    let decision = decide::decide(&fetched.observed);
+    let mut decision = decide::decide(&fetched.observed);
+    let rescale = ctx.autoscalers.run(job, &fetched.observed, &mut decision);
     let requeue = Duration::from_secs(decision.requeue_secs);
     let cx = ApplyCtx {
         client: &ctx.client,
@@ -87,11 +91,17 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         store_credentials: fetched.store_credentials,
     };
     apply(&cx, decision).await?;
+    // After the status (with the decision and its figures) is written: the spec change then rolls out as
+    // a savepoint upgrade on the next reconcile.
+    if let Some(r) = rescale {
+        set_parallelism(&ctx.client, job, r).await?;
+    }
     Ok(RequeueAction::requeue(requeue))
 }
 
 /// Deletion: optional final stop-with-savepoint, then the pods go (owner references collect the rest).
 async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
+    ctx.autoscalers.forget(job);
     let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());

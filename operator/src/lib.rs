@@ -3,10 +3,12 @@
 //! Reconcile stages (one module each): `fetch` (I/O: the job's pods, referenced objects, worker statuses) →
 //! `validate` (pure: spec problems naming fields) → `decide` (pure: status + actions) → `apply` (I/O:
 //! status first, then actions via server-side apply and the worker control API). `build` renders the owned
-//! objects (pure). `controller` wires them into a kube-runtime Controller gated by the `lease`.
+//! objects (pure). `controller` wires them into a kube-runtime Controller gated by the `lease`; `autoscaling` runs the
+//! pure `autoscale` module inside each reconcile and executes its rescales.
 
 pub mod apply;
 pub mod autoscale;
+pub mod autoscaling;
 pub mod build;
 pub mod controller;
 pub mod decide;

@@ -43,8 +43,14 @@ struct ExpectScale {
     message_contains: Option<String>,
 }
 
+/// This package's directory as cargo reports it when running the test (not the compiled-in path, which can
+/// belong to another checkout sharing the target directory).
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+}
+
 fn fixtures() -> Vec<(String, Fixture)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/autoscale");
+    let dir = manifest_dir().join("tests/fixtures/autoscale");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -34,7 +34,7 @@ fn env_err(what: impl std::fmt::Display) -> TestBedError {
 
 /// The Maven project directory of the peer.
 pub fn project_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(PROJECT)
+    crate::cache::e2e_source_dir().join(PROJECT)
 }
 
 /// FNV-1a over `pom.xml` and every file under `src/main` (paths and contents, in sorted order): the jar's

@@ -62,7 +62,7 @@ impl NodeAgentError {
 /// `$CARGO_TARGET_DIR/debug/sluice-worker` (or `target/debug/sluice-worker` of this checkout).
 pub fn default_image_mappings() -> Vec<ImageMapping> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        || crate::cache::e2e_source_dir().join("../target"),
         PathBuf::from,
     );
     vec![ImageMapping {

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod sizing;
 pub mod stabilize;
 pub mod status;
+pub mod step;
 
 #[cfg(test)]
 mod decide_tests;

@@ -15,7 +15,14 @@ use sluice_core::features::FeatureVector;
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::{InputRecord, JobParams, MemStore, PartitionProcessor};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/vectors.json");
+/// `testdata/vectors.json` of this package, located at run time (a shared target directory can hold a binary
+/// compiled in another checkout).
+fn vectors_path() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("testdata/vectors.json")
+}
 
 fn topic(name: &str) -> SourceTopic {
     SourceTopic::ALL
@@ -75,7 +82,7 @@ fn partition_outputs(doc: &Value, model: &ScoringModel) -> Vec<Value> {
 
 #[test]
 fn sluice_core_matches_the_shared_vectors() {
-    let text = std::fs::read_to_string(PATH).expect("read vectors.json");
+    let text = std::fs::read_to_string(vectors_path()).expect("read vectors.json");
     let mut doc: Value = serde_json::from_str(&text).expect("parse vectors.json");
     let model = ScoringModel::default_v1();
     let scores = score_cases(&doc, &model);
@@ -84,7 +91,7 @@ fn sluice_core_matches_the_shared_vectors() {
         doc["score_cases"] = Value::Array(scores);
         doc["outputs"] = Value::Array(outputs);
         let pretty = serde_json::to_string_pretty(&doc).expect("serialize");
-        std::fs::write(PATH, pretty + "\n").expect("write vectors.json");
+        std::fs::write(vectors_path(), pretty + "\n").expect("write vectors.json");
         return;
     }
     assert_eq!(
@@ -101,7 +108,7 @@ fn sluice_core_matches_the_shared_vectors() {
 
 #[test]
 fn the_vectors_cover_every_decision_and_output_kind() {
-    let text = std::fs::read_to_string(PATH).expect("read vectors.json");
+    let text = std::fs::read_to_string(vectors_path()).expect("read vectors.json");
     let doc: Value = serde_json::from_str(&text).expect("parse vectors.json");
     let outputs = doc["outputs"].as_array().expect("outputs");
     for kind in ["decisions", "alerts", "dlq", "late"] {

@@ -6,7 +6,7 @@
 //! later calls return at once because the binaries exist. The build goes to a temporary directory that is
 //! renamed into place, so an interrupted build never leaves a half-installed `bin/`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -35,7 +35,7 @@ const BINARIES: [(&str, &str); 3] = [
 ];
 
 fn go_module_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("kube")
+    crate::cache::e2e_source_dir().join("kube")
 }
 
 fn install_dir() -> PathBuf {

@@ -55,7 +55,8 @@ fn invalid_values_are_all_reported_with_a_fix() {
 
 #[test]
 fn the_example_job_file_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fraud-local.yaml");
+    let path = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap())
+        .join("../examples/fraud-local.yaml");
     let job = LocalJob::load(&path).unwrap();
     assert!(job.local.fresh, "the README command must be repeatable");
     assert_eq!(job.generator.partitions, 4);

@@ -1,0 +1,224 @@
+//! One autoscaler step per reconcile (pure): from the job's annotations, the status `decide` just produced
+//! and the workers' `/v1/status` answers to the new `status.autoscaler`, an Event, and the parallelism to set.
+//!
+//! The reconciler keeps one [`Autoscaler`] per job in memory, calls [`step`] after the pure decide stage and
+//! before apply, writes `status.autoscaler` with the rest of the status, and executes [`Step::scale`] by
+//! patching `spec.parallelism` — which the normal upgrade path then rolls out as a savepoint upgrade.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sluice_crds::autoscaler::AutoscalerStatus;
+use sluice_crds::control::WorkerStatus;
+use sluice_crds::{LifecycleState, StreamJobSpec, StreamJobStatus};
+
+use super::config::{self, PREFIX};
+use super::decide::{Autoscaler, JobView};
+use super::metrics::Sample;
+use super::status::{AutoscalerEvent, event, measured_restart, next_status};
+
+/// A rescale ordered by the autoscaler: set `spec.parallelism` from `from` to `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rescale {
+    pub from: u32,
+    pub to: u32,
+}
+
+/// The outcome of one step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The new `status.autoscaler`.
+    pub status: AutoscalerStatus,
+    pub event: Option<AutoscalerEvent>,
+    pub scale: Option<Rescale>,
+    /// While autoscaling is on, reconcile (and so sample the workers) at least this often: a tenth of the
+    /// metrics window, between 1 s and 15 s.
+    pub sample_every: Option<Duration>,
+}
+
+/// What the step reads of the job.
+pub struct JobInput<'a> {
+    pub annotations: &'a BTreeMap<String, String>,
+    pub spec: &'a StreamJobSpec,
+    pub generation: Option<i64>,
+    /// `status.autoscaler` as persisted before this reconcile.
+    pub previous: Option<&'a AutoscalerStatus>,
+    /// The status `decide` produced in this reconcile.
+    pub next: &'a StreamJobStatus,
+}
+
+/// Whether any `sluice.dev/autoscale*` annotation is present.
+pub fn has_annotations(annotations: &BTreeMap<String, String>) -> bool {
+    annotations.keys().any(|k| k.starts_with(PREFIX))
+}
+
+/// Runs the autoscaler once at `now_ms`. `None` for a job that never had autoscaler annotations: it gets no
+/// `status.autoscaler` at all (removing the annotations later leaves a status saying it is disabled).
+pub fn step<'a>(
+    scaler: &mut Autoscaler,
+    job: &JobInput<'_>,
+    statuses: impl IntoIterator<Item = &'a WorkerStatus>,
+    now_ms: i64,
+) -> Option<Step> {
+    if !has_annotations(job.annotations) && job.previous.is_none() {
+        return None;
+    }
+    let cfg = config::parse(job.annotations);
+    let sample_every = match &cfg {
+        Ok(c) if c.enabled => {
+            scaler.observe(Sample::from_statuses(now_ms, statuses), c);
+            let tenth = c.metrics_window.as_millis() / 10;
+            Some(Duration::from_millis(tenth.clamp(1_000, 15_000)))
+        }
+        _ => None,
+    };
+    let ready_since_ms = job.next.ready_since.as_ref().map(|t| t.0.as_millisecond());
+    let view = JobView {
+        partitions: u32::try_from(job.spec.partitions).unwrap_or(0),
+        parallelism: u32::try_from(job.spec.parallelism).unwrap_or(0),
+        upgrade_in_progress: rollout_pending(job),
+        restarted_at_ms: ready_since_ms,
+        measured_restart: measured_restart(job.previous, ready_since_ms),
+    };
+    let decision = scaler.evaluate(&cfg, &view, now_ms);
+    Some(Step {
+        status: next_status(job.previous, &cfg, &decision, now_ms),
+        event: event(job.previous, &decision),
+        scale: decision.scale_to().map(|to| Rescale {
+            from: view.parallelism,
+            to,
+        }),
+        sample_every,
+    })
+}
+
+/// Anything but a settled deployment of the current spec: an upgrade, suspend or rollback in flight, a spec
+/// change not rolled out yet, or workers not (yet) running.
+fn rollout_pending(job: &JobInput<'_>) -> bool {
+    let next = job.next;
+    next.upgrade.is_some()
+        || next.parallelism != Some(job.spec.parallelism)
+        || (job.generation.is_some() && next.observed_generation != job.generation)
+        || !matches!(
+            next.lifecycle_state,
+            Some(LifecycleState::Running | LifecycleState::Stable)
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_crds::autoscaler::AutoscalerReason;
+
+    fn spec(parallelism: i32) -> StreamJobSpec {
+        let mut s = crate::decide::tests::spec();
+        s.parallelism = parallelism;
+        s
+    }
+
+    fn settled(parallelism: i32) -> StreamJobStatus {
+        StreamJobStatus {
+            observed_generation: Some(1),
+            lifecycle_state: Some(LifecycleState::Stable),
+            parallelism: Some(parallelism),
+            ..StreamJobStatus::default()
+        }
+    }
+
+    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_job_without_annotations_gets_no_autoscaler_status() {
+        let (spec, next) = (spec(2), settled(2));
+        let none = BTreeMap::new();
+        let job = JobInput {
+            annotations: &none,
+            spec: &spec,
+            generation: Some(1),
+            previous: None,
+            next: &next,
+        };
+        assert_eq!(step(&mut Autoscaler::new(), &job, [], 0), None);
+    }
+
+    #[test]
+    fn removed_annotations_leave_a_disabled_status() {
+        let (spec, next) = (spec(2), settled(2));
+        let none = BTreeMap::new();
+        let previous = AutoscalerStatus {
+            enabled: true,
+            ..AutoscalerStatus::default()
+        };
+        let job = JobInput {
+            annotations: &none,
+            spec: &spec,
+            generation: Some(1),
+            previous: Some(&previous),
+            next: &next,
+        };
+        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        assert!(!s.status.enabled);
+        assert_eq!(s.status.current.unwrap().reason, AutoscalerReason::Disabled);
+        assert_eq!(s.sample_every, None);
+    }
+
+    #[test]
+    fn a_rollout_in_flight_holds_and_a_settled_job_samples() {
+        let a = annotations(&[
+            ("sluice.dev/autoscale", "true"),
+            ("sluice.dev/autoscale-metrics-window", "30s"),
+        ]);
+        let spec3 = spec(3);
+        let deployed2 = settled(2);
+        let job = JobInput {
+            annotations: &a,
+            spec: &spec3,
+            generation: Some(2),
+            previous: None,
+            next: &deployed2,
+        };
+        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        assert_eq!(
+            s.status.current.unwrap().reason,
+            AutoscalerReason::UpgradeInProgress
+        );
+        assert_eq!(s.sample_every, Some(Duration::from_secs(3)));
+
+        let spec2 = spec(2);
+        let job = JobInput {
+            annotations: &a,
+            spec: &spec2,
+            generation: Some(1),
+            previous: None,
+            next: &deployed2,
+        };
+        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        assert!(s.status.enabled);
+        assert_ne!(
+            s.status.current.unwrap().reason,
+            AutoscalerReason::UpgradeInProgress
+        );
+        assert_eq!(s.scale, None);
+    }
+
+    #[test]
+    fn invalid_annotations_are_reported_in_status() {
+        let a = annotations(&[("sluice.dev/autoscale-max", "lots")]);
+        let (spec, next) = (spec(2), settled(2));
+        let job = JobInput {
+            annotations: &a,
+            spec: &spec,
+            generation: Some(1),
+            previous: None,
+            next: &next,
+        };
+        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        assert_eq!(s.status.problems.len(), 1);
+        assert!(s.event.is_some_and(|e| e.warning));
+    }
+}

@@ -46,6 +46,10 @@ pub struct WorkerStatus {
     pub state_bytes: u64,
     /// Fraction of wall time spent processing over the last metrics interval, 0..=1 (autoscaler input).
     pub busy_ratio: f64,
+    /// Partition count of the (co-partitioned) input topics, as found at start-up. The operator compares it
+    /// with `spec.partitions`: a smaller spec would leave partitions without a worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_partitions: Option<u32>,
 }
 
 /// One owned input partition.
@@ -177,6 +181,7 @@ mod tests {
             consecutive_failed_checkpoints: 0,
             state_bytes: 0,
             busy_ratio: 0.5,
+            input_partitions: Some(4),
         };
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.contains("\"phase\":\"running\""), "{json}");

@@ -30,6 +30,8 @@ pub struct WorkerSpec {
     pub failpoint: Option<String>,
     /// Serve the control API over TLS with this (certificate, key) PEM pair.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Extra environment variables (e.g. the SASL credential files).
+    pub env: Vec<(String, String)>,
 }
 
 /// A started worker with its control API address.
@@ -149,6 +151,7 @@ impl JobHarness {
             cmd.env("SLUICE_CONTROL_TLS_CERT_FILE", cert)
                 .env("SLUICE_CONTROL_TLS_KEY_FILE", key);
         }
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         let scheme = if spec.tls.is_some() { "https" } else { "http" };
         let log = self.dir.join(format!("worker-{}.log", spec.identity));
         let process = ManagedProcess::spawn("sluice-worker", cmd, &log)?;

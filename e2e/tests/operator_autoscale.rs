@@ -86,9 +86,17 @@ async fn a_lag_burst_scales_up_through_a_savepoint_with_exactly_once() {
         .wait_for(
             "the autoscaler's scale-up",
             Duration::from_secs(240),
-            async |j| j.status.as_ref()?.autoscaler.as_ref()?.last_decision.clone(),
+            async |j| {
+                j.status
+                    .as_ref()?
+                    .autoscaler
+                    .as_ref()?
+                    .last_decision
+                    .clone()
+            },
         )
         .await;
+    eprintln!("autoscaler decision: {}", decided.message);
     assert_eq!(decided.reason, AutoscalerReason::ScaleUp, "{decided:#?}");
     assert_eq!(decided.from, 1);
     assert!(

@@ -58,14 +58,18 @@ async fn manual_savepoint(env: &OperatorEnv, nonce: i64, extra: serde_json::Valu
         .patch(JOB_NAME, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
-    env.wait_for("the manual savepoint", Duration::from_secs(120), async |j| {
-        let s = j.status.as_ref()?;
-        let last = s.savepoints.last()?;
-        (s.pending_savepoint.is_none()
-            && s.nonces.savepoint == Some(nonce)
-            && last.trigger == SavepointTrigger::Manual)
-            .then(|| last.location.clone())
-    })
+    env.wait_for(
+        "the manual savepoint",
+        Duration::from_secs(120),
+        async |j| {
+            let s = j.status.as_ref()?;
+            let last = s.savepoints.last()?;
+            (s.pending_savepoint.is_none()
+                && s.nonces.savepoint == Some(nonce)
+                && last.trigger == SavepointTrigger::Manual)
+                .then(|| last.location.clone())
+        },
+    )
     .await
 }
 
@@ -74,9 +78,12 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
     let mut env = OperatorEnv::start("opup", PARTITIONS, JOB_YAML).await;
     env.run_operator();
     let jobs = env.jobs();
-    jobs.create(&PostParams::default(), &env.stream_job(2, serde_json::json!({})))
-        .await
-        .unwrap();
+    jobs.create(
+        &PostParams::default(),
+        &env.stream_job(2, serde_json::json!({})),
+    )
+    .await
+    .unwrap();
 
     let mut produced = tokio::task::block_in_place(|| produce(&env.h, 0, 4_000));
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {

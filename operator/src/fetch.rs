@@ -210,6 +210,10 @@ pub async fn observe(
         }
     }))
     .await;
+    problems.extend(validate::partition_count_problem(
+        spec,
+        probes.iter().filter_map(|(_, p)| p.status()),
+    ));
 
     Ok(Fetched {
         observed: Observed {

@@ -3,6 +3,7 @@
 //! and reported in the same form. A job with problems keeps running what is deployed; nothing new rolls out.
 
 use sluice_crds::StreamJobSpec;
+use sluice_crds::control::WorkerStatus;
 
 use crate::model::Problem;
 
@@ -41,9 +42,39 @@ pub fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
     out
 }
 
+/// `spec.partitions` against the input topics' partition count the workers found at start-up. Fewer in the
+/// spec would leave the extra partitions unassigned (never processed); more would give workers partitions
+/// that do not exist (they fail at start).
+pub fn partition_count_problem<'a>(
+    spec: &StreamJobSpec,
+    statuses: impl IntoIterator<Item = &'a WorkerStatus>,
+) -> Option<Problem> {
+    let (worker, actual) = statuses
+        .into_iter()
+        .find_map(|s| Some((s.worker.as_str(), s.input_partitions?)))
+        .filter(|&(_, n)| i64::from(n) != i64::from(spec.partitions))?;
+    let consequence = if i64::from(actual) > i64::from(spec.partitions) {
+        format!(
+            "partitions {}..{} would never be processed",
+            spec.partitions,
+            actual - 1
+        )
+    } else {
+        "workers would own partitions that do not exist".to_string()
+    };
+    Some(Problem {
+        field: "spec.partitions".into(),
+        message: format!(
+            "is {} but the input topics have {actual} partitions (reported by worker {worker}); {consequence}; \
+             set spec.partitions to {actual}",
+            spec.partitions
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::spec_problems;
+    use super::{partition_count_problem, spec_problems};
     use crate::decide::tests::spec;
 
     #[test]
@@ -57,5 +88,29 @@ mod tests {
             fields,
             vec!["spec.job.transactionTimeout", "spec.parallelism"]
         );
+    }
+
+    #[test]
+    fn a_partition_count_other_than_the_topics_names_spec_partitions() {
+        let spec = crate::decide::tests::spec();
+        let mut status = crate::decide::tests::worker_status_for_tests();
+        status.input_partitions = Some(6);
+        let p = partition_count_problem(&spec, [&status]).unwrap();
+        assert_eq!(p.field, "spec.partitions");
+        assert!(
+            p.message
+                .contains("partitions 4..5 would never be processed"),
+            "{}",
+            p.message
+        );
+        assert!(
+            p.message.contains("set spec.partitions to 6"),
+            "{}",
+            p.message
+        );
+        status.input_partitions = Some(4);
+        assert_eq!(partition_count_problem(&spec, [&status]), None);
+        status.input_partitions = None;
+        assert_eq!(partition_count_problem(&spec, [&status]), None);
     }
 }

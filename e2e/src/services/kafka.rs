@@ -3,6 +3,10 @@
 //! Configured for a transactional workload on one node: the transaction state log and offsets topic use
 //! replication 1 / min ISR 1, transactions may stay open up to an hour, consumer groups rebalance without the
 //! initial delay, and topics are never auto-created (tests create theirs with explicit partition counts).
+//!
+//! Besides the PLAINTEXT listener, the broker has a SASL_PLAINTEXT listener (mechanism PLAIN) with one test
+//! user, [`SASL_USER`] / [`SASL_PASSWORD`], so the workers' SASL credential handling runs against a real
+//! authenticating broker.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,10 @@ use crate::install::ensure_kafka;
 use crate::ports::free_port;
 use crate::process::{ManagedProcess, accepts_tcp, log_contains};
 
+/// The SASL/PLAIN test user of the SASL listener (test-only credentials, loopback only).
+pub const SASL_USER: &str = "sluice";
+pub const SASL_PASSWORD: &str = "sluice-test-kafka-secret";
+
 const READY_LINE: &str = "Kafka Server started";
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -22,6 +30,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 pub struct KafkaBroker {
     dir: PathBuf,
     port: u16,
+    sasl_port: u16,
     controller_port: u16,
     process: Option<ManagedProcess>,
     /// Delete `dir` on drop (private instances) or keep it (shared instances started by `sluice-testbed`).
@@ -37,6 +46,7 @@ impl KafkaBroker {
         let mut broker = KafkaBroker {
             dir: dir.to_path_buf(),
             port: free_port()?,
+            sasl_port: free_port()?,
             controller_port: free_port()?,
             process: None,
             remove_dir_on_drop: true,
@@ -56,6 +66,11 @@ impl KafkaBroker {
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `host:port` of the SASL_PLAINTEXT listener (PLAIN, [`SASL_USER`] / [`SASL_PASSWORD`]).
+    pub fn sasl_bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.sasl_port)
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -80,11 +95,13 @@ impl KafkaBroker {
             "process.roles=broker,controller\n\
              node.id=1\n\
              controller.quorum.bootstrap.servers=127.0.0.1:{c}\n\
-             listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{p}\n\
+             listeners=PLAINTEXT://127.0.0.1:{p},SASL_PLAINTEXT://127.0.0.1:{sp},CONTROLLER://127.0.0.1:{c}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{p},SASL_PLAINTEXT://127.0.0.1:{sp}\n\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
              inter.broker.listener.name=PLAINTEXT\n\
+             sasl.enabled.mechanisms=PLAIN\n\
+             listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}=\"{password}\";\n\
              log.dirs={data}\n\
              num.partitions=1\n\
              auto.create.topics.enable=false\n\
@@ -99,7 +116,10 @@ impl KafkaBroker {
              group.initial.rebalance.delay.ms=0\n\
              log.retention.hours=-1\n",
             p = self.port,
+            sp = self.sasl_port,
             c = self.controller_port,
+            user = SASL_USER,
+            password = SASL_PASSWORD,
             data = data.display()
         );
         std::fs::write(self.config_path(), props)

@@ -105,10 +105,11 @@ impl OperatorEnv {
         h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
 
         let kube_dir = run_root().join(unique_name(&format!("{tag}-kube")));
-        let cluster = tokio::task::spawn_blocking(move || KubeCluster::from_env_or_start(&kube_dir))
-            .await
-            .unwrap()
-            .unwrap();
+        let cluster =
+            tokio::task::spawn_blocking(move || KubeCluster::from_env_or_start(&kube_dir))
+                .await
+                .unwrap()
+                .unwrap();
         let client = cluster.client().await.unwrap();
         install_crd(&client).await;
         let ns = unique_name(tag);

@@ -185,6 +185,7 @@ fn samples_from_worker_statuses_keep_running_workers_only() {
         consecutive_failed_checkpoints: 0,
         state_bytes: 0,
         busy_ratio: 0.4,
+        input_partitions: None,
     };
     let a = status("a", WorkerPhase::Running);
     let b = status("b", WorkerPhase::Recovering);

@@ -70,7 +70,16 @@ fn worker(phase: WorkerPhase, savepoint: Option<(&str, SnapshotState)>) -> Worke
         consecutive_failed_checkpoints: 0,
         state_bytes: 0,
         busy_ratio: 0.5,
+        input_partitions: Some(4),
     }))
+}
+
+/// A running worker's status (for tests of other modules).
+pub fn worker_status_for_tests() -> WorkerStatus {
+    match worker(WorkerPhase::Running, None) {
+        WorkerProbe::Status(s) => *s,
+        WorkerProbe::Unreachable(_) => unreachable!(),
+    }
 }
 
 /// Healthy running pods + workers for the deployed hash of `o.status`.

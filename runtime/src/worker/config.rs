@@ -84,6 +84,15 @@ pub enum WorkerConfigError {
         #[source]
         source: serde_yaml::Error,
     },
+    #[error(
+        "reading the file named by {env} ({path}): {source}; mount the Secret there or unset {env}"
+    )]
+    SecretFile {
+        env: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ConfigError>),
 }
@@ -95,7 +104,8 @@ impl WorkerConfig {
     /// `SLUICE_WORKER_PARTITIONS` (comma-separated), `SLUICE_STATE_DIR`, `SLUICE_FENCE_TRANSACTIONAL_IDS`
     /// (comma-separated), `SLUICE_CONTROL_ADDR`, `SLUICE_METRICS_ADDR`, `SLUICE_CONTROL_TOKEN_FILE`,
     /// `SLUICE_RESTORE_FROM`, `SLUICE_CHECKPOINT_STORE`, `SLUICE_CONTROL_TLS_CERT_FILE`,
-    /// `SLUICE_CONTROL_TLS_KEY_FILE`.
+    /// `SLUICE_CONTROL_TLS_KEY_FILE`; Kafka SASL credentials from `SLUICE_KAFKA_SASL_USERNAME_FILE` and
+    /// `SLUICE_KAFKA_SASL_PASSWORD_FILE`.
     pub fn load(path: &Path) -> Result<WorkerConfig, WorkerConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| WorkerConfigError::Read {
@@ -108,6 +118,7 @@ impl WorkerConfig {
                 source,
             })?;
         cfg.apply_env(|k| std::env::var(k).ok());
+        cfg.apply_secret_files(|k| std::env::var(k).ok())?;
         let errs = cfg.validate();
         if errs.is_empty() {
             Ok(cfg)
@@ -166,6 +177,31 @@ impl WorkerConfig {
         if let Some(s) = non_empty("SLUICE_CHECKPOINT_STORE") {
             self.job.state.checkpoint_store = Some(s);
         }
+    }
+
+    /// Kafka SASL credentials from files (a mounted Secret, see `spec.kafkaAuth.saslSecret`):
+    /// `SLUICE_KAFKA_SASL_USERNAME_FILE` and `SLUICE_KAFKA_SASL_PASSWORD_FILE` become librdkafka's
+    /// `sasl.username` and `sasl.password`. The values are never logged; a trailing newline is dropped.
+    fn apply_secret_files(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), WorkerConfigError> {
+        for (env, property) in [
+            ("SLUICE_KAFKA_SASL_USERNAME_FILE", "sasl.username"),
+            ("SLUICE_KAFKA_SASL_PASSWORD_FILE", "sasl.password"),
+        ] {
+            let Some(path) = get(env).filter(|p| !p.trim().is_empty()) else {
+                continue;
+            };
+            let value = std::fs::read_to_string(&path)
+                .map_err(|source| WorkerConfigError::SecretFile { env, path, source })?;
+            let value = value.strip_suffix('\n').unwrap_or(&value);
+            let value = value.strip_suffix('\r').unwrap_or(value).to_string();
+            if let Some(kafka) = self.job.kafka.as_mut() {
+                kafka.properties.insert(property.to_string(), value);
+            }
+        }
+        Ok(())
     }
 
     /// Job rules plus the worker-specific ones.
@@ -265,6 +301,36 @@ mod tests {
         });
         assert_eq!(cfg.worker.partitions, vec![2, 3]);
         assert_eq!(cfg.job.kafka.unwrap().bootstrap_servers, "127.0.0.2:1");
+    }
+
+    #[test]
+    fn sasl_credentials_come_from_the_secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("username");
+        let pass = dir.path().join("password");
+        std::fs::write(&user, "fraud-job\n").unwrap();
+        std::fs::write(&pass, "s3cr3t").unwrap();
+        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let (u, p) = (user.display().to_string(), pass.display().to_string());
+        cfg.apply_secret_files(|k| match k {
+            "SLUICE_KAFKA_SASL_USERNAME_FILE" => Some(u.clone()),
+            "SLUICE_KAFKA_SASL_PASSWORD_FILE" => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let props = cfg.job.kafka.unwrap().properties;
+        assert_eq!(props["sasl.username"], "fraud-job");
+        assert_eq!(props["sasl.password"], "s3cr3t");
+
+        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let err = cfg
+            .apply_secret_files(|k| {
+                (k == "SLUICE_KAFKA_SASL_PASSWORD_FILE").then(|| "/nonexistent/password".into())
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SLUICE_KAFKA_SASL_PASSWORD_FILE"), "{err}");
+        assert!(err.contains("/nonexistent/password"), "{err}");
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let progress = progress_topic(job);
     let admin: AdminClient<DefaultClientContext> =
         cconf.create().map_err(kerr("creating the admin client"))?;
-    let services = Services::start(cfg, &model.version)?;
+    let services = Services::start(cfg, &model.version, layout.input_partitions)?;
     services.runtime.block_on(ensure_progress_topic(
         &admin,
         &progress,

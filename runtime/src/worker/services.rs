@@ -70,7 +70,12 @@ fn parse_addr(field: &'static str, addr: String) -> Result<SocketAddr, ServicesE
 }
 
 impl Services {
-    pub fn start(cfg: &WorkerConfig, model_version: &str) -> Result<Services, ServicesError> {
+    /// `input_partitions`: the input topics' partition count, reported in the status for the operator.
+    pub fn start(
+        cfg: &WorkerConfig,
+        model_version: &str,
+        input_partitions: usize,
+    ) -> Result<Services, ServicesError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sluice-io")
@@ -91,6 +96,7 @@ impl Services {
             consecutive_failed_checkpoints: 0,
             state_bytes: 0,
             busy_ratio: 0.0,
+            input_partitions: u32::try_from(input_partitions).ok(),
         });
         let layout = Layout::new(&cfg.job.transactional_id_prefix);
         let store = match &cfg.job.state.checkpoint_store {

@@ -77,6 +77,16 @@ async fn a_lag_burst_scales_up_through_a_savepoint_with_exactly_once() {
         )
         .await;
     assert!(holding.enabled);
+    let job = env.jobs().get(JOB_NAME).await.unwrap();
+    let cond = job
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Autoscaling"))
+        .expect("the Autoscaling condition");
+    assert_eq!(
+        (cond.status.as_str(), cond.reason.as_str()),
+        ("True", "Enabled")
+    );
     assert!(holding.last_decision.is_none(), "{holding:#?}");
     assert_eq!(env.jobs().get(JOB_NAME).await.unwrap().spec.parallelism, 1);
 

@@ -9,14 +9,20 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use sluice_crds::StreamJob;
 
 use crate::autoscale::Autoscaler;
 use crate::autoscale::step::{JobInput, Rescale, step};
+use crate::decide::conditions::upsert;
 use crate::error::Error;
 use crate::model::{Decision, Observed, Severity, Transition};
+
+/// Condition type saying whether autoscaling is on, off, or paused by an invalid annotation (named in its
+/// message). Present only on jobs that have (or had) `sluice.dev/autoscale*` annotations.
+pub const AUTOSCALING_CONDITION: &str = "Autoscaling";
 
 /// The autoscalers of every job this replica reconciles, by namespace/name/uid (a re-created job starts
 /// empty). Lost on restart or leader change, which only delays the next decision by one metrics window.
@@ -58,6 +64,16 @@ impl Autoscalers {
             step(all.entry(key(job)).or_default(), &input, statuses, now_ms)
         }?;
         decision.status.autoscaler = Some(outcome.status);
+        let (ok, reason, message) = outcome.condition;
+        upsert(
+            &mut decision.status.conditions,
+            AUTOSCALING_CONDITION,
+            ok,
+            reason,
+            message,
+            Time(obs.now),
+            Some(obs.generation),
+        );
         if let Some(e) = outcome.event {
             let severity = if e.warning {
                 Severity::Warning

@@ -31,6 +31,8 @@ pub struct Step {
     pub status: AutoscalerStatus,
     pub event: Option<AutoscalerEvent>,
     pub scale: Option<Rescale>,
+    /// The `Autoscaling` condition: status, reason, message (an invalid annotation is named here).
+    pub condition: (bool, &'static str, String),
     /// While autoscaling is on, reconcile (and so sample the workers) at least this often: a tenth of the
     /// metrics window, between 1 s and 15 s.
     pub sample_every: Option<Duration>,
@@ -81,7 +83,27 @@ pub fn step<'a>(
         measured_restart: measured_restart(job.previous, ready_since_ms),
     };
     let decision = scaler.evaluate(&cfg, &view, now_ms);
+    let condition = match &cfg {
+        Err(e) => (false, "InvalidAnnotations", e.to_string()),
+        Ok(c) if !c.enabled => (
+            false,
+            "Disabled",
+            format!("set the annotation {PREFIX}: \"true\" to enable autoscaling"),
+        ),
+        Ok(c) => (
+            true,
+            "Enabled",
+            format!(
+                "between {} and {} workers at target utilization {}",
+                c.min,
+                c.max
+                    .map_or_else(|| "spec.partitions".to_string(), |m| m.to_string()),
+                c.target_utilization
+            ),
+        ),
+    };
     Some(Step {
+        condition,
         status: next_status(job.previous, &cfg, &decision, now_ms),
         event: event(job.previous, &decision),
         scale: decision.scale_to().map(|to| Rescale {
@@ -219,6 +241,10 @@ mod tests {
         };
         let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
         assert_eq!(s.status.problems.len(), 1);
+        let (ok, reason, message) = s.condition;
+        assert!(!ok);
+        assert_eq!(reason, "InvalidAnnotations");
+        assert!(message.contains("sluice.dev/autoscale-max"), "{message}");
         assert!(s.event.is_some_and(|e| e.warning));
     }
 }

@@ -1,7 +1,7 @@
 //! Lifecycle state and the `Ready` / `Progressing` / `Degraded` conditions, derived from the decided status.
 //! A condition's `lastTransitionTime` changes only when its `status` changes.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sluice_crds::{DesiredState, LifecycleState, UpgradeReason, UpgradeStep};
 
 use super::Ctx;
@@ -130,10 +130,31 @@ fn lifecycle(cx: &Ctx) -> LifecycleState {
 
 /// Upserts condition `type_`, keeping `lastTransitionTime` unless the status flips.
 fn set(cx: &mut Ctx, type_: &str, status: bool, reason: &str, message: String) {
-    let status_s = if status { "True" } else { "False" };
     let now = cx.now();
     let generation = Some(cx.obs.generation);
-    let conds = &mut cx.st.conditions;
+    upsert(
+        &mut cx.st.conditions,
+        type_,
+        status,
+        reason,
+        message,
+        now,
+        generation,
+    );
+}
+
+/// Upserts condition `type_` in `conds`; `lastTransitionTime` becomes `now` only when the status flips (or
+/// the condition is new), so a condition that keeps its status never churns.
+pub fn upsert(
+    conds: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    now: Time,
+    generation: Option<i64>,
+) {
+    let status_s = if status { "True" } else { "False" };
     match conds.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status_s {

@@ -58,6 +58,28 @@ impl TestBed {
         Ok(bed)
     }
 
+    /// Private Kafka and S3 even when shared ones are announced: for tests that stop and restart them.
+    pub fn private_kafka_and_s3() -> Result<TestBed, TestBedError> {
+        let mut bed = TestBed::empty();
+        let broker = KafkaBroker::start(&run_root().join(unique_name("kafka")))?;
+        bed.kafka_bootstrap = Some(broker.bootstrap());
+        bed.private_kafka = Some(broker);
+        let server = S3Server::start(&run_root().join(unique_name("s3")))?;
+        bed.s3_endpoint = Some(server.endpoint());
+        bed.private_s3 = Some(server);
+        Ok(bed)
+    }
+
+    /// The private broker, if this bed started one (it can be stopped and restarted on the same ports).
+    pub fn kafka_broker(&mut self) -> Option<&mut KafkaBroker> {
+        self.private_kafka.as_mut()
+    }
+
+    /// The private S3 server, if this bed started one.
+    pub fn s3_server(&mut self) -> Option<&mut S3Server> {
+        self.private_s3.as_mut()
+    }
+
     fn empty() -> TestBed {
         TestBed {
             kafka_bootstrap: None,

@@ -12,22 +12,17 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::operators::{start_operator, wait_sole_leader};
 use common::{JOB_NAME, OperatorEnv, s3_client, steady};
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use sluice_crds::{LifecycleState, SavepointTrigger, StreamJob, StreamJobStatus, UpgradeStep};
-use sluice_e2e::binaries::binary;
 use sluice_e2e::cache::run_root;
 use sluice_e2e::job_harness::JobHarness;
-use sluice_e2e::ports::free_port;
-use sluice_e2e::process::ManagedProcess;
 use sluice_e2e::unique_name;
 use sluice_runtime::generator::GeneratorConfig;
 
@@ -502,107 +497,6 @@ async fn a_spec_that_never_gets_ready_is_rolled_back_from_the_upgrade_savepoint(
         status(&job).deployed_hash.as_deref(),
         Some(good_hash.as_str())
     );
-}
-
-/// One `sluice-operator` process.
-struct OperatorProcess {
-    identity: &'static str,
-    process: ManagedProcess,
-    metrics: String,
-    /// SIGKILLed by the test.
-    killed: bool,
-}
-
-fn start_operator(
-    env: &OperatorEnv,
-    dir: &Path,
-    identity: &'static str,
-    lease: &str,
-) -> OperatorProcess {
-    let port = free_port().unwrap();
-    let mut cmd = Command::new(binary("sluice-operator").unwrap());
-    cmd.env("KUBECONFIG", env.kubeconfig_path())
-        .env("POD_NAME", identity)
-        .env("RUST_LOG", "info")
-        .env_remove("POD_NAMESPACE")
-        .env_remove("SLUICE_OPERATOR_NAMESPACE")
-        .args(["--namespace", &env.ns])
-        .args(["--leader-election-namespace", &env.ns])
-        .args(["--lease-name", lease])
-        .arg(format!("--metrics-addr=127.0.0.1:{port}"));
-    let log = dir.join(format!("{identity}.log"));
-    let process = ManagedProcess::spawn("sluice-operator", cmd, &log).unwrap();
-    eprintln!("{identity}: pid {}, log {}", process.pid(), log.display());
-    OperatorProcess {
-        identity,
-        process,
-        metrics: format!("http://127.0.0.1:{port}/metrics"),
-        killed: false,
-    }
-}
-
-/// `sluice_operator_leader` of a running operator (None while its endpoint does not answer).
-async fn leader_gauge(op: &OperatorProcess) -> Option<i64> {
-    let text = reqwest::get(&op.metrics).await.ok()?.text().await.ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("sluice_operator_leader "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-async fn lease_holder(env: &OperatorEnv, name: &str) -> Option<(String, i32)> {
-    let lease = Api::<Lease>::namespaced(env.client.clone(), &env.ns)
-        .get_opt(name)
-        .await
-        .unwrap()?;
-    let spec = lease.spec?;
-    Some((spec.holder_identity?, spec.lease_transitions.unwrap_or(0)))
-}
-
-/// Waits until `holder` holds the Lease and is the only process reporting leadership.
-async fn wait_sole_leader(
-    env: &OperatorEnv,
-    lease: &str,
-    ops: &mut [OperatorProcess],
-    holder: Option<&str>,
-    timeout: Duration,
-) -> (usize, i32) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        for op in ops.iter_mut().filter(|o| !o.killed) {
-            op.process.check_alive().unwrap();
-        }
-        if let Some((who, transitions)) = lease_holder(env, lease).await
-            && holder.is_none_or(|h| h == who)
-            && let Some(i) = ops.iter().position(|o| o.identity == who)
-        {
-            let mut gauges = Vec::new();
-            for op in ops.iter() {
-                // A killed process reports nothing; it does not lead.
-                let g = if op.killed {
-                    Some(0)
-                } else {
-                    leader_gauge(op).await
-                };
-                gauges.push(g);
-            }
-            let expected: Vec<Option<i64>> =
-                (0..ops.len()).map(|j| Some(i64::from(j == i))).collect();
-            if gauges == expected {
-                return (i, transitions);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no sole leader{} within {timeout:?}; lease: {:?}; logs:\n{}",
-            holder.map(|h| format!(" {h}")).unwrap_or_default(),
-            lease_holder(env, lease).await,
-            ops.iter()
-                .map(|o| format!("--- {}\n{}", o.identity, o.process.log_tail(20)))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Instances that reported the job's Events with `reason` (all reasons when None).

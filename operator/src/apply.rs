@@ -15,6 +15,7 @@ use sluice_crds::control::SnapshotState;
 use sluice_crds::{StreamJob, StreamJobStatus};
 
 use crate::build::{self, JobMeta};
+use crate::crash_point;
 use crate::decide::upgrade::{StopOutcome, after_stop};
 use crate::error::Error;
 use crate::model::{Action, Decision, Severity, Transition};
@@ -90,6 +91,7 @@ pub async fn publish(recorder: &Recorder, job: &StreamJob, t: &Transition) {
 pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
     let mut status = decision.status;
     patch_status(cx.client, cx.job, &status).await?;
+    crash_point::after_persisting(&status);
     for t in &decision.events {
         tracing::info!(job = %cx.meta.name, reason = t.reason, note = %t.note, "transition");
         publish(cx.recorder, cx.job, t).await;
@@ -110,6 +112,7 @@ pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
                 .await;
             }
             patch_status(cx.client, cx.job, &status).await?;
+            crash_point::after_persisting(&status);
             continue;
         }
         execute(cx, action).await?;

@@ -11,6 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{Action as RequeueAction, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use sluice_crds::StreamJob;
@@ -174,6 +175,26 @@ fn error_policy(job: Arc<StreamJob>, err: &Error, ctx: Arc<Context>) -> RequeueA
     }
 }
 
+/// The jobs in the ConfigMap's namespace whose `spec.model.configMap` names it.
+fn jobs_using_model(
+    store: &kube::runtime::reflector::Store<StreamJob>,
+    cm: &ConfigMap,
+) -> Vec<ObjectRef<StreamJob>> {
+    let (ns, name) = (cm.namespace(), cm.name_any());
+    store
+        .state()
+        .iter()
+        .filter(|j| j.namespace() == ns)
+        .filter(|j| {
+            j.spec
+                .model
+                .as_ref()
+                .is_some_and(|m| m.config_map.name == name)
+        })
+        .map(|j| ObjectRef::from_obj(&**j))
+        .collect()
+}
+
 /// Runs the controller until shutdown (SIGTERM / Ctrl-C).
 pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
     let client = ctx.client.clone();
@@ -192,10 +213,21 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         ),
     };
     let owned = watcher::Config::default().labels("app.kubernetes.io/name=sluice-worker");
-    Controller::new(jobs, watcher::Config::default())
+    let models = match &namespace {
+        Some(ns) => Api::<ConfigMap>::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let controller = Controller::new(jobs, watcher::Config::default());
+    let store = controller.store();
+    controller
         .owns(pods, owned.clone())
         .owns(cms, owned.clone())
         .owns(svcs, owned)
+        // A model ConfigMap belongs to the user, not the job: map its changes to the jobs that use it, so a
+        // new model rolls out now rather than at the next periodic reconcile.
+        .watches(models, watcher::Config::default(), move |cm: ConfigMap| {
+            jobs_using_model(&store, &cm)
+        })
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

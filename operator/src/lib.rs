@@ -11,6 +11,7 @@ pub mod autoscale;
 pub mod autoscaling;
 pub mod build;
 pub mod controller;
+pub mod crash_point;
 pub mod decide;
 pub mod error;
 pub mod fetch;

@@ -5,6 +5,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod operators;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +97,11 @@ impl OperatorEnv {
     /// a fresh bucket; `job_yaml` holds the worker settings (commit/checkpoint intervals, ...).
     pub async fn start(tag: &str, partitions: i32, job_yaml: &str) -> OperatorEnv {
         let bed = tokio::task::block_in_place(TestBed::with_kafka_and_s3).unwrap();
+        OperatorEnv::start_on(bed, tag, partitions, job_yaml).await
+    }
+
+    /// Like [`OperatorEnv::start`] on the given services (e.g. private ones a test restarts).
+    pub async fn start_on(bed: TestBed, tag: &str, partitions: i32, job_yaml: &str) -> OperatorEnv {
         let endpoint = bed.s3_endpoint().to_string();
         let bucket = make_bucket(&endpoint, &format!("{tag}-ckpt")).await;
         let dir = run_root().join(unique_name(tag));

@@ -186,6 +186,12 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
             ..Volume::default()
         });
         mounts.push(mount("model", MODEL_DIR, true));
+        // Also in the job config file; the env var is what a runtime that relocates mounts (the test node
+        // agent) can rewrite, and it keeps the path next to the other per-pod settings.
+        envs.push(env(
+            "SLUICE_MODEL_PATH",
+            format!("{MODEL_DIR}/{}", model.config_map.key),
+        ));
     }
     if let Some(auth) = &spec.kafka_auth {
         if let Some(tls) = &auth.tls_secret {

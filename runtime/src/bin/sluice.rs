@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sluice_core::model::ScoringModel;
 use sluice_crds::JobConfig;
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::ops::{store_cmds, worker_cmds};
@@ -131,6 +132,10 @@ struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// A further scoring model (YAML) the job ran, e.g. before or after a model upgrade; repeatable. Each
+    /// decision is checked against the oracle under the model version it names.
+    #[arg(long = "model")]
+    models: Vec<PathBuf>,
 }
 
 /// Reads a `job:` section from a worker config, or a bare job config.
@@ -257,7 +262,20 @@ fn verify(a: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match sluice_runtime::verify::verify(&a.bootstrap, &job, &params, &model) {
+    let mut models = vec![model];
+    for path in &a.models {
+        let loaded = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| ScoringModel::from_yaml(&t).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(m) => models.push(m),
+            Err(e) => {
+                eprintln!("sluice verify: --model {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match sluice_runtime::verify::verify_models(&a.bootstrap, &job, &params, &models) {
         Ok(report) => {
             if a.json {
                 println!(
@@ -280,7 +298,12 @@ fn verify(a: VerifyArgs) -> ExitCode {
                     report.actual_late,
                     report.expected_late
                 );
-                for e in report.progress_errors.iter().chain(&report.examples) {
+                for e in report
+                    .model_switches
+                    .iter()
+                    .chain(&report.progress_errors)
+                    .chain(&report.examples)
+                {
                     println!("  {e}");
                 }
             }

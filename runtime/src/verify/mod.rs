@@ -5,6 +5,10 @@
 //! in offset order); runs the independent oracle over that order; and compares: every authorization has
 //! exactly one decision (or one late record), byte-identical to the oracle's, and the DLQ holds exactly the
 //! malformed inputs.
+//!
+//! A job upgraded to a new scoring model mid-stream is verified with every model it ran ([`verify_models`]):
+//! each decision is compared with the oracle's decision under the model version it names, and each model
+//! version must cover one contiguous offset range per partition — the switch happens at one offset.
 
 pub mod read;
 
@@ -65,6 +69,11 @@ pub struct VerifyReport {
     pub mismatched_late: u64,
     /// Problems in the progress log itself (gaps, overlaps, reordering).
     pub progress_errors: Vec<String>,
+    /// Where each partition's decisions change model version (`partition P: A → B at offset O`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub model_switches: Vec<String>,
+    /// Partitions whose decisions return to a model version after leaving it (not one switch per version).
+    pub model_switch_errors: u64,
     /// The first few concrete differences, for a human.
     pub examples: Vec<String>,
 }
@@ -80,6 +89,7 @@ impl VerifyReport {
             && self.mismatched_dlq == 0
             && self.mismatched_late == 0
             && self.progress_errors.is_empty()
+            && self.model_switch_errors == 0
     }
 
     fn example(&mut self, s: String) {
@@ -96,6 +106,17 @@ pub fn verify(
     params: &JobParams,
     model: &ScoringModel,
 ) -> Result<VerifyReport, VerifyError> {
+    verify_models(bootstrap, job, params, std::slice::from_ref(model))
+}
+
+/// Verifies output produced under one or more scoring models (a model upgrade mid-stream): each decision
+/// must equal the oracle's under the model version it carries.
+pub fn verify_models(
+    bootstrap: &str,
+    job: &JobConfig,
+    params: &JobParams,
+    models: &[ScoringModel],
+) -> Result<VerifyReport, VerifyError> {
     let mut report = VerifyReport::default();
     let input_names = input_topics(&job.topics);
     let partitions = partition_count(bootstrap, input_names[0])?;
@@ -107,7 +128,7 @@ pub fn verify(
     let progress_parts = partition_count(bootstrap, &progress_name)?;
     let progress = read_topic(bootstrap, &progress_name, progress_parts, READ_TIMEOUT)?;
 
-    let mut expected: Vec<Output> = Vec::new();
+    let mut expected = Expected::default();
     for p in 0..partitions {
         let per_topic: Vec<&Vec<OwnedMessage>> = inputs.iter().filter_map(|t| t.get(p)).collect();
         report.input_records += per_topic.iter().map(|v| v.len() as u64).sum::<u64>();
@@ -122,16 +143,41 @@ pub fn verify(
             &mut report,
         );
         report.processed_records += order.len() as u64;
-        let result = oracle_decisions(params, model, &order);
-        expected.extend(result.decisions.into_iter().map(Output::Decision));
-        expected.extend(result.dlq.into_iter().map(Output::Dlq));
-        expected.extend(result.late.into_iter().map(Output::Late));
+        for (i, model) in models.iter().enumerate() {
+            let result = oracle_decisions(params, model, &order);
+            for d in result.decisions {
+                let (txn_id, version) = (d.txn_id.clone(), d.model_version.clone());
+                let bytes = Output::Decision(d).to_json_bytes()?;
+                expected
+                    .decisions
+                    .entry(txn_id)
+                    .or_default()
+                    .insert(version, bytes);
+            }
+            // DLQ and late records do not depend on the model: take them once.
+            if i == 0 {
+                for out in result.dlq.into_iter().map(Output::Dlq) {
+                    expected.dlq.push(out.to_json_bytes()?);
+                }
+                for out in result.late.into_iter().map(Output::Late) {
+                    expected.late.push(out.to_json_bytes()?);
+                }
+            }
+        }
     }
     report.unprocessed_records = report
         .input_records
         .saturating_sub(report.processed_records);
-    compare(bootstrap, job, &expected, &mut report)?;
+    compare(bootstrap, job, expected, &mut report)?;
     Ok(report)
+}
+
+/// The oracle's outputs: decisions by txn_id and model version, DLQ and late records as bytes.
+#[derive(Default)]
+struct Expected {
+    decisions: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    dlq: Vec<Vec<u8>>,
+    late: Vec<Vec<u8>>,
 }
 
 fn decode_progress(topic: &str, msgs: &[OwnedMessage]) -> Result<Vec<ProgressRecord>, VerifyError> {
@@ -215,37 +261,33 @@ fn processing_order(
 fn compare(
     bootstrap: &str,
     job: &JobConfig,
-    expected: &[Output],
+    expected: Expected,
     report: &mut VerifyReport,
 ) -> Result<(), VerifyError> {
-    let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut want_dlq = Vec::new();
-    let mut want_late = Vec::new();
-    for out in expected {
-        match out {
-            Output::Decision(d) => {
-                want.insert(d.txn_id.clone(), out.to_json_bytes()?);
-            }
-            Output::Dlq(_) => want_dlq.push(out.to_json_bytes()?),
-            Output::Late(_) => want_late.push(out.to_json_bytes()?),
-            Output::Alert(_) => {}
-        }
-    }
+    let Expected {
+        decisions: want,
+        dlq: want_dlq,
+        late: want_late,
+    } = expected;
     report.expected_dlq = want_dlq.len() as u64;
     report.expected_late = want_late.len() as u64;
     report.expected_decisions = want.len() as u64;
     let parts = partition_count(bootstrap, &job.topics.decisions)?;
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    // Source partition → (source offset, model version) of its decisions.
+    let mut versions: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
     for msg in read_topic(bootstrap, &job.topics.decisions, parts, READ_TIMEOUT)?
         .iter()
         .flatten()
     {
         report.actual_decisions += 1;
         let bytes = msg.payload().unwrap_or_default();
-        let txn_id = serde_json::from_slice::<serde_json::Value>(bytes)
-            .ok()
-            .and_then(|v| v.get("txn_id").and_then(|t| t.as_str()).map(str::to_string))
-            .unwrap_or_default();
+        let fields = DecisionFields::parse(bytes);
+        let txn_id = fields.txn_id;
+        versions
+            .entry(fields.source_partition)
+            .or_default()
+            .push((fields.source_offset, fields.model_version.clone()));
         let count = seen.entry(txn_id.clone()).or_default();
         *count += 1;
         if *count > 1 {
@@ -253,10 +295,18 @@ fn compare(
             report.example(format!("duplicate decision for {txn_id}"));
             continue;
         }
-        match want.get(&txn_id) {
+        let Some(by_version) = want.get(&txn_id) else {
+            report.unexpected_decisions += 1;
+            report.example(format!("unexpected decision for {txn_id:?}"));
+            continue;
+        };
+        match by_version.get(&fields.model_version) {
             None => {
-                report.unexpected_decisions += 1;
-                report.example(format!("unexpected decision for {txn_id:?}"));
+                report.mismatched_decisions += 1;
+                report.example(format!(
+                    "decision for {txn_id} was scored by model {:?}, which verification was not given",
+                    fields.model_version
+                ));
             }
             Some(w) if w.as_slice() != bytes => {
                 report.mismatched_decisions += 1;
@@ -275,11 +325,69 @@ fn compare(
             report.example(format!("no decision for {txn_id}"));
         }
     }
+    check_model_switches(versions, report);
     let (actual, mismatched) = compare_set(bootstrap, &job.topics.dlq, want_dlq)?;
     (report.actual_dlq, report.mismatched_dlq) = (actual, mismatched);
     let (actual, mismatched) = compare_set(bootstrap, &job.topics.late, want_late)?;
     (report.actual_late, report.mismatched_late) = (actual, mismatched);
     Ok(())
+}
+
+/// The fields of a decision verification keys on (missing ones read as empty / -1, which then mismatch).
+struct DecisionFields {
+    txn_id: String,
+    model_version: String,
+    source_partition: i64,
+    source_offset: i64,
+}
+
+impl DecisionFields {
+    fn parse(bytes: &[u8]) -> DecisionFields {
+        let v = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let int = |k: &str| v.get(k).and_then(serde_json::Value::as_i64).unwrap_or(-1);
+        DecisionFields {
+            txn_id: text("txn_id"),
+            model_version: text("model_version"),
+            source_partition: int("source_partition"),
+            source_offset: int("source_offset"),
+        }
+    }
+}
+
+/// Each model version must cover one contiguous range of offsets per partition: records the switches, and
+/// counts partitions that come back to a version they left.
+fn check_model_switches(versions: BTreeMap<i64, Vec<(i64, String)>>, report: &mut VerifyReport) {
+    for (partition, mut seq) in versions {
+        seq.sort_unstable();
+        let mut left: Vec<&str> = Vec::new();
+        let mut bad = false;
+        for pair in seq.windows(2) {
+            let [(_, a), (offset, b)] = pair else {
+                continue;
+            };
+            if a == b {
+                continue;
+            }
+            report.model_switches.push(format!(
+                "partition {partition}: {a} → {b} at offset {offset}"
+            ));
+            left.push(a);
+            bad |= left.contains(&b.as_str());
+        }
+        if bad {
+            report.model_switch_errors += 1;
+            report.example(format!(
+                "partition {partition} returns to a model version it had left: {}",
+                report.model_switches.join("; ")
+            ));
+        }
+    }
 }
 
 /// Reads `topic` and compares its payloads with `want` as multisets: (records read, records not matched
@@ -308,4 +416,39 @@ fn compare_set(
     }
     unmatched += (want.len() - i + got.len() - j) as u64;
     Ok((actual, unmatched))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(items: &[(i64, &str)]) -> Vec<(i64, String)> {
+        items.iter().map(|(o, v)| (*o, v.to_string())).collect()
+    }
+
+    #[test]
+    fn one_switch_per_partition_is_recorded_and_a_return_is_an_error() {
+        let mut report = VerifyReport::default();
+        let mut versions = BTreeMap::new();
+        // Arrival order is not offset order: sorting comes first.
+        versions.insert(0, seq(&[(7, "v2"), (3, "v1"), (5, "v1"), (9, "v2")]));
+        versions.insert(1, seq(&[(1, "v1"), (2, "v2"), (4, "v3")]));
+        check_model_switches(versions, &mut report);
+        assert_eq!(
+            report.model_switches,
+            vec![
+                "partition 0: v1 → v2 at offset 7",
+                "partition 1: v1 → v2 at offset 2",
+                "partition 1: v2 → v3 at offset 4"
+            ]
+        );
+        assert_eq!(report.model_switch_errors, 0);
+        assert!(report.ok());
+
+        let mut versions = BTreeMap::new();
+        versions.insert(2, seq(&[(1, "v1"), (2, "v2"), (3, "v1")]));
+        check_model_switches(versions, &mut report);
+        assert_eq!(report.model_switch_errors, 1);
+        assert!(!report.ok());
+    }
 }

@@ -103,7 +103,7 @@ impl WorkerConfig {
     /// Overrides (what a Pod spec sets per worker): `SLUICE_KAFKA_BOOTSTRAP`, `SLUICE_WORKER_IDENTITY`,
     /// `SLUICE_WORKER_PARTITIONS` (comma-separated), `SLUICE_STATE_DIR`, `SLUICE_FENCE_TRANSACTIONAL_IDS`
     /// (comma-separated), `SLUICE_CONTROL_ADDR`, `SLUICE_METRICS_ADDR`, `SLUICE_CONTROL_TOKEN_FILE`,
-    /// `SLUICE_RESTORE_FROM`, `SLUICE_CHECKPOINT_STORE`, `SLUICE_CONTROL_TLS_CERT_FILE`,
+    /// `SLUICE_RESTORE_FROM`, `SLUICE_CHECKPOINT_STORE`, `SLUICE_MODEL_PATH`, `SLUICE_CONTROL_TLS_CERT_FILE`,
     /// `SLUICE_CONTROL_TLS_KEY_FILE`; Kafka SASL credentials from `SLUICE_KAFKA_SASL_USERNAME_FILE` and
     /// `SLUICE_KAFKA_SASL_PASSWORD_FILE`.
     pub fn load(path: &Path) -> Result<WorkerConfig, WorkerConfigError> {
@@ -176,6 +176,9 @@ impl WorkerConfig {
         }
         if let Some(s) = non_empty("SLUICE_CHECKPOINT_STORE") {
             self.job.state.checkpoint_store = Some(s);
+        }
+        if let Some(m) = non_empty("SLUICE_MODEL_PATH") {
+            self.job.model_path = Some(m);
         }
     }
 

@@ -32,10 +32,9 @@ const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  
 const SUSPEND: &str = "oplc-susp";
 const ROLLBACK: &str = "oplc-rb";
 const FAILOVER: &str = "oplc-lead";
-/// The node agent hands out pod IPs (127.0.0.N, each worker listening on :8080) from a pool per agent, so two
-/// agents in one process would give two pods the same address: the tests of this file run one at a time. (For
-/// the same reason, operator tests in two test processes must not run at the same time; `./e2e/test.sh` runs
-/// the test binaries one after another.)
+/// The tests of this file run one at a time: each runs a whole job (workers, operator, agent), and three at
+/// once on a 2-core machine would only test the timeouts. (Pod IPs are claimed machine-wide by the node
+/// agent, so running them together would be correct, just slow.)
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The pod annotation carrying the deployment fingerprint.
 const HASH_ANNOTATION: &str = "sluice.dev/deploy-hash";

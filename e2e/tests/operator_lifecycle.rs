@@ -8,6 +8,9 @@
 //! - leader failover: two `sluice-operator` processes share one Lease; the leader is SIGKILLed, the other
 //!   takes the Lease over and rolls out the next spec change.
 //!
+//! - delete with `deletion.finalSavepoint`: the finalizer stops the workers with a savepoint; a job created
+//!   again with `initialSavepointPath` pointing at it continues exactly where the deleted one stopped.
+//!
 //! Each ends with `sluice verify`: every authorization has exactly one decision, byte-identical to the oracle.
 
 mod common;
@@ -32,6 +35,7 @@ const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  
 const SUSPEND: &str = "oplc-susp";
 const ROLLBACK: &str = "oplc-rb";
 const FAILOVER: &str = "oplc-lead";
+const FINAL: &str = "oplc-final";
 /// The tests of this file run one at a time: each runs a whole job (workers, operator, agent), and three at
 /// once on a 2-core machine would only test the timeouts. (Pod IPs are claimed machine-wide by the node
 /// agent, so running them together would be correct, just slow.)
@@ -611,4 +615,95 @@ async fn a_second_operator_takes_over_the_lease_and_rolls_out_the_next_change() 
     ops[follower].process.check_alive().unwrap();
     drop(ops);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Savepoint directories `s3://bucket/store/<prefix>/savepoints/<id>` whose id starts with `id_prefix`.
+async fn savepoints_named(env: &OperatorEnv, id_prefix: &str) -> Vec<String> {
+    let prefix = format!(
+        "store/{}/savepoints/{id_prefix}",
+        env.h.job.transactional_id_prefix
+    );
+    let listed = s3_client(&env.endpoint)
+        .list_objects_v2()
+        .bucket(&env.bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut dirs: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter_map(|k| {
+            let rest = k.strip_prefix(&prefix)?;
+            let id = rest.split('/').next()?;
+            Some(format!(
+                "s3://{}/store/{}/savepoints/{id_prefix}{id}",
+                env.bucket, env.h.job.transactional_id_prefix
+            ))
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_with_a_final_savepoint_and_recreate_from_it() {
+    let _serial = SERIAL.lock().await;
+    let mut env = OperatorEnv::start(FINAL, PARTITIONS, JOB_YAML).await;
+    env.run_operator();
+    let final_savepoint = serde_json::json!({"spec": {"deletion": {"finalSavepoint": true}}});
+    env.jobs()
+        .create(
+            &PostParams::default(),
+            &env.stream_job(2, final_savepoint.clone()),
+        )
+        .await
+        .unwrap();
+    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 300, 0, 3_000));
+    env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
+        steady(j, 2).then_some(())
+    })
+    .await;
+    wait_consumed(&env, FINAL, "batch 0", Duration::from_secs(180)).await;
+
+    // Delete: the finalizer stops every worker with one savepoint before the pods go.
+    env.jobs()
+        .delete(JOB_NAME, &Default::default())
+        .await
+        .unwrap();
+    env.wait_pods_gone(Duration::from_secs(120)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.jobs().get_opt(JOB_NAME).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the job was not deleted");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let finals = savepoints_named(&env, "sp-final-").await;
+    assert_eq!(finals.len(), 1, "one final savepoint: {finals:?}");
+    let location = finals[0].clone();
+    assert!(objects_under(&env.endpoint, &location).await > 0);
+    assert!(
+        reasons(&job_events(&env).await).contains(&"FinalSavepoint".to_string()),
+        "no FinalSavepoint Event"
+    );
+
+    // Input keeps arriving while the job does not exist; a new job started from the final savepoint picks up
+    // exactly where the deleted one stopped.
+    produced += tokio::task::block_in_place(|| produce(&env.h, 300, 1, 2_000));
+    let recreate = serde_json::json!({"spec": {"initialSavepointPath": location}});
+    env.jobs()
+        .create(&PostParams::default(), &env.stream_job(2, recreate))
+        .await
+        .unwrap();
+    let job = env
+        .wait_for("the re-created job", Duration::from_secs(180), async |j| {
+            steady(j, 2).then(|| j.clone())
+        })
+        .await;
+    assert_eq!(
+        status(&job).restored_from.as_deref(),
+        Some(location.as_str())
+    );
+    verify_exactly_once(&env, FINAL, produced, "across delete and re-create").await;
 }

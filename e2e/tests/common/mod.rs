@@ -184,6 +184,11 @@ impl OperatorEnv {
         self._cluster.kubeconfig_path()
     }
 
+    /// `kubectl` against the test's API server.
+    pub fn kubectl(&self) -> std::process::Command {
+        self._cluster.kubectl()
+    }
+
     pub fn jobs(&self) -> Api<StreamJob> {
         Api::namespaced(self.client.clone(), &self.ns)
     }
@@ -241,11 +246,16 @@ impl OperatorEnv {
 
     /// Waits until the job's input is fully committed.
     pub async fn wait_consumed(&self, what: &str, timeout: Duration) {
-        let h = &self.h;
-        self.wait_for(what, timeout, async |_| {
-            (tokio::task::block_in_place(|| h.lag()).ok()? == 0).then_some(())
-        })
-        .await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut lag = tokio::task::block_in_place(|| self.h.lag());
+        while !matches!(lag, Ok(0)) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}; lag: {lag:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            lag = tokio::task::block_in_place(|| self.h.lag());
+        }
     }
 
     /// Names of the job's worker pods, sorted.

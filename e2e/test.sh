@@ -99,6 +99,9 @@ echo "kafka: $SLUICE_KAFKA_BOOTSTRAP  s3: $SLUICE_S3_ENDPOINT"
 step "tests"
 # No `set -e` here: a failing test must still reach the summary, the service logs and the cleanup.
 set +e
+# The end-to-end scenarios append one row each (scenario, events, kills, duplicates, losses, mismatches).
+export SLUICE_RELIABILITY_REPORT="$CACHE/run/reliability-$$.jsonl"
+rm -f "$SLUICE_RELIABILITY_REPORT"
 cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$CACHE/run/test-output-$$.txt"
 status=${PIPESTATUS[0]}
 set -e
@@ -110,6 +113,20 @@ if [ "$status" -ne 0 ]; then
   for log in "$STATE/kafka/kafka.log" "$STATE/s3/s3.log" "$STATE/kube/kube-apiserver.log" "$STATE/kube/etcd.log"; do
     [ -f "$log" ] && { echo "--- last lines of $log"; tail -n 40 "$log"; }
   done
+fi
+if [ -s "$SLUICE_RELIABILITY_REPORT" ]; then
+  echo "reliability summary (also in $CACHE/run/reliability-summary.md):"
+  python3 - "$SLUICE_RELIABILITY_REPORT" > "$CACHE/run/reliability-summary.md" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows.sort(key=lambda r: r["scenario"])
+dash = lambda v: "–" if v is None else v
+print("| scenario | events | kills | duplicates | losses | mismatches | time, s |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for r in rows:
+    print(f"| {r['scenario']} | {r['events']} | {r['kills']} | {dash(r['duplicates'])} | {dash(r['losses'])} | {dash(r['mismatches'])} | {r['seconds']:.0f} |")
+PY
+  cat "$CACHE/run/reliability-summary.md"
 fi
 echo "$passed passed, $failed failed"
 exit "$status"

@@ -38,6 +38,7 @@ fn produce(h: &JobHarness, batch: u64, cards: u64, authorizations: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lag_burst_scales_up_through_a_savepoint_with_exactly_once() {
+    let started = std::time::Instant::now();
     let mut env = OperatorEnv::start("opscale", PARTITIONS, JOB_YAML).await;
     env.run_operator();
     // Short windows so the test takes seconds, not the production minutes; scale-down is held for an hour so
@@ -155,6 +156,13 @@ async fn a_lag_burst_scales_up_through_a_savepoint_with_exactly_once() {
     assert!(
         report.ok(),
         "exactly-once violated across the autoscaler's rescale: {report:#?}"
+    );
+    common::report::record(
+        "3. autoscaler on a lag burst",
+        format!("ScaleUp 1 → {to} from a 200,000-authorization burst"),
+        0,
+        Some(&report),
+        started,
     );
     // Scale-down is stabilized for an hour: the decision stays the only one.
     let last = env.jobs().get(JOB_NAME).await.unwrap();

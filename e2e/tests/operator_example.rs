@@ -111,6 +111,7 @@ fn localize(env: &OperatorEnv, name: &str) -> serde_yaml::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_example_manifest_runs_with_kubectl_apply_and_sluice_produce() {
+    let started = std::time::Instant::now();
     let example: serde_yaml::Value = serde_yaml::from_str(EXAMPLE).unwrap();
     let partitions = example["spec"]["partitions"].as_i64().unwrap() as i32;
     let parallelism = example["spec"]["parallelism"].as_i64().unwrap() as i32;
@@ -218,4 +219,35 @@ async fn the_example_manifest_runs_with_kubectl_apply_and_sluice_produce() {
         "{report:#}"
     );
     assert!(report["actual_dlq"].as_u64().unwrap() > 0, "{report:#}");
+    let n = |k: &str| report[k].as_u64().unwrap_or(u64::MAX);
+    let verified = Some((
+        n("duplicate_decisions"),
+        n("missing_decisions") + n("unprocessed_records"),
+        n("mismatched_decisions")
+            + n("unexpected_decisions")
+            + n("mismatched_dlq")
+            + n("mismatched_late"),
+    ));
+    for (scenario, events) in [
+        (
+            "1. kubectl apply of the example, load from sluice produce",
+            format!("{parallelism} workers over {partitions} partitions, 400 records/s"),
+        ),
+        (
+            "7. poison messages",
+            format!(
+                "{} malformed records in the DLQ, job never halted",
+                n("actual_dlq")
+            ),
+        ),
+    ] {
+        common::report::Row {
+            scenario: scenario.into(),
+            events,
+            kills: 0,
+            verified,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+        .record();
+    }
 }

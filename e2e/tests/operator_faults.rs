@@ -15,11 +15,11 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::operators::{OperatorProcess, start_operator_with};
+use common::report::{Row, figures, table};
 use common::{OperatorEnv, steady};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -99,14 +99,6 @@ fn start_load(h: &JobHarness, phase: u64, p: &Profile) -> std::thread::JoinHandl
     })
 }
 
-struct Row {
-    scenario: String,
-    events: String,
-    kills: u32,
-    report: VerifyReport,
-    seconds: f64,
-}
-
 /// Waits for the phase's load and its processing, then verifies everything produced so far.
 async fn finish_phase(
     env: &OperatorEnv,
@@ -175,27 +167,6 @@ fn operators(env: &OperatorEnv, dir: &Path, lease: &str, crash: &str) -> Vec<Ope
         .collect()
 }
 
-fn table(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| scenario | events | kills | duplicates | losses | mismatches | time, s |\n| --- | --- | --- | --- | --- | --- | --- |\n",
-    );
-    for r in rows {
-        let m = &r.report;
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {:.0} |",
-            r.scenario,
-            r.events,
-            r.kills,
-            m.duplicate_decisions,
-            m.missing_decisions + m.unprocessed_records,
-            m.mismatched_decisions + m.unexpected_decisions + m.mismatched_dlq + m.mismatched_late,
-            r.seconds
-        );
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn faults_under_the_operator_lose_and_duplicate_nothing() {
     let p = profile();
@@ -247,7 +218,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "worker processes SIGKILLed at random times".into(),
         events: format!("{kills} SIGKILLs"),
         kills,
-        report,
+        verified: Some(figures(&report)),
         seconds: started.elapsed().as_secs_f64(),
     });
 
@@ -266,7 +237,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "Kafka broker killed and restarted".into(),
         events: "1 broker restart (5 s down)".into(),
         kills: 1,
-        report,
+        verified: Some(figures(&report)),
         seconds: started.elapsed().as_secs_f64(),
     });
 
@@ -284,7 +255,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "S3 server stopped".into(),
         events: format!("{} s outage", p.s3_outage.as_secs()),
         kills: 1,
-        report,
+        verified: Some(figures(&report)),
         seconds: started.elapsed().as_secs_f64(),
     });
 
@@ -353,10 +324,13 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "operator leader killed in every upgrade phase (rescale 2 → 3)".into(),
         events: crashed.join(", "),
         kills: leader_kills as u32,
-        report,
+        verified: Some(figures(&report)),
         seconds: started.elapsed().as_secs_f64(),
     });
 
+    for r in &rows {
+        r.record();
+    }
     let summary = table(&rows);
     eprintln!("{summary}");
     std::fs::write(dir.join("campaign-summary.md"), &summary).unwrap();

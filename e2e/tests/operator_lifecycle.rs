@@ -246,16 +246,23 @@ async fn wait_consumed(env: &OperatorEnv, tag: &str, what: &str, timeout: Durati
     }
 }
 
-async fn verify_exactly_once(env: &OperatorEnv, tag: &str, produced: u64, what: &str) {
+async fn verify_exactly_once(
+    env: &OperatorEnv,
+    tag: &str,
+    produced: u64,
+    what: &str,
+) -> sluice_runtime::verify::VerifyReport {
     wait_consumed(env, tag, "all input consumed", Duration::from_secs(180)).await;
     let report = tokio::task::block_in_place(|| env.h.verify()).unwrap();
     assert_eq!(report.input_records, produced, "{report:#?}");
     assert_eq!(report.unprocessed_records, 0, "{report:#?}");
     assert!(report.ok(), "exactly-once violated {what}: {report:#?}");
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn suspend_and_resume_restore_from_the_suspend_savepoint() {
+    let started = Instant::now();
     let _serial = SERIAL.lock().await;
     let mut env = OperatorEnv::start(SUSPEND, PARTITIONS, JOB_YAML).await;
     env.run_operator();
@@ -349,11 +356,19 @@ async fn suspend_and_resume_restore_from_the_suspend_savepoint() {
         assert!(seen.iter().any(|s| s == r), "no {r} Event in {seen:?}");
     }
 
-    verify_exactly_once(&env, SUSPEND, produced, "across suspend and resume").await;
+    let report = verify_exactly_once(&env, SUSPEND, produced, "across suspend and resume").await;
+    common::report::record(
+        "8. suspend / resume",
+        "suspend with savepoint, input waits, resume from it",
+        0,
+        Some(&report),
+        started,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_spec_that_never_gets_ready_is_rolled_back_from_the_upgrade_savepoint() {
+    let started = Instant::now();
     let _serial = SERIAL.lock().await;
     let mut env = OperatorEnv::start(ROLLBACK, PARTITIONS, JOB_YAML).await;
     env.run_operator();
@@ -493,7 +508,14 @@ async fn a_spec_that_never_gets_ready_is_rolled_back_from_the_upgrade_savepoint(
 
     // The rolled-back job keeps processing, and the blocked generation is not tried again.
     produced += tokio::task::block_in_place(|| produce(&env.h, 800, 1, 2_000));
-    verify_exactly_once(&env, ROLLBACK, produced, "across the rollback").await;
+    let report = verify_exactly_once(&env, ROLLBACK, produced, "across the rollback").await;
+    common::report::record(
+        "5. failed upgrade → rollback",
+        "never-ready spec rolled back to the last stable spec after 20 s",
+        0,
+        Some(&report),
+        started,
+    );
     let job = env.jobs().get(JOB_NAME).await.unwrap();
     assert_eq!(lifecycle(&job), Some(LifecycleState::RolledBack));
     assert_eq!(
@@ -517,6 +539,7 @@ async fn reporters(env: &OperatorEnv, reason: Option<&str>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_operator_takes_over_the_lease_and_rolls_out_the_next_change() {
+    let started = Instant::now();
     let _serial = SERIAL.lock().await;
     let env = OperatorEnv::start(FAILOVER, PARTITIONS, JOB_YAML).await;
     let dir = run_root().join(unique_name("oplc-lead-operators"));
@@ -611,7 +634,15 @@ async fn a_second_operator_takes_over_the_lease_and_rolls_out_the_next_change() 
     );
 
     produced += tokio::task::block_in_place(|| produce(&env.h, 900, 1, 2_000));
-    verify_exactly_once(&env, FAILOVER, produced, "across the operator failover").await;
+    let report =
+        verify_exactly_once(&env, FAILOVER, produced, "across the operator failover").await;
+    common::report::record(
+        "operator leader SIGKILLed (two operator processes)",
+        "Lease taken over; next rescale rolled out by the new leader",
+        1,
+        Some(&report),
+        started,
+    );
     ops[follower].process.check_alive().unwrap();
     drop(ops);
     let _ = std::fs::remove_dir_all(&dir);
@@ -650,6 +681,7 @@ async fn savepoints_named(env: &OperatorEnv, id_prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn delete_with_a_final_savepoint_and_recreate_from_it() {
+    let started = Instant::now();
     let _serial = SERIAL.lock().await;
     let mut env = OperatorEnv::start(FINAL, PARTITIONS, JOB_YAML).await;
     env.run_operator();
@@ -705,5 +737,12 @@ async fn delete_with_a_final_savepoint_and_recreate_from_it() {
         status(&job).restored_from.as_deref(),
         Some(location.as_str())
     );
-    verify_exactly_once(&env, FINAL, produced, "across delete and re-create").await;
+    let report = verify_exactly_once(&env, FINAL, produced, "across delete and re-create").await;
+    common::report::record(
+        "8. delete with final savepoint, re-create from it",
+        "final savepoint on delete; new job from it",
+        0,
+        Some(&report),
+        started,
+    );
 }

@@ -30,6 +30,7 @@ fn model_v2_yaml() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_model_upgrade_under_load_switches_each_partition_at_one_offset() {
+    let started = std::time::Instant::now();
     let mut env = OperatorEnv::start("opmodel", PARTITIONS, JOB_YAML).await;
     env.run_operator();
     let v2 = model_v2_yaml();
@@ -129,5 +130,12 @@ async fn a_model_upgrade_under_load_switches_each_partition_at_one_offset() {
             .iter()
             .all(|s| s.contains("fraud-v1 → fraud-v2")),
         "{report:#?}"
+    );
+    common::report::record(
+        "2. savepoint upgrade to a new model under load",
+        format!("fraud-v1 → fraud-v2: {}", report.model_switches.join("; ")),
+        0,
+        Some(&report),
+        started,
     );
 }

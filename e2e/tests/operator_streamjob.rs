@@ -7,6 +7,8 @@
 //! - `/scale` reads and writes `spec.parallelism` / `status.parallelism` / `status.selector`;
 //! - the leader-election Lease admits one holder at a time.
 
+mod common;
+
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -99,6 +101,7 @@ async fn rejected(api: &Api<StreamJob>, body: serde_json::Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cel_admission_reconcile_scale_and_lease() {
+    let started = std::time::Instant::now();
     let cluster = cluster().await;
     let client = cluster.client().await.unwrap();
     install_crd(&client).await;
@@ -115,6 +118,13 @@ async fn cel_admission_reconcile_scale_and_lease() {
     );
     let msg = rejected(&jobs, job_json("short", 1, 4, "5m")).await;
     assert!(msg.contains("spec.job.transactionTimeout"), "{msg}");
+    let mut unknown_mode = job_json("mode", 1, 4, "15m");
+    unknown_mode["spec"]["upgradeMode"] = serde_json::json!("best-effort");
+    let msg = rejected(&jobs, unknown_mode).await;
+    assert!(
+        msg.contains("spec.upgradeMode") && msg.contains("best-effort"),
+        "{msg}"
+    );
     // 45d-style units are understood by the rule (2d > 100ms + 5m is admitted).
     let long: StreamJob = serde_json::from_value(job_json("long", 1, 4, "2d")).unwrap();
     jobs.create(&PostParams::default(), &long).await.unwrap();
@@ -134,6 +144,14 @@ async fn cel_admission_reconcile_scale_and_lease() {
         s.message.contains("spec.job.transactionalIdPrefix") && s.message.contains("immutable"),
         "{}",
         s.message
+    );
+    common::report::record(
+        "6. invalid StreamJobs",
+        "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, changed \
+         transactionalIdPrefix: each rejected (422) with the message naming the field",
+        0,
+        None,
+        started,
     );
 
     // Reconcile without the token Secret: the status names the missing reference, nothing is deployed.

@@ -75,6 +75,7 @@ async fn manual_savepoint(env: &OperatorEnv, nonce: i64, extra: serde_json::Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn operator_rescales_through_a_savepoint_with_exactly_once() {
+    let started = std::time::Instant::now();
     let mut env = OperatorEnv::start("opup", PARTITIONS, JOB_YAML).await;
     env.run_operator();
     let jobs = env.jobs();
@@ -131,6 +132,13 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
     assert!(
         report.ok(),
         "exactly-once violated across the operator's rescale: {report:#?}"
+    );
+    common::report::record(
+        "3. rescale 2 → 3 (spec.parallelism)",
+        "stop-with-savepoint, 3 workers restored from it",
+        0,
+        Some(&report),
+        started,
     );
 
     // Retention: keep one savepoint (plus the one the deployment restored from). A second manual savepoint

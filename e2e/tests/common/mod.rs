@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod operators;
+pub mod report;
 
 use std::sync::Arc;
 use std::time::Duration;

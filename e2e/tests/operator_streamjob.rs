@@ -86,11 +86,21 @@ fn job_json(name: &str, parallelism: i64, partitions: i64, txn_timeout: &str) ->
     })
 }
 
-/// Creates the object and returns the apiserver's rejection message (panics if it was admitted).
+/// Creates the object and returns the apiserver's rejection message (panics if it was admitted). The body is
+/// sent as untyped JSON, as `kubectl apply` would: values our own types refuse must reach the API server.
 async fn rejected(api: &Api<StreamJob>, body: serde_json::Value) -> String {
-    let job: StreamJob = serde_json::from_value(body).unwrap();
-    match api.create(&PostParams::default(), &job).await {
-        Ok(_) => panic!("admitted: {}", job.name_any()),
+    let resource = kube::api::ApiResource::erase::<StreamJob>(&());
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        api.clone().into_client(),
+        &body["metadata"]["namespace"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| api.namespace().unwrap_or_default().to_string()),
+        &resource,
+    );
+    let obj: kube::api::DynamicObject = serde_json::from_value(body).unwrap();
+    match raw.create(&PostParams::default(), &obj).await {
+        Ok(_) => panic!("admitted: {}", obj.name_any()),
         Err(kube::Error::Api(s)) => {
             assert_eq!(s.code, 422, "{s:?}");
             s.message

@@ -15,6 +15,24 @@ pub const ENV_S3: &str = "SLUICE_S3_ENDPOINT";
 pub const S3_ACCESS_KEY: &str = "sluice-test";
 pub const S3_SECRET_KEY: &str = "sluice-test-secret";
 
+/// A client for the test S3 server at `endpoint` (path-style, the test credentials).
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            None,
+            None,
+            "sluice-test",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other test, test binary or earlier run uses: for topics, buckets, transactional ids, dirs.

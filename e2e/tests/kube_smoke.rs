@@ -6,23 +6,21 @@
 //! Uses the shared cluster from `$SLUICE_KUBECONFIG` when `sluice-testbed serve` started one, else starts a
 //! private one (building the binaries first if they are missing).
 
+mod common;
+
 use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use sluice_crds::StreamJob;
 use sluice_e2e::cache::run_root;
 use sluice_e2e::{KubeCluster, unique_name};
 
 const CRD_YAML: &str = include_str!("../../charts/sluice-operator/crds/streamjob.yaml");
-const CRD_NAME: &str = "streamjobs.sluice.dev";
 const EXAMPLE_YAML: &str = include_str!("../../examples/fraud-streamjob.yaml");
 
 /// The `default` of a property in the CRD's first version's schema, e.g. `["spec", "job", "commitInterval"]`.
@@ -70,22 +68,8 @@ async fn crd_namespace_configmap_kubectl_and_streamjob() {
     let client = cluster.client().await.unwrap();
 
     // The committed CRD, installed the way the operator's chart would be applied: server-side apply.
+    common::install_crd(&client).await;
     let crd: CustomResourceDefinition = serde_yaml::from_str(CRD_YAML).unwrap();
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    crds.patch(
-        CRD_NAME,
-        &PatchParams::apply("sluice-e2e").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        await_condition(crds, CRD_NAME, conditions::is_crd_established()),
-    )
-    .await
-    .expect("CRD not Established within 60s")
-    .unwrap();
 
     let ns = namespace(&client, "smoke").await;
     let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &ns);

@@ -18,7 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::operators::{start_operator, wait_sole_leader};
-use common::{JOB_NAME, OperatorEnv, s3_client, steady};
+use common::{JOB_NAME, OperatorEnv, objects_under, s3_client, steady};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
@@ -57,21 +57,6 @@ fn produce(h: &JobHarness, seed: u64, batch: u64, authorizations: u64) -> u64 {
     sluice_runtime::produce::produce(&h.bootstrap, &h.job.topics, g, 0, |_| {})
         .unwrap()
         .records
-}
-
-/// Objects under a savepoint directory `s3://bucket/prefix`.
-async fn objects_under(endpoint: &str, location: &str) -> usize {
-    let rest = location.strip_prefix("s3://").unwrap();
-    let (bucket, prefix) = rest.split_once('/').unwrap();
-    s3_client(endpoint)
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(format!("{prefix}/"))
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .len()
 }
 
 /// Merge-patches the job's spec; returns the new generation.

@@ -9,13 +9,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, ResourceExt};
 use sluice_crds::{LifecycleState, StreamJob, UpgradeStep};
 use sluice_e2e::cache::run_root;
@@ -25,34 +21,12 @@ use sluice_operator::lease::{LeaseConfig, try_acquire};
 use sluice_operator::metrics::Metrics;
 use sluice_operator::worker_client::WorkerClient;
 
-const CRD_YAML: &str = include_str!("../../charts/sluice-operator/crds/streamjob.yaml");
-const CRD_NAME: &str = "streamjobs.sluice.dev";
-
 async fn cluster() -> KubeCluster {
     let dir = run_root().join(unique_name("kube-op"));
     tokio::task::spawn_blocking(move || KubeCluster::from_env_or_start(&dir))
         .await
         .unwrap()
         .unwrap_or_else(|e| panic!("starting the control plane: {e}"))
-}
-
-async fn install_crd(client: &Client) {
-    let crd: CustomResourceDefinition = serde_yaml::from_str(CRD_YAML).unwrap();
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    crds.patch(
-        CRD_NAME,
-        &PatchParams::apply("sluice-e2e").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        await_condition(crds, CRD_NAME, conditions::is_crd_established()),
-    )
-    .await
-    .expect("CRD not Established within 60s")
-    .unwrap();
 }
 
 async fn namespace(client: &Client) -> String {
@@ -114,7 +88,7 @@ async fn cel_admission_reconcile_scale_and_lease() {
     let started = std::time::Instant::now();
     let cluster = cluster().await;
     let client = cluster.client().await.unwrap();
-    install_crd(&client).await;
+    common::install_crd(&client).await;
     let ns = namespace(&client).await;
     let jobs: Api<StreamJob> = Api::namespaced(client.clone(), &ns);
 

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{JOB_NAME, OperatorEnv, s3_client, steady};
+use common::{JOB_NAME, OperatorEnv, objects_under, steady};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use sluice_crds::SavepointTrigger;
 use sluice_e2e::job_harness::JobHarness;
@@ -31,21 +31,6 @@ fn produce(h: &JobHarness, batch: u64, authorizations: u64) -> u64 {
     sluice_runtime::produce::produce(&h.bootstrap, &h.job.topics, g, 0, |_| {})
         .unwrap()
         .records
-}
-
-/// Objects under a savepoint directory `s3://bucket/prefix`.
-async fn objects_under(endpoint: &str, location: &str) -> usize {
-    let rest = location.strip_prefix("s3://").unwrap();
-    let (bucket, prefix) = rest.split_once('/').unwrap();
-    s3_client(endpoint)
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(format!("{prefix}/"))
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .len()
 }
 
 /// Bumps `savepointTriggerNonce` to `nonce` and waits for the manual savepoint to be in the history.

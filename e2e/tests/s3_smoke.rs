@@ -4,34 +4,15 @@
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY};
+use sluice_e2e::testbed::s3_client;
 use sluice_e2e::{TestBed, unique_name};
-
-fn client(endpoint: &str) -> Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            S3_ACCESS_KEY,
-            S3_SECRET_KEY,
-            None,
-            None,
-            "sluice-test",
-        ))
-        .force_path_style(true)
-        .build();
-    Client::from_conf(conf)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_get_list_delete_and_multipart() {
     let bed = TestBed::with_s3().unwrap();
-    let s3 = client(bed.s3_endpoint());
+    let s3 = s3_client(bed.s3_endpoint());
     let bucket = unique_name("smoke");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
 

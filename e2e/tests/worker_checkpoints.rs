@@ -9,35 +9,16 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use sluice_crds::control::SnapshotState;
 use sluice_crds::manifest::SnapshotManifest;
 use sluice_e2e::job_harness::{JobHarness, RunningWorker, WorkerSpec};
-use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY};
+use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, s3_client};
 use sluice_e2e::{TestBed, unique_name};
 use sluice_runtime::control::client::ControlClient;
 use sluice_runtime::generator::GeneratorConfig;
 
 const PARTITIONS: i32 = 4;
 const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 1s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
-
-fn s3(endpoint: &str) -> Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            S3_ACCESS_KEY,
-            S3_SECRET_KEY,
-            None,
-            None,
-            "t",
-        ))
-        .force_path_style(true)
-        .build();
-    Client::from_conf(conf)
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -48,7 +29,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn make_bucket(endpoint: &str) -> String {
     let bucket = unique_name("ckpt");
-    rt().block_on(s3(endpoint).create_bucket().bucket(&bucket).send())
+    rt().block_on(s3_client(endpoint).create_bucket().bucket(&bucket).send())
         .unwrap();
     bucket
 }
@@ -117,7 +98,7 @@ fn manifest_at(endpoint: &str, uri: &str) -> SnapshotManifest {
     // Request and body in one runtime: the connection task dies with the runtime that spawned it, so reading
     // the body from a second runtime would cut it short.
     let bytes = rt().block_on(async {
-        let out = s3(endpoint)
+        let out = s3_client(endpoint)
             .get_object()
             .bucket(bucket)
             .key(key)

@@ -8,11 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use sluice_crds::control::{SnapshotState, WorkerStatus};
 use sluice_e2e::job_harness::{JobHarness, RunningWorker, WorkerSpec};
-use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY};
+use sluice_e2e::testbed::s3_client;
 use sluice_e2e::{S3Server, TestBed, unique_name};
 use sluice_runtime::control::client::ControlClient;
 use sluice_runtime::generator::GeneratorConfig;
@@ -27,27 +25,9 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn create_bucket(endpoint: &str) -> String {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            S3_ACCESS_KEY,
-            S3_SECRET_KEY,
-            None,
-            None,
-            "t",
-        ))
-        .force_path_style(true)
-        .build();
     let bucket = unique_name("outage");
-    rt().block_on(
-        Client::from_conf(conf)
-            .create_bucket()
-            .bucket(&bucket)
-            .send(),
-    )
-    .unwrap();
+    rt().block_on(s3_client(endpoint).create_bucket().bucket(&bucket).send())
+        .unwrap();
     bucket
 }
 

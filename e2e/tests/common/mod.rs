@@ -11,7 +11,6 @@ pub mod report;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::config::{Credentials, Region};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -21,6 +20,7 @@ use sluice_crds::{LifecycleState, StreamJob};
 use sluice_e2e::cache::run_root;
 use sluice_e2e::job_harness::JobHarness;
 use sluice_e2e::node_agent::{self, AgentConfig};
+pub use sluice_e2e::testbed::s3_client;
 use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY};
 use sluice_e2e::{KubeCluster, TestBed, unique_name};
 use sluice_operator::controller::{self, Context};
@@ -33,21 +33,19 @@ const CRD_YAML: &str = include_str!("../../../charts/sluice-operator/crds/stream
 /// The StreamJob every operator test deploys.
 pub const JOB_NAME: &str = "fraud";
 
-pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            S3_ACCESS_KEY,
-            S3_SECRET_KEY,
-            None,
-            None,
-            "t",
-        ))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+/// Objects under a savepoint directory `s3://bucket/prefix`.
+pub async fn objects_under(endpoint: &str, location: &str) -> usize {
+    let rest = location.strip_prefix("s3://").unwrap();
+    let (bucket, prefix) = rest.split_once('/').unwrap();
+    s3_client(endpoint)
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(format!("{prefix}/"))
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .len()
 }
 
 /// A fresh bucket with a unique name starting with `prefix`.
@@ -300,7 +298,9 @@ impl Drop for OperatorEnv {
     }
 }
 
-async fn install_crd(client: &Client) {
+/// Server-side-applies the committed StreamJob CRD (as the chart would be applied) and waits until it is
+/// Established.
+pub async fn install_crd(client: &Client) {
     let crd: CustomResourceDefinition = serde_yaml::from_str(CRD_YAML).unwrap();
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
     crds.patch(

@@ -10,6 +10,8 @@
 //!
 //! - delete with `deletion.finalSavepoint`: the finalizer stops the workers with a savepoint; a job created
 //!   again with `initialSavepointPath` pointing at it continues exactly where the deleted one stopped.
+//! - a last-state rescale: pods deleted without a savepoint; the new layout restores from the latest
+//!   checkpoints and replays the committed rest.
 //!
 //! Each ends with `sluice verify`: every authorization has exactly one decision, byte-identical to the oracle.
 
@@ -36,6 +38,7 @@ const SUSPEND: &str = "oplc-susp";
 const ROLLBACK: &str = "oplc-rb";
 const FAILOVER: &str = "oplc-lead";
 const FINAL: &str = "oplc-final";
+const LAST_STATE: &str = "oplc-last";
 /// The tests of this file run one at a time: each runs a whole job (workers, operator, agent), and three at
 /// once on a 2-core machine would only test the timeouts. (Pod IPs are claimed machine-wide by the node
 /// agent, so running them together would be correct, just slow.)
@@ -726,6 +729,58 @@ async fn delete_with_a_final_savepoint_and_recreate_from_it() {
     common::report::record(
         "8. delete with final savepoint, re-create from it",
         "final savepoint on delete; new job from it",
+        0,
+        Some(&report),
+        started,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_last_state_upgrade_recovers_from_checkpoints_without_a_savepoint() {
+    let _serial = SERIAL.lock().await;
+    let started = Instant::now();
+    let mut env = OperatorEnv::start(LAST_STATE, PARTITIONS, JOB_YAML).await;
+    env.run_operator();
+    env.jobs()
+        .create(
+            &PostParams::default(),
+            &env.stream_job(2, serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 600, 0, 3_000));
+    env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
+        steady(j, 2).then_some(())
+    })
+    .await;
+    wait_consumed(&env, LAST_STATE, "batch 0", Duration::from_secs(180)).await;
+    // Let a checkpoint cover the batch (interval 1 s), so the new workers have state to download.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // last-state: the pods are deleted without asking them for anything; the new layout (3 workers, other
+    // partitions per worker, empty disks) restores each partition from its latest checkpoint in S3 and
+    // replays the committed rest from the progress log.
+    patch_spec(
+        &env,
+        serde_json::json!({"upgradeMode": "last-state", "parallelism": 3}),
+    )
+    .await;
+    let job = env
+        .wait_for("3 ready workers", Duration::from_secs(300), async |j| {
+            steady(j, 3).then(|| j.clone())
+        })
+        .await;
+    assert!(
+        status(&job).savepoints.is_empty(),
+        "a last-state upgrade takes no savepoint: {:?}",
+        status(&job).savepoints
+    );
+    produced += tokio::task::block_in_place(|| produce(&env.h, 600, 1, 2_000));
+    let report =
+        verify_exactly_once(&env, LAST_STATE, produced, "across a last-state rescale").await;
+    common::report::record(
+        "last-state rescale 2 → 3 (no savepoint)",
+        "pods deleted; state from the latest checkpoints + replay",
         0,
         Some(&report),
         started,

@@ -1,16 +1,18 @@
 //! Topic checks at start-up: inputs co-partitioned, outputs present, progress log created.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use sluice_crds::JobConfig;
 
 use super::{KafkaOpError, kerr};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Why the topics do not fit the job.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +46,39 @@ pub struct TopicLayout {
     pub late: usize,
 }
 
+/// Metadata of `topic`, retrying for up to [`METADATA_TIMEOUT`] while no broker can be reached: a broker that
+/// is restarting must not fail the worker's start, and librdkafka needs that time to log the real cause of an
+/// unreachable cluster (e.g. "SASL authentication error: … Invalid username or password").
+fn fetch_metadata_retrying(
+    consumer: &BaseConsumer,
+    topic: &str,
+) -> rdkafka::error::KafkaResult<rdkafka::metadata::Metadata> {
+    let deadline = Instant::now() + METADATA_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_metadata(Some(topic), left) {
+            Err(KafkaError::MetadataFetch(
+                code
+                @ (RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown),
+            )) if left > RETRY_PAUSE => {
+                tracing::warn!(
+                    topic,
+                    error = %code,
+                    "no broker reachable yet; retrying (check bootstrap.servers, TLS and SASL settings)"
+                );
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            other => return other,
+        }
+    }
+}
+
 fn partition_count(
     consumer: &BaseConsumer,
     field: &'static str,
     topic: &str,
 ) -> Result<usize, TopicError> {
-    let md = consumer
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+    let md = fetch_metadata_retrying(consumer, topic)
         .map_err(kerr(format!("fetching metadata of {topic}")))?;
     let count = md
         .topics()

@@ -69,7 +69,8 @@ What the operator does to the objects of the StreamJobs it reconciles; shared by
 namespaced Role so the two modes grant exactly the same verbs.
 */}}
 {{- define "sluice-operator.jobRules" -}}
-# Watch StreamJobs; patch adds/removes the finalizer (server-side apply / JSON patch, never PUT).
+# Watch StreamJobs; patch adds/removes the finalizer (server-side apply / JSON patch, never PUT) and lets the
+# autoscaler set spec.parallelism (a JSON patch guarded by a test of the old value).
 - apiGroups: [sluice.dev]
   resources: [streamjobs]
   verbs: [get, list, watch, patch]
@@ -82,7 +83,8 @@ namespaced Role so the two modes grant exactly the same verbs.
   resources: [streamjobs/finalizers]
   verbs: [update]
 # One worker Pod per ordinal, the headless Service, the job ConfigMap and local-state PVCs: server-side apply
-# (patch) to create and update, delete for upgrades and orphan cleanup.
+# (patch) to create and update, delete for upgrades and orphan cleanup. ConfigMaps are also watched so that a
+# change to a job's model ConfigMap rolls out at once.
 - apiGroups: [""]
   resources: [pods, services, configmaps, persistentvolumeclaims]
   verbs: [get, list, watch, create, patch, delete]

@@ -76,6 +76,7 @@ step "Flink peer: its scoring reproduces the shared test vectors"
 step "test services: install (cached) and start"
 cargo run --locked -q -p sluice-e2e --bin sluice-testbed -- install
 STATE=$CACHE/run/testbed-$$
+mkdir -p "$CACHE/run"   # a fresh machine has no run dir yet; the test bed's log goes there
 "$CARGO_TARGET_DIR/debug/sluice-testbed" serve --state-dir "$STATE" > "$CACHE/run/testbed-$$.log" 2>&1 &
 TESTBED_PID=$!
 cleanup() {

@@ -137,6 +137,10 @@ impl JobHarness {
         let control = free_port()?;
         let metrics = free_port()?;
         let mut cmd = Command::new(binary("sluice-worker")?);
+        // The config file names this job's broker; the shared test bed's SLUICE_KAFKA_BOOTSTRAP in the test's
+        // environment would override it (a worker env override) and point a test with a private broker at
+        // the wrong one.
+        cmd.env_remove("SLUICE_KAFKA_BOOTSTRAP");
         cmd.arg(&config)
             .env("RUST_LOG", "info")
             .env("SLUICE_CONTROL_ADDR", format!("127.0.0.1:{control}"))

@@ -98,16 +98,8 @@ fn a_worker_authenticates_with_sasl_credentials_from_files() {
     let right = dir.join("sasl-password");
     std::fs::write(&right, format!("{SASL_PASSWORD}\n")).unwrap();
     let mut workers = vec![h.start(&sasl_worker(&h, "p1-w0", &right)).unwrap()];
-    // Restarted like a pod with `restartPolicy: OnFailure` would be: once (of about ten runs) the broker answered
-    // this worker's very first SASL handshake with ILLEGAL_SASL_STATE for its whole 30 s start-up window. A
-    // wrong credential never gets past this loop (it fails every time); a transient refusal does.
-    let mut restarts = 0;
-    while let Err(e) = h.wait_caught_up(&mut workers, Duration::from_secs(180)) {
-        assert!(restarts < 3 && e.starts_with("worker died"), "{e}");
-        restarts += 1;
-        eprintln!("restarting the worker ({restarts}) after: {e}");
-        workers = vec![h.start(&sasl_worker(&h, "p1-w0", &right)).unwrap()];
-    }
+    h.wait_caught_up(&mut workers, Duration::from_secs(180))
+        .unwrap();
     let log = std::fs::read_to_string(workers[0].process.log_path()).unwrap();
     assert!(
         !log.contains(SASL_PASSWORD),

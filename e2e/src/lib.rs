@@ -14,6 +14,7 @@ pub mod kafka_admin;
 pub mod node_agent;
 pub mod ports;
 pub mod process;
+pub mod rng;
 pub mod services;
 pub mod testbed;
 

@@ -25,6 +25,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use sluice_e2e::cache::run_root;
 use sluice_e2e::job_harness::JobHarness;
+use sluice_e2e::rng::Lcg;
 use sluice_e2e::{TestBed, unique_name};
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::verify::VerifyReport;
@@ -62,18 +63,6 @@ fn profile() -> Profile {
             authorizations: 4_000,
             rate: 250,
         }
-    }
-}
-
-/// A tiny deterministic RNG so a failing run can be replayed from its seed.
-struct Lcg(u64);
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
     }
 }
 

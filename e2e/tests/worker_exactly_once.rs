@@ -14,6 +14,7 @@ use sluice_crds::JobConfig;
 use sluice_e2e::binaries::{binary, terminate};
 use sluice_e2e::kafka_admin::{create_job_topics, group_lag, job_topics};
 use sluice_e2e::process::ManagedProcess;
+use sluice_e2e::rng::Lcg;
 use sluice_e2e::{TestBed, unique_name};
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::worker::failpoints;
@@ -136,18 +137,6 @@ impl Job {
             PARTITIONS,
         )
         .unwrap()
-    }
-}
-
-/// A tiny deterministic RNG so a failing run can be reproduced from its seed.
-struct Lcg(u64);
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
     }
 }
 

@@ -30,16 +30,12 @@ pub fn figures(m: &VerifyReport) -> (u64, u64, u64) {
 }
 
 impl Row {
-    fn figures(&self) -> Option<(u64, u64, u64)> {
-        self.verified
-    }
-
     /// Appends the row to `$SLUICE_RELIABILITY_REPORT`, if set.
     pub fn record(&self) {
         let Ok(path) = std::env::var("SLUICE_RELIABILITY_REPORT") else {
             return;
         };
-        let (duplicates, losses, mismatches) = match self.figures() {
+        let (duplicates, losses, mismatches) = match self.verified {
             Some((d, l, m)) => (Some(d), Some(l), Some(m)),
             None => (None, None, None),
         };
@@ -65,7 +61,7 @@ pub fn table(rows: &[Row]) -> String {
         "| scenario | events | kills | duplicates | losses | mismatches | time, s |\n| --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in rows {
-        let (d, l, m) = match r.figures() {
+        let (d, l, m) = match r.verified {
             Some((d, l, m)) => (d.to_string(), l.to_string(), m.to_string()),
             None => ("–".into(), "–".into(), "–".into()),
         };

@@ -56,6 +56,7 @@ pub struct Metrics {
     pub ingest_to_commit_latency: Histogram,
     pub transactions: Counter,
     pub checkpoint_pause: Histogram,
+    pub checkpoint_local: Histogram,
     checkpoint_duration: Family<KindLabel, Histogram>,
     checkpoint_failures: Family<KindLabel, Counter>,
     checkpoint_uploaded_bytes: Family<KindLabel, Counter>,
@@ -84,6 +85,7 @@ impl Metrics {
             ingest_to_commit_latency: latency_histogram(),
             transactions: Counter::default(),
             checkpoint_pause: latency_histogram(),
+            checkpoint_local: latency_histogram(),
             checkpoint_duration: Family::new_with_constructor(latency_histogram),
             checkpoint_failures: Family::default(),
             checkpoint_uploaded_bytes: Family::default(),
@@ -144,8 +146,13 @@ impl Metrics {
         );
         r.register(
             "checkpoint_pause_seconds",
-            "Time the processing thread paused for the local RocksDB checkpoint (hard links)",
+            "Time the processing thread paused for a checkpoint (handing the partitions to the checkpoint thread)",
             m.checkpoint_pause.clone(),
+        );
+        r.register(
+            "checkpoint_local_seconds",
+            "Time the checkpoint thread took to cut the local RocksDB checkpoints (flush + hard links) of all owned partitions",
+            m.checkpoint_local.clone(),
         );
         r.register(
             "checkpoint_duration_seconds",

@@ -210,8 +210,8 @@ pub fn resume(
             });
         }
         // The replayed input is committed history; new input starts exactly at the frontier.
-        task.on_committed();
-        task.set_next_offsets(*front);
+        task.on_committed()?;
+        task.set_next_offsets(*front)?;
     }
     Ok(Resumed {
         tasks,

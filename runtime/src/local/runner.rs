@@ -220,7 +220,7 @@ impl<'a> RunLoop<'a> {
         }
         self.open_since = None;
         for task in &mut self.tasks {
-            task.on_committed();
+            task.on_committed()?;
         }
         self.out.commits = n;
         self.uncheckpointed_commits += 1;

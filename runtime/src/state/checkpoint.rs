@@ -1,15 +1,16 @@
 //! Local checkpoints of one partition's state, each tied to the exact input offsets it reflects.
 //!
 //! Layout: `<root>/p<partition>/checkpoints/<seq>/db/` (a RocksDB checkpoint) and `.../meta.json`, written
-//! last through a rename so a checkpoint interrupted half-way (crash, full disk) is never chosen. Checkpoints
-//! are only taken right after a successful transaction commit, so their offsets never run ahead of the
-//! committed frontier.
+//! last through a rename so a checkpoint interrupted half-way (crash, full disk) is never chosen. The live DB
+//! only ever receives the writes of committed transactions (with their position, see `position.rs`), so a
+//! checkpoint's offsets never run ahead of the committed frontier, whenever it is cut.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::rocks::{PartitionDb, StateError};
+use super::capture::{Captured, DbHandle};
+use super::rocks::StateError;
 
 /// What a completed checkpoint reflects.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +34,7 @@ impl CheckpointMeta {
 }
 
 /// The checkpoints of one partition on local disk.
+#[derive(Clone, Debug)]
 pub struct LocalCheckpoints {
     partition: i32,
     dir: PathBuf,
@@ -62,11 +64,20 @@ impl LocalCheckpoints {
         self.dir.join(format!("{seq:020}"))
     }
 
-    /// Takes a checkpoint of `db`; `meta.seq` must be new. Returns its directory.
-    pub fn take(&self, db: &PartitionDb, meta: &CheckpointMeta) -> Result<PathBuf, StateError> {
-        let db_dir = self.prepare(meta.seq)?;
-        db.checkpoint_to(&db_dir)?;
-        self.finish(meta)
+    /// Cuts a new checkpoint of the live DB behind `db` (any thread) under the next sequence number; its
+    /// offsets are the position the copy captured.
+    pub fn take(&self, db: &DbHandle) -> Result<(CheckpointMeta, Captured), StateError> {
+        let seq = self.next_seq()?;
+        let db_dir = self.prepare(seq)?;
+        let captured = db.checkpoint_to(&db_dir)?;
+        let meta = CheckpointMeta {
+            partition: self.partition,
+            seq,
+            offsets: captured.position.offsets,
+            txn_seq: captured.position.txn_seq,
+        };
+        self.finish(&meta)?;
+        Ok((meta, captured))
     }
 
     /// The next free sequence number.
@@ -197,16 +208,7 @@ mod tests {
     use sluice_core::processor::StateStore;
 
     use super::*;
-    use crate::state::RocksResources;
-
-    fn meta(seq: u64, offsets: [i64; 3]) -> CheckpointMeta {
-        CheckpointMeta {
-            partition: 0,
-            seq,
-            offsets,
-            txn_seq: seq,
-        }
-    }
+    use crate::state::{PartitionDb, RocksResources, StatePosition};
 
     #[test]
     fn picks_newest_within_frontier_and_retains() {
@@ -217,7 +219,16 @@ mod tests {
         let cps = LocalCheckpoints::new(tmp.path(), 0);
         for seq in 1..=4u64 {
             db.put_card("c", vec![seq as u8]).unwrap();
-            cps.take(&db, &meta(seq, [seq as i64 * 10, 0, 0])).unwrap();
+            let position = StatePosition {
+                offsets: [seq as i64 * 10, 0, 0],
+                txn_seq: seq,
+            };
+            db.commit_pending(&position).unwrap();
+            let (meta, _) = cps.take(&db.handle()).unwrap();
+            assert_eq!(
+                (meta.seq, meta.offsets, meta.txn_seq),
+                (seq, position.offsets, seq)
+            );
         }
         // An incomplete checkpoint (crash before meta.json) is invisible.
         std::fs::create_dir_all(tmp.path().join("p0/checkpoints/00000000000000000009/db")).unwrap();

@@ -1,7 +1,11 @@
 //! Keyed state: one RocksDB instance per input partition, and local checkpoints of it.
 
+pub mod capture;
 pub mod checkpoint;
+pub mod position;
 pub mod rocks;
 
+pub use capture::{Captured, DbHandle};
 pub use checkpoint::{CheckpointMeta, LocalCheckpoints};
+pub use position::StatePosition;
 pub use rocks::{PartitionDb, RocksResources, StateError};

@@ -3,20 +3,32 @@
 //!
 //! Writes skip the WAL: durability comes from checkpoints plus deterministic replay of the recorded input,
 //! never from the live directory. A checkpoint therefore flushes memtables first.
+//!
+//! Writes of an open transaction stay in a write-back buffer (reads see them) and reach RocksDB in one atomic
+//! batch, together with the new [`StatePosition`], only after the Kafka transaction committed. So the live DB
+//! never holds uncommitted state, a hot card costs one RocksDB write per transaction instead of one per
+//! event, and a checkpoint can be cut at any moment by another thread (see [`DbHandle`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBufferManager, WriteOptions,
+    BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBatch, WriteBufferManager,
+    WriteOptions,
 };
 use sluice_core::card_state::peek_last_event_time_ms;
 use sluice_core::processor::StateStore;
 
+use super::capture::DbHandle;
+use super::position::StatePosition;
+
 /// Key of the partition metadata (watermark bookkeeping); card keys all start with `c/`.
-const META_KEY: &[u8] = b"m";
+pub(super) const META_KEY: &[u8] = b"m";
+/// Key of the [`StatePosition`] the stored state reflects.
+pub(super) const POSITION_KEY: &[u8] = b"p";
 const CARD_PREFIX: &[u8] = b"c/";
 
 /// Errors of the state layer, with the partition directory involved.
@@ -36,6 +48,8 @@ pub enum StateError {
     },
     #[error("checkpoint metadata {path} is invalid: {reason}")]
     BadCheckpoint { path: PathBuf, reason: String },
+    #[error("the state in {dir} records no input position (written by a build without one?)")]
+    NoPosition { dir: PathBuf },
 }
 
 /// Memory shared by every partition DB of one worker.
@@ -85,11 +99,14 @@ fn mib(n: u32) -> usize {
 
 /// The live state of one partition.
 pub struct PartitionDb {
-    db: DB,
+    db: Arc<DB>,
     dir: PathBuf,
     write_opts: WriteOptions,
     /// Cards whose last event is before this (event time) are expired; the compaction filter drops them.
     ttl_cutoff: Arc<AtomicI64>,
+    /// Writes of the open transaction, key → value (`None`: deleted). Keys are distinct, so the order in which
+    /// they are later put into the batch cannot change the result.
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl PartitionDb {
@@ -124,11 +141,42 @@ impl PartitionDb {
         let mut write_opts = WriteOptions::default();
         write_opts.disable_wal(true);
         Ok(PartitionDb {
-            db,
+            db: Arc::new(db),
             dir: dir.to_path_buf(),
             write_opts,
             ttl_cutoff,
+            pending: HashMap::new(),
         })
+    }
+
+    /// Writes the buffered writes of the transaction that just committed, and `position`, in one atomic batch.
+    pub fn commit_pending(&mut self, position: &StatePosition) -> Result<(), StateError> {
+        let mut batch = WriteBatch::default();
+        for (key, value) in self.pending.drain() {
+            match value {
+                Some(v) => batch.put(key, v),
+                None => batch.delete(key),
+            }
+        }
+        batch.put(POSITION_KEY, position.encode());
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(self.rocks_err())
+    }
+
+    /// Writes buffered in the open transaction (not yet in RocksDB).
+    pub fn pending_writes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The position of the state in RocksDB (what the last [`Self::commit_pending`] wrote).
+    pub fn position(&self) -> Result<Option<StatePosition>, StateError> {
+        read_position(&self.db, &self.dir)
+    }
+
+    /// A handle another thread can cut checkpoints with while this one keeps writing.
+    pub fn handle(&self) -> DbHandle {
+        DbHandle::new(Arc::clone(&self.db), self.dir.clone())
     }
 
     /// Publishes the processor's TTL cutoff (watermark − stateTtl) to the compaction filter.
@@ -152,13 +200,6 @@ impl PartitionDb {
             dir: self.dir.clone(),
             source,
         }
-    }
-
-    /// Writes a consistent on-disk copy to `dest` (hard links for SST files; memtables flushed first).
-    pub fn checkpoint_to(&self, dest: &Path) -> Result<(), StateError> {
-        self.db.flush().map_err(self.rocks_err())?;
-        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(self.rocks_err())?;
-        cp.create_checkpoint(dest).map_err(self.rocks_err())
     }
 
     /// Approximate bytes of live state (SST + memtables), for metrics.
@@ -199,33 +240,56 @@ fn card_key(card_id: &str) -> Vec<u8> {
     k
 }
 
+pub(super) fn read_position(db: &DB, dir: &Path) -> Result<Option<StatePosition>, StateError> {
+    let Some(bytes) = db.get(POSITION_KEY).map_err(|source| StateError::Rocks {
+        dir: dir.to_path_buf(),
+        source,
+    })?
+    else {
+        return Ok(None);
+    };
+    StatePosition::decode(&bytes)
+        .map(Some)
+        .map_err(|e| StateError::BadCheckpoint {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
+
+impl PartitionDb {
+    /// Read-your-writes: the open transaction's buffer first, then RocksDB.
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.pending.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.db.get(key).map_err(self.rocks_err()),
+        }
+    }
+}
+
 impl StateStore for PartitionDb {
     type Error = StateError;
 
     fn get_card(&mut self, card_id: &str) -> Result<Option<Vec<u8>>, StateError> {
-        self.db.get(card_key(card_id)).map_err(self.rocks_err())
+        self.read(&card_key(card_id))
     }
 
     fn put_card(&mut self, card_id: &str, bytes: Vec<u8>) -> Result<(), StateError> {
-        self.db
-            .put_opt(card_key(card_id), bytes, &self.write_opts)
-            .map_err(self.rocks_err())
+        self.pending.insert(card_key(card_id), Some(bytes));
+        Ok(())
     }
 
     fn delete_card(&mut self, card_id: &str) -> Result<(), StateError> {
-        self.db
-            .delete_opt(card_key(card_id), &self.write_opts)
-            .map_err(self.rocks_err())
+        self.pending.insert(card_key(card_id), None);
+        Ok(())
     }
 
     fn get_meta(&mut self) -> Result<Option<Vec<u8>>, StateError> {
-        self.db.get(META_KEY).map_err(self.rocks_err())
+        self.read(META_KEY)
     }
 
     fn put_meta(&mut self, bytes: Vec<u8>) -> Result<(), StateError> {
-        self.db
-            .put_opt(META_KEY, bytes, &self.write_opts)
-            .map_err(self.rocks_err())
+        self.pending.insert(META_KEY.to_vec(), Some(bytes));
+        Ok(())
     }
 }
 
@@ -234,6 +298,34 @@ mod tests {
     use sluice_core::card_state::CardState;
 
     use super::*;
+
+    fn pos(n: i64) -> StatePosition {
+        StatePosition {
+            offsets: [n, 0, 0],
+            txn_seq: u64::try_from(n).unwrap(),
+        }
+    }
+
+    #[test]
+    fn reads_see_buffered_writes_and_commit_applies_them_atomically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let res = RocksResources::new(8, 8);
+        let mut db = PartitionDb::open(&res, tmp.path()).unwrap();
+        db.put_card("a", vec![1]).unwrap();
+        db.commit_pending(&pos(1)).unwrap();
+        db.put_card("a", vec![2]).unwrap();
+        db.delete_card("a").unwrap();
+        db.put_card("b", vec![3]).unwrap();
+        assert_eq!(db.get_card("a").unwrap(), None);
+        assert_eq!(db.get_card("b").unwrap(), Some(vec![3]));
+        assert_eq!(db.db.get(card_key("a")).unwrap(), Some(vec![1]));
+        assert_eq!(db.pending_writes(), 2);
+        db.commit_pending(&pos(2)).unwrap();
+        assert_eq!(db.pending_writes(), 0);
+        assert_eq!(db.db.get(card_key("a")).unwrap(), None);
+        assert_eq!(db.db.get(card_key("b")).unwrap(), Some(vec![3]));
+        assert_eq!(db.position().unwrap(), Some(pos(2)));
+    }
 
     #[test]
     fn compaction_drops_cards_behind_the_ttl_cutoff_only() {
@@ -250,6 +342,7 @@ mod tests {
         db.put_card("old", card(1_000)).unwrap();
         db.put_card("new", card(9_000)).unwrap();
         db.put_meta(vec![1]).unwrap();
+        db.commit_pending(&pos(1)).unwrap();
         db.set_ttl_cutoff(Some(5_000));
         db.db.flush().unwrap();
         db.compact_all();
@@ -267,13 +360,20 @@ mod tests {
         db.put_card("card-2", vec![4]).unwrap();
         db.delete_card("card-2").unwrap();
         db.put_meta(vec![9]).unwrap();
-        db.checkpoint_to(&tmp.path().join("cp")).unwrap();
+        db.commit_pending(&pos(7)).unwrap();
+        db.put_card("card-4", vec![6]).unwrap(); // buffered, not committed: must not appear in it
+        let captured = db.handle().checkpoint_to(&tmp.path().join("cp")).unwrap();
+        assert_eq!(captured.position, pos(7));
+        assert_eq!(captured.meta, Some(vec![9]));
         db.put_card("card-3", vec![5]).unwrap(); // after the checkpoint: must not appear in it
+        db.commit_pending(&pos(8)).unwrap();
         drop(db);
         let mut restored = PartitionDb::open(&res, &tmp.path().join("cp")).unwrap();
         assert_eq!(restored.get_card("card-1").unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(restored.get_card("card-2").unwrap(), None);
         assert_eq!(restored.get_card("card-3").unwrap(), None);
+        assert_eq!(restored.get_card("card-4").unwrap(), None);
+        assert_eq!(restored.position().unwrap(), Some(pos(7)));
         assert_eq!(restored.get_meta().unwrap(), Some(vec![9]));
         assert_eq!(restored.count_cards().unwrap(), 1);
     }

@@ -9,6 +9,7 @@
 //! 6. run the loop from the frontier.
 
 pub mod accounting;
+pub mod checkpointer;
 pub mod config;
 pub mod failpoints;
 pub mod inbox;
@@ -79,6 +80,8 @@ pub enum WorkerError {
     Services(#[from] services::ServicesError),
     #[error("restoring from the checkpoint store: {0}")]
     Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error("starting the checkpoint thread: {0}")]
+    Thread(std::io::Error),
 }
 
 impl WorkerError {
@@ -86,6 +89,7 @@ impl WorkerError {
     pub fn category(&self) -> &'static str {
         match self {
             Self::NoKafka | Self::Model { .. } | Self::Params(_) => "config",
+            Self::Thread(_) => "resources",
             Self::Kafka(_) => "kafka",
             Self::Services(_) => "config",
             Self::Snapshot(_) => "checkpoint-store",
@@ -250,7 +254,8 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         job,
         services.snapshots.clone(),
         Arc::clone(&services.metrics),
-    );
+    )
+    .map_err(WorkerError::Thread)?;
     let mut stats = LoopStats::default();
     let mut lp = TxnLoop {
         job,

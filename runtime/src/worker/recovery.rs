@@ -175,7 +175,7 @@ pub fn recover_partition(
                 replayed += 1;
             }
         }
-        task.on_committed();
+        task.on_committed()?;
     }
     debug_assert_eq!(task.txn_seq(), last_seq);
     let report = RecoveryReport {
@@ -186,7 +186,7 @@ pub fn recover_partition(
     };
     // Resume exactly at the frontier (control records between the last replayed record and the frontier are
     // skipped by the consumer anyway).
-    task.set_next_offsets(input.frontier);
+    task.set_next_offsets(input.frontier)?;
     Ok((task, report))
 }
 

@@ -1,6 +1,7 @@
 //! When the loop snapshots: periodic checkpoints after a commit (skipped while the previous upload runs — one
 //! at a time), savepoints on request, backoff after failures, and fail-fast past `tolerableFailedCheckpoints`.
-//! Only the local RocksDB checkpoint (hard links) happens on the processing thread.
+//! Nothing of a checkpoint runs on the processing thread: it hands partition handles to the checkpoint thread
+//! (`checkpointer.rs`), which cuts the local RocksDB checkpoints and passes them to the upload service.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -10,16 +11,16 @@ use sluice_crds::JobConfig;
 use sluice_crds::control::SnapshotInfo;
 use sluice_crds::manifest::SnapshotKind;
 
-use super::failpoints;
+use super::checkpointer::{Checkpointer, LocalRequest};
 use super::task::{PartitionTask, TaskError};
 use crate::metrics::Metrics;
-use crate::snapshot::service::{PartRef, SnapshotJob, SnapshotService};
+use crate::snapshot::service::SnapshotService;
 
 /// Decides and performs snapshots for the loop.
 pub struct Snapshotter {
     service: Option<SnapshotService>,
+    checkpointer: Checkpointer,
     metrics: Arc<Metrics>,
-    retain: usize,
     interval: Duration,
     next_due: Instant,
     tolerable: u32,
@@ -28,15 +29,20 @@ pub struct Snapshotter {
     pending_savepoints: VecDeque<String>,
 }
 
-/// Past `tolerableFailedCheckpoints`: the worker must exit non-zero.
+/// Why the worker must exit non-zero because of its snapshots.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{failures} consecutive checkpoints failed (tolerableFailedCheckpoints = {tolerable}); last error: {last}"
-)]
-pub struct TooManyFailures {
-    pub failures: u32,
-    pub tolerable: u32,
-    pub last: String,
+pub enum SnapshotFailure {
+    #[error(
+        "{failures} consecutive checkpoints failed (tolerableFailedCheckpoints = {tolerable}); last error: {last}"
+    )]
+    TooMany {
+        failures: u32,
+        tolerable: u32,
+        last: String,
+    },
+    /// The local state could not be checkpointed (disk, RocksDB): the state directory cannot be trusted.
+    #[error("local checkpoint failed: {0}")]
+    Local(String),
 }
 
 impl Snapshotter {
@@ -44,20 +50,22 @@ impl Snapshotter {
         job: &JobConfig,
         service: Option<SnapshotService>,
         metrics: Arc<Metrics>,
-    ) -> Snapshotter {
+    ) -> std::io::Result<Snapshotter> {
         let interval = job.state.checkpoint_interval.as_std();
-        Snapshotter {
+        let retain = usize::try_from(job.state.retained_checkpoints)
+            .unwrap_or(3)
+            .max(1);
+        let checkpointer = Checkpointer::start(service.clone(), Arc::clone(&metrics), retain)?;
+        Ok(Snapshotter {
             service,
+            checkpointer,
             metrics,
-            retain: usize::try_from(job.state.retained_checkpoints)
-                .unwrap_or(3)
-                .max(1),
             interval,
             next_due: Instant::now() + interval,
             tolerable: job.state.tolerable_failed_checkpoints,
             seen_failures: 0,
             pending_savepoints: VecDeque::new(),
-        }
+        })
     }
 
     pub fn has_service(&self) -> bool {
@@ -65,17 +73,20 @@ impl Snapshotter {
     }
 
     fn busy(&self) -> bool {
-        self.service.as_ref().is_some_and(|s| s.shared.busy())
+        self.checkpointer.busy() || self.service.as_ref().is_some_and(|s| s.shared.busy())
     }
 
     /// Checks the failure count; schedules a retry with backoff after a new failure.
-    pub fn check_health(&mut self) -> Result<(), TooManyFailures> {
+    pub fn check_health(&mut self) -> Result<(), SnapshotFailure> {
+        if let Some(why) = self.checkpointer.failure() {
+            return Err(SnapshotFailure::Local(why));
+        }
         let Some(svc) = &self.service else {
             return Ok(());
         };
         let failures = svc.shared.consecutive_failures();
         if failures > self.tolerable {
-            return Err(TooManyFailures {
+            return Err(SnapshotFailure::TooMany {
                 failures,
                 tolerable: self.tolerable,
                 last: svc
@@ -153,6 +164,7 @@ impl Snapshotter {
             .map_err(|_| "the snapshot service stopped".to_string())
     }
 
+    /// Hands the partitions to the checkpoint thread. The processing thread's whole pause is this call.
     fn start(
         &mut self,
         tasks: &mut BTreeMap<i32, PartitionTask>,
@@ -160,37 +172,20 @@ impl Snapshotter {
         id: String,
         done: Option<std::sync::mpsc::Sender<SnapshotInfo>>,
     ) -> Result<(), TaskError> {
-        let shared = self.service.as_ref().map(|s| s.shared.clone());
-        let mut parts = Vec::new();
         let paused = Instant::now();
-        for task in tasks.values_mut() {
-            failpoints::hit("during_checkpoint");
-            let p = task.partition();
-            let meta = task.checkpoint(self.retain, |seq| {
-                shared.as_ref().is_some_and(|s| s.is_pinned(p, seq))
-            })?;
-            parts.push(PartRef {
-                partition: p,
-                seq: meta.seq,
-                input_offsets: meta.offsets,
-                txn_seq: meta.txn_seq,
-                watermark_ms: task.watermark_ms(),
-            });
-        }
+        let sources = tasks
+            .values()
+            .map(PartitionTask::checkpoint_source)
+            .collect();
+        self.checkpointer.submit(LocalRequest {
+            kind,
+            id,
+            sources,
+            done,
+        });
         self.metrics
             .checkpoint_pause
             .observe(paused.elapsed().as_secs_f64());
-        if let Some(svc) = &self.service {
-            let job = SnapshotJob {
-                kind,
-                id,
-                parts,
-                done,
-            };
-            if let Err(e) = svc.submit(job) {
-                tracing::error!(error = %e, "could not hand a snapshot to the snapshot service");
-            }
-        }
         Ok(())
     }
 }

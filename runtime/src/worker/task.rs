@@ -8,7 +8,12 @@ use sluice_core::model::ScoringModel;
 use sluice_core::processor::{InputRecord, JobParams, Output, PartitionProcessor, ProcessError};
 use sluice_core::progress::{InterleavingRecorder, ProgressRecord};
 
-use crate::state::{CheckpointMeta, LocalCheckpoints, PartitionDb, RocksResources, StateError};
+use sluice_core::processor::PartitionMeta;
+
+use crate::state::{
+    Captured, CheckpointMeta, DbHandle, LocalCheckpoints, PartitionDb, RocksResources, StateError,
+    StatePosition,
+};
 
 /// Why a task failed. Any of these leaves the open transaction uncertain: abort and recover.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +66,12 @@ impl PartitionTask {
         processor
             .load(&mut db)
             .map_err(|source| TaskError::Process { partition, source })?;
+        // Every live DB records its position from the start, so any checkpoint cut from it is self-describing.
+        db.commit_pending(&StatePosition {
+            offsets: next,
+            txn_seq,
+        })
+        .map_err(|source| TaskError::State { partition, source })?;
         Ok(PartitionTask {
             partition,
             db,
@@ -143,13 +154,33 @@ impl PartitionTask {
         })
     }
 
-    /// Called after the transaction committed: its input is now part of the committed history.
-    pub fn on_committed(&mut self) {
+    /// Called after the transaction committed: its input is now part of the committed history, and its state
+    /// writes go to RocksDB (one batch, with the new position). Failing here leaves the process with state it
+    /// cannot trust: the caller must exit and recover, which replays the committed transaction.
+    pub fn on_committed(&mut self) -> Result<(), TaskError> {
+        if self.recorder.is_empty() && self.db.pending_writes() == 0 {
+            self.txn_start = self.next;
+            return Ok(());
+        }
         if !self.recorder.is_empty() {
             self.txn_seq += 1;
             self.recorder.take();
         }
         self.txn_start = self.next;
+        self.write_position()
+    }
+
+    fn write_position(&mut self) -> Result<(), TaskError> {
+        let position = StatePosition {
+            offsets: self.next,
+            txn_seq: self.txn_seq,
+        };
+        self.db
+            .commit_pending(&position)
+            .map_err(|source| TaskError::State {
+                partition: self.partition,
+                source,
+            })
     }
 
     /// Offsets of the last committed transaction's end (where a restart would resume).
@@ -162,39 +193,68 @@ impl PartitionTask {
         self.processor.watermark()
     }
 
-    /// Takes a local checkpoint at the current (committed) position; keeps the newest `retain` plus whatever
-    /// `pinned` says an upload still reads.
+    /// Takes a local checkpoint on this thread (local mode); the worker uses [`Self::checkpoint_source`].
     pub fn checkpoint(
         &mut self,
         retain: usize,
         pinned: impl Fn(u64) -> bool,
     ) -> Result<CheckpointMeta, TaskError> {
+        self.checkpoint_source()
+            .take(retain, pinned)
+            .map(|(meta, _)| meta)
+    }
+
+    /// What a background thread needs to cut checkpoints of this partition while it keeps processing.
+    pub fn checkpoint_source(&self) -> CheckpointSource {
+        CheckpointSource {
+            partition: self.partition,
+            db: self.db.handle(),
+            checkpoints: self.checkpoints.clone(),
+            params: *self.processor.params(),
+        }
+    }
+}
+
+/// One partition's live DB as seen from the checkpointing thread.
+pub struct CheckpointSource {
+    pub partition: i32,
+    db: DbHandle,
+    checkpoints: LocalCheckpoints,
+    params: JobParams,
+}
+
+impl CheckpointSource {
+    /// Cuts a local checkpoint (flush + hard links; the processing thread keeps going) and keeps the newest
+    /// `retain` plus whatever `pinned` says an upload still reads. Returns it with the watermark it reflects.
+    pub fn take(
+        &self,
+        retain: usize,
+        pinned: impl Fn(u64) -> bool,
+    ) -> Result<(CheckpointMeta, Option<i64>), TaskError> {
         let err = |source| TaskError::State {
             partition: self.partition,
             source,
         };
-        let seq = self
-            .checkpoints
-            .list()
-            .map_err(err)?
-            .last()
-            .map_or(1, |m| m.seq + 1);
-        let meta = CheckpointMeta {
-            partition: self.partition,
-            seq,
-            offsets: self.next,
-            txn_seq: self.txn_seq,
-        };
-        self.checkpoints.take(&self.db, &meta).map_err(err)?;
+        let (meta, captured) = self.checkpoints.take(&self.db).map_err(err)?;
         self.checkpoints.retain(retain, pinned).map_err(err)?;
-        Ok(meta)
+        Ok((meta, self.watermark(&captured)))
+    }
+
+    fn watermark(&self, captured: &Captured) -> Option<i64> {
+        let max = captured
+            .meta
+            .as_deref()
+            .and_then(|b| PartitionMeta::decode(b).ok())
+            .and_then(|m| m.max_event_time_ms);
+        self.params.watermark_for(max)
     }
 }
 
 impl PartitionTask {
     /// Moves the resume position (after replay, to the committed frontier). Only valid with no open input.
-    pub fn set_next_offsets(&mut self, next: [i64; 3]) {
+    pub fn set_next_offsets(&mut self, next: [i64; 3]) -> Result<(), TaskError> {
         self.next = next;
         self.txn_start = next;
+        self.write_position()
     }
 }

@@ -21,7 +21,7 @@ use super::accounting::Accounting;
 use super::failpoints;
 use super::inbox::Inbox;
 use super::inputs::Inputs;
-use super::snapshots::{Snapshotter, TooManyFailures};
+use super::snapshots::{SnapshotFailure, Snapshotter};
 use super::task::{PartitionTask, TaskError};
 use crate::control::{Command, StatusBoard};
 use crate::kafka::clients::input_topic;
@@ -48,7 +48,7 @@ pub enum LoopError {
     #[error("received a record for {topic}/{partition}, which this worker does not own")]
     Unowned { topic: String, partition: i32 },
     #[error(transparent)]
-    Checkpoints(#[from] TooManyFailures),
+    Checkpoints(#[from] SnapshotFailure),
 }
 
 /// Everything the loop works with.
@@ -255,7 +255,7 @@ impl TxnLoop<'_> {
             .map_err(kerr("committing the transaction"))?;
         failpoints::hit("after_commit_before_checkpoint");
         for task in self.tasks.values_mut() {
-            task.on_committed();
+            task.on_committed()?;
         }
         self.stats.transactions += 1;
         self.stats.last_commit_latency = started.elapsed();

@@ -39,9 +39,16 @@ pub struct CheckpointArgs {
     /// Small sizes (20,000 cards): proves the harness (used by the test suite); numbers are not meaningful.
     #[arg(long)]
     pub quick: bool,
-    /// Distinct cards; the load produces as many authorizations.
+    /// Distinct cards; the load produces as many authorizations (unless `--preload`).
     #[arg(long, default_value_t = 20_000_000)]
     pub cards: u64,
+    /// Bulk-load a month of history for every card before the worker starts (large state in minutes, see
+    /// `preload.rs`); the load phase then produces only `--load-authorizations`.
+    #[arg(long)]
+    pub preload: bool,
+    /// Authorizations of the load phase (default: `--cards`, or 100,000 with `--preload`).
+    #[arg(long)]
+    pub load_authorizations: Option<u64>,
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
     /// Share of the cards changed between the full and the incremental checkpoint, in percent.
@@ -182,8 +189,23 @@ impl Bench<'_> {
             ..Default::default()
         };
 
-        eprintln!("load: {} authorizations over {} cards…", a.cards, a.cards);
-        self.produce(a.cards, &mut r.load)?;
+        if a.preload {
+            eprintln!("preloading the state of {} cards…", a.cards);
+            let pre = super::preload::preload(
+                &self.h.state_dir("a"),
+                a.partitions,
+                a.cards,
+                self.next_start_ms,
+            )?;
+            eprintln!("preloaded in {:.0} s", pre.seconds);
+            r.preload = Some(pre);
+            self.check_disk("the preload")?;
+        }
+        let load = a
+            .load_authorizations
+            .unwrap_or(if a.preload { 100_000 } else { a.cards });
+        eprintln!("load: {load} authorizations over {} cards…", a.cards);
+        self.produce(load, &mut r.load)?;
         let mut w = spawn_worker(&self.h, &self.spec("a"), &self.log("load"))?;
         wait_ready(&self.h, &mut w, Duration::from_secs(300))?;
         r.load.drain_seconds = self.drain(&mut w, "the load")?;
@@ -206,7 +228,7 @@ impl Bench<'_> {
         r.uploaded_share_of_state =
             r.incremental.uploaded_bytes as f64 / r.incremental.state_bytes.max(1) as f64;
         r.changed_share_of_cards =
-            r.change.cards_touched as f64 / r.load.cards_touched.max(1) as f64;
+            r.change.cards_touched as f64 / r.cards_with_state().max(1) as f64;
 
         eprintln!(
             "tail of {} authorizations after the checkpoint…",
@@ -221,6 +243,8 @@ impl Bench<'_> {
         r.recovery_local = run;
         self.drain(&mut w, "the local recovery")?;
         w.process.kill();
+        // Slot "b" starts empty; the dead worker's copy would only double the disk the run needs.
+        let _ = std::fs::remove_dir_all(self.h.state_dir("a"));
 
         eprintln!("kill -9; restart on an empty state directory (restore from S3)…");
         let (mut w, run) = self.timed_restart("b", "s3")?;
@@ -321,6 +345,9 @@ impl Bench<'_> {
         let pause = after
             .histogram("sluice_checkpoint_pause_seconds", "")
             .since(before.histogram("sluice_checkpoint_pause_seconds", ""));
+        let cut = after
+            .histogram("sluice_checkpoint_local_seconds", "")
+            .since(before.histogram("sluice_checkpoint_local_seconds", ""));
         let uploaded = |s: &Scrape| {
             s.value(
                 "sluice_checkpoint_uploaded_bytes_total",
@@ -331,6 +358,7 @@ impl Bench<'_> {
         Ok(CheckpointMeasure {
             id,
             pause_ms: pause.sum / pause.count.max(1.0) * 1000.0,
+            local_cut_ms: cut.sum / cut.count.max(1.0) * 1000.0,
             pauses: pause.count,
             duration_ms: info.duration_ms.unwrap_or(0),
             wall_ms,

@@ -14,6 +14,9 @@ pub struct CheckpointMeasure {
     pub id: String,
     /// Processing-thread pause: the delta of `sluice_checkpoint_pause_seconds` over the trigger (sum / count).
     pub pause_ms: f64,
+    /// The checkpoint thread's local cut (flush + hard links of every partition, while processing goes on):
+    /// the delta of `sluice_checkpoint_local_seconds` (sum / count).
+    pub local_cut_ms: f64,
     /// Pauses observed in that delta (1 unless a periodic checkpoint ran too).
     pub pauses: f64,
     /// The worker's duration (hand-over to manifest written), from `GET /v1/status`.
@@ -58,6 +61,8 @@ pub struct CheckpointBenchResult {
     pub unix_time: u64,
     pub quick: bool,
     pub machine: String,
+    /// Card states bulk-loaded before the run (`--preload`), if any.
+    pub preload: Option<super::preload::Preloaded>,
     /// Generator cards; the load batch touches about 63 % of them (1 authorization per card on average).
     pub cards: u64,
     pub partitions: i32,
@@ -81,6 +86,15 @@ pub struct CheckpointBenchResult {
     pub local_recovery_goal_met: bool,
 }
 
+impl CheckpointBenchResult {
+    /// Cards holding state after the load: all preloaded cards, or those the load touched.
+    pub fn cards_with_state(&self) -> u64 {
+        self.preload
+            .as_ref()
+            .map_or(self.load.cards_touched, |p| p.cards)
+    }
+}
+
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
@@ -92,12 +106,12 @@ pub fn print_table(r: &CheckpointBenchResult) {
         r.partitions,
         r.load.records,
         mib(r.full.state_bytes),
-        r.full.state_bytes as f64 / r.load.cards_touched.max(1) as f64
+        r.full.state_bytes as f64 / r.cards_with_state().max(1) as f64
     );
     println!(
-        "\n| checkpoint | pause ms | duration ms | uploaded MiB | state MiB | uploaded / state |"
+        "\n| checkpoint | pause ms | local cut ms (background) | duration ms | uploaded MiB | state MiB | uploaded / state |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (name, c) in [
         ("full (first)", &r.full),
         (
@@ -106,8 +120,9 @@ pub fn print_table(r: &CheckpointBenchResult) {
         ),
     ] {
         println!(
-            "| {name} | {:.1} | {} | {:.2} | {:.1} | {:.4} |",
+            "| {name} | {:.2} | {:.0} | {} | {:.2} | {:.1} | {:.4} |",
             c.pause_ms,
+            c.local_cut_ms,
             c.duration_ms,
             mib(c.uploaded_bytes),
             mib(c.state_bytes),
@@ -116,7 +131,10 @@ pub fn print_table(r: &CheckpointBenchResult) {
     }
     println!(
         "\nchanged cards: {} of {} ({:.4}); tail replayed on recovery: {} records",
-        r.change.cards_touched, r.load.cards_touched, r.changed_share_of_cards, r.tail.records
+        r.change.cards_touched,
+        r.cards_with_state(),
+        r.changed_share_of_cards,
+        r.tail.records
     );
     println!(
         "\n| recovery (kill -9) | first new decision ms | ready ms | init_transactions ms | worker recovery ms | replayed records | downloaded MiB |"

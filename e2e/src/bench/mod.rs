@@ -10,6 +10,7 @@ pub mod compare;
 pub mod disk;
 pub mod flink;
 pub mod pipe;
+pub mod preload;
 pub mod procstat;
 pub mod prom;
 pub mod recovery;

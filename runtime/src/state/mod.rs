@@ -1,5 +1,6 @@
 //! Keyed state: one RocksDB instance per input partition, and local checkpoints of it.
 
+pub mod bulk;
 pub mod capture;
 pub mod checkpoint;
 pub mod position;

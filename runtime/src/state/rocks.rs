@@ -164,6 +164,15 @@ impl PartitionDb {
             .map_err(self.rocks_err())
     }
 
+    /// Moves finished SST files into the DB (bulk loading, see `bulk.rs`).
+    pub(super) fn ingest(&self, files: Vec<PathBuf>) -> Result<(), StateError> {
+        let mut opts = rocksdb::IngestExternalFileOptions::default();
+        opts.set_move_files(true);
+        self.db
+            .ingest_external_file_opts(&opts, files)
+            .map_err(self.rocks_err())
+    }
+
     /// Writes buffered in the open transaction (not yet in RocksDB).
     pub fn pending_writes(&self) -> usize {
         self.pending.len()
@@ -233,7 +242,7 @@ impl PartitionDb {
     }
 }
 
-fn card_key(card_id: &str) -> Vec<u8> {
+pub(super) fn card_key(card_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(CARD_PREFIX.len() + card_id.len());
     k.extend_from_slice(CARD_PREFIX);
     k.extend_from_slice(card_id.as_bytes());

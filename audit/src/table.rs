@@ -1,0 +1,485 @@
+//! The audit table: exactly-once appends with their covered offsets, and time-travel reads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use iceberg::expr::Reference;
+use iceberg::spec::{Datum, SnapshotRef, TableProperties};
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
+use sluice_core::processor::DecisionRecord;
+
+use crate::catalog::open_catalog;
+use crate::config::AuditTableConfig;
+use crate::error::{AuditError, Result};
+use crate::offsets::{self, OFFSETS_PROPERTY, Offsets};
+use crate::rows::from_batch;
+use crate::schema::{audit_partition_spec, audit_schema, col};
+use crate::writer::write_data_files;
+
+/// How often `append` re-reads the table and retries after another writer committed first.
+const MAX_COMMIT_ATTEMPTS: u32 = 5;
+
+/// Which state of the table a read sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// The current snapshot.
+    Current,
+    /// A given snapshot id.
+    SnapshotId(i64),
+    /// The snapshot that was current at this commit time (epoch ms, inclusive).
+    TimestampMs(i64),
+}
+
+/// What one successful `append` committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub snapshot_id: i64,
+    pub rows: usize,
+    pub data_files: usize,
+    /// The cumulative offsets now in the snapshot summary.
+    pub offsets: Offsets,
+}
+
+/// One snapshot of the table, as `explain` and operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotInfo {
+    pub snapshot_id: i64,
+    pub parent_id: Option<i64>,
+    /// Commit time (wall clock of the committing writer; only used for time travel).
+    pub timestamp_ms: i64,
+    pub offsets: Offsets,
+}
+
+/// A handle on the audit table. Cheap to share (`Arc` inside); every read loads the table's
+/// current metadata from the catalog, so it sees commits made by other workers.
+#[derive(Debug, Clone)]
+pub struct AuditTable {
+    cfg: AuditTableConfig,
+    name: String,
+    ident: TableIdent,
+    catalog: Arc<dyn Catalog>,
+}
+
+impl AuditTable {
+    /// Connects to an existing table (readers such as `explain`, which must not create one).
+    pub async fn open(cfg: AuditTableConfig) -> Result<Self> {
+        cfg.validate()?;
+        let name = cfg.qualified_name();
+        let catalog = open_catalog(&cfg).await?;
+        let ident = TableIdent::new(
+            NamespaceIdent::new(cfg.namespace.clone()),
+            cfg.table.clone(),
+        );
+        let exists = catalog
+            .table_exists(&ident)
+            .await
+            .map_err(|e| AuditError::iceberg(&name, "checking the table", e))?;
+        if !exists {
+            return Err(AuditError::NoSuchTable {
+                table: name,
+                catalog: cfg.catalog_description(),
+            });
+        }
+        let table = Self {
+            cfg,
+            name,
+            ident,
+            catalog,
+        };
+        table.check_schema().await?;
+        Ok(table)
+    }
+
+    /// Connects to the catalog and creates the namespace and table when missing.
+    pub async fn open_or_create(cfg: AuditTableConfig) -> Result<Self> {
+        cfg.validate()?;
+        let name = cfg.qualified_name();
+        let catalog = open_catalog(&cfg).await?;
+        let namespace = NamespaceIdent::new(cfg.namespace.clone());
+        let ident = TableIdent::new(namespace.clone(), cfg.table.clone());
+        let ice = |action, e| AuditError::iceberg(&name, action, e);
+
+        let ns_exists = catalog
+            .namespace_exists(&namespace)
+            .await
+            .map_err(|e| ice("checking the namespace", e))?;
+        if !ns_exists && let Err(e) = catalog.create_namespace(&namespace, HashMap::new()).await {
+            // Another worker may have created it meanwhile; only a still-missing one is an error.
+            if !catalog.namespace_exists(&namespace).await.unwrap_or(false) {
+                return Err(ice("creating the namespace", e));
+            }
+        }
+        let table_exists = catalog
+            .table_exists(&ident)
+            .await
+            .map_err(|e| ice("checking the table", e))?;
+        if !table_exists {
+            let creation = TableCreation::builder()
+                .name(cfg.table.clone())
+                .location(format!(
+                    "{}/{}/{}",
+                    cfg.warehouse.trim_end_matches('/'),
+                    cfg.namespace,
+                    cfg.table
+                ))
+                .schema(audit_schema().map_err(|e| ice("building the schema", e))?)
+                .partition_spec(
+                    audit_partition_spec().map_err(|e| ice("building the partition spec", e))?,
+                )
+                .properties(table_properties(&cfg))
+                .build();
+            match catalog.create_table(&namespace, creation).await {
+                Ok(_) => {
+                    tracing::info!(table = %name, location = %cfg.warehouse, "audit table created")
+                }
+                Err(e) if !catalog.table_exists(&ident).await.unwrap_or(false) => {
+                    return Err(ice("creating the table", e));
+                }
+                Err(_) => {}
+            }
+        }
+        let table = Self {
+            cfg,
+            name,
+            ident,
+            catalog,
+        };
+        table.check_schema().await?;
+        table.disable_iceberg_commit_retry().await?;
+        Ok(table)
+    }
+
+    /// A table created by another tool may have Iceberg's commit retry on; see
+    /// [`table_properties`] for why appends need it off.
+    async fn disable_iceberg_commit_retry(&self) -> Result<()> {
+        let table = self.load().await?;
+        let key = TableProperties::PROPERTY_COMMIT_NUM_RETRIES;
+        if table.metadata().properties().get(key).map(String::as_str) == Some("0") {
+            return Ok(());
+        }
+        let tx = Transaction::new(&table);
+        let tx = tx
+            .update_table_properties()
+            .set(key.to_string(), "0".to_string())
+            .apply(tx)
+            .map_err(|e| AuditError::iceberg(&self.name, "preparing a property update", e))?;
+        tx.commit(self.catalog.as_ref())
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "disabling Iceberg's commit retry", e))?;
+        tracing::info!(table = %self.name, "disabled Iceberg's own commit retry on the audit table");
+        Ok(())
+    }
+
+    pub fn config(&self) -> &AuditTableConfig {
+        &self.cfg
+    }
+
+    /// `namespace.table`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn load(&self) -> Result<Table> {
+        self.catalog
+            .load_table(&self.ident)
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "loading the table", e))
+    }
+
+    /// A table created by someone else must still have every column we write.
+    async fn check_schema(&self) -> Result<()> {
+        let table = self.load().await?;
+        let schema = table.metadata().current_schema();
+        let expected = audit_schema()
+            .map_err(|e| AuditError::iceberg(&self.name, "building the schema", e))?;
+        for field in expected.as_struct().fields() {
+            if schema.field_by_name(&field.name).is_none() {
+                return Err(AuditError::column(
+                    &self.name,
+                    &field.name,
+                    "missing from the existing table (created by another tool?)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `rows` (one checkpoint's decisions, written in the given order within each event
+    /// day) as ONE snapshot whose summary records `covers` merged into the previous offsets.
+    ///
+    /// Atomic: the data files become visible together with the offsets in a single catalog
+    /// commit, or not at all. Returns `None` when there is nothing to commit (no rows and no
+    /// partition advances). Rows already covered by committed offsets, rows outside `covers`
+    /// and offsets moving back are rejected (see [`offsets::check_append`]).
+    pub async fn append(
+        &self,
+        rows: &[DecisionRecord],
+        covers: &Offsets,
+    ) -> Result<Option<Appended>> {
+        let mut table = self.load().await?;
+        let mut committed = self.snapshot_offsets(table.metadata().current_snapshot())?;
+        let advances = covers.iter().any(|(p, o)| committed.get(p) != Some(o));
+        if rows.is_empty() && !advances {
+            return Ok(None);
+        }
+        self.check(rows, covers, &committed)?;
+        let prefix = format!("audit-{}", uuid::Uuid::now_v7());
+        let files = write_data_files(
+            &table,
+            &self.name,
+            rows,
+            self.cfg.target_file_size_bytes,
+            &prefix,
+        )
+        .await?;
+        let data_files = files.len();
+
+        for attempt in 1..=MAX_COMMIT_ATTEMPTS {
+            let merged = offsets::merge(&committed, covers);
+            let properties =
+                HashMap::from([(OFFSETS_PROPERTY.to_string(), offsets::encode(&merged))]);
+            let tx = Transaction::new(&table);
+            let tx = tx
+                .fast_append()
+                .add_data_files(files.clone())
+                .set_snapshot_properties(properties)
+                .apply(tx)
+                .map_err(|e| AuditError::iceberg(&self.name, "preparing the append", e))?;
+            match tx.commit(self.catalog.as_ref()).await {
+                Ok(updated) => {
+                    let snapshot_id =
+                        updated.metadata().current_snapshot_id().ok_or_else(|| {
+                            AuditError::NoSuchSnapshot {
+                                table: self.name.clone(),
+                                reason: "no current snapshot right after an append".to_string(),
+                            }
+                        })?;
+                    tracing::info!(table = %self.name, snapshot_id, rows = rows.len(), data_files, "audit append committed");
+                    return Ok(Some(Appended {
+                        snapshot_id,
+                        rows: rows.len(),
+                        data_files,
+                        offsets: merged,
+                    }));
+                }
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+                    // Someone else committed first: rebase on their snapshot, re-merge offsets
+                    // (the data files stay valid) and re-check that we are not now a duplicate.
+                    tracing::warn!(table = %self.name, attempt, "audit commit conflict, retrying");
+                    table = self.load().await?;
+                    committed = self.snapshot_offsets(table.metadata().current_snapshot())?;
+                    self.check(rows, covers, &committed)?;
+                }
+                Err(e) => return Err(AuditError::iceberg(&self.name, "committing the append", e)),
+            }
+        }
+        Err(AuditError::CommitConflict {
+            table: self.name.clone(),
+            attempts: MAX_COMMIT_ATTEMPTS,
+        })
+    }
+
+    fn check(&self, rows: &[DecisionRecord], covers: &Offsets, committed: &Offsets) -> Result<()> {
+        offsets::check_append(rows, covers, committed).map_err(|reason| AuditError::Batch {
+            table: self.name.clone(),
+            reason,
+        })
+    }
+
+    fn snapshot_offsets(&self, snapshot: Option<&SnapshotRef>) -> Result<Offsets> {
+        let Some(snapshot) = snapshot else {
+            return Ok(Offsets::new());
+        };
+        offsets::decode(
+            snapshot
+                .summary()
+                .additional_properties
+                .get(OFFSETS_PROPERTY),
+        )
+        .map_err(|reason| AuditError::Summary {
+            table: self.name.clone(),
+            snapshot_id: snapshot.snapshot_id(),
+            property: OFFSETS_PROPERTY,
+            reason,
+        })
+    }
+
+    /// Offsets covered by the current snapshot (empty for an empty table): recovery appends only
+    /// decisions at or after these (see [`offsets::uncommitted`]).
+    pub async fn committed_offsets(&self) -> Result<Offsets> {
+        self.offsets_as_of(AsOf::Current).await
+    }
+
+    /// Offsets covered by the snapshot `as_of` selects.
+    pub async fn offsets_as_of(&self, as_of: AsOf) -> Result<Offsets> {
+        let table = self.load().await?;
+        let snapshot = self.resolve(&table, as_of)?;
+        self.snapshot_offsets(snapshot.as_ref())
+    }
+
+    /// The snapshot `as_of` selects (None: `Current` on a table without snapshots).
+    pub async fn snapshot_info(&self, as_of: AsOf) -> Result<Option<SnapshotInfo>> {
+        let table = self.load().await?;
+        match self.resolve(&table, as_of)? {
+            None => Ok(None),
+            Some(snapshot) => Ok(Some(self.info(&snapshot)?)),
+        }
+    }
+
+    fn info(&self, snapshot: &SnapshotRef) -> Result<SnapshotInfo> {
+        Ok(SnapshotInfo {
+            snapshot_id: snapshot.snapshot_id(),
+            parent_id: snapshot.parent_snapshot_id(),
+            timestamp_ms: snapshot.timestamp_ms(),
+            offsets: self.snapshot_offsets(Some(snapshot))?,
+        })
+    }
+
+    /// Every snapshot, oldest first.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let table = self.load().await?;
+        let mut out = Vec::new();
+        for snapshot in table.metadata().snapshots() {
+            out.push(self.info(snapshot)?);
+        }
+        out.sort_by_key(|s| (s.timestamp_ms, s.snapshot_id));
+        Ok(out)
+    }
+
+    /// The snapshot `as_of` selects; `None` only for `Current` on a table without snapshots.
+    fn resolve(&self, table: &Table, as_of: AsOf) -> Result<Option<SnapshotRef>> {
+        let metadata = table.metadata();
+        let missing = |reason: String| AuditError::NoSuchSnapshot {
+            table: self.name.clone(),
+            reason,
+        };
+        match as_of {
+            AsOf::Current => Ok(metadata.current_snapshot().cloned()),
+            AsOf::SnapshotId(id) => metadata
+                .snapshot_by_id(id)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| missing(format!("no snapshot with id {id}"))),
+            AsOf::TimestampMs(t) => {
+                // The snapshot log lists which snapshot became current when; the last entry at
+                // or before t is the state a reader saw at t.
+                let entry = metadata
+                    .history()
+                    .iter()
+                    .filter(|log| log.timestamp_ms <= t)
+                    .max_by_key(|log| log.timestamp_ms)
+                    .ok_or_else(|| missing(format!("no snapshot was current at {t} ms")))?;
+                metadata
+                    .snapshot_by_id(entry.snapshot_id)
+                    .cloned()
+                    .map(Some)
+                    .ok_or_else(|| {
+                        missing(format!(
+                            "snapshot {} (current at {t} ms) has been expired",
+                            entry.snapshot_id
+                        ))
+                    })
+            }
+        }
+    }
+
+    /// Every row with `txn_id` in the selected snapshot (more than one would mean a duplicate).
+    pub async fn find_all(&self, txn_id: &str, as_of: AsOf) -> Result<Vec<DecisionRecord>> {
+        let table = self.load().await?;
+        let Some(snapshot) = self.resolve(&table, as_of)? else {
+            return Ok(Vec::new());
+        };
+        let scan = table
+            .scan()
+            .snapshot_id(snapshot.snapshot_id())
+            .select_all()
+            .with_filter(Reference::new(col::TXN_ID).equal_to(Datum::string(txn_id)))
+            .build()
+            .map_err(|e| AuditError::iceberg(&self.name, "planning the txn scan", e))?;
+        let batches: Vec<_> = scan
+            .to_arrow()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "scanning for the txn", e))?
+            .try_collect()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "reading the txn scan", e))?;
+        let mut found = Vec::new();
+        for batch in &batches {
+            // The filter prunes files and row groups; re-check rows so correctness never
+            // depends on how much of the predicate the reader applied.
+            found.extend(
+                from_batch(&self.name, batch)?
+                    .into_iter()
+                    .filter(|r| r.txn_id == txn_id),
+            );
+        }
+        Ok(found)
+    }
+
+    /// The decision for `txn_id` with its feature vector, as of the selected snapshot.
+    pub async fn find_txn(&self, txn_id: &str, as_of: AsOf) -> Result<Option<DecisionRecord>> {
+        let mut found = self.find_all(txn_id, as_of).await?;
+        if found.len() > 1 {
+            tracing::warn!(table = %self.name, txn_id, rows = found.len(), "duplicate audit rows for one txn");
+        }
+        Ok(if found.is_empty() {
+            None
+        } else {
+            Some(found.swap_remove(0))
+        })
+    }
+
+    /// Number of rows in the selected snapshot, from the manifests' per-file record counts.
+    pub async fn row_count(&self, as_of: AsOf) -> Result<u64> {
+        let table = self.load().await?;
+        let Some(snapshot) = self.resolve(&table, as_of)? else {
+            return Ok(0);
+        };
+        let scan = table
+            .scan()
+            .snapshot_id(snapshot.snapshot_id())
+            .build()
+            .map_err(|e| AuditError::iceberg(&self.name, "planning the count scan", e))?;
+        let tasks: Vec<_> = scan
+            .plan_files()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "planning the count scan", e))?
+            .try_collect()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "listing data files", e))?;
+        let mut count = 0u64;
+        for task in tasks {
+            count += task.record_count.ok_or_else(|| {
+                AuditError::column(
+                    &self.name,
+                    "<manifest>",
+                    format!("{} has no record count", task.data_file_path),
+                )
+            })?;
+        }
+        Ok(count)
+    }
+}
+
+/// Table properties set at creation. Iceberg's own commit retry is off because it would re-apply
+/// the append with the snapshot properties computed against the old base (a stale offset map);
+/// `append` retries itself and re-merges the offsets instead.
+fn table_properties(cfg: &AuditTableConfig) -> Vec<(String, String)> {
+    vec![
+        (
+            TableProperties::PROPERTY_COMMIT_NUM_RETRIES.to_string(),
+            "0".to_string(),
+        ),
+        (
+            TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES.to_string(),
+            cfg.target_file_size_bytes.to_string(),
+        ),
+        (
+            "write.parquet.compression-codec".to_string(),
+            "zstd".to_string(),
+        ),
+    ]
+}

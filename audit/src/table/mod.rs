@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::TryStreamExt;
-use iceberg::expr::Reference;
-use iceberg::spec::{Datum, SnapshotRef, TableProperties};
+use iceberg::spec::{SnapshotRef, TableProperties};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
@@ -15,9 +13,10 @@ use crate::catalog::open_catalog;
 use crate::config::AuditTableConfig;
 use crate::error::{AuditError, Result};
 use crate::offsets::{self, OFFSETS_PROPERTY, Offsets};
-use crate::rows::from_batch;
-use crate::schema::{audit_partition_spec, audit_schema, col};
+use crate::schema::{audit_partition_spec, audit_schema};
 use crate::writer::write_data_files;
+
+mod read;
 
 /// How often `append` re-reads the table and retries after another writer committed first.
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
@@ -318,149 +317,6 @@ impl AuditTable {
         let table = self.load().await?;
         let snapshot = self.resolve(&table, as_of)?;
         self.snapshot_offsets(snapshot.as_ref())
-    }
-
-    /// The snapshot `as_of` selects (None: `Current` on a table without snapshots).
-    pub async fn snapshot_info(&self, as_of: AsOf) -> Result<Option<SnapshotInfo>> {
-        let table = self.load().await?;
-        match self.resolve(&table, as_of)? {
-            None => Ok(None),
-            Some(snapshot) => Ok(Some(self.info(&snapshot)?)),
-        }
-    }
-
-    fn info(&self, snapshot: &SnapshotRef) -> Result<SnapshotInfo> {
-        Ok(SnapshotInfo {
-            snapshot_id: snapshot.snapshot_id(),
-            parent_id: snapshot.parent_snapshot_id(),
-            timestamp_ms: snapshot.timestamp_ms(),
-            offsets: self.snapshot_offsets(Some(snapshot))?,
-        })
-    }
-
-    /// Every snapshot, oldest first.
-    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        let table = self.load().await?;
-        let mut out = Vec::new();
-        for snapshot in table.metadata().snapshots() {
-            out.push(self.info(snapshot)?);
-        }
-        out.sort_by_key(|s| (s.timestamp_ms, s.snapshot_id));
-        Ok(out)
-    }
-
-    /// The snapshot `as_of` selects; `None` only for `Current` on a table without snapshots.
-    fn resolve(&self, table: &Table, as_of: AsOf) -> Result<Option<SnapshotRef>> {
-        let metadata = table.metadata();
-        let missing = |reason: String| AuditError::NoSuchSnapshot {
-            table: self.name.clone(),
-            reason,
-        };
-        match as_of {
-            AsOf::Current => Ok(metadata.current_snapshot().cloned()),
-            AsOf::SnapshotId(id) => metadata
-                .snapshot_by_id(id)
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| missing(format!("no snapshot with id {id}"))),
-            AsOf::TimestampMs(t) => {
-                // The snapshot log lists which snapshot became current when; the last entry at
-                // or before t is the state a reader saw at t.
-                let entry = metadata
-                    .history()
-                    .iter()
-                    .filter(|log| log.timestamp_ms <= t)
-                    .max_by_key(|log| log.timestamp_ms)
-                    .ok_or_else(|| missing(format!("no snapshot was current at {t} ms")))?;
-                metadata
-                    .snapshot_by_id(entry.snapshot_id)
-                    .cloned()
-                    .map(Some)
-                    .ok_or_else(|| {
-                        missing(format!(
-                            "snapshot {} (current at {t} ms) has been expired",
-                            entry.snapshot_id
-                        ))
-                    })
-            }
-        }
-    }
-
-    /// Every row with `txn_id` in the selected snapshot (more than one would mean a duplicate).
-    pub async fn find_all(&self, txn_id: &str, as_of: AsOf) -> Result<Vec<DecisionRecord>> {
-        let table = self.load().await?;
-        let Some(snapshot) = self.resolve(&table, as_of)? else {
-            return Ok(Vec::new());
-        };
-        let scan = table
-            .scan()
-            .snapshot_id(snapshot.snapshot_id())
-            .select_all()
-            .with_filter(Reference::new(col::TXN_ID).equal_to(Datum::string(txn_id)))
-            .build()
-            .map_err(|e| AuditError::iceberg(&self.name, "planning the txn scan", e))?;
-        let batches: Vec<_> = scan
-            .to_arrow()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "scanning for the txn", e))?
-            .try_collect()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "reading the txn scan", e))?;
-        let mut found = Vec::new();
-        for batch in &batches {
-            // The filter prunes files and row groups; re-check rows so correctness never
-            // depends on how much of the predicate the reader applied.
-            found.extend(
-                from_batch(&self.name, batch)?
-                    .into_iter()
-                    .filter(|r| r.txn_id == txn_id),
-            );
-        }
-        Ok(found)
-    }
-
-    /// The decision for `txn_id` with its feature vector, as of the selected snapshot.
-    pub async fn find_txn(&self, txn_id: &str, as_of: AsOf) -> Result<Option<DecisionRecord>> {
-        let mut found = self.find_all(txn_id, as_of).await?;
-        if found.len() > 1 {
-            tracing::warn!(table = %self.name, txn_id, rows = found.len(), "duplicate audit rows for one txn");
-        }
-        Ok(if found.is_empty() {
-            None
-        } else {
-            Some(found.swap_remove(0))
-        })
-    }
-
-    /// Number of rows in the selected snapshot, from the manifests' per-file record counts.
-    pub async fn row_count(&self, as_of: AsOf) -> Result<u64> {
-        let table = self.load().await?;
-        let Some(snapshot) = self.resolve(&table, as_of)? else {
-            return Ok(0);
-        };
-        let scan = table
-            .scan()
-            .snapshot_id(snapshot.snapshot_id())
-            .build()
-            .map_err(|e| AuditError::iceberg(&self.name, "planning the count scan", e))?;
-        let tasks: Vec<_> = scan
-            .plan_files()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "planning the count scan", e))?
-            .try_collect()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "listing data files", e))?;
-        let mut count = 0u64;
-        for task in tasks {
-            count += task.record_count.ok_or_else(|| {
-                AuditError::column(
-                    &self.name,
-                    "<manifest>",
-                    format!("{} has no record count", task.data_file_path),
-                )
-            })?;
-        }
-        Ok(count)
     }
 }
 

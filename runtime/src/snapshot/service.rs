@@ -42,6 +42,8 @@ pub struct SnapshotJob {
     pub kind: SnapshotKind,
     pub id: String,
     pub parts: Vec<PartRef>,
+    /// When the processing loop asked for it.
+    pub requested_at: Instant,
     /// Told the outcome (stop-with-savepoint waits on it).
     pub done: Option<std::sync::mpsc::Sender<SnapshotInfo>>,
 }
@@ -208,7 +210,8 @@ struct Runner {
 impl Runner {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<SnapshotJob>) {
         while let Some(job) = rx.recv().await {
-            let started = Instant::now();
+            // From the loop's hand-over, so the local cut on the checkpoint thread is part of the duration.
+            let started = job.requested_at;
             let result = self.snapshot(&job).await;
             let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let info = match result {

@@ -23,6 +23,7 @@ pub struct LocalRequest {
     pub kind: SnapshotKind,
     pub id: String,
     pub sources: Vec<CheckpointSource>,
+    pub requested_at: Instant,
     pub done: Option<Sender<SnapshotInfo>>,
 }
 
@@ -109,6 +110,7 @@ impl Worker {
                             kind: req.kind,
                             id: req.id,
                             parts,
+                            requested_at: req.requested_at,
                             done: req.done,
                         };
                         // Marks the service busy before this thread stops being so: no gap for a second one.

@@ -181,6 +181,7 @@ impl Snapshotter {
             kind,
             id,
             sources,
+            requested_at: paused,
             done,
         });
         self.metrics

@@ -18,10 +18,10 @@ pub mod recovery;
 pub mod remote_restore;
 pub mod services;
 pub mod snapshots;
+pub mod startup;
 pub mod task;
 pub mod txn_loop;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -29,9 +29,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
 use sluice_crds::JobConfig;
@@ -39,15 +38,15 @@ use sluice_crds::JobConfig;
 use crate::kafka::clients::{
     consumer_config, group_id, input_topics, producer_config, progress_topic, transactional_id,
 };
-use crate::kafka::progress_log::{self, ProgressLogError};
+use crate::kafka::progress_log::ProgressLogError;
 use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::RocksResources;
 use accounting::Accounting;
 pub use config::{WorkerAssignment, WorkerConfig};
 use inputs::Inputs;
-use recovery::{RecoveryError, RecoveryInput, recover_partition};
-use remote_restore::{RemoteSnapshots, RestoreSource};
+use recovery::RecoveryError;
+use remote_restore::RemoteSnapshots;
 use services::Services;
 use sluice_crds::control::WorkerPhase;
 use snapshots::Snapshotter;
@@ -82,6 +81,8 @@ pub enum WorkerError {
     Snapshot(#[from] crate::snapshot::SnapshotError),
     #[error("starting the checkpoint thread: {0}")]
     Thread(std::io::Error),
+    #[error("the recovery thread of partition {0} panicked")]
+    RecoveryPanicked(i32),
 }
 
 impl WorkerError {
@@ -94,7 +95,7 @@ impl WorkerError {
             Self::Services(_) => "config",
             Self::Snapshot(_) => "checkpoint-store",
             Self::Topics(_) => "topics",
-            Self::Progress(_) | Self::Recovery(_) => "recovery",
+            Self::Progress(_) | Self::Recovery(_) | Self::RecoveryPanicked(_) => "recovery",
             Self::Loop(_) => "transaction",
         }
     }
@@ -183,54 +184,20 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         )),
         None => None,
     };
-    let concurrency = usize::try_from(job.state.s3.max_concurrency).unwrap_or(8);
-    let mut tasks = BTreeMap::new();
-    for &p in &cfg.worker.partitions {
-        let (mut frontier, earliest) = frontier_of(&consumer, &names, p)?;
-        let records = progress_log::read_all(&cconf, &progress, p, INIT_TIMEOUT)?;
-        let mut source = RestoreSource::Local;
-        if let Some((store, remote)) = &remote {
-            // A job with no committed history of this partition that is told to start from a savepoint
-            // starts exactly at the savepoint's offsets (e.g. a new job forked from another's savepoint).
-            if records.is_empty()
-                && let Some(sp) = remote.savepoint_part(p)
-                && !sp.input_offsets.iter().zip(&frontier).all(|(o, f)| o <= f)
-            {
-                tracing::info!(partition = p, offsets = ?sp.input_offsets, "no committed history: starting at the savepoint");
-                frontier = sp.input_offsets;
-            }
-            source = remote.prepare(
-                &services.runtime,
-                store,
-                state_root,
-                p,
-                &frontier,
-                concurrency,
-            )?;
-        }
-        let (task, report) = recover_partition(RecoveryInput {
-            resources: &resources,
-            state_root,
-            partition: p,
-            params,
-            model: model.clone(),
-            frontier,
-            earliest,
-            progress: records,
-            topic_names: names,
-            consumer_config: &cconf,
-        })?;
-        tracing::info!(
-            partition = p,
-            checkpoint = ?report.checkpoint_seq,
-            source = ?source,
-            replayed_records = report.replayed_records,
-            replayed_txns = report.replayed_txns,
-            frontier = ?frontier,
-            "partition recovered"
-        );
-        tasks.insert(p, task);
-    }
+    let ctx = startup::RecoveryContext {
+        consumer: &consumer,
+        consumer_config: &cconf,
+        topic_names: names,
+        progress_topic: &progress,
+        runtime: &services.runtime,
+        remote: remote.as_ref().map(|(store, r)| (*store, r)),
+        state_root,
+        resources: &resources,
+        params,
+        model: &model,
+        download_concurrency: usize::try_from(job.state.s3.max_concurrency).unwrap_or(8),
+    };
+    let mut tasks = startup::recover_all(&ctx, &cfg.worker.partitions)?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, partitions = ?cfg.worker.partitions, "recovery complete; processing");
 
     let mut inputs = Inputs::open(&cconf, names, &cfg.worker.partitions, |t, p| {
@@ -275,41 +242,4 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     // Let a pending control API answer (stop-with-savepoint) reach its caller before the process exits.
     std::thread::sleep(Duration::from_millis(300));
     Ok(stats)
-}
-
-/// Committed next-offsets (frontier) and earliest offsets of partition `p` of each source topic.
-fn frontier_of(
-    consumer: &BaseConsumer,
-    names: &[&str; 3],
-    p: i32,
-) -> Result<([i64; 3], [i64; 3]), WorkerError> {
-    let mut tpl = TopicPartitionList::new();
-    for name in names {
-        tpl.add_partition(name, p);
-    }
-    // A broker that just started may answer NotCoordinator / CoordinatorLoadInProgress for a while.
-    let deadline = Instant::now() + INIT_TIMEOUT;
-    let committed = loop {
-        match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
-            Ok(c) => break c,
-            Err(e) if Instant::now() < deadline => {
-                tracing::warn!(error = %e, "reading committed offsets failed; retrying");
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            Err(e) => return Err(kerr("reading committed offsets")(e).into()),
-        }
-    };
-    let mut frontier = [0i64; 3];
-    let mut earliest = [0i64; 3];
-    for (i, name) in names.iter().enumerate() {
-        let (low, _high) = consumer
-            .fetch_watermarks(name, p, INIT_TIMEOUT)
-            .map_err(kerr(format!("reading watermarks of {name}/{p}")))?;
-        earliest[i] = low;
-        frontier[i] = match committed.find_partition(name, p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => low,
-        };
-    }
-    Ok((frontier, earliest))
 }

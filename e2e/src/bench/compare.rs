@@ -69,7 +69,7 @@ fn env_err(what: impl std::fmt::Display) -> TestBedError {
 }
 
 /// txn_id → decision bytes (and the count of duplicate txn_ids).
-fn read_decisions(
+pub(super) fn read_decisions(
     bootstrap: &str,
     topic: &str,
     partitions: usize,
@@ -91,13 +91,13 @@ fn read_decisions(
 }
 
 /// A late record's source position and, for authorizations, txn_id and card_id (from its raw value).
-struct LateInfo {
-    position: (String, i64, i64),
-    txn_id: Option<String>,
-    card_id: String,
+pub(super) struct LateInfo {
+    pub position: (String, i64, i64),
+    pub txn_id: Option<String>,
+    pub card_id: String,
 }
 
-fn read_late(
+pub(super) fn read_late(
     bootstrap: &str,
     topic: &str,
     partitions: usize,

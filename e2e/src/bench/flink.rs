@@ -17,6 +17,7 @@ use sluice_crds::job_config::TopicsConfig;
 
 use crate::TestBedError;
 use crate::bench::procstat::{cpu_seconds, peak_rss_kib};
+use crate::bench::timeline::{CommittedSampler, Sample};
 use crate::binaries::terminate;
 use crate::kafka_admin::group_lag;
 use crate::process::{ManagedProcess, log_contains};
@@ -25,6 +26,8 @@ use crate::process::{ManagedProcess, log_contains};
 const PROJECT: &str = "bench/flink-fraud";
 /// The line the peer logs once `env.execute` has returned.
 const FINISHED: &str = "flink-fraud: job finished";
+/// Flink's CheckpointCoordinator (logged at INFO by the peer's simplelogger.properties).
+const CHECKPOINT_COMPLETED: &str = "Completed checkpoint";
 /// How long one drain may take before the harness gives up (a 5M-record drain on 2 cores is minutes).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
@@ -122,6 +125,10 @@ pub struct FlinkRun {
     pub checkpoint_dir: PathBuf,
     /// JVM heap (-Xmx) in MiB.
     pub heap_mib: u32,
+    /// Read up to the end offsets found at start, then finish (the drain); otherwise run until stopped.
+    pub bounded: bool,
+    /// Resume from this retained checkpoint (`chk-N` directory) instead of starting empty.
+    pub restore_from: Option<PathBuf>,
 }
 
 /// What one drain measured.
@@ -132,6 +139,8 @@ pub struct FlinkDrain {
     pub peak_rss_kib: u64,
     /// How the end was detected: "job finished" or "no lag, no open transaction".
     pub ended_by: String,
+    /// The group's committed input offsets about every second (they move when a checkpoint completes).
+    pub timeline: Vec<Sample>,
 }
 
 impl FlinkRun {
@@ -156,15 +165,48 @@ impl FlinkRun {
             .args(["--decisions", &self.outputs.decisions])
             .args(["--alerts", &self.outputs.alerts])
             .args(["--dlq", &self.outputs.dlq])
-            .args(["--late", &self.outputs.late])
-            .args(["--bounded", "--hold"]);
+            .args(["--late", &self.outputs.late]);
+        if self.bounded {
+            cmd.args(["--bounded", "--hold"]);
+        }
+        if let Some(from) = &self.restore_from {
+            cmd.arg("--restore-from").arg(from);
+        }
         cmd
+    }
+
+    /// Starts the peer (its log goes to `log`).
+    pub fn spawn(&self, log: &Path) -> Result<ManagedProcess, TestBedError> {
+        ManagedProcess::spawn("flink-fraud", self.command(), log)
+    }
+
+    /// Starts the peer and waits until its first checkpoint has completed: every task is running and the
+    /// sink has committed once, so from here on the latency of new input is the job's, not its start-up's.
+    pub fn spawn_running(
+        &self,
+        log: &Path,
+        timeout: Duration,
+    ) -> Result<ManagedProcess, TestBedError> {
+        let mut proc = self.spawn(log)?;
+        let started = Instant::now();
+        while !log_contains(log, CHECKPOINT_COMPLETED) {
+            proc.check_alive()?;
+            if started.elapsed() > timeout {
+                proc.kill();
+                return Err(env_err(format_args!(
+                    "no completed checkpoint {timeout:?} after start; log {}",
+                    log.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(proc)
     }
 
     /// Starts the peer, waits until its output is final, samples CPU and peak RSS, and stops it.
     pub fn drain(&self, log: &Path) -> Result<FlinkDrain, TestBedError> {
         let started = Instant::now();
-        let mut proc = ManagedProcess::spawn("flink-fraud", self.command(), log)?;
+        let mut proc = self.spawn(log)?;
         let inputs = [
             self.inputs.authorizations.as_str(),
             self.inputs.device_telemetry.as_str(),
@@ -176,7 +218,15 @@ impl FlinkRun {
             self.outputs.dlq.as_str(),
             self.outputs.late.as_str(),
         ];
+        let mut sampler = CommittedSampler::new(
+            &self.bootstrap,
+            &self.prefix,
+            &inputs,
+            self.partitions,
+            started,
+        )?;
         let ended_by = loop {
+            sampler.tick();
             proc.check_alive()?;
             if started.elapsed() > DRAIN_TIMEOUT {
                 return Err(env_err(format_args!(
@@ -200,6 +250,7 @@ impl FlinkRun {
             cpu_seconds: cpu_seconds(proc.pid()).unwrap_or(0.0),
             peak_rss_kib: peak_rss_kib(proc.pid()).unwrap_or(0),
             ended_by: ended_by.to_string(),
+            timeline: sampler.finish(topic_end(&self.bootstrap, &inputs, self.partitions)),
         };
         terminate(proc.pid());
         if proc.wait_exit(Duration::from_secs(30)).is_none() {
@@ -238,4 +289,47 @@ pub fn open_transaction_records(
         }
     }
     Ok(open)
+}
+
+/// The sum of the high watermarks of `topics` (what a fully drained group has committed).
+fn topic_end(bootstrap: &str, topics: &[&str], partitions: i32) -> i64 {
+    topics
+        .iter()
+        .map(|t| crate::bench::setup::topic_size(bootstrap, t, partitions))
+        .sum()
+}
+
+/// The newest completed checkpoint under `checkpoint_dir` (`<job id>/chk-N` holding `_metadata`; a
+/// checkpoint in progress when the JVM was killed has no `_metadata` yet): the latest written, then highest N.
+pub fn latest_checkpoint(checkpoint_dir: &Path) -> Result<Option<PathBuf>, TestBedError> {
+    let mut best: Option<(u64, std::time::SystemTime, PathBuf)> = None;
+    let Ok(jobs) = std::fs::read_dir(checkpoint_dir) else {
+        return Ok(None);
+    };
+    for job in jobs {
+        let job = job.map_err(env_err)?.path();
+        let Ok(entries) = std::fs::read_dir(&job) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.map_err(env_err)?.path();
+            let n = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("chk-"))
+                .and_then(|n| n.parse::<u64>().ok());
+            let meta = path.join("_metadata");
+            let (Some(n), Ok(m)) = (n, std::fs::metadata(&meta)) else {
+                continue;
+            };
+            let mtime = m.modified().map_err(env_err)?;
+            if best
+                .as_ref()
+                .is_none_or(|(bn, bt, _)| (mtime, n) > (*bt, *bn))
+            {
+                best = Some((n, mtime, path));
+            }
+        }
+    }
+    Ok(best.map(|(_, _, p)| p))
 }

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use super::compare::DecisionComparison;
-use super::stats::Percentiles;
+use super::kill_restart::RecoveryResult;
+use super::latency::LatencyResult;
+use super::timeline::Sample;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Drain {
@@ -14,12 +16,36 @@ pub struct Drain {
     pub records_per_cpu_sec: f64,
     pub cpu_sec_per_million: f64,
     pub peak_rss_mib: f64,
+    /// The group's committed input offsets about every second (the throughput-over-time plot).
+    pub timeline: Vec<Sample>,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct SystemResult {
     pub drain: Drain,
-    pub latency: Percentiles,
+    pub latency: LatencyResult,
+    /// kill -9 mid-phase and restart (Sluice only; None when skipped).
+    pub recovery: Option<RecoveryResult>,
+}
+
+/// Sluice's latency percentiles ÷ another system's.
+#[derive(Debug, Default, Serialize)]
+pub struct LatencyRatio {
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+impl LatencyRatio {
+    pub fn of(a: &LatencyResult, b: &LatencyResult) -> LatencyRatio {
+        let r = |x: f64, y: f64| x / y.max(1e-9);
+        let (a, b) = (&a.percentiles, &b.percentiles);
+        LatencyRatio {
+            p50: r(a.p50_ms, b.p50_ms),
+            p99: r(a.p99_ms, b.p99_ms),
+            p999: r(a.p999_ms, b.p999_ms),
+        }
+    }
 }
 
 /// The Flink peer's drain, its outputs and how its decisions compare with Sluice's.
@@ -36,6 +62,11 @@ pub struct FlinkResult {
     pub drain_dlq: i64,
     /// Sluice = A, Flink = B.
     pub decisions_vs_sluice: DecisionComparison,
+    /// The fixed-rate phase on fresh topics (unbounded job), like Sluice's.
+    pub latency: Option<LatencyResult>,
+    /// Why Flink's latency cannot go below a floor in this setup (stated with the numbers).
+    pub latency_floor: String,
+    pub recovery: Option<RecoveryResult>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -62,6 +93,10 @@ pub struct BenchResult {
     pub sluice_vs_flink_per_cpu: Option<f64>,
     /// Sluice peak RSS ÷ Flink's.
     pub sluice_vs_flink_rss: Option<f64>,
+    pub sluice_vs_flink_latency: Option<LatencyRatio>,
+    pub sluice_vs_ceiling_latency: LatencyRatio,
+    /// PNG files written from this JSON (`<out>.latency-cdf.png`, `<out>.throughput.png`).
+    pub plots: Vec<String>,
 }
 
 pub fn print_table(r: &BenchResult) {
@@ -106,11 +141,48 @@ pub fn print_table(r: &BenchResult) {
         c.peak_rss_mib,
         fd.map(|d| d.peak_rss_mib),
     );
-    let (sl, cl) = (&r.sluice.latency, &r.ceiling.latency);
-    row("latency p50 ms", sl.p50_ms, cl.p50_ms, None);
-    row("latency p99 ms", sl.p99_ms, cl.p99_ms, None);
-    row("latency p99.9 ms", sl.p999_ms, cl.p999_ms, None);
+    let (sl, cl) = (
+        &r.sluice.latency.percentiles,
+        &r.ceiling.latency.percentiles,
+    );
+    let fl = flink
+        .and_then(|f| f.latency.as_ref())
+        .map(|l| &l.percentiles);
+    row("latency p50 ms", sl.p50_ms, cl.p50_ms, fl.map(|l| l.p50_ms));
+    row("latency p99 ms", sl.p99_ms, cl.p99_ms, fl.map(|l| l.p99_ms));
+    row(
+        "latency p99.9 ms",
+        sl.p999_ms,
+        cl.p999_ms,
+        fl.map(|l| l.p999_ms),
+    );
+    let rec = |x: Option<&RecoveryResult>| x.map(|r| r.first_new_decision_ms);
+    if let Some(s) = rec(r.sluice.recovery.as_ref()) {
+        let (fv, ratio) = match rec(flink.and_then(|f| f.recovery.as_ref())) {
+            Some(f) => (format!("{f:.1}"), format!("{:.2}", s / f.max(1e-9))),
+            None => ("–".to_string(), "–".to_string()),
+        };
+        println!("| restart → first new decision ms | {s:.1} | – | – | {fv} | {ratio} |");
+    }
+    for (name, x) in [
+        ("Sluice", r.sluice.recovery.as_ref()),
+        ("Flink", flink.and_then(|f| f.recovery.as_ref())),
+    ] {
+        if let Some(x) = x {
+            let e = &x.exactly_once;
+            println!(
+                "\n{name} after kill -9 at {:.1}s: {} window authorizations, {} decisions, {} duplicates, {} losses {:?}",
+                x.killed_at_secs,
+                e.window_authorizations,
+                e.decisions,
+                e.duplicates,
+                e.losses,
+                e.lost_ranges
+            );
+        }
+    }
     if let Some(f) = flink {
+        println!("\nFlink latency floor: {}", f.latency_floor);
         let d = &f.decisions_vs_sluice;
         println!(
             "\ndecisions: Sluice {} / Flink {}; both decided {}; equal {} ({:.4}); mismatched {}; \

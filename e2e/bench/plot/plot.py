@@ -43,7 +43,7 @@ def latency_cdf(result, path):
             continue
         qs = [q for q, _ in lat["cdf"]]
         ms = [max(v, 0.5) for _, v in lat["cdf"]]  # log axis: clamp 0 ms reads to 0.5
-        ax.step(ms, qs, where="post", color=COLORS[name],
+        ax.step(ms, qs, where="post", color=COLORS[name], marker=".", markersize=2,
                 label=f"{LABELS[name]} (p50 {lat['p50_ms']:.0f}, p99 {lat['p99_ms']:.0f} ms)")
         drawn += 1
     if drawn == 0:
@@ -78,7 +78,8 @@ def throughput(result, path):
         points = rates(timeline)
         if not points:
             continue
-        ax.step([t for t, _ in points], [r for _, r in points], where="pre", color=COLORS[name],
+        ax.step([t for t, _ in points], [r for _, r in points], where="pre", color=COLORS[name], marker="o",
+                markersize=3,
                 label=f"{LABELS[name]} (mean {sys_result['drain']['records_per_sec']:,.0f}/s)")
     ax.set_xlabel("seconds since the process started")
     ax.set_ylabel("input records/s (committed offsets, per ~1 s sample)")

@@ -25,5 +25,5 @@ pub use catalog::CATALOG_NAME;
 pub use config::{AuditTableConfig, CatalogConfig, ConfigError, S3Config};
 pub use error::{AuditError, Result};
 pub use explain::{Explanation, explain};
-pub use offsets::{OFFSETS_PROPERTY, Offsets, uncommitted};
+pub use offsets::{LOG_POSITIONS_PROPERTY, OFFSETS_PROPERTY, Offsets, uncommitted};
 pub use table::{Appended, AsOf, AuditTable, SnapshotInfo};

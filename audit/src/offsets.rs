@@ -12,6 +12,10 @@ use sluice_core::processor::DecisionRecord;
 /// Snapshot summary property: JSON object `{"<source partition>": <next offset not covered>}`.
 pub const OFFSETS_PROPERTY: &str = "sluice.offsets";
 
+/// Snapshot summary property: JSON object `{"<source partition>": <offset>}` — where the writer's row source
+/// (the decisions log) continues for that partition. Lets a restarted writer resume without a scan.
+pub const LOG_POSITIONS_PROPERTY: &str = "sluice.log-positions";
+
 /// Source partition → next input offset not yet covered (Kafka's committed-offset convention).
 pub type Offsets = BTreeMap<i32, i64>;
 

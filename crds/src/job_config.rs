@@ -50,6 +50,9 @@ pub struct JobConfig {
     /// Path of the scoring model YAML. Absent: the built-in model `fraud-v1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_path: Option<String>,
+    /// Iceberg audit table of every decision's feature vector. Absent: no audit table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::audit::AuditSpec>,
 }
 
 /// Kafka connection settings.
@@ -297,6 +300,9 @@ impl JobConfig {
                 ),
                 fix: "use at least \"1d\"; the default is \"45d\"".into(),
             });
+        }
+        if let Some(audit) = &self.audit {
+            errs.extend(audit.validate(self.state.checkpoint_store.is_some()));
         }
         errs
     }

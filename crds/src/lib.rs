@@ -2,6 +2,7 @@
 //! and human durations. Pure types and validation; no I/O.
 
 pub mod assignment;
+pub mod audit;
 pub mod autoscaler;
 pub mod control;
 pub mod duration;

@@ -1,5 +1,6 @@
 //! The Sluice runtime: the Kafka worker (`sluice-worker`), the embedded local mode and the CLI (`sluice`).
 
+pub mod audit;
 pub mod control;
 pub mod generator;
 pub mod kafka;

@@ -37,6 +37,12 @@ fn kind_label(kind: SnapshotKind) -> KindLabel {
     }
 }
 
+/// Why an audit append failed: a bounded set (see `AuditSinkError::category`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CategoryLabel {
+    pub category: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms … ~65 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -62,6 +68,9 @@ pub struct Metrics {
     checkpoint_uploaded_bytes: Family<KindLabel, Counter>,
     checkpoint_size_bytes: Family<KindLabel, Gauge<u64, AtomicU64>>,
     pub restarts: Counter,
+    audit_rows: Counter,
+    audit_commits: Counter,
+    audit_failures: Family<CategoryLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -91,6 +100,9 @@ impl Metrics {
             checkpoint_uploaded_bytes: Family::default(),
             checkpoint_size_bytes: Family::default(),
             restarts: Counter::default(),
+            audit_rows: Counter::default(),
+            audit_commits: Counter::default(),
+            audit_failures: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -179,6 +191,21 @@ impl Metrics {
             "Times this worker's process started on the same state directory, minus one",
             m.restarts.clone(),
         );
+        r.register(
+            "audit_rows",
+            "Decision rows appended to the Iceberg audit table",
+            m.audit_rows.clone(),
+        );
+        r.register(
+            "audit_commits",
+            "Audit appends after a completed snapshot (including ones with nothing new)",
+            m.audit_commits.clone(),
+        );
+        r.register(
+            "audit_failures",
+            "Failed audit appends, by category (the next snapshot retries)",
+            m.audit_failures.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -200,6 +227,17 @@ impl Metrics {
             .get_or_create(&l)
             .inc_by(uploaded);
         self.checkpoint_size_bytes.get_or_create(&l).set(size);
+    }
+
+    pub fn audit_committed(&self, rows: u64) {
+        self.audit_commits.inc();
+        self.audit_rows.inc_by(rows);
+    }
+
+    pub fn audit_failed(&self, category: &'static str) {
+        self.audit_failures
+            .get_or_create(&CategoryLabel { category })
+            .inc();
     }
 
     pub fn checkpoint_failed(&self, kind: SnapshotKind) {

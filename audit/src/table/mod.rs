@@ -12,7 +12,7 @@ use sluice_core::processor::DecisionRecord;
 use crate::catalog::open_catalog;
 use crate::config::AuditTableConfig;
 use crate::error::{AuditError, Result};
-use crate::offsets::{self, OFFSETS_PROPERTY, Offsets};
+use crate::offsets::{self, LOG_POSITIONS_PROPERTY, OFFSETS_PROPERTY, Offsets};
 use crate::schema::{audit_partition_spec, audit_schema};
 use crate::writer::write_data_files;
 
@@ -218,8 +218,21 @@ impl AuditTable {
         rows: &[DecisionRecord],
         covers: &Offsets,
     ) -> Result<Option<Appended>> {
+        self.append_at(rows, covers, &Offsets::new()).await
+    }
+
+    /// [`Self::append`], also recording per source partition where the writer's source of rows (the
+    /// decisions log) continues (`sluice.log-positions`, merged like the offsets), in the same commit.
+    pub async fn append_at(
+        &self,
+        rows: &[DecisionRecord],
+        covers: &Offsets,
+        log_positions: &Offsets,
+    ) -> Result<Option<Appended>> {
         let mut table = self.load().await?;
         let mut committed = self.snapshot_offsets(table.metadata().current_snapshot())?;
+        let mut positions =
+            self.snapshot_property(table.metadata().current_snapshot(), LOG_POSITIONS_PROPERTY)?;
         let advances = covers.iter().any(|(p, o)| committed.get(p) != Some(o));
         if rows.is_empty() && !advances {
             return Ok(None);
@@ -238,8 +251,13 @@ impl AuditTable {
 
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             let merged = offsets::merge(&committed, covers);
-            let properties =
-                HashMap::from([(OFFSETS_PROPERTY.to_string(), offsets::encode(&merged))]);
+            let properties = HashMap::from([
+                (OFFSETS_PROPERTY.to_string(), offsets::encode(&merged)),
+                (
+                    LOG_POSITIONS_PROPERTY.to_string(),
+                    offsets::encode(&offsets::merge(&positions, log_positions)),
+                ),
+            ]);
             let tx = Transaction::new(&table);
             let tx = tx
                 .fast_append()
@@ -270,6 +288,10 @@ impl AuditTable {
                     tracing::warn!(table = %self.name, attempt, "audit commit conflict, retrying");
                     table = self.load().await?;
                     committed = self.snapshot_offsets(table.metadata().current_snapshot())?;
+                    positions = self.snapshot_property(
+                        table.metadata().current_snapshot(),
+                        LOG_POSITIONS_PROPERTY,
+                    )?;
                     self.check(rows, covers, &committed)?;
                 }
                 Err(e) => return Err(AuditError::iceberg(&self.name, "committing the append", e)),
@@ -289,21 +311,31 @@ impl AuditTable {
     }
 
     fn snapshot_offsets(&self, snapshot: Option<&SnapshotRef>) -> Result<Offsets> {
+        self.snapshot_property(snapshot, OFFSETS_PROPERTY)
+    }
+
+    fn snapshot_property(
+        &self,
+        snapshot: Option<&SnapshotRef>,
+        property: &'static str,
+    ) -> Result<Offsets> {
         let Some(snapshot) = snapshot else {
             return Ok(Offsets::new());
         };
-        offsets::decode(
-            snapshot
-                .summary()
-                .additional_properties
-                .get(OFFSETS_PROPERTY),
-        )
-        .map_err(|reason| AuditError::Summary {
-            table: self.name.clone(),
-            snapshot_id: snapshot.snapshot_id(),
-            property: OFFSETS_PROPERTY,
-            reason,
+        offsets::decode(snapshot.summary().additional_properties.get(property)).map_err(|reason| {
+            AuditError::Summary {
+                table: self.name.clone(),
+                snapshot_id: snapshot.snapshot_id(),
+                property,
+                reason,
+            }
         })
+    }
+
+    /// Where the writer's row source continues per source partition, as of the current snapshot.
+    pub async fn log_positions(&self) -> Result<Offsets> {
+        let table = self.load().await?;
+        self.snapshot_property(table.metadata().current_snapshot(), LOG_POSITIONS_PROPERTY)
     }
 
     /// Offsets covered by the current snapshot (empty for an empty table): recovery appends only

@@ -111,6 +111,32 @@ impl AuditTable {
         Ok(found)
     }
 
+    /// Every row of the selected snapshot (audits and tests; a full table scan).
+    pub async fn all_rows(&self, as_of: AsOf) -> Result<Vec<DecisionRecord>> {
+        let table = self.load().await?;
+        let Some(snapshot) = self.resolve(&table, as_of)? else {
+            return Ok(Vec::new());
+        };
+        let scan = table
+            .scan()
+            .snapshot_id(snapshot.snapshot_id())
+            .select_all()
+            .build()
+            .map_err(|e| AuditError::iceberg(&self.name, "planning the full scan", e))?;
+        let batches: Vec<_> = scan
+            .to_arrow()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "scanning the table", e))?
+            .try_collect()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "reading the full scan", e))?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            rows.extend(from_batch(&self.name, batch)?);
+        }
+        Ok(rows)
+    }
+
     /// The decision for `txn_id` with its feature vector, as of the selected snapshot.
     pub async fn find_txn(&self, txn_id: &str, as_of: AsOf) -> Result<Option<DecisionRecord>> {
         let mut found = self.find_all(txn_id, as_of).await?;

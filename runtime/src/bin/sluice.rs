@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use sluice_core::model::ScoringModel;
 use sluice_crds::JobConfig;
 use sluice_runtime::generator::GeneratorConfig;
-use sluice_runtime::ops::{store_cmds, worker_cmds};
+use sluice_runtime::ops::{audit_cmds, store_cmds, worker_cmds};
 use sluice_runtime::worker::{job_params, load_model};
 
 #[derive(Parser)]
@@ -46,6 +46,32 @@ enum Command {
     Checkpoints {
         #[command(subcommand)]
         command: CheckpointsCommand,
+    },
+    /// Query the Iceberg audit table of decisions (`audit:` in the job config).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// The decision for one transaction and the feature vector it was scored on, with time travel.
+    Explain {
+        /// The worker or job config naming the audit table.
+        #[arg(long)]
+        job: PathBuf,
+        #[arg(long)]
+        txn_id: String,
+        /// Read this Iceberg snapshot (time travel by id).
+        #[arg(long)]
+        snapshot_id: Option<i64>,
+        /// Read the snapshot that was current at this time (Unix ms).
+        #[arg(long, conflicts_with = "snapshot_id")]
+        as_of_ms: Option<i64>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -171,6 +197,25 @@ fn main() -> ExitCode {
             let token = worker_cmds::read_token(workers.token_file.as_deref())?;
             worker_cmds::savepoint(&workers.workers, token, id, stop).await
         }),
+        Command::Audit {
+            command:
+                AuditCommand::Explain {
+                    job,
+                    txn_id,
+                    snapshot_id,
+                    as_of_ms,
+                    json,
+                },
+        } => match read_job(&job) {
+            Ok(job) => ops(async move {
+                let as_of = audit_cmds::as_of(snapshot_id, as_of_ms);
+                audit_cmds::explain(&job, &txn_id, as_of, json).await
+            }),
+            Err(e) => {
+                eprintln!("sluice: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Checkpoints { command } => match command {
             CheckpointsCommand::List(a) => {
                 ops(async move { store_cmds::list(&a.uri, &a.s3(), &a.job).await })

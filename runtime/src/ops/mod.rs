@@ -1,6 +1,7 @@
 //! Operations commands of the `sluice` CLI: worker status, savepoints through the control API, and the
 //! contents of a checkpoint store. Output is plain aligned tables for humans; progress shows on stderr.
 
+pub mod audit_cmds;
 pub mod store_cmds;
 pub mod table;
 pub mod worker_cmds;

@@ -19,6 +19,7 @@ use super::layout::Layout;
 use super::restore::checkpoint_manifests;
 use super::upload::{LocalPart, UploadRequest, upload};
 use super::{SnapshotError, wall_clock_ms};
+use crate::audit::AuditSink;
 use crate::metrics::Metrics;
 use crate::state::LocalCheckpoints;
 use crate::store::ObjectStore;
@@ -115,6 +116,8 @@ pub struct ServiceConfig {
     pub state_root: PathBuf,
     pub retained: usize,
     pub concurrency: usize,
+    /// The Iceberg audit table, appended to after every completed snapshot.
+    pub audit: Option<AuditSink>,
 }
 
 impl SnapshotService {
@@ -253,6 +256,9 @@ impl Runner {
                     }
                 }
             };
+            if info.state == SnapshotState::Completed {
+                self.audit(&job.parts).await;
+            }
             self.shared.record(job.kind, &info);
             if let Ok(mut pinned) = self.shared.pinned.lock() {
                 for p in &job.parts {
@@ -262,6 +268,30 @@ impl Runner {
             self.shared.busy.store(false, Ordering::Release);
             if let Some(done) = job.done {
                 let _ = done.send(info);
+            }
+        }
+    }
+
+    /// Appends the decisions the snapshot covers to the audit table. A failure leaves the table behind (never
+    /// wrong); the next completed snapshot appends what is missing.
+    async fn audit(&self, parts: &[PartRef]) {
+        let Some(sink) = &self.cfg.audit else {
+            return;
+        };
+        // The table's offsets are those of the authorizations topic (decisions carry its offset).
+        let covers = parts
+            .iter()
+            .map(|p| (p.partition, p.input_offsets[0]))
+            .collect();
+        match sink.commit(&covers).await {
+            Ok(appended) => {
+                let rows = appended.as_ref().map_or(0, |a| a.rows);
+                self.metrics.audit_committed(rows as u64);
+                tracing::debug!(rows, snapshot = ?appended.map(|a| a.snapshot_id), "audit table appended");
+            }
+            Err(e) => {
+                self.metrics.audit_failed(e.category());
+                tracing::warn!(error = %e, "audit append failed; the next snapshot retries");
             }
         }
     }

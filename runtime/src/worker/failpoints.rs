@@ -17,6 +17,9 @@ pub const ALL: [&str; 5] = [
 /// Crash points of the checkpoint upload, reached only when a checkpoint store is configured.
 pub const UPLOAD: [&str; 1] = ["before_manifest"];
 
+/// Crash points of the audit table append, reached only when `audit` is configured.
+pub const AUDIT: [&str; 2] = ["before_audit_commit", "after_audit_commit"];
+
 struct Armed {
     name: String,
     remaining: AtomicU64,
@@ -29,7 +32,7 @@ fn armed() -> &'static Option<Armed> {
         let spec = std::env::var("SLUICE_FAILPOINT").ok()?;
         let (name, n) = spec.split_once(':')?;
         let n: u64 = n.parse().ok()?;
-        if !ALL.contains(&name) && !UPLOAD.contains(&name) {
+        if !ALL.contains(&name) && !UPLOAD.contains(&name) && !AUDIT.contains(&name) {
             tracing::error!(
                 failpoint = name,
                 "unknown failpoint in SLUICE_FAILPOINT; ignoring it"

@@ -143,7 +143,12 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let progress = progress_topic(job);
     let admin: AdminClient<DefaultClientContext> =
         cconf.create().map_err(kerr("creating the admin client"))?;
-    let services = Services::start(cfg, &model.version, layout.input_partitions)?;
+    let decisions_log = crate::audit::sink::DecisionsLog {
+        consumer_config: cconf.clone(),
+        topic: job.topics.decisions.clone(),
+        partitions: i32::try_from(layout.decisions).unwrap_or(i32::MAX),
+    };
+    let services = Services::start(cfg, &model.version, layout.input_partitions, decisions_log)?;
     services.runtime.block_on(ensure_progress_topic(
         &admin,
         &progress,

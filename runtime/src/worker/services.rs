@@ -14,6 +14,8 @@ use sluice_crds::control::{WorkerPhase, WorkerStatus};
 
 use super::WorkerConfig;
 use super::accounting::HighWatermarks;
+use crate::audit::AuditSink;
+use crate::audit::sink::DecisionsLog;
 use crate::control::StatusBoard;
 use crate::control::auth::Token;
 use crate::control::server::{
@@ -44,6 +46,12 @@ pub enum ServicesError {
     Store(#[from] StoreError),
     #[error("checkpoint store: {0}")]
     Snapshot(#[from] SnapshotError),
+    #[error("audit: the table cannot be opened: {0}")]
+    Audit(#[from] crate::audit::AuditSinkError),
+    #[error(
+        "audit: set state.checkpointStore — the audit table is appended when a durable checkpoint completes"
+    )]
+    AuditWithoutStore,
 }
 
 /// Everything started here; dropping it stops the servers and the lag poller.
@@ -75,6 +83,7 @@ impl Services {
         cfg: &WorkerConfig,
         model_version: &str,
         input_partitions: usize,
+        decisions_log: DecisionsLog,
     ) -> Result<Services, ServicesError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -103,6 +112,14 @@ impl Services {
             Some(uri) => Some(runtime.block_on(ObjectStore::open(uri, &cfg.job.state.s3))?),
             None => None,
         };
+        let audit = match (&cfg.job.audit, &store) {
+            (None, _) => None,
+            (Some(_), None) => return Err(ServicesError::AuditWithoutStore),
+            (Some(spec), Some(_)) => {
+                let table = crate::audit::config::table_config(&cfg.job, spec);
+                Some(runtime.block_on(AuditSink::open(table, decisions_log))?)
+            }
+        };
         let snapshots = match &store {
             Some(store) => Some(SnapshotService::start(
                 runtime.handle(),
@@ -115,6 +132,7 @@ impl Services {
                     state_root: cfg.job.state.dir.clone().into(),
                     retained: usize::try_from(cfg.job.state.retained_checkpoints).unwrap_or(3),
                     concurrency: usize::try_from(cfg.job.state.s3.max_concurrency).unwrap_or(8),
+                    audit,
                 },
                 Arc::clone(&metrics),
             )?),

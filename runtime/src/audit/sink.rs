@@ -1,0 +1,122 @@
+//! Appends, after each completed snapshot, the committed decisions the audit table does not hold yet.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use sluice_audit::{Appended, AuditError, AuditTable, AuditTableConfig, Offsets, uncommitted};
+
+use super::reader::{ReadRequest, read_partition};
+use crate::worker::failpoints;
+
+/// How long one partition's read of the decisions log may take (it waits for open transactions ahead).
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why an audit append failed. The table is unchanged (or already complete); the next snapshot retries.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditSinkError {
+    #[error(transparent)]
+    Table(#[from] AuditError),
+    #[error("audit reader: {0}")]
+    Kafka(String),
+    #[error(
+        "audit reader: {topic}/{partition} still at offset {position} below the high watermark {high} after the timeout (a transaction left open?)"
+    )]
+    Timeout {
+        topic: String,
+        partition: i32,
+        position: i64,
+        high: i64,
+    },
+    #[error("audit reader: {topic}/{partition} offset {offset} is not a decision record: {reason}")]
+    Decode {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
+    #[error("audit reader task failed: {0}")]
+    Join(String),
+}
+
+impl AuditSinkError {
+    /// Bounded category for logs and metrics.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Table(_) => "table",
+            Self::Kafka(_) | Self::Timeout { .. } | Self::Join(_) => "kafka",
+            Self::Decode { .. } => "decode",
+        }
+    }
+}
+
+/// Where the committed decisions are read from.
+#[derive(Clone)]
+pub struct DecisionsLog {
+    /// A read_committed consumer config (no group offsets are used).
+    pub consumer_config: ClientConfig,
+    pub topic: String,
+    pub partitions: i32,
+}
+
+/// The audit table and the log its rows come from. Lives on the snapshot service's runtime.
+pub struct AuditSink {
+    table: AuditTable,
+    log: DecisionsLog,
+}
+
+impl AuditSink {
+    /// Opens (creating if needed) the table. Call on the runtime that will run [`Self::commit`].
+    pub async fn open(
+        cfg: AuditTableConfig,
+        log: DecisionsLog,
+    ) -> Result<AuditSink, AuditSinkError> {
+        let table = AuditTable::open_or_create(cfg).await?;
+        Ok(AuditSink { table, log })
+    }
+
+    /// `covers`: per source partition, the snapshot's next authorizations offset. Appends every committed
+    /// decision below it that the table lacks, in one Iceberg commit carrying the offsets. Partitions the
+    /// table already covers that far (e.g. a restore from an older snapshot) are left alone.
+    pub async fn commit(&self, covers: &Offsets) -> Result<Option<Appended>, AuditSinkError> {
+        let committed = self.table.committed_offsets().await?;
+        let positions = self.table.log_positions().await?;
+        let mut rows = Vec::new();
+        let mut advancing = Offsets::new();
+        let mut next_positions = Offsets::new();
+        for (&p, &until) in covers {
+            if committed.get(&p).is_some_and(|&done| done >= until) {
+                continue;
+            }
+            let log = self.log.clone();
+            let from = positions.get(&p).copied();
+            let read = tokio::task::spawn_blocking(move || {
+                read_partition(
+                    &log.consumer_config,
+                    &ReadRequest {
+                        topic: &log.topic,
+                        decisions_partitions: log.partitions,
+                        source_partition: p,
+                        from,
+                        until_source_offset: until,
+                        timeout: READ_TIMEOUT,
+                    },
+                )
+            })
+            .await
+            .map_err(|e| AuditSinkError::Join(e.to_string()))??;
+            rows.extend(uncommitted(&read.rows, &committed).into_iter().cloned());
+            advancing.insert(p, until);
+            next_positions.insert(p, read.next_position);
+        }
+        if advancing.is_empty() {
+            return Ok(None);
+        }
+        failpoints::hit("before_audit_commit");
+        let appended = self
+            .table
+            .append_at(&rows, &advancing, &next_positions)
+            .await?;
+        failpoints::hit("after_audit_commit");
+        Ok(appended)
+    }
+}

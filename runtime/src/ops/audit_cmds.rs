@@ -1,0 +1,47 @@
+//! `sluice audit …`: queries of the Iceberg audit table named in a job config (`audit:`).
+
+use sluice_audit::{AsOf, AuditTable};
+use sluice_crds::JobConfig;
+
+use super::OpsError;
+use crate::audit::config::table_config;
+
+/// Opens the job's audit table (never creates it).
+async fn open(job: &JobConfig) -> Result<AuditTable, OpsError> {
+    let spec = job.audit.as_ref().ok_or_else(|| {
+        OpsError::Failed(
+            "the job has no audit table: add an `audit:` section (catalog, warehouse) to the job"
+                .into(),
+        )
+    })?;
+    AuditTable::open(table_config(job, spec))
+        .await
+        .map_err(|e| OpsError::Failed(e.to_string()))
+}
+
+/// Which snapshot to read: `--snapshot-id` wins over `--as-of-ms`; neither is the current one.
+pub fn as_of(snapshot_id: Option<i64>, as_of_ms: Option<i64>) -> AsOf {
+    match (snapshot_id, as_of_ms) {
+        (Some(id), _) => AsOf::SnapshotId(id),
+        (None, Some(t)) => AsOf::TimestampMs(t),
+        (None, None) => AsOf::Current,
+    }
+}
+
+/// The decision for `txn_id` and the features it was scored on, as of `as_of`; text or JSON.
+pub async fn explain(
+    job: &JobConfig,
+    txn_id: &str,
+    as_of: AsOf,
+    json: bool,
+) -> Result<String, OpsError> {
+    let table = open(job).await?;
+    let e = sluice_audit::explain(&table, txn_id, as_of)
+        .await
+        .map_err(|e| OpsError::Failed(e.to_string()))?;
+    if json {
+        serde_json::to_string_pretty(&e).map_err(|e| OpsError::Failed(e.to_string()))
+    } else {
+        Ok(e.to_string())
+    }
+}

@@ -1,14 +1,16 @@
 //! Reads one source partition's committed decisions from the `decisions` topic, read_committed.
 //!
-//! Decisions of source partition `p` live in decisions partition `p mod D`, in input order (one producer per
-//! partition at a time; zombies are fenced). The reader stops at the first decision of `p` at or beyond the
-//! covered input offset, or once it has passed the partition's high watermark taken at the start — every
-//! decision below a completed snapshot's offsets was committed before that, so nothing can be missed, and an
-//! open transaction of another writer in between only makes the read wait for its outcome.
+//! Decisions of source partition `p` live in decisions partition `p` (the sink requires as many decisions
+//! partitions as input partitions), in input order, written by one producer at a time (a restarted worker's
+//! `init_transactions` aborts its predecessor's open transaction first). The reader stops at the first decision
+//! of `p` at or beyond the covered input offset, or at the end of the committed data (partition EOF, which
+//! read_committed puts at the last stable offset). Every decision below a completed snapshot's offsets belongs
+//! to a transaction that committed before the writer's current one began, so it lies below that end.
 
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sluice_core::processor::DecisionRecord;
 
@@ -45,7 +47,11 @@ pub fn read_partition(
         let what = format!("{what} ({}/{d})", req.topic);
         move |e: rdkafka::error::KafkaError| AuditSinkError::Kafka(format!("{what}: {e}"))
     };
-    let consumer: BaseConsumer = config.create().map_err(kafka("creating the reader"))?;
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(kafka("creating the reader"))?;
     let (low, high) = consumer
         .fetch_watermarks(req.topic, d, req.timeout)
         .map_err(kafka("reading watermarks"))?;
@@ -93,19 +99,10 @@ pub fn read_partition(
                 }
                 out.next_position = msg.offset() + 1;
             }
+            // The end of the committed data (aborted records and markers before it are skipped silently).
+            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(out),
             Some(Err(e)) => return Err(kafka("reading decisions")(e)),
-            None => {
-                // Aborted records and transaction markers are skipped without a message; the position shows it.
-                let position = consumer
-                    .position()
-                    .ok()
-                    .and_then(|p| p.find_partition(req.topic, d).map(|e| e.offset()));
-                if let Some(Offset::Offset(pos)) = position
-                    && pos >= high
-                {
-                    break;
-                }
-            }
+            None => {}
         }
     }
     out.next_position = out.next_position.max(high);

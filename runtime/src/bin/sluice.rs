@@ -73,6 +73,19 @@ enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Recompute a decision from the nearest snapshot before it and the recorded input, and compare it byte
+    /// for byte with the audit table's row.
+    Reproduce {
+        /// The worker or job config (Kafka, checkpoint store, audit table, model).
+        #[arg(long)]
+        job: PathBuf,
+        #[arg(long)]
+        txn_id: String,
+        /// Scratch directory for the restored state (default: a new directory under the system temp dir,
+        /// removed afterwards).
+        #[arg(long)]
+        scratch_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -197,6 +210,14 @@ fn main() -> ExitCode {
             let token = worker_cmds::read_token(workers.token_file.as_deref())?;
             worker_cmds::savepoint(&workers.workers, token, id, stop).await
         }),
+        Command::Audit {
+            command:
+                AuditCommand::Reproduce {
+                    job,
+                    txn_id,
+                    scratch_dir,
+                },
+        } => reproduce(&job, &txn_id, scratch_dir),
         Command::Audit {
             command:
                 AuditCommand::Explain {
@@ -360,6 +381,38 @@ fn verify(a: VerifyArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("sluice verify: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn reproduce(job: &PathBuf, txn_id: &str, scratch_dir: Option<PathBuf>) -> ExitCode {
+    let job = match read_job(job) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let owned = scratch_dir.is_none();
+    let scratch = scratch_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("sluice-reproduce-{}", std::process::id()))
+    });
+    let result = sluice_runtime::ops::reproduce::reproduce(&job, txn_id, &scratch);
+    if owned {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            if report.contains("byte-identical") {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => {
+            eprintln!("sluice: {e}");
             ExitCode::FAILURE
         }
     }

@@ -2,6 +2,7 @@
 //! contents of a checkpoint store. Output is plain aligned tables for humans; progress shows on stderr.
 
 pub mod audit_cmds;
+pub mod reproduce;
 pub mod store_cmds;
 pub mod table;
 pub mod worker_cmds;

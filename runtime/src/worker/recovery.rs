@@ -11,7 +11,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sluice_core::event::SourceTopic;
 use sluice_core::model::ScoringModel;
-use sluice_core::processor::JobParams;
+use sluice_core::processor::{JobParams, Output};
 use sluice_core::progress::{ProgressRecord, ReplayPlan};
 
 use super::failpoints;
@@ -61,6 +61,8 @@ pub struct RecoveryInput<'a> {
     pub topic_names: [&'a str; 3],
     /// A read_committed consumer config for replay reads.
     pub consumer_config: &'a ClientConfig,
+    /// Sees every replayed record's outputs (which recovery itself discards): `sluice audit reproduce`.
+    pub observe: Option<&'a mut dyn FnMut(SourceTopic, i64, &[Output])>,
 }
 
 /// What recovery did, for logs and metrics.
@@ -74,7 +76,7 @@ pub struct RecoveryReport {
 
 /// Rebuilds the partition's state at the frontier and returns the task ready to process new input.
 pub fn recover_partition(
-    input: RecoveryInput<'_>,
+    mut input: RecoveryInput<'_>,
 ) -> Result<(PartitionTask, RecoveryReport), RecoveryError> {
     let partition = input.partition;
     let state_err = |source| RecoveryError::State { partition, source };
@@ -171,6 +173,9 @@ pub fn recover_partition(
                 }
                 failpoints::hit("during_replay");
                 task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut discard)?;
+                if let Some(observe) = input.observe.as_mut() {
+                    observe(topic, msg.offset(), &discard);
+                }
                 discard.clear();
                 replayed += 1;
             }

@@ -52,6 +52,10 @@ pub enum ServicesError {
         "audit: set state.checkpointStore — the audit table is appended when a durable checkpoint completes"
     )]
     AuditWithoutStore,
+    #[error(
+        "audit: the decisions topic has {decisions} partitions but the inputs have {inputs}; the audit table needs them equal (one writer per decisions partition), so repartition the decisions topic or remove audit"
+    )]
+    AuditPartitions { decisions: i32, inputs: usize },
 }
 
 /// Everything started here; dropping it stops the servers and the lag poller.
@@ -115,6 +119,14 @@ impl Services {
         let audit = match (&cfg.job.audit, &store) {
             (None, _) => None,
             (Some(_), None) => return Err(ServicesError::AuditWithoutStore),
+            (Some(_), Some(_))
+                if usize::try_from(decisions_log.partitions).ok() != Some(input_partitions) =>
+            {
+                return Err(ServicesError::AuditPartitions {
+                    decisions: decisions_log.partitions,
+                    inputs: input_partitions,
+                });
+            }
             (Some(spec), Some(_)) => {
                 let table = crate::audit::config::table_config(&cfg.job, spec);
                 Some(runtime.block_on(AuditSink::open(table, decisions_log))?)

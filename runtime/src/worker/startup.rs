@@ -99,6 +99,7 @@ fn recover_one(ctx: &RecoveryContext<'_>, p: i32) -> Result<PartitionTask, Worke
         progress: records,
         topic_names: ctx.topic_names,
         consumer_config: ctx.consumer_config,
+        observe: None,
     })?;
     tracing::info!(
         partition = p,

@@ -44,6 +44,9 @@ pub enum RecoveryError {
     },
 }
 
+/// Called with each replayed record's topic, offset and outputs.
+pub type ReplayObserver<'a> = dyn FnMut(SourceTopic, i64, &[Output]) + 'a;
+
 /// Inputs of one partition's recovery.
 pub struct RecoveryInput<'a> {
     pub resources: &'a RocksResources,
@@ -62,7 +65,7 @@ pub struct RecoveryInput<'a> {
     /// A read_committed consumer config for replay reads.
     pub consumer_config: &'a ClientConfig,
     /// Sees every replayed record's outputs (which recovery itself discards): `sluice audit reproduce`.
-    pub observe: Option<&'a mut dyn FnMut(SourceTopic, i64, &[Output])>,
+    pub observe: Option<&'a mut ReplayObserver<'a>>,
 }
 
 /// What recovery did, for logs and metrics.

@@ -11,6 +11,9 @@ ROOT=$PWD
 CACHE=${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# Incremental caches are per checkout path and only grow in a shared target dir (12 GB seen); CI builds from
+# scratch per crate instead.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 mkdir -p "$CACHE"
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
@@ -25,6 +28,8 @@ done
 if command -v java >/dev/null && command -v mvn >/dev/null; then
   need=("${need[@]/maven}"); need=("${need[@]/openjdk-17-jre-headless}")
 fi
+# PyIceberg (audit test) and matplotlib (benchmark plots) run in venvs: Debian's python3 needs python3-venv.
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"

@@ -29,3 +29,27 @@ pub fn terminate(pid: u32) {
         .arg(pid.to_string())
         .status();
 }
+
+/// Runs the `sluice` CLI with the test bed's S3 credentials and returns its stdout; a non-zero exit is an
+/// error carrying stdout and stderr.
+pub fn sluice_cli<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    args: &[S],
+) -> Result<String, String> {
+    let out = std::process::Command::new(binary("sluice").map_err(|e| e.to_string())?)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", crate::testbed::S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", crate::testbed::S3_SECRET_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .map_err(|e| format!("running sluice: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "sluice {args:?} exited with {}: {stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

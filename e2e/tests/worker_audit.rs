@@ -9,16 +9,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice_audit::{AsOf, AuditTable};
 use sluice_core::processor::DecisionRecord;
 use sluice_crds::audit::{AuditCatalog, AuditSpec, CatalogKind};
-use sluice_crds::control::SnapshotState;
-use sluice_e2e::job_harness::{JobHarness, RunningWorker, WorkerSpec};
+use sluice_e2e::job_harness::{JobHarness, WorkerSpec};
 use sluice_e2e::rng::Lcg;
 use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, s3_client};
 use sluice_e2e::{TestBed, unique_name};
 use sluice_runtime::audit::config::table_config;
-use sluice_runtime::control::client::ControlClient;
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::verify::read::read_topic;
 
@@ -58,28 +58,45 @@ fn spec(failpoint: Option<String>) -> WorkerSpec {
     }
 }
 
-fn checkpoint_and_wait(h: &JobHarness, w: &RunningWorker) {
-    let c = ControlClient::new(&w.control_url, Some(h.token.clone()));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let id = loop {
-        match rt().block_on(c.trigger_checkpoint()) {
-            Ok(r) => break r.id,
-            Err(e) => assert!(Instant::now() < deadline, "trigger: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+/// Opens the audit table from the worker's settings plus the test's S3 keys (the worker reads them from its
+/// environment). Call inside the runtime that uses it: the catalog's connections are bound to it.
+async fn open_table(h: &JobHarness) -> AuditTable {
+    let mut cfg = table_config(&h.job, h.job.audit.as_ref().unwrap());
+    let s3 = cfg.s3.as_mut().unwrap();
+    s3.access_key_id = Some(S3_ACCESS_KEY.into());
+    s3.secret_access_key = Some(S3_SECRET_KEY.into());
+    AuditTable::open(cfg).await.unwrap()
+}
+
+/// Waits until the table covers every authorization (the scheduled checkpoints append the rest).
+fn wait_table_complete(h: &JobHarness) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &h.bootstrap)
+        .create()
+        .unwrap();
+    let ends: Vec<i64> = (0..PARTITIONS)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(&h.job.topics.authorizations, p, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(st) = rt().block_on(c.status())
-            && let Some(cp) = st.last_checkpoint.filter(|cp| cp.id == id)
-        {
-            assert_eq!(cp.state, SnapshotState::Completed, "{cp:?}");
+        let covered = rt()
+            .block_on(async { open_table(h).await.committed_offsets().await })
+            .unwrap();
+        let done =
+            (0..PARTITIONS).all(|p| covered.get(&p).copied().unwrap_or(0) >= ends[p as usize]);
+        if done {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "checkpoint {id} did not complete"
+            "table covers {covered:?}, inputs end at {ends:?}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
@@ -143,11 +160,11 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_failpoints(
         );
     }
 
-    // A clean run catches up, and one more checkpoint brings the table to the committed frontier.
+    // A clean run catches up, and its scheduled checkpoints bring the table to the committed frontier.
     let mut w = h.start(&spec(None)).unwrap();
     h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(180))
         .unwrap();
-    checkpoint_and_wait(&h, &w);
+    wait_table_complete(&h);
     h.stop_all(vec![w]).unwrap();
 
     let report = h.verify().unwrap();
@@ -170,12 +187,7 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_failpoints(
     }
     // … is exactly what the table holds, once each.
     let table_rows = rt().block_on(async {
-        // The worker reads the S3 keys from its environment; this process gets them explicitly.
-        let mut cfg = table_config(&h.job, h.job.audit.as_ref().unwrap());
-        let s3 = cfg.s3.as_mut().unwrap();
-        s3.access_key_id = Some(S3_ACCESS_KEY.into());
-        s3.secret_access_key = Some(S3_SECRET_KEY.into());
-        let table = AuditTable::open(cfg).await.unwrap();
+        let table = open_table(&h).await;
         let rows = table.all_rows(AsOf::Current).await.unwrap();
         let snapshots = table.snapshots().await.unwrap();
         assert!(
@@ -258,20 +270,7 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_failpoints(
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs the `sluice` CLI with the test S3 credentials; returns stdout, failing on a non-zero exit.
-fn sluice_cli(args: &[&str]) -> String {
-    let out = std::process::Command::new(sluice_e2e::binaries::binary("sluice").unwrap())
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sluice {args:?}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+/// The `sluice` CLI with the test S3 credentials; its stdout (a failed run fails the test).
+fn sluice_cli<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
+    sluice_e2e::binaries::sluice_cli(args).unwrap_or_else(|e| panic!("{e}"))
 }

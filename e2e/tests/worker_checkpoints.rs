@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sluice_crds::control::SnapshotState;
 use sluice_crds::manifest::SnapshotManifest;
 use sluice_e2e::job_harness::{JobHarness, RunningWorker, WorkerSpec};
-use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, s3_client};
+use sluice_e2e::testbed::s3_client;
 use sluice_e2e::{TestBed, unique_name};
 use sluice_runtime::control::client::ControlClient;
 use sluice_runtime::generator::GeneratorConfig;
@@ -144,22 +144,9 @@ fn spec(slot: &str, identity: &str, partitions: &[i32]) -> WorkerSpec {
     }
 }
 
-/// Runs the `sluice` CLI with the test S3 credentials; returns stdout, failing on a non-zero exit.
-fn sluice_cli(args: &[String]) -> String {
-    let out = std::process::Command::new(sluice_e2e::binaries::binary("sluice").unwrap())
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sluice {args:?}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+/// The `sluice` CLI with the test S3 credentials; its stdout (a failed run fails the test).
+fn sluice_cli<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
+    sluice_e2e::binaries::sluice_cli(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn test_dir() -> PathBuf {

@@ -1,7 +1,7 @@
 //! Reads of the audit table: snapshot selection (time travel), txn lookup and row counts.
 
 use futures::TryStreamExt;
-use iceberg::expr::Reference;
+use iceberg::expr::{Predicate, Reference};
 use iceberg::spec::{Datum, SnapshotRef};
 use iceberg::table::Table;
 use sluice_core::processor::DecisionRecord;
@@ -80,56 +80,40 @@ impl AuditTable {
 
     /// Every row with `txn_id` in the selected snapshot (more than one would mean a duplicate).
     pub async fn find_all(&self, txn_id: &str, as_of: AsOf) -> Result<Vec<DecisionRecord>> {
-        let table = self.load().await?;
-        let Some(snapshot) = self.resolve(&table, as_of)? else {
-            return Ok(Vec::new());
-        };
-        let scan = table
-            .scan()
-            .snapshot_id(snapshot.snapshot_id())
-            .select_all()
-            .with_filter(Reference::new(col::TXN_ID).equal_to(Datum::string(txn_id)))
-            .build()
-            .map_err(|e| AuditError::iceberg(&self.name, "planning the txn scan", e))?;
-        let batches: Vec<_> = scan
-            .to_arrow()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "scanning for the txn", e))?
-            .try_collect()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "reading the txn scan", e))?;
-        let mut found = Vec::new();
-        for batch in &batches {
-            // The filter prunes files and row groups; re-check rows so correctness never
-            // depends on how much of the predicate the reader applied.
-            found.extend(
-                from_batch(&self.name, batch)?
-                    .into_iter()
-                    .filter(|r| r.txn_id == txn_id),
-            );
-        }
-        Ok(found)
+        let filter = Reference::new(col::TXN_ID).equal_to(Datum::string(txn_id));
+        let rows = self.scan(as_of, Some(filter)).await?;
+        // The filter prunes files and row groups; re-check rows so correctness never depends on how much of
+        // the predicate the reader applied.
+        Ok(rows.into_iter().filter(|r| r.txn_id == txn_id).collect())
     }
 
     /// Every row of the selected snapshot (audits and tests; a full table scan).
     pub async fn all_rows(&self, as_of: AsOf) -> Result<Vec<DecisionRecord>> {
+        self.scan(as_of, None).await
+    }
+
+    async fn scan(&self, as_of: AsOf, filter: Option<Predicate>) -> Result<Vec<DecisionRecord>> {
         let table = self.load().await?;
         let Some(snapshot) = self.resolve(&table, as_of)? else {
             return Ok(Vec::new());
         };
-        let scan = table
+        let mut builder = table
             .scan()
             .snapshot_id(snapshot.snapshot_id())
-            .select_all()
+            .select_all();
+        if let Some(f) = filter {
+            builder = builder.with_filter(f);
+        }
+        let scan = builder
             .build()
-            .map_err(|e| AuditError::iceberg(&self.name, "planning the full scan", e))?;
+            .map_err(|e| AuditError::iceberg(&self.name, "planning the scan", e))?;
         let batches: Vec<_> = scan
             .to_arrow()
             .await
             .map_err(|e| AuditError::iceberg(&self.name, "scanning the table", e))?
             .try_collect()
             .await
-            .map_err(|e| AuditError::iceberg(&self.name, "reading the full scan", e))?;
+            .map_err(|e| AuditError::iceberg(&self.name, "reading the scan", e))?;
         let mut rows = Vec::new();
         for batch in &batches {
             rows.extend(from_batch(&self.name, batch)?);

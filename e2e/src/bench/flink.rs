@@ -17,6 +17,7 @@ use sluice_crds::job_config::TopicsConfig;
 
 use crate::TestBedError;
 use crate::bench::procstat::{cpu_seconds, peak_rss_kib};
+use crate::bench::systems::FLINK_IDLE_TIMEOUT;
 use crate::bench::timeline::{CommittedSampler, Sample};
 use crate::binaries::terminate;
 use crate::kafka_admin::group_lag;
@@ -168,6 +169,11 @@ impl FlinkRun {
             .args(["--late", &self.outputs.late]);
         if self.bounded {
             cmd.args(["--bounded", "--hold"]);
+        } else {
+            cmd.args([
+                "--idle-timeout-ms",
+                &FLINK_IDLE_TIMEOUT.as_millis().to_string(),
+            ]);
         }
         if let Some(from) = &self.restore_from {
             cmd.arg("--restore-from").arg(from);

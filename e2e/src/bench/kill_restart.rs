@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::completeness::{Completeness, check};
 use super::flink::{latest_checkpoint, open_transaction_records};
 use super::latency::{LatencyLoad, run_phase};
-use super::systems::{System, SystemOnTopics};
+use super::systems::{FLINK_IDLE_TIMEOUT, System, SystemOnTopics};
 use crate::TestBedError;
 use crate::kafka_admin::group_lag;
 use crate::process::ManagedProcess;
@@ -132,9 +132,25 @@ pub fn measure(sys: &SystemOnTopics, load: &LatencyLoad) -> Result<RecoveryResul
     Ok(result)
 }
 
-/// Waits until the system has committed all its input offsets and no output transaction is open, then
-/// (Flink) one more checkpoint interval, so its outputs for the window are final.
+/// Waits until the system has committed all its input offsets and no output transaction is open. Flink then
+/// gets its split idle timeout plus one checkpoint interval (partitions that went quiet stop holding its
+/// watermark back, and the events that releases are decided and committed), and the same wait once more.
 fn wait_committed(
+    sys: &SystemOnTopics,
+    proc: &mut ManagedProcess,
+    timeout: Duration,
+) -> Result<(), TestBedError> {
+    wait_no_lag_no_open(sys, proc, timeout)?;
+    if let Some(f) = &sys.flink {
+        std::thread::sleep(FLINK_IDLE_TIMEOUT + Duration::from_millis(f.checkpoint_interval_ms));
+        wait_no_lag_no_open(sys, proc, timeout)?;
+        std::thread::sleep(Duration::from_millis(f.checkpoint_interval_ms));
+    }
+    Ok(())
+}
+
+/// Waits until the group has committed every input offset and no output partition holds an open transaction.
+fn wait_no_lag_no_open(
     sys: &SystemOnTopics,
     proc: &mut ManagedProcess,
     timeout: Duration,
@@ -164,9 +180,6 @@ fn wait_committed(
             )));
         }
         std::thread::sleep(Duration::from_millis(500));
-    }
-    if let Some(f) = &sys.flink {
-        std::thread::sleep(Duration::from_millis(f.checkpoint_interval_ms));
     }
     Ok(())
 }

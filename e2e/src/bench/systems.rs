@@ -17,6 +17,12 @@ use crate::process::ManagedProcess;
 /// the newest event time, hence how long it buffers each event before processing it.
 pub const FLINK_OUT_OF_ORDERNESS: Duration = Duration::from_secs(5);
 
+/// The Flink peer's split idle timeout in unbounded runs (`--idle-timeout-ms`): an input partition without
+/// a record for this long stops holding back its watermark (the minimum over all 12 splits). Without it a
+/// partition that goes quiet — the quick runs' account-changes partitions once every card's account record
+/// is out — freezes the watermark, and every later event stays buffered (lost to the completeness check).
+pub const FLINK_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum System {

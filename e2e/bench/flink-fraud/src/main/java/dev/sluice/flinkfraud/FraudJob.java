@@ -27,8 +27,17 @@ import org.slf4j.LoggerFactory;
  *   [--authorizations authorizations] [--device-telemetry device-telemetry] [--account-changes account-changes]
  *   [--decisions decisions] [--alerts alerts] [--dlq dlq] [--late late] [--group-id ID]
  *   [--out-of-orderness-ms 5000] [--allowed-lateness-ms 2000] [--state-ttl-ms 3888000000]
- *   [--alignment-drift-ms 10000] [--hold] [--restore-from CHECKPOINT_DIR]
+ *   [--alignment-drift-ms 10000] [--idle-timeout-ms 5000] [--hold] [--restore-from CHECKPOINT_DIR]
  * </pre>
+ *
+ * {@code --idle-timeout-ms} (unbounded runs only; 0 turns it off): an input split (one partition of one topic)
+ * that has delivered no record for this long is marked idle and stops holding back the job's watermark, which
+ * is otherwise the minimum over all splits. Without it, one partition that goes quiet (in the benchmark's
+ * quick runs the account-changes partitions stop once every card's account record has been produced) freezes
+ * the watermark at its last event time minus the out-of-orderness, and every later event stays buffered in
+ * {@link FraudFunction} forever. This is Sluice's rule too: a topic partition that is caught up does not hold
+ * the merge back. A bounded run needs no timeout: a split that reaches its end offset is finished and no
+ * longer counts.
  *
  * {@code --bounded} reads each input up to its end offsets at start, then finishes (the end-of-input
  * watermark releases every buffered event; the final checkpoint commits the last transaction).
@@ -65,6 +74,7 @@ public final class FraudJob {
         long lateness = Long.parseLong(a.getOrDefault("allowed-lateness-ms", "2000"));
         long ttl = Long.parseLong(a.getOrDefault("state-ttl-ms", String.valueOf(45L * 86_400_000L)));
         long drift = Long.parseLong(a.getOrDefault("alignment-drift-ms", "10000"));
+        long idleTimeout = Long.parseLong(a.getOrDefault("idle-timeout-ms", "5000"));
 
         Configuration conf = new Configuration();
         conf.setString("state.backend.type", "rocksdb");
@@ -97,7 +107,11 @@ public final class FraudJob {
         }
         WatermarkStrategy<RawRecord> watermarks = WatermarkStrategy
                 .<RawRecord>forGenerator(ctx -> new KafkaIo.PeekWatermarks(outOfOrderness))
-                .withTimestampAssigner((r, ts) -> r.peekedTimeMs == Long.MIN_VALUE ? ts : r.peekedTimeMs)
+                .withTimestampAssigner((r, ts) -> r.peekedTimeMs == Long.MIN_VALUE ? ts : r.peekedTimeMs);
+        if (!bounded && idleTimeout > 0) {
+            watermarks = watermarks.withIdleness(Duration.ofMillis(idleTimeout));
+        }
+        watermarks = watermarks
                 .withWatermarkAlignment("fraud-inputs", Duration.ofMillis(drift), Duration.ofMillis(200));
 
         Properties producer = new Properties();
@@ -123,8 +137,8 @@ public final class FraudJob {
                 .sinkTo(sink)
                 .uid("outputs")
                 .name("outputs");
-        LOG.info("flink-fraud: parallelism {}, checkpoint every {} ms, bounded {}, restore from {}",
-                parallelism, checkpointMs, bounded, restoreFrom);
+        LOG.info("flink-fraud: parallelism {}, checkpoint every {} ms, bounded {}, idle timeout {} ms, restore from {}",
+                parallelism, checkpointMs, bounded, bounded ? 0 : idleTimeout, restoreFrom);
         env.execute("sluice-fraud-peer");
         // The benchmark harness waits for this line; --hold keeps the JVM (and its /proc stats) alive
         // until the harness has sampled CPU and peak RSS and stops it.

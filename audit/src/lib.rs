@@ -12,6 +12,7 @@
 //! The crate depends on `sluice-core` only: no Kafka or RocksDB.
 
 mod catalog;
+pub mod compact;
 pub mod config;
 mod error;
 mod explain;
@@ -22,6 +23,10 @@ mod table;
 mod writer;
 
 pub use catalog::CATALOG_NAME;
+pub use compact::{
+    CompactError, CompactSummary, CompactedDay, compact_command, compact_command_with,
+    parse_output, run_compaction,
+};
 pub use config::{AuditTableConfig, CatalogConfig, ConfigError, S3Config};
 pub use error::{AuditError, Result};
 pub use explain::{Explanation, explain};

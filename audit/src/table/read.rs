@@ -134,6 +134,27 @@ impl AuditTable {
         })
     }
 
+    /// Number of data files in the selected snapshot (compaction lowers it).
+    pub async fn data_file_count(&self, as_of: AsOf) -> Result<usize> {
+        let table = self.load().await?;
+        let Some(snapshot) = self.resolve(&table, as_of)? else {
+            return Ok(0);
+        };
+        let scan = table
+            .scan()
+            .snapshot_id(snapshot.snapshot_id())
+            .build()
+            .map_err(|e| AuditError::iceberg(&self.name, "planning the file listing", e))?;
+        let tasks: Vec<_> = scan
+            .plan_files()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "planning the file listing", e))?
+            .try_collect()
+            .await
+            .map_err(|e| AuditError::iceberg(&self.name, "listing data files", e))?;
+        Ok(tasks.len())
+    }
+
     /// Number of rows in the selected snapshot, from the manifests' per-file record counts.
     pub async fn row_count(&self, as_of: AsOf) -> Result<u64> {
         let table = self.load().await?;

@@ -86,6 +86,20 @@ enum AuditCommand {
         #[arg(long)]
         scratch_dir: Option<PathBuf>,
     },
+    /// Rewrite each event day's small data files into few large ones (one Iceberg snapshot per day, rows
+    /// and offsets unchanged). Runs PyIceberg: make its venv with audit/compact/venv.sh or set
+    /// SLUICE_PYICEBERG_PYTHON.
+    Compact {
+        /// The worker or job config naming the audit table.
+        #[arg(long)]
+        job: PathBuf,
+        /// Compact only days with at least this many data files.
+        #[arg(long, default_value_t = 8)]
+        min_files: u32,
+        /// Compact only this event day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        day: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -232,6 +246,20 @@ fn main() -> ExitCode {
                 let as_of = audit_cmds::as_of(snapshot_id, as_of_ms);
                 audit_cmds::explain(&job, &txn_id, as_of, json).await
             }),
+            Err(e) => {
+                eprintln!("sluice: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Audit {
+            command:
+                AuditCommand::Compact {
+                    job,
+                    min_files,
+                    day,
+                },
+        } => match read_job(&job) {
+            Ok(job) => ops(async move { audit_cmds::compact(&job, min_files, day.as_deref()) }),
             Err(e) => {
                 eprintln!("sluice: {e}");
                 ExitCode::FAILURE

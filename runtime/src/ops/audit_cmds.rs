@@ -45,3 +45,20 @@ pub async fn explain(
         Ok(e.to_string())
     }
 }
+
+/// Rewrites the small data files of each event day with at least `min_files` of them (only `day`,
+/// YYYY-MM-DD, when given) with PyIceberg, keeping rows and offsets; prints compact.py's summary.
+pub fn compact(job: &JobConfig, min_files: u32, day: Option<&str>) -> Result<String, OpsError> {
+    let spec = job.audit.as_ref().ok_or_else(|| {
+        OpsError::Failed(
+            "the job has no audit table: add an `audit:` section (catalog, warehouse) to the job"
+                .into(),
+        )
+    })?;
+    let cfg = table_config(job, spec);
+    let cmd = sluice_audit::compact_command(&cfg, min_files, day)
+        .map_err(|e| OpsError::Failed(e.to_string()))?;
+    let summary =
+        sluice_audit::run_compaction(&cfg, cmd).map_err(|e| OpsError::Failed(e.to_string()))?;
+    serde_json::to_string_pretty(&summary).map_err(|e| OpsError::Failed(e.to_string()))
+}

@@ -2,6 +2,7 @@
 
 use futures::TryStreamExt;
 use iceberg::expr::{Predicate, Reference};
+use iceberg::scan::FileScanTask;
 use iceberg::spec::{Datum, SnapshotRef};
 use iceberg::table::Table;
 use sluice_core::processor::DecisionRecord;
@@ -134,45 +135,33 @@ impl AuditTable {
         })
     }
 
-    /// Number of data files in the selected snapshot (compaction lowers it).
-    pub async fn data_file_count(&self, as_of: AsOf) -> Result<usize> {
+    /// The data files of the selected snapshot (empty for an empty table).
+    async fn data_files(&self, as_of: AsOf) -> Result<Vec<FileScanTask>> {
         let table = self.load().await?;
         let Some(snapshot) = self.resolve(&table, as_of)? else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
         let scan = table
             .scan()
             .snapshot_id(snapshot.snapshot_id())
             .build()
             .map_err(|e| AuditError::iceberg(&self.name, "planning the file listing", e))?;
-        let tasks: Vec<_> = scan
-            .plan_files()
+        scan.plan_files()
             .await
             .map_err(|e| AuditError::iceberg(&self.name, "planning the file listing", e))?
             .try_collect()
             .await
-            .map_err(|e| AuditError::iceberg(&self.name, "listing data files", e))?;
-        Ok(tasks.len())
+            .map_err(|e| AuditError::iceberg(&self.name, "listing data files", e))
+    }
+
+    /// Number of data files in the selected snapshot (compaction lowers it).
+    pub async fn data_file_count(&self, as_of: AsOf) -> Result<usize> {
+        Ok(self.data_files(as_of).await?.len())
     }
 
     /// Number of rows in the selected snapshot, from the manifests' per-file record counts.
     pub async fn row_count(&self, as_of: AsOf) -> Result<u64> {
-        let table = self.load().await?;
-        let Some(snapshot) = self.resolve(&table, as_of)? else {
-            return Ok(0);
-        };
-        let scan = table
-            .scan()
-            .snapshot_id(snapshot.snapshot_id())
-            .build()
-            .map_err(|e| AuditError::iceberg(&self.name, "planning the count scan", e))?;
-        let tasks: Vec<_> = scan
-            .plan_files()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "planning the count scan", e))?
-            .try_collect()
-            .await
-            .map_err(|e| AuditError::iceberg(&self.name, "listing data files", e))?;
+        let tasks = self.data_files(as_of).await?;
         let mut count = 0u64;
         for task in tasks {
             count += task.record_count.ok_or_else(|| {

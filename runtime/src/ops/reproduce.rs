@@ -24,7 +24,9 @@ use crate::audit::config::table_config;
 use crate::kafka::clients::{consumer_config, input_topics, progress_topic};
 use crate::kafka::progress_log;
 use crate::snapshot::Layout;
-use crate::snapshot::restore::{checkpoint_manifests, download_partition, newest_within};
+use crate::snapshot::restore::{
+    all_savepoint_manifests, checkpoint_manifests, download_partition, newest_within,
+};
 use crate::state::{CheckpointMeta, LocalCheckpoints, RocksResources};
 use crate::store::ObjectStore;
 use crate::worker::recovery::{RecoveryInput, recover_partition};
@@ -168,14 +170,7 @@ async fn restore_before(
         .await?
         .into_values()
         .collect();
-    for obj in store.list(&layout.savepoints_prefix()).await? {
-        if obj.key.ends_with(".json") {
-            let bytes = store.get_bytes(&obj.key).await?;
-            if let Ok(m) = serde_json::from_slice::<SnapshotManifest>(&bytes) {
-                manifests.push(m);
-            }
-        }
-    }
+    manifests.extend(all_savepoint_manifests(&store, &layout).await?);
     let Some((manifest, part)) = newest_within(&manifests, p, before) else {
         return Ok(None);
     };

@@ -8,7 +8,7 @@ use super::table::render;
 use super::{OpsError, human_bytes};
 use crate::snapshot::Layout;
 use crate::snapshot::layout::{is_manifest, valid_snapshot_id};
-use crate::snapshot::restore::checkpoint_manifests;
+use crate::snapshot::restore::{all_savepoint_manifests, checkpoint_manifests};
 use crate::store::ObjectStore;
 
 fn row(m: &SnapshotManifest) -> Vec<String> {
@@ -37,15 +37,12 @@ pub async fn list(uri: &str, s3: &S3Options, job: &str) -> Result<String, OpsErr
         .values()
         .map(row)
         .collect();
-    for obj in store.list(&layout.savepoints_prefix()).await? {
-        if !is_manifest(&obj.key) {
-            continue;
-        }
-        let bytes = store.get_bytes(&obj.key).await?;
-        if let Ok(m) = serde_json::from_slice::<SnapshotManifest>(&bytes) {
-            rows.push(row(&m));
-        }
-    }
+    rows.extend(
+        all_savepoint_manifests(&store, &layout)
+            .await?
+            .iter()
+            .map(row),
+    );
     Ok(render(
         &[
             "KIND",

@@ -34,6 +34,25 @@ pub async fn checkpoint_manifests(
     Ok(out)
 }
 
+/// Every manifest of every savepoint of the job (listings and "the newest snapshot before X"). Unreadable
+/// manifests are skipped.
+pub async fn all_savepoint_manifests(
+    store: &ObjectStore,
+    layout: &Layout,
+) -> Result<Vec<SnapshotManifest>, SnapshotError> {
+    let mut out = Vec::new();
+    for obj in store.list(&layout.savepoints_prefix()).await? {
+        if !is_manifest(&obj.key) {
+            continue;
+        }
+        let bytes = store.get_bytes(&obj.key).await?;
+        if let Ok(m) = serde_json::from_slice::<SnapshotManifest>(&bytes) {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
 /// The manifests of a savepoint directory (one per worker that wrote it), given as a key in this store.
 pub async fn savepoint_manifests(
     store: &ObjectStore,

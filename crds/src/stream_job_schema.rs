@@ -29,8 +29,9 @@ pub fn cel_millis(f: &str) -> String {
 /// The transaction-timeout rule (mirrors [`JobConfig::validate`]).
 pub fn transaction_timeout_rule() -> String {
     format!(
-        "!has(self.transactionTimeout) || !has(self.commitInterval) || !has(self.maxRecoveryTime) || {} > {} + {}",
+        "!has(self.transactionTimeout) || !has(self.commitInterval) || !has(self.maxRecoveryTime) || {} > {} * {} + {}",
         cel_millis("transactionTimeout"),
+        crate::job_config::BACKLOG_COMMIT_STRETCH,
         cel_millis("commitInterval"),
         cel_millis("maxRecoveryTime")
     )
@@ -53,7 +54,7 @@ pub fn job_config_schema(generator: &mut SchemaGenerator) -> Schema {
             .message("transactionalIdPrefix is immutable: changing it orphans open Kafka transactions; create a new StreamJob instead")
             .field_path(".transactionalIdPrefix"),
         Rule::new(transaction_timeout_rule())
-            .message("transactionTimeout must exceed commitInterval + maxRecoveryTime, or the broker aborts transactions during a slow recovery")
+            .message("transactionTimeout must exceed 8 × commitInterval (the longest transaction under a backlog) + maxRecoveryTime, or the broker aborts transactions during a slow recovery")
             .field_path(".transactionTimeout"),
     ];
     for rule in rules {

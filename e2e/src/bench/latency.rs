@@ -2,8 +2,10 @@
 //! while a read_committed reader of the system's output measures *read time − input record timestamp*
 //! (every system copies its input record's timestamp to its outputs).
 //!
-//! Only inputs appended during the first `secs` of the phase (the measured window) count. The generator
-//! then keeps producing for a `tail`: a system that holds records back until later input arrives (Flink
+//! Only inputs appended during the measured window count: `secs` seconds after a `warmup`. The warm-up keeps
+//! the clients' start (the load producer's connection and producer id, the reader's first offset lookup and
+//! fetch) out of the numbers; without it the first second's inputs waited for the reader to start and made
+//! up the whole p99 even with nothing between input and output. The generator then keeps producing for a `tail`: a system that holds records back until later input arrives (Flink
 //! buffers each card's events until its watermark, 5 s of event time, has passed them) needs that later
 //! input to release the window's last records, and without it they would never be measured.
 
@@ -28,6 +30,8 @@ pub struct LatencyLoad {
     pub cards: u64,
     /// Input records per second (all three topics together).
     pub rate: u32,
+    /// Produced but not measured, before the window.
+    pub warmup: Duration,
     /// The measured window.
     pub secs: u64,
     /// Extra load after the window that pushes its last records through (not measured).
@@ -100,7 +104,7 @@ pub fn run_phase(
     }
     reader.assign(&tpl).map_err(env_err)?;
 
-    let total_secs = load.secs as f64 + load.tail.as_secs_f64();
+    let total_secs = load.warmup.as_secs_f64() + load.secs as f64 + load.tail.as_secs_f64();
     // The generator's count is authorizations; the other topics come on top (about a fifth more).
     let authorizations = (f64::from(load.rate) * total_secs / 1.2).ceil() as u64;
     let gen_cfg = generator(load.cards, load.partitions, load.rate, authorizations);
@@ -118,7 +122,8 @@ pub fn run_phase(
             r
         })
     };
-    let window_ms = i64::try_from(load.secs).unwrap_or(0) * 1000;
+    let warmup_ms = i64::try_from(load.warmup.as_millis()).unwrap_or(0);
+    let window_ms = warmup_ms + i64::try_from(load.secs).unwrap_or(0) * 1000;
     let started = Instant::now();
     let mut last_tick = Instant::now();
     let mut samples = Vec::new();
@@ -132,9 +137,10 @@ pub fn run_phase(
             Some(Ok(m)) => {
                 quiet_since = None;
                 let read_at = now_ms();
-                let end = window.start_ms.load(Ordering::Relaxed) + window_ms;
+                let start = window.start_ms.load(Ordering::Relaxed);
                 if let Some(ts) = m.timestamp().to_millis()
-                    && ts <= end
+                    && ts >= start + warmup_ms
+                    && ts <= start + window_ms
                 {
                     samples.push((read_at - ts) as f64);
                 }

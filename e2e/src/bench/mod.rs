@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod checkpoint_report;
+pub mod commit_probe;
 pub mod compare;
 pub mod completeness;
 pub mod disk;

@@ -16,6 +16,9 @@ use crate::binaries::terminate;
 use crate::kafka_admin::{create_job_topics, create_topics, job_topics};
 use crate::{TestBedError, unique_name};
 
+/// Produced at the phase's rate but not measured: every client has connected and fetched by then.
+pub const LATENCY_WARMUP: Duration = Duration::from_secs(3);
+
 /// The load of a fixed-rate phase for `system`. Flink gets a longer tail and patience: an input's decision
 /// appears only after its watermark passed the event (5 s of event time) and the next checkpoint committed.
 pub fn load_for(
@@ -41,6 +44,7 @@ pub fn load_for(
         partitions: setup.partitions,
         cards,
         rate,
+        warmup: LATENCY_WARMUP,
         secs,
         tail,
         quiet,
@@ -58,6 +62,14 @@ fn fresh<'a>(
     let topics = job_topics(&prefix);
     create_job_topics(&setup.bootstrap, &topics, setup.partitions)?;
     SystemOnTopics::new(system, setup, &prefix, &topics, flink)
+}
+
+/// The latency floor: the same load read back from the input topic itself (non-transactional, so visible on
+/// append), with no system in between. What remains is the load producer, the broker and the reader.
+pub fn floor_latency(setup: &Setup, load: &LatencyLoad) -> Result<LatencyResult, TestBedError> {
+    let topics = job_topics(&unique_name("floor"));
+    create_job_topics(&setup.bootstrap, &topics, setup.partitions)?;
+    run_phase(load, &topics, &topics.authorizations, |_| Ok(()))
 }
 
 /// The latency phase of one system: started (and warmed up), then loaded at a fixed rate.

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use sluice_runtime::worker::output_gate::REGISTRATION_DELAY;
 
 use crate::TestBedError;
 
@@ -67,28 +69,30 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
     producer.begin_transaction().map_err(err("begin"))?;
     let (mut copied, mut in_txn) = (0u64, 0u64);
     let mut started = Instant::now();
+    let mut gate_opens_at = Instant::now();
+    let mut held: Vec<OwnedMessage> = Vec::new();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        if let Some(res) = consumer.poll(Duration::from_millis(if in_txn == 0 { 50 } else { 5 })) {
+        // The worker's output gate: after a commit, hold records for REGISTRATION_DELAY so the next
+        // transaction's partition registration does not hit CONCURRENT_TRANSACTIONS (a fixed 20 ms retry).
+        let gate_open = Instant::now() >= gate_opens_at;
+        if gate_open {
+            for h in held.drain(..) {
+                send_copy(&producer, &cfg.output, &h)?;
+            }
+        }
+        let timeout = if in_txn == 0 { 50 } else { 5 };
+        let timeout = if held.is_empty() {
+            Duration::from_millis(timeout)
+        } else {
+            gate_opens_at.saturating_duration_since(Instant::now())
+        };
+        if let Some(res) = consumer.poll(timeout) {
             let m = res.map_err(err("consume"))?;
-            let mut rec = BaseRecord::<[u8], [u8]>::to(&cfg.output)
-                .partition(m.partition())
-                .payload(m.payload().unwrap_or_default());
-            if let Some(k) = m.key() {
-                rec = rec.key(k);
-            }
-            if let Some(ts) = m.timestamp().to_millis() {
-                rec = rec.timestamp(ts);
-            }
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                        rec = r;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err((e, _)) => return Err(err("produce")(e)),
-                }
+            if gate_open {
+                send_copy(&producer, &cfg.output, &m)?;
+            } else {
+                held.push(m.detach());
             }
             next.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
             if in_txn == 0 {
@@ -102,6 +106,9 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
                 || started.elapsed() >= cfg.commit_interval
                 || in_txn >= cfg.commit_max_records)
         {
+            for h in held.drain(..) {
+                send_copy(&producer, &cfg.output, &h)?;
+            }
             let mut offsets = TopicPartitionList::new();
             for ((t, p), o) in &next {
                 offsets
@@ -114,14 +121,42 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
             producer
                 .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
                 .map_err(err("send_offsets"))?;
-            producer
-                .commit_transaction(TXN_TIMEOUT)
+            // The worker's commit path (no 100 ms flush poll), so the ceiling is measured with it too.
+            sluice_runtime::kafka::txn_commit::commit_transaction(&producer, TXN_TIMEOUT)
                 .map_err(err("commit"))?;
             producer.begin_transaction().map_err(err("begin"))?;
+            gate_opens_at = Instant::now() + REGISTRATION_DELAY;
             in_txn = 0;
         }
         if stopping && in_txn == 0 {
             return Ok(copied);
+        }
+    }
+}
+
+/// Copies one consumed record (partition, key, payload, timestamp) to `output`.
+fn send_copy(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    output: &str,
+    m: &impl Message,
+) -> Result<(), TestBedError> {
+    let mut rec = BaseRecord::<[u8], [u8]>::to(output)
+        .partition(m.partition())
+        .payload(m.payload().unwrap_or_default());
+    if let Some(k) = m.key() {
+        rec = rec.key(k);
+    }
+    if let Some(ts) = m.timestamp().to_millis() {
+        rec = rec.timestamp(ts);
+    }
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                rec = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(err("produce")(e)),
         }
     }
 }

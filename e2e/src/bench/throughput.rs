@@ -184,6 +184,12 @@ pub fn run(mut args: RunArgs) -> Result<(), TestBedError> {
             flink_ckpt_ms,
         )
     };
+    eprintln!(
+        "floor: input topic read back at {}/s for {}s…",
+        args.latency_rate, args.latency_secs
+    );
+    let floor = super::phases::floor_latency(&setup, &load(System::Ceiling, args.latency_secs))?;
+    result.floor_latency = Some(floor.percentiles);
     for system in [System::Ceiling, System::Sluice, System::Flink] {
         if system == System::Flink && flink.is_none() {
             continue;

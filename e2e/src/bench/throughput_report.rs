@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::compare::DecisionComparison;
 use super::kill_restart::RecoveryResult;
 use super::latency::LatencyResult;
+use super::stats::Percentiles;
 use super::timeline::Sample;
 
 #[derive(Debug, Default, Serialize)]
@@ -95,6 +96,9 @@ pub struct BenchResult {
     pub sluice_vs_flink_rss: Option<f64>,
     pub sluice_vs_flink_latency: Option<LatencyRatio>,
     pub sluice_vs_ceiling_latency: LatencyRatio,
+    /// Append → read latency of the input topic itself at the same rate, with no system in between: the load
+    /// producer, the broker and a plain reader (None when skipped).
+    pub floor_latency: Option<Percentiles>,
     /// PNG files written from this JSON (`<out>.latency-cdf.png`, `<out>.throughput.png`).
     pub plots: Vec<String>,
 }
@@ -156,6 +160,12 @@ pub fn print_table(r: &BenchResult) {
         cl.p999_ms,
         fl.map(|l| l.p999_ms),
     );
+    if let Some(f) = &r.floor_latency {
+        println!(
+            "\nlatency floor (input topic read back, nothing in between) p50 / p99 / p99.9 ms: {:.1} / {:.1} / {:.1}",
+            f.p50_ms, f.p99_ms, f.p999_ms
+        );
+    }
     let rec = |x: Option<&RecoveryResult>| x.map(|r| r.first_new_decision_ms);
     if let Some(s) = rec(r.sluice.recovery.as_ref()) {
         let (fv, ratio) = match rec(flink.and_then(|f| f.recovery.as_ref())) {

@@ -8,6 +8,8 @@
 //!   sluice-bench checkpoint [--cards N] [--partitions P] [--quick] [--out FILE]
 //!       checkpoint pause, duration and uploaded bytes (full, then after 1 % of the keys changed) on the S3
 //!       store, and kill -9 → first committed decision with local state and with a full S3 restore;
+//!   sluice-bench commit-probe [--gaps-ms 0,2,3,5,8] [--library-commit] [--out FILE]
+//!       the cost of one Kafka transaction, step by step, by gap between a commit and the next record;
 //!   sluice-bench pipe ...        (internal: the ceiling process)
 
 use std::process::ExitCode;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use sluice_e2e::bench::checkpoint::{CheckpointArgs, run_checkpoint};
+use sluice_e2e::bench::commit_probe::{CommitProbeArgs, run_commit_probe};
 use sluice_e2e::bench::pipe::{PipeConfig, run_pipe};
 use sluice_e2e::bench::throughput::{RunArgs, run};
 
@@ -30,6 +33,7 @@ struct Cli {
 enum Cmd {
     Run(RunArgs),
     Checkpoint(CheckpointArgs),
+    CommitProbe(CommitProbeArgs),
     Pipe(PipeArgs),
 }
 
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Cmd::Pipe(a) => return pipe_main(a),
         Cmd::Run(a) => run(a),
         Cmd::Checkpoint(a) => run_checkpoint(a),
+        Cmd::CommitProbe(a) => run_commit_probe(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

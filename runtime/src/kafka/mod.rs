@@ -1,8 +1,10 @@
 //! Kafka plumbing for the worker: client configuration, topic checks, the progress log.
 
+pub mod cached_watermark;
 pub mod clients;
 pub mod progress_log;
 pub mod topics;
+pub mod txn_commit;
 
 /// A Kafka operation that failed, with what we were doing.
 #[derive(Debug, thiserror::Error)]

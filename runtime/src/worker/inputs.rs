@@ -3,6 +3,7 @@
 //! caught up (so it need not wait for it before processing the other topics).
 
 use std::collections::BTreeSet;
+use std::ffi::CString;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
@@ -12,10 +13,11 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_core::event::SourceTopic;
 
 use super::inbox::TopicState;
+use crate::kafka::cached_watermark::cached_high_watermark;
 use crate::kafka::{EofAwareContext, EofConsumer, KafkaOpError, kerr};
 
 pub struct Inputs {
-    consumers: Vec<(SourceTopic, String, EofConsumer)>,
+    consumers: Vec<(SourceTopic, CString, EofConsumer)>,
     /// (topic, partition) pairs at end of log with nothing received since.
     caught_up: BTreeSet<(u8, i32)>,
     /// (topic, partition) pairs that have answered at all (a record or end-of-log) since assignment.
@@ -44,7 +46,11 @@ impl Inputs {
                     .map_err(kerr("building the assignment"))?;
             }
             c.assign(&tpl).map_err(kerr(format!("assigning {name}")))?;
-            consumers.push((topic, name.to_string(), c));
+            let c_name = CString::new(name).map_err(|_| KafkaOpError {
+                action: format!("topic name {name:?} contains a NUL byte"),
+                source: KafkaError::ClientCreation("invalid topic name".into()),
+            })?;
+            consumers.push((topic, c_name, c));
         }
         Ok(Inputs {
             consumers,
@@ -141,15 +147,27 @@ impl Inputs {
                 self.heard.insert((topic.index(), p));
                 Ok(Poll::Event)
             }
-            Some(Err(e)) if is_fatal(&e) => Err(kerr(format!("consuming {name}"))(e)),
+            Some(Err(e)) if is_fatal(&e) => {
+                Err(kerr(format!("consuming {}", name.to_string_lossy()))(e))
+            }
             Some(Err(e)) => {
-                tracing::warn!(topic = %name, error = %e, "transient consume error");
+                tracing::warn!(topic = %name.to_string_lossy(), error = %e, "transient consume error");
                 Ok(Poll::Event)
             }
             Some(Ok(m)) => {
                 let m = m.detach();
-                let key = (topic.index(), rdkafka::Message::partition(&m));
-                self.caught_up.remove(&key);
+                let partition = rdkafka::Message::partition(&m);
+                let key = (topic.index(), partition);
+                // The last record below the high watermark of the latest fetch response leaves the partition
+                // caught up: waiting for the end-of-log event (the next, empty fetch) would hold the task's
+                // other topics back for a fetch round trip after nearly every record of a sparse topic.
+                let last_known = cached_high_watermark(consumer, name, partition)
+                    .is_some_and(|high| rdkafka::Message::offset(&m) + 1 >= high);
+                if last_known {
+                    self.caught_up.insert(key);
+                } else {
+                    self.caught_up.remove(&key);
+                }
                 self.heard.insert(key);
                 sink(topic, m);
                 Ok(Poll::Record)

@@ -14,6 +14,7 @@ pub mod config;
 pub mod failpoints;
 pub mod inbox;
 pub mod inputs;
+pub mod output_gate;
 pub mod recovery;
 pub mod remote_restore;
 pub mod services;

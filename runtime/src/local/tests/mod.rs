@@ -38,7 +38,7 @@ pub fn mk_job(dir: &Path, spec: &JobSpec) -> LocalJob {
         r#"
 job:
   transactionalIdPrefix: local-test
-  commitInterval: 5m
+  commitInterval: 1m
   commitMaxRecords: {max}
   state:
     dir: {state}

@@ -201,7 +201,11 @@ impl TxnLoop<'_> {
                     // Outputs carry the input's timestamp (as Kafka Streams does).
                     let input_ts = msg.timestamp().to_millis();
                     self.accounting.record_in(topic, partition, input_ts);
+                    // Held outputs go first once the gate opens: outputs keep the processing order.
                     let open = gate.is_open();
+                    if open {
+                        self.release(&mut gate)?;
+                    }
                     for out in outputs.drain(..) {
                         self.accounting.record_out(out.kind());
                         self.stats.records_out += 1;

@@ -35,8 +35,8 @@ pub struct RunArgs {
     pub latency_rate: u32,
     #[arg(long, default_value_t = 180)]
     pub latency_secs: u64,
-    /// Transaction commit interval of both systems, in milliseconds.
-    #[arg(long, default_value_t = 100)]
+    /// Transaction commit interval of both systems, in milliseconds (the worker's default `commitInterval`).
+    #[arg(long, default_value_t = 25)]
     pub commit_interval_ms: u64,
     /// Result file (JSON). Default: target dir `bench-results/<unix time>.json`.
     #[arg(long)]

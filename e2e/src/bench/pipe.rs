@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use sluice_runtime::worker::output_gate::REGISTRATION_DELAY;
+use sluice_runtime::kafka::send_with_backpressure;
+use sluice_runtime::worker::output_gate::OutputGate;
 
 use crate::TestBedError;
 
@@ -69,30 +70,24 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
     producer.begin_transaction().map_err(err("begin"))?;
     let (mut copied, mut in_txn) = (0u64, 0u64);
     let mut started = Instant::now();
-    let mut gate_opens_at = Instant::now();
-    let mut held: Vec<OwnedMessage> = Vec::new();
+    let mut gate: OutputGate<OwnedMessage> = OutputGate::default();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        // The worker's output gate: after a commit, hold records for REGISTRATION_DELAY so the next
-        // transaction's partition registration does not hit CONCURRENT_TRANSACTIONS (a fixed 20 ms retry).
-        let gate_open = Instant::now() >= gate_opens_at;
+        // The worker's output gate: after a commit, hold records for a moment so the next transaction's
+        // partition registration does not hit CONCURRENT_TRANSACTIONS (a fixed 20 ms retry).
+        let gate_open = gate.is_open();
         if gate_open {
-            for h in held.drain(..) {
-                send_copy(&producer, &cfg.output, &h)?;
-            }
+            gate.release(|h| send_copy(&producer, &cfg.output, h))?;
         }
-        let timeout = if in_txn == 0 { 50 } else { 5 };
-        let timeout = if held.is_empty() {
-            Duration::from_millis(timeout)
-        } else {
-            gate_opens_at.saturating_duration_since(Instant::now())
-        };
+        let timeout = gate
+            .wait_bound()
+            .unwrap_or(Duration::from_millis(if in_txn == 0 { 50 } else { 5 }));
         if let Some(res) = consumer.poll(timeout) {
             let m = res.map_err(err("consume"))?;
             if gate_open {
                 send_copy(&producer, &cfg.output, &m)?;
             } else {
-                held.push(m.detach());
+                gate.hold(m.detach());
             }
             next.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
             if in_txn == 0 {
@@ -106,9 +101,7 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
                 || started.elapsed() >= cfg.commit_interval
                 || in_txn >= cfg.commit_max_records)
         {
-            for h in held.drain(..) {
-                send_copy(&producer, &cfg.output, &h)?;
-            }
+            gate.release(|h| send_copy(&producer, &cfg.output, h))?;
             let mut offsets = TopicPartitionList::new();
             for ((t, p), o) in &next {
                 offsets
@@ -125,7 +118,7 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
             sluice_runtime::kafka::txn_commit::commit_transaction(&producer, TXN_TIMEOUT)
                 .map_err(err("commit"))?;
             producer.begin_transaction().map_err(err("begin"))?;
-            gate_opens_at = Instant::now() + REGISTRATION_DELAY;
+            gate.close();
             in_txn = 0;
         }
         if stopping && in_txn == 0 {
@@ -149,14 +142,5 @@ fn send_copy(
     if let Some(ts) = m.timestamp().to_millis() {
         rec = rec.timestamp(ts);
     }
-    loop {
-        match producer.send(rec) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                rec = r;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => return Err(err("produce")(e)),
-        }
-    }
+    send_with_backpressure(producer, rec).map_err(err("produce"))
 }

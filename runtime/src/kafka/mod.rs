@@ -21,6 +21,24 @@ pub fn kerr(action: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError
     move |source| KafkaOpError { action, source }
 }
 
+/// Sends, waiting while librdkafka's queue is full (backpressure), failing on any other error.
+pub fn send_with_backpressure<C: rdkafka::producer::ProducerContext + 'static>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
+    mut record: rdkafka::producer::BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
 /// Client context for consumers that read with `enable.partition.eof`: reaching the end of a partition is how
 /// they learn they are caught up, so librdkafka's "Global error: PartitionEOF" report is expected, not an
 /// error worth an ERROR log line. Every other client error is logged as a warning (librdkafka retries them).

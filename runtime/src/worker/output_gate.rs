@@ -22,14 +22,15 @@ pub struct Held {
     pub timestamp: Option<i64>,
 }
 
-/// The gate: closed for `REGISTRATION_DELAY` after each commit, open afterwards.
-pub struct OutputGate {
+/// The gate: closed for `REGISTRATION_DELAY` after each commit, open afterwards. `T` is what is held: the
+/// worker's outputs ([`Held`]), or the ceiling pipe's copied records.
+pub struct OutputGate<T = Held> {
     opens_at: Instant,
     open: bool,
-    held: Vec<Held>,
+    held: Vec<T>,
 }
 
-impl Default for OutputGate {
+impl<T> Default for OutputGate<T> {
     fn default() -> Self {
         OutputGate {
             opens_at: Instant::now(),
@@ -39,7 +40,7 @@ impl Default for OutputGate {
     }
 }
 
-impl OutputGate {
+impl<T> OutputGate<T> {
     /// Closes the gate; call right after a commit.
     pub fn close(&mut self) {
         self.opens_at = Instant::now() + REGISTRATION_DELAY;
@@ -54,7 +55,7 @@ impl OutputGate {
         self.open
     }
 
-    pub fn hold(&mut self, held: Held) {
+    pub fn hold(&mut self, held: T) {
         self.held.push(held);
     }
 
@@ -65,7 +66,7 @@ impl OutputGate {
 
     /// Sends every held output in order (the gate's state is unchanged). Call when the gate has opened and
     /// before a commit, so a transaction never commits without its outputs.
-    pub fn release<E>(&mut self, mut send: impl FnMut(&Held) -> Result<(), E>) -> Result<(), E> {
+    pub fn release<E>(&mut self, mut send: impl FnMut(&T) -> Result<(), E>) -> Result<(), E> {
         for held in self.held.drain(..) {
             send(&held)?;
         }
@@ -97,7 +98,7 @@ mod tests {
 
     #[test]
     fn holds_after_close_and_releases_in_order() {
-        let mut gate = OutputGate::default();
+        let mut gate: OutputGate = OutputGate::default();
         assert!(gate.is_open());
         assert_eq!(gate.wait_bound(), None);
         gate.close();

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sluice_core::event::SourceTopic;
@@ -30,7 +29,7 @@ use crate::kafka::clients::input_topic;
 use crate::kafka::progress_log::progress_key;
 use crate::kafka::topics::TopicLayout;
 use crate::kafka::txn_commit;
-use crate::kafka::{KafkaOpError, kerr};
+use crate::kafka::{KafkaOpError, kerr, send_with_backpressure};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -281,7 +280,8 @@ impl TxnLoop<'_> {
                     .partition(task.partition())
                     .key(&key)
                     .payload(&bytes);
-                send_with_backpressure(self.producer, record)?;
+                send_with_backpressure(self.producer, record)
+                    .map_err(kerr("producing an output record"))?;
             }
             for (t, off) in SourceTopic::ALL.into_iter().zip(task.next_offsets()) {
                 offsets
@@ -395,21 +395,5 @@ fn send_output(
         record = record.timestamp(ts);
     }
     send_with_backpressure(producer, record)
-}
-
-/// Sends, waiting while librdkafka's queue is full (backpressure), failing on any other error.
-fn send_with_backpressure(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-) -> Result<(), LoopError> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err((e, _)) => return Err(kerr("producing an output record")(e).into()),
-        }
-    }
+        .map_err(|e| kerr("producing an output record")(e).into())
 }

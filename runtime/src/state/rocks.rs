@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBatch, WriteBufferManager,
-    WriteOptions,
+    BlockBasedOptions, Cache, DB, DBCompressionType, DataBlockIndexType, Options, WriteBatch,
+    WriteBufferManager, WriteOptions,
 };
 use sluice_core::card_state::peek_last_event_time_ms;
 use sluice_core::processor::StateStore;
@@ -82,9 +82,16 @@ impl RocksResources {
         opts.set_bottommost_compression_type(DBCompressionType::Zstd);
         opts.set_max_background_jobs(2);
         opts.set_keep_log_file_num(2);
+        // Every record reads one card, and most cards are not in the memtable: a whole-key bloom filter
+        // there answers those misses without a skiplist search (that search was ~10 % of the worker's CPU).
+        opts.set_memtable_whole_key_filtering(true);
+        opts.set_memtable_prefix_bloom_ratio(0.05);
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&self.cache);
         table.set_bloom_filter(10.0, false);
+        // Point lookups only: a hash index inside each data block replaces its binary search.
+        table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
+        table.set_data_block_hash_ratio(0.75);
         table.set_cache_index_and_filter_blocks(true);
         opts.set_block_based_table_factory(&table);
         opts
@@ -152,7 +159,10 @@ impl PartitionDb {
     /// Writes the buffered writes of the transaction that just committed, and `position`, in one atomic batch.
     pub fn commit_pending(&mut self, position: &StatePosition) -> Result<(), StateError> {
         let mut batch = WriteBatch::default();
-        for (key, value) in self.pending.drain() {
+        // In key order: each memtable insert then starts its skiplist search from the previous one.
+        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self.pending.drain().collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in writes {
             match value {
                 Some(v) => batch.put(key, v),
                 None => batch.delete(key),

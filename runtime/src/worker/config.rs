@@ -1,5 +1,6 @@
 //! The worker's configuration: the job (shared with the operator) plus this worker's identity and partitions.
 
+use std::num::{NonZeroU16, NonZeroUsize};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -35,9 +36,23 @@ pub struct WorkerAssignment {
     /// Savepoint (directory URI inside the checkpoint store) to start from when no newer committed state exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
+    /// Threads that process the owned partitions in parallel while input is backlogged (each thread takes
+    /// whole partitions). Default: the CPUs available to the process (its cgroup CPU quota), at most one
+    /// per owned partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_threads: Option<NonZeroU16>,
 }
 
 impl WorkerAssignment {
+    /// How many threads a processing round may use.
+    pub fn processing_threads(&self) -> usize {
+        let wanted = match self.processing_threads {
+            Some(n) => usize::from(n.get()),
+            None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        };
+        wanted.clamp(1, self.partitions.len().max(1))
+    }
+
     /// The control API address to bind.
     pub fn control_addr(&self, pod_ip: Option<&str>) -> String {
         self.control_addr.clone().unwrap_or_else(|| {
@@ -343,5 +358,21 @@ mod tests {
         let errs = cfg.validate();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "worker.partitions");
+    }
+
+    #[test]
+    fn processing_threads_are_bounded_by_the_owned_partitions_and_never_zero() {
+        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        cfg.worker.partitions = vec![0, 1];
+        cfg.worker.processing_threads = NonZeroU16::new(8);
+        assert_eq!(cfg.worker.processing_threads(), 2);
+        cfg.worker.processing_threads = NonZeroU16::new(1);
+        assert_eq!(cfg.worker.processing_threads(), 1);
+        cfg.worker.processing_threads = None;
+        assert!((1..=2).contains(&cfg.worker.processing_threads()));
+        let zero = YAML.replace("worker:\n", "worker:\n  processingThreads: 0\n");
+        assert_ne!(zero, YAML, "the fixture has a worker section");
+        let err = serde_yaml::from_str::<WorkerConfig>(&zero).unwrap_err();
+        assert!(err.to_string().contains("processingThreads"), "{err}");
     }
 }

@@ -6,9 +6,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rdkafka::Message;
-use rdkafka::message::OwnedMessage;
 use sluice_core::event::{SourceTopic, peek_event_time_ms};
+
+use super::inputs::Consumed;
 
 /// What is known about a topic partition whose queue is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ const MAX_WAIT_UNKNOWN: Duration = Duration::from_secs(30);
 
 struct Buffered {
     event_time: i64,
-    msg: OwnedMessage,
+    msg: Consumed,
 }
 
 /// The buffered input of one task.
@@ -38,13 +38,14 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn push(&mut self, topic: SourceTopic, msg: OwnedMessage) {
+    pub fn push(&mut self, msg: Consumed) {
         // Unparseable records sort first: they go straight to the DLQ and must not hold anything up.
         let event_time = msg
-            .payload()
+            .value
+            .as_deref()
             .and_then(peek_event_time_ms)
             .unwrap_or(i64::MIN);
-        if let Some(q) = self.queues.get_mut(usize::from(topic.index())) {
+        if let Some(q) = self.queues.get_mut(usize::from(msg.topic.index())) {
             if q.is_empty() {
                 // A drought ended: the next one gets its own waiting allowance.
                 self.blocked_since = None;
@@ -75,7 +76,7 @@ impl Inbox {
         &mut self,
         state: impl Fn(SourceTopic) -> TopicState,
         max_idle: Duration,
-    ) -> Option<(SourceTopic, OwnedMessage)> {
+    ) -> Option<Consumed> {
         if self.is_empty() {
             self.blocked_since = None;
             return None;
@@ -109,44 +110,40 @@ impl Inbox {
             .filter_map(|(i, q)| q.front().map(|b| (i, b.event_time)))
             // Ties go to the lower topic index, so the choice is stable.
             .min_by_key(|&(i, t)| (t, i))?;
-        let topic = SourceTopic::from_index(u8::try_from(slot).ok()?)?;
         let b = self.queues.get_mut(slot)?.pop_front()?;
         if !waiting_for_data {
             self.blocked_since = None;
         }
-        Some((topic, b.msg))
+        Some(b.msg)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use rdkafka::Timestamp;
-
     use super::*;
 
-    fn msg(topic: &str, offset: i64, t: i64) -> OwnedMessage {
+    fn msg(topic: SourceTopic, offset: i64, t: i64) -> Consumed {
         let payload = format!(r#"{{"card_id":"c","event_time_ms":{t}}}"#).into_bytes();
-        OwnedMessage::new(
-            Some(payload),
-            None,
-            topic.into(),
-            Timestamp::NotAvailable,
-            0,
+        Consumed {
+            topic,
+            partition: 0,
             offset,
-            None,
-        )
+            timestamp_ms: None,
+            key: None,
+            value: Some(payload),
+        }
     }
 
     #[test]
     fn picks_the_earliest_head_when_all_topics_have_data() {
         let mut inbox = Inbox::default();
-        inbox.push(SourceTopic::Authorizations, msg("a", 0, 300));
-        inbox.push(SourceTopic::Authorizations, msg("a", 1, 400));
-        inbox.push(SourceTopic::DeviceTelemetry, msg("d", 0, 350));
-        inbox.push(SourceTopic::AccountChanges, msg("c", 0, 100));
+        inbox.push(msg(SourceTopic::Authorizations, 0, 300));
+        inbox.push(msg(SourceTopic::Authorizations, 1, 400));
+        inbox.push(msg(SourceTopic::DeviceTelemetry, 0, 350));
+        inbox.push(msg(SourceTopic::AccountChanges, 0, 100));
         let order: Vec<(SourceTopic, i64)> =
             std::iter::from_fn(|| inbox.pop_next(|_| TopicState::CaughtUp, Duration::ZERO))
-                .map(|(t, m)| (t, m.offset()))
+                .map(|m| (m.topic, m.offset))
                 .collect();
         use SourceTopic::*;
         assert_eq!(
@@ -163,7 +160,7 @@ mod tests {
     #[test]
     fn waits_for_a_topic_that_is_not_caught_up_until_max_idle() {
         let mut inbox = Inbox::default();
-        inbox.push(SourceTopic::Authorizations, msg("a", 0, 300));
+        inbox.push(msg(SourceTopic::Authorizations, 0, 300));
         assert!(
             inbox
                 .pop_next(|_| TopicState::Behind, Duration::from_secs(60))
@@ -179,7 +176,7 @@ mod tests {
                 .pop_next(|_| TopicState::CaughtUp, Duration::from_secs(60))
                 .is_some()
         );
-        inbox.push(SourceTopic::Authorizations, msg("a", 1, 300));
+        inbox.push(msg(SourceTopic::Authorizations, 1, 300));
         assert!(
             inbox
                 .pop_next(|_| TopicState::Behind, Duration::ZERO)

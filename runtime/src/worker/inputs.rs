@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::time::Duration;
 
+use rdkafka::Message;
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
-use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_core::event::SourceTopic;
 
@@ -88,7 +88,7 @@ impl Inputs {
         timeout: Duration,
         max_per_topic: usize,
         skip: impl Fn(SourceTopic) -> bool,
-        mut sink: impl FnMut(SourceTopic, OwnedMessage),
+        mut sink: impl FnMut(Consumed),
     ) -> Result<usize, KafkaOpError> {
         let mut got = 0;
         for idx in 0..self.consumers.len() {
@@ -118,6 +118,19 @@ impl Inputs {
     }
 }
 
+/// One consumed record, copied out of the consumer's buffer. Only what processing needs: rdkafka's
+/// `OwnedMessage` would also parse and copy the headers and the topic name of every record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    pub topic: SourceTopic,
+    pub partition: i32,
+    pub offset: i64,
+    /// The input's timestamp, which its outputs carry (as Kafka Streams does).
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
 /// What one poll of one consumer produced.
 enum Poll {
     /// Nothing was ready.
@@ -134,7 +147,7 @@ impl Inputs {
         &mut self,
         idx: usize,
         timeout: Duration,
-        sink: &mut impl FnMut(SourceTopic, OwnedMessage),
+        sink: &mut impl FnMut(Consumed),
     ) -> Result<Poll, KafkaOpError> {
         let Some((topic, name, consumer)) = self.consumers.get(idx) else {
             return Ok(Poll::Empty);
@@ -155,21 +168,28 @@ impl Inputs {
                 Ok(Poll::Event)
             }
             Some(Ok(m)) => {
-                let m = m.detach();
-                let partition = rdkafka::Message::partition(&m);
+                let partition = m.partition();
+                let offset = m.offset();
                 let key = (topic.index(), partition);
                 // The last record below the high watermark of the latest fetch response leaves the partition
                 // caught up: waiting for the end-of-log event (the next, empty fetch) would hold the task's
                 // other topics back for a fetch round trip after nearly every record of a sparse topic.
                 let last_known = cached_high_watermark(consumer, name, partition)
-                    .is_some_and(|high| rdkafka::Message::offset(&m) + 1 >= high);
+                    .is_some_and(|high| offset + 1 >= high);
                 if last_known {
                     self.caught_up.insert(key);
                 } else {
                     self.caught_up.remove(&key);
                 }
                 self.heard.insert(key);
-                sink(topic, m);
+                sink(Consumed {
+                    topic,
+                    partition,
+                    offset,
+                    timestamp_ms: m.timestamp().to_millis(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                });
                 Ok(Poll::Record)
             }
         }

@@ -15,8 +15,10 @@ pub mod failpoints;
 pub mod inbox;
 pub mod inputs;
 pub mod output_gate;
+pub mod output_route;
 pub mod recovery;
 pub mod remote_restore;
+pub mod round;
 pub mod services;
 pub mod snapshots;
 pub mod startup;
@@ -242,6 +244,7 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         board: &services.board,
         accounting: &mut accounting,
         snapshots: &mut snapshotter,
+        threads: cfg.worker.processing_threads(),
     };
     let exit = lp.run()?;
     tracing::info!(?exit, "processing loop ended");

@@ -10,21 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_core::processor::Output;
-
 /// How long after a commit the next transaction's outputs are held.
 pub const REGISTRATION_DELAY: Duration = Duration::from_millis(3);
 
-/// One held output and where it goes.
-pub struct Held {
-    pub output: Output,
-    pub source_partition: i32,
-    pub timestamp: Option<i64>,
-}
-
 /// The gate: closed for `REGISTRATION_DELAY` after each commit, open afterwards. `T` is what is held: the
-/// worker's outputs ([`Held`]), or the ceiling pipe's copied records.
-pub struct OutputGate<T = Held> {
+/// worker's encoded outputs, or the ceiling pipe's copied records.
+pub struct OutputGate<T> {
     opens_at: Instant,
     open: bool,
     held: Vec<T>,
@@ -77,40 +68,21 @@ impl<T> OutputGate<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_core::event::SourceTopic;
-    use sluice_core::processor::DlqRecord;
-
-    fn held(n: i32) -> Held {
-        Held {
-            output: Output::Dlq(DlqRecord {
-                source_topic: SourceTopic::Authorizations,
-                source_partition: n,
-                source_offset: 0,
-                error_kind: "json".into(),
-                reason: "test".into(),
-                key: None,
-                value: None,
-            }),
-            source_partition: n,
-            timestamp: None,
-        }
-    }
-
     #[test]
     fn holds_after_close_and_releases_in_order() {
-        let mut gate: OutputGate = OutputGate::default();
+        let mut gate: OutputGate<i32> = OutputGate::default();
         assert!(gate.is_open());
         assert_eq!(gate.wait_bound(), None);
         gate.close();
         assert!(!gate.is_open());
-        gate.hold(held(1));
-        gate.hold(held(2));
+        gate.hold(1);
+        gate.hold(2);
         assert!(gate.wait_bound().is_some_and(|d| d <= REGISTRATION_DELAY));
         std::thread::sleep(REGISTRATION_DELAY);
         assert!(gate.is_open());
         let mut sent = Vec::new();
         gate.release(|h| {
-            sent.push(h.source_partition);
+            sent.push(*h);
             Ok::<(), ()>(())
         })
         .unwrap();

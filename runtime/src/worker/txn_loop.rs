@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use sluice_core::event::SourceTopic;
-use sluice_core::processor::{Output, OutputKind};
 use sluice_crds::JobConfig;
 use sluice_crds::job_config::BACKLOG_COMMIT_STRETCH;
 
@@ -21,7 +20,9 @@ use super::accounting::Accounting;
 use super::failpoints;
 use super::inbox::Inbox;
 use super::inputs::Inputs;
-use super::output_gate::{Held, OutputGate};
+use super::output_gate::OutputGate;
+use super::output_route::{EncodedOutput, OutputRoute};
+use super::round::{self, Lane, RoundError, RoundOutput};
 use super::snapshots::{SnapshotFailure, Snapshotter};
 use super::task::{PartitionTask, TaskError};
 use crate::control::{Command, StatusBoard};
@@ -41,8 +42,8 @@ pub enum LoopError {
     Kafka(#[from] KafkaOpError),
     #[error(transparent)]
     Task(#[from] TaskError),
-    #[error("encoding an output record: {0}")]
-    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Round(#[from] RoundError),
     #[error(
         "the consumer has no group metadata (is group.id set?); offsets cannot join the transaction"
     )]
@@ -66,6 +67,8 @@ pub struct TxnLoop<'a> {
     pub board: &'a StatusBoard,
     pub accounting: &'a mut Accounting,
     pub snapshots: &'a mut Snapshotter,
+    /// Threads a processing round may use (see `round.rs`).
+    pub threads: usize,
 }
 
 /// How the loop ended without error.
@@ -88,7 +91,7 @@ pub struct LoopStats {
 /// How long a task waits for a topic partition that is known to have more data (not at end-of-log) before
 /// processing the others anyway. Kafka Streams' rule: never run ahead of a partition that still has data, since
 /// its next record may be earlier in event time; the bound only guards against a stuck fetch.
-const MAX_TASK_IDLE: Duration = Duration::from_secs(30);
+pub(super) const MAX_TASK_IDLE: Duration = Duration::from_secs(30);
 /// The longest the loop blocks when nothing is fetched. It can block on only one of the three topics'
 /// consumers at a time, so a record arriving on another one waits up to this long: at 50 ms this added
 /// ~10 ms to the median decision latency at 12k records/s. 2 ms costs an idle worker ~500 cheap wake-ups/s.
@@ -99,7 +102,7 @@ const POLL_BATCH: usize = 2_000;
 /// Per task and topic, stop reading a topic once this many of its records wait in the inbox.
 const MAX_QUEUED_PER_TOPIC: usize = 50_000;
 
-impl TxnLoop<'_> {
+impl<'a> TxnLoop<'a> {
     /// Runs until the stop flag is set (then commits what is open and returns) or an error occurs.
     pub fn run(&mut self) -> Result<LoopExit, LoopError> {
         let interval = self.job.commit_interval.as_std();
@@ -112,8 +115,8 @@ impl TxnLoop<'_> {
             .map_err(kerr("beginning a transaction"))?;
         let mut txn_started = Instant::now();
         let mut in_txn = 0u64;
-        let mut outputs = Vec::new();
-        let mut gate = OutputGate::default();
+        let inboxes_len = inboxes.len();
+        let mut gate: OutputGate<EncodedOutput> = OutputGate::default();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 self.release(&mut gate)?;
@@ -160,71 +163,43 @@ impl TxnLoop<'_> {
             let mut unowned = None;
             let skip = |t: SourceTopic| full.get(usize::from(t.index())).copied().unwrap_or(false);
             let poll_started = Instant::now();
-            let fetched = self
-                .inputs
-                .poll_into(wait, POLL_BATCH, skip, |topic, msg| {
-                    let partition = msg.partition();
-                    match inboxes.get_mut(&partition) {
-                        Some(inbox) => inbox.push(topic, msg),
-                        None => unowned = Some((msg.topic().to_string(), partition)),
-                    }
-                })?;
+            let fetched = self.inputs.poll_into(wait, POLL_BATCH, skip, |msg| {
+                let partition = msg.partition;
+                match inboxes.get_mut(&partition) {
+                    Some(inbox) => inbox.push(msg),
+                    None => unowned = Some((msg.topic, partition)),
+                }
+            })?;
             if !wait.is_zero() {
                 self.accounting.add_idle(poll_started.elapsed());
             }
             if let Some((topic, partition)) = unowned {
-                return Err(LoopError::Unowned { topic, partition });
+                return Err(LoopError::Unowned {
+                    topic: input_topic(&self.job.topics, topic).to_string(),
+                    partition,
+                });
             }
-            for (&partition, inbox) in inboxes.iter_mut() {
-                while in_txn < max_records {
-                    let inputs = &*self.inputs;
-                    let Some((topic, msg)) =
-                        inbox.pop_next(|t| inputs.state(t, partition), MAX_TASK_IDLE)
-                    else {
-                        break;
-                    };
-                    let task =
-                        self.tasks
-                            .get_mut(&partition)
-                            .ok_or_else(|| LoopError::Unowned {
-                                topic: msg.topic().to_string(),
-                                partition,
-                            })?;
-                    task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut outputs)?;
-                    if in_txn == 0 {
-                        txn_started = Instant::now();
-                    }
-                    in_txn += 1;
-                    self.stats.records_in += 1;
-                    failpoints::hit("before_produce");
-                    // Outputs carry the input's timestamp (as Kafka Streams does).
-                    let input_ts = msg.timestamp().to_millis();
-                    self.accounting.record_in(topic, partition, input_ts);
-                    // Held outputs go first once the gate opens: outputs keep the processing order.
-                    let open = gate.is_open();
-                    if open {
-                        self.release(&mut gate)?;
-                    }
-                    for out in outputs.drain(..) {
-                        self.accounting.record_out(out.kind());
-                        self.stats.records_out += 1;
-                        if open {
-                            send_output(
-                                self.producer,
-                                self.job,
-                                self.layout,
-                                &out,
-                                partition,
-                                input_ts,
-                            )?;
-                        } else {
-                            gate.hold(Held {
-                                output: out,
-                                source_partition: partition,
-                                timestamp: input_ts,
-                            });
-                        }
-                    }
+            let buffered: usize = inboxes.values().map(Inbox::len).sum();
+            if buffered > 0 && in_txn < max_records {
+                if in_txn == 0 {
+                    txn_started = Instant::now();
+                }
+                let inputs = &*self.inputs;
+                let lanes: Vec<Lane<'_>> = self
+                    .tasks
+                    .iter_mut()
+                    .zip(inboxes.iter_mut())
+                    .zip(round::quotas(max_records - in_txn, inboxes_len))
+                    .map(|(((&partition, task), (_, inbox)), quota)| Lane {
+                        partition,
+                        task,
+                        inbox,
+                        topic_states: SourceTopic::ALL.map(|t| inputs.state(t, partition)),
+                        quota,
+                    })
+                    .collect();
+                for group in round::run(lanes, self.threads, buffered)? {
+                    in_txn += self.deliver_round(group, &mut gate)?;
                 }
             }
             // Under a backlog the transaction runs longer (up to BACKLOG_COMMIT_STRETCH intervals): waiting
@@ -252,18 +227,51 @@ impl TxnLoop<'_> {
     }
 
     /// Sends the outputs the gate holds, in order, before anything else of the transaction.
-    fn release(&mut self, gate: &mut OutputGate) -> Result<(), LoopError> {
-        let (producer, job, layout) = (self.producer, self.job, self.layout);
-        gate.release(|h| {
-            send_output(
-                producer,
-                job,
-                layout,
-                &h.output,
-                h.source_partition,
-                h.timestamp,
-            )
-        })
+    /// Where outputs go; borrows the job, not the loop.
+    fn route(&self) -> OutputRoute<'a> {
+        OutputRoute {
+            producer: self.producer,
+            topics: &self.job.topics,
+            layout: self.layout,
+        }
+    }
+
+    fn release(&mut self, gate: &mut OutputGate<EncodedOutput>) -> Result<(), LoopError> {
+        let route = self.route();
+        gate.release(|out| route.send(out))?;
+        Ok(())
+    }
+
+    /// Accounts for one round's records and sends their outputs: record by record, each record's outputs
+    /// through the gate, held ones first once it opens. Returns the number of records.
+    fn deliver_round(
+        &mut self,
+        group: RoundOutput,
+        gate: &mut OutputGate<EncodedOutput>,
+    ) -> Result<u64, LoopError> {
+        let records = u64::try_from(group.records.len()).unwrap_or(u64::MAX);
+        let mut outputs = group.outputs.into_iter();
+        for rec in group.records {
+            self.stats.records_in += 1;
+            self.accounting
+                .record_in(rec.topic, rec.partition, rec.timestamp);
+            failpoints::hit("before_produce");
+            let open = gate.is_open();
+            if open {
+                self.release(gate)?;
+            }
+            let route = self.route();
+            for out in outputs.by_ref().take(rec.outputs) {
+                self.accounting.record_out(out.kind);
+                self.stats.records_out += 1;
+                if open {
+                    route.send(&out)?;
+                } else {
+                    gate.hold(out);
+                }
+            }
+        }
+        Ok(records)
     }
 
     /// Commits the open transaction: progress records, consumed offsets, commit. Then marks tasks committed.
@@ -310,9 +318,7 @@ impl TxnLoop<'_> {
         txn_commit::commit_transaction(self.producer, TXN_TIMEOUT)
             .map_err(kerr("committing the transaction"))?;
         failpoints::hit("after_commit_before_checkpoint");
-        for task in self.tasks.values_mut() {
-            task.on_committed()?;
-        }
+        round::on_committed(self.tasks, self.threads)?;
         self.stats.transactions += 1;
         self.stats.last_commit_latency = started.elapsed();
         self.accounting.committed(started.elapsed());
@@ -364,36 +370,4 @@ impl TxnLoop<'_> {
         }
         Ok(None)
     }
-}
-
-/// Routes one output record to its topic and partition and sends it.
-fn send_output(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    job: &JobConfig,
-    layout: &TopicLayout,
-    out: &Output,
-    source_partition: i32,
-    timestamp: Option<i64>,
-) -> Result<(), LoopError> {
-    let value = out.to_json_bytes()?;
-    let t = &job.topics;
-    let (topic, count) = match out.kind() {
-        OutputKind::Decisions => (&t.decisions, layout.decisions),
-        OutputKind::Alerts => (&t.alerts, layout.alerts),
-        OutputKind::Dlq => (&t.dlq, layout.dlq),
-        OutputKind::Late => (&t.late, layout.late),
-    };
-    // Same partition number as the input where possible, so a card's outputs keep their order.
-    let partition = source_partition.rem_euclid(i32::try_from(count.max(1)).unwrap_or(1));
-    let mut record = BaseRecord::<[u8], [u8]>::to(topic)
-        .partition(partition)
-        .payload(&value[..]);
-    if let Some(k) = out.key_bytes() {
-        record = record.key(k);
-    }
-    if let Some(ts) = timestamp {
-        record = record.timestamp(ts);
-    }
-    send_with_backpressure(producer, record)
-        .map_err(|e| kerr("producing an output record")(e).into())
 }

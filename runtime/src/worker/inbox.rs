@@ -41,11 +41,12 @@ impl Inbox {
     pub fn push(&mut self, msg: Consumed) {
         // Unparseable records sort first: they go straight to the DLQ and must not hold anything up.
         let event_time = msg
+            .record
             .value
             .as_deref()
             .and_then(peek_event_time_ms)
             .unwrap_or(i64::MIN);
-        if let Some(q) = self.queues.get_mut(usize::from(msg.topic.index())) {
+        if let Some(q) = self.queues.get_mut(usize::from(msg.record.topic.index())) {
             if q.is_empty() {
                 // A drought ended: the next one gets its own waiting allowance.
                 self.blocked_since = None;
@@ -120,17 +121,21 @@ impl Inbox {
 
 #[cfg(test)]
 mod tests {
+    use sluice_core::processor::OwnedInputRecord;
+
     use super::*;
 
     fn msg(topic: SourceTopic, offset: i64, t: i64) -> Consumed {
         let payload = format!(r#"{{"card_id":"c","event_time_ms":{t}}}"#).into_bytes();
         Consumed {
-            topic,
-            partition: 0,
-            offset,
+            record: OwnedInputRecord {
+                topic,
+                partition: 0,
+                offset,
+                key: None,
+                value: Some(payload),
+            },
             timestamp_ms: None,
-            key: None,
-            value: Some(payload),
         }
     }
 
@@ -143,7 +148,7 @@ mod tests {
         inbox.push(msg(SourceTopic::AccountChanges, 0, 100));
         let order: Vec<(SourceTopic, i64)> =
             std::iter::from_fn(|| inbox.pop_next(|_| TopicState::CaughtUp, Duration::ZERO))
-                .map(|m| (m.topic, m.offset))
+                .map(|m| (m.record.topic, m.record.offset))
                 .collect();
         use SourceTopic::*;
         assert_eq!(

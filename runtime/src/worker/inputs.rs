@@ -11,6 +11,7 @@ use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_core::event::SourceTopic;
+use sluice_core::processor::OwnedInputRecord;
 
 use super::inbox::TopicState;
 use crate::kafka::cached_watermark::cached_high_watermark;
@@ -122,13 +123,9 @@ impl Inputs {
 /// `OwnedMessage` would also parse and copy the headers and the topic name of every record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumed {
-    pub topic: SourceTopic,
-    pub partition: i32,
-    pub offset: i64,
+    pub record: OwnedInputRecord,
     /// The input's timestamp, which its outputs carry (as Kafka Streams does).
     pub timestamp_ms: Option<i64>,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
 }
 
 /// What one poll of one consumer produced.
@@ -183,12 +180,14 @@ impl Inputs {
                 }
                 self.heard.insert(key);
                 sink(Consumed {
-                    topic,
-                    partition,
-                    offset,
+                    record: OwnedInputRecord {
+                        topic,
+                        partition,
+                        offset,
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                    },
                     timestamp_ms: m.timestamp().to_millis(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
                 });
                 Ok(Poll::Record)
             }

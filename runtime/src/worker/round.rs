@@ -19,6 +19,7 @@ use sluice_core::event::SourceTopic;
 use sluice_core::processor::Output;
 
 use super::inbox::{Inbox, TopicState};
+use super::inputs::Consumed;
 use super::output_route::EncodedOutput;
 use super::task::{PartitionTask, TaskError};
 
@@ -136,25 +137,29 @@ fn run_lane(lane: Lane<'_>, out: &mut RoundOutput) -> Result<(), RoundError> {
     };
     let mut scratch: Vec<Output> = Vec::with_capacity(2);
     for _ in 0..quota {
-        let Some(msg) = inbox.pop_next(state, super::txn_loop::MAX_TASK_IDLE) else {
+        let Some(Consumed {
+            record: rec,
+            timestamp_ms,
+        }) = inbox.pop_next(state, super::txn_loop::MAX_TASK_IDLE)
+        else {
             break;
         };
         task.process(
-            msg.topic,
-            msg.offset,
-            msg.key.as_deref(),
-            msg.value.as_deref(),
+            rec.topic,
+            rec.offset,
+            rec.key.as_deref(),
+            rec.value.as_deref(),
             &mut scratch,
         )?;
         let n = scratch.len();
         for o in scratch.drain(..) {
             out.outputs
-                .push(EncodedOutput::new(&o, partition, msg.timestamp_ms)?);
+                .push(EncodedOutput::new(&o, partition, timestamp_ms)?);
         }
         out.records.push(Processed {
             partition,
-            topic: msg.topic,
-            timestamp: msg.timestamp_ms,
+            topic: rec.topic,
+            timestamp: timestamp_ms,
             outputs: n,
         });
     }
@@ -185,12 +190,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use sluice_core::model::ScoringModel;
-    use sluice_core::processor::JobParams;
+    use sluice_core::processor::{JobParams, OwnedInputRecord};
 
     use super::*;
     use crate::generator::{Generator, GeneratorConfig};
     use crate::state::RocksResources;
-    use crate::worker::inputs::Consumed;
 
     #[test]
     fn quotas_split_the_budget_exactly() {
@@ -232,12 +236,14 @@ mod tests {
                 .entry((r.topic.index(), r.partition))
                 .or_default();
             inboxes.get_mut(&r.partition).unwrap().push(Consumed {
-                topic: r.topic,
-                partition: r.partition,
-                offset: *offset,
+                record: OwnedInputRecord {
+                    topic: r.topic,
+                    partition: r.partition,
+                    offset: *offset,
+                    key: Some(r.key),
+                    value: Some(r.value),
+                },
                 timestamp_ms: None,
-                key: Some(r.key),
-                value: Some(r.value),
             });
             *offset += 1;
         }

@@ -164,10 +164,10 @@ impl<'a> TxnLoop<'a> {
             let skip = |t: SourceTopic| full.get(usize::from(t.index())).copied().unwrap_or(false);
             let poll_started = Instant::now();
             let fetched = self.inputs.poll_into(wait, POLL_BATCH, skip, |msg| {
-                let partition = msg.partition;
+                let partition = msg.record.partition;
                 match inboxes.get_mut(&partition) {
                     Some(inbox) => inbox.push(msg),
-                    None => unowned = Some((msg.topic, partition)),
+                    None => unowned = Some((msg.record.topic, partition)),
                 }
             })?;
             if !wait.is_zero() {
@@ -226,7 +226,6 @@ impl<'a> TxnLoop<'a> {
         }
     }
 
-    /// Sends the outputs the gate holds, in order, before anything else of the transaction.
     /// Where outputs go; borrows the job, not the loop.
     fn route(&self) -> OutputRoute<'a> {
         OutputRoute {
@@ -236,6 +235,7 @@ impl<'a> TxnLoop<'a> {
         }
     }
 
+    /// Sends the outputs the gate holds, in order, before anything else of the transaction.
     fn release(&mut self, gate: &mut OutputGate<EncodedOutput>) -> Result<(), LoopError> {
         let route = self.route();
         gate.release(|out| route.send(out))?;

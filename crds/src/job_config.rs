@@ -133,6 +133,10 @@ pub struct StateConfig {
     pub block_cache_mib: u32,
     /// RocksDB write-buffer budget shared by all partitions of a worker, in MiB.
     pub write_buffer_mib: u32,
+    /// Card states recently committed to RocksDB, kept in memory as a read cache in front of it: keys and
+    /// values of all partitions of a worker, in MiB (hash-map overhead comes on top, roughly a quarter).
+    /// Reads that hit it skip RocksDB's memtable and table lookups. 0 disables it.
+    pub read_cache_mib: u32,
     /// Durable checkpoint/savepoint store: `s3://bucket/prefix` or `file:///absolute/dir`. Absent: checkpoints
     /// stay on local disk only (fine for local mode; a lost disk then means a replay from the progress log).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,6 +187,7 @@ impl Default for StateConfig {
             retained_checkpoints: 3,
             block_cache_mib: 256,
             write_buffer_mib: 128,
+            read_cache_mib: 256,
             checkpoint_store: None,
             s3: S3Options::default(),
             tolerable_failed_checkpoints: 3,

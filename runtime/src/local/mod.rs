@@ -172,6 +172,10 @@ pub fn run(job: &LocalJob, opts: &RunOptions) -> Result<LocalSummary, LocalError
     let resources = RocksResources::new(
         job.job.state.block_cache_mib,
         job.job.state.write_buffer_mib,
+    )
+    .with_read_cache(
+        job.job.state.read_cache_mib,
+        usize::try_from(job.generator.partitions).unwrap_or(1),
     );
     let resumed = resume::resume(job, &resources, params, &model, sink.last_commit())?;
     let resumed_after = sink.last_commit().map(|c| c.seq);

@@ -5,8 +5,10 @@ pub mod capture;
 pub mod checkpoint;
 pub mod position;
 pub mod rocks;
+pub mod write_back;
 
 pub use capture::{Captured, DbHandle};
 pub use checkpoint::{CheckpointMeta, LocalCheckpoints};
 pub use position::StatePosition;
 pub use rocks::{PartitionDb, RocksResources, StateError};
+pub use write_back::SealedBatch;

@@ -4,26 +4,27 @@
 //! Writes skip the WAL: durability comes from checkpoints plus deterministic replay of the recorded input,
 //! never from the live directory. A checkpoint therefore flushes memtables first.
 //!
-//! Writes of an open transaction stay in a write-back buffer (reads see them) and reach RocksDB in one atomic
-//! batch, together with the new [`StatePosition`], only after the Kafka transaction committed. So the live DB
-//! never holds uncommitted state, a hot card costs one RocksDB write per transaction instead of one per
-//! event, and a checkpoint can be cut at any moment by another thread (see [`DbHandle`]).
+//! Writes of an open transaction stay in a write-back buffer (reads see them, see `write_back.rs`) and reach
+//! RocksDB in one atomic batch, together with the new [`StatePosition`], only after the Kafka transaction
+//! committed. So the live DB never holds uncommitted state, a hot card costs one RocksDB write per
+//! transaction instead of one per event, and a checkpoint can be cut at any moment by another thread (see
+//! [`DbHandle`]).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use rocksdb::compaction_filter::Decision;
 use rocksdb::{
-    BlockBasedOptions, Cache, DB, DBCompressionType, DataBlockIndexType, Options, WriteBatch,
-    WriteBufferManager, WriteOptions,
+    BlockBasedOptions, Cache, DB, DBCompressionType, DataBlockIndexType, Options,
+    WriteBufferManager,
 };
 use sluice_core::card_state::peek_last_event_time_ms;
 use sluice_core::processor::StateStore;
 
 use super::capture::DbHandle;
 use super::position::StatePosition;
+use super::write_back::{SealedBatch, WriteBack};
 
 /// Key of the partition metadata (watermark bookkeeping); card keys all start with `c/`.
 pub(super) const META_KEY: &[u8] = b"m";
@@ -57,6 +58,8 @@ pub enum StateError {
 pub struct RocksResources {
     cache: Cache,
     write_buffers: WriteBufferManager,
+    /// Bytes of each generation of each partition's read cache (see `write_back.rs`); 0: no cache.
+    read_cache_generation_bytes: usize,
 }
 
 impl RocksResources {
@@ -71,15 +74,29 @@ impl RocksResources {
         RocksResources {
             cache,
             write_buffers,
+            read_cache_generation_bytes: 0,
         }
+    }
+
+    /// Adds a read cache of recently committed state: `mib` per worker, split evenly over its `partitions`
+    /// (each keeps two generations of half its share).
+    pub fn with_read_cache(mut self, mib_per_worker: u32, partitions: usize) -> RocksResources {
+        self.read_cache_generation_bytes = mib(mib_per_worker) / partitions.max(1) / 2;
+        self
     }
 
     fn options(&self) -> Options {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_write_buffer_manager(&self.write_buffers);
-        opts.set_compression_type(DBCompressionType::Lz4);
-        opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+        // Levels 0 and 1 are rewritten soon by compaction, so compressing them is wasted CPU; LZ4 below, also
+        // at the bottom (ZSTD there cost ~1.5 % of the worker's CPU). Measured on the 5M-authorization drain:
+        // 13.0 → 12.3 CPU-seconds per million records (docs/benchmarks.md, session 7).
+        {
+            use DBCompressionType::{Lz4, None as Plain};
+            opts.set_compression_per_level(&[Plain, Plain, Lz4, Lz4, Lz4, Lz4, Lz4]);
+            opts.set_bottommost_compression_type(Lz4);
+        }
         opts.set_max_background_jobs(2);
         opts.set_keep_log_file_num(2);
         // Every record reads one card, and most cards are not in the memtable: a whole-key bloom filter
@@ -87,6 +104,10 @@ impl RocksResources {
         opts.set_memtable_whole_key_filtering(true);
         opts.set_memtable_prefix_bloom_ratio(0.05);
         let mut table = BlockBasedOptions::default();
+        // Every lookup consults each level-0 file's filter and index: keep them pinned instead of looking them
+        // up in the (mutex-guarded) block cache each time.
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        table.set_pin_top_level_index_and_filter(true);
         table.set_block_cache(&self.cache);
         table.set_bloom_filter(10.0, false);
         // Point lookups only: a hash index inside each data block replaces its binary search.
@@ -108,12 +129,13 @@ fn mib(n: u32) -> usize {
 pub struct PartitionDb {
     db: Arc<DB>,
     dir: PathBuf,
-    write_opts: WriteOptions,
     /// Cards whose last event is before this (event time) are expired; the compaction filter drops them.
     ttl_cutoff: Arc<AtomicI64>,
-    /// Writes of the open transaction, key → value (`None`: deleted). Keys are distinct, so the order in which
-    /// they are later put into the batch cannot change the result.
-    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Writes of the open and the committing transaction, key → value (`None`: deleted). Keys are distinct,
+    /// so the order in which they are later put into the batch cannot change the result.
+    buffer: WriteBack,
+    /// Reused for building card keys on reads.
+    key_buf: Vec<u8>,
 }
 
 impl PartitionDb {
@@ -145,33 +167,37 @@ impl PartitionDb {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let mut write_opts = WriteOptions::default();
-        write_opts.disable_wal(true);
         Ok(PartitionDb {
             db: Arc::new(db),
             dir: dir.to_path_buf(),
-            write_opts,
             ttl_cutoff,
-            pending: HashMap::new(),
+            buffer: WriteBack::with_cache(resources.read_cache_generation_bytes),
+            key_buf: Vec::new(),
         })
     }
 
     /// Writes the buffered writes of the transaction that just committed, and `position`, in one atomic batch.
     pub fn commit_pending(&mut self, position: &StatePosition) -> Result<(), StateError> {
-        let mut batch = WriteBatch::default();
-        // In key order: each memtable insert then starts its skiplist search from the previous one.
-        let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = self.pending.drain().collect();
-        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, value) in writes {
-            match value {
-                Some(v) => batch.put(key, v),
-                None => batch.delete(key),
-            }
+        self.seal(*position).write()?;
+        self.sealed_written();
+        Ok(())
+    }
+
+    /// Freezes the open transaction's writes for its commit: reads still see them, and the returned batch
+    /// (which brings the state to `position`) may be written by another thread once the transaction committed.
+    /// Then call [`Self::sealed_written`].
+    pub fn seal(&mut self, position: StatePosition) -> SealedBatch {
+        SealedBatch {
+            db: Arc::clone(&self.db),
+            dir: self.dir.clone(),
+            writes: self.buffer.seal(),
+            position,
         }
-        batch.put(POSITION_KEY, position.encode());
-        self.db
-            .write_opt(batch, &self.write_opts)
-            .map_err(self.rocks_err())
+    }
+
+    /// The last sealed batch is in RocksDB.
+    pub fn sealed_written(&mut self) {
+        self.buffer.mark_sealed_written();
     }
 
     /// Moves finished SST files into the DB (bulk loading, see `bulk.rs`).
@@ -185,7 +211,7 @@ impl PartitionDb {
 
     /// Writes buffered in the open transaction (not yet in RocksDB).
     pub fn pending_writes(&self) -> usize {
-        self.pending.len()
+        self.buffer.open_len()
     }
 
     /// The position of the state in RocksDB (what the last [`Self::commit_pending`] wrote).
@@ -276,9 +302,9 @@ pub(super) fn read_position(db: &DB, dir: &Path) -> Result<Option<StatePosition>
 }
 
 impl PartitionDb {
-    /// Read-your-writes: the open transaction's buffer first, then RocksDB.
+    /// Read-your-writes: the buffered transactions first, then RocksDB.
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.pending.get(key) {
+        match self.buffer.get(key) {
             Some(v) => Ok(v.clone()),
             None => self.db.get(key).map_err(self.rocks_err()),
         }
@@ -292,13 +318,38 @@ impl StateStore for PartitionDb {
         self.read(&card_key(card_id))
     }
 
+    /// The hot path: the key is built in a reused buffer, and a value from RocksDB is read pinned (in the
+    /// block cache or memtable) rather than copied into a new vector.
+    fn with_card<R>(
+        &mut self,
+        card_id: &str,
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StateError> {
+        let mut key = std::mem::take(&mut self.key_buf);
+        key.clear();
+        key.extend_from_slice(CARD_PREFIX);
+        key.extend_from_slice(card_id.as_bytes());
+        let result = match self.buffer.get(&key) {
+            Some(buffered) => Ok(f(buffered.as_deref())),
+            None => match self.db.get_pinned(&key) {
+                Ok(stored) => Ok(f(stored.as_deref())),
+                Err(source) => Err(StateError::Rocks {
+                    dir: self.dir.clone(),
+                    source,
+                }),
+            },
+        };
+        self.key_buf = key;
+        result
+    }
+
     fn put_card(&mut self, card_id: &str, bytes: Vec<u8>) -> Result<(), StateError> {
-        self.pending.insert(card_key(card_id), Some(bytes));
+        self.buffer.put(card_key(card_id), Some(bytes));
         Ok(())
     }
 
     fn delete_card(&mut self, card_id: &str) -> Result<(), StateError> {
-        self.pending.insert(card_key(card_id), None);
+        self.buffer.put(card_key(card_id), None);
         Ok(())
     }
 
@@ -307,7 +358,7 @@ impl StateStore for PartitionDb {
     }
 
     fn put_meta(&mut self, bytes: Vec<u8>) -> Result<(), StateError> {
-        self.pending.insert(META_KEY.to_vec(), Some(bytes));
+        self.buffer.put(META_KEY.to_vec(), Some(bytes));
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod accounting;
 pub mod checkpointer;
+pub mod commit_flight;
 pub mod config;
 pub mod failpoints;
 pub mod inbox;
@@ -178,7 +179,8 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     tracing::info!(transactional_id = %txn_id, ms = started.elapsed().as_millis() as u64, "transactions initialised");
 
     let names = input_topics(&job.topics);
-    let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib);
+    let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib)
+        .with_read_cache(job.state.read_cache_mib, cfg.worker.partitions.len());
     let state_root = Path::new(&job.state.dir);
     let remote = match &services.store {
         Some(store) => Some((

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 /// How long after a commit the next transaction's outputs are held.
 pub const REGISTRATION_DELAY: Duration = Duration::from_millis(3);
 
-/// The gate: closed for `REGISTRATION_DELAY` after each commit, open afterwards. `T` is what is held: the
-/// worker's encoded outputs, or the ceiling pipe's copied records.
+/// The gate: closed for `REGISTRATION_DELAY` after each commit, open afterwards; shut (until the next
+/// [`OutputGate::close`]) while a commit runs and no transaction is open. `T` is what is held: the worker's
+/// encoded outputs, or the ceiling pipe's copied records.
 pub struct OutputGate<T> {
-    opens_at: Instant,
+    /// When the gate opens; `None` while it is shut.
+    opens_at: Option<Instant>,
     open: bool,
     held: Vec<T>,
 }
@@ -24,7 +26,7 @@ pub struct OutputGate<T> {
 impl<T> Default for OutputGate<T> {
     fn default() -> Self {
         OutputGate {
-            opens_at: Instant::now(),
+            opens_at: Some(Instant::now()),
             open: true,
             held: Vec::new(),
         }
@@ -34,13 +36,19 @@ impl<T> Default for OutputGate<T> {
 impl<T> OutputGate<T> {
     /// Closes the gate; call right after a commit.
     pub fn close(&mut self) {
-        self.opens_at = Instant::now() + REGISTRATION_DELAY;
+        self.opens_at = Some(Instant::now() + REGISTRATION_DELAY);
+        self.open = false;
+    }
+
+    /// Shuts the gate until the next [`Self::close`]: a commit is running and no transaction takes output.
+    pub fn shut(&mut self) {
+        self.opens_at = None;
         self.open = false;
     }
 
     /// Whether outputs may be sent now (after the held ones).
     pub fn is_open(&mut self) -> bool {
-        if !self.open && Instant::now() >= self.opens_at {
+        if !self.open && self.opens_at.is_some_and(|t| Instant::now() >= t) {
             self.open = true;
         }
         self.open
@@ -50,9 +58,11 @@ impl<T> OutputGate<T> {
         self.held.push(held);
     }
 
-    /// How long until the gate opens while something is held (the loop must not sleep past it).
+    /// How long until the gate opens while something is held (the loop must not sleep past it); `None` when
+    /// nothing is held or the gate is shut.
     pub fn wait_bound(&self) -> Option<Duration> {
-        (!self.held.is_empty()).then(|| self.opens_at.saturating_duration_since(Instant::now()))
+        let opens_at = self.opens_at.filter(|_| !self.held.is_empty())?;
+        Some(opens_at.saturating_duration_since(Instant::now()))
     }
 
     /// Sends every held output in order (the gate's state is unchanged). Call when the gate has opened and
@@ -88,5 +98,19 @@ mod tests {
         .unwrap();
         assert_eq!(sent, vec![1, 2]);
         assert_eq!(gate.wait_bound(), None);
+    }
+
+    #[test]
+    fn a_shut_gate_stays_closed_until_closed_again() {
+        let mut gate: OutputGate<i32> = OutputGate::default();
+        gate.shut();
+        gate.hold(1);
+        assert_eq!(gate.wait_bound(), None);
+        std::thread::sleep(REGISTRATION_DELAY * 2);
+        assert!(!gate.is_open());
+        gate.close();
+        assert!(gate.wait_bound().is_some());
+        std::thread::sleep(REGISTRATION_DELAY);
+        assert!(gate.is_open());
     }
 }

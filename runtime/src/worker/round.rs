@@ -12,7 +12,6 @@
 //! and rejected: with two threads calling into the one librdkafka producer, the 5M-authorization drain fell
 //! from 102k to 82k records/s and its CPU per record rose by a fifth.)
 
-use std::collections::BTreeMap;
 use std::thread;
 
 use sluice_core::event::SourceTopic;
@@ -166,25 +165,6 @@ fn run_lane(lane: Lane<'_>, out: &mut RoundOutput) -> Result<(), RoundError> {
     Ok(())
 }
 
-/// After a commit, every task writes its buffered state changes to RocksDB ([`PartitionTask::on_committed`]).
-/// The tasks' DBs are independent, so a large round of writes is spread over the threads like processing.
-pub fn on_committed(
-    tasks: &mut BTreeMap<i32, PartitionTask>,
-    threads: usize,
-) -> Result<(), TaskError> {
-    let records: u64 = tasks.values().map(PartitionTask::pending_records).sum();
-    let groups = threads.clamp(1, tasks.len().max(1));
-    if groups == 1 || records < PARALLEL_MIN_RECORDS as u64 {
-        return tasks.values_mut().try_for_each(PartitionTask::on_committed);
-    }
-    let tasks: Vec<&mut PartitionTask> = tasks.values_mut().collect();
-    on_threads(tasks, groups, |group| {
-        group.into_iter().try_for_each(|t| t.on_committed())
-    })
-    .into_iter()
-    .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -195,6 +175,7 @@ mod tests {
     use super::*;
     use crate::generator::{Generator, GeneratorConfig};
     use crate::state::RocksResources;
+    use crate::worker::task::SealedEpoch;
 
     #[test]
     fn quotas_split_the_budget_exactly() {
@@ -206,9 +187,13 @@ mod tests {
 
     /// Every output value per source partition, in order, after running the generated stream through
     /// rounds of `budget` records on `threads` threads.
-    fn outputs_per_partition(threads: usize, budget: u64) -> BTreeMap<i32, Vec<Vec<u8>>> {
+    fn outputs_per_partition(
+        threads: usize,
+        budget: u64,
+        read_cache_mib: u32,
+    ) -> BTreeMap<i32, Vec<Vec<u8>>> {
         let tmp = tempfile::tempdir().unwrap();
-        let resources = RocksResources::new(8, 8);
+        let resources = RocksResources::new(8, 8).with_read_cache(read_cache_mib, 4);
         let mut tasks: BTreeMap<i32, PartitionTask> = (0..4)
             .map(|p| {
                 let task = PartitionTask::open(
@@ -248,6 +233,7 @@ mod tests {
             *offset += 1;
         }
         let mut out: BTreeMap<i32, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut in_flight: Option<Vec<SealedEpoch>> = None;
         loop {
             let buffered: usize = inboxes.values().map(Inbox::len).sum();
             if buffered == 0 {
@@ -272,20 +258,38 @@ mod tests {
                     out.entry(o.source_partition).or_default().push(o.value);
                 }
             }
-            on_committed(&mut tasks, threads).unwrap();
+            // As the loop does: the previous transaction's state lands while this one is processed (reads
+            // go through the sealed layer), then this one is sealed for its commit.
+            if let Some(epochs) = in_flight.take() {
+                land(&mut tasks, epochs);
+            }
+            in_flight = Some(tasks.values_mut().map(PartitionTask::seal).collect());
+        }
+        if let Some(epochs) = in_flight.take() {
+            land(&mut tasks, epochs);
         }
         out
+    }
+
+    fn land(tasks: &mut BTreeMap<i32, PartitionTask>, epochs: Vec<SealedEpoch>) {
+        for e in &epochs {
+            e.write_state().unwrap();
+        }
+        tasks.values_mut().for_each(PartitionTask::committed);
     }
 
     #[test]
     fn outputs_do_not_depend_on_the_thread_count() {
         // Rounds of 2,000 records start with more than PARALLEL_MIN_RECORDS buffered, so they run in parallel.
-        let one = outputs_per_partition(1, 2_000);
-        let two = outputs_per_partition(2, 2_000);
-        let small_rounds = outputs_per_partition(2, 100);
+        let one = outputs_per_partition(1, 2_000, 0);
+        let two = outputs_per_partition(2, 2_000, 0);
+        let small_rounds = outputs_per_partition(2, 100, 0);
+        // A read cache of 1 MiB over 4 partitions (128 KiB per generation) rotates during the run.
+        let cached = outputs_per_partition(2, 100, 1);
         assert_eq!(one.len(), 4, "every partition produced output");
         assert!(one.values().all(|v| v.len() > 500));
         assert_eq!(one, two);
         assert_eq!(one, small_rounds);
+        assert_eq!(one, cached);
     }
 }

@@ -11,8 +11,8 @@ use sluice_core::progress::{InterleavingRecorder, ProgressRecord};
 use sluice_core::processor::PartitionMeta;
 
 use crate::state::{
-    Captured, CheckpointMeta, DbHandle, LocalCheckpoints, PartitionDb, RocksResources, StateError,
-    StatePosition,
+    Captured, CheckpointMeta, DbHandle, LocalCheckpoints, PartitionDb, RocksResources, SealedBatch,
+    StateError, StatePosition,
 };
 
 /// Why a task failed. Any of these leaves the open transaction uncertain: abort and recover.
@@ -43,8 +43,41 @@ pub struct PartitionTask {
     next: [i64; 3],
     /// Offsets at the start of the open transaction.
     txn_start: [i64; 3],
+    /// Offsets at the end of the last committed transaction.
+    committed: [i64; 3],
     /// Sequence number of the last committed transaction that carried input of this partition.
     txn_seq: u64,
+    /// The transaction being committed: its end offsets and its sequence number.
+    sealed: Option<([i64; 3], u64)>,
+}
+
+/// One partition's share of a transaction whose commit has started (see [`PartitionTask::seal`]).
+pub struct SealedEpoch {
+    pub partition: i32,
+    /// The progress record to send in the transaction, when the partition consumed input in it.
+    pub progress: Option<ProgressRecord>,
+    /// The next offsets to commit with the transaction.
+    pub offsets: [i64; 3],
+    /// Its state writes, for RocksDB once it committed; `None` when there are none.
+    state: Option<SealedBatch>,
+}
+
+impl SealedEpoch {
+    /// Writes the epoch's state to RocksDB, from any thread. Call only after the transaction committed.
+    pub fn write_state(&self) -> Result<(), TaskError> {
+        match &self.state {
+            Some(batch) => batch.write().map_err(|source| TaskError::State {
+                partition: self.partition,
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// State writes the epoch carries.
+    pub fn state_writes(&self) -> usize {
+        self.state.as_ref().map_or(0, SealedBatch::len)
+    }
 }
 
 impl PartitionTask {
@@ -80,7 +113,9 @@ impl PartitionTask {
             checkpoints: LocalCheckpoints::new(state_root, partition),
             next,
             txn_start: next,
+            committed: next,
             txn_seq,
+            sealed: None,
         })
     }
 
@@ -134,40 +169,51 @@ impl PartitionTask {
         Ok(())
     }
 
-    /// Records consumed in the open transaction.
-    pub fn pending_records(&self) -> u64 {
-        self.recorder.len()
-    }
-
-    /// The progress record for the open transaction, if this partition consumed anything in it.
-    pub fn progress_record(&self) -> Option<ProgressRecord> {
-        if self.recorder.is_empty() {
-            return None;
-        }
-        let mut recorder = self.recorder.clone();
-        Some(ProgressRecord {
+    /// Ends the open transaction's share of this partition when its commit starts: the interleaving becomes
+    /// its progress record, the state writes are frozen (reads still see them), and processing may go on into
+    /// the next transaction. Call [`Self::committed`] once the commit succeeded and the epoch's state is written.
+    pub fn seal(&mut self) -> SealedEpoch {
+        let consumed = !self.recorder.is_empty();
+        let txn_seq = self.txn_seq + u64::from(consumed);
+        let progress = consumed.then(|| ProgressRecord {
             partition: self.partition,
-            txn_seq: self.txn_seq + 1,
+            txn_seq,
             start_offsets: self.txn_start,
             end_offsets: self.next,
-            runs: recorder.take(),
-        })
+            runs: self.recorder.take(),
+        });
+        let state = (consumed || self.db.pending_writes() > 0).then(|| {
+            self.db.seal(StatePosition {
+                offsets: self.next,
+                txn_seq,
+            })
+        });
+        self.sealed = Some((self.next, txn_seq));
+        self.txn_start = self.next;
+        SealedEpoch {
+            partition: self.partition,
+            progress,
+            offsets: self.next,
+            state,
+        }
     }
 
-    /// Called after the transaction committed: its input is now part of the committed history, and its state
-    /// writes go to RocksDB (one batch, with the new position). Failing here leaves the process with state it
+    /// The sealed transaction committed and its state was written: it is now part of the committed history.
+    pub fn committed(&mut self) {
+        if let Some((offsets, txn_seq)) = self.sealed.take() {
+            self.committed = offsets;
+            self.txn_seq = txn_seq;
+            self.db.sealed_written();
+        }
+    }
+
+    /// Called after the open transaction committed (local mode, replay): seals it and writes its state to
+    /// RocksDB (one batch, with the new position) on this thread. Failing here leaves the process with state it
     /// cannot trust: the caller must exit and recover, which replays the committed transaction.
     pub fn on_committed(&mut self) -> Result<(), TaskError> {
-        if self.recorder.is_empty() && self.db.pending_writes() == 0 {
-            self.txn_start = self.next;
-            return Ok(());
-        }
-        if !self.recorder.is_empty() {
-            self.txn_seq += 1;
-            self.recorder.take();
-        }
-        self.txn_start = self.next;
-        self.write_position()
+        self.seal().write_state()?;
+        self.committed();
+        Ok(())
     }
 
     fn write_position(&mut self) -> Result<(), TaskError> {
@@ -185,7 +231,7 @@ impl PartitionTask {
 
     /// Offsets of the last committed transaction's end (where a restart would resume).
     pub fn committed_offsets(&self) -> [i64; 3] {
-        self.txn_start
+        self.committed
     }
 
     /// The partition's event-time watermark.
@@ -255,6 +301,7 @@ impl PartitionTask {
     pub fn set_next_offsets(&mut self, next: [i64; 3]) -> Result<(), TaskError> {
         self.next = next;
         self.txn_start = next;
+        self.committed = next;
         self.write_position()
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -17,6 +18,7 @@ use sluice_crds::job_config::BACKLOG_COMMIT_STRETCH;
 use sluice_crds::control::WorkerPhase;
 
 use super::accounting::Accounting;
+use super::commit_flight::{CommitError, CommitFlight, CommitWork};
 use super::failpoints;
 use super::inbox::Inbox;
 use super::inputs::Inputs;
@@ -29,7 +31,6 @@ use crate::control::{Command, StatusBoard};
 use crate::kafka::clients::input_topic;
 use crate::kafka::progress_log::progress_key;
 use crate::kafka::topics::TopicLayout;
-use crate::kafka::txn_commit;
 use crate::kafka::{KafkaOpError, kerr, send_with_backpressure};
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,6 +45,8 @@ pub enum LoopError {
     Task(#[from] TaskError),
     #[error(transparent)]
     Round(#[from] RoundError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
     #[error(
         "the consumer has no group metadata (is group.id set?); offsets cannot join the transaction"
     )]
@@ -105,6 +108,14 @@ const MAX_QUEUED_PER_TOPIC: usize = 50_000;
 impl<'a> TxnLoop<'a> {
     /// Runs until the stop flag is set (then commits what is open and returns) or an error occurs.
     pub fn run(&mut self) -> Result<LoopExit, LoopError> {
+        thread::scope(|scope| self.run_in(scope))
+    }
+
+    /// The loop; commits run on threads of `scope` (see `commit_flight.rs`).
+    fn run_in<'s>(&mut self, scope: &'s Scope<'s, '_>) -> Result<LoopExit, LoopError>
+    where
+        'a: 's,
+    {
         let interval = self.job.commit_interval.as_std();
         let max_records = u64::from(self.job.commit_max_records);
         let backlog_interval = interval * BACKLOG_COMMIT_STRETCH;
@@ -114,13 +125,15 @@ impl<'a> TxnLoop<'a> {
             .begin_transaction()
             .map_err(kerr("beginning a transaction"))?;
         let mut txn_started = Instant::now();
+        // Records processed into the open transaction (or, while a commit is in flight, the next one).
         let mut in_txn = 0u64;
         let inboxes_len = inboxes.len();
         let mut gate: OutputGate<EncodedOutput> = OutputGate::default();
+        let mut flight: Option<CommitFlight<'s>> = None;
         loop {
             if self.stop.load(Ordering::Relaxed) {
-                self.release(&mut gate)?;
-                self.commit()?;
+                self.land(&mut flight, &mut gate)?;
+                self.commit_now(scope, &mut gate)?;
                 self.accounting
                     .publish(self.tasks, WorkerPhase::Stopped, Duration::from_secs(1));
                 return Ok(LoopExit::Stopped);
@@ -130,8 +143,8 @@ impl<'a> TxnLoop<'a> {
                 .maybe_publish(self.tasks, WorkerPhase::Running);
             if let Some(cmd) = self.board.next_command() {
                 // Commands run at a transaction boundary: commit what is open first.
-                self.release(&mut gate)?;
-                self.commit()?;
+                self.land(&mut flight, &mut gate)?;
+                self.commit_now(scope, &mut gate)?;
                 in_txn = 0;
                 if let Some(exit) = self.handle(cmd)? {
                     return Ok(exit);
@@ -139,6 +152,9 @@ impl<'a> TxnLoop<'a> {
                 self.producer
                     .begin_transaction()
                     .map_err(kerr("beginning a transaction"))?;
+            }
+            if flight.as_ref().is_some_and(CommitFlight::is_finished) {
+                self.land(&mut flight, &mut gate)?;
             }
             let buffered: usize = inboxes.values().map(Inbox::len).sum();
             let wait = if buffered > 0 {
@@ -203,8 +219,8 @@ impl<'a> TxnLoop<'a> {
                 }
             }
             // Under a backlog the transaction runs longer (up to BACKLOG_COMMIT_STRETCH intervals): waiting
-            // input is not made visible sooner by a commit, and each commit stops processing for a round trip
-            // to the coordinator. "Backlog" = the last poll found a full batch already fetched.
+            // input is not made visible sooner by a commit, and each commit is a round trip to the
+            // coordinator. "Backlog" = the last poll found a full batch already fetched.
             let due_after = if fetched >= POLL_BATCH {
                 backlog_interval
             } else {
@@ -213,17 +229,119 @@ impl<'a> TxnLoop<'a> {
             let commit_due =
                 in_txn > 0 && (txn_started.elapsed() >= due_after || in_txn >= max_records);
             // An idle job still snapshots on schedule (savepoint requests must not wait for traffic).
-            if commit_due || (in_txn == 0 && self.snapshots.wants_boundary()) {
-                self.release(&mut gate)?;
-                self.commit()?;
+            let idle_boundary = in_txn == 0 && flight.is_none() && self.snapshots.wants_boundary();
+            if commit_due || idle_boundary {
+                // One commit at a time: the next transaction can only begin once the previous one committed.
+                self.land(&mut flight, &mut gate)?;
+                flight = Some(self.launch(scope, &mut gate)?);
                 in_txn = 0;
-                self.snapshots.after_commit(self.tasks)?;
-                self.producer
-                    .begin_transaction()
-                    .map_err(kerr("beginning a transaction"))?;
-                gate.close();
             }
         }
+    }
+
+    /// Starts committing the open transaction: sends its held outputs and progress records, seals every task,
+    /// and hands the rest to a commit thread. The gate holds outputs until [`Self::land`] begins the next one.
+    fn launch<'s>(
+        &mut self,
+        scope: &'s Scope<'s, '_>,
+        gate: &mut OutputGate<EncodedOutput>,
+    ) -> Result<CommitFlight<'s>, LoopError>
+    where
+        'a: 's,
+    {
+        self.release(gate)?;
+        let mut offsets = TopicPartitionList::new();
+        let mut epochs = Vec::with_capacity(self.tasks.len());
+        let mut consumed = false;
+        for task in self.tasks.values_mut() {
+            let epoch = task.seal();
+            if let Some(progress) = &epoch.progress {
+                consumed = true;
+                let bytes = progress.encode();
+                let key = progress_key(epoch.partition);
+                let record = BaseRecord::<[u8], [u8]>::to(self.progress_topic)
+                    .partition(epoch.partition)
+                    .key(&key)
+                    .payload(&bytes);
+                send_with_backpressure(self.producer, record)
+                    .map_err(kerr("producing a progress record"))?;
+            }
+            for (t, off) in SourceTopic::ALL.into_iter().zip(epoch.offsets) {
+                offsets
+                    .add_partition_offset(
+                        input_topic(&self.job.topics, t),
+                        epoch.partition,
+                        Offset::Offset(off),
+                    )
+                    .map_err(kerr("building the offsets to commit"))?;
+            }
+            epochs.push(epoch);
+        }
+        let offsets = if consumed {
+            failpoints::hit("after_produce_before_commit");
+            let group = self
+                .inputs
+                .group_metadata()
+                .ok_or(LoopError::NoGroupMetadata)?;
+            Some((offsets, group))
+        } else {
+            None
+        };
+        gate.shut();
+        let work = CommitWork { offsets, epochs };
+        Ok(CommitFlight::launch(
+            scope,
+            self.producer,
+            work,
+            TXN_TIMEOUT,
+        ))
+    }
+
+    /// Waits for the commit in flight, if any, then begins the next transaction: snapshots first when due
+    /// (the state in RocksDB is exactly the committed transaction's), then the gate's registration delay.
+    fn land(
+        &mut self,
+        flight: &mut Option<CommitFlight<'_>>,
+        gate: &mut OutputGate<EncodedOutput>,
+    ) -> Result<(), LoopError> {
+        let Some(f) = flight.take() else {
+            return Ok(());
+        };
+        self.settle(f)?;
+        self.snapshots.after_commit(self.tasks)?;
+        self.producer
+            .begin_transaction()
+            .map_err(kerr("beginning a transaction"))?;
+        gate.close();
+        Ok(())
+    }
+
+    /// Waits for a commit and marks its transaction committed in every task. No transaction is open after.
+    fn settle(&mut self, flight: CommitFlight<'_>) -> Result<(), LoopError> {
+        let landed = flight.land()?;
+        for task in self.tasks.values_mut() {
+            task.committed();
+        }
+        if landed.consumed {
+            self.stats.transactions += 1;
+            self.stats.last_commit_latency = landed.latency;
+            self.accounting.committed(landed.latency);
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction and waits for it (a stop or a control command); no transaction is open
+    /// after.
+    fn commit_now<'s>(
+        &mut self,
+        scope: &'s Scope<'s, '_>,
+        gate: &mut OutputGate<EncodedOutput>,
+    ) -> Result<(), LoopError>
+    where
+        'a: 's,
+    {
+        let flight = self.launch(scope, gate)?;
+        self.settle(flight)
     }
 
     /// Where outputs go; borrows the job, not the loop.
@@ -272,57 +390,6 @@ impl<'a> TxnLoop<'a> {
             }
         }
         Ok(records)
-    }
-
-    /// Commits the open transaction: progress records, consumed offsets, commit. Then marks tasks committed.
-    fn commit(&mut self) -> Result<(), LoopError> {
-        let started = Instant::now();
-        let mut offsets = TopicPartitionList::new();
-        let mut any = false;
-        for task in self.tasks.values() {
-            if let Some(progress) = task.progress_record() {
-                any = true;
-                let bytes = progress.encode();
-                let key = progress_key(task.partition());
-                let record = BaseRecord::<[u8], [u8]>::to(self.progress_topic)
-                    .partition(task.partition())
-                    .key(&key)
-                    .payload(&bytes);
-                send_with_backpressure(self.producer, record)
-                    .map_err(kerr("producing an output record"))?;
-            }
-            for (t, off) in SourceTopic::ALL.into_iter().zip(task.next_offsets()) {
-                offsets
-                    .add_partition_offset(
-                        input_topic(&self.job.topics, t),
-                        task.partition(),
-                        Offset::Offset(off),
-                    )
-                    .map_err(kerr("building the offsets to commit"))?;
-            }
-        }
-        if !any {
-            // Nothing consumed: an empty transaction costs nothing to leave open, but commit it for a clean stop.
-            txn_commit::commit_transaction(self.producer, TXN_TIMEOUT)
-                .map_err(kerr("committing an empty transaction"))?;
-            return Ok(());
-        }
-        failpoints::hit("after_produce_before_commit");
-        let group = self
-            .inputs
-            .group_metadata()
-            .ok_or(LoopError::NoGroupMetadata)?;
-        self.producer
-            .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
-            .map_err(kerr("adding consumed offsets to the transaction"))?;
-        txn_commit::commit_transaction(self.producer, TXN_TIMEOUT)
-            .map_err(kerr("committing the transaction"))?;
-        failpoints::hit("after_commit_before_checkpoint");
-        round::on_committed(self.tasks, self.threads)?;
-        self.stats.transactions += 1;
-        self.stats.last_commit_latency = started.elapsed();
-        self.accounting.committed(started.elapsed());
-        Ok(())
     }
 
     /// Executes a control command right after a commit. Returns Some when the loop must end.

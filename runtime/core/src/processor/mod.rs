@@ -172,10 +172,13 @@ impl PartitionProcessor {
         card_id: &str,
         watermark: Option<i64>,
     ) -> Result<CardState, ProcessError<S::Error>> {
-        let Some(bytes) = store.get_card(card_id).map_err(ProcessError::Store)? else {
+        let decoded = store
+            .with_card(card_id, |bytes| bytes.map(CardState::decode))
+            .map_err(ProcessError::Store)?;
+        let Some(decoded) = decoded else {
             return Ok(CardState::default());
         };
-        let state = CardState::decode(&bytes).map_err(|source| ProcessError::CorruptCardState {
+        let state = decoded.map_err(|source| ProcessError::CorruptCardState {
             card_id: card_id.to_owned(),
             source,
         })?;

@@ -11,6 +11,15 @@ use std::convert::Infallible;
 pub trait StateStore {
     type Error: std::error::Error + Send + Sync + 'static;
     fn get_card(&mut self, card_id: &str) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// Calls `f` with the card's stored bytes (`None`: no state), which it may borrow from the store: the
+    /// hot path decodes them in place instead of copying them out first.
+    fn with_card<R>(
+        &mut self,
+        card_id: &str,
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, Self::Error> {
+        Ok(f(self.get_card(card_id)?.as_deref()))
+    }
     fn put_card(&mut self, card_id: &str, bytes: Vec<u8>) -> Result<(), Self::Error>;
     fn delete_card(&mut self, card_id: &str) -> Result<(), Self::Error>;
     /// Partition metadata (watermark progress).

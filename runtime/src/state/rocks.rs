@@ -91,7 +91,7 @@ impl RocksResources {
         opts.set_write_buffer_manager(&self.write_buffers);
         // Levels 0 and 1 are rewritten soon by compaction, so compressing them is wasted CPU; LZ4 below, also
         // at the bottom (ZSTD there cost ~1.5 % of the worker's CPU). Measured on the 5M-authorization drain:
-        // 13.0 → 12.3 CPU-seconds per million records (docs/benchmarks.md, session 7).
+        // 13.1 → 12.3 CPU-seconds per million records (docs/benchmarks.md, session 7).
         {
             use DBCompressionType::{Lz4, None as Plain};
             opts.set_compression_per_level(&[Plain, Plain, Lz4, Lz4, Lz4, Lz4, Lz4]);

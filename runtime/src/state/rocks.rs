@@ -131,8 +131,9 @@ pub struct PartitionDb {
     dir: PathBuf,
     /// Cards whose last event is before this (event time) are expired; the compaction filter drops them.
     ttl_cutoff: Arc<AtomicI64>,
-    /// Writes of the open and the committing transaction, key → value (`None`: deleted). Keys are distinct,
-    /// so the order in which they are later put into the batch cannot change the result.
+    /// Writes of the open and the committing transaction, key → value (`None`: deleted), and the read cache
+    /// of committed ones. Keys are distinct, so the order in which they are later put into the batch cannot
+    /// change the result.
     buffer: WriteBack,
     /// Reused for building card keys on reads.
     key_buf: Vec<u8>,
@@ -302,12 +303,24 @@ pub(super) fn read_position(db: &DB, dir: &Path) -> Result<Option<StatePosition>
 }
 
 impl PartitionDb {
-    /// Read-your-writes: the buffered transactions first, then RocksDB.
-    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+    /// Read-your-writes: calls `f` with the value from the buffered layers first, then from RocksDB (pinned
+    /// where RocksDB holds it, not copied).
+    fn read_with<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StateError> {
         match self.buffer.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.db.get(key).map_err(self.rocks_err()),
+            Some(buffered) => Ok(f(buffered.as_deref())),
+            None => {
+                let stored = self.db.get_pinned(key).map_err(self.rocks_err())?;
+                Ok(f(stored.as_deref()))
+            }
         }
+    }
+
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.read_with(key, |v| v.map(<[u8]>::to_vec))
     }
 }
 
@@ -318,8 +331,7 @@ impl StateStore for PartitionDb {
         self.read(&card_key(card_id))
     }
 
-    /// The hot path: the key is built in a reused buffer, and a value from RocksDB is read pinned (in the
-    /// block cache or memtable) rather than copied into a new vector.
+    /// The hot path: the key is built in a reused buffer and the value is not copied out.
     fn with_card<R>(
         &mut self,
         card_id: &str,
@@ -329,16 +341,7 @@ impl StateStore for PartitionDb {
         key.clear();
         key.extend_from_slice(CARD_PREFIX);
         key.extend_from_slice(card_id.as_bytes());
-        let result = match self.buffer.get(&key) {
-            Some(buffered) => Ok(f(buffered.as_deref())),
-            None => match self.db.get_pinned(&key) {
-                Ok(stored) => Ok(f(stored.as_deref())),
-                Err(source) => Err(StateError::Rocks {
-                    dir: self.dir.clone(),
-                    source,
-                }),
-            },
-        };
+        let result = self.read_with(&key, f);
         self.key_buf = key;
         result
     }

@@ -1,19 +1,18 @@
-//! The write-back buffer in front of a partition's RocksDB, in two layers.
+//! The write-back buffer in front of a partition's RocksDB: two layers of uncommitted writes and a read cache.
 //!
 //! - **open**: writes of the transaction being processed.
 //! - **sealed**: writes of the transaction being committed. They are frozen when its commit starts and
 //!   written to RocksDB by whichever thread finishes the commit (see [`SealedBatch`]), while processing of the
 //!   next transaction goes on and reads through both layers.
+//! - **read cache** (optional): what recent sealed layers wrote, after it reached RocksDB, in two generations;
+//!   when the newer one outgrows its byte budget it replaces the older one. Every write passes through a
+//!   sealed layer into the cache, so a cached value is never older than RocksDB's. On the 5M-authorization
+//!   drain, memtable and table lookups were ~30 % of the worker's CPU; the cache took the CPU per record from
+//!   11.8 to 10.3 µs at the cost of memory (docs/benchmarks.md, session 7).
 //!
 //! So the live DB still never holds uncommitted state, and the commit's round trips and RocksDB writes no
-//! longer stop processing.
-//!
-//! Behind those, an optional **read cache** keeps what recent sealed layers wrote, after it reached RocksDB,
-//! in two generations: when the newer one outgrows its byte budget it replaces the older one. Every write
-//! passes through a sealed layer into the cache, so a cached value is never older than RocksDB's. On the
-//! 5M-authorization drain, memtable and table lookups were ~30 % of the worker's CPU; the cache took the CPU
-//! per record from 11.8 to 10.3 µs at the cost of memory (docs/benchmarks.md, session 7). Reads look in `open`, then `sealed`, then RocksDB: whichever layer answers first
-//! holds the newest value, and a sealed batch reaches RocksDB atomically, so a read that falls through to the
+//! longer stop processing. Reads look in `open`, then `sealed`, then the cache, then RocksDB: whichever answers
+//! first holds the newest value. A sealed batch reaches RocksDB atomically, so a read that falls through to the
 //! DB while the batch lands sees either the older value or the sealed one — both older than what `sealed`
 //! already answered.
 
@@ -29,7 +28,7 @@ use super::rocks::{POSITION_KEY, StateError};
 /// Key → value; `None` is a delete.
 type Writes = HashMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// The two buffered layers of one partition.
+/// The buffered layers and the read cache of one partition.
 #[derive(Default)]
 pub(super) struct WriteBack {
     open: Writes,
@@ -44,7 +43,7 @@ pub(super) struct WriteBack {
 }
 
 impl WriteBack {
-    /// The buffered value of `key`, newest layer first; `None` when neither layer has it.
+    /// The buffered value of `key`, newest layer first; `None` when no layer has it.
     pub(super) fn get(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
         self.open
             .get(key)
@@ -142,15 +141,6 @@ impl SealedBatch {
                 dir: self.dir.clone(),
                 source,
             })
-    }
-
-    /// Buffered writes in the batch (besides the position).
-    pub fn len(&self) -> usize {
-        self.writes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
     }
 }
 

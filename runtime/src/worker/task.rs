@@ -73,11 +73,6 @@ impl SealedEpoch {
             None => Ok(()),
         }
     }
-
-    /// State writes the epoch carries.
-    pub fn state_writes(&self) -> usize {
-        self.state.as_ref().map_or(0, SealedBatch::len)
-    }
 }
 
 impl PartitionTask {

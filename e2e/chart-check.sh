@@ -33,26 +33,25 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- tools (idempotent) -------------------------------------------------------------------------------------
 step "tools"
-go_tool() { # name version module-path -> prints the binary path, building it once
-  local name=$1 version=$2 pkg=$3 bin="$CACHE/$1-$2/bin/$1"
-  if [ ! -x "$bin" ]; then
+. scripts/create-once.sh
+go_install() { # version module-path staging
+  GOBIN="$3/bin" go install "$2@$1" >&2
+}
+go_tool() { # name version module-path -> prints the binary path, building it once (scripts/create-once.sh)
+  local name=$1 version=$2 pkg=$3
+  if ! create_once_is_complete "$CACHE/$name-$version" "$version"; then
     command -v go >/dev/null || { echo "go is needed to build $name (Go module proxy)" >&2; return 1; }
     echo "building $name $version from the Go module proxy (once)" >&2
-    GOBIN="$CACHE/$name-$version/bin" go install "$pkg@$version" >&2
+    create_once "$CACHE/$name-$version" "$version" go_install "$version" "$pkg"
   fi
-  echo "$bin"
+  echo "$CACHE/$name-$version/bin/$name"
 }
 HELM=$(go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm)
 PROMTOOL=$(go_tool promtool "$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool)
 if python3 -c 'import yaml' 2>/dev/null; then
   PY=python3
 else
-  if [ ! -x "$CACHE/venv/bin/python" ] || ! "$CACHE/venv/bin/python" -c 'import yaml' 2>/dev/null; then
-    echo "creating $CACHE/venv with PyYAML (once)"
-    python3 -m venv "$CACHE/venv"
-    "$CACHE/venv/bin/pip" install -q pyyaml
-  fi
-  PY=$CACHE/venv/bin/python
+  PY=$(scripts/python-venv.sh "$CACHE/venv" yaml "pyyaml==6.0.2" | tail -n 1)
 fi
 if ! command -v lua5.4 >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -18,27 +18,9 @@ mkdir -p "$CACHE"
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
-step "system packages"
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-need=()
-for pkg in libclang-dev cmake libssl-dev libsasl2-dev libcurl4-openssl-dev zlib1g-dev pkg-config lua5.4 maven openjdk-17-jre-headless; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-# A JDK/Maven outside dpkg (e.g. a preinstalled Temurin) satisfies the Java needs too.
-if command -v java >/dev/null && command -v mvn >/dev/null; then
-  need=("${need[@]/maven}"); need=("${need[@]/openjdk-17-jre-headless}")
-fi
-# PyIceberg (audit test) and matplotlib (benchmark plots) run in venvs: Debian's python3 needs python3-venv.
-python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
-need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
-if ((${#need[@]})); then
-  echo "installing: ${need[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-for comp in rustfmt clippy; do
-  rustup component list --installed 2>/dev/null | grep -q "^$comp" || rustup component add "$comp"
-done
+step "prerequisites"
+# Shared with the README's run command (./sluice.sh): missing Debian packages, rustfmt and clippy.
+./scripts/prereqs.sh
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -76,7 +58,8 @@ step "Helm chart and Argo CD checks"
 ./e2e/chart-check.sh
 
 step "Flink peer: its scoring reproduces the shared test vectors"
-(cd e2e/bench/flink-fraud && mvn -q -B test)
+# Java takes its home from the password database: name the local repository so an empty $HOME means an empty one.
+(cd e2e/bench/flink-fraud && mvn -q -B -Dmaven.repo.local="$HOME/.m2/repository" test)
 
 step "test services: install (cached) and start"
 cargo run --locked -q -p sluice-e2e --bin sluice-testbed -- install

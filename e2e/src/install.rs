@@ -1,8 +1,10 @@
 //! Idempotent installation of the test-bed services into the cache.
 //!
 //! - Apache Kafka: jars resolved from Maven Central by `mvn dependency:copy-dependencies` from the small pom in
-//!   `e2e/kafka/pom.xml`; a marker file records the pom's hash so a changed pom re-resolves.
+//!   `e2e/kafka/pom.xml`; the completion stamp records the pom's hash so a changed pom re-resolves.
 //! - S3: `s3s-fs` (a real S3 server over a local directory, see docs/testing.md) built with `cargo install`.
+//!
+//! Each is made with [`crate::once::create_once`], so parallel test binaries on an empty cache get one build.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -63,57 +65,60 @@ fn fingerprint(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
-/// Resolves Kafka's jars into the cache unless the marker says they match the pom already.
+/// `mvn -B` with the local repository under `$HOME`. Java takes its home directory from the password
+/// database, not `$HOME`, so without this a build with an empty `HOME` would still use (and fill) root's
+/// `~/.m2`; the fresh-machine check (scripts/fresh-machine-check.sh) relies on it.
+pub fn maven() -> Command {
+    let mut cmd = Command::new("mvn");
+    cmd.arg("-B");
+    if let Some(home) = std::env::var_os("HOME") {
+        let repo = PathBuf::from(home).join(".m2").join("repository");
+        cmd.arg(format!("-Dmaven.repo.local={}", repo.display()));
+    }
+    cmd
+}
+
+/// Resolves Kafka's jars into the cache once per pom content (see [`crate::once`]).
 pub fn ensure_kafka() -> Result<PathBuf, TestBedError> {
     let pom = kafka_pom();
     let pom_bytes =
         std::fs::read(&pom).map_err(TestBedError::io(format!("reading {}", pom.display())))?;
-    let libs = kafka_libs_dir();
-    let marker = libs.join(".resolved");
-    let want = fingerprint(&pom_bytes);
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m.trim() == want) {
-        return Ok(libs);
-    }
-    if libs.exists() {
-        std::fs::remove_dir_all(&libs).map_err(TestBedError::io("clearing stale Kafka jars"))?;
-    }
-    std::fs::create_dir_all(&libs).map_err(TestBedError::io("creating the Kafka jar dir"))?;
-    let mut cmd = Command::new("mvn");
-    cmd.arg("-q")
-        .arg("-B")
-        .arg("-f")
-        .arg(&pom)
-        .arg("dependency:copy-dependencies")
-        .arg("-DincludeScope=runtime")
-        .arg(format!("-DoutputDirectory={}", libs.display()));
-    run(cmd)?;
-    std::fs::write(&marker, want).map_err(TestBedError::io("writing the Kafka marker"))?;
-    Ok(libs)
+    crate::once::create_once(&kafka_libs_dir(), &fingerprint(&pom_bytes), |staging| {
+        let mut cmd = maven();
+        cmd.arg("-q")
+            .arg("-f")
+            .arg(&pom)
+            .arg("dependency:copy-dependencies")
+            .arg("-DincludeScope=runtime")
+            .arg(format!("-DoutputDirectory={}", staging.display()));
+        run(cmd)
+    })
 }
 
-/// Builds `s3s-fs` into the cache unless it is there already.
+/// Builds `s3s-fs` into the cache once (see [`crate::once`]).
 pub fn ensure_s3s_fs() -> Result<PathBuf, TestBedError> {
-    let bin = s3s_fs_bin();
-    if bin.is_file() {
-        return Ok(bin);
-    }
     let root = cache_root().join(format!("s3s-fs-{S3S_FS_VERSION}"));
-    let mut cmd = Command::new("cargo");
-    cmd.arg("install")
-        .arg("s3s-fs")
-        .arg("--version")
-        .arg(S3S_FS_VERSION)
-        .arg("--locked")
-        .arg("--features")
-        .arg("binary")
-        .arg("--root")
-        .arg(&root)
-        // Its own target dir: it must not contend with (or be cleaned by) the workspace build.
-        .env("CARGO_TARGET_DIR", cache_root().join("s3s-fs-target"));
-    run(cmd)?;
-    // The build tree is only needed once; dropping it keeps the cache small.
-    let _ = std::fs::remove_dir_all(cache_root().join("s3s-fs-target"));
-    Ok(bin)
+    crate::once::create_once(&root, S3S_FS_VERSION, |staging| {
+        // Its own target dir: it must not contend with (or be cleaned by) the workspace build. Only the
+        // lock holder builds, so one directory serves every caller.
+        let target = cache_root().join("s3s-fs-target");
+        let mut cmd = Command::new("cargo");
+        cmd.arg("install")
+            .arg("s3s-fs")
+            .arg("--version")
+            .arg(S3S_FS_VERSION)
+            .arg("--locked")
+            .arg("--features")
+            .arg("binary")
+            .arg("--root")
+            .arg(staging)
+            .env("CARGO_TARGET_DIR", &target);
+        let built = run(cmd);
+        // The build tree is only needed once; dropping it keeps the cache small.
+        let _ = std::fs::remove_dir_all(&target);
+        built
+    })?;
+    Ok(s3s_fs_bin())
 }
 
 /// Installs every service the test bed can start.

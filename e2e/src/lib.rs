@@ -12,6 +12,7 @@ pub mod install;
 pub mod job_harness;
 pub mod kafka_admin;
 pub mod node_agent;
+pub mod once;
 pub mod ports;
 pub mod process;
 pub mod rng;

@@ -197,6 +197,15 @@ fn jobs_using_model(
 
 /// Runs the controller until shutdown (SIGTERM / Ctrl-C).
 pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
+    run_with_readiness(ctx, namespace, crate::health::Readiness::new()).await;
+}
+
+/// [`run`], marking `readiness` once the StreamJob store has its initial list (on a standby too).
+pub async fn run_with_readiness(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    readiness: crate::health::Readiness,
+) {
     let client = ctx.client.clone();
     let (jobs, pods, cms, svcs) = match &namespace {
         Some(ns) => (
@@ -219,6 +228,13 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
     };
     let controller = Controller::new(jobs, watcher::Config::default());
     let store = controller.store();
+    let synced = store.clone();
+    tokio::spawn(async move {
+        if synced.wait_until_ready().await.is_ok() {
+            readiness.mark_ready();
+            tracing::info!("StreamJob cache synced: ready");
+        }
+    });
     controller
         .owns(pods, owned.clone())
         .owns(cms, owned.clone())

@@ -15,6 +15,7 @@ pub mod crash_point;
 pub mod decide;
 pub mod error;
 pub mod fetch;
+pub mod health;
 pub mod lease;
 pub mod metrics;
 pub mod model;

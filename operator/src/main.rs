@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use sluice_operator::controller::{self, Context};
+use sluice_operator::health::Readiness;
 use sluice_operator::lease::{self, LeaseConfig};
 use sluice_operator::metrics::Metrics;
 use sluice_operator::worker_client::WorkerClient;
@@ -29,7 +30,7 @@ struct Args {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "sluice-operator")]
     lease_name: String,
-    /// Address of the `/metrics` and `/healthz` endpoint.
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint.
     #[arg(long, default_value = "0.0.0.0:9090")]
     metrics_addr: SocketAddr,
     /// Log format.
@@ -111,13 +112,15 @@ async fn main() -> ExitCode {
     }
     let serve_metrics = metrics.clone();
     let addr = args.metrics_addr;
+    let readiness = Readiness::new();
+    let probe = readiness.clone();
     tokio::spawn(async move {
-        if let Err(e) = sluice_operator::metrics::serve(addr, serve_metrics).await {
+        if let Err(e) = sluice_operator::metrics::serve(addr, serve_metrics, probe).await {
             tracing::error!(error = %e, %addr, "metrics endpoint failed");
         }
     });
     tracing::info!(identity = %me, namespace = ?args.namespace, "sluice-operator starting");
     let ctx = Arc::new(Context::new(client, workers, metrics, rx, me));
-    controller::run(ctx, args.namespace).await;
+    controller::run_with_readiness(ctx, args.namespace, readiness).await;
     ExitCode::SUCCESS
 }

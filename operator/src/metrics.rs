@@ -106,8 +106,12 @@ impl Drop for ReconcileTimer<'_> {
     }
 }
 
-/// Serves `/metrics` and `/healthz` until the process ends.
-pub async fn serve(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
+/// Serves `/metrics`, `/healthz` and `/readyz` (see [`crate::health`]) until the process ends.
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    readiness: crate::health::Readiness,
+) -> std::io::Result<()> {
     use axum::routing::get;
     let app = axum::Router::new()
         .route(
@@ -117,7 +121,14 @@ pub async fn serve(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> std::io
                 async move { m.encode() }
             }),
         )
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let r = readiness.clone();
+                async move { r.probe() }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await
 }

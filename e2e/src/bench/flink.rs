@@ -77,36 +77,36 @@ pub fn source_hash(project: &Path) -> Result<u64, TestBedError> {
 }
 
 /// The peer's fat jar under `cache_root/flink-fraud/<hash>/`, built with `mvn -q package -DskipTests` when
-/// missing (Maven's own cache is `~/.m2`; a cold build downloads Flink and takes about a minute).
+/// missing (Maven's cache is `$HOME/.m2`; a cold build downloads Flink and takes about a minute). Made with
+/// [`crate::once::create_once`]: two benchmark runs on an empty cache build it once, and Maven's `target/`
+/// in the source tree has one writer at a time.
 pub fn ensure_jar(cache_root: &Path) -> Result<PathBuf, TestBedError> {
     let project = project_dir();
-    let dir = cache_root
-        .join("flink-fraud")
-        .join(format!("{:016x}", source_hash(&project)?));
-    let jar = dir.join("flink-fraud.jar");
-    if jar.is_file() {
-        return Ok(jar);
-    }
-    tracing::info!(project = %project.display(), "building the Flink peer with Maven");
-    let started = Instant::now();
-    let status = Command::new("mvn")
-        .args(["-q", "-B", "package", "-DskipTests"])
-        .current_dir(&project)
-        .status()
-        .map_err(|e| env_err(format_args!("running mvn (is Maven installed?): {e}")))?;
-    if !status.success() {
-        return Err(env_err(format_args!("mvn package failed: {status}")));
-    }
-    eprintln!(
-        "flink peer: built in {:.0}s",
-        started.elapsed().as_secs_f64()
-    );
-    std::fs::create_dir_all(&dir).map_err(|e| env_err(format_args!("{}: {e}", dir.display())))?;
-    let tmp = dir.join("flink-fraud.jar.tmp");
-    std::fs::copy(project.join("target").join("flink-fraud.jar"), &tmp)
+    let hash = format!("{:016x}", source_hash(&project)?);
+    let dir = cache_root.join("flink-fraud").join(&hash);
+    crate::once::create_once(&dir, &hash, |staging| {
+        tracing::info!(project = %project.display(), "building the Flink peer with Maven");
+        let started = Instant::now();
+        let status = crate::install::maven()
+            .args(["-q", "package", "-DskipTests"])
+            .current_dir(&project)
+            .status()
+            .map_err(|e| env_err(format_args!("running mvn (is Maven installed?): {e}")))?;
+        if !status.success() {
+            return Err(env_err(format_args!("mvn package failed: {status}")));
+        }
+        eprintln!(
+            "flink peer: built in {:.0}s",
+            started.elapsed().as_secs_f64()
+        );
+        std::fs::copy(
+            project.join("target").join("flink-fraud.jar"),
+            staging.join("flink-fraud.jar"),
+        )
         .map_err(|e| env_err(format_args!("copying the jar: {e}")))?;
-    std::fs::rename(&tmp, &jar).map_err(|e| env_err(format_args!("caching the jar: {e}")))?;
-    Ok(jar)
+        Ok(())
+    })?;
+    Ok(dir.join("flink-fraud.jar"))
 }
 
 /// One run of the peer.

@@ -63,6 +63,14 @@ pub fn start_operator_with(
     }
 }
 
+/// True when the operator's `/readyz` answers 200 (its StreamJob cache synced; the standby's too).
+pub async fn is_ready(op: &OperatorProcess) -> bool {
+    let url = op.metrics.replace("/metrics", "/readyz");
+    reqwest::get(&url)
+        .await
+        .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+}
+
 /// `sluice_operator_leader` of a running operator (None while its endpoint does not answer).
 pub async fn leader_gauge(op: &OperatorProcess) -> Option<i64> {
     let text = reqwest::get(&op.metrics).await.ok()?.text().await.ok()?;
@@ -80,7 +88,8 @@ pub async fn lease_holder(env: &OperatorEnv, name: &str) -> Option<(String, i32)
     Some((spec.holder_identity?, spec.lease_transitions.unwrap_or(0)))
 }
 
-/// Waits until `holder` holds the Lease and is the only process reporting leadership.
+/// Waits until `holder` holds the Lease, is the only process reporting leadership, and every live process
+/// (the standbys too) is ready.
 pub async fn wait_sole_leader(
     env: &OperatorEnv,
     lease: &str,
@@ -98,7 +107,9 @@ pub async fn wait_sole_leader(
             && let Some(i) = ops.iter().position(|o| o.identity == who)
         {
             let mut gauges = Vec::new();
+            let mut all_ready = true;
             for op in ops.iter() {
+                all_ready &= op.killed || is_ready(op).await;
                 // A killed process reports nothing; it does not lead.
                 let g = if op.killed {
                     Some(0)
@@ -109,7 +120,7 @@ pub async fn wait_sole_leader(
             }
             let expected: Vec<Option<i64>> =
                 (0..ops.len()).map(|j| Some(i64::from(j == i))).collect();
-            if gauges == expected {
+            if gauges == expected && all_ready {
                 return (i, transitions);
             }
         }

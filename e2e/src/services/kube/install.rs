@@ -3,8 +3,9 @@
 //! `k8s.io/kubernetes` and `go.etcd.io/etcd/server/v3` and its committed go.sum pins every dependency.
 //!
 //! A cold build compiles a few thousand Go packages (see docs/testing.md for the measured time on 2 cores);
-//! later calls return at once because the binaries exist. The build goes to a temporary directory that is
-//! renamed into place, so an interrupted build never leaves a half-installed `bin/`.
+//! later calls return at once because a finished build is stamped. [`crate::once::create_once`] builds into a
+//! staging directory renamed into place under a lock, so an interrupted build never leaves a half-installed
+//! `bin/` and parallel callers get one build.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,57 +53,44 @@ pub fn kube_bin(name: &str) -> PathBuf {
     kube_bin_dir().join(name)
 }
 
-/// True if every binary is installed (the test bed uses this to skip Kubernetes when it was not built).
+/// True if a finished build is installed (the test bed uses this to skip Kubernetes when it was not built).
 pub fn kube_installed() -> bool {
-    BINARIES.iter().all(|(name, _)| kube_bin(name).is_file())
+    crate::once::is_complete(&kube_bin_dir(), &build_key())
 }
 
-/// Builds the binaries unless all of them are installed already. Needs `go` on PATH.
+/// What a finished `bin/` was built for: a changed version, list of binaries or flags rebuilds it.
+fn build_key() -> String {
+    let names: Vec<&str> = BINARIES.iter().map(|(name, _)| *name).collect();
+    format!("{KUBE_VERSION} {} {}", names.join(","), ldflags())
+}
+
+/// Builds the binaries unless a finished build is installed already (see [`crate::once`]: parallel callers
+/// on an empty cache get one build, and an interrupted build never leaves a half-installed `bin/`). Needs
+/// `go` on PATH.
 pub fn ensure_kube() -> Result<PathBuf, TestBedError> {
-    let bin = kube_bin_dir();
-    if kube_installed() {
-        return Ok(bin);
-    }
-    let staging = install_dir().join(format!("bin.building-{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .map_err(TestBedError::io("clearing a stale kube build dir"))?;
-    }
-    std::fs::create_dir_all(&staging)
-        .map_err(TestBedError::io(format!("creating {}", staging.display())))?;
-    let started = Instant::now();
-    tracing::info!(version = KUBE_VERSION, dir = %bin.display(), "building etcd, kube-apiserver and kubectl with go build");
-    let mut cmd = Command::new("go");
-    // A trailing slash makes `go build -o` treat the target as a directory for several main packages.
-    let out_dir = format!("{}/", staging.display());
-    cmd.current_dir(go_module_dir())
-        .arg("build")
-        .arg("-trimpath")
-        .arg(ldflags())
-        .arg("-o")
-        .arg(out_dir)
-        .args(BINARIES.iter().map(|(_, pkg)| *pkg))
-        // go.sum is committed: a build must never rewrite go.mod/go.sum behind the developer's back.
-        .env("GOFLAGS", "-mod=readonly -buildvcs=false");
-    let result = crate::install::run(cmd);
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
-    }
-    if kube_installed() {
-        // Another process (a parallel test binary) finished first; keep its binaries, they are the same build.
-        let _ = std::fs::remove_dir_all(&staging);
-        return Ok(bin);
-    }
-    if bin.exists() {
-        std::fs::remove_dir_all(&bin)
-            .map_err(TestBedError::io("clearing a partial kube bin dir"))?;
-    }
-    std::fs::rename(&staging, &bin)
-        .map_err(TestBedError::io(format!("installing {}", bin.display())))?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs(),
-        "kube control-plane binaries built"
-    );
-    Ok(bin)
+    crate::once::create_once(&kube_bin_dir(), &build_key(), |staging| {
+        let started = Instant::now();
+        tracing::info!(
+            version = KUBE_VERSION,
+            "building the Kubernetes binaries with go build"
+        );
+        let mut cmd = Command::new("go");
+        // A trailing slash makes `go build -o` treat the target as a directory for several main packages.
+        let out_dir = format!("{}/", staging.display());
+        cmd.current_dir(go_module_dir())
+            .arg("build")
+            .arg("-trimpath")
+            .arg(ldflags())
+            .arg("-o")
+            .arg(out_dir)
+            .args(BINARIES.iter().map(|(_, pkg)| *pkg))
+            // go.sum is committed: a build must never rewrite go.mod/go.sum behind the developer's back.
+            .env("GOFLAGS", "-mod=readonly -buildvcs=false");
+        crate::install::run(cmd)?;
+        tracing::info!(
+            seconds = started.elapsed().as_secs(),
+            "Kubernetes binaries built"
+        );
+        Ok(())
+    })
 }

@@ -3,7 +3,8 @@
 # be the first command on a fresh machine. Idempotent and quiet when everything is there: it installs only
 # missing Debian packages (one `apt-get update` first) and the rustfmt/clippy components.
 #
-#   scripts/prereqs.sh
+#   scripts/prereqs.sh            # what both README commands need
+#   scripts/prereqs.sh images     # ... plus umoci and skopeo, for scripts/build-images.sh
 #
 # What needs what:
 #   build (both commands)  libclang-dev (bindgen for librocksdb-sys), cmake, libssl-dev, libsasl2-dev,
@@ -31,6 +32,11 @@ done
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+if [ "${1:-}" = images ]; then
+  for pkg in umoci skopeo; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+fi
 if ((${#need[@]})); then
   echo "prereqs: installing ${need[*]}" >&2
   $SUDO apt-get update -qq

@@ -230,9 +230,20 @@ pub async fn run_with_readiness(
     let store = controller.store();
     let synced = store.clone();
     tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
-            readiness.mark_ready();
-            tracing::info!("StreamJob cache synced: ready");
+        // kube-runtime's readiness signal wakes only its most recent waiter, and the controller's own applier
+        // waits on it too; so look again every 500 ms rather than wait for a wake-up that may never come.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), synced.wait_until_ready()).await
+            {
+                Ok(Ok(())) => {
+                    readiness.mark_ready();
+                    tracing::info!("StreamJob cache synced: ready");
+                    return;
+                }
+                // The store's writer is gone: the controller stopped, so the process is shutting down.
+                Ok(Err(_)) => return,
+                Err(_elapsed) => {}
+            }
         }
     });
     controller

@@ -33,18 +33,16 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- tools (idempotent) -------------------------------------------------------------------------------------
 step "tools"
+# lua5.4 (the Argo CD Lua) and python3-venv come from the prerequisites step, which is quiet when all is there.
+scripts/prereqs.sh
 . scripts/create-once.sh
 go_install() { # version module-path staging
+  command -v go >/dev/null || { echo "go is needed to build $2 (Go module proxy)" >&2; return 1; }
   GOBIN="$3/bin" go install "$2@$1" >&2
 }
 go_tool() { # name version module-path -> prints the binary path, building it once (scripts/create-once.sh)
-  local name=$1 version=$2 pkg=$3
-  if ! create_once_is_complete "$CACHE/$name-$version" "$version"; then
-    command -v go >/dev/null || { echo "go is needed to build $name (Go module proxy)" >&2; return 1; }
-    echo "building $name $version from the Go module proxy (once)" >&2
-    create_once "$CACHE/$name-$version" "$version" go_install "$version" "$pkg"
-  fi
-  echo "$CACHE/$name-$version/bin/$name"
+  create_once "$CACHE/$1-$2" "$2" go_install "$2" "$3" || return 1
+  echo "$CACHE/$1-$2/bin/$1"
 }
 HELM=$(go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm)
 PROMTOOL=$(go_tool promtool "$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool)
@@ -52,10 +50,6 @@ if python3 -c 'import yaml' 2>/dev/null; then
   PY=python3
 else
   PY=$(scripts/python-venv.sh "$CACHE/venv" yaml "pyyaml==6.0.2" | tail -n 1)
-fi
-if ! command -v lua5.4 >/dev/null; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq lua5.4 >/dev/null
 fi
 echo "helm: $("$HELM" version --short)  promtool: $PROMTOOL_VERSION  python: $PY  $(lua5.4 -v)"
 

@@ -5,6 +5,8 @@
 #
 #   scripts/prereqs.sh            # what both README commands need
 #   scripts/prereqs.sh images     # ... plus umoci and skopeo, for scripts/build-images.sh
+#   scripts/prereqs.sh node       # ... plus the real node's container runtime and network tools (the tests'
+#                                 # Kubernetes node: containerd, runc, the CNI plugins, nftables, iptables)
 #
 # What needs what:
 #   build (both commands)  libclang-dev (bindgen for librocksdb-sys), cmake, libssl-dev, libsasl2-dev,
@@ -32,11 +34,16 @@ done
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
-if [ "${1:-}" = images ]; then
-  for pkg in umoci skopeo; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-  done
-fi
+extra=()
+case "${1:-}" in
+  images) extra=(umoci skopeo) ;;
+  node) extra=(umoci skopeo containerd runc containernetworking-plugins nftables iptables) ;;
+  "") ;;
+  *) echo "prereqs.sh: unknown argument '$1' (expected nothing, 'images' or 'node')" >&2; exit 2 ;;
+esac
+for pkg in "${extra[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if ((${#need[@]})); then
   echo "prereqs: installing ${need[*]}" >&2
   $SUDO apt-get update -qq

@@ -10,9 +10,15 @@ static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
 /// A currently free TCP port on 127.0.0.1 that this process has not handed out before.
 pub fn free_port() -> Result<u16, TestBedError> {
+    free_port_on(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+/// A port that is free on `ip` (a local address: loopback or the real node's bridge), never handed out before
+/// by this process.
+pub fn free_port_on(ip: std::net::IpAddr) -> Result<u16, TestBedError> {
     for _ in 0..64 {
-        let listener =
-            TcpListener::bind(("127.0.0.1", 0)).map_err(TestBedError::io("binding a free port"))?;
+        let listener = TcpListener::bind((ip, 0))
+            .map_err(TestBedError::io(format!("binding a free port on {ip}")))?;
         let port = listener
             .local_addr()
             .map_err(TestBedError::io("reading a bound port"))?
@@ -23,5 +29,5 @@ pub fn free_port() -> Result<u16, TestBedError> {
             return Ok(port);
         }
     }
-    Err(TestBedError::Env("no free loopback port found".into()))
+    Err(TestBedError::Env(format!("no free port found on {ip}")))
 }

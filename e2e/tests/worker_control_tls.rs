@@ -15,7 +15,7 @@ use sluice_runtime::control::client::ControlClient;
 fn control_api_serves_https_with_the_configured_certificate() {
     let bed = TestBed::with_kafka().unwrap();
     let dir = sluice_e2e::cache::run_root().join(unique_name("tls-test"));
-    let pki = certs::generate(&dir.join("pki")).unwrap();
+    let pki = certs::generate(&dir.join("pki"), &[]).unwrap();
     let h = JobHarness::new(bed.kafka_bootstrap(), &dir, 1, "").unwrap();
     let spec = WorkerSpec {
         slot: "a".into(),

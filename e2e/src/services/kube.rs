@@ -1,6 +1,9 @@
-//! A real, single-node Kubernetes control plane on loopback: etcd plus kube-apiserver, built from source by
-//! [`install::ensure_kube`] (there is no Docker or kind here). There is no scheduler, controller-manager or
-//! kubelet; the test bed's node agent (`sluice-node-agent`) stands in for the kubelet where a test needs pods.
+//! A real Kubernetes control plane, built from source by [`install::ensure_kube`] (there is no Docker or kind
+//! here), in one of two shapes ([`ControlPlaneOptions`]):
+//! - **loopback** (the default): etcd plus kube-apiserver on 127.0.0.1, with no scheduler, controller-manager or
+//!   kubelet; the test bed's node agent (`sluice-node-agent`) stands in for the kubelet where a test needs pods;
+//! - **full**: the API server on the real node's bridge address plus kube-controller-manager and kube-scheduler
+//!   ([`controllers`]), for a real kubelet ([`crate::services::node`]) to join.
 //!
 //! The API server authenticates with client certificates (the admin user is in `system:masters`) and
 //! service-account tokens, authorizes with Node + RBAC, and stores everything in a private etcd whose data
@@ -13,10 +16,12 @@
 //!   serves. Tests that need a ServiceAccount create it and request its token with the TokenRequest API.
 
 pub mod certs;
+pub mod controllers;
 pub mod install;
+pub mod kubeconfig;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -26,10 +31,11 @@ use crate::ports::free_port;
 use crate::process::ManagedProcess;
 use certs::PkiFiles;
 use install::{ensure_kube, kube_bin};
+use kubeconfig::{server_of, token_kubeconfig, write_admin_kubeconfig};
 
 /// Environment variable naming the kubeconfig of the shared cluster started by `sluice-testbed serve`.
 pub const ENV_KUBECONFIG: &str = "SLUICE_KUBECONFIG";
-/// The ClusterIP range. Only allocated from, never routed (there is no kube-proxy).
+/// The ClusterIP range. Routed by kube-proxy on a real node; only allocated from on the loopback shape.
 pub const SERVICE_CIDR: &str = "10.96.0.0/24";
 /// The service-account token issuer (and default audience).
 pub const SA_ISSUER: &str = "https://kubernetes.default.svc";
@@ -39,6 +45,34 @@ const ETCD_TIMEOUT: Duration = Duration::from_secs(30);
 /// 2-core machine that takes a while.
 const APISERVER_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How a control plane is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlPlaneOptions {
+    /// The address the API server binds and advertises (and its certificate names).
+    pub host: IpAddr,
+    /// Also run kube-controller-manager and kube-scheduler, and admit pods as a full cluster does
+    /// (ServiceAccount admission and NodeRestriction; the `kubernetes` Service gets real endpoints).
+    pub controllers: bool,
+}
+
+impl ControlPlaneOptions {
+    /// The loopback shape: API server only, on 127.0.0.1.
+    pub fn loopback() -> ControlPlaneOptions {
+        ControlPlaneOptions {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            controllers: false,
+        }
+    }
+
+    /// The full shape for a real node whose bridge has `host` as the host's address.
+    pub fn full(host: IpAddr) -> ControlPlaneOptions {
+        ControlPlaneOptions {
+            host,
+            controllers: true,
+        }
+    }
+}
+
 /// A running control plane, or (from [`KubeCluster::from_env_or_start`]) a handle to the shared one.
 #[derive(Debug)]
 pub struct KubeCluster {
@@ -47,6 +81,8 @@ pub struct KubeCluster {
     kubeconfig: PathBuf,
     apiserver: Option<ManagedProcess>,
     etcd: Option<ManagedProcess>,
+    controllers: Vec<ManagedProcess>,
+    pki: Option<PkiFiles>,
     remove_dir_on_drop: bool,
 }
 
@@ -66,21 +102,37 @@ impl KubeCluster {
             kubeconfig,
             apiserver: None,
             etcd: None,
+            controllers: Vec::new(),
+            pki: None,
             remove_dir_on_drop: false,
         })
     }
 
-    /// Builds the binaries if needed, generates certificates, starts etcd and kube-apiserver on free loopback
-    /// ports, writes `dir/kubeconfig` and waits until `/readyz` passes.
+    /// The loopback shape ([`ControlPlaneOptions::loopback`]) under `dir`.
     pub fn start(dir: &Path) -> Result<KubeCluster, TestBedError> {
+        KubeCluster::start_with(dir, ControlPlaneOptions::loopback())
+    }
+
+    /// Builds the binaries if needed, generates certificates, starts etcd on a free loopback port and
+    /// kube-apiserver on a free port of `options.host`, writes `dir/kubeconfig`, waits until `/readyz` passes,
+    /// then starts the controllers if asked.
+    pub fn start_with(
+        dir: &Path,
+        options: ControlPlaneOptions,
+    ) -> Result<KubeCluster, TestBedError> {
         ensure_kube()?;
         std::fs::create_dir_all(dir)
             .map_err(TestBedError::io(format!("creating {}", dir.display())))?;
-        let pki = certs::generate(&dir.join("pki"))?;
+        let extra_ips: &[IpAddr] = if options.host.is_loopback() {
+            &[]
+        } else {
+            &[options.host]
+        };
+        let pki = certs::generate(&dir.join("pki"), extra_ips)?;
         let etcd_port = free_port()?;
         let etcd = start_etcd(dir, etcd_port)?;
-        let port = free_port()?;
-        let server_url = format!("https://127.0.0.1:{port}");
+        let port = crate::ports::free_port_on(options.host)?;
+        let server_url = format!("https://{}", SocketAddr::new(options.host, port));
         let kubeconfig = dir.join("kubeconfig");
         write_admin_kubeconfig(&kubeconfig, &server_url, &pki)?;
         let mut cluster = KubeCluster {
@@ -89,12 +141,19 @@ impl KubeCluster {
             kubeconfig,
             apiserver: None,
             etcd: Some(etcd),
+            controllers: Vec::new(),
+            pki: None,
             remove_dir_on_drop: true,
         };
-        let mut apiserver = start_apiserver(dir, port, etcd_port, &pki)?;
+        let listen = SocketAddr::new(options.host, port);
+        let mut apiserver = start_apiserver(dir, listen, etcd_port, &pki, options.controllers)?;
         let probe = cluster.kubectl();
         apiserver.wait_until(APISERVER_TIMEOUT, |_| readyz(&probe))?;
         cluster.apiserver = Some(apiserver);
+        if options.controllers {
+            cluster.controllers = controllers::start(dir, &cluster.server_url, &pki)?;
+        }
+        cluster.pki = Some(pki);
         tracing::info!(server = %cluster.server_url, kubeconfig = %cluster.kubeconfig.display(), "kube-apiserver ready");
         Ok(cluster)
     }
@@ -123,11 +182,22 @@ impl KubeCluster {
         self.dir.join("etcd.log")
     }
 
+    /// The certificates of a cluster this handle started (none for a shared cluster).
+    pub fn pki(&self) -> Option<&PkiFiles> {
+        self.pki.as_ref()
+    }
+
+    /// The cluster directory (certificates, logs, kubeconfigs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// PIDs of the processes this handle owns (none for a shared cluster).
     pub fn pids(&self) -> Vec<u32> {
         [&self.apiserver, &self.etcd]
             .into_iter()
             .flatten()
+            .chain(&self.controllers)
             .map(ManagedProcess::pid)
             .collect()
     }
@@ -163,8 +233,11 @@ impl KubeCluster {
         cmd
     }
 
-    /// Kills kube-apiserver, then etcd. A shared cluster is left alone.
+    /// Kills the controllers, kube-apiserver, then etcd. A shared cluster is left alone.
     pub fn stop(&mut self) {
+        for mut p in self.controllers.drain(..) {
+            p.kill();
+        }
         if let Some(mut p) = self.apiserver.take() {
             p.kill();
         }
@@ -183,7 +256,7 @@ impl Drop for KubeCluster {
     }
 }
 
-fn kube_error<E>(action: &'static str) -> impl FnOnce(E) -> TestBedError
+pub(crate) fn kube_error<E>(action: &'static str) -> impl FnOnce(E) -> TestBedError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -239,15 +312,17 @@ fn start_etcd(dir: &Path, port: u16) -> Result<ManagedProcess, TestBedError> {
 
 fn start_apiserver(
     dir: &Path,
-    port: u16,
+    listen: SocketAddr,
     etcd_port: u16,
     pki: &PkiFiles,
+    full: bool,
 ) -> Result<ManagedProcess, TestBedError> {
     let mut cmd = Command::new(kube_bin("kube-apiserver"));
+    let (kubelet_cert, kubelet_key) = pki.client("apiserver-kubelet-client");
     cmd.arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg("--advertise-address=127.0.0.1")
-        .arg(format!("--secure-port={port}"))
+        .arg(format!("--bind-address={}", listen.ip()))
+        .arg(format!("--advertise-address={}", listen.ip()))
+        .arg(format!("--secure-port={}", listen.port()))
         .arg(format!("--cert-dir={}", dir.join("pki").display()))
         .arg(format!("--tls-cert-file={}", pki.server_cert.display()))
         .arg(format!(
@@ -266,9 +341,22 @@ fn start_apiserver(
         .arg(format!("--service-account-issuer={SA_ISSUER}"))
         .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
         .arg("--authorization-mode=Node,RBAC")
-        .arg("--endpoint-reconciler-type=none")
-        .arg("--disable-admission-plugins=ServiceAccount")
-        .arg("--allow-privileged=true")
+        .arg(format!(
+            "--kubelet-client-certificate={}",
+            kubelet_cert.display()
+        ))
+        .arg(format!("--kubelet-client-key={}", kubelet_key.display()));
+    if full {
+        // As a production cluster: a pod's ServiceAccount must exist (the controller-manager creates each
+        // namespace's `default`) and gets a projected token; a kubelet may only touch its own node's objects.
+        cmd.arg("--enable-admission-plugins=NodeRestriction")
+            // `kubectl logs`/`exec` reach the kubelet at its Node's address; its host name resolves nowhere.
+            .arg("--kubelet-preferred-address-types=InternalIP");
+    } else {
+        cmd.arg("--endpoint-reconciler-type=none")
+            .arg("--disable-admission-plugins=ServiceAccount");
+    }
+    cmd.arg("--allow-privileged=true")
         .arg("--profiling=false")
         .arg("--v=1");
     ManagedProcess::spawn("kube-apiserver", cmd, &dir.join("kube-apiserver.log"))
@@ -296,100 +384,4 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200")
         .then(|| body.to_string())
         .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
-}
-
-/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
-fn quoted(path: &Path) -> String {
-    serde_json::Value::String(path.display().to_string()).to_string()
-}
-
-fn write_admin_kubeconfig(
-    path: &Path,
-    server_url: &str,
-    pki: &PkiFiles,
-) -> Result<(), TestBedError> {
-    // File references rather than inline data: the PEM files sit beside the kubeconfig for the cluster's life.
-    let yaml = format!(
-        "apiVersion: v1\n\
-         kind: Config\n\
-         clusters:\n\
-         - name: sluice-test\n  \
-           cluster:\n    \
-             server: {server_url}\n    \
-             certificate-authority: {ca}\n\
-         users:\n\
-         - name: sluice-admin\n  \
-           user:\n    \
-             client-certificate: {cert}\n    \
-             client-key: {key}\n\
-         contexts:\n\
-         - name: sluice-test\n  \
-           context:\n    \
-             cluster: sluice-test\n    \
-             user: sluice-admin\n    \
-             namespace: default\n\
-         current-context: sluice-test\n",
-        ca = quoted(&pki.ca_cert),
-        cert = quoted(&pki.admin_cert),
-        key = quoted(&pki.admin_key),
-    );
-    std::fs::write(path, yaml).map_err(TestBedError::io(format!("writing {}", path.display())))
-}
-
-fn token_kubeconfig(server_url: &str, ca: &Path, token: &str) -> String {
-    let token = serde_json::Value::String(token.to_string()).to_string();
-    format!(
-        "apiVersion: v1\n\
-         kind: Config\n\
-         clusters:\n\
-         - name: sluice-test\n  \
-           cluster:\n    \
-             server: {server_url}\n    \
-             certificate-authority: {ca}\n\
-         users:\n\
-         - name: token\n  \
-           user:\n    \
-             token: {token}\n\
-         contexts:\n\
-         - name: token\n  \
-           context:\n    \
-             cluster: sluice-test\n    \
-             user: token\n\
-         current-context: token\n",
-        ca = quoted(ca),
-    )
-}
-
-/// The `server:` URL of a kubeconfig's first cluster.
-fn server_of(kubeconfig: &Path) -> Result<String, TestBedError> {
-    let parsed = ::kube::config::Kubeconfig::read_from(kubeconfig)
-        .map_err(kube_error("reading $SLUICE_KUBECONFIG"))?;
-    parsed
-        .clusters
-        .first()
-        .and_then(|c| c.cluster.as_ref())
-        .and_then(|c| c.server.clone())
-        .ok_or_else(|| {
-            TestBedError::Env(format!("{} names no cluster server", kubeconfig.display()))
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{quoted, token_kubeconfig};
-    use std::path::Path;
-
-    #[test]
-    fn token_kubeconfig_parses_with_the_token_and_ca() {
-        let yaml = token_kubeconfig("https://127.0.0.1:1", Path::new("/tmp/a b/ca.crt"), "t\"k");
-        let parsed = ::kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
-        let user = parsed.auth_infos[0].auth_info.as_ref().unwrap();
-        assert!(user.token.is_some());
-        let cluster = parsed.clusters[0].cluster.as_ref().unwrap();
-        assert_eq!(
-            cluster.certificate_authority.as_deref(),
-            Some("/tmp/a b/ca.crt")
-        );
-        assert_eq!(quoted(Path::new("/x")), "\"/x\"");
-    }
 }

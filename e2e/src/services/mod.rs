@@ -2,4 +2,5 @@
 
 pub mod kafka;
 pub mod kube;
+pub mod node;
 pub mod s3;

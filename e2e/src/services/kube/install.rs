@@ -1,4 +1,5 @@
-//! Builds the control-plane binaries (etcd, kube-apiserver, kubectl) from the Go module in `e2e/kube/` into
+//! Builds the Kubernetes binaries (etcd, kube-apiserver, kubectl, and for the real node kube-controller-manager,
+//! kube-scheduler, kubelet, kube-proxy and the pod sandbox's `pause`) from the Go module in `e2e/kube/` into
 //! `<cache>/kube-<version>/bin/`, once. The Go module proxy is the only source: `e2e/kube/go.mod` requires
 //! `k8s.io/kubernetes` and `go.etcd.io/etcd/server/v3` and its committed go.sum pins every dependency.
 //!
@@ -28,12 +29,25 @@ fn ldflags() -> String {
     )
 }
 
-/// The binaries the control plane needs, and the Go package each is built from (relative to `e2e/kube/`).
-const BINARIES: [(&str, &str); 3] = [
+/// The binaries, and the Go package each is built from (relative to `e2e/kube/`). One `go build` compiles the
+/// packages they share once.
+const BINARIES: [(&str, &str); 7] = [
     ("etcd", "./cmd/etcd"),
     ("kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"),
     ("kubectl", "k8s.io/kubernetes/cmd/kubectl"),
+    (
+        "kube-controller-manager",
+        "k8s.io/kubernetes/cmd/kube-controller-manager",
+    ),
+    ("kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"),
+    ("kubelet", "k8s.io/kubernetes/cmd/kubelet"),
+    ("kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy"),
 ];
+
+/// Programs that run inside the real node's pods as single-file images, so they are built with
+/// `CGO_ENABLED=0` (fully static): the pod sandbox's `pause` and the network probe `netcheck`.
+const STATIC_BINARIES: [(&str, &str); 2] =
+    [("pause", "./cmd/pause"), ("netcheck", "./cmd/netcheck")];
 
 fn go_module_dir() -> PathBuf {
     crate::cache::e2e_source_dir().join("kube")
@@ -43,7 +57,7 @@ fn install_dir() -> PathBuf {
     cache_root().join(format!("kube-{KUBE_VERSION}"))
 }
 
-/// The directory holding `etcd`, `kube-apiserver` and `kubectl`.
+/// The directory holding the [`BINARIES`].
 pub fn kube_bin_dir() -> PathBuf {
     install_dir().join("bin")
 }
@@ -60,8 +74,29 @@ pub fn kube_installed() -> bool {
 
 /// What a finished `bin/` was built for: a changed version, list of binaries or flags rebuilds it.
 fn build_key() -> String {
-    let names: Vec<&str> = BINARIES.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = BINARIES
+        .iter()
+        .chain(&STATIC_BINARIES)
+        .map(|(name, _)| *name)
+        .collect();
     format!("{KUBE_VERSION} {} {}", names.join(","), ldflags())
+}
+
+/// `go build` of `binaries` into `out`, with the release's version stamps.
+fn go_build(out: &std::path::Path, binaries: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new("go");
+    // A trailing slash makes `go build -o` treat the target as a directory for several main packages.
+    let out_dir = format!("{}/", out.display());
+    cmd.current_dir(go_module_dir())
+        .arg("build")
+        .arg("-trimpath")
+        .arg(ldflags())
+        .arg("-o")
+        .arg(out_dir)
+        .args(binaries.iter().map(|(_, pkg)| *pkg))
+        // go.sum is committed: a build must never rewrite go.mod/go.sum behind the developer's back.
+        .env("GOFLAGS", "-mod=readonly -buildvcs=false");
+    cmd
 }
 
 /// Builds the binaries unless a finished build is installed already (see [`crate::once`]: parallel callers
@@ -74,19 +109,10 @@ pub fn ensure_kube() -> Result<PathBuf, TestBedError> {
             version = KUBE_VERSION,
             "building the Kubernetes binaries with go build"
         );
-        let mut cmd = Command::new("go");
-        // A trailing slash makes `go build -o` treat the target as a directory for several main packages.
-        let out_dir = format!("{}/", staging.display());
-        cmd.current_dir(go_module_dir())
-            .arg("build")
-            .arg("-trimpath")
-            .arg(ldflags())
-            .arg("-o")
-            .arg(out_dir)
-            .args(BINARIES.iter().map(|(_, pkg)| *pkg))
-            // go.sum is committed: a build must never rewrite go.mod/go.sum behind the developer's back.
-            .env("GOFLAGS", "-mod=readonly -buildvcs=false");
-        crate::install::run(cmd)?;
+        crate::install::run(go_build(staging, &BINARIES))?;
+        let mut static_build = go_build(staging, &STATIC_BINARIES);
+        static_build.env("CGO_ENABLED", "0");
+        crate::install::run(static_build)?;
         tracing::info!(
             seconds = started.elapsed().as_secs(),
             "Kubernetes binaries built"

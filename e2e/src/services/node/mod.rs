@@ -1,0 +1,169 @@
+//! A real Kubernetes node on this machine: containerd + runc with a CNI bridge, the kubelet and kube-proxy,
+//! joined to a full control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), with a local
+//! OCI registry the kubelet pulls every image from, the sandbox (`pause`) image included. Everything is built
+//! here (see [`crate::services::kube::install`], [`registry`]) and lives under one directory.
+//!
+//! - [`network`]: the bridge, the CNI configuration and the guard that keeps traffic on the machine;
+//! - [`registry`]: the OCI registry; [`images`]: the images pushed to it;
+//! - [`containerd`]: the container runtime; [`kubelet`]: the kubelet and kube-proxy;
+//! - [`teardown`]: stopping pods and undoing mounts, cgroups and network, also after a killed run.
+//!
+//! Needs root, and `containerd`, `runc`, `containernetworking-plugins`, `umoci`, `skopeo` and `nftables` from
+//! Debian (`scripts/prereqs.sh node`). One node runs per machine at a time ([`network::NodeLock`]).
+
+pub mod containerd;
+pub mod images;
+pub mod kubelet;
+pub mod network;
+pub mod registry;
+pub mod teardown;
+
+use std::path::{Path, PathBuf};
+
+use crate::TestBedError;
+use crate::process::ManagedProcess;
+use crate::services::kube::controllers::component_kubeconfig;
+use crate::services::kube::{ControlPlaneOptions, KubeCluster};
+use containerd::ContainerdPaths;
+use network::{HOST_IP, NodeLock};
+use registry::Registry;
+
+/// A full control plane plus one real node. Dropping it stops the pods, the node and the control plane, and
+/// removes the bridge.
+#[derive(Debug)]
+pub struct RealCluster {
+    node: Option<NodeProcesses>,
+    registry: Option<Registry>,
+    cluster: KubeCluster,
+    dir: PathBuf,
+    remove_dir_on_drop: bool,
+    _lock: NodeLock,
+}
+
+/// The node's long-running processes; dropping it kills them in order and tears the node down.
+#[derive(Debug)]
+struct NodeProcesses {
+    dir: PathBuf,
+    kubelet: Option<ManagedProcess>,
+    proxy: Option<ManagedProcess>,
+    containerd: Option<ManagedProcess>,
+}
+
+impl Drop for NodeProcesses {
+    fn drop(&mut self) {
+        // The kubelet first, so it restarts nothing while the pods are killed.
+        for process in [&mut self.kubelet, &mut self.proxy, &mut self.containerd] {
+            if let Some(mut p) = process.take() {
+                p.kill();
+            }
+        }
+        teardown::teardown(&self.dir);
+    }
+}
+
+impl RealCluster {
+    /// Creates the bridge, starts the control plane on its host address, the registry (with the sandbox image
+    /// pushed), containerd, kube-proxy and the kubelet, and waits until the Node is Ready.
+    pub fn start(dir: &Path) -> Result<RealCluster, TestBedError> {
+        let lock = NodeLock::acquire()?;
+        let node_dir = dir.join("node");
+        std::fs::create_dir_all(&node_dir)
+            .map_err(TestBedError::io(format!("creating {}", node_dir.display())))?;
+        // A previous run that was killed may have left pods, mounts or the bridge behind.
+        teardown::teardown(&node_dir);
+        network::create(&node_dir)?;
+        let mut node = NodeProcesses {
+            dir: node_dir.clone(),
+            kubelet: None,
+            proxy: None,
+            containerd: None,
+        };
+        let cluster =
+            KubeCluster::start_with(&dir.join("kube"), ControlPlaneOptions::full(HOST_IP))?;
+        let registry = Registry::start(&dir.join("registry"), HOST_IP)?;
+        let pause = images::push_pause(&node_dir, &registry)?;
+        let pki = cluster
+            .pki()
+            .ok_or_else(|| TestBedError::Env("the control plane has no PKI".into()))?
+            .clone();
+        let paths = ContainerdPaths::new(&node_dir);
+        node.containerd = Some(containerd::start(&paths, &pause, &registry.host())?);
+        let server = cluster.server_url().to_string();
+        let proxy_kubeconfig = component_kubeconfig(&node_dir, &server, &pki, "kube-proxy")?;
+        node.proxy = Some(kubelet::start_proxy(&node_dir, &proxy_kubeconfig)?);
+        let kubelet_kubeconfig = component_kubeconfig(&node_dir, &server, &pki, "kubelet")?;
+        let mut kubelet = kubelet::start_kubelet(
+            &node_dir,
+            HOST_IP,
+            &kubelet_kubeconfig,
+            &pki.ca_cert,
+            &paths.socket(),
+        )?;
+        kubelet::wait_ready(&mut kubelet, &cluster.kubectl())?;
+        node.kubelet = Some(kubelet);
+        tracing::info!(server = %server, registry = %registry.host(), "real node ready");
+        Ok(RealCluster {
+            node: Some(node),
+            registry: Some(registry),
+            cluster,
+            dir: dir.to_path_buf(),
+            remove_dir_on_drop: true,
+            _lock: lock,
+        })
+    }
+
+    /// The control plane (kubeconfig, kubectl, clients).
+    pub fn cluster(&self) -> &KubeCluster {
+        &self.cluster
+    }
+
+    /// `host:port` of the registry the kubelet pulls from.
+    pub fn registry_host(&self) -> String {
+        self.registry
+            .as_ref()
+            .map(Registry::host)
+            .unwrap_or_default()
+    }
+
+    /// The registry, for pushing images.
+    pub fn registry(&self) -> Option<&Registry> {
+        self.registry.as_ref()
+    }
+
+    /// Where the node's logs are: containerd.log, kubelet.log, kube-proxy.log.
+    pub fn node_dir(&self) -> PathBuf {
+        self.dir.join("node")
+    }
+
+    /// Keeps the directory (logs, certificates) when this handle is dropped.
+    pub fn keep_dir(mut self) -> Self {
+        self.remove_dir_on_drop = false;
+        self
+    }
+
+    /// PIDs of every process of the node and the control plane.
+    pub fn pids(&self) -> Vec<u32> {
+        let node = self
+            .node
+            .iter()
+            .flat_map(|n| [&n.kubelet, &n.proxy, &n.containerd]);
+        node.flatten()
+            .map(ManagedProcess::pid)
+            .chain(self.registry.iter().map(Registry::pid))
+            .chain(self.cluster.pids())
+            .collect()
+    }
+}
+
+impl Drop for RealCluster {
+    fn drop(&mut self) {
+        // The pods and the node first (their teardown unmounts everything under the directory), then the
+        // registry and the control plane; only then is the directory free to remove.
+        drop(self.node.take());
+        drop(self.registry.take());
+        self.cluster.stop();
+        if self.remove_dir_on_drop {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The real node (containerd + runc + CNI bridge, kubelet, kube-proxy, kube-scheduler and
+//! kube-controller-manager, images from the local registry) runs pods as a production cluster does:
+//! - a pod in a namespace that enforces the `restricted` Pod Security level is scheduled, gets an address on
+//!   the bridge, pulls its image through the registry, reaches the API server through the `kubernetes`
+//!   Service's ClusterIP with its projected ServiceAccount token, and reaches the bridge's host address;
+//! - a privileged pod is rejected at admission there, naming the violated rule;
+//! - an image that does not exist surfaces as ErrImagePull/ImagePullBackOff, not as a silent wait;
+//! - stopping the node leaves no mount, bridge or pod process behind.
+//!
+//! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sluice_e2e::cache::run_root;
+use sluice_e2e::services::node::RealCluster;
+use sluice_e2e::services::node::images::push_static_image;
+use sluice_e2e::services::node::network::HOST_IP;
+use sluice_e2e::unique_name;
+
+fn kubectl(cluster: &RealCluster, args: &[&str]) -> std::process::Output {
+    let mut cmd = cluster.cluster().kubectl();
+    cmd.args(args).output().unwrap()
+}
+
+fn kubectl_ok(cluster: &RealCluster, args: &[&str]) -> String {
+    let out = kubectl(cluster, args);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn apply(cluster: &RealCluster, namespace: &str, yaml: &str) -> std::process::Output {
+    let path = cluster
+        .node_dir()
+        .join(format!("{}.yaml", unique_name("manifest")));
+    std::fs::write(&path, yaml).unwrap();
+    kubectl(
+        cluster,
+        &["-n", namespace, "apply", "-f", path.to_str().unwrap()],
+    )
+}
+
+/// Polls `jsonpath` of `object` until `done` accepts it; panics with `kubectl describe` after `timeout`.
+fn wait_for(
+    cluster: &RealCluster,
+    namespace: &str,
+    object: &str,
+    jsonpath: &str,
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = kubectl(
+            cluster,
+            &[
+                "-n",
+                namespace,
+                "get",
+                object,
+                "-o",
+                &format!("jsonpath={jsonpath}"),
+            ],
+        );
+        let value = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && done(&value) {
+            return value;
+        }
+        if Instant::now() > deadline {
+            let describe = kubectl(cluster, &["-n", namespace, "describe", object]);
+            panic!(
+                "{object}: {jsonpath} still {value:?} after {timeout:?}\n{}",
+                String::from_utf8_lossy(&describe.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn restricted_pod(name: &str, image: &str, args: &[&str]) -> String {
+    let args = serde_json::to_string(args).unwrap();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  \
+         securityContext: {{runAsNonRoot: true, seccompProfile: {{type: RuntimeDefault}}}}\n  containers:\n  \
+         - name: main\n    image: {image}\n    args: {args}\n    securityContext:\n      \
+         allowPrivilegeEscalation: false\n      readOnlyRootFilesystem: true\n      \
+         capabilities: {{drop: [ALL]}}\n"
+    )
+}
+
+#[test]
+fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
+    let dir = run_root().join(unique_name("node"));
+    let cluster =
+        RealCluster::start(&dir).unwrap_or_else(|e| panic!("starting the real node: {e}"));
+    let registry = cluster.registry().unwrap();
+    let netcheck = push_static_image(
+        &cluster.node_dir(),
+        registry,
+        "netcheck",
+        "sluice-testbed/netcheck",
+        "65532:65532",
+    )
+    .unwrap();
+
+    let ns = unique_name("restricted");
+    kubectl_ok(&cluster, &["create", "namespace", &ns]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "label",
+            "namespace",
+            &ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+    );
+    // The controller-manager creates the namespace's `default` ServiceAccount; pods are rejected until then.
+    wait_for(
+        &cluster,
+        &ns,
+        "serviceaccount/default",
+        "{.metadata.name}",
+        Duration::from_secs(60),
+        |v| v == "default",
+    );
+
+    let registry_addr = cluster.registry_host();
+    let out = apply(
+        &cluster,
+        &ns,
+        &restricted_pod("netcheck", &netcheck, &[&registry_addr]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let phase = wait_for(
+        &cluster,
+        &ns,
+        "pod/netcheck",
+        "{.status.phase}",
+        Duration::from_secs(120),
+        |p| p == "Succeeded" || p == "Failed",
+    );
+    let logs = kubectl_ok(&cluster, &["-n", &ns, "logs", "netcheck"]);
+    assert_eq!(phase, "Succeeded", "netcheck output:\n{logs}");
+    assert!(
+        logs.contains("ok   api server via the kubernetes Service"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains(&format!("ok   tcp {registry_addr}")),
+        "{logs}"
+    );
+    let pod_ip = kubectl_ok(
+        &cluster,
+        &[
+            "-n",
+            &ns,
+            "get",
+            "pod/netcheck",
+            "-o",
+            "jsonpath={.status.podIP}",
+        ],
+    );
+    assert!(
+        pod_ip.starts_with("10.213.0."),
+        "pod IP {pod_ip} is not on the bridge"
+    );
+    assert_ne!(pod_ip, HOST_IP.to_string());
+
+    let privileged = restricted_pod("privileged", &netcheck, &[]).replace(
+        "allowPrivilegeEscalation: false",
+        "privileged: true\n      allowPrivilegeEscalation: true",
+    );
+    let out = apply(&cluster, &ns, &privileged);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a privileged pod was admitted");
+    assert!(
+        stderr.contains("violates PodSecurity \"restricted"),
+        "{stderr}"
+    );
+
+    let missing = format!("{registry_addr}/sluice-testbed/missing:1");
+    let out = apply(
+        &cluster,
+        &ns,
+        &restricted_pod("missing-image", &missing, &[]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        &cluster,
+        &ns,
+        "pod/missing-image",
+        "{.status.containerStatuses[0].state.waiting.reason}",
+        Duration::from_secs(90),
+        |r| r == "ErrImagePull" || r == "ImagePullBackOff",
+    );
+
+    drop(cluster);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prefix = dir.display().to_string();
+    assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
+    assert!(
+        !std::path::Path::new("/sys/class/net/sluice0").exists(),
+        "the bridge is still there"
+    );
+    let shims = Command::new("pgrep")
+        .args(["-f", &prefix])
+        .output()
+        .unwrap();
+    assert!(
+        shims.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&shims.stdout)
+    );
+}

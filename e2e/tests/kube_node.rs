@@ -6,6 +6,9 @@
 //!   Service's ClusterIP with its projected ServiceAccount token, and reaches the bridge's host address;
 //! - a privileged pod is rejected at admission there, naming the violated rule;
 //! - an image that does not exist surfaces as ErrImagePull/ImagePullBackOff, not as a silent wait;
+//! - `helm install --wait` of the chart, with the operator image built by scripts/build-images.sh and pulled
+//!   from the registry through the chart's ordinary `image.repository`/`image.tag`, succeeds in a namespace
+//!   that enforces `restricted`: both operator pods Ready (their `/readyz`), one of them holding the Lease;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -13,9 +16,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sluice_e2e::cache::run_root;
+use sluice_e2e::cache::{e2e_source_dir, run_root};
+use sluice_e2e::helm::ensure_helm;
 use sluice_e2e::services::node::RealCluster;
-use sluice_e2e::services::node::images::push_static_image;
+use sluice_e2e::services::node::images::{push_sluice_images, push_static_image};
 use sluice_e2e::services::node::network::HOST_IP;
 use sluice_e2e::unique_name;
 
@@ -94,10 +98,52 @@ fn restricted_pod(name: &str, image: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
+fn a_real_node_runs_restricted_pods_and_the_helm_chart() {
     let dir = run_root().join(unique_name("node"));
     let cluster =
         RealCluster::start(&dir).unwrap_or_else(|e| panic!("starting the real node: {e}"));
+    restricted_pods(&cluster);
+    helm_install(&cluster);
+
+    drop(cluster);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prefix = dir.display().to_string();
+    assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
+    assert!(
+        !std::path::Path::new("/sys/class/net/sluice0").exists(),
+        "the bridge is still there"
+    );
+    let left = Command::new("pgrep")
+        .args(["-f", &prefix])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// A restricted namespace whose `default` ServiceAccount exists (pods are rejected until the
+/// controller-manager has created it).
+fn restricted_namespace(cluster: &RealCluster, prefix: &str) -> String {
+    let ns = unique_name(prefix);
+    kubectl_ok(cluster, &["create", "namespace", &ns]);
+    let label = "pod-security.kubernetes.io/enforce=restricted";
+    kubectl_ok(cluster, &["label", "namespace", &ns, label]);
+    let sa = "serviceaccount/default";
+    wait_for(
+        cluster,
+        &ns,
+        sa,
+        "{.metadata.name}",
+        Duration::from_secs(60),
+        |v| v == "default",
+    );
+    ns
+}
+
+fn restricted_pods(cluster: &RealCluster) {
     let registry = cluster.registry().unwrap();
     let netcheck = push_static_image(
         &cluster.node_dir(),
@@ -107,31 +153,11 @@ fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
         "65532:65532",
     )
     .unwrap();
-
-    let ns = unique_name("restricted");
-    kubectl_ok(&cluster, &["create", "namespace", &ns]);
-    kubectl_ok(
-        &cluster,
-        &[
-            "label",
-            "namespace",
-            &ns,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-    );
-    // The controller-manager creates the namespace's `default` ServiceAccount; pods are rejected until then.
-    wait_for(
-        &cluster,
-        &ns,
-        "serviceaccount/default",
-        "{.metadata.name}",
-        Duration::from_secs(60),
-        |v| v == "default",
-    );
+    let ns = restricted_namespace(cluster, "restricted");
 
     let registry_addr = cluster.registry_host();
     let out = apply(
-        &cluster,
+        cluster,
         &ns,
         &restricted_pod("netcheck", &netcheck, &[&registry_addr]),
     );
@@ -140,15 +166,16 @@ fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let finished = |p: &str| p == "Succeeded" || p == "Failed";
     let phase = wait_for(
-        &cluster,
+        cluster,
         &ns,
         "pod/netcheck",
         "{.status.phase}",
         Duration::from_secs(120),
-        |p| p == "Succeeded" || p == "Failed",
+        finished,
     );
-    let logs = kubectl_ok(&cluster, &["-n", &ns, "logs", "netcheck"]);
+    let logs = kubectl_ok(cluster, &["-n", &ns, "logs", "netcheck"]);
     assert_eq!(phase, "Succeeded", "netcheck output:\n{logs}");
     assert!(
         logs.contains("ok   api server via the kubernetes Service"),
@@ -158,8 +185,8 @@ fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
         logs.contains(&format!("ok   tcp {registry_addr}")),
         "{logs}"
     );
-    let pod_ip = kubectl_ok(
-        &cluster,
+    let ip = kubectl_ok(
+        cluster,
         &[
             "-n",
             &ns,
@@ -170,16 +197,16 @@ fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
         ],
     );
     assert!(
-        pod_ip.starts_with("10.213.0."),
-        "pod IP {pod_ip} is not on the bridge"
+        ip.starts_with("10.213.0."),
+        "pod IP {ip} is not on the bridge"
     );
-    assert_ne!(pod_ip, HOST_IP.to_string());
+    assert_ne!(ip, HOST_IP.to_string());
 
     let privileged = restricted_pod("privileged", &netcheck, &[]).replace(
         "allowPrivilegeEscalation: false",
         "privileged: true\n      allowPrivilegeEscalation: true",
     );
-    let out = apply(&cluster, &ns, &privileged);
+    let out = apply(cluster, &ns, &privileged);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a privileged pod was admitted");
     assert!(
@@ -189,7 +216,7 @@ fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
 
     let missing = format!("{registry_addr}/sluice-testbed/missing:1");
     let out = apply(
-        &cluster,
+        cluster,
         &ns,
         &restricted_pod("missing-image", &missing, &[]),
     );
@@ -198,30 +225,69 @@ fn a_real_node_runs_restricted_pods_pulled_from_the_local_registry() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let reason = "{.status.containerStatuses[0].state.waiting.reason}";
     wait_for(
-        &cluster,
+        cluster,
         &ns,
         "pod/missing-image",
-        "{.status.containerStatuses[0].state.waiting.reason}",
+        reason,
         Duration::from_secs(90),
         |r| r == "ErrImagePull" || r == "ImagePullBackOff",
     );
+}
 
-    drop(cluster);
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let prefix = dir.display().to_string();
-    assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
-    assert!(
-        !std::path::Path::new("/sys/class/net/sluice0").exists(),
-        "the bridge is still there"
+fn helm_install(cluster: &RealCluster) {
+    let registry = cluster.registry().unwrap();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || e2e_source_dir().join("../target"),
+        std::path::PathBuf::from,
     );
-    let shims = Command::new("pgrep")
-        .args(["-f", &prefix])
+    let out_dir = cluster.node_dir().join("images");
+    let images = push_sluice_images(&target.join("debug"), &out_dir, "testbed", registry)
+        .unwrap_or_else(|e| panic!("building and pushing the images: {e}"));
+    let (repository, tag) = images.operator.rsplit_once(':').unwrap();
+
+    let ns = restricted_namespace(cluster, "sluice-system");
+    let chart = e2e_source_dir().join("../charts/sluice-operator");
+    let out = Command::new(ensure_helm().unwrap())
+        .arg("install")
+        .arg("sluice")
+        .arg(&chart)
+        .arg("--kubeconfig")
+        .arg(cluster.cluster().kubeconfig_path())
+        .args(["--namespace", &ns, "--wait", "--timeout", "4m"])
+        .args(["--set", &format!("image.repository={repository}")])
+        .args(["--set", &format!("image.tag={tag}")])
         .output()
         .unwrap();
+    if !out.status.success() {
+        let pods = kubectl(cluster, &["-n", &ns, "describe", "pods"]);
+        panic!(
+            "helm install failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&pods.stdout)
+        );
+    }
+    let ready = "jsonpath={.items[0].status.readyReplicas}";
+    let ready = kubectl_ok(cluster, &["-n", &ns, "get", "deployment", "-o", ready]);
+    assert_eq!(
+        ready, "2",
+        "both operator replicas Ready (the standby serves /readyz too)"
+    );
+    let holder = "{.spec.holderIdentity}";
+    let holder = wait_for(
+        cluster,
+        &ns,
+        "lease/sluice-operator",
+        holder,
+        Duration::from_secs(60),
+        |h| !h.is_empty(),
+    );
+    let names = "jsonpath={.items[*].metadata.name}";
+    let pods = kubectl_ok(cluster, &["-n", &ns, "get", "pods", "-o", names]);
     assert!(
-        shims.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&shims.stdout)
+        pods.split(' ').any(|p| p == holder),
+        "Lease holder {holder} is not one of {pods}"
     );
 }

@@ -1,4 +1,5 @@
-//! A single-node Apache Kafka broker in KRaft mode (combined broker + controller) on loopback.
+//! A single-node Apache Kafka broker in KRaft mode (combined broker + controller) on loopback, or on the real
+//! node's bridge address so that pods reach it.
 //!
 //! Configured for a transactional workload on one node: the transaction state log and offsets topic use
 //! replication 1 / min ISR 1, transactions may stay open up to an hour, consumer groups rebalance without the
@@ -8,14 +9,14 @@
 //! user, [`SASL_USER`] / [`SASL_PASSWORD`], so the workers' SASL credential handling runs against a real
 //! authenticating broker.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use crate::TestBedError;
 use crate::install::ensure_kafka;
-use crate::ports::free_port;
+use crate::ports::{free_port, free_port_on};
 use crate::process::{ManagedProcess, accepts_tcp, log_contains};
 
 /// The SASL/PLAIN test user of the SASL listener (test-only credentials, loopback only).
@@ -29,6 +30,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 #[derive(Debug)]
 pub struct KafkaBroker {
     dir: PathBuf,
+    host: IpAddr,
     port: u16,
     sasl_port: u16,
     controller_port: u16,
@@ -40,13 +42,20 @@ pub struct KafkaBroker {
 impl KafkaBroker {
     /// Formats a fresh log dir under `dir` and starts the broker on free loopback ports.
     pub fn start(dir: &Path) -> Result<KafkaBroker, TestBedError> {
+        KafkaBroker::start_on(dir, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Like [`KafkaBroker::start`], with the client listeners on `host` (a local address); the controller
+    /// listener stays on loopback.
+    pub fn start_on(dir: &Path, host: IpAddr) -> Result<KafkaBroker, TestBedError> {
         ensure_kafka()?;
         std::fs::create_dir_all(dir.join("data"))
             .map_err(TestBedError::io(format!("creating {}", dir.display())))?;
         let mut broker = KafkaBroker {
             dir: dir.to_path_buf(),
-            port: free_port()?,
-            sasl_port: free_port()?,
+            host,
+            port: free_port_on(host)?,
+            sasl_port: free_port_on(host)?,
             controller_port: free_port()?,
             process: None,
             remove_dir_on_drop: true,
@@ -65,12 +74,12 @@ impl KafkaBroker {
 
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        SocketAddr::new(self.host, self.port).to_string()
     }
 
     /// `host:port` of the SASL_PLAINTEXT listener (PLAIN, [`SASL_USER`] / [`SASL_PASSWORD`]).
     pub fn sasl_bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.sasl_port)
+        SocketAddr::new(self.host, self.sasl_port).to_string()
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -95,8 +104,8 @@ impl KafkaBroker {
             "process.roles=broker,controller\n\
              node.id=1\n\
              controller.quorum.bootstrap.servers=127.0.0.1:{c}\n\
-             listeners=PLAINTEXT://127.0.0.1:{p},SASL_PLAINTEXT://127.0.0.1:{sp},CONTROLLER://127.0.0.1:{c}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{p},SASL_PLAINTEXT://127.0.0.1:{sp}\n\
+             listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{sp},CONTROLLER://127.0.0.1:{c}\n\
+             advertised.listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{sp}\n\
              controller.listener.names=CONTROLLER\n\
              listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
              inter.broker.listener.name=PLAINTEXT\n\
@@ -115,6 +124,7 @@ impl KafkaBroker {
              transaction.max.timeout.ms=3600000\n\
              group.initial.rebalance.delay.ms=0\n\
              log.retention.hours=-1\n",
+            h = self.host,
             p = self.port,
             sp = self.sasl_port,
             c = self.controller_port,
@@ -203,7 +213,7 @@ impl KafkaBroker {
         let mut cmd = self.java();
         cmd.arg("kafka.Kafka").arg(self.config_path());
         let mut process = ManagedProcess::spawn("kafka", cmd, &log)?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let addr = SocketAddr::new(self.host, self.port);
         process.wait_until(START_TIMEOUT, |p| {
             log_contains(p.log_path(), READY_LINE) && accepts_tcp(addr)
         })?;

@@ -1,14 +1,14 @@
-//! An S3-compatible object store on loopback: `s3s-fs`, a real S3 HTTP server that stores objects in a local
+//! An S3-compatible object store on loopback (or the real node's bridge address): `s3s-fs`, a real S3 HTTP server that stores objects in a local
 //! directory (SigV4 auth, path-style, multipart). Data survives a stop/start, which the S3-outage tests need.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use crate::TestBedError;
 use crate::install::ensure_s3s_fs;
-use crate::ports::free_port;
+use crate::ports::free_port_on;
 use crate::process::{ManagedProcess, accepts_tcp};
 use crate::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY};
 
@@ -18,6 +18,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct S3Server {
     dir: PathBuf,
+    host: IpAddr,
     port: u16,
     process: Option<ManagedProcess>,
     remove_dir_on_drop: bool,
@@ -26,12 +27,18 @@ pub struct S3Server {
 impl S3Server {
     /// Starts a server over a fresh data directory under `dir` on a free loopback port.
     pub fn start(dir: &Path) -> Result<S3Server, TestBedError> {
+        S3Server::start_on(dir, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Starts a server over a fresh data directory under `dir` on a free port of `host` (a local address).
+    pub fn start_on(dir: &Path, host: IpAddr) -> Result<S3Server, TestBedError> {
         ensure_s3s_fs()?;
         std::fs::create_dir_all(dir.join("data"))
             .map_err(TestBedError::io(format!("creating {}", dir.display())))?;
         let mut server = S3Server {
             dir: dir.to_path_buf(),
-            port: free_port()?,
+            host,
+            port: free_port_on(host)?,
             process: None,
             remove_dir_on_drop: true,
         };
@@ -45,9 +52,9 @@ impl S3Server {
         self
     }
 
-    /// `http://127.0.0.1:PORT`, for a path-style S3 client.
+    /// `http://HOST:PORT`, for a path-style S3 client.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", SocketAddr::new(self.host, self.port))
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -65,7 +72,7 @@ impl S3Server {
         }
         let mut cmd = Command::new(crate::install::s3s_fs_bin());
         cmd.arg("--host")
-            .arg("127.0.0.1")
+            .arg(self.host.to_string())
             .arg("--port")
             .arg(self.port.to_string())
             .arg("--access-key")
@@ -75,7 +82,7 @@ impl S3Server {
             .arg(self.dir.join("data"))
             .env("RUST_LOG", "s3s_fs=info,s3s=warn");
         let mut process = ManagedProcess::spawn("s3s-fs", cmd, &self.log_path())?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let addr = SocketAddr::new(self.host, self.port);
         process.wait_until(START_TIMEOUT, |_| accepts_tcp(addr))?;
         self.process = Some(process);
         Ok(())

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod binaries;
 pub mod cache;
+pub mod example;
 pub mod helm;
 pub mod install;
 pub mod job_harness;

@@ -9,19 +9,32 @@
 //! - `helm install --wait` of the chart, with the operator image built by scripts/build-images.sh and pulled
 //!   from the registry through the chart's ordinary `image.repository`/`image.tag`, succeeds in a namespace
 //!   that enforces `restricted`: both operator pods Ready (their `/readyz`), one of them holding the Lease;
+//! - the committed example StreamJob (localized: [`sluice_e2e::example`]) runs on worker pods the operator
+//!   creates there, in a restricted namespace, against Kafka and S3 on the bridge address, under load from
+//!   `sluice produce`; `sluice verify`'s checks find every decision exactly once;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sluice_core::model::FRAUD_V1_YAML;
+use sluice_e2e::binaries::binary;
 use sluice_e2e::cache::{e2e_source_dir, run_root};
+use sluice_e2e::example::{EXAMPLE_YAML, Localization, example_node_labels, localize};
 use sluice_e2e::helm::ensure_helm;
+use sluice_e2e::job_harness::JobHarness;
+use sluice_e2e::process::ManagedProcess;
 use sluice_e2e::services::node::RealCluster;
 use sluice_e2e::services::node::images::{push_sluice_images, push_static_image};
+use sluice_e2e::services::node::kubelet::NODE_NAME;
 use sluice_e2e::services::node::network::HOST_IP;
+use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, s3_client};
 use sluice_e2e::unique_name;
+use sluice_e2e::{KafkaBroker, S3Server};
 
 fn kubectl(cluster: &RealCluster, args: &[&str]) -> std::process::Output {
     let mut cmd = cluster.cluster().kubectl();
@@ -77,9 +90,26 @@ fn wait_for(
         }
         if Instant::now() > deadline {
             let describe = kubectl(cluster, &["-n", namespace, "describe", object]);
+            let around = kubectl(
+                cluster,
+                &["-n", namespace, "get", "pods,events", "-o", "wide"],
+            );
+            let operator = kubectl(
+                cluster,
+                &[
+                    "logs",
+                    "-A",
+                    "-l",
+                    "app.kubernetes.io/name=sluice-operator",
+                    "--tail=30",
+                ],
+            );
             panic!(
-                "{object}: {jsonpath} still {value:?} after {timeout:?}\n{}",
-                String::from_utf8_lossy(&describe.stdout)
+                "{object}: {jsonpath} still {value:?} after {timeout:?}\n{}\n{}\noperator logs:\n{}{}",
+                String::from_utf8_lossy(&describe.stdout),
+                String::from_utf8_lossy(&around.stdout),
+                String::from_utf8_lossy(&operator.stdout),
+                String::from_utf8_lossy(&operator.stderr),
             );
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -103,7 +133,8 @@ fn a_real_node_runs_restricted_pods_and_the_helm_chart() {
     let cluster =
         RealCluster::start(&dir).unwrap_or_else(|e| panic!("starting the real node: {e}"));
     restricted_pods(&cluster);
-    helm_install(&cluster);
+    let worker_image = helm_install(&cluster);
+    example_job(&cluster, &worker_image);
 
     drop(cluster);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -236,7 +267,8 @@ fn restricted_pods(cluster: &RealCluster) {
     );
 }
 
-fn helm_install(cluster: &RealCluster) {
+/// Installs the chart; returns the worker image reference pushed beside the operator's.
+fn helm_install(cluster: &RealCluster) -> String {
     let registry = cluster.registry().unwrap();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || e2e_source_dir().join("../target"),
@@ -246,6 +278,7 @@ fn helm_install(cluster: &RealCluster) {
     let images = push_sluice_images(&target.join("debug"), &out_dir, "testbed", registry)
         .unwrap_or_else(|e| panic!("building and pushing the images: {e}"));
     let (repository, tag) = images.operator.rsplit_once(':').unwrap();
+    let (repository, tag) = (repository.to_string(), tag.to_string());
 
     let ns = restricted_namespace(cluster, "sluice-system");
     let chart = e2e_source_dir().join("../charts/sluice-operator");
@@ -290,4 +323,120 @@ fn helm_install(cluster: &RealCluster) {
         pods.split(' ').any(|p| p == holder),
         "Lease holder {holder} is not one of {pods}"
     );
+    images.worker
+}
+
+fn example_job(cluster: &RealCluster, worker_image: &str) {
+    let started = Instant::now();
+    let dir = run_root().join(unique_name("node-example"));
+    // Pods reach Kafka and S3 on the bridge's host address.
+    let kafka = KafkaBroker::start_on(&dir.join("kafka"), HOST_IP).unwrap();
+    let s3 = S3Server::start_on(&dir.join("s3"), HOST_IP).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = unique_name("node-ckpt");
+    rt.block_on(
+        s3_client(&s3.endpoint())
+            .create_bucket()
+            .bucket(&bucket)
+            .send(),
+    )
+    .unwrap();
+    let example: serde_yaml::Value = serde_yaml::from_str(EXAMPLE_YAML).unwrap();
+    let partitions = example["spec"]["partitions"].as_i64().unwrap() as i32;
+    let parallelism = example["spec"]["parallelism"].as_i64().unwrap();
+    let name = example["metadata"]["name"].as_str().unwrap();
+    let mut h = JobHarness::new(&kafka.bootstrap(), &dir.join("job"), partitions, "").unwrap();
+    h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
+
+    let ns = restricted_namespace(cluster, "fraud");
+    let token = format!("--from-literal=token={}", h.token);
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "create", "secret", "generic", "control", &token],
+    );
+    let access = format!("--from-literal=AWS_ACCESS_KEY_ID={S3_ACCESS_KEY}");
+    let secret = format!("--from-literal=AWS_SECRET_ACCESS_KEY={S3_SECRET_KEY}");
+    kubectl_ok(
+        cluster,
+        &[
+            "-n", &ns, "create", "secret", "generic", "s3", &access, &secret,
+        ],
+    );
+    let model = format!("--from-literal=model.yaml={FRAUD_V1_YAML}");
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "create", "configmap", "fraud-model", &model],
+    );
+    // The example pins its workers to a node pool: this node is that pool.
+    for label in example_node_labels() {
+        kubectl_ok(
+            cluster,
+            &["label", "node", NODE_NAME, &label, "--overwrite"],
+        );
+    }
+    let bootstrap = kafka.bootstrap();
+    let endpoint = s3.endpoint();
+    let local = Localization {
+        name,
+        namespace: &ns,
+        image: worker_image,
+        job: &h.job,
+        bootstrap: &bootstrap,
+        bucket: &bucket,
+        s3_endpoint: &endpoint,
+    };
+    let out = apply(
+        cluster,
+        &ns,
+        &serde_yaml::to_string(&localize(&local)).unwrap(),
+    );
+    assert!(
+        out.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let job_file = dir.join("job.yaml");
+    std::fs::write(&job_file, serde_yaml::to_string(&h.job).unwrap()).unwrap();
+    let mut produce = Command::new(binary("sluice").unwrap());
+    produce
+        .args(["produce", "--bootstrap", &bootstrap, "--rate", "400"])
+        .args([
+            "--authorizations",
+            "6000",
+            "--cards",
+            "1500",
+            "--seed",
+            "11",
+        ])
+        .args(["--partitions", &partitions.to_string(), "--job"])
+        .arg(&job_file);
+    let mut producer =
+        ManagedProcess::spawn("sluice produce", produce, &dir.join("produce.log")).unwrap();
+
+    let sj = format!("streamjob/{name}");
+    let steady = "{.status.lifecycleState}/{.status.parallelism}";
+    let running =
+        |v: &str| v == format!("RUNNING/{parallelism}") || v == format!("STABLE/{parallelism}");
+    wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
+    let status = producer
+        .wait_exit(Duration::from_secs(300))
+        .expect("sluice produce finished");
+    assert!(status.success(), "{}", producer.log_tail(20));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !matches!(h.lag(), Ok(0)) {
+        assert!(
+            Instant::now() < deadline,
+            "the load was not consumed: lag {:?}",
+            h.lag()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let report = h.verify().unwrap();
+    assert!(report.ok(), "{report:#?}");
+    assert!(report.actual_decisions >= 5_900, "{report:#?}");
+    let events = format!("{parallelism} worker pods over {partitions} partitions, 400 records/s");
+    let scenario = "1r. the example on the real node (helm install, kubectl apply)";
+    common::report::record(scenario, events, 0, Some(&report), started);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,11 +3,8 @@
 //! goes through `kubectl apply`, load comes from the `sluice produce` binary at a fixed rate, the job reaches
 //! RUNNING/STABLE, and `sluice verify` (the binary) confirms every decision exactly once.
 //!
-//! The example is a production manifest. Only what cannot exist on this machine is replaced, field by field:
-//! the namespace, image, Kafka address and security (no SASL_SSL broker here), topic names and
-//! transactional-id prefix (unique per run), the checkpoint store (the test S3 server), the PVC (the node
-//! agent supports emptyDir only), resource requests, and Secret names. Everything else — parallelism,
-//! partitions, intervals, watermarks, TTL, restart policy, rollback — is the example's own.
+//! The example is a production manifest. Only what cannot exist on this machine is replaced, field by field
+//! ([`sluice_e2e::example::localize`]); everything else is the example's own.
 
 mod common;
 
@@ -22,91 +19,19 @@ use sluice_e2e::binaries::binary;
 use sluice_e2e::kafka_admin::create_job_topics;
 use sluice_e2e::process::ManagedProcess;
 
-const EXAMPLE: &str = include_str!("../../examples/fraud-streamjob.yaml");
+const EXAMPLE: &str = sluice_e2e::example::EXAMPLE_YAML;
 
-/// The example with this machine's values in place of the production ones.
+/// The example with this machine's values in place of the production ones (see [`sluice_e2e::example`]).
 fn localize(env: &OperatorEnv, name: &str) -> serde_yaml::Value {
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(EXAMPLE).unwrap();
-    let job = &env.h.job;
-    let set = |doc: &mut serde_yaml::Value, path: &[&str], value: serde_yaml::Value| {
-        let mut at = doc;
-        for key in &path[..path.len() - 1] {
-            at = at
-                .get_mut(*key)
-                .unwrap_or_else(|| panic!("example has no {key}"));
-        }
-        at.as_mapping_mut()
-            .unwrap()
-            .insert(path[path.len() - 1].into(), value);
-    };
-    let remove = |doc: &mut serde_yaml::Value, path: &[&str]| {
-        let mut at = doc;
-        for key in &path[..path.len() - 1] {
-            at = at.get_mut(*key).unwrap();
-        }
-        at.as_mapping_mut()
-            .unwrap()
-            .remove(path[path.len() - 1])
-            .unwrap_or_else(|| panic!("example has no {}", path.join(".")));
-    };
-    let v = |j: serde_json::Value| serde_yaml::to_value(j).unwrap();
-    set(&mut doc, &["metadata", "name"], name.into());
-    set(&mut doc, &["metadata", "namespace"], env.ns.clone().into());
-    set(&mut doc, &["spec", "image"], "sluice-worker:e2e".into());
-    set(
-        &mut doc,
-        &["spec", "job", "transactionalIdPrefix"],
-        job.transactional_id_prefix.clone().into(),
-    );
-    set(
-        &mut doc,
-        &["spec", "job", "kafka"],
-        v(serde_json::json!({"bootstrapServers": env.h.bootstrap})),
-    );
-    set(
-        &mut doc,
-        &["spec", "job", "topics"],
-        v(serde_json::to_value(&job.topics).unwrap()),
-    );
-    set(
-        &mut doc,
-        &["spec", "job", "state", "checkpointStore"],
-        format!("s3://{}/store", env.bucket).into(),
-    );
-    set(
-        &mut doc,
-        &["spec", "job", "state", "s3"],
-        v(serde_json::json!({"endpoint": env.endpoint, "region": "us-east-1", "pathStyle": true})),
-    );
-    // The example's state sizes are for production nodes.
-    set(
-        &mut doc,
-        &["spec", "job", "state", "blockCacheMib"],
-        16.into(),
-    );
-    set(
-        &mut doc,
-        &["spec", "job", "state", "writeBufferMib"],
-        16.into(),
-    );
-    set(
-        &mut doc,
-        &["spec", "storage"],
-        v(serde_json::json!({"volume": "emptyDir", "credentialsSecret": {"name": "s3"}})),
-    );
-    set(
-        &mut doc,
-        &["spec", "controlApi"],
-        v(serde_json::json!({"tokenSecret": {"name": "control", "key": "token"}})),
-    );
-    set(
-        &mut doc,
-        &["spec", "model"],
-        v(serde_json::json!({"configMap": {"name": "fraud-model", "key": "model.yaml"}})),
-    );
-    remove(&mut doc, &["spec", "kafkaAuth"]);
-    remove(&mut doc, &["spec", "resources"]);
-    doc
+    sluice_e2e::example::localize(&sluice_e2e::example::Localization {
+        name,
+        namespace: &env.ns,
+        image: "sluice-worker:e2e",
+        job: &env.h.job,
+        bootstrap: &env.h.bootstrap,
+        bucket: &env.bucket,
+        s3_endpoint: &env.endpoint,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -286,17 +286,7 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
     let mut meta = job.meta(name.clone(), labels);
     meta.annotations = Some(annotations);
 
-    let security = tpl.security_context.clone().unwrap_or(PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(65532),
-        run_as_group: Some(65532),
-        fs_group: Some(65532),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            ..SeccompProfile::default()
-        }),
-        ..PodSecurityContext::default()
-    });
+    let security = pod_security(tpl.security_context.as_ref());
     Pod {
         metadata: meta,
         spec: Some(PodSpec {
@@ -316,6 +306,25 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
         }),
         ..Pod::default()
     }
+}
+
+/// The pod's security context: the user's `podTemplate.securityContext` with every field it leaves unset
+/// taken from the defaults, which meet the `restricted` Pod Security level (non-root uid/gid 65532, the
+/// runtime's default seccomp profile). Filling in rather than replacing keeps a user who sets only, say,
+/// `fsGroup` inside `restricted`; a field the user sets explicitly is kept as given.
+fn pod_security(user: Option<&PodSecurityContext>) -> PodSecurityContext {
+    let mut ctx = user.cloned().unwrap_or_default();
+    ctx.run_as_non_root = ctx.run_as_non_root.or(Some(true));
+    ctx.run_as_user = ctx.run_as_user.or(Some(65532));
+    ctx.run_as_group = ctx.run_as_group.or(Some(65532));
+    ctx.fs_group = ctx.fs_group.or(Some(65532));
+    if ctx.seccomp_profile.is_none() {
+        ctx.seccomp_profile = Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..SeccompProfile::default()
+        });
+    }
+    ctx
 }
 
 #[cfg(test)]
@@ -425,5 +434,38 @@ mod tests {
         // The worker's own type must accept what we write.
         let job: sluice_crds::JobConfig = serde_yaml::from_value(v["job"].clone()).unwrap();
         assert!(job.validate().is_empty());
+    }
+
+    #[test]
+    fn a_partial_user_security_context_is_completed_to_restricted() {
+        // The example manifest's podTemplate.securityContext: no seccomp profile, no group.
+        let user = PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(65532),
+            fs_group: Some(65532),
+            ..PodSecurityContext::default()
+        };
+        let ctx = pod_security(Some(&user));
+        assert_eq!(
+            ctx.seccomp_profile.map(|p| p.type_).as_deref(),
+            Some("RuntimeDefault")
+        );
+        assert_eq!(ctx.run_as_group, Some(65532));
+        // What the user set explicitly is kept.
+        let own = PodSecurityContext {
+            run_as_user: Some(1000),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "Localhost".into(),
+                localhost_profile: Some("sluice.json".into()),
+            }),
+            ..PodSecurityContext::default()
+        };
+        let ctx = pod_security(Some(&own));
+        assert_eq!(ctx.run_as_user, Some(1000));
+        assert_eq!(
+            ctx.seccomp_profile.map(|p| p.type_).as_deref(),
+            Some("Localhost")
+        );
+        assert_eq!(pod_security(None).run_as_non_root, Some(true));
     }
 }

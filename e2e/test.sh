@@ -19,8 +19,9 @@ mkdir -p "$CACHE"
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
 step "prerequisites"
-# Shared with the README's run command (./sluice.sh): missing Debian packages, rustfmt and clippy.
-./scripts/prereqs.sh
+# Shared with the README's run command (./sluice.sh): missing Debian packages, rustfmt and clippy; `node` adds
+# the real Kubernetes node's container runtime, CNI plugins, nftables, umoci and skopeo.
+./scripts/prereqs.sh node
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -1,7 +1,8 @@
 //! `sluice-testbed`: installs and runs the shared test services for the README test command.
 //!
 //! - `sluice-testbed install [--skip-kube]` — fetch Kafka jars, build the S3 server and (unless skipped) the
-//!   Kubernetes control plane (etcd, kube-apiserver, kubectl, with `go build`) into the cache (idempotent).
+//!   Kubernetes binaries (control plane and real node, with `go build`) and the real node's OCI registry into
+//!   the cache (idempotent).
 //! - `sluice-testbed serve --state-dir D` — start Kafka and S3 on free loopback ports, plus a Kubernetes
 //!   control plane if its binaries are installed, write `D/env` (`SLUICE_KAFKA_BOOTSTRAP=…`,
 //!   `SLUICE_S3_ENDPOINT=…`, `SLUICE_KUBECONFIG=…`) once all are ready, then keep them running until
@@ -31,7 +32,7 @@ struct Cli {
 enum Cmd {
     /// Download/build every service into the cache.
     Install {
-        /// Skip building the Kubernetes control plane (a cold `go build` takes many minutes).
+        /// Skip building the Kubernetes binaries and the registry (a cold `go build` takes many minutes).
         #[arg(long)]
         skip_kube: bool,
     },
@@ -54,7 +55,9 @@ fn main() -> std::process::ExitCode {
             if skip_kube {
                 Ok(())
             } else {
-                ensure_kube().map(drop)
+                ensure_kube()
+                    .and_then(|_| sluice_e2e::services::node::registry::ensure_registry())
+                    .map(drop)
             }
         }),
         Cmd::Serve { state_dir } => serve(&state_dir),

@@ -65,11 +65,14 @@ impl RealCluster {
     /// Creates the bridge, starts the control plane on its host address, the registry (with the sandbox image
     /// pushed), containerd, kube-proxy and the kubelet, and waits until the Node is Ready.
     pub fn start(dir: &Path) -> Result<RealCluster, TestBedError> {
-        let lock = NodeLock::acquire()?;
         let node_dir = dir.join("node");
+        let lock = NodeLock::acquire(&node_dir)?;
         std::fs::create_dir_all(&node_dir)
             .map_err(TestBedError::io(format!("creating {}", node_dir.display())))?;
-        // A previous run that was killed may have left pods, mounts or the bridge behind.
+        // A previous node that was killed may have left pods, shims, mounts or the bridge behind.
+        if let Some(previous) = lock.previous_node_dir() {
+            teardown::teardown(previous);
+        }
         teardown::teardown(&node_dir);
         network::create(&node_dir)?;
         let mut node = NodeProcesses {

@@ -10,8 +10,9 @@
 //! The bridge name and subnet are fixed, so one real node runs per machine at a time ([`NodeLock`]).
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::TestBedError;
@@ -27,28 +28,49 @@ pub const POD_CIDR: &str = "10.213.0.0/24";
 const GUARD_TABLE: &str = "sluice_node_guard";
 const LOCK_FILE: &str = "/run/sluice-node.lock";
 
-/// Held while a real node runs: the bridge, its subnet and the kubelet's cgroups are machine-wide.
+/// Held while a real node runs: the bridge, its subnet and the kubelet's cgroups are machine-wide. The lock
+/// file also names the node directory of its last holder, so the next node can clean up after one that was
+/// killed before its own teardown ran.
 #[derive(Debug)]
 pub struct NodeLock {
     _file: File,
+    previous: Option<PathBuf>,
 }
 
 impl NodeLock {
-    /// Takes the machine-wide lock, or fails at once naming the holder's lock file.
-    pub fn acquire() -> Result<NodeLock, TestBedError> {
-        let file = File::options()
+    /// Takes the machine-wide lock for a node living in `node_dir`, or fails at once if another node runs.
+    pub fn acquire(node_dir: &Path) -> Result<NodeLock, TestBedError> {
+        let mut file = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(LOCK_FILE)
             .map_err(TestBedError::io(format!("opening {LOCK_FILE}")))?;
         file.try_lock().map_err(|_| {
             TestBedError::Env(format!(
-                "another real node runs on this machine (it holds {LOCK_FILE}); stop it first \
-                 (sluice-testbed stop --state-dir <its dir>)"
+                "another real node runs on this machine (a process holds {LOCK_FILE}); wait for its test \
+                 to finish or stop it"
             ))
         })?;
-        Ok(NodeLock { _file: file })
+        let mut previous = String::new();
+        file.read_to_string(&mut previous)
+            .map_err(TestBedError::io(format!("reading {LOCK_FILE}")))?;
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
+            .and_then(|()| file.write_all(node_dir.display().to_string().as_bytes()))
+            .map_err(TestBedError::io(format!("writing {LOCK_FILE}")))?;
+        let previous = Some(PathBuf::from(previous.trim()))
+            .filter(|p| !p.as_os_str().is_empty() && p.as_path() != node_dir);
+        Ok(NodeLock {
+            _file: file,
+            previous,
+        })
+    }
+
+    /// The node directory of the previous holder, if it was another one.
+    pub fn previous_node_dir(&self) -> Option<&Path> {
+        self.previous.as_deref()
     }
 }
 
@@ -154,7 +176,7 @@ pub fn cni_config(ipam_dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::cni_config;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn cni_config_names_the_bridge_the_range_and_the_private_ipam_dir() {

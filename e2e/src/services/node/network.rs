@@ -176,7 +176,7 @@ pub fn cni_config(ipam_dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::cni_config;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     #[test]
     fn cni_config_names_the_bridge_the_range_and_the_private_ipam_dir() {

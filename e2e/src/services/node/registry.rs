@@ -66,7 +66,7 @@ impl Registry {
         process.wait_until(START_TIMEOUT, |_| accepts_tcp(addr))?;
         Ok(Registry {
             addr,
-            process: process,
+            process,
         })
     }
 

@@ -94,26 +94,44 @@ fn wait_for(
                 cluster,
                 &["-n", namespace, "get", "pods,events", "-o", "wide"],
             );
-            let operator = kubectl(
-                cluster,
-                &[
-                    "logs",
-                    "-A",
-                    "-l",
-                    "app.kubernetes.io/name=sluice-operator",
-                    "--tail=30",
-                ],
-            );
             panic!(
-                "{object}: {jsonpath} still {value:?} after {timeout:?}\n{}\n{}\noperator logs:\n{}{}",
+                "{object}: {jsonpath} still {value:?} after {timeout:?}\n{}\n{}\noperator logs:\n{}",
                 String::from_utf8_lossy(&describe.stdout),
                 String::from_utf8_lossy(&around.stdout),
-                String::from_utf8_lossy(&operator.stdout),
-                String::from_utf8_lossy(&operator.stderr),
+                operator_logs(cluster),
             );
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// The last log lines of every operator pod (wherever the chart was installed), for failure messages.
+fn operator_logs(cluster: &RealCluster) -> String {
+    let selector = "app.kubernetes.io/name=sluice-operator";
+    let pods = kubectl(
+        cluster,
+        &[
+            "get",
+            "pods",
+            "-A",
+            "-l",
+            selector,
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}",
+        ],
+    );
+    let mut text = String::new();
+    for pod in String::from_utf8_lossy(&pods.stdout).split_whitespace() {
+        let Some((ns, name)) = pod.split_once('/') else {
+            continue;
+        };
+        let out = kubectl(cluster, &["-n", ns, "logs", name, "--tail=30"]);
+        text.push_str(&format!(
+            "--- {pod}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    text
 }
 
 fn restricted_pod(name: &str, image: &str, args: &[&str]) -> String {

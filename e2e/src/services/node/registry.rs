@@ -64,10 +64,7 @@ impl Registry {
             .env("OTEL_TRACES_EXPORTER", "none");
         let mut process = ManagedProcess::spawn("registry", cmd, &dir.join("registry.log"))?;
         process.wait_until(START_TIMEOUT, |_| accepts_tcp(addr))?;
-        Ok(Registry {
-            addr,
-            process,
-        })
+        Ok(Registry { addr, process })
     }
 
     /// `host:port`, the prefix of every image reference in this registry.

@@ -5,7 +5,14 @@
 //! 2-core test machine), and Secret names. Everything else — parallelism, partitions, intervals, watermarks,
 //! TTL, restart policy, rollback, the pod template — is the example's own.
 
+use std::path::Path;
+use std::process::Command;
+
 use sluice_crds::JobConfig;
+
+use crate::TestBedError;
+use crate::binaries::binary;
+use crate::process::ManagedProcess;
 
 /// The committed example manifest.
 pub const EXAMPLE_YAML: &str = include_str!("../../examples/fraud-streamjob.yaml");
@@ -86,7 +93,11 @@ pub fn example_node_labels() -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn set(doc: &mut serde_yaml::Value, path: &[&str], value: serde_yaml::Value) {
+/// The mapping that holds the last key of `path`, and that key. Panics if a parent key is missing.
+fn parent_of<'v, 'p>(
+    doc: &'v mut serde_yaml::Value,
+    path: &[&'p str],
+) -> (Option<&'v mut serde_yaml::Mapping>, &'p str) {
     let (last, parents) = path.split_last().unwrap_or((&"", &[]));
     let mut at = doc;
     for key in parents {
@@ -94,21 +105,49 @@ fn set(doc: &mut serde_yaml::Value, path: &[&str], value: serde_yaml::Value) {
             .get_mut(*key)
             .unwrap_or_else(|| panic!("the example has no {key}"));
     }
-    if let Some(map) = at.as_mapping_mut() {
-        map.insert((*last).into(), value);
+    (at.as_mapping_mut(), last)
+}
+
+fn set(doc: &mut serde_yaml::Value, path: &[&str], value: serde_yaml::Value) {
+    if let (Some(map), last) = parent_of(doc, path) {
+        map.insert(last.into(), value);
     }
 }
 
 fn remove(doc: &mut serde_yaml::Value, path: &[&str]) {
-    let (last, parents) = path.split_last().unwrap_or((&"", &[]));
-    let mut at = doc;
-    for key in parents {
-        at = at
-            .get_mut(*key)
-            .unwrap_or_else(|| panic!("the example has no {key}"));
-    }
-    let removed = at.as_mapping_mut().and_then(|m| m.remove(*last));
+    let (map, last) = parent_of(doc, path);
+    let removed = map.and_then(|m| m.remove(last));
     assert!(removed.is_some(), "the example has no {}", path.join("."));
+}
+
+/// Starts the example tests' load: `sluice produce` (the binary, as a separate process) at 400 records/s,
+/// 6,000 authorizations over 1,500 cards (seed 11) into the job's topics, which it reads from
+/// `dir/job.yaml` (written here from `job`). Its log is `dir/produce.log`.
+pub fn start_example_load(
+    bootstrap: &str,
+    job: &JobConfig,
+    partitions: i32,
+    dir: &Path,
+) -> Result<ManagedProcess, TestBedError> {
+    let job_file = dir.join("job.yaml");
+    let yaml = serde_yaml::to_string(job)
+        .map_err(|e| TestBedError::Env(format!("serializing the job config: {e}")))?;
+    std::fs::write(&job_file, yaml)
+        .map_err(TestBedError::io(format!("writing {}", job_file.display())))?;
+    let mut produce = Command::new(binary("sluice")?);
+    produce
+        .args(["produce", "--bootstrap", bootstrap, "--rate", "400"])
+        .args([
+            "--authorizations",
+            "6000",
+            "--cards",
+            "1500",
+            "--seed",
+            "11",
+        ])
+        .args(["--partitions", &partitions.to_string(), "--job"])
+        .arg(&job_file);
+    ManagedProcess::spawn("sluice produce", produce, &dir.join("produce.log"))
 }
 
 #[cfg(test)]

@@ -22,12 +22,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sluice_core::model::FRAUD_V1_YAML;
-use sluice_e2e::binaries::binary;
 use sluice_e2e::cache::{e2e_source_dir, run_root};
-use sluice_e2e::example::{EXAMPLE_YAML, Localization, example_node_labels, localize};
+use sluice_e2e::example::{
+    EXAMPLE_YAML, Localization, example_node_labels, localize, start_example_load,
+};
 use sluice_e2e::helm::ensure_helm;
 use sluice_e2e::job_harness::JobHarness;
-use sluice_e2e::process::ManagedProcess;
 use sluice_e2e::services::node::RealCluster;
 use sluice_e2e::services::node::images::{push_sluice_images, push_static_image};
 use sluice_e2e::services::node::kubelet::NODE_NAME;
@@ -414,23 +414,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let job_file = dir.join("job.yaml");
-    std::fs::write(&job_file, serde_yaml::to_string(&h.job).unwrap()).unwrap();
-    let mut produce = Command::new(binary("sluice").unwrap());
-    produce
-        .args(["produce", "--bootstrap", &bootstrap, "--rate", "400"])
-        .args([
-            "--authorizations",
-            "6000",
-            "--cards",
-            "1500",
-            "--seed",
-            "11",
-        ])
-        .args(["--partitions", &partitions.to_string(), "--job"])
-        .arg(&job_file);
-    let mut producer =
-        ManagedProcess::spawn("sluice produce", produce, &dir.join("produce.log")).unwrap();
+    let mut producer = start_example_load(&bootstrap, &h.job, partitions, &dir).unwrap();
 
     let sj = format!("streamjob/{name}");
     let steady = "{.status.lifecycleState}/{.status.parallelism}";

@@ -16,8 +16,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use sluice_core::model::FRAUD_V1_YAML;
 use sluice_crds::LifecycleState;
 use sluice_e2e::binaries::binary;
+use sluice_e2e::example::start_example_load;
 use sluice_e2e::kafka_admin::create_job_topics;
-use sluice_e2e::process::ManagedProcess;
 
 const EXAMPLE: &str = sluice_e2e::example::EXAMPLE_YAML;
 
@@ -79,23 +79,9 @@ async fn the_example_manifest_runs_with_kubectl_apply_and_sluice_produce() {
     );
 
     // `sluice produce` at a fixed rate, as a separate process (topic names from the job file).
-    let job_file = env.h.dir.join("job.yaml");
-    std::fs::write(&job_file, serde_yaml::to_string(&env.h.job).unwrap()).unwrap();
-    let mut produce = Command::new(binary("sluice").unwrap());
-    produce
-        .args(["produce", "--bootstrap", &env.h.bootstrap, "--rate", "400"])
-        .args([
-            "--authorizations",
-            "6000",
-            "--cards",
-            "1500",
-            "--seed",
-            "11",
-        ])
-        .args(["--partitions", &partitions.to_string(), "--job"])
-        .arg(&job_file);
     let mut producer =
-        ManagedProcess::spawn("sluice produce", produce, &env.h.dir.join("produce.log")).unwrap();
+        start_example_load(&env.h.bootstrap, &env.h.job, partitions, &env.h.dir).unwrap();
+    let job_file = env.h.dir.join("job.yaml");
 
     let jobs = env.jobs();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);

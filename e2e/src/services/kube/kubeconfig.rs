@@ -36,35 +36,23 @@ pub fn write_kubeconfig(
     key: &Path,
 ) -> Result<(), TestBedError> {
     // File references rather than inline data: the PEM files sit beside the kubeconfig for the cluster's life.
-    let yaml = format!(
-        "apiVersion: v1\n\
-         kind: Config\n\
-         clusters:\n\
-         - name: sluice-test\n  \
-           cluster:\n    \
-             server: {server_url}\n    \
-             certificate-authority: {ca}\n\
-         users:\n\
-         - name: client\n  \
-           user:\n    \
-             client-certificate: {cert}\n    \
-             client-key: {key}\n\
-         contexts:\n\
-         - name: sluice-test\n  \
-           context:\n    \
-             cluster: sluice-test\n    \
-             user: client\n    \
-             namespace: default\n\
-         current-context: sluice-test\n",
-        ca = quoted(ca),
+    let user = format!(
+        "client-certificate: {cert}\n    client-key: {key}",
         cert = quoted(cert),
         key = quoted(key),
     );
+    let yaml = kubeconfig_yaml(server_url, ca, "client", &user);
     std::fs::write(path, yaml).map_err(TestBedError::io(format!("writing {}", path.display())))
 }
 
 pub(super) fn token_kubeconfig(server_url: &str, ca: &Path, token: &str) -> String {
     let token = serde_json::Value::String(token.to_string()).to_string();
+    kubeconfig_yaml(server_url, ca, "token", &format!("token: {token}"))
+}
+
+/// A kubeconfig with one cluster (`server_url`, trusting `ca`), one user `user_name` whose fields are
+/// `user_fields` (YAML lines, the later ones indented by four spaces) and the context joining them.
+fn kubeconfig_yaml(server_url: &str, ca: &Path, user_name: &str, user_fields: &str) -> String {
     format!(
         "apiVersion: v1\n\
          kind: Config\n\
@@ -74,15 +62,16 @@ pub(super) fn token_kubeconfig(server_url: &str, ca: &Path, token: &str) -> Stri
              server: {server_url}\n    \
              certificate-authority: {ca}\n\
          users:\n\
-         - name: token\n  \
+         - name: {user_name}\n  \
            user:\n    \
-             token: {token}\n\
+             {user_fields}\n\
          contexts:\n\
-         - name: token\n  \
+         - name: sluice-test\n  \
            context:\n    \
              cluster: sluice-test\n    \
-             user: token\n\
-         current-context: token\n",
+             user: {user_name}\n    \
+             namespace: default\n\
+         current-context: sluice-test\n",
         ca = quoted(ca),
     )
 }

@@ -12,6 +12,10 @@
 //! - the committed example StreamJob (localized: [`sluice_e2e::example`]) runs on worker pods the operator
 //!   creates there, in a restricted namespace, against Kafka and S3 on the bridge address, under load from
 //!   `sluice produce`; `sluice verify`'s checks find every decision exactly once;
+//! - what Kubernetes will not run becomes the StreamJob's `Degraded` condition and an Event naming the pod and
+//!   Kubernetes' reason: a pod refused by a ResourceQuota (`PodRejected`), an image that does not exist
+//!   (`ErrImagePull`/`ImagePullBackOff`), a worker that exits at start (the exit and the worker's own fatal
+//!   error, from its termination message, in `WorkerRestarted` Events and the condition);
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -153,6 +157,7 @@ fn a_real_node_runs_restricted_pods_and_the_helm_chart() {
     restricted_pods(&cluster);
     let worker_image = helm_install(&cluster);
     example_job(&cluster, &worker_image);
+    troubled_jobs(&cluster, &worker_image);
 
     drop(cluster);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -366,25 +371,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     let mut h = JobHarness::new(&kafka.bootstrap(), &dir.join("job"), partitions, "").unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
 
-    let ns = restricted_namespace(cluster, "fraud");
-    let token = format!("--from-literal=token={}", h.token);
-    kubectl_ok(
-        cluster,
-        &["-n", &ns, "create", "secret", "generic", "control", &token],
-    );
-    let access = format!("--from-literal=AWS_ACCESS_KEY_ID={S3_ACCESS_KEY}");
-    let secret = format!("--from-literal=AWS_SECRET_ACCESS_KEY={S3_SECRET_KEY}");
-    kubectl_ok(
-        cluster,
-        &[
-            "-n", &ns, "create", "secret", "generic", "s3", &access, &secret,
-        ],
-    );
-    let model = format!("--from-literal=model.yaml={FRAUD_V1_YAML}");
-    kubectl_ok(
-        cluster,
-        &["-n", &ns, "create", "configmap", "fraud-model", &model],
-    );
+    let ns = example_namespace(cluster, "fraud", &h.token, FRAUD_V1_YAML);
     // The example pins its workers to a node pool: this node is that pool.
     for label in example_node_labels() {
         kubectl_ok(
@@ -441,4 +428,156 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     let scenario = "1r. the example on the real node (helm install, kubectl apply)";
     common::report::record(scenario, events, 0, Some(&report), started);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A restricted namespace holding what the localized example refers to: the control token and S3
+/// Secrets, and the model ConfigMap with `model` as its content.
+fn example_namespace(cluster: &RealCluster, prefix: &str, token: &str, model: &str) -> String {
+    let ns = restricted_namespace(cluster, prefix);
+    let token = format!("--from-literal=token={token}");
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "create", "secret", "generic", "control", &token],
+    );
+    let access = format!("--from-literal=AWS_ACCESS_KEY_ID={S3_ACCESS_KEY}");
+    let secret = format!("--from-literal=AWS_SECRET_ACCESS_KEY={S3_SECRET_KEY}");
+    kubectl_ok(
+        cluster,
+        &[
+            "-n", &ns, "create", "secret", "generic", "s3", &access, &secret,
+        ],
+    );
+    let model = format!("--from-literal=model.yaml={model}");
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "create", "configmap", "fraud-model", &model],
+    );
+    ns
+}
+
+/// Jobs Kubernetes cannot run as asked; each must say so in its `Degraded` condition and Events.
+fn troubled_jobs(cluster: &RealCluster, worker_image: &str) {
+    // No broker and no store: none of these workers gets as far as using them.
+    let config: sluice_crds::JobConfig =
+        serde_yaml::from_str("transactionalIdPrefix: fraud-trouble").unwrap();
+    let job = |ns: &str, image: &str, parallelism: i64| {
+        let local = Localization {
+            name: "fraud",
+            namespace: ns,
+            image,
+            job: &config,
+            bootstrap: "192.0.2.1:9092",
+            bucket: "none",
+            s3_endpoint: "http://192.0.2.1:9000",
+        };
+        let mut doc = localize(&local);
+        doc["spec"]["parallelism"] = parallelism.into();
+        doc["spec"]["partitions"] = 2.into();
+        serde_yaml::to_string(&doc).unwrap()
+    };
+    let degraded = "{.status.conditions[?(@.type==\"Degraded\")].reason}";
+    let degraded_message = "{.status.conditions[?(@.type==\"Degraded\")].message}";
+
+    // A ResourceQuota that admits one pod: the second worker is refused by the API server.
+    let ns = example_namespace(cluster, "quota", "t0ken", FRAUD_V1_YAML);
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "create", "quota", "one-pod", "--hard=pods=1"],
+    );
+    apply_ok(cluster, &ns, &job(&ns, worker_image, 2));
+    let sj = "streamjob/fraud";
+    wait_for(cluster, &ns, sj, degraded, Duration::from_secs(120), |r| {
+        r == "PodRejected"
+    });
+    let message = kubectl_jsonpath(cluster, &ns, sj, degraded_message);
+    assert!(
+        message.contains("fraud-worker-1") && message.contains("exceeded quota"),
+        "{message}"
+    );
+    assert_event(cluster, &ns, "PodRejected", "exceeded quota");
+
+    // An image tag that does not exist in the registry.
+    let ns = example_namespace(cluster, "bad-image", "t0ken", FRAUD_V1_YAML);
+    let (repository, _) = worker_image.rsplit_once(':').unwrap();
+    let missing = format!("{repository}:no-such-tag");
+    apply_ok(cluster, &ns, &job(&ns, &missing, 1));
+    let pulling = |r: &str| r == "ErrImagePull" || r == "ImagePullBackOff";
+    let reason = wait_for(
+        cluster,
+        &ns,
+        sj,
+        degraded,
+        Duration::from_secs(120),
+        pulling,
+    );
+    let message = kubectl_jsonpath(cluster, &ns, sj, degraded_message);
+    assert!(
+        message.contains("pod fraud-worker-0") && message.contains("no-such-tag"),
+        "{message}"
+    );
+    assert_event(cluster, &ns, &reason, "fraud-worker-0");
+
+    // A worker that exits at start (its model does not parse): the worker's own fatal error, from its
+    // termination message, reaches the condition and the WorkerRestarted Events.
+    let ns = example_namespace(cluster, "crash", "t0ken", "version: [not a model");
+    apply_ok(cluster, &ns, &job(&ns, worker_image, 1));
+    let crashing = |r: &str| r == "CrashLoopBackOff" || r == "Error";
+    wait_for(
+        cluster,
+        &ns,
+        sj,
+        degraded,
+        Duration::from_secs(180),
+        crashing,
+    );
+    let message = kubectl_jsonpath(cluster, &ns, sj, degraded_message);
+    assert!(
+        message.contains("pod fraud-worker-0") && message.contains("scoring model"),
+        "{message}"
+    );
+    assert_event(cluster, &ns, "WorkerRestarted", "scoring model");
+}
+
+fn apply_ok(cluster: &RealCluster, namespace: &str, yaml: &str) {
+    let out = apply(cluster, namespace, yaml);
+    assert!(
+        out.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn kubectl_jsonpath(cluster: &RealCluster, namespace: &str, object: &str, path: &str) -> String {
+    let path = format!("jsonpath={path}");
+    kubectl_ok(cluster, &["-n", namespace, "get", object, "-o", &path])
+}
+
+/// Waits up to a minute for an Event with `reason` whose note contains `text`.
+fn assert_event(cluster: &RealCluster, namespace: &str, reason: &str, text: &str) {
+    let selector = format!("reason={reason}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let notes = kubectl_ok(
+            cluster,
+            &[
+                "-n",
+                namespace,
+                "get",
+                "events",
+                "--field-selector",
+                &selector,
+                "-o",
+                "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+            ],
+        );
+        if notes.lines().any(|n| n.contains(text)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {reason} Event containing {text:?} in {namespace}; {reason} Events: {notes}\n{}",
+            operator_logs(cluster)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -18,7 +18,7 @@ use crate::build::{self, JobMeta};
 use crate::crash_point;
 use crate::decide::upgrade::{StopOutcome, after_stop};
 use crate::error::Error;
-use crate::model::{Action, Decision, Severity, Transition};
+use crate::model::{Action, Decision, PodRejection, Severity, Transition};
 use crate::naming::FIELD_MANAGER;
 use crate::worker_client::{CallError, WorkerClient};
 
@@ -120,6 +120,23 @@ pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
     Ok(())
 }
 
+/// Applies a worker pod; a refusal by admission (PodSecurity, quota: 403) or validation (422) becomes
+/// [`Error::PodRejected`], which the controller turns into a condition and an Event.
+async fn create_pod(api: &Api<Pod>, pod: &Pod) -> Result<(), Error> {
+    let name = pod.name_any();
+    match api.patch(&name, &params(), &Patch::Apply(pod)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if matches!(e.code, 403 | 422) => {
+            Err(Error::PodRejected(PodRejection {
+                pod: name,
+                reason: e.reason,
+                message: e.message,
+            }))
+        }
+        Err(e) => Err(Error::kube("apply", format!("Pod {name}"))(e)),
+    }
+}
+
 async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutcome> {
     let calls = pods.iter().filter_map(|pod| {
         let ip = cx.ips.get(pod)?;
@@ -192,7 +209,7 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
                     // PVC specs are immutable once bound: create, never re-apply.
                     ssa(&pvcs, &pvc).await?;
                 }
-                ssa(&pods, &build::pod::pod(&cx.meta, &deployment, ordinal)).await?;
+                create_pod(&pods, &build::pod::pod(&cx.meta, &deployment, ordinal)).await?;
             }
         }
         Action::DeletePods(names) => {

@@ -22,8 +22,9 @@ use crate::autoscaling::{Autoscalers, set_parallelism};
 use crate::build::JobMeta;
 use crate::error::Error;
 use crate::metrics::{Metrics, ResultLabel};
-use crate::model::{Severity, Transition};
+use crate::model::{Action, Severity, Transition};
 use crate::naming::FINALIZER;
+use crate::rejections::Rejections;
 use crate::worker_client::WorkerClient;
 use crate::{decide, fetch};
 
@@ -35,6 +36,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub leader: watch::Receiver<bool>,
     pub autoscalers: Autoscalers,
+    pub rejections: Rejections,
 }
 
 impl Context {
@@ -59,6 +61,7 @@ impl Context {
             metrics,
             leader,
             autoscalers: Autoscalers::default(),
+            rejections: Rejections::default(),
         }
     }
 }
@@ -77,8 +80,13 @@ fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
 
 /// One reconcile of a live job: fetch → decide → apply.
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
-    let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
+    let uid = job.uid().unwrap_or_default();
+    let mut fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
+    fetched.observed.rejected_pod = ctx.rejections.get(&uid);
     let mut decision = decide::decide(&fetched.observed);
+    let creates_pods = decision.actions.iter().any(
+        |a| matches!(a, Action::Deploy { create_ordinals, .. } if !create_ordinals.is_empty()),
+    );
     let rescale = ctx.autoscalers.run(job, &fetched.observed, &mut decision);
     let requeue = Duration::from_secs(decision.requeue_secs);
     let cx = ApplyCtx {
@@ -91,7 +99,22 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         ips: fetched.ips,
         store_credentials: fetched.store_credentials,
     };
-    apply(&cx, decision).await?;
+    match apply(&cx, decision).await {
+        Err(Error::PodRejected(r)) => {
+            if ctx.rejections.remember(&uid, r.clone()) {
+                let t = Transition {
+                    severity: Severity::Warning,
+                    reason: "PodRejected",
+                    note: format!("pod {} ({}): {}", r.pod, r.reason, r.message),
+                };
+                publish(&ctx.recorder, job, &t).await;
+            }
+            return Err(Error::PodRejected(r));
+        }
+        Err(e) => return Err(e),
+        Ok(()) if creates_pods => ctx.rejections.forget(&uid),
+        Ok(()) => {}
+    }
     // After the status (with the decision and its figures) is written: the spec change then rolls out as
     // a savepoint upgrade on the next reconcile.
     if let Some(r) = rescale {
@@ -103,6 +126,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
 /// Deletion: optional final stop-with-savepoint, then the pods go (owner references collect the rest).
 async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     ctx.autoscalers.forget(job);
+    ctx.rejections.forget(&job.uid().unwrap_or_default());
     let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());

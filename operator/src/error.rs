@@ -19,6 +19,10 @@ pub enum Error {
     MissingField(&'static str),
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// The API server refused a worker pod (PodSecurity admission, a ResourceQuota, an invalid field): no
+    /// retry soon helps, the user must change the namespace or the spec.
+    #[error("the API server refused to create pod {}: {}", .0.pod, .0.message)]
+    PodRejected(crate::model::PodRejection),
 }
 
 /// Bounded error categories (never object names or error text in labels).
@@ -29,6 +33,7 @@ pub enum Category {
     Render,
     InvalidObject,
     Finalizer,
+    PodRejected,
 }
 
 impl Category {
@@ -39,6 +44,7 @@ impl Category {
             Category::Render => "render",
             Category::InvalidObject => "invalid_object",
             Category::Finalizer => "finalizer",
+            Category::PodRejected => "pod_rejected",
         }
     }
 
@@ -47,6 +53,8 @@ impl Category {
         match self {
             Category::Conflict => Some(Duration::from_secs(1)),
             Category::KubeApi | Category::Finalizer => Some(Duration::from_secs(10)),
+            // A quota may free up or a namespace label change without touching the StreamJob.
+            Category::PodRejected => Some(Duration::from_secs(10)),
             Category::Render | Category::InvalidObject => None,
         }
     }
@@ -68,6 +76,7 @@ impl Error {
             Error::Render { .. } => Category::Render,
             Error::MissingField(_) => Category::InvalidObject,
             Error::Finalizer(_) => Category::Finalizer,
+            Error::PodRejected(_) => Category::PodRejected,
         }
     }
 }

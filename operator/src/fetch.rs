@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::model::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
 use crate::store::StoreCredentials;
 use crate::worker_client::WorkerClient;
-use crate::{naming, validate};
+use crate::{naming, pod_health, validate};
 
 /// What fetch returns besides the observed world: the control token for the apply stage.
 pub struct Fetched {
@@ -48,6 +48,8 @@ fn observed_pod(pod: &Pod) -> Option<ObservedPod> {
         restarts,
         ip: status.and_then(|s| s.pod_ip.clone()),
         terminating: pod.metadata.deletion_timestamp.is_some(),
+        trouble: pod_health::trouble(pod),
+        last_termination: pod_health::last_termination(pod),
     })
 }
 
@@ -225,6 +227,7 @@ pub async fn observe(
             workers: probes.into_iter().collect(),
             model_hash,
             problems,
+            rejected_pod: None,
             now,
         },
         token,

@@ -20,6 +20,8 @@ pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod naming;
+pub mod pod_health;
+pub mod rejections;
 pub mod store;
 pub mod validate;
 pub mod worker_client;

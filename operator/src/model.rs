@@ -22,6 +22,8 @@ pub struct Observed {
     pub model_hash: Option<String>,
     /// Problems found by validation (field + message); a non-empty list blocks new rollouts.
     pub problems: Vec<Problem>,
+    /// The API server refused the last attempt to create one of the job's pods (admission, quota).
+    pub rejected_pod: Option<PodRejection>,
     pub now: Timestamp,
 }
 
@@ -69,6 +71,27 @@ pub struct ObservedPod {
     pub ip: Option<String>,
     /// Has a deletionTimestamp.
     pub terminating: bool,
+    /// Why the pod is not running as it should right now, in Kubernetes' words.
+    pub trouble: Option<PodTrouble>,
+    /// How the worker container last ended, e.g. `OOMKilled (exit code 137)`.
+    pub last_termination: Option<String>,
+}
+
+/// A pod that is not running as it should: Kubernetes' reason (`ImagePullBackOff`, `CrashLoopBackOff`,
+/// `Unschedulable`, `Evicted`, …) and its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodTrouble {
+    pub reason: String,
+    pub message: String,
+}
+
+/// A worker pod the API server refused to create (PodSecurity admission, a ResourceQuota, an invalid field).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodRejection {
+    pub pod: String,
+    /// The API's status reason (`Forbidden`, `Invalid`, …).
+    pub reason: String,
+    pub message: String,
 }
 
 impl ObservedPod {

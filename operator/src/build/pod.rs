@@ -274,6 +274,8 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
             }),
             ..SecurityContext::default()
         }),
+        // The worker writes its fatal error to the termination log; a crash without one still says why.
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     };
 

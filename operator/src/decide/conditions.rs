@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sluice_crds::{DesiredState, LifecycleState, UpgradeReason, UpgradeStep};
 
-use super::Ctx;
+use super::{Ctx, pod_trouble};
 
 /// Sets lifecycle and conditions from the decided status.
 pub fn update(cx: &mut Ctx) {
@@ -41,17 +41,20 @@ pub fn update(cx: &mut Ctx) {
     };
     set(cx, "Progressing", p_status, p_reason, p_msg);
 
+    let pod_trouble = pod_trouble::current(cx);
     let degraded = if let Some(f) = &cx.st.restarts.failure {
         Some(("RestartLimitExceeded", f.clone()))
-    } else if let Some(p) = cx.obs.problems.first() {
+    } else if !cx.obs.problems.is_empty() {
         let all: Vec<String> = cx
             .obs
             .problems
             .iter()
             .map(|p| format!("{}: {}", p.field, p.message))
             .collect();
-        let _ = p;
         Some(("InvalidSpec", all.join("; ")))
+    } else if let Some((reason, msg)) = pod_trouble {
+        pod_trouble::announce(cx, reason, &msg);
+        Some((reason, msg))
     } else if let Some((reason, msg)) = &cx.degraded {
         Some((*reason, msg.clone()))
     } else if let Some(b) = cx

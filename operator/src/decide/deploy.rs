@@ -4,9 +4,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use sluice_crds::{BlockedGeneration, DesiredState, UpgradeReason, UpgradeStatus, UpgradeStep};
 
-use super::Ctx;
 use super::fingerprint::{fingerprint, parse_spec, spec_json};
 use super::upgrade::set_step;
+use super::{Ctx, pod_trouble};
 use crate::model::{Action, Deployment, Severity};
 
 pub fn pods_deleted(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>) {
@@ -152,12 +152,16 @@ pub fn deploying(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>,
     let stable_hash = stable
         .as_ref()
         .map(|s| fingerprint(s, cx.obs.model_hash.as_deref()));
+    // What Kubernetes said about the pods that did not become Ready, so the user need not find them.
+    let why = pod_trouble::current(cx)
+        .map(|(_, m)| format!(" ({m})"))
+        .unwrap_or_default();
     if cx.obs.spec.rollback.enabled && stable.is_some() && stable_hash != cx.st.deployed_hash {
         cx.event(
             Severity::Warning,
             "RollbackStarted",
             format!(
-                "generation {} not Ready within {}; redeploying lastStableSpec from {}",
+                "generation {} not Ready within {}{why}; redeploying lastStableSpec from {}",
                 up.target_generation,
                 cx.obs.spec.rollback.readiness_timeout,
                 restore_from.as_deref().unwrap_or("its latest checkpoints")
@@ -167,7 +171,7 @@ pub fn deploying(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>,
             generation: up.target_generation,
             reason: "RolledBack".into(),
             message: format!(
-                "not Ready within {}; rolled back to lastStableSpec. Change the spec to retry",
+                "not Ready within {}{why}; rolled back to lastStableSpec. Change the spec to retry",
                 cx.obs.spec.rollback.readiness_timeout
             ),
         });
@@ -188,7 +192,7 @@ pub fn deploying(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>,
         cx.degraded = Some((
             "NotReady",
             format!(
-                "workers not Ready within {} and no rollback possible (rollback disabled or no lastStableSpec)",
+                "workers not Ready within {}{why} and no rollback possible (rollback disabled or no lastStableSpec)",
                 cx.obs.spec.rollback.readiness_timeout
             ),
         ));

@@ -8,10 +8,13 @@
 pub mod conditions;
 pub mod deploy;
 pub mod fingerprint;
+pub mod pod_trouble;
 pub mod savepoints;
 pub mod steady;
 pub mod upgrade;
 
+#[cfg(test)]
+mod pod_trouble_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -38,6 +41,8 @@ pub struct Ctx<'a> {
     pub waiting: Option<(&'static str, String)>,
     /// Why the job is degraded right now (Degraded=True reason, message), besides the persisted ones.
     pub degraded: Option<(&'static str, String)>,
+    /// The latest worker restart seen by this reconcile (pod, count, last exit), for the failure message.
+    pub last_restart: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -51,6 +56,7 @@ impl<'a> Ctx<'a> {
             target_hash: fingerprint::fingerprint(&obs.spec, obs.model_hash.as_deref()),
             waiting: None,
             degraded: None,
+            last_restart: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub fn account_restarts(cx: &mut Ctx) {
     let pods = cx.deployed_pods();
     let mut counts = std::collections::BTreeMap::new();
     let mut new = 0;
+    let mut restart_notes = Vec::new();
     for p in &pods {
         let before = cx
             .st
@@ -25,9 +26,25 @@ pub fn account_restarts(cx: &mut Ctx) {
             .get(&p.name)
             .copied()
             .unwrap_or(p.restarts);
-        new += (p.restarts - before).max(0);
+        let restarted = (p.restarts - before).max(0);
+        if restarted > 0 {
+            restart_notes.push(format!(
+                "pod {} restarted ({} restarts){}",
+                p.name,
+                p.restarts,
+                p.last_termination
+                    .as_deref()
+                    .map(|t| format!("; last exit: {t}"))
+                    .unwrap_or_default()
+            ));
+        }
+        new += restarted;
         counts.insert(p.name.clone(), p.restarts);
     }
+    for note in &restart_notes {
+        cx.event(Severity::Warning, "WorkerRestarted", note.clone());
+    }
+    cx.last_restart = restart_notes.pop();
     cx.st.restarts.pod_restart_counts = counts;
     for _ in 0..new.min(
         i32::try_from(policy.max_restarts)
@@ -57,10 +74,14 @@ fn check_budget(cx: &mut Ctx) {
         fail(
             cx,
             format!(
-                "{} restarts within {} exceed restartPolicy.maxRestarts={}",
+                "{} restarts within {} exceed restartPolicy.maxRestarts={}{}",
                 cx.st.restarts.recent.len(),
                 policy.window,
-                policy.max_restarts
+                policy.max_restarts,
+                cx.last_restart
+                    .as_deref()
+                    .map(|r| format!("; last: {r}"))
+                    .unwrap_or_default()
             ),
         );
     }

@@ -32,6 +32,7 @@ fn obs(spec: StreamJobSpec, status: StreamJobStatus, generation: i64, now: i64) 
         workers: BTreeMap::new(),
         model_hash: None,
         problems: Vec::new(),
+        rejected_pod: None,
         now: ts(now),
     }
 }
@@ -46,6 +47,8 @@ fn pod(ordinal: u32, hash: &str, phase: PodPhase, ready: bool) -> ObservedPod {
         restarts: 0,
         ip: Some(format!("10.0.0.{ordinal}")),
         terminating: false,
+        trouble: None,
+        last_termination: None,
     }
 }
 
@@ -97,7 +100,7 @@ fn running(o: &mut Observed) {
 }
 
 /// A job deployed from `spec()` and stable at time T0.
-fn stable() -> Observed {
+pub(crate) fn stable() -> Observed {
     let mut o = obs(spec(), StreamJobStatus::default(), 1, T0);
     let d = decide(&o); // → PodsDeleted (initial)
     o.status = d.status;
@@ -117,7 +120,7 @@ fn step(d: &Decision) -> Option<&UpgradeStep> {
     d.status.upgrade.as_ref().map(|u| &u.step)
 }
 
-fn condition<'a>(s: &'a StreamJobStatus, t: &str) -> (&'a str, &'a str) {
+pub(crate) fn condition<'a>(s: &'a StreamJobStatus, t: &str) -> (&'a str, &'a str) {
     let c = s.conditions.iter().find(|c| c.type_ == t).unwrap();
     (c.status.as_str(), c.reason.as_str())
 }

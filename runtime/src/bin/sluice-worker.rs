@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
+            write_termination_message(&format!("configuration: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -52,7 +53,23 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             tracing::error!(category = e.category(), "worker failed: {e}");
+            write_termination_message(&format!("{}: {e}", e.category()));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Kubernetes' termination message file: what it holds becomes the container's `lastState.terminated.message`,
+/// which the operator copies into the StreamJob's condition and Events. Only present inside a pod.
+const TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// Leaves the fatal error where Kubernetes reads it (it keeps at most 4 KiB); best effort, outside a pod a no-op.
+fn write_termination_message(message: &str) {
+    let path = std::path::Path::new(TERMINATION_LOG);
+    if path.exists() {
+        let cut: String = message.chars().take(4000).collect();
+        if let Err(e) = std::fs::write(path, cut) {
+            tracing::warn!("writing {TERMINATION_LOG}: {e}");
         }
     }
 }

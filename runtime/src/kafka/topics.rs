@@ -31,6 +31,10 @@ pub enum TopicError {
         "this worker is assigned partition {partition}, but the input topics have only {count} partitions"
     )]
     PartitionOutOfRange { partition: i32, count: usize },
+    #[error(
+        "the Kafka broker rejected this worker's credentials ({reason}); check the SASL username and password (the files named by SLUICE_KAFKA_SASL_USERNAME_FILE and SLUICE_KAFKA_SASL_PASSWORD_FILE, i.e. the StreamJob's Kafka credentials Secret) and sasl.mechanism"
+    )]
+    Authentication { reason: String },
     #[error("creating the progress topic {topic:?}: {reason}")]
     ProgressTopic { topic: String, reason: String },
 }
@@ -47,12 +51,12 @@ pub struct TopicLayout {
 }
 
 /// Metadata of `topic`, retrying for up to [`METADATA_TIMEOUT`] while no broker can be reached: a broker that
-/// is restarting must not fail the worker's start, and librdkafka needs that time to log the real cause of an
-/// unreachable cluster (e.g. "SASL authentication error: … Invalid username or password").
+/// is restarting must not fail the worker's start. Credentials the broker rejects fail at once instead: they
+/// will not get better by waiting, and the operator's restart backoff (or a rotated Secret) is the remedy.
 fn fetch_metadata_retrying(
     consumer: &BaseConsumer,
     topic: &str,
-) -> rdkafka::error::KafkaResult<rdkafka::metadata::Metadata> {
+) -> Result<rdkafka::metadata::Metadata, TopicError> {
     let deadline = Instant::now() + METADATA_TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -66,11 +70,50 @@ fn fetch_metadata_retrying(
                     error = %code,
                     "no broker reachable yet; retrying (check bootstrap.servers, TLS and SASL settings)"
                 );
-                std::thread::sleep(RETRY_PAUSE);
+                pause_serving_events(consumer, RETRY_PAUSE)?;
             }
-            other => return other,
+            Err(e) if is_authentication_failure(&e) => {
+                return Err(TopicError::Authentication {
+                    reason: e.to_string(),
+                });
+            }
+            other => {
+                return other.map_err(|e| kerr(format!("fetching metadata of {topic}"))(e).into());
+            }
         }
     }
+}
+
+/// Waits `pause` while serving the client's queue. librdkafka hands its log lines and errors to the
+/// application only when the client is polled, and a metadata request does not poll: without this, the
+/// broker's "authentication failed" would stay queued until the worker gave up for another reason.
+fn pause_serving_events(consumer: &BaseConsumer, pause: Duration) -> Result<(), TopicError> {
+    let until = Instant::now() + pause;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        // Nothing is assigned, so a poll yields only errors (logs are served inside it).
+        match consumer.poll(left) {
+            Some(Err(e)) if is_authentication_failure(&e) => {
+                return Err(TopicError::Authentication {
+                    reason: e.to_string(),
+                });
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "kafka client error while fetching metadata")
+            }
+            Some(Ok(_)) | None => {}
+        }
+    }
+}
+
+fn is_authentication_failure(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
+    )
 }
 
 fn partition_count(
@@ -78,8 +121,7 @@ fn partition_count(
     field: &'static str,
     topic: &str,
 ) -> Result<usize, TopicError> {
-    let md = fetch_metadata_retrying(consumer, topic)
-        .map_err(kerr(format!("fetching metadata of {topic}")))?;
+    let md = fetch_metadata_retrying(consumer, topic)?;
     let count = md
         .topics()
         .iter()

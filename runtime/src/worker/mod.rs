@@ -98,6 +98,7 @@ impl WorkerError {
             Self::Kafka(_) => "kafka",
             Self::Services(_) => "config",
             Self::Snapshot(_) => "checkpoint-store",
+            Self::Topics(TopicError::Authentication { .. }) => "kafka-auth",
             Self::Topics(_) => "topics",
             Self::Progress(_) | Self::Recovery(_) | Self::RecoveryPanicked(_) => "recovery",
             Self::Loop(_) => "transaction",

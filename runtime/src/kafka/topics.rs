@@ -13,6 +13,8 @@ use super::{KafkaOpError, kerr};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// One metadata request's wait: short, so that librdkafka's queued errors are served between attempts.
+const METADATA_ATTEMPT: Duration = Duration::from_secs(2);
 
 /// Why the topics do not fit the job.
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +62,12 @@ fn fetch_metadata_retrying(
     let deadline = Instant::now() + METADATA_TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_metadata(Some(topic), left) {
+        match consumer.fetch_metadata(Some(topic), left.min(METADATA_ATTEMPT)) {
             Err(KafkaError::MetadataFetch(
-                code
-                @ (RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown),
-            )) if left > RETRY_PAUSE => {
+                code @ (RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::OperationTimedOut),
+            )) if left > METADATA_ATTEMPT => {
                 tracing::warn!(
                     topic,
                     error = %code,

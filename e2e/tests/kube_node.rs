@@ -427,6 +427,16 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     let events = format!("{parallelism} worker pods over {partitions} partitions, 400 records/s");
     let scenario = "1r. the example on the real node (helm install, kubectl apply)";
     common::report::record(scenario, events, 0, Some(&report), started);
+
+    // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
+    // store, then the pods go.
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "delete", &sj, "--wait", "--timeout=180s"],
+    );
+    assert_event(cluster, &ns, "FinalSavepoint", &format!("s3://{bucket}/"));
+    let gone = ["wait", "--for=delete", "pods", "--all", "--timeout=120s"];
+    kubectl_ok(cluster, &[&["-n", ns.as_str()][..], &gone[..]].concat());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -171,8 +171,10 @@ pub fn decide(obs: &Observed) -> Decision {
     let mut cx = Ctx::new(obs);
     cx.st.selector = Some(naming::selector_string(&obs.name));
     savepoints::figures(&mut cx);
-    if cx.st.upgrade.is_none() && cx.st.restarts.failure.is_none() {
-        steady::account_restarts(&mut cx);
+    if cx.st.restarts.failure.is_none() {
+        // During a rollout restarts are reported but not counted: the readiness timeout judges the rollout.
+        let count = cx.st.upgrade.is_none();
+        steady::account_restarts(&mut cx, count);
     }
     if cx.st.restarts.failure.is_some() {
         steady::while_failed(&mut cx);

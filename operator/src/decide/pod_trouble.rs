@@ -71,7 +71,18 @@ pub fn announce(cx: &mut Ctx, reason: &'static str, message: &str) {
         .iter()
         .find(|c| c.type_ == "Degraded" && c.status == "True")
         .map(|c| c.reason.as_str());
-    if before != Some(reason) {
+    if before.map(family) != Some(family(reason)) {
         cx.event(Severity::Warning, reason, message.to_string());
+    }
+}
+
+/// Reasons Kubernetes alternates between for one problem (a crash loop shows `Error`, then
+/// `CrashLoopBackOff`, then `Error` again): one Event per problem, not one per flip. Each restart has its
+/// own `WorkerRestarted` Event.
+fn family(reason: &str) -> &str {
+    match reason {
+        "ErrImagePull" | "ImagePullBackOff" => "ImagePull",
+        "Error" | "CrashLoopBackOff" | "OOMKilled" | "RunContainerError" => "Crash",
+        other => other,
     }
 }

@@ -50,6 +50,13 @@ fn a_crash_looping_pod_degrades_the_job_with_one_event_naming_the_pod() {
     );
     assert!(warnings(&d, "CrashLoopBackOff").is_empty());
 
+    // Kubernetes shows the same crash loop as `Error` between back-offs: still no new Event.
+    o.status = d.status;
+    o.pods[1].trouble = trouble("Error", "container worker: OOMKilled (exit code 137)");
+    let d = decide(&o);
+    assert_eq!(condition(&d.status, "Degraded"), ("True", "Error"));
+    assert!(d.events.iter().all(|e| e.severity != Severity::Warning));
+
     // Recovered: the condition clears.
     o.status = d.status;
     o.pods[1].trouble = None;

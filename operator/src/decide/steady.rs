@@ -9,9 +9,10 @@ use super::Ctx;
 use super::deploy::keep_pods;
 use crate::model::{Action, Severity};
 
-/// Counts container restarts of deployed pods since the last reconcile, prunes the window and fails the
-/// job past `maxRestarts`.
-pub fn account_restarts(cx: &mut Ctx) {
+/// Reports container restarts of deployed pods since the last reconcile (a `WorkerRestarted` Event each,
+/// with the last exit); with `count`, also counts them, prunes the window and fails the job past
+/// `maxRestarts`.
+pub fn account_restarts(cx: &mut Ctx, count: bool) {
     let policy = cx.obs.spec.restart_policy;
     let now = cx.now();
     let pods = cx.deployed_pods();
@@ -46,6 +47,9 @@ pub fn account_restarts(cx: &mut Ctx) {
     }
     cx.last_restart = restart_notes.pop();
     cx.st.restarts.pod_restart_counts = counts;
+    if !count {
+        return;
+    }
     for _ in 0..new.min(
         i32::try_from(policy.max_restarts)
             .unwrap_or(i32::MAX)

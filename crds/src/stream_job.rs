@@ -129,6 +129,9 @@ pub struct StreamJobSpec {
     /// What deleting the StreamJob does first.
     #[serde(default)]
     pub deletion: DeletionPolicy,
+    /// The workers' PodDisruptionBudget.
+    #[serde(default)]
+    pub disruption_budget: DisruptionBudgetSpec,
     /// Extra settings for the worker pods.
     #[serde(default)]
     pub pod_template: PodTemplateOverrides,

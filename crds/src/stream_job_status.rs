@@ -263,6 +263,10 @@ pub struct RestartStatus {
     /// Why the job is FAILED, if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Worker ordinals whose pod was taken by a voluntary disruption (eviction, preemption, node shutdown)
+    /// and not yet recreated: their recreation is not counted as a restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disrupted_ordinals: Vec<u32>,
 }
 
 /// The nonce values already handled (a different spec value triggers the action once).

@@ -209,8 +209,39 @@ pub struct DeletionPolicy {
     pub final_savepoint: bool,
 }
 
+/// The workers' PodDisruptionBudget (`spec.disruptionBudget`). A node drain or another voluntary eviction
+/// takes at most `maxUnavailable` worker pods at a time; the operator recreates an evicted worker without
+/// backoff and does not count it against `restartPolicy` (an eviction is not a failure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisruptionBudgetSpec {
+    /// Create the PodDisruptionBudget (owned by the StreamJob).
+    #[serde(default = "defaults::budget_enabled")]
+    pub enabled: bool,
+    /// Worker pods a voluntary disruption may take at once. 0 blocks drains of nodes that run workers until
+    /// the job is suspended.
+    #[serde(default = "defaults::max_unavailable")]
+    pub max_unavailable: u32,
+}
+
+impl Default for DisruptionBudgetSpec {
+    fn default() -> Self {
+        DisruptionBudgetSpec {
+            enabled: defaults::budget_enabled(),
+            max_unavailable: defaults::max_unavailable(),
+        }
+    }
+}
+
 mod defaults {
     use crate::duration::Millis;
+
+    pub fn budget_enabled() -> bool {
+        true
+    }
+    pub fn max_unavailable() -> u32 {
+        1
+    }
 
     pub fn backoff_initial() -> Millis {
         Millis::from_secs(10)

@@ -16,6 +16,8 @@
 //!   Kubernetes' reason: a pod refused by a ResourceQuota (`PodRejected`), an image that does not exist
 //!   (`ErrImagePull`/`ImagePullBackOff`), a worker that exits at start (the exit and the worker's own fatal
 //!   error, from its termination message, in `WorkerRestarted` Events and the condition);
+//! - `kubectl drain` under load stops at the job's PodDisruptionBudget (one worker at a time); the evicted
+//!   worker is recreated without counting a restart, and the output stays exactly-once;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -408,6 +410,8 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     let running =
         |v: &str| v == format!("RUNNING/{parallelism}") || v == format!("STABLE/{parallelism}");
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
+    drain_under_load(cluster, &ns, name);
+    wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
     let status = producer
         .wait_exit(Duration::from_secs(300))
         .expect("sluice produce finished");
@@ -425,7 +429,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     assert!(report.ok(), "{report:#?}");
     assert!(report.actual_decisions >= 5_900, "{report:#?}");
     let events = format!("{parallelism} worker pods over {partitions} partitions, 400 records/s");
-    let scenario = "1r. the example on the real node (helm install, kubectl apply)";
+    let scenario = "1r. the example on the real node (helm install, kubectl apply, drain)";
     common::report::record(scenario, events, 0, Some(&report), started);
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
@@ -438,6 +442,51 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     let gone = ["wait", "--for=delete", "pods", "--all", "--timeout=120s"];
     kubectl_ok(cluster, &[&["-n", ns.as_str()][..], &gone[..]].concat());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `kubectl drain` of the node (its worker pods) while the load runs. The job's PodDisruptionBudget lets one
+/// worker go; its replacement cannot be scheduled on the cordoned node, so the drain stops at the budget and
+/// times out, as it does on a real cluster with no spare node. The eviction is a `WorkerDisrupted` Event,
+/// counts no restart and never fails the job; after `uncordon` the job runs again.
+fn drain_under_load(cluster: &RealCluster, ns: &str, job: &str) {
+    let pdb = format!("poddisruptionbudget/{job}-workers");
+    wait_for(
+        cluster,
+        ns,
+        &pdb,
+        "{.status.disruptionsAllowed}",
+        Duration::from_secs(60),
+        |v| v == "1",
+    );
+    let drain = kubectl(
+        cluster,
+        &[
+            "drain",
+            NODE_NAME,
+            "--pod-selector=app.kubernetes.io/name=sluice-worker",
+            "--delete-emptydir-data",
+            "--ignore-daemonsets",
+            "--timeout=25s",
+        ],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&drain.stdout),
+        String::from_utf8_lossy(&drain.stderr)
+    );
+    kubectl_ok(cluster, &["uncordon", NODE_NAME]);
+    assert!(
+        !drain.status.success(),
+        "the drain passed the budget: {said}"
+    );
+    assert!(said.contains("disruption budget"), "{said}");
+    let evicted = said.matches(" evicted").count();
+    assert_eq!(evicted, 1, "one worker at a time: {said}");
+    assert_event(cluster, ns, "WorkerDisrupted", "EvictionByEvictionAPI");
+    let sj = format!("streamjob/{job}");
+    let failures = "{.status.restarts.failure}|{.status.restarts.recent}";
+    let counted = kubectl_jsonpath(cluster, ns, &sj, failures);
+    assert_eq!(counted, "|", "an eviction counted as a failure");
 }
 
 /// A restricted namespace holding what the localized example refers to: the control token and S3

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Resource, ResourceExt};
@@ -18,7 +19,7 @@ use crate::build::{self, JobMeta};
 use crate::crash_point;
 use crate::decide::upgrade::{StopOutcome, after_stop};
 use crate::error::Error;
-use crate::model::{Action, Decision, PodRejection, Severity, Transition};
+use crate::model::{Action, Decision, Deployment, PodRejection, Severity, Transition};
 use crate::naming::FIELD_MANAGER;
 use crate::worker_client::{CallError, WorkerClient};
 
@@ -120,6 +121,22 @@ pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
     Ok(())
 }
 
+/// Applies the workers' PodDisruptionBudget, or removes it when the spec disables it.
+async fn apply_disruption_budget(cx: &ApplyCtx<'_>, d: &Deployment) -> Result<(), Error> {
+    let api: Api<PodDisruptionBudget> = Api::namespaced(cx.client.clone(), &cx.meta.namespace);
+    match build::disruption_budget::disruption_budget(&cx.meta, &d.spec) {
+        Some(pdb) => ssa(&api, &pdb).await,
+        None => {
+            let name = crate::naming::service_name(&cx.meta.name);
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                Err(e) => Err(Error::kube("delete", format!("PodDisruptionBudget {name}"))(e)),
+            }
+        }
+    }
+}
+
 /// Applies a worker pod; a refusal by admission (PodSecurity, quota: 403) or validation (422) becomes
 /// [`Error::PodRejected`], which the controller turns into a condition and an Event.
 async fn create_pod(api: &Api<Pod>, pod: &Pod) -> Result<(), Error> {
@@ -196,6 +213,7 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
                 &build::service(&cx.meta),
             )
             .await?;
+            apply_disruption_budget(cx, &deployment).await?;
             let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cx.client.clone(), &ns);
             let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
             for ordinal in create_ordinals {

@@ -50,6 +50,7 @@ fn observed_pod(pod: &Pod) -> Option<ObservedPod> {
         terminating: pod.metadata.deletion_timestamp.is_some(),
         trouble: pod_health::trouble(pod),
         last_termination: pod_health::last_termination(pod),
+        disruption: pod_health::disruption(pod),
     })
 }
 

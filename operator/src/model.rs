@@ -75,6 +75,9 @@ pub struct ObservedPod {
     pub trouble: Option<PodTrouble>,
     /// How the worker container last ended, e.g. `OOMKilled (exit code 137)`.
     pub last_termination: Option<String>,
+    /// Why a voluntary disruption is taking the pod (its `DisruptionTarget` condition's reason, e.g.
+    /// `EvictionByEvictionAPI` during a node drain).
+    pub disruption: Option<String>,
 }
 
 /// A pod that is not running as it should: Kubernetes' reason (`ImagePullBackOff`, `CrashLoopBackOff`,

@@ -106,6 +106,22 @@ pub fn last_termination(pod: &Pod) -> Option<String> {
         .find_map(|c| last_terminated(c).map(termination_text))
 }
 
+/// The reason of the pod's `DisruptionTarget` condition: Kubernetes is taking the pod on purpose (an
+/// eviction through the Eviction API, preemption, a node shutdown, a taint), not because it failed.
+pub fn disruption(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+        .map(|c| {
+            c.reason
+                .clone()
+                .unwrap_or_else(|| "DisruptionTarget".into())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -199,6 +215,18 @@ mod tests {
         let t = trouble(&p).unwrap();
         assert_eq!(t.reason, "Evicted");
         assert_eq!(t.message, "The node was low on resource: memory.");
+    }
+
+    #[test]
+    fn an_evicted_pod_names_its_disruption() {
+        let p = pod(serde_json::json!({
+            "phase": "Running",
+            "conditions": [{"type": "DisruptionTarget", "status": "True",
+                "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"}],
+        }));
+        assert_eq!(disruption(&p).as_deref(), Some("EvictionByEvictionAPI"));
+        let running = pod(serde_json::json!({"phase": "Running"}));
+        assert_eq!(disruption(&running), None);
     }
 
     #[test]

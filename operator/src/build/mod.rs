@@ -3,6 +3,7 @@
 //! cluster; the apply stage server-side-applies what these functions return.
 
 pub mod config_map;
+pub mod disruption_budget;
 pub mod pod;
 
 use std::collections::BTreeMap;

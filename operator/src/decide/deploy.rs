@@ -62,6 +62,7 @@ fn install(cx: &mut Ctx, d: Deployment) {
     cx.st.ready_since = None;
     cx.st.restarts.pod_restart_counts.clear();
     cx.st.restarts.next_recreate_at = None;
+    cx.st.restarts.disrupted_ordinals.clear();
     cx.act(Action::Deploy {
         deployment: Box::new(d),
         create_ordinals: (0..n).collect(),

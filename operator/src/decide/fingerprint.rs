@@ -1,7 +1,8 @@
 //! What makes two deployments different. A pod runs a *deployment*: the spec fields that reach the worker
 //! (image, parallelism, job config, resources, refs, pod template, restartNonce) plus the model ConfigMap's
 //! content. Operational fields (lifecycle switch, savepoint/checkpoint nonces, restart/rollback/retention/
-//! deletion policies) change what the operator does, not what the pods run, so they are left out.
+//! deletion policies, the disruption budget) change what the operator does, not what the pods run, so they
+//! are left out.
 
 use sha2::{Digest, Sha256};
 use sluice_crds::StreamJobSpec;
@@ -17,6 +18,7 @@ fn deploy_relevant(spec: &StreamJobSpec) -> serde_json::Value {
     s.rollback = Default::default();
     s.savepoint_retention = Default::default();
     s.deletion = Default::default();
+    s.disruption_budget = Default::default();
     serde_json::to_value(&s).unwrap_or(serde_json::Value::Null)
 }
 

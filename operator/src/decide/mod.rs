@@ -14,6 +14,8 @@ pub mod steady;
 pub mod upgrade;
 
 #[cfg(test)]
+mod disruption_tests;
+#[cfg(test)]
 mod pod_trouble_tests;
 #[cfg(test)]
 pub(crate) mod tests;

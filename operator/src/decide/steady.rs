@@ -164,10 +164,13 @@ pub fn run(cx: &mut Ctx) {
     if !stray.is_empty() {
         cx.act(Action::DeletePods(stray));
     }
+    note_disruptions(cx);
     let pods = cx.deployed_pods();
     let lost: Vec<u32> = (0..n)
         .filter(|o| !pods.iter().any(|p| p.ordinal == *o && !p.finished()))
         .collect();
+    let disrupted = |o: &u32| cx.st.restarts.disrupted_ordinals.contains(o);
+    let all_disrupted = lost.iter().all(disrupted);
     let restore = cx.st.restored_from.clone();
     if lost.is_empty() {
         cx.st.restarts.next_recreate_at = None;
@@ -175,17 +178,24 @@ pub fn run(cx: &mut Ctx) {
     } else {
         match cx.st.restarts.next_recreate_at.clone() {
             None => {
-                let delay = backoff_ms(cx, cx.st.restarts.recent.len());
+                // An evicted worker comes back at once: the eviction was Kubernetes' choice, not a crash.
+                let delay = if all_disrupted {
+                    0
+                } else {
+                    backoff_ms(cx, cx.st.restarts.recent.len())
+                };
                 let at = super::ts(cx.now_ms().saturating_add(delay));
                 cx.st.restarts.next_recreate_at = Some(Time(at));
-                cx.event(
-                    Severity::Warning,
-                    "WorkerLost",
-                    format!(
-                        "worker ordinal(s) {lost:?} exited or vanished; recreating in {}s",
-                        delay / 1000
-                    ),
-                );
+                if !all_disrupted {
+                    cx.event(
+                        Severity::Warning,
+                        "WorkerLost",
+                        format!(
+                            "worker ordinal(s) {lost:?} exited or vanished; recreating in {}s",
+                            delay / 1000
+                        ),
+                    );
+                }
                 // Exited pods go now, so their names are free when the backoff ends.
                 let finished: Vec<String> = pods
                     .iter()
@@ -215,9 +225,14 @@ pub fn run(cx: &mut Ctx) {
                     cx.requeue(2);
                     return;
                 }
-                for _ in &lost {
+                let counted = lost.iter().filter(|o| !disrupted(o)).count();
+                for _ in 0..counted {
                     cx.st.restarts.recent.push(cx.now());
                 }
+                cx.st
+                    .restarts
+                    .disrupted_ordinals
+                    .retain(|o| !lost.contains(o));
                 cx.st.restarts.next_recreate_at = None;
                 check_budget(cx);
                 if cx.st.restarts.failure.is_none() {
@@ -237,6 +252,31 @@ pub fn run(cx: &mut Ctx) {
         }
     }
     readiness(cx);
+}
+
+/// Remembers the ordinals whose deployed pod a voluntary disruption is taking (a `WorkerDisrupted` Event
+/// each), so that recreating them is neither delayed by the backoff nor counted against `restartPolicy`.
+fn note_disruptions(cx: &mut Ctx) {
+    let hash = cx.st.deployed_hash.clone();
+    let taken: Vec<(u32, String, String)> = cx
+        .obs
+        .pods
+        .iter()
+        .filter(|p| p.hash == hash)
+        .filter_map(|p| Some((p.ordinal, p.name.clone(), p.disruption.clone()?)))
+        .collect();
+    for (ordinal, pod, reason) in taken {
+        if cx.st.restarts.disrupted_ordinals.contains(&ordinal) {
+            continue;
+        }
+        cx.st.restarts.disrupted_ordinals.push(ordinal);
+        cx.st.restarts.disrupted_ordinals.sort_unstable();
+        cx.event(
+            Severity::Normal,
+            "WorkerDisrupted",
+            format!("pod {pod}: {reason}; recreating it at once, not counted as a restart"),
+        );
+    }
 }
 
 /// Ready streak bookkeeping and promotion to STABLE.

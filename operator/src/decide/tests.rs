@@ -49,6 +49,7 @@ fn pod(ordinal: u32, hash: &str, phase: PodPhase, ready: bool) -> ObservedPod {
         terminating: false,
         trouble: None,
         last_termination: None,
+        disruption: None,
     }
 }
 

@@ -198,6 +198,7 @@ JOB = {("sluice.dev", "streamjobs", v) for v in ("get", "list", "watch", "patch"
     | {("sluice.dev", "streamjobs/finalizers", "update")} \
     | {("", r, v) for r in ("pods", "services", "configmaps", "persistentvolumeclaims")
        for v in ("get", "list", "watch", "create", "patch", "delete")} \
+    | {("policy", "poddisruptionbudgets", v) for v in ("create", "patch", "delete")} \
     | {("", "secrets", v) for v in ("get", "list", "watch")} \
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
 LEASE = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "patch")}

@@ -88,10 +88,11 @@ namespaced Role so the two modes grant exactly the same verbs.
 - apiGroups: [""]
   resources: [pods, services, configmaps, persistentvolumeclaims]
   verbs: [get, list, watch, create, patch, delete]
-# The workers' PodDisruptionBudget (spec.disruptionBudget): server-side apply, delete when disabled.
+# The workers' PodDisruptionBudget (spec.disruptionBudget): server-side apply (create + patch), delete when
+# the spec disables it.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, create, patch, delete]
+  verbs: [create, patch, delete]
 # Read-only: Kafka TLS/SASL, checkpoint store credentials and the control API token.
 - apiGroups: [""]
   resources: [secrets]

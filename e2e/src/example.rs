@@ -121,12 +121,13 @@ fn remove(doc: &mut serde_yaml::Value, path: &[&str]) {
 }
 
 /// Starts the example tests' load: `sluice produce` (the binary, as a separate process) at 400 records/s,
-/// 6,000 authorizations over 1,500 cards (seed 11) into the job's topics, which it reads from
-/// `dir/job.yaml` (written here from `job`). Its log is `dir/produce.log`.
+/// `authorizations` over 1,500 cards (seed 11) into the job's topics, which it reads from `dir/job.yaml`
+/// (written here from `job`). Its log is `dir/produce.log`.
 pub fn start_example_load(
     bootstrap: &str,
     job: &JobConfig,
     partitions: i32,
+    authorizations: u32,
     dir: &Path,
 ) -> Result<ManagedProcess, TestBedError> {
     let job_file = dir.join("job.yaml");
@@ -139,7 +140,7 @@ pub fn start_example_load(
         .args(["produce", "--bootstrap", bootstrap, "--rate", "400"])
         .args([
             "--authorizations",
-            "6000",
+            &authorizations.to_string(),
             "--cards",
             "1500",
             "--seed",

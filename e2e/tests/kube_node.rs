@@ -17,7 +17,8 @@
 //!   (`ErrImagePull`/`ImagePullBackOff`), a worker that exits at start (the exit and the worker's own fatal
 //!   error, from its termination message, in `WorkerRestarted` Events and the condition);
 //! - `kubectl drain` under load stops at the job's PodDisruptionBudget (one worker at a time); the evicted
-//!   worker is recreated without counting a restart, and the output stays exactly-once;
+//!   worker is recreated without counting a restart; then `kubectl scale` to 2 workers (a savepoint
+//!   upgrade on real pods); the output stays exactly-once through both;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -403,7 +404,10 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut producer = start_example_load(&bootstrap, &h.job, partitions, &dir).unwrap();
+    // 40 s of load: it runs through the drain and into the rescale.
+    let authorizations = 16_000;
+    let mut producer =
+        start_example_load(&bootstrap, &h.job, partitions, authorizations, &dir).unwrap();
 
     let sj = format!("streamjob/{name}");
     let steady = "{.status.lifecycleState}/{.status.parallelism}";
@@ -412,6 +416,23 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
     drain_under_load(cluster, &ns, name);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
+    // `kubectl scale` through the StreamJob's /scale subresource: a savepoint upgrade to 2 workers, each
+    // taking over 6 partitions with their state from the savepoint.
+    kubectl_ok(cluster, &["-n", &ns, "scale", &sj, "--replicas=2"]);
+    let scaled = |v: &str| v == "RUNNING/2" || v == "STABLE/2";
+    wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
+    let pods = kubectl_jsonpath(cluster, &ns, "pods", "{.items[*].metadata.name}");
+    assert_eq!(
+        pods,
+        format!("{name}-worker-0 {name}-worker-1"),
+        "after the rescale"
+    );
+    assert_event(
+        cluster,
+        &ns,
+        "SavepointCompleted",
+        &format!("(Upgrade) at s3://{bucket}/"),
+    );
     let status = producer
         .wait_exit(Duration::from_secs(300))
         .expect("sluice produce finished");
@@ -427,8 +448,10 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     }
     let report = h.verify().unwrap();
     assert!(report.ok(), "{report:#?}");
-    assert!(report.actual_decisions >= 5_900, "{report:#?}");
-    let events = format!("{parallelism} worker pods over {partitions} partitions, 400 records/s");
+    assert!(report.actual_decisions >= 15_900, "{report:#?}");
+    let events = format!(
+        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2"
+    );
     let scenario = "1r. the example on the real node (helm install, kubectl apply, drain)";
     common::report::record(scenario, events, 0, Some(&report), started);
 

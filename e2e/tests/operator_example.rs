@@ -80,7 +80,7 @@ async fn the_example_manifest_runs_with_kubectl_apply_and_sluice_produce() {
 
     // `sluice produce` at a fixed rate, as a separate process (topic names from the job file).
     let mut producer =
-        start_example_load(&env.h.bootstrap, &env.h.job, partitions, &env.h.dir).unwrap();
+        start_example_load(&env.h.bootstrap, &env.h.job, partitions, 6_000, &env.h.dir).unwrap();
     let job_file = env.h.dir.join("job.yaml");
 
     let jobs = env.jobs();

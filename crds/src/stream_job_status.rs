@@ -59,6 +59,11 @@ pub struct StreamJobStatus {
     /// spec change lifts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_generation: Option<BlockedGeneration>,
+    /// The job's newest Warning transitions (at most [`WARNING_HISTORY`], newest last): why workers
+    /// restarted, were refused or failed, kept after the pods and their Events (which expire after an hour)
+    /// are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warning_history: Vec<WarningRecord>,
     /// Crash accounting for `spec.restartPolicy`.
     #[serde(default)]
     pub restarts: RestartStatus,
@@ -72,6 +77,20 @@ pub struct StreamJobStatus {
     /// has no autoscaler annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler: Option<crate::autoscaler::AutoscalerStatus>,
+}
+
+/// Entries kept in `status.warningHistory`.
+pub const WARNING_HISTORY: usize = 10;
+
+/// One Warning transition of the job, as its Event said it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WarningRecord {
+    pub time: Time,
+    /// The Event's reason (`WorkerRestarted`, `CrashLoopBackOff`, `JobFailed`, …).
+    pub reason: String,
+    /// The Event's note (at most 1,000 characters).
+    pub message: String,
 }
 
 /// Lifecycle of a job, as `kubectl get sj` shows it.

@@ -18,7 +18,8 @@
 //!   error, from its termination message, in `WorkerRestarted` Events and the condition);
 //! - `kubectl drain` under load stops at the job's PodDisruptionBudget (one worker at a time); the evicted
 //!   worker is recreated without counting a restart; then `kubectl scale` to 2 workers (a savepoint
-//!   upgrade on real pods); the output stays exactly-once through both;
+//!   upgrade on real pods); suspend (a savepoint, no pods) and resume from it; the output stays exactly-once
+//!   through all of them;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -404,8 +405,8 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // 40 s of load: it runs through the drain and into the rescale.
-    let authorizations = 16_000;
+    // 60 s of load: it runs through the drain, the rescale and the suspension.
+    let authorizations = 24_000;
     let mut producer =
         start_example_load(&bootstrap, &h.job, partitions, authorizations, &dir).unwrap();
 
@@ -433,6 +434,8 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         "SavepointCompleted",
         &format!("(Upgrade) at s3://{bucket}/"),
     );
+    suspend_and_resume(cluster, &ns, name, &bucket);
+    wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
     let status = producer
         .wait_exit(Duration::from_secs(300))
         .expect("sluice produce finished");
@@ -448,11 +451,11 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     }
     let report = h.verify().unwrap();
     assert!(report.ok(), "{report:#?}");
-    assert!(report.actual_decisions >= 15_900, "{report:#?}");
+    assert!(report.actual_decisions >= 23_900, "{report:#?}");
     let events = format!(
-        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2"
+        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2, suspended and resumed"
     );
-    let scenario = "1r. the example on the real node (helm install, kubectl apply, drain)";
+    let scenario = "1r. the example on the real node (helm, kubectl apply, drain, scale, suspend)";
     common::report::record(scenario, events, 0, Some(&report), started);
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
@@ -510,6 +513,34 @@ fn drain_under_load(cluster: &RealCluster, ns: &str, job: &str) {
     let failures = "{.status.restarts.failure}|{.status.restarts.recent}";
     let counted = kubectl_jsonpath(cluster, ns, &sj, failures);
     assert_eq!(counted, "|", "an eviction counted as a failure");
+}
+
+/// `spec.state: suspended` stops every worker with a savepoint into the store and removes the pods;
+/// `running` brings the job back from that savepoint.
+fn suspend_and_resume(cluster: &RealCluster, ns: &str, job: &str, bucket: &str) {
+    let sj = format!("streamjob/{job}");
+    let state = |s: &str| format!("{{\"spec\":{{\"state\":\"{s}\"}}}}");
+    let patch = |s: &str| {
+        let body = state(s);
+        kubectl_ok(
+            cluster,
+            &["-n", ns, "patch", &sj, "--type=merge", "-p", &body],
+        );
+    };
+    patch("suspended");
+    let lifecycle = "{.status.lifecycleState}";
+    wait_for(cluster, ns, &sj, lifecycle, Duration::from_secs(180), |v| {
+        v == "SUSPENDED"
+    });
+    assert_event(
+        cluster,
+        ns,
+        "SavepointCompleted",
+        &format!("(Suspend) at s3://{bucket}/"),
+    );
+    let gone = ["wait", "--for=delete", "pods", "--all", "--timeout=120s"];
+    kubectl_ok(cluster, &[&["-n", ns][..], &gone[..]].concat());
+    patch("running");
 }
 
 /// A restricted namespace holding what the localized example refers to: the control token and S3
@@ -618,6 +649,12 @@ fn troubled_jobs(cluster: &RealCluster, worker_image: &str) {
         "{message}"
     );
     assert_event(cluster, &ns, "WorkerRestarted", "scoring model");
+    let history = "{.status.warningHistory[*].message}";
+    let history = kubectl_jsonpath(cluster, &ns, sj, history);
+    assert!(
+        history.contains("scoring model"),
+        "warningHistory: {history}"
+    );
 }
 
 fn apply_ok(cluster: &RealCluster, namespace: &str, yaml: &str) {

@@ -8,7 +8,6 @@ use futures::future::join_all;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,6 +18,7 @@ use crate::build::{self, JobMeta};
 use crate::crash_point;
 use crate::decide::upgrade::{StopOutcome, after_stop};
 use crate::error::Error;
+use crate::events::Recorder;
 use crate::model::{Action, Decision, Deployment, PodRejection, Severity, Transition};
 use crate::naming::FIELD_MANAGER;
 use crate::worker_client::{CallError, WorkerClient};
@@ -73,17 +73,7 @@ pub async fn patch_status(
 
 /// Publishes one transition as a Kubernetes Event (failures are logged, never fatal).
 pub async fn publish(recorder: &Recorder, job: &StreamJob, t: &Transition) {
-    let ev = Event {
-        type_: match t.severity {
-            Severity::Normal => EventType::Normal,
-            Severity::Warning => EventType::Warning,
-        },
-        reason: t.reason.to_string(),
-        note: Some(t.note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&ev, &job.object_ref(&())).await {
+    if let Err(e) = recorder.publish(job, t).await {
         tracing::warn!(error = %e, reason = t.reason, "publishing an Event failed");
     }
 }

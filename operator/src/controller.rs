@@ -9,7 +9,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::{Action as RequeueAction, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -21,6 +20,7 @@ use crate::apply::{ApplyCtx, apply, publish};
 use crate::autoscaling::{Autoscalers, set_parallelism};
 use crate::build::JobMeta;
 use crate::error::Error;
+use crate::events::Recorder;
 use crate::metrics::{Metrics, ResultLabel};
 use crate::model::{Action, Severity, Transition};
 use crate::naming::FINALIZER;
@@ -47,13 +47,7 @@ impl Context {
         leader: watch::Receiver<bool>,
         instance: String,
     ) -> Context {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "sluice-operator".into(),
-                instance: Some(instance),
-            },
-        );
+        let recorder = Recorder::new(client.clone(), "sluice-operator", instance);
         Context {
             client,
             workers,

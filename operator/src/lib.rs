@@ -14,6 +14,7 @@ pub mod controller;
 pub mod crash_point;
 pub mod decide;
 pub mod error;
+pub mod events;
 pub mod fetch;
 pub mod health;
 pub mod lease;

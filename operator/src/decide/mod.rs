@@ -22,7 +22,7 @@ pub(crate) mod tests;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use sluice_crds::StreamJobStatus;
+use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
 
 use crate::model::{Action, Decision, Observed, ObservedPod, Severity, Transition};
 use crate::naming;
@@ -158,6 +158,25 @@ impl<'a> Ctx<'a> {
             .is_some_and(|b| b.generation == self.obs.generation)
     }
 
+    /// Appends this reconcile's Warning transitions to `status.warningHistory`, keeping the newest.
+    fn record_warnings(&mut self) {
+        let now = self.now();
+        let warnings = self
+            .events
+            .iter()
+            .filter(|e| e.severity == Severity::Warning);
+        let history = &mut self.st.warning_history;
+        history.extend(warnings.map(|e| WarningRecord {
+            time: now.clone(),
+            reason: e.reason.to_string(),
+            message: e.note.chars().take(1000).collect(),
+        }));
+        let len = history.len();
+        if len > WARNING_HISTORY {
+            history.drain(..len - WARNING_HISTORY);
+        }
+    }
+
     fn finish(self) -> Decision {
         Decision {
             status: self.st,
@@ -190,6 +209,7 @@ pub fn decide(obs: &Observed) -> Decision {
     }
     savepoints::retention(&mut cx);
     conditions::update(&mut cx);
+    cx.record_warnings();
     cx.st.observed_generation = Some(obs.generation);
     cx.finish()
 }

@@ -117,3 +117,36 @@ fn a_restart_is_an_event_with_the_last_exit_and_the_failure_names_it() {
         "{failure}"
     );
 }
+
+#[test]
+fn warnings_are_kept_in_a_bounded_history() {
+    let mut o = stable();
+    for restarts in 1..=12 {
+        o.pods[0].restarts = restarts;
+        o.pods[0].last_termination = Some(format!("Error (exit code {restarts})"));
+        o.now = super::ts(o.now.as_millisecond() + 1_000);
+        let d = decide(&o);
+        o.status = d.status;
+        // A fresh budget each time: this test is about the history, not the restart limit.
+        o.status.restarts.recent.clear();
+    }
+    let history = &o.status.warning_history;
+    assert_eq!(history.len(), sluice_crds::WARNING_HISTORY);
+    assert!(history.iter().all(|w| w.reason == "WorkerRestarted"));
+    let newest = history
+        .last()
+        .map(|w| w.message.as_str())
+        .unwrap_or_default();
+    assert!(
+        newest.ends_with("last exit: Error (exit code 12)"),
+        "{newest}"
+    );
+    let oldest = history
+        .first()
+        .map(|w| w.message.as_str())
+        .unwrap_or_default();
+    assert!(
+        oldest.ends_with("last exit: Error (exit code 3)"),
+        "{oldest}"
+    );
+}

@@ -18,8 +18,9 @@
 //!   error, from its termination message, in `WorkerRestarted` Events and the condition);
 //! - `kubectl drain` under load stops at the job's PodDisruptionBudget (one worker at a time); the evicted
 //!   worker is recreated without counting a restart; then `kubectl scale` to 2 workers (a savepoint
-//!   upgrade on real pods); suspend (a savepoint, no pods) and resume from it; the output stays exactly-once
-//!   through all of them;
+//!   upgrade on real pods); suspend (a savepoint, no pods) and resume from it; a new model in the job's
+//!   ConfigMap (a savepoint upgrade; `verify` with both models finds each partition switching once); the
+//!   output stays exactly-once through all of them;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -29,7 +30,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sluice_core::model::FRAUD_V1_YAML;
+use sluice_core::model::{FRAUD_V1_YAML, ScoringModel};
 use sluice_e2e::cache::{e2e_source_dir, run_root};
 use sluice_e2e::example::{
     EXAMPLE_YAML, Localization, example_node_labels, localize, start_example_load,
@@ -43,6 +44,9 @@ use sluice_e2e::services::node::network::HOST_IP;
 use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, s3_client};
 use sluice_e2e::unique_name;
 use sluice_e2e::{KafkaBroker, S3Server};
+use sluice_runtime::generator::GeneratorConfig;
+use sluice_runtime::verify::verify_models;
+use sluice_runtime::worker::job_params;
 
 fn kubectl(cluster: &RealCluster, args: &[&str]) -> std::process::Output {
     let mut cmd = cluster.cluster().kubectl();
@@ -440,22 +444,65 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         .wait_exit(Duration::from_secs(300))
         .expect("sluice produce finished");
     assert!(status.success(), "{}", producer.log_tail(20));
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !matches!(h.lag(), Ok(0)) {
-        assert!(
-            Instant::now() < deadline,
-            "the load was not consumed: lag {:?}",
-            h.lag()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let report = h.verify().unwrap();
-    assert!(report.ok(), "{report:#?}");
-    assert!(report.actual_decisions >= 23_900, "{report:#?}");
-    let events = format!(
-        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2, suspended and resumed"
+    wait_consumed(&h);
+
+    // A new model in the job's ConfigMap: a savepoint upgrade; then a second batch (a day later in event
+    // time), so every partition has records scored by each model.
+    let v2 = FRAUD_V1_YAML
+        .replace("version: fraud-v1", "version: fraud-v2")
+        .replace("review: 40", "review: 30")
+        .replace("decline: 70", "decline: 60");
+    let data = serde_json::json!({"data": {"model.yaml": v2}}).to_string();
+    let cm = "configmap/fraud-model";
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "patch", cm, "--type=merge", "-p", &data],
     );
-    let scenario = "1r. the example on the real node (helm, kubectl apply, drain, scale, suspend)";
+    let last_savepoint = "{.status.savepoints[-1:].trigger}";
+    wait_for(
+        cluster,
+        &ns,
+        &sj,
+        last_savepoint,
+        Duration::from_secs(180),
+        |t| t == "upgrade",
+    );
+    wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
+    let second = GeneratorConfig {
+        seed: 12,
+        cards: 1_500,
+        partitions: partitions as u32,
+        authorizations: 2_000,
+        start_time_ms: GeneratorConfig::default().start_time_ms + 86_400_000,
+        ..GeneratorConfig::default()
+    };
+    sluice_runtime::produce::produce(&bootstrap, &h.job.topics, second, 0, |_| {}).unwrap();
+    wait_consumed(&h);
+    let params = job_params(&h.job).unwrap();
+    let models = [
+        ScoringModel::from_yaml(FRAUD_V1_YAML).unwrap(),
+        ScoringModel::from_yaml(&v2).unwrap(),
+    ];
+    let report = verify_models(&bootstrap, &h.job, &params, &models).unwrap();
+    assert!(report.ok(), "{report:#?}");
+    assert!(report.actual_decisions >= 25_900, "{report:#?}");
+    assert_eq!(report.unprocessed_records, 0, "{report:#?}");
+    assert_eq!(
+        report.model_switches.len(),
+        partitions as usize,
+        "each partition switches model once: {report:#?}"
+    );
+    assert!(
+        report
+            .model_switches
+            .iter()
+            .all(|s| s.contains("fraud-v1 → fraud-v2")),
+        "{report:#?}"
+    );
+    let events = format!(
+        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2, suspended and resumed, model fraud-v1 → fraud-v2"
+    );
+    let scenario = "1r. the example on the real node (helm, apply, drain, scale, suspend, model)";
     common::report::record(scenario, events, 0, Some(&report), started);
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
@@ -468,6 +515,19 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     let gone = ["wait", "--for=delete", "pods", "--all", "--timeout=120s"];
     kubectl_ok(cluster, &[&["-n", ns.as_str()][..], &gone[..]].concat());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits up to 5 minutes until the job has consumed all its input.
+fn wait_consumed(h: &JobHarness) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !matches!(h.lag(), Ok(0)) {
+        assert!(
+            Instant::now() < deadline,
+            "the load was not consumed: lag {:?}",
+            h.lag()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// `kubectl drain` of the node (its worker pods) while the load runs. The job's PodDisruptionBudget lets one

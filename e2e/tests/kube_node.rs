@@ -48,6 +48,8 @@ use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::verify::verify_models;
 use sluice_runtime::worker::job_params;
 
+use common::model_upgrade::{assert_each_partition_switched_once, model_v2_yaml};
+
 fn kubectl(cluster: &RealCluster, args: &[&str]) -> std::process::Output {
     let mut cmd = cluster.cluster().kubectl();
     cmd.args(args).output().unwrap()
@@ -448,10 +450,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
 
     // A new model in the job's ConfigMap: a savepoint upgrade; then a second batch (a day later in event
     // time), so every partition has records scored by each model.
-    let v2 = FRAUD_V1_YAML
-        .replace("version: fraud-v1", "version: fraud-v2")
-        .replace("review: 40", "review: 30")
-        .replace("decline: 70", "decline: 60");
+    let v2 = model_v2_yaml();
     let data = serde_json::json!({"data": {"model.yaml": v2}}).to_string();
     let cm = "configmap/fraud-model";
     kubectl_ok(
@@ -487,18 +486,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     assert!(report.ok(), "{report:#?}");
     assert!(report.actual_decisions >= 25_900, "{report:#?}");
     assert_eq!(report.unprocessed_records, 0, "{report:#?}");
-    assert_eq!(
-        report.model_switches.len(),
-        partitions as usize,
-        "each partition switches model once: {report:#?}"
-    );
-    assert!(
-        report
-            .model_switches
-            .iter()
-            .all(|s| s.contains("fraud-v1 → fraud-v2")),
-        "{report:#?}"
-    );
+    assert_each_partition_switched_once(&report, partitions as usize);
     let events = format!(
         "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2, suspended and resumed, model fraud-v1 → fraud-v2"
     );

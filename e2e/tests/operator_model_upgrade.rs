@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::model_upgrade::{assert_each_partition_switched_once, model_v2_yaml};
 use common::{OperatorEnv, create, steady};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -19,14 +20,6 @@ use sluice_runtime::worker::job_params;
 
 const PARTITIONS: i32 = 4;
 const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 2s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
-
-/// fraud-v2: the v1 rules with a lower review and decline threshold, so decisions really change.
-fn model_v2_yaml() -> String {
-    FRAUD_V1_YAML
-        .replace("version: fraud-v1", "version: fraud-v2")
-        .replace("review: 40", "review: 30")
-        .replace("decline: 70", "decline: 60")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_model_upgrade_under_load_switches_each_partition_at_one_offset() {
@@ -119,18 +112,7 @@ async fn a_model_upgrade_under_load_switches_each_partition_at_one_offset() {
         report.ok(),
         "exactly-once violated across the model upgrade: {report:#?}"
     );
-    assert_eq!(
-        report.model_switches.len(),
-        PARTITIONS as usize,
-        "each partition switches once: {report:#?}"
-    );
-    assert!(
-        report
-            .model_switches
-            .iter()
-            .all(|s| s.contains("fraud-v1 → fraud-v2")),
-        "{report:#?}"
-    );
+    assert_each_partition_switched_once(&report, PARTITIONS as usize);
     common::report::record(
         "2. savepoint upgrade to a new model under load",
         format!("fraud-v1 → fraud-v2: {}", report.model_switches.join("; ")),

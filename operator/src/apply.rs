@@ -111,37 +111,41 @@ pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
     Ok(())
 }
 
+/// Deletes `name`; an object that is already gone is not an error.
+pub async fn delete_if_present<K>(api: &Api<K>, name: &str) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube("delete", format!("{} {name}", K::kind(&())))(e)),
+    }
+}
+
 /// Applies the workers' PodDisruptionBudget, or removes it when the spec disables it.
 async fn apply_disruption_budget(cx: &ApplyCtx<'_>, d: &Deployment) -> Result<(), Error> {
     let api: Api<PodDisruptionBudget> = Api::namespaced(cx.client.clone(), &cx.meta.namespace);
     match build::disruption_budget::disruption_budget(&cx.meta, &d.spec) {
         Some(pdb) => ssa(&api, &pdb).await,
-        None => {
-            let name = crate::naming::service_name(&cx.meta.name);
-            match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                Err(e) => Err(Error::kube("delete", format!("PodDisruptionBudget {name}"))(e)),
-            }
-        }
+        None => delete_if_present(&api, &crate::naming::service_name(&cx.meta.name)).await,
     }
 }
 
 /// Applies a worker pod; a refusal by admission (PodSecurity, quota: 403) or validation (422) becomes
 /// [`Error::PodRejected`], which the controller turns into a condition and an Event.
 async fn create_pod(api: &Api<Pod>, pod: &Pod) -> Result<(), Error> {
-    let name = pod.name_any();
-    match api.patch(&name, &params(), &Patch::Apply(pod)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if matches!(e.code, 403 | 422) => {
-            Err(Error::PodRejected(PodRejection {
-                pod: name,
-                reason: e.reason,
-                message: e.message,
-            }))
-        }
-        Err(e) => Err(Error::kube("apply", format!("Pod {name}"))(e)),
-    }
+    ssa(api, pod).await.map_err(|e| match e {
+        Error::Kube {
+            source: kube::Error::Api(s),
+            ..
+        } if matches!(s.code, 403 | 422) => Error::PodRejected(PodRejection {
+            pod: pod.name_any(),
+            reason: s.reason,
+            message: s.message,
+        }),
+        other => other,
+    })
 }
 
 async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutcome> {
@@ -223,11 +227,7 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
         Action::DeletePods(names) => {
             let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
             for name in names {
-                match pods.delete(&name, &DeleteParams::default()).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(Error::kube("delete", format!("Pod {name}"))(e)),
-                }
+                delete_if_present(&pods, &name).await?;
             }
         }
         Action::StopWithSavepoint { .. } => {}

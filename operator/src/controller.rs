@@ -16,7 +16,7 @@ use kube::{Api, Resource, ResourceExt};
 use sluice_crds::StreamJob;
 use tokio::sync::watch;
 
-use crate::apply::{ApplyCtx, apply, publish};
+use crate::apply::{ApplyCtx, apply, delete_if_present, publish};
 use crate::autoscaling::{Autoscalers, set_parallelism};
 use crate::build::JobMeta;
 use crate::error::Error;
@@ -144,11 +144,7 @@ async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error>
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     for p in &fetched.observed.pods {
-        match pods.delete(&p.name, &Default::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(Error::kube("delete", format!("Pod {}", p.name))(e)),
-        }
+        delete_if_present(&pods, &p.name).await?;
     }
     Ok(RequeueAction::await_change())
 }

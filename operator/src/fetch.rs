@@ -32,9 +32,7 @@ fn observed_pod(pod: &Pod) -> Option<ObservedPod> {
     let name = pod.name_any();
     let ordinal = naming::ordinal_of(&name)?;
     let status = pod.status.as_ref();
-    let ready = status
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let ready = pod_health::condition(pod, "Ready", "True").is_some();
     let restarts = status
         .and_then(|s| s.container_statuses.as_ref())
         .map(|cs| cs.iter().map(|c| c.restart_count).sum())

@@ -2,7 +2,7 @@
 //! pull, config, crash loop), a container that ended badly, an eviction, or a pod the scheduler cannot place.
 //! Pure functions of the Pod object, so the reasons a user sees in the StreamJob are unit-tested here.
 
-use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod, PodCondition};
 
 use crate::model::PodTrouble;
 
@@ -41,15 +41,10 @@ pub fn trouble(pod: &Pod) -> Option<PodTrouble> {
             });
         }
     }
-    status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-        .map(|c| PodTrouble {
-            reason: c.reason.clone().unwrap_or_else(|| "Unschedulable".into()),
-            message: c.message.clone().unwrap_or_default(),
-        })
+    condition(pod, "PodScheduled", "False").map(|c| PodTrouble {
+        reason: c.reason.clone().unwrap_or_else(|| "Unschedulable".into()),
+        message: c.message.clone().unwrap_or_default(),
+    })
 }
 
 fn waiting_trouble(c: &ContainerStatus) -> Option<PodTrouble> {
@@ -106,20 +101,24 @@ pub fn last_termination(pod: &Pod) -> Option<String> {
         .find_map(|c| last_terminated(c).map(termination_text))
 }
 
-/// The reason of the pod's `DisruptionTarget` condition: Kubernetes is taking the pod on purpose (an
-/// eviction through the Eviction API, preemption, a node shutdown, a taint), not because it failed.
-pub fn disruption(pod: &Pod) -> Option<String> {
-    let status = pod.status.as_ref()?;
-    status
+/// The pod's condition `type_` when it has `status` (`"True"`, `"False"`).
+pub fn condition<'p>(pod: &'p Pod, type_: &str, status: &str) -> Option<&'p PodCondition> {
+    pod.status
+        .as_ref()?
         .conditions
         .iter()
         .flatten()
-        .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
-        .map(|c| {
-            c.reason
-                .clone()
-                .unwrap_or_else(|| "DisruptionTarget".into())
-        })
+        .find(|c| c.type_ == type_ && c.status == status)
+}
+
+/// The reason of the pod's `DisruptionTarget` condition: Kubernetes is taking the pod on purpose (an
+/// eviction through the Eviction API, preemption, a node shutdown, a taint), not because it failed.
+pub fn disruption(pod: &Pod) -> Option<String> {
+    condition(pod, "DisruptionTarget", "True").map(|c| {
+        c.reason
+            .clone()
+            .unwrap_or_else(|| "DisruptionTarget".into())
+    })
 }
 
 #[cfg(test)]

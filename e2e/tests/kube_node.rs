@@ -220,15 +220,10 @@ fn restricted_pods(cluster: &RealCluster) {
     let ns = restricted_namespace(cluster, "restricted");
 
     let registry_addr = cluster.registry_host();
-    let out = apply(
+    apply_ok(
         cluster,
         &ns,
         &restricted_pod("netcheck", &netcheck, &[&registry_addr]),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let finished = |p: &str| p == "Succeeded" || p == "Failed";
     let phase = wait_for(
@@ -279,15 +274,10 @@ fn restricted_pods(cluster: &RealCluster) {
     );
 
     let missing = format!("{registry_addr}/sluice-testbed/missing:1");
-    let out = apply(
+    apply_ok(
         cluster,
         &ns,
         &restricted_pod("missing-image", &missing, &[]),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let reason = "{.status.containerStatuses[0].state.waiting.reason}";
     wait_for(
@@ -400,15 +390,10 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         bucket: &bucket,
         s3_endpoint: &endpoint,
     };
-    let out = apply(
+    apply_ok(
         cluster,
         &ns,
         &serde_yaml::to_string(&localize(&local)).unwrap(),
-    );
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 
     // 60 s of load: it runs through the drain, the rescale and the suspension.
@@ -500,8 +485,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         &["-n", &ns, "delete", &sj, "--wait", "--timeout=180s"],
     );
     assert_event(cluster, &ns, "FinalSavepoint", &format!("s3://{bucket}/"));
-    let gone = ["wait", "--for=delete", "pods", "--all", "--timeout=120s"];
-    kubectl_ok(cluster, &[&["-n", ns.as_str()][..], &gone[..]].concat());
+    wait_pods_gone(cluster, &ns);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -586,8 +570,7 @@ fn suspend_and_resume(cluster: &RealCluster, ns: &str, job: &str, bucket: &str) 
         "SavepointCompleted",
         &format!("(Suspend) at s3://{bucket}/"),
     );
-    let gone = ["wait", "--for=delete", "pods", "--all", "--timeout=120s"];
-    kubectl_ok(cluster, &[&["-n", ns][..], &gone[..]].concat());
+    wait_pods_gone(cluster, ns);
     patch("running");
 }
 
@@ -636,9 +619,6 @@ fn troubled_jobs(cluster: &RealCluster, worker_image: &str) {
         doc["spec"]["partitions"] = 2.into();
         serde_yaml::to_string(&doc).unwrap()
     };
-    let degraded = "{.status.conditions[?(@.type==\"Degraded\")].reason}";
-    let degraded_message = "{.status.conditions[?(@.type==\"Degraded\")].message}";
-
     // A ResourceQuota that admits one pod: the second worker is refused by the API server.
     let ns = example_namespace(cluster, "quota", "t0ken", FRAUD_V1_YAML);
     kubectl_ok(
@@ -646,15 +626,9 @@ fn troubled_jobs(cluster: &RealCluster, worker_image: &str) {
         &["-n", &ns, "create", "quota", "one-pod", "--hard=pods=1"],
     );
     apply_ok(cluster, &ns, &job(&ns, worker_image, 2));
-    let sj = "streamjob/fraud";
-    wait_for(cluster, &ns, sj, degraded, Duration::from_secs(120), |r| {
-        r == "PodRejected"
-    });
-    let message = kubectl_jsonpath(cluster, &ns, sj, degraded_message);
-    assert!(
-        message.contains("fraud-worker-1") && message.contains("exceeded quota"),
-        "{message}"
-    );
+    let limit = Duration::from_secs(120);
+    let needles = ["fraud-worker-1", "exceeded quota"];
+    wait_degraded(cluster, &ns, &["PodRejected"], limit, &needles);
     assert_event(cluster, &ns, "PodRejected", "exceeded quota");
 
     // An image tag that does not exist in the registry.
@@ -662,47 +636,43 @@ fn troubled_jobs(cluster: &RealCluster, worker_image: &str) {
     let (repository, _) = worker_image.rsplit_once(':').unwrap();
     let missing = format!("{repository}:no-such-tag");
     apply_ok(cluster, &ns, &job(&ns, &missing, 1));
-    let pulling = |r: &str| r == "ErrImagePull" || r == "ImagePullBackOff";
-    let reason = wait_for(
-        cluster,
-        &ns,
-        sj,
-        degraded,
-        Duration::from_secs(120),
-        pulling,
-    );
-    let message = kubectl_jsonpath(cluster, &ns, sj, degraded_message);
-    assert!(
-        message.contains("pod fraud-worker-0") && message.contains("no-such-tag"),
-        "{message}"
-    );
+    let pulling = ["ErrImagePull", "ImagePullBackOff"];
+    let needles = ["pod fraud-worker-0", "no-such-tag"];
+    let reason = wait_degraded(cluster, &ns, &pulling, limit, &needles);
     assert_event(cluster, &ns, &reason, "fraud-worker-0");
 
     // A worker that exits at start (its model does not parse): the worker's own fatal error, from its
     // termination message, reaches the condition and the WorkerRestarted Events.
     let ns = example_namespace(cluster, "crash", "t0ken", "version: [not a model");
     apply_ok(cluster, &ns, &job(&ns, worker_image, 1));
-    let crashing = |r: &str| r == "CrashLoopBackOff" || r == "Error";
-    wait_for(
-        cluster,
-        &ns,
-        sj,
-        degraded,
-        Duration::from_secs(180),
-        crashing,
-    );
-    let message = kubectl_jsonpath(cluster, &ns, sj, degraded_message);
-    assert!(
-        message.contains("pod fraud-worker-0") && message.contains("scoring model"),
-        "{message}"
-    );
+    let crashing = ["CrashLoopBackOff", "Error"];
+    let needles = ["pod fraud-worker-0", "scoring model"];
+    wait_degraded(cluster, &ns, &crashing, Duration::from_secs(180), &needles);
     assert_event(cluster, &ns, "WorkerRestarted", "scoring model");
     let history = "{.status.warningHistory[*].message}";
-    let history = kubectl_jsonpath(cluster, &ns, sj, history);
+    let history = kubectl_jsonpath(cluster, &ns, "streamjob/fraud", history);
     assert!(
         history.contains("scoring model"),
         "warningHistory: {history}"
     );
+}
+
+/// Waits until `streamjob/fraud` in `ns` is Degraded for one of `reasons`, then checks that the condition's
+/// message contains every one of `needles`; returns the reason.
+fn wait_degraded(
+    cluster: &RealCluster,
+    ns: &str,
+    reasons: &[&str],
+    timeout: Duration,
+    needles: &[&str],
+) -> String {
+    let sj = "streamjob/fraud";
+    let degraded = "{.status.conditions[?(@.type==\"Degraded\")]";
+    let reason = format!("{degraded}.reason}}");
+    let reason = wait_for(cluster, ns, sj, &reason, timeout, |r| reasons.contains(&r));
+    let message = kubectl_jsonpath(cluster, ns, sj, &format!("{degraded}.message}}"));
+    assert!(needles.iter().all(|n| message.contains(n)), "{message}");
+    reason
 }
 
 fn apply_ok(cluster: &RealCluster, namespace: &str, yaml: &str) {
@@ -711,6 +681,23 @@ fn apply_ok(cluster: &RealCluster, namespace: &str, yaml: &str) {
         out.status.success(),
         "kubectl apply: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits up to 2 minutes until every pod of `namespace` is gone.
+fn wait_pods_gone(cluster: &RealCluster, namespace: &str) {
+    let wait = "--timeout=120s";
+    kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            namespace,
+            "wait",
+            "--for=delete",
+            "pods",
+            "--all",
+            wait,
+        ],
     );
 }
 

@@ -18,9 +18,11 @@
 //!   error, from its termination message, in `WorkerRestarted` Events and the condition);
 //! - `kubectl drain` under load stops at the job's PodDisruptionBudget (one worker at a time); the evicted
 //!   worker is recreated without counting a restart; then `kubectl scale` to 2 workers (a savepoint
-//!   upgrade on real pods); suspend (a savepoint, no pods) and resume from it; a new model in the job's
-//!   ConfigMap (a savepoint upgrade; `verify` with both models finds each partition switching once); the
-//!   output stays exactly-once through all of them;
+//!   upgrade on real pods; 13 workers over 12 partitions are refused at admission); suspend (a savepoint,
+//!   no pods) and resume from it; a new model in the job's ConfigMap (a savepoint upgrade; `verify` with
+//!   both models finds each partition switching once); an upgrade to an image tag the registry lacks,
+//!   rolled back to the last stable spec from its savepoint; the output, malformed records in the DLQ
+//!   included, stays exactly-once through all of them;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -425,6 +427,14 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         "SavepointCompleted",
         &format!("(Upgrade) at s3://{bucket}/"),
     );
+    // More workers than partitions is refused at admission (CEL), naming the rule; nothing changes.
+    let refused = kubectl(cluster, &["-n", &ns, "scale", &sj, "--replicas=13"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "13 workers over 12 partitions");
+    assert!(
+        said.contains("parallelism must not exceed partitions"),
+        "{said}"
+    );
     suspend_and_resume(cluster, &ns, name, &bucket);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
     let status = producer
@@ -452,6 +462,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         |t| t == "upgrade",
     );
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
+    bad_tag_rolled_back(cluster, &ns, name, worker_image);
     let second = GeneratorConfig {
         seed: 12,
         cards: 1_500,
@@ -471,11 +482,16 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     assert!(report.ok(), "{report:#?}");
     assert!(report.actual_decisions >= 25_900, "{report:#?}");
     assert_eq!(report.unprocessed_records, 0, "{report:#?}");
+    assert!(
+        report.actual_dlq > 0,
+        "no malformed record reached the DLQ: {report:#?}"
+    );
     assert_each_partition_switched_once(&report, partitions as usize);
     let events = format!(
-        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2, suspended and resumed, model fraud-v1 → fraud-v2"
+        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2, suspended and resumed, model fraud-v1 → fraud-v2, a missing image tag rolled back"
     );
-    let scenario = "1r. the example on the real node (helm, apply, drain, scale, suspend, model)";
+    let scenario =
+        "1r. the example on the real node (helm, apply, drain, scale, suspend, model, rollback)";
     common::report::record(scenario, events, 0, Some(&report), started);
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
@@ -545,6 +561,41 @@ fn drain_under_load(cluster: &RealCluster, ns: &str, job: &str) {
     let failures = "{.status.restarts.failure}|{.status.restarts.recent}";
     let counted = kubectl_jsonpath(cluster, ns, &sj, failures);
     assert_eq!(counted, "|", "an eviction counted as a failure");
+}
+
+/// An upgrade to an image tag the registry does not have: the savepoint is taken, the new pods cannot pull
+/// their image, and after `rollback.readinessTimeout` the operator redeploys the last stable spec from that
+/// savepoint, blocks the bad generation and says why (Kubernetes' pull error) in the `RollbackStarted` Event.
+fn bad_tag_rolled_back(cluster: &RealCluster, ns: &str, job: &str, worker_image: &str) {
+    let sj = format!("streamjob/{job}");
+    let merge = |body: serde_json::Value| {
+        let body = body.to_string();
+        kubectl_ok(
+            cluster,
+            &["-n", ns, "patch", &sj, "--type=merge", "-p", &body],
+        );
+    };
+    // Rollback timings are policy, not deployment: changing them restarts nothing.
+    let rollback = serde_json::json!({"readinessTimeout": "20s", "stableAfter": "5s"});
+    merge(serde_json::json!({"spec": {"rollback": rollback}}));
+    let lifecycle = "{.status.lifecycleState}";
+    let limit = Duration::from_secs(120);
+    wait_for(cluster, ns, &sj, lifecycle, limit, |v| v == "STABLE");
+    let good_hash = kubectl_jsonpath(cluster, ns, &sj, "{.status.deployedHash}");
+    let (repository, _) = worker_image.rsplit_once(':').unwrap();
+    let missing = format!("{repository}:no-such-tag");
+    merge(serde_json::json!({"spec": {"image": missing}}));
+
+    let limit = Duration::from_secs(240);
+    wait_for(cluster, ns, &sj, lifecycle, limit, |v| v == "ROLLED_BACK");
+    assert_event(cluster, ns, "RollbackStarted", "no-such-tag");
+    let degraded = "{.status.conditions[?(@.type==\"Degraded\")].reason}";
+    assert_eq!(kubectl_jsonpath(cluster, ns, &sj, degraded), "RolledBack");
+    let hash = kubectl_jsonpath(cluster, ns, &sj, "{.status.deployedHash}");
+    assert_eq!(hash, good_hash, "the rolled-back deployment");
+    let images = "{.items[*].spec.containers[0].image}";
+    let running = |v: &str| v == format!("{worker_image} {worker_image}");
+    wait_for(cluster, ns, "pods", images, limit, running);
 }
 
 /// `spec.state: suspended` stops every worker with a savepoint into the store and removes the pods;

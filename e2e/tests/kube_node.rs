@@ -23,6 +23,9 @@
 //!   both models finds each partition switching once); an upgrade to an image tag the registry lacks,
 //!   rolled back to the last stable spec from its savepoint; the output, malformed records in the DLQ
 //!   included, stays exactly-once through all of them;
+//! - faults of a node under that load: a worker process SIGKILLed, the kubelet killed and restarted, a worker
+//!   pod force-deleted, the operator leader pod force-deleted during two upgrades; a worker OOM-killed under
+//!   a 32 MiB limit is reported as `OOMKilled` in the StreamJob's condition and Events;
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
@@ -164,11 +167,11 @@ fn restricted_pod(name: &str, image: &str, args: &[&str]) -> String {
 #[test]
 fn a_real_node_runs_restricted_pods_and_the_helm_chart() {
     let dir = run_root().join(unique_name("node"));
-    let cluster =
+    let mut cluster =
         RealCluster::start(&dir).unwrap_or_else(|e| panic!("starting the real node: {e}"));
     restricted_pods(&cluster);
-    let worker_image = helm_install(&cluster);
-    example_job(&cluster, &worker_image);
+    let (worker_image, operator_ns) = helm_install(&cluster);
+    example_job(&mut cluster, &worker_image, &operator_ns);
     troubled_jobs(&cluster, &worker_image);
 
     drop(cluster);
@@ -293,7 +296,8 @@ fn restricted_pods(cluster: &RealCluster) {
 }
 
 /// Installs the chart; returns the worker image reference pushed beside the operator's.
-fn helm_install(cluster: &RealCluster) -> String {
+/// Installs the chart; returns the worker image and the operator's namespace.
+fn helm_install(cluster: &RealCluster) -> (String, String) {
     let registry = cluster.registry().unwrap();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || e2e_source_dir().join("../target"),
@@ -348,10 +352,10 @@ fn helm_install(cluster: &RealCluster) -> String {
         pods.split(' ').any(|p| p == holder),
         "Lease holder {holder} is not one of {pods}"
     );
-    images.worker
+    (images.worker, ns)
 }
 
-fn example_job(cluster: &RealCluster, worker_image: &str) {
+fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str) {
     let started = Instant::now();
     let dir = run_root().join(unique_name("node-example"));
     // Pods reach Kafka and S3 on the bridge's host address.
@@ -410,9 +414,14 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
     drain_under_load(cluster, &ns, name);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
+    node_faults(cluster, &ns, name);
+    wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
     // `kubectl scale` through the StreamJob's /scale subresource: a savepoint upgrade to 2 workers, each
-    // taking over 6 partitions with their state from the savepoint.
+    // taking over 6 partitions with their state from the savepoint. The operator's leader is killed in
+    // the middle of it; the standby takes the Lease and finishes the upgrade from the persisted step.
     kubectl_ok(cluster, &["-n", &ns, "scale", &sj, "--replicas=2"]);
+    let early = ["savepointRequested", "savepointTaken", "podsDeleted"];
+    let scale_step = kill_leader_during(cluster, operator_ns, &ns, &sj, &early);
     let scaled = |v: &str| v == "RUNNING/2" || v == "STABLE/2";
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
     let pods = kubectl_jsonpath(cluster, &ns, "pods", "{.items[*].metadata.name}");
@@ -452,6 +461,7 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
         cluster,
         &["-n", &ns, "patch", cm, "--type=merge", "-p", &data],
     );
+    let model_step = kill_leader_during(cluster, operator_ns, &ns, &sj, &["deploying"]);
     let last_savepoint = "{.status.savepoints[-1:].trigger}";
     wait_for(
         cluster,
@@ -488,11 +498,10 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     );
     assert_each_partition_switched_once(&report, partitions as usize);
     let events = format!(
-        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, scaled to 2, suspended and resumed, model fraud-v1 → fraud-v2, a missing image tag rolled back"
+        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, a worker SIGKILLed, the kubelet restarted, a worker pod force-deleted, scaled to 2 and a new model (the operator leader killed at steps {scale_step} and {model_step}), suspended and resumed, a missing image tag rolled back"
     );
-    let scenario =
-        "1r. the example on the real node (helm, apply, drain, scale, suspend, model, rollback)";
-    common::report::record(scenario, events, 0, Some(&report), started);
+    let scenario = "1r. the example on the real node (helm, apply, drain, node faults, scale, suspend, model, rollback)";
+    common::report::record(scenario, events, 5, Some(&report), started);
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
     // store, then the pods go.
@@ -502,7 +511,57 @@ fn example_job(cluster: &RealCluster, worker_image: &str) {
     );
     assert_event(cluster, &ns, "FinalSavepoint", &format!("s3://{bucket}/"));
     wait_pods_gone(cluster, &ns);
+    oom_killed(cluster, worker_image, &bootstrap, &endpoint, &bucket, &dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A worker with a backlog to process and a 32 MiB memory limit: the kernel's OOM killer ends it, and the
+/// StreamJob says so (`OOMKilled (exit code 137)` in its `Degraded` condition and `WorkerRestarted` Events).
+/// Its own topics on the same broker; nothing of it reaches the example's topics.
+fn oom_killed(
+    cluster: &RealCluster,
+    worker_image: &str,
+    bootstrap: &str,
+    s3_endpoint: &str,
+    bucket: &str,
+    dir: &std::path::Path,
+) {
+    let h = JobHarness::new(bootstrap, &dir.join("oom"), 2, "").unwrap();
+    let backlog = GeneratorConfig {
+        seed: 13,
+        cards: 5_000,
+        partitions: 2,
+        authorizations: 20_000,
+        ..GeneratorConfig::default()
+    };
+    sluice_runtime::produce::produce(bootstrap, &h.job.topics, backlog, 0, |_| {}).unwrap();
+    let ns = example_namespace(cluster, "oom", &h.token, FRAUD_V1_YAML);
+    let local = Localization {
+        name: "fraud",
+        namespace: &ns,
+        image: worker_image,
+        job: &h.job,
+        bootstrap,
+        bucket,
+        s3_endpoint,
+    };
+    let mut doc = localize(&local);
+    doc["spec"]["parallelism"] = 1.into();
+    doc["spec"]["partitions"] = 2.into();
+    let memory = serde_json::json!({"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"memory": "32Mi"}});
+    doc["spec"]["resources"] = serde_yaml::to_value(memory).unwrap();
+    // Nothing to save of a worker that never gets far.
+    doc["spec"]["deletion"]["finalSavepoint"] = false.into();
+    apply_ok(cluster, &ns, &serde_yaml::to_string(&doc).unwrap());
+    let killed = ["OOMKilled", "CrashLoopBackOff"];
+    let needles = ["pod fraud-worker-0", "OOMKilled (exit code 137)"];
+    wait_degraded(cluster, &ns, &killed, Duration::from_secs(180), &needles);
+    assert_event(cluster, &ns, "WorkerRestarted", "OOMKilled (exit code 137)");
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "delete", "streamjob/fraud", "--timeout=60s"],
+    );
+    wait_pods_gone(cluster, &ns);
 }
 
 /// Waits up to 5 minutes until the job has consumed all its input.
@@ -561,6 +620,127 @@ fn drain_under_load(cluster: &RealCluster, ns: &str, job: &str) {
     let failures = "{.status.restarts.failure}|{.status.restarts.recent}";
     let counted = kubectl_jsonpath(cluster, ns, &sj, failures);
     assert_eq!(counted, "|", "an eviction counted as a failure");
+}
+
+/// Faults of a node under load: a worker process SIGKILLed inside its container (the kubelet restarts the
+/// container; one `WorkerRestarted` with exit code 137), the kubelet itself killed and restarted (the pods
+/// run on; the new kubelet adopts them), and a worker pod force-deleted (the operator creates it again after
+/// its restart backoff).
+fn node_faults(cluster: &mut RealCluster, ns: &str, job: &str) {
+    let sj = format!("streamjob/{job}");
+    let worker0 = format!("{job}-worker-0");
+    kill_container_process(&worker0, "sluice-worker");
+    let restarted = format!("pod {worker0} restarted");
+    assert_event(cluster, ns, "WorkerRestarted", &restarted);
+    assert_event(cluster, ns, "WorkerRestarted", "exit code 137");
+    pod_ready(cluster, ns, &worker0);
+
+    cluster
+        .restart_kubelet()
+        .unwrap_or_else(|e| panic!("restarting the kubelet: {e}"));
+
+    let worker1 = format!("pod/{job}-worker-1");
+    let uid = kubectl_jsonpath(cluster, ns, &worker1, "{.metadata.uid}");
+    kubectl_ok(
+        cluster,
+        &["-n", ns, "delete", &worker1, "--force", "--grace-period=0"],
+    );
+    let limit = Duration::from_secs(120);
+    wait_for(cluster, ns, &worker1, "{.metadata.uid}", limit, |u| {
+        !u.is_empty() && u != uid
+    });
+    pod_ready(cluster, ns, &format!("{job}-worker-1"));
+    // The killed process and the lost pod count against restartPolicy; the kubelet's restart does not.
+    let restarts = kubectl_jsonpath(cluster, ns, &sj, "{.status.restarts.recent[*]}");
+    assert_eq!(
+        restarts.split_whitespace().count(),
+        2,
+        "restarts: {restarts}"
+    );
+}
+
+/// Waits up to 3 minutes until `pod` is Ready.
+fn pod_ready(cluster: &RealCluster, ns: &str, pod: &str) {
+    let pod = format!("pod/{pod}");
+    let wait = [
+        "-n",
+        ns,
+        "wait",
+        "--for=condition=Ready",
+        &pod,
+        "--timeout=180s",
+    ];
+    kubectl_ok(cluster, &wait);
+}
+
+/// SIGKILLs the process named `comm` in `pod`'s container from the host, as the kernel's OOM killer would.
+/// Containers share the host's process table; the pod's name is the container's `HOSTNAME`.
+fn kill_container_process(pod: &str, comm: &str) {
+    let needle = format!("HOSTNAME={pod}");
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if name.trim() != comm {
+            continue;
+        }
+        let env = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            let pid = pid.to_string();
+            let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+            assert!(killed.success(), "kill -KILL {pid}");
+            return;
+        }
+    }
+    panic!("no {comm} process of pod {pod}");
+}
+
+/// Force-deletes the operator pod holding the Lease as soon as the job's upgrade is at one of `steps`
+/// (`status.upgrade.step`'s key), as a crashed node would take it; waits until the standby holds the Lease.
+/// Returns the step it was killed at.
+fn kill_leader_during(
+    cluster: &RealCluster,
+    operator_ns: &str,
+    ns: &str,
+    sj: &str,
+    steps: &[&'static str],
+) -> &'static str {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let step = loop {
+        let step = kubectl_jsonpath(cluster, ns, sj, "{.status.upgrade.step}");
+        if let Some(hit) = steps.iter().find(|s| step.contains(&format!("\"{s}\""))) {
+            break *hit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upgrade never reached {steps:?} (now {step:?})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let lease = "lease/sluice-operator";
+    let holder = kubectl_jsonpath(cluster, operator_ns, lease, "{.spec.holderIdentity}");
+    let pod = format!("pod/{holder}");
+    kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            operator_ns,
+            "delete",
+            &pod,
+            "--force",
+            "--grace-period=0",
+        ],
+    );
+    wait_for(
+        cluster,
+        operator_ns,
+        lease,
+        "{.spec.holderIdentity}",
+        Duration::from_secs(90),
+        |h| !h.is_empty() && h != holder,
+    );
+    step
 }
 
 /// An upgrade to an image tag the registry does not have: the savepoint is taken, the new pods cannot pull

@@ -10,7 +10,7 @@
 //! Service) in nftables mode; its tables are removed at teardown.
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -58,45 +58,65 @@ pub fn kubelet_config(
     )
 }
 
-/// Starts the kubelet with its configuration and kubeconfig in `dir` and its root directory under it.
-pub fn start_kubelet(
-    dir: &Path,
-    host: IpAddr,
-    kubeconfig: &Path,
-    client_ca: &Path,
-    containerd_socket: &Path,
-) -> Result<ManagedProcess, TestBedError> {
+/// What the kubelet is started with; kept so that a test can restart it as a node's init system would.
+#[derive(Debug, Clone)]
+pub struct KubeletSetup {
+    /// Its configuration, kubeconfig, logs and root directory are here.
+    pub dir: PathBuf,
+    pub host: IpAddr,
+    pub kubeconfig: PathBuf,
+    pub client_ca: PathBuf,
+    pub containerd_socket: PathBuf,
+}
+
+/// Starts the kubelet with its configuration and kubeconfig in `setup.dir` and its root directory under it.
+/// A restart with the same setup finds its pods (their containers live on under containerd) and adopts them.
+pub fn start_kubelet(setup: &KubeletSetup) -> Result<ManagedProcess, TestBedError> {
+    let dir = &setup.dir;
     let config = dir.join("kubelet.yaml");
-    let port = crate::ports::free_port_on(host)?;
-    std::fs::write(
-        &config,
-        kubelet_config(host, port, client_ca, containerd_socket),
-    )
-    .map_err(TestBedError::io(format!("writing {}", config.display())))?;
+    let port = crate::ports::free_port_on(setup.host)?;
+    let yaml = kubelet_config(setup.host, port, &setup.client_ca, &setup.containerd_socket);
+    std::fs::write(&config, yaml)
+        .map_err(TestBedError::io(format!("writing {}", config.display())))?;
     let mut cmd = Command::new(kube_bin("kubelet"));
     cmd.arg(format!("--config={}", config.display()))
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .arg(format!("--kubeconfig={}", setup.kubeconfig.display()))
         .arg(format!("--root-dir={}", dir.join("kubelet").display()))
         .arg(format!("--hostname-override={NODE_NAME}"))
-        .arg(format!("--node-ip={host}"))
+        .arg(format!("--node-ip={}", setup.host))
         .arg("--v=1");
     ManagedProcess::spawn("kubelet", cmd, &dir.join("kubelet.log"))
 }
 
 /// Waits until the Node reports Ready, as `kubectl` (the admin) sees it.
 pub fn wait_ready(kubelet: &mut ManagedProcess, kubectl: &Command) -> Result<(), TestBedError> {
+    wait_ready_after(kubelet, kubectl, None)
+}
+
+/// Waits until the Node reports Ready with a heartbeat other than `previous` (`None`: any), i.e. until the
+/// kubelet just started has reported the node's status itself rather than the API server still showing its
+/// predecessor's.
+pub fn wait_ready_after(
+    kubelet: &mut ManagedProcess,
+    kubectl: &Command,
+    previous: Option<&str>,
+) -> Result<(), TestBedError> {
     kubelet.wait_until(READY_TIMEOUT, |_| {
-        let mut cmd = Command::new(kubectl.get_program());
-        cmd.args(kubectl.get_args()).args([
-            "get",
-            "node",
-            NODE_NAME,
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-        ]);
-        cmd.output()
-            .is_ok_and(|o| o.status.success() && o.stdout == b"True")
+        ready_heartbeat(kubectl).is_some_and(|beat| previous != Some(beat.as_str()))
     })
+}
+
+/// The `lastHeartbeatTime` of the Node's Ready condition when that condition is True.
+pub fn ready_heartbeat(kubectl: &Command) -> Option<String> {
+    let mut cmd = Command::new(kubectl.get_program());
+    let ready = "{.status.conditions[?(@.type==\"Ready\")]";
+    let path = format!("jsonpath={ready}.status}} {ready}.lastHeartbeatTime}}");
+    cmd.args(kubectl.get_args())
+        .args(["get", "node", NODE_NAME, "-o", &path]);
+    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (status, beat) = text.split_once(' ')?;
+    (status == "True").then(|| beat.to_string())
 }
 
 /// Starts kube-proxy (nftables mode) and waits until its health endpoint answers, i.e. it has synced the

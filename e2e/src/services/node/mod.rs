@@ -25,6 +25,7 @@ use crate::process::ManagedProcess;
 use crate::services::kube::controllers::component_kubeconfig;
 use crate::services::kube::{ControlPlaneOptions, KubeCluster};
 use containerd::ContainerdPaths;
+use kubelet::KubeletSetup;
 use network::{HOST_IP, NodeLock};
 use registry::Registry;
 
@@ -45,6 +46,7 @@ pub struct RealCluster {
 struct NodeProcesses {
     dir: PathBuf,
     kubelet: Option<ManagedProcess>,
+    kubelet_setup: Option<KubeletSetup>,
     proxy: Option<ManagedProcess>,
     containerd: Option<ManagedProcess>,
 }
@@ -78,6 +80,7 @@ impl RealCluster {
         let mut node = NodeProcesses {
             dir: node_dir.clone(),
             kubelet: None,
+            kubelet_setup: None,
             proxy: None,
             containerd: None,
         };
@@ -94,16 +97,17 @@ impl RealCluster {
         let server = cluster.server_url().to_string();
         let proxy_kubeconfig = component_kubeconfig(&node_dir, &server, &pki, "kube-proxy")?;
         node.proxy = Some(kubelet::start_proxy(&node_dir, &proxy_kubeconfig)?);
-        let kubelet_kubeconfig = component_kubeconfig(&node_dir, &server, &pki, "kubelet")?;
-        let mut kubelet = kubelet::start_kubelet(
-            &node_dir,
-            HOST_IP,
-            &kubelet_kubeconfig,
-            &pki.ca_cert,
-            &paths.socket(),
-        )?;
+        let setup = KubeletSetup {
+            dir: node_dir.clone(),
+            host: HOST_IP,
+            kubeconfig: component_kubeconfig(&node_dir, &server, &pki, "kubelet")?,
+            client_ca: pki.ca_cert.clone(),
+            containerd_socket: paths.socket(),
+        };
+        let mut kubelet = kubelet::start_kubelet(&setup)?;
         kubelet::wait_ready(&mut kubelet, &cluster.kubectl())?;
         node.kubelet = Some(kubelet);
+        node.kubelet_setup = Some(setup);
         tracing::info!(server = %server, registry = %registry.host(), "real node ready");
         Ok(RealCluster {
             node: Some(node),
@@ -142,6 +146,29 @@ impl RealCluster {
     pub fn keep_dir(mut self) -> Self {
         self.remove_dir_on_drop = false;
         self
+    }
+
+    /// Kills the kubelet (SIGKILL, as a crash or an OOM kill of the node agent would) and starts it again
+    /// with the same configuration, as systemd would; returns once the Node is Ready again. The pods keep
+    /// running meanwhile: their containers belong to containerd, not to the kubelet.
+    pub fn restart_kubelet(&mut self) -> Result<(), TestBedError> {
+        let node = self
+            .node
+            .as_mut()
+            .ok_or_else(|| TestBedError::Env("the node is stopped".into()))?;
+        let setup = node
+            .kubelet_setup
+            .clone()
+            .ok_or_else(|| TestBedError::Env("the kubelet never started".into()))?;
+        let kubectl = self.cluster.kubectl();
+        let before = kubelet::ready_heartbeat(&kubectl);
+        if let Some(mut old) = node.kubelet.take() {
+            old.kill();
+        }
+        let mut kubelet = kubelet::start_kubelet(&setup)?;
+        kubelet::wait_ready_after(&mut kubelet, &kubectl, before.as_deref())?;
+        node.kubelet = Some(kubelet);
+        Ok(())
     }
 
     /// PIDs of every process of the node and the control plane.

@@ -132,6 +132,9 @@ pub struct StreamJobSpec {
     /// The workers' PodDisruptionBudget.
     #[serde(default)]
     pub disruption_budget: DisruptionBudgetSpec,
+    /// Periodic savepoints and the savepoint timeout.
+    #[serde(default)]
+    pub savepoints: SavepointsSpec,
     /// Extra settings for the worker pods.
     #[serde(default)]
     pub pod_template: PodTemplateOverrides,

@@ -26,6 +26,16 @@ pub fn cel_millis(f: &str) -> String {
     )
 }
 
+/// `spec.savepoints.timeout` is at least 10 s.
+pub fn savepoint_timeout_rule() -> String {
+    format!("!has(self.timeout) || {} >= 10000", cel_millis("timeout"))
+}
+
+/// `spec.savepoints.periodic.interval` is at least a minute.
+pub fn periodic_interval_rule() -> String {
+    format!("{} >= 60000", cel_millis("interval"))
+}
+
 /// The transaction-timeout rule (mirrors [`JobConfig::validate`]).
 pub fn transaction_timeout_rule() -> String {
     format!(

@@ -153,7 +153,10 @@ pub struct SnapshotRef {
 pub enum SavepointTrigger {
     Upgrade,
     Suspend,
+    /// `savepointTriggerNonce` changed.
     Manual,
+    /// `savepoints.periodic.interval` passed.
+    Periodic,
     Deletion,
 }
 
@@ -300,10 +303,17 @@ pub struct HandledNonces {
     pub restart: Option<i64>,
 }
 
-/// A manual savepoint in progress.
+/// A savepoint the workers take while they keep running (manual or periodic), in progress.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingSavepoint {
     pub id: String,
     pub started_at: Time,
+    /// `manual` or `periodic` (absent in statuses written before periodic savepoints: `manual`).
+    #[serde(default = "manual_trigger")]
+    pub trigger: SavepointTrigger,
+}
+
+fn manual_trigger() -> SavepointTrigger {
+    SavepointTrigger::Manual
 }

@@ -177,6 +177,43 @@ impl Default for RollbackSpec {
     }
 }
 
+/// Savepoints the operator takes on its own, and how long any savepoint may take (`spec.savepoints`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, kube::KubeSchema)]
+#[x_kube(validation = kube::core::Rule::new(crate::stream_job_schema::savepoint_timeout_rule())
+    .message("savepoints.timeout must be at least 10s: a savepoint uploads every worker's state")
+    .field_path(".timeout"))]
+#[serde(rename_all = "camelCase")]
+pub struct SavepointsSpec {
+    /// A savepoint every `interval` while the job runs, for backup and disaster recovery: recorded in
+    /// `status.savepoints` with trigger `periodic` and subject to `savepointRetention`. Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periodic: Option<PeriodicSavepoints>,
+    /// How long a savepoint (upgrade, suspend, manual, periodic) may take before it counts as failed.
+    #[serde(default = "defaults::savepoint_timeout")]
+    pub timeout: Millis,
+}
+
+impl Default for SavepointsSpec {
+    fn default() -> Self {
+        SavepointsSpec {
+            periodic: None,
+            timeout: defaults::savepoint_timeout(),
+        }
+    }
+}
+
+/// `spec.savepoints.periodic`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, kube::KubeSchema)]
+#[x_kube(validation = kube::core::Rule::new(crate::stream_job_schema::periodic_interval_rule())
+    .message("savepoints.periodic.interval must be at least 1m: more often, use checkpoints")
+    .field_path(".interval"))]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodicSavepoints {
+    /// Time between two savepoints, counted from the newest savepoint of any kind (or from when the
+    /// deployment became ready, if later).
+    pub interval: Millis,
+}
+
 /// Savepoint history retention (`spec.savepointRetention`). The newest savepoint is always kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -266,6 +303,9 @@ mod defaults {
     }
     pub fn max_savepoints() -> u32 {
         5
+    }
+    pub fn savepoint_timeout() -> Millis {
+        Millis::from_secs(900)
     }
     pub fn max_savepoint_age() -> Millis {
         Millis(7 * 86_400_000)

@@ -743,7 +743,8 @@ fn kill_leader_during(
     step
 }
 
-/// An upgrade to an image tag the registry does not have: the savepoint is taken, the new pods cannot pull
+/// Changing only the rollback policy and `upgradeMode` keeps the pods. Then an upgrade to an image tag the
+/// registry does not have: the savepoint is taken, the new pods cannot pull
 /// their image, and after `rollback.readinessTimeout` the operator redeploys the last stable spec from that
 /// savepoint, blocks the bad generation and says why (Kubernetes' pull error) in the `RollbackStarted` Event.
 fn bad_tag_rolled_back(cluster: &RealCluster, ns: &str, job: &str, worker_image: &str) {
@@ -755,16 +756,27 @@ fn bad_tag_rolled_back(cluster: &RealCluster, ns: &str, job: &str, worker_image:
             &["-n", ns, "patch", &sj, "--type=merge", "-p", &body],
         );
     };
-    // Rollback timings are policy, not deployment: changing them restarts nothing.
+    // Rollback timings and the upgrade mode are policy, not deployment: changing them restarts nothing.
+    let uids = "{.items[*].metadata.uid}";
+    let pods_before = kubectl_jsonpath(cluster, ns, "pods", uids);
     let rollback = serde_json::json!({"readinessTimeout": "20s", "stableAfter": "5s"});
-    merge(serde_json::json!({"spec": {"rollback": rollback}}));
+    merge(serde_json::json!({"spec": {"rollback": rollback, "upgradeMode": "last-state"}}));
     let lifecycle = "{.status.lifecycleState}";
     let limit = Duration::from_secs(120);
     wait_for(cluster, ns, &sj, lifecycle, limit, |v| v == "STABLE");
+    let generation = "{.metadata.generation}/{.status.observedGeneration}";
+    wait_for(cluster, ns, &sj, generation, limit, |v| {
+        v.split_once('/').is_some_and(|(a, b)| a == b)
+    });
+    // An upgrade would have been started in the status write that observed the generation.
+    let upgrade = kubectl_jsonpath(cluster, ns, &sj, "{.status.upgrade}");
+    assert_eq!(upgrade, "", "a policy change started an upgrade");
+    let pods_after = kubectl_jsonpath(cluster, ns, "pods", uids);
+    assert_eq!(pods_before, pods_after, "a policy change restarted pods");
     let good_hash = kubectl_jsonpath(cluster, ns, &sj, "{.status.deployedHash}");
     let (repository, _) = worker_image.rsplit_once(':').unwrap();
     let missing = format!("{repository}:no-such-tag");
-    merge(serde_json::json!({"spec": {"image": missing}}));
+    merge(serde_json::json!({"spec": {"image": missing, "upgradeMode": "savepoint"}}));
 
     let limit = Duration::from_secs(240);
     wait_for(cluster, ns, &sj, lifecycle, limit, |v| v == "ROLLED_BACK");

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The operator against a real kube-apiserver (the test bed's etcd + kube-apiserver, no kubelet):
 //! - the committed CRD's CEL rules reject bad StreamJobs at admission, naming the field (parallelism 0,
-//!   parallelism > partitions, a short transactionTimeout, a changed transactionalIdPrefix);
+//!   parallelism > partitions, a short transactionTimeout, periodic savepoints under a minute apart, a savepoint
+//!   timeout under 10 s, a changed transactionalIdPrefix);
 //! - the operator's reconcile (fetch → decide → apply) creates the worker Pods, headless Service and job
 //!   ConfigMap with owner references and writes the status with server-side apply;
 //! - `/scale` reads and writes `spec.parallelism` / `status.parallelism` / `status.selector`;
@@ -109,6 +110,20 @@ async fn cel_admission_reconcile_scale_and_lease() {
         msg.contains("spec.upgradeMode") && msg.contains("best-effort"),
         "{msg}"
     );
+    let mut often = job_json("often", 1, 4, "15m");
+    often["spec"]["savepoints"] = serde_json::json!({"periodic": {"interval": "30s"}});
+    let msg = rejected(&jobs, often).await;
+    assert!(
+        msg.contains("spec.savepoints.periodic.interval") && msg.contains("at least 1m"),
+        "{msg}"
+    );
+    let mut hasty = job_json("hasty", 1, 4, "15m");
+    hasty["spec"]["savepoints"] = serde_json::json!({"timeout": "2s"});
+    let msg = rejected(&jobs, hasty).await;
+    assert!(
+        msg.contains("spec.savepoints.timeout") && msg.contains("at least 10s"),
+        "{msg}"
+    );
     // 45d-style units are understood by the rule (2d > 100ms + 5m is admitted).
     let long: StreamJob = serde_json::from_value(job_json("long", 1, 4, "2d")).unwrap();
     jobs.create(&PostParams::default(), &long).await.unwrap();
@@ -131,8 +146,8 @@ async fn cel_admission_reconcile_scale_and_lease() {
     );
     common::report::record(
         "6. invalid StreamJobs",
-        "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, changed \
-         transactionalIdPrefix: each rejected (422) with the message naming the field",
+        "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, periodic \
+         savepoints every 30s, a 2s savepoint timeout, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
         0,
         None,
         started,

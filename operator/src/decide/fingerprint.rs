@@ -1,8 +1,8 @@
 //! What makes two deployments different. A pod runs a *deployment*: the spec fields that reach the worker
 //! (image, parallelism, job config, resources, refs, pod template, restartNonce) plus the model ConfigMap's
-//! content. Operational fields (lifecycle switch, savepoint/checkpoint nonces, restart/rollback/retention/
-//! deletion policies, the disruption budget) change what the operator does, not what the pods run, so they
-//! are left out.
+//! content. Operational fields (lifecycle switch, upgrade mode, savepoint/checkpoint nonces, periodic
+//! savepoints and the savepoint timeout, restart/rollback/retention/deletion policies, the disruption budget) change what the operator does, not what the pods run,
+//! so they are left out: changing only them restarts nothing.
 
 use sha2::{Digest, Sha256};
 use sluice_crds::StreamJobSpec;
@@ -11,12 +11,14 @@ use sluice_crds::StreamJobSpec;
 fn deploy_relevant(spec: &StreamJobSpec) -> serde_json::Value {
     let mut s = spec.clone();
     s.state = Default::default();
+    s.upgrade_mode = Default::default();
     s.savepoint_trigger_nonce = None;
     s.checkpoint_trigger_nonce = None;
     s.initial_savepoint_path = None;
     s.restart_policy = Default::default();
     s.rollback = Default::default();
     s.savepoint_retention = Default::default();
+    s.savepoints = Default::default();
     s.deletion = Default::default();
     s.disruption_budget = Default::default();
     serde_json::to_value(&s).unwrap_or(serde_json::Value::Null)

@@ -18,6 +18,8 @@ mod disruption_tests;
 #[cfg(test)]
 mod pod_trouble_tests;
 #[cfg(test)]
+mod savepoint_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -150,6 +152,11 @@ impl<'a> Ctx<'a> {
         self.live_pods().map(|p| p.name.clone()).collect()
     }
 
+    /// `spec.savepoints.timeout` in milliseconds: how long any savepoint may take.
+    pub fn savepoint_timeout_ms(&self) -> i64 {
+        i64::try_from(self.obs.spec.savepoints.timeout.0).unwrap_or(i64::MAX)
+    }
+
     /// Is the current generation blocked from being rolled out?
     pub fn generation_blocked(&self) -> bool {
         self.st
@@ -205,7 +212,7 @@ pub fn decide(obs: &Observed) -> Decision {
         steady::run(&mut cx);
     }
     if cx.st.upgrade.is_none() && cx.st.restarts.failure.is_none() {
-        savepoints::manual(&mut cx);
+        savepoints::while_running(&mut cx);
     }
     savepoints::retention(&mut cx);
     conditions::update(&mut cx);

@@ -1,11 +1,12 @@
-//! Savepoint bookkeeping: job figures from the workers, manual savepoints and checkpoints (nonces), the
-//! bounded savepoint history and its retention (expired savepoints become `DeleteSavepoint` actions).
+//! Savepoint bookkeeping: job figures from the workers, savepoints taken while the job runs (manual by
+//! nonce, periodic by interval), checkpoints by nonce, the bounded savepoint history and its retention
+//! (expired savepoints become `DeleteSavepoint` actions).
 
 use sluice_crds::control::SnapshotState;
 use sluice_crds::{JobFigures, PendingSavepoint, SavepointRecord, SavepointTrigger, SnapshotRef};
 
 use super::Ctx;
-use super::upgrade::{SAVEPOINT_TIMEOUT_MS, derived_location};
+use super::upgrade::derived_location;
 use crate::model::{Action, Severity};
 
 /// Aggregates the workers' statuses into `status.job`.
@@ -76,62 +77,19 @@ pub fn record(cx: &mut Ctx, id: &str, location: &str, trigger: SavepointTrigger)
     );
 }
 
-/// Savepoint and checkpoint nonces, and the completion of a pending manual savepoint.
-pub fn manual(cx: &mut Ctx) {
+/// Savepoints the workers take while they keep running — asked for by `savepointTriggerNonce` or due by
+/// `savepoints.periodic.interval` — and the completion or timeout of the one in progress; then the
+/// checkpoint nonce.
+pub fn while_running(cx: &mut Ctx) {
     if cx.st.deployed_hash.is_none() {
         return;
     }
-    let pods: Vec<String> = cx.deployed_pods().iter().map(|p| p.name.clone()).collect();
     if let Some(pending) = cx.st.pending_savepoint.clone() {
-        let reports: Vec<_> = pods
-            .iter()
-            .filter_map(|n| cx.obs.workers.get(n).and_then(|w| w.status()))
-            .filter_map(|s| s.last_savepoint.as_ref().filter(|sp| sp.id == pending.id))
-            .collect();
-        if let Some(failed) = reports.iter().find(|r| r.state == SnapshotState::Failed) {
-            let why = failed.error.clone().unwrap_or_default();
-            cx.event(
-                Severity::Warning,
-                "SavepointFailed",
-                format!("{}: {why}", pending.id),
-            );
-            cx.st.pending_savepoint = None;
-        } else if reports.len() == pods.len()
-            && !pods.is_empty()
-            && reports.iter().all(|r| r.state == SnapshotState::Completed)
-        {
-            let location = reports
-                .iter()
-                .find_map(|r| r.location.clone())
-                .or_else(|| derived_location(cx, &pending.id));
-            if let Some(location) = location {
-                record(cx, &pending.id, &location, SavepointTrigger::Manual);
-            }
-            cx.st.pending_savepoint = None;
-        } else if cx.ms_since(&pending.started_at) > SAVEPOINT_TIMEOUT_MS {
-            cx.event(
-                Severity::Warning,
-                "SavepointFailed",
-                format!("{} did not complete within 15m", pending.id),
-            );
-            cx.st.pending_savepoint = None;
-        } else {
-            cx.requeue(5);
-        }
+        follow(cx, &pending);
     } else if cx.obs.spec.savepoint_trigger_nonce != cx.st.nonces.savepoint {
         if cx.healthy() {
-            let id = format!("sp-manual-{}", cx.now_ms());
-            cx.act(Action::TriggerSavepoint {
-                pods,
-                savepoint_id: id.clone(),
-            });
-            cx.event(Severity::Normal, "SavepointTriggered", id.clone());
-            cx.st.pending_savepoint = Some(PendingSavepoint {
-                id,
-                started_at: cx.now(),
-            });
+            trigger(cx, SavepointTrigger::Manual);
             cx.st.nonces.savepoint = cx.obs.spec.savepoint_trigger_nonce;
-            cx.requeue(5);
         } else {
             cx.waiting = Some((
                 "SavepointWaiting",
@@ -140,24 +98,118 @@ pub fn manual(cx: &mut Ctx) {
             ));
             cx.requeue(10);
         }
-    }
-    if cx.obs.spec.checkpoint_trigger_nonce != cx.st.nonces.checkpoint {
-        let reachable: Vec<String> = cx
-            .deployed_pods()
-            .iter()
-            .filter(|p| p.ip.is_some() && !p.finished())
-            .map(|p| p.name.clone())
-            .collect();
-        if !reachable.is_empty() {
-            cx.act(Action::TriggerCheckpoint { pods: reachable });
-            cx.event(
-                Severity::Normal,
-                "CheckpointTriggered",
-                "checkpointTriggerNonce changed",
-            );
+    } else if let Some(wait_ms) = periodic_wait_ms(cx) {
+        if wait_ms > 0 {
+            cx.requeue(u64::try_from(wait_ms).map_or(u64::MAX, |ms| ms.div_ceil(1000)));
+        } else if cx.healthy() {
+            trigger(cx, SavepointTrigger::Periodic);
+        } else {
+            // Due, but a savepoint needs every worker running: try again shortly.
+            cx.requeue(10);
         }
-        cx.st.nonces.checkpoint = cx.obs.spec.checkpoint_trigger_nonce;
     }
+    checkpoint_nonce(cx);
+}
+
+/// Asks every deployed worker for savepoint `sp-<trigger>-<now>` and remembers it as pending.
+fn trigger(cx: &mut Ctx, trigger: SavepointTrigger) {
+    let pods: Vec<String> = cx.deployed_pods().iter().map(|p| p.name.clone()).collect();
+    let kind = match trigger {
+        SavepointTrigger::Periodic => "periodic",
+        _ => "manual",
+    };
+    let id = format!("sp-{kind}-{}", cx.now_ms());
+    cx.act(Action::TriggerSavepoint {
+        pods,
+        savepoint_id: id.clone(),
+    });
+    cx.event(Severity::Normal, "SavepointTriggered", id.clone());
+    cx.st.pending_savepoint = Some(PendingSavepoint {
+        id,
+        started_at: cx.now(),
+        trigger,
+    });
+    cx.requeue(5);
+}
+
+/// Records the pending savepoint once every worker reports it completed; drops it when one reports a
+/// failure or `savepoints.timeout` passes.
+fn follow(cx: &mut Ctx, pending: &PendingSavepoint) {
+    let pods: Vec<String> = cx.deployed_pods().iter().map(|p| p.name.clone()).collect();
+    let reports: Vec<_> = pods
+        .iter()
+        .filter_map(|n| cx.obs.workers.get(n).and_then(|w| w.status()))
+        .filter_map(|s| s.last_savepoint.as_ref().filter(|sp| sp.id == pending.id))
+        .collect();
+    if let Some(failed) = reports.iter().find(|r| r.state == SnapshotState::Failed) {
+        let why = failed.error.clone().unwrap_or_default();
+        cx.event(
+            Severity::Warning,
+            "SavepointFailed",
+            format!("{}: {why}", pending.id),
+        );
+        cx.st.pending_savepoint = None;
+    } else if reports.len() == pods.len()
+        && !pods.is_empty()
+        && reports.iter().all(|r| r.state == SnapshotState::Completed)
+    {
+        let location = reports
+            .iter()
+            .find_map(|r| r.location.clone())
+            .or_else(|| derived_location(cx, &pending.id));
+        if let Some(location) = location {
+            record(cx, &pending.id, &location, pending.trigger);
+        }
+        cx.st.pending_savepoint = None;
+    } else if cx.ms_since(&pending.started_at) > cx.savepoint_timeout_ms() {
+        cx.event(
+            Severity::Warning,
+            "SavepointFailed",
+            format!(
+                "{} did not complete within {}",
+                pending.id, cx.obs.spec.savepoints.timeout
+            ),
+        );
+        cx.st.pending_savepoint = None;
+    } else {
+        cx.requeue(5);
+    }
+}
+
+/// With `savepoints.periodic` set: milliseconds until the next periodic savepoint is due (≤ 0: due now),
+/// counted from the newest savepoint of any kind or from when the deployment became ready, whichever is
+/// later. `None` without the setting or before the deployment was ever ready.
+fn periodic_wait_ms(cx: &Ctx) -> Option<i64> {
+    let interval = cx.obs.spec.savepoints.periodic?.interval;
+    let interval = i64::try_from(interval.0).unwrap_or(i64::MAX);
+    let last_savepoint = cx.st.savepoints.last().map(|s| &s.created_at);
+    let since = [last_savepoint, cx.st.ready_since.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|t| cx.ms_since(t))
+        .min()?;
+    Some(interval.saturating_sub(since))
+}
+
+fn checkpoint_nonce(cx: &mut Ctx) {
+    if cx.obs.spec.checkpoint_trigger_nonce == cx.st.nonces.checkpoint {
+        return;
+    }
+    let reachable: Vec<String> = cx
+        .deployed_pods()
+        .iter()
+        .filter(|p| p.ip.is_some() && !p.finished())
+        .map(|p| p.name.clone())
+        .collect();
+    if !reachable.is_empty() {
+        cx.act(Action::TriggerCheckpoint { pods: reachable });
+        cx.event(
+            Severity::Normal,
+            "CheckpointTriggered",
+            "checkpointTriggerNonce changed",
+        );
+    }
+    cx.st.nonces.checkpoint = cx.obs.spec.checkpoint_trigger_nonce;
 }
 
 /// Enforces `spec.savepointRetention`: keeps the newest savepoint and the one the deployment restored from,

@@ -13,7 +13,7 @@ use super::fingerprint::fingerprint;
 use super::{decide, ts};
 use crate::model::{Action, Decision, Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
 
-const T0: i64 = 1_800_000_000_000;
+pub(crate) const T0: i64 = 1_800_000_000_000;
 
 pub fn spec() -> StreamJobSpec {
     serde_yaml::from_str(
@@ -53,7 +53,7 @@ fn pod(ordinal: u32, hash: &str, phase: PodPhase, ready: bool) -> ObservedPod {
     }
 }
 
-fn worker(phase: WorkerPhase, savepoint: Option<(&str, SnapshotState)>) -> WorkerProbe {
+pub(crate) fn worker(phase: WorkerPhase, savepoint: Option<(&str, SnapshotState)>) -> WorkerProbe {
     WorkerProbe::Status(Box::new(WorkerStatus {
         worker: "w".into(),
         job: "fraud-test".into(),
@@ -640,10 +640,47 @@ fn operational_fields_do_not_change_the_fingerprint() {
     b.savepoint_trigger_nonce = Some(3);
     b.rollback.enabled = false;
     b.state = DesiredState::Suspended;
+    b.upgrade_mode = UpgradeMode::Stateless;
+    b.savepoints.timeout = sluice_crds::Millis::from_secs(60);
+    b.savepoints.periodic = Some(sluice_crds::PeriodicSavepoints {
+        interval: sluice_crds::Millis::from_secs(3_600),
+    });
     assert_eq!(fingerprint(&a, None), fingerprint(&b, None));
     b.restart_nonce = Some(1);
     assert_ne!(fingerprint(&a, None), fingerprint(&b, None));
     assert_ne!(fingerprint(&a, None), fingerprint(&a, Some("model-2")));
+}
+
+/// `upgradeMode` says how the *next* upgrade is done; changing only it restarts nothing, and the next real
+/// change is done the new way.
+#[test]
+fn changing_only_the_upgrade_mode_restarts_nothing() {
+    let mut o = stable();
+    let hash = o.status.deployed_hash.clone();
+    o.spec.upgrade_mode = UpgradeMode::LastState;
+    o.generation = 2;
+    let d = decide(&o);
+    assert_eq!(d.status.upgrade, None);
+    assert_eq!(d.status.deployed_hash, hash);
+    assert_eq!(d.status.lifecycle_state, Some(LifecycleState::Stable));
+    let stops_or_deletes =
+        |a: &Action| matches!(a, Action::StopWithSavepoint { .. } | Action::DeletePods(_));
+    assert!(!d.actions.iter().any(stops_or_deletes), "{:?}", d.actions);
+    assert!(deploys(&d).iter().all(|(_, create)| create.is_empty()));
+
+    o.status = d.status;
+    o.spec.image = "sluice:2".into();
+    o.generation = 3;
+    let d = decide(&o);
+    assert_eq!(
+        d.status.upgrade.as_ref().map(|u| u.mode),
+        Some(UpgradeMode::LastState)
+    );
+    assert!(
+        !d.actions
+            .iter()
+            .any(|a| matches!(a, Action::StopWithSavepoint { .. }))
+    );
 }
 
 #[test]

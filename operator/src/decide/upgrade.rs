@@ -19,9 +19,6 @@ use sluice_crds::{
 use super::{Ctx, savepoints};
 use crate::model::{Action, PodPhase, Severity};
 
-/// A stop-with-savepoint that takes longer than this is abandoned (the old spec keeps running).
-pub const SAVEPOINT_TIMEOUT_MS: i64 = 15 * 60 * 1000;
-
 /// Result of one worker's `POST /v1/stop`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StopOutcome {
@@ -208,11 +205,12 @@ fn savepoint_requested(
     stopped: &[String],
     mut location: Option<String>,
 ) {
-    if cx.ms_since(&up.started_at) > SAVEPOINT_TIMEOUT_MS {
+    if cx.ms_since(&up.started_at) > cx.savepoint_timeout_ms() {
+        let timeout = cx.obs.spec.savepoints.timeout;
         return abort(
             cx,
             up,
-            format!("savepoint {id} did not complete within 15m"),
+            format!("savepoint {id} did not complete within {timeout}"),
         );
     }
     let mut pending = Vec::new();

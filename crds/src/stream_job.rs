@@ -135,6 +135,9 @@ pub struct StreamJobSpec {
     /// Periodic savepoints and the savepoint timeout.
     #[serde(default)]
     pub savepoints: SavepointsSpec,
+    /// The workers' log level and format (a change restarts the workers through the upgrade mode).
+    #[serde(default)]
+    pub logging: LoggingSpec,
     /// Extra settings for the worker pods.
     #[serde(default)]
     pub pod_template: PodTemplateOverrides,

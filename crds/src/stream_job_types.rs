@@ -177,6 +177,32 @@ impl Default for RollbackSpec {
     }
 }
 
+/// The workers' log output (`spec.logging`), passed to each worker as `RUST_LOG` and `SLUICE_LOG_FORMAT`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggingSpec {
+    /// Filter directives as `RUST_LOG` takes them: a level (`info`, `debug`) or levels per module
+    /// (`info,sluice_runtime=debug,rdkafka=warn`). Absent: `info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256), extend("x-kubernetes-validations" = [{
+        "rule": "self.matches('^[A-Za-z0-9_:=,.-]+$')",
+        "message": "takes RUST_LOG directives such as info or info,sluice_runtime=debug"
+    }]))]
+    pub level: Option<String>,
+    /// `text` (default, for people) or `json` (one object per line, for log shippers).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// Format of the workers' log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 /// Savepoints the operator takes on its own, and how long any savepoint may take (`spec.savepoints`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, kube::KubeSchema)]
 #[x_kube(validation = kube::core::Rule::new(crate::stream_job_schema::savepoint_timeout_rule())

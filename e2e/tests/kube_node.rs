@@ -412,6 +412,17 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     let running =
         |v: &str| v == format!("RUNNING/{parallelism}") || v == format!("STABLE/{parallelism}");
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
+    // The example asks for JSON logs (`spec.logging.format`): what a log shipper reads from the node.
+    let pod = format!("{name}-worker-0");
+    let logs = kubectl_ok(cluster, &["-n", &ns, "logs", &pod, "--tail=20"]);
+    assert!(!logs.trim().is_empty(), "worker-0 logged nothing");
+    for line in logs.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.is_ok_and(|v| v["level"].is_string()),
+            "not a JSON log line: {line}"
+        );
+    }
     drain_under_load(cluster, &ns, name);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
     node_faults(cluster, &ns, name);

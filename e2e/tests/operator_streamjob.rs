@@ -124,6 +124,13 @@ async fn cel_admission_reconcile_scale_and_lease() {
         msg.contains("spec.savepoints.timeout") && msg.contains("at least 10s"),
         "{msg}"
     );
+    let mut spaced = job_json("spaced", 1, 4, "15m");
+    spaced["spec"]["logging"] = serde_json::json!({"level": "info; debug"});
+    let msg = rejected(&jobs, spaced).await;
+    assert!(
+        msg.contains("spec.logging.level") && msg.contains("RUST_LOG directives"),
+        "{msg}"
+    );
     // 45d-style units are understood by the rule (2d > 100ms + 5m is admitted).
     let long: StreamJob = serde_json::from_value(job_json("long", 1, 4, "2d")).unwrap();
     jobs.create(&PostParams::default(), &long).await.unwrap();
@@ -147,7 +154,7 @@ async fn cel_admission_reconcile_scale_and_lease() {
     common::report::record(
         "6. invalid StreamJobs",
         "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, periodic \
-         savepoints every 30s, a 2s savepoint timeout, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
+         savepoints every 30s, a 2s savepoint timeout, a log level with a space, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
         0,
         None,
         started,

@@ -33,6 +33,16 @@ pub fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
             ),
         });
     }
+    if let Some(level) = &spec.logging.level
+        && let Some(why) = log_filter_problem(level)
+    {
+        out.push(Problem {
+            field: "spec.logging.level".into(),
+            message: format!(
+                "{level:?} {why}; fix: a level such as info, or module=level pairs such as info,sluice_runtime=debug"
+            ),
+        });
+    }
     if spec.image.trim().is_empty() {
         out.push(Problem {
             field: "spec.image".into(),
@@ -40,6 +50,20 @@ pub fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
         });
     }
     out
+}
+
+/// Why `directives` would not log as meant, if so. `tracing` accepts a bare word as a module name logged at
+/// every level, so a misspelt level (`debgu`) would silence everything else: bare words must be levels.
+fn log_filter_problem(directives: &str) -> Option<String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(directives) {
+        return Some(format!("is not a log filter ({e})"));
+    }
+    directives
+        .split(',')
+        .map(str::trim)
+        .find(|d| !d.contains('=') && !LEVELS.contains(&d.to_ascii_lowercase().as_str()))
+        .map(|d| format!("has {d:?}, which is neither a level nor module=level"))
 }
 
 /// `spec.partitions` against the input topics' partition count the workers found at start-up. Fewer in the
@@ -88,6 +112,22 @@ mod tests {
             fields,
             vec!["spec.job.transactionTimeout", "spec.parallelism"]
         );
+    }
+
+    #[test]
+    fn a_log_level_that_would_not_log_as_meant_names_spec_logging_level() {
+        let mut s = spec();
+        for good in ["info", "WARN", "info,sluice_runtime=debug", "rdkafka=warn"] {
+            s.logging.level = Some(good.into());
+            assert!(spec_problems(&s).is_empty(), "{good}");
+        }
+        for bad in ["debgu", "info,sluice=loud"] {
+            s.logging.level = Some(bad.into());
+            let problems = spec_problems(&s);
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert_eq!(problems[0].field, "spec.logging.level");
+            assert!(problems[0].message.contains(bad), "{}", problems[0].message);
+        }
     }
 
     #[test]

@@ -4,7 +4,17 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A filter that does not parse falls back to `info`, and says so once logging works: a typo in a
+    // level must not silence the worker, nor go unnoticed.
+    let mut rejected = None;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .unwrap_or_else(|e| {
+                rejected = Some((directives, e.to_string()));
+                EnvFilter::new("info")
+            }),
+        _ => EnvFilter::new("info"),
+    };
     let json = std::env::var("SLUICE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -15,4 +25,7 @@ pub fn init() {
     } else {
         builder.try_init()
     };
+    if let Some((directives, error)) = rejected {
+        tracing::warn!(%directives, %error, "RUST_LOG is not a log filter; logging at info");
+    }
 }

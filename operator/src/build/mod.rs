@@ -4,6 +4,7 @@
 
 pub mod config_map;
 pub mod disruption_budget;
+pub mod logging;
 pub mod pod;
 
 use std::collections::BTreeMap;

@@ -193,6 +193,7 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
             format!("{MODEL_DIR}/{}", model.config_map.key),
         ));
     }
+    envs.extend(super::logging::env(&spec.logging));
     if let Some(auth) = &spec.kafka_auth {
         if let Some(tls) = &auth.tls_secret {
             volumes.push(secret_volume("kafka-tls", &tls.name));

@@ -285,6 +285,12 @@ pub struct RestartStatus {
     /// Why the job is FAILED, if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// When the job became FAILED (the start of `restartPolicy.restartFailed`'s delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<Time>,
+    /// Automatic restarts from FAILED since the job was last STABLE (each doubles the next delay).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_restarts: u32,
     /// Worker ordinals whose pod was taken by a voluntary disruption (eviction, preemption, node shutdown)
     /// and not yet recreated: their recreation is not counted as a restart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -312,6 +318,10 @@ pub struct PendingSavepoint {
     /// `manual` or `periodic` (absent in statuses written before periodic savepoints: `manual`).
     #[serde(default = "manual_trigger")]
     pub trigger: SavepointTrigger,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn manual_trigger() -> SavepointTrigger {

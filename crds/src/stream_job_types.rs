@@ -139,6 +139,23 @@ pub struct RestartPolicySpec {
     /// Sliding window for `maxRestarts`.
     #[serde(default = "defaults::restart_window")]
     pub window: Millis,
+    /// Leave FAILED by itself after a delay that doubles with each consecutive automatic restart (the
+    /// Flink Kubernetes Operator's `job.restart.failed`). Absent: FAILED stays until `restartNonce` or
+    /// the deployed spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_failed: Option<RestartFailedSpec>,
+}
+
+/// `spec.restartPolicy.restartFailed`: when a FAILED job is redeployed from its latest checkpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartFailedSpec {
+    /// Delay after the first failure; doubled for each automatic restart that did not reach STABLE.
+    #[serde(default = "defaults::failed_initial_delay")]
+    pub initial_delay: Millis,
+    /// Upper bound of that delay.
+    #[serde(default = "defaults::failed_max_delay")]
+    pub max_delay: Millis,
 }
 
 impl Default for RestartPolicySpec {
@@ -148,6 +165,7 @@ impl Default for RestartPolicySpec {
             backoff_max: defaults::backoff_max(),
             max_restarts: defaults::max_restarts(),
             window: defaults::restart_window(),
+            restart_failed: None,
         }
     }
 }
@@ -317,6 +335,12 @@ mod defaults {
     }
     pub fn restart_window() -> Millis {
         Millis::from_secs(600)
+    }
+    pub fn failed_initial_delay() -> Millis {
+        Millis::from_secs(60)
+    }
+    pub fn failed_max_delay() -> Millis {
+        Millis::from_secs(3_600)
     }
     pub fn rollback_enabled() -> bool {
         true

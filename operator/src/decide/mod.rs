@@ -16,6 +16,8 @@ pub mod upgrade;
 #[cfg(test)]
 mod disruption_tests;
 #[cfg(test)]
+mod failed_restart_tests;
+#[cfg(test)]
 mod pod_trouble_tests;
 #[cfg(test)]
 mod savepoint_tests;

@@ -95,6 +95,7 @@ fn check_budget(cx: &mut Ctx) {
 pub fn fail(cx: &mut Ctx, reason: String) {
     cx.event(Severity::Warning, "JobFailed", reason.clone());
     cx.st.restarts.failure = Some(reason);
+    cx.st.restarts.failed_at = Some(cx.now());
     cx.st.ready_since = None;
     let names = cx.live_pod_names();
     if !names.is_empty() {
@@ -102,39 +103,71 @@ pub fn fail(cx: &mut Ctx, reason: String) {
     }
 }
 
-/// FAILED: keep the pods gone until `restartNonce` or the deployment fingerprint changes.
+/// FAILED: keep the pods gone until `restartNonce` or the deployment fingerprint changes, or until
+/// `restartPolicy.restartFailed`'s delay has passed.
 pub fn while_failed(cx: &mut Ctx) {
     let nonce_bumped = cx.obs.spec.restart_nonce != cx.st.nonces.restart;
     let spec_changed = cx.st.deployed_hash.as_deref() != Some(cx.target_hash.as_str());
-    if (nonce_bumped || spec_changed) && cx.obs.problems.is_empty() {
-        cx.event(
-            Severity::Normal,
-            "RestartRequested",
-            "leaving FAILED: redeploying from the latest checkpoints",
-        );
-        cx.st.restarts.failure = None;
-        cx.st.restarts.recent.clear();
-        cx.st.nonces.restart = cx.obs.spec.restart_nonce;
-        let names = cx.live_pod_names();
-        if !names.is_empty() {
-            cx.act(Action::DeletePods(names));
+    if !cx.obs.problems.is_empty() {
+        // Nothing new is deployed while the spec has problems (they are in the Degraded condition).
+    } else if nonce_bumped || spec_changed {
+        cx.st.restarts.failed_restarts = 0;
+        let note = "leaving FAILED: redeploying from the latest checkpoints".to_string();
+        return leave_failed(cx, "RestartRequested", note);
+    } else if let Some(auto) = cx.obs.spec.restart_policy.restart_failed {
+        let n = cx.st.restarts.failed_restarts;
+        let delay = failed_restart_delay_ms(auto, n);
+        let failed_for = cx.st.restarts.failed_at.as_ref().map(|t| cx.ms_since(t));
+        let remaining = delay.saturating_sub(failed_for.unwrap_or(i64::MAX));
+        if remaining <= 0 {
+            cx.st.restarts.failed_restarts = n.saturating_add(1);
+            let note = format!(
+                "leaving FAILED after {} (automatic restart {} since the job was last STABLE, \
+                 restartPolicy.restartFailed): redeploying from the latest checkpoints",
+                sluice_crds::Millis(u64::try_from(delay).unwrap_or(0)),
+                n.saturating_add(1)
+            );
+            return leave_failed(cx, "RestartFromFailed", note);
         }
-        cx.st.upgrade = Some(UpgradeStatus {
-            reason: UpgradeReason::Restart,
-            mode: cx.obs.spec.upgrade_mode,
-            target_generation: cx.obs.generation,
-            started_at: cx.now(),
-            step: UpgradeStep::PodsDeleted {
-                restore_from: cx.st.restored_from.clone(),
-            },
-        });
-        cx.requeue(2);
-        return;
+        cx.requeue(u64::try_from(remaining).map_or(u64::MAX, |ms| ms.div_ceil(1000)));
     }
     let names = cx.live_pod_names();
     if !names.is_empty() {
         cx.act(Action::DeletePods(names));
     }
+}
+
+/// `initialDelay × 2^n`, at most `maxDelay`, in milliseconds.
+fn failed_restart_delay_ms(auto: sluice_crds::RestartFailedSpec, n: u32) -> i64 {
+    let ms = auto
+        .initial_delay
+        .0
+        .saturating_mul(1u64 << n.min(30))
+        .min(auto.max_delay.0);
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// Clears FAILED and redeploys the current spec from the latest checkpoints (a `Restart` upgrade).
+fn leave_failed(cx: &mut Ctx, reason: &'static str, note: String) {
+    cx.event(Severity::Normal, reason, note);
+    cx.st.restarts.failure = None;
+    cx.st.restarts.failed_at = None;
+    cx.st.restarts.recent.clear();
+    cx.st.nonces.restart = cx.obs.spec.restart_nonce;
+    let names = cx.live_pod_names();
+    if !names.is_empty() {
+        cx.act(Action::DeletePods(names));
+    }
+    cx.st.upgrade = Some(UpgradeStatus {
+        reason: UpgradeReason::Restart,
+        mode: cx.obs.spec.upgrade_mode,
+        target_generation: cx.obs.generation,
+        started_at: cx.now(),
+        step: UpgradeStep::PodsDeleted {
+            restore_from: cx.st.restored_from.clone(),
+        },
+    });
+    cx.requeue(2);
 }
 
 /// Backoff before recreating a pod when `n` restarts are already in the window.
@@ -291,6 +324,8 @@ fn readiness(cx: &mut Ctx) {
     let stable_after = i64::try_from(cx.obs.spec.rollback.stable_after.0).unwrap_or(i64::MAX);
     let ready_for = cx.ms_since(&since);
     if ready_for >= stable_after {
+        // Stable again: the next automatic restart from FAILED starts over at the initial delay.
+        cx.st.restarts.failed_restarts = 0;
         if cx.st.last_stable_spec != cx.st.last_reconciled_spec && !cx.generation_blocked() {
             cx.st
                 .last_stable_spec

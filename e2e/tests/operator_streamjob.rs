@@ -103,34 +103,43 @@ async fn cel_admission_reconcile_scale_and_lease() {
     );
     let msg = rejected(&jobs, job_json("short", 1, 4, "5m")).await;
     assert!(msg.contains("spec.job.transactionTimeout"), "{msg}");
-    let mut unknown_mode = job_json("mode", 1, 4, "15m");
-    unknown_mode["spec"]["upgradeMode"] = serde_json::json!("best-effort");
-    let msg = rejected(&jobs, unknown_mode).await;
-    assert!(
-        msg.contains("spec.upgradeMode") && msg.contains("best-effort"),
-        "{msg}"
-    );
-    let mut often = job_json("often", 1, 4, "15m");
-    often["spec"]["savepoints"] = serde_json::json!({"periodic": {"interval": "30s"}});
-    let msg = rejected(&jobs, often).await;
-    assert!(
-        msg.contains("spec.savepoints.periodic.interval") && msg.contains("at least 1m"),
-        "{msg}"
-    );
-    let mut hasty = job_json("hasty", 1, 4, "15m");
-    hasty["spec"]["savepoints"] = serde_json::json!({"timeout": "2s"});
-    let msg = rejected(&jobs, hasty).await;
-    assert!(
-        msg.contains("spec.savepoints.timeout") && msg.contains("at least 10s"),
-        "{msg}"
-    );
-    let mut spaced = job_json("spaced", 1, 4, "15m");
-    spaced["spec"]["logging"] = serde_json::json!({"level": "info; debug"});
-    let msg = rejected(&jobs, spaced).await;
-    assert!(
-        msg.contains("spec.logging.level") && msg.contains("RUST_LOG directives"),
-        "{msg}"
-    );
+    // One field of a valid job set to a bad value: refused, naming the field and the rule.
+    let refused = [
+        (
+            "mode",
+            "upgradeMode",
+            serde_json::json!("best-effort"),
+            "spec.upgradeMode",
+            "best-effort",
+        ),
+        (
+            "often",
+            "savepoints",
+            serde_json::json!({"periodic": {"interval": "30s"}}),
+            "spec.savepoints.periodic.interval",
+            "at least 1m",
+        ),
+        (
+            "hasty",
+            "savepoints",
+            serde_json::json!({"timeout": "2s"}),
+            "spec.savepoints.timeout",
+            "at least 10s",
+        ),
+        (
+            "spaced",
+            "logging",
+            serde_json::json!({"level": "info; debug"}),
+            "spec.logging.level",
+            "RUST_LOG directives",
+        ),
+    ];
+    for (name, field, value, path, rule) in refused {
+        let mut body = job_json(name, 1, 4, "15m");
+        body["spec"][field] = value;
+        let msg = rejected(&jobs, body).await;
+        assert!(msg.contains(path) && msg.contains(rule), "{name}: {msg}");
+    }
     // 45d-style units are understood by the rule (2d > 100ms + 5m is admitted).
     let long: StreamJob = serde_json::from_value(job_json("long", 1, 4, "2d")).unwrap();
     jobs.create(&PostParams::default(), &long).await.unwrap();

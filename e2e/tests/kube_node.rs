@@ -174,23 +174,26 @@ fn a_real_node_runs_restricted_pods_and_the_helm_chart() {
     example_job(&mut cluster, &worker_image, &operator_ns);
     troubled_jobs(&cluster, &worker_image);
 
+    let node_dir = cluster.node_dir();
     drop(cluster);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let prefix = dir.display().to_string();
-    assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
     assert!(
         !std::path::Path::new("/sys/class/net/sluice0").exists(),
         "the bridge is still there"
     );
-    let left = Command::new("pgrep")
-        .args(["-f", &prefix])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "processes left: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
+    for prefix in [dir.display().to_string(), node_dir.display().to_string()] {
+        assert!(!mounts.contains(&prefix), "mounts left under {prefix}");
+        let left = Command::new("pgrep")
+            .args(["-f", &prefix])
+            .output()
+            .unwrap();
+        assert!(
+            left.stdout.is_empty(),
+            "processes left: {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+    }
+    assert!(!node_dir.exists(), "{} is still there", node_dir.display());
 }
 
 /// A restricted namespace whose `default` ServiceAccount exists (pods are rejected until the

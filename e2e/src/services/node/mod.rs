@@ -29,6 +29,14 @@ use kubelet::KubeletSetup;
 use network::{HOST_IP, NodeLock};
 use registry::Registry;
 
+/// Where node directories live. Unix socket paths are limited to 107 bytes, and containerd and the kubelet
+/// put sockets several levels deep under their directories (`kubelet/device-plugins/kubelet.sock`), so the
+/// node cannot live under a long `$HOME` (a fresh-machine check's HOME made them 106–109 bytes).
+pub const NODE_ROOT: &str = "/var/tmp/sluice-node";
+/// The deepest socket under a node directory.
+const DEEPEST_SOCKET: &str = "kubelet/device-plugins/kubelet.sock";
+const MAX_SOCKET_PATH: usize = 107;
+
 /// A full control plane plus one real node. Dropping it stops the pods, the node and the control plane, and
 /// removes the bridge.
 #[derive(Debug)]
@@ -37,6 +45,7 @@ pub struct RealCluster {
     registry: Option<Registry>,
     cluster: KubeCluster,
     dir: PathBuf,
+    node_dir: PathBuf,
     remove_dir_on_drop: bool,
     _lock: NodeLock,
 }
@@ -67,10 +76,17 @@ impl RealCluster {
     /// Creates the bridge, starts the control plane on its host address, the registry (with the sandbox image
     /// pushed), containerd, kube-proxy and the kubelet, and waits until the Node is Ready.
     pub fn start(dir: &Path) -> Result<RealCluster, TestBedError> {
-        let node_dir = dir.join("node");
+        let node_dir = short_node_dir(dir)?;
         let lock = NodeLock::acquire(&node_dir)?;
         std::fs::create_dir_all(&node_dir)
             .map_err(TestBedError::io(format!("creating {}", node_dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(TestBedError::io(format!("creating {}", dir.display())))?;
+        // `dir/node` leads to the node's logs from the run directory.
+        let link = dir.join("node");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&node_dir, &link)
+            .map_err(TestBedError::io(format!("linking {}", link.display())))?;
         // A previous node that was killed may have left pods, shims, mounts or the bridge behind.
         if let Some(previous) = lock.previous_node_dir() {
             teardown::teardown(previous);
@@ -114,6 +130,7 @@ impl RealCluster {
             registry: Some(registry),
             cluster,
             dir: dir.to_path_buf(),
+            node_dir,
             remove_dir_on_drop: true,
             _lock: lock,
         })
@@ -139,7 +156,7 @@ impl RealCluster {
 
     /// Where the node's logs are: containerd.log, kubelet.log, kube-proxy.log.
     pub fn node_dir(&self) -> PathBuf {
-        self.dir.join("node")
+        self.node_dir.clone()
     }
 
     /// Keeps the directory (logs, certificates) when this handle is dropped.
@@ -193,7 +210,44 @@ impl Drop for RealCluster {
         drop(self.registry.take());
         self.cluster.stop();
         if self.remove_dir_on_drop {
+            let _ = std::fs::remove_dir_all(&self.node_dir);
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// `NODE_ROOT/<name of dir>`, checked to keep every socket path under the limit.
+fn short_node_dir(dir: &Path) -> Result<PathBuf, TestBedError> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| TestBedError::Env(format!("{} has no name", dir.display())))?;
+    let node_dir = Path::new(NODE_ROOT).join(name);
+    let deepest = node_dir.join(DEEPEST_SOCKET);
+    let length = deepest.as_os_str().len();
+    if length > MAX_SOCKET_PATH {
+        return Err(TestBedError::Env(format!(
+            "{} is {length} bytes, more than a unix socket path may have ({MAX_SOCKET_PATH}); use a shorter \
+             run directory name",
+            deepest.display()
+        )));
+    }
+    Ok(node_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEEPEST_SOCKET, MAX_SOCKET_PATH, NODE_ROOT, short_node_dir};
+    use std::path::Path;
+
+    #[test]
+    fn a_node_under_a_long_home_keeps_its_sockets_within_the_limit() {
+        let run = Path::new("/var/tmp/sluice-fresh-3/home/.cache/sluice/run/node-17147-0-3249cf66");
+        assert!(run.join("node").join(DEEPEST_SOCKET).as_os_str().len() > MAX_SOCKET_PATH);
+        let node = short_node_dir(run).unwrap();
+        assert_eq!(node, Path::new(NODE_ROOT).join("node-17147-0-3249cf66"));
+        assert!(node.join(DEEPEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH);
+        let long = Path::new("/r").join("n".repeat(80));
+        let err = short_node_dir(&long).unwrap_err().to_string();
+        assert!(err.contains("unix socket path"), "{err}");
     }
 }

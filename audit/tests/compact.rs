@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::{decisions, local_config};
@@ -14,7 +14,7 @@ use sluice_core::processor::DecisionRecord;
 
 /// The venv's interpreter (last line of venv.sh's stdout).
 fn pyiceberg_python() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compact/venv.sh");
+    let script = common::crate_dir().join("compact/venv.sh");
     let out = Command::new("bash")
         .arg(script)
         .output()

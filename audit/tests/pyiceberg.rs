@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use sluice_audit::{AsOf, AuditTable, Offsets};
 use sluice_core::processor::DecisionRecord;
 
 fn tests_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+    common::crate_dir().join("tests")
 }
 
 /// The venv's interpreter (last line of the script's stdout).

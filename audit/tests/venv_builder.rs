@@ -5,11 +5,13 @@
 //! caller deleted and rebuilt the venv, and one pip install failed on files another had removed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn run_builder(venv: &Path) -> Output {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compact/venv.sh");
+    let script = common::crate_dir().join("compact/venv.sh");
     Command::new("bash")
         .arg(script)
         .env("SLUICE_PYICEBERG_COMPACT_VENV", venv)

@@ -1,12 +1,22 @@
 //! Shared fixtures: deterministic decision records and a local SQLite-catalog table.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sluice_audit::{AuditTable, AuditTableConfig};
 use sluice_core::features::FeatureVector;
 use sluice_core::model::{Decision, ReasonCode};
 use sluice_core::processor::DecisionRecord;
+
+/// This crate's directory. Cargo sets `CARGO_MANIFEST_DIR` when it runs a test: prefer it to the value
+/// compiled in, because a shared `CARGO_TARGET_DIR` lets a checkout at another path reuse these test
+/// binaries unchanged, and the compiled-in path then points into that other (possibly deleted) checkout.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("compact").join("venv.sh").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
 
 /// 2024-03-01T00:00:00Z.
 pub const DAY0_MS: i64 = 1_709_251_200_000;

@@ -224,29 +224,50 @@ async fn data_files_roll_at_the_target_size() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_writers_of_different_partitions_both_land() {
-    // Two workers (two handles, two catalog connections) commit at the same time: the loser of
-    // the catalog race rebases and re-merges, so neither partition's offsets are lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_of_different_partitions_all_land() {
+    // Four workers (four handles, four catalog connections) append their own partition at the
+    // same moment, round after round. Whoever loses a catalog race must rebase and re-merge the
+    // offsets; a commit that silently lands on a newer base with offsets computed from the older
+    // one would drop another partition's progress (seen once as {0: 40, 1: 50}).
+    const WRITERS: i32 = 4;
+    const ROUNDS: i64 = 16;
     let dir = tempfile::tempdir().unwrap();
-    let a = local_table(dir.path()).await;
-    let b = AuditTable::open_or_create(local_config(dir.path()))
-        .await
-        .unwrap();
-    for round in 0..5 {
-        let range = round * 10..(round + 1) * 10;
-        let rows_a = decisions(0, range.clone());
-        let rows_b = decisions(1, range.clone());
-        let covers_a = Offsets::from([(0, range.end)]);
-        let covers_b = Offsets::from([(1, range.end)]);
-        let (ra, rb) = tokio::join!(a.append(&rows_a, &covers_a), b.append(&rows_b, &covers_b));
-        ra.unwrap().unwrap();
-        rb.unwrap().unwrap();
+    let first = local_table(dir.path()).await;
+    let mut handles = vec![first.clone()];
+    for _ in 1..WRITERS {
+        let handle = AuditTable::open_or_create(local_config(dir.path()));
+        handles.push(handle.await.unwrap());
     }
-    assert_eq!(
-        a.committed_offsets().await.unwrap(),
-        Offsets::from([(0, 50), (1, 50)])
-    );
-    assert_eq!(b.row_count(AsOf::Current).await.unwrap(), 100);
-    assert_eq!(a.snapshots().await.unwrap().len(), 10);
+    for round in 0..ROUNDS {
+        let range = round * 10..(round + 1) * 10;
+        let tasks: Vec<_> = handles
+            .iter()
+            .enumerate()
+            .map(|(partition, handle)| {
+                let partition = i32::try_from(partition).unwrap();
+                let handle = handle.clone();
+                let range = range.clone();
+                tokio::spawn(async move {
+                    let rows = decisions(partition, range.clone());
+                    let covers = Offsets::from([(partition, range.end)]);
+                    handle.append(&rows, &covers).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap().unwrap();
+        }
+        let expected: Offsets = (0..WRITERS).map(|p| (p, range.end)).collect();
+        assert_eq!(
+            first.committed_offsets().await.unwrap(),
+            expected,
+            "round {round}"
+        );
+    }
+    let appends = i64::from(WRITERS) * ROUNDS;
+    let rows = first.row_count(AsOf::Current).await.unwrap();
+    assert_eq!(i64::try_from(rows).unwrap(), appends * 10);
+    let snapshots = first.snapshots().await.unwrap().len();
+    assert_eq!(i64::try_from(snapshots).unwrap(), appends);
 }

@@ -16,10 +16,17 @@ use crate::offsets::{self, LOG_POSITIONS_PROPERTY, OFFSETS_PROPERTY, Offsets};
 use crate::schema::{audit_partition_spec, audit_schema};
 use crate::writer::write_data_files;
 
+mod pinned;
 mod read;
 
+use pinned::PinnedBase;
+
 /// How often `append` re-reads the table and retries after another writer committed first.
-const MAX_COMMIT_ATTEMPTS: u32 = 5;
+/// One writer per worker: with many workers committing together, one can lose several races in a row.
+const MAX_COMMIT_ATTEMPTS: u32 = 10;
+
+/// The pause before retry n is n times this, so colliding writers spread out instead of colliding again.
+const COMMIT_RETRY_STEP: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Which state of the table a read sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,13 +266,14 @@ impl AuditTable {
                 ),
             ]);
             let tx = Transaction::new(&table);
+            let pinned = PinnedBase::new(Arc::clone(&self.catalog), table.clone());
             let tx = tx
                 .fast_append()
                 .add_data_files(files.clone())
                 .set_snapshot_properties(properties)
                 .apply(tx)
                 .map_err(|e| AuditError::iceberg(&self.name, "preparing the append", e))?;
-            match tx.commit(self.catalog.as_ref()).await {
+            match tx.commit(&pinned).await {
                 Ok(updated) => {
                     let snapshot_id =
                         updated.metadata().current_snapshot_id().ok_or_else(|| {
@@ -286,6 +294,7 @@ impl AuditTable {
                     // Someone else committed first: rebase on their snapshot, re-merge offsets
                     // (the data files stay valid) and re-check that we are not now a duplicate.
                     tracing::warn!(table = %self.name, attempt, "audit commit conflict, retrying");
+                    tokio::time::sleep(COMMIT_RETRY_STEP * attempt).await;
                     table = self.load().await?;
                     committed = self.snapshot_offsets(table.metadata().current_snapshot())?;
                     positions = self.snapshot_property(
@@ -354,7 +363,8 @@ impl AuditTable {
 
 /// Table properties set at creation. Iceberg's own commit retry is off because it would re-apply
 /// the append with the snapshot properties computed against the old base (a stale offset map);
-/// `append` retries itself and re-merges the offsets instead.
+/// `append` retries itself and re-merges the offsets instead. Turning the retry off is not enough
+/// on its own, as Iceberg also rebases the first attempt: see [`pinned`].
 fn table_properties(cfg: &AuditTableConfig) -> Vec<(String, String)> {
     vec![
         (

@@ -407,7 +407,11 @@ fn verify(a: VerifyArgs) -> ExitCode {
                     println!("  {e}");
                 }
             }
-            if report.ok() {
+            let failures = report.failures();
+            for failure in &failures {
+                eprintln!("sluice verify: FAILED: {failure}");
+            }
+            if failures.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

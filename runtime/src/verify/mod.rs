@@ -43,6 +43,10 @@ pub enum VerifyError {
         offset: i64,
         reason: String,
     },
+    #[error(
+        "topic {topic} ({role}) does not exist on the cluster; check the job's `topics` section and the bootstrap address"
+    )]
+    MissingTopic { topic: String, role: &'static str },
     #[error("encoding oracle output: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -80,16 +84,64 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     pub fn ok(&self) -> bool {
-        self.duplicate_decisions == 0
-            && self.missing_decisions == 0
-            && self.unexpected_decisions == 0
-            && self.mismatched_decisions == 0
-            && self.expected_dlq == self.actual_dlq
-            && self.expected_late == self.actual_late
-            && self.mismatched_dlq == 0
-            && self.mismatched_late == 0
-            && self.progress_errors.is_empty()
-            && self.model_switch_errors == 0
+        self.failures().is_empty()
+    }
+
+    /// Why the check failed, one line per violated rule (empty when it passed). Verifying nothing
+    /// fails too: an empty or unprocessed input proves nothing about exactly-once.
+    pub fn failures(&self) -> Vec<String> {
+        let counts = [
+            (self.duplicate_decisions, "duplicated decisions"),
+            (self.missing_decisions, "authorizations without a decision"),
+            (
+                self.unexpected_decisions,
+                "decisions without an authorization",
+            ),
+            (
+                self.mismatched_decisions,
+                "decisions that differ from the oracle's",
+            ),
+            (
+                self.mismatched_dlq,
+                "DLQ records that differ from the oracle's",
+            ),
+            (
+                self.mismatched_late,
+                "late records that differ from the oracle's",
+            ),
+            (self.unprocessed_records, "input records not yet processed"),
+            (
+                self.model_switch_errors,
+                "partitions returning to an earlier model",
+            ),
+        ];
+        let mut failures: Vec<String> = counts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if self.expected_dlq != self.actual_dlq {
+            failures.push(format!(
+                "{} DLQ records, the oracle expects {}",
+                self.actual_dlq, self.expected_dlq
+            ));
+        }
+        if self.expected_late != self.actual_late {
+            failures.push(format!(
+                "{} late records, the oracle expects {}",
+                self.actual_late, self.expected_late
+            ));
+        }
+        if !self.progress_errors.is_empty() {
+            failures.push(format!(
+                "{} progress log errors",
+                self.progress_errors.len()
+            ));
+        }
+        if self.processed_records == 0 {
+            failures.push("no input record was processed: nothing was verified".to_string());
+        }
+        failures
     }
 
     fn example(&mut self, s: String) {
@@ -120,6 +172,13 @@ pub fn verify_models(
     let mut report = VerifyReport::default();
     let input_names = input_topics(&job.topics);
     let partitions = partition_count(bootstrap, input_names[0])?;
+    for (topic, role) in input_names
+        .iter()
+        .zip(SourceTopic::ALL.map(SourceTopic::name))
+    {
+        require_topic(bootstrap, topic, role)?;
+    }
+    require_topic(bootstrap, &job.topics.decisions, "decisions")?;
     let inputs: Vec<Vec<Vec<OwnedMessage>>> = input_names
         .iter()
         .map(|t| read_topic(bootstrap, t, partitions, READ_TIMEOUT))
@@ -170,6 +229,17 @@ pub fn verify_models(
         .saturating_sub(report.processed_records);
     compare(bootstrap, job, expected, &mut report)?;
     Ok(report)
+}
+
+/// Fails when `topic` does not exist: reading it would find nothing and prove nothing.
+fn require_topic(bootstrap: &str, topic: &str, role: &'static str) -> Result<(), VerifyError> {
+    if partition_count(bootstrap, topic)? == 0 {
+        return Err(VerifyError::MissingTopic {
+            topic: topic.to_string(),
+            role,
+        });
+    }
+    Ok(())
 }
 
 /// The oracle's outputs: decisions by txn_id and model version, DLQ and late records as bytes.
@@ -428,7 +498,11 @@ mod tests {
 
     #[test]
     fn one_switch_per_partition_is_recorded_and_a_return_is_an_error() {
-        let mut report = VerifyReport::default();
+        let mut report = VerifyReport {
+            processed_records: 3,
+            input_records: 3,
+            ..VerifyReport::default()
+        };
         let mut versions = BTreeMap::new();
         // Arrival order is not offset order: sorting comes first.
         versions.insert(0, seq(&[(7, "v2"), (3, "v1"), (5, "v1"), (9, "v2")]));
@@ -449,6 +523,51 @@ mod tests {
         versions.insert(2, seq(&[(1, "v1"), (2, "v2"), (3, "v1")]));
         check_model_switches(versions, &mut report);
         assert_eq!(report.model_switch_errors, 1);
-        assert!(!report.ok());
+        assert_eq!(
+            report.failures(),
+            vec!["1 partitions returning to an earlier model"]
+        );
+    }
+
+    #[test]
+    fn verifying_nothing_or_leaving_input_unprocessed_fails() {
+        let empty = VerifyReport::default();
+        assert_eq!(
+            empty.failures(),
+            vec!["no input record was processed: nothing was verified"]
+        );
+        let behind = VerifyReport {
+            input_records: 10,
+            processed_records: 7,
+            unprocessed_records: 3,
+            ..VerifyReport::default()
+        };
+        assert_eq!(behind.failures(), vec!["3 input records not yet processed"]);
+        let done = VerifyReport {
+            unprocessed_records: 0,
+            ..behind
+        };
+        assert!(done.ok());
+    }
+
+    #[test]
+    fn every_broken_rule_is_named() {
+        let report = VerifyReport {
+            input_records: 5,
+            processed_records: 5,
+            duplicate_decisions: 1,
+            expected_dlq: 2,
+            actual_dlq: 1,
+            progress_errors: vec!["gap".to_string()],
+            ..VerifyReport::default()
+        };
+        assert_eq!(
+            report.failures(),
+            vec![
+                "1 duplicated decisions",
+                "1 DLQ records, the oracle expects 2",
+                "1 progress log errors"
+            ]
+        );
     }
 }

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `sluice verify` fails loudly: a missing topic, an empty input and unprocessed input each give a
-//! non-zero exit and a line that says why; only after a worker has processed everything does it pass.
+//! non-zero exit and a line that says why; only after a worker has processed everything does it pass,
+//! and a forged alert makes it fail again.
 //! Against the shared real Kafka broker, through the CLI an auditor runs.
 
 use std::path::Path;
@@ -106,4 +107,41 @@ fn verify_fails_on_missing_topics_empty_and_unprocessed_input() {
     assert!(out.status.success(), "{report:#} {}", stderr(&out));
     assert_eq!(report["processed_records"], produced, "{report:#}");
     assert_eq!(report["unprocessed_records"], 0, "{report:#}");
+    // Alerts are checked too: the generator's fraud patterns raise some, each exactly once.
+    assert!(
+        report["expected_alerts"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    assert_eq!(
+        report["actual_alerts"], report["expected_alerts"],
+        "{report:#}"
+    );
+    assert_eq!(report["mismatched_alerts"], 0, "{report:#}");
+
+    // One forged alert appended by someone else: the same command now fails and says so.
+    let forged = br#"{"txn_id":"forged","decision":"DECLINE"}"#;
+    produce_plain(&bootstrap, &h.job.topics.alerts, forged);
+    let (out, report) = sluice_verify(&bootstrap, &job_file);
+    assert!(!out.status.success(), "{report:#}");
+    assert_eq!(report["mismatched_alerts"], 1, "{report:#}");
+    assert!(
+        stderr(&out).contains("1 alerts that differ"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Writes one record outside any transaction (visible to read_committed readers at once).
+fn produce_plain(bootstrap: &str, topic: &str, payload: &[u8]) {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    producer
+        .send(BaseRecord::<(), [u8]>::to(topic).payload(payload))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
 }

@@ -384,7 +384,7 @@ fn verify(a: VerifyArgs) -> ExitCode {
                 );
             } else {
                 println!(
-                    "inputs {} (unprocessed {}), decisions {}/{} expected, duplicates {}, missing {}, unexpected {}, mismatched {}, dlq {}/{}, late {}/{}",
+                    "inputs {} (unprocessed {}), decisions {}/{} expected, duplicates {}, missing {}, unexpected {}, mismatched {}, alerts {}/{} (mismatched {}), dlq {}/{}, late {}/{}",
                     report.input_records,
                     report.unprocessed_records,
                     report.actual_decisions,
@@ -393,6 +393,9 @@ fn verify(a: VerifyArgs) -> ExitCode {
                     report.missing_decisions,
                     report.unexpected_decisions,
                     report.mismatched_decisions,
+                    report.actual_alerts,
+                    report.expected_alerts,
+                    report.mismatched_alerts,
                     report.actual_dlq,
                     report.expected_dlq,
                     report.actual_late,

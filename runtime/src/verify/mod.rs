@@ -3,13 +3,14 @@
 //! It reads, as a read_committed consumer, the inputs, the progress log and the outputs; rebuilds each
 //! partition's processing order from the progress log (checking it covers every input record exactly once,
 //! in offset order); runs the independent oracle over that order; and compares: every authorization has
-//! exactly one decision (or one late record), byte-identical to the oracle's, and the DLQ holds exactly the
-//! malformed inputs.
+//! exactly one decision (or one late record), byte-identical to the oracle's, every REVIEW/DECLINE decision
+//! exactly one alert, and the DLQ holds exactly the malformed inputs.
 //!
 //! A job upgraded to a new scoring model mid-stream is verified with every model it ran ([`verify_models`]):
 //! each decision is compared with the oracle's decision under the model version it names, and each model
 //! version must cover one contiguous offset range per partition — the switch happens at one offset.
 
+mod compare;
 pub mod read;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use sluice_crds::JobConfig;
 
 use crate::kafka::KafkaOpError;
 use crate::kafka::clients::{input_topics, progress_topic};
+use compare::compare;
 use read::{partition_count, read_topic};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
@@ -71,6 +73,12 @@ pub struct VerifyReport {
     /// DLQ and late records whose bytes differ from the oracle's (set comparison).
     pub mismatched_dlq: u64,
     pub mismatched_late: u64,
+    /// Alerts the oracle expects for the decisions on the decisions topic (one per REVIEW/DECLINE,
+    /// under the model version that decision names), alerts committed, and alerts that differ
+    /// (missing, duplicated or unexpected count too).
+    pub expected_alerts: u64,
+    pub actual_alerts: u64,
+    pub mismatched_alerts: u64,
     /// Problems in the progress log itself (gaps, overlaps, reordering).
     pub progress_errors: Vec<String>,
     /// Where each partition's decisions change model version (`partition P: A → B at offset O`).
@@ -109,6 +117,10 @@ impl VerifyReport {
                 self.mismatched_late,
                 "late records that differ from the oracle's",
             ),
+            (
+                self.mismatched_alerts,
+                "alerts that differ from the oracle's",
+            ),
             (self.unprocessed_records, "input records not yet processed"),
             (
                 self.model_switch_errors,
@@ -130,6 +142,12 @@ impl VerifyReport {
             failures.push(format!(
                 "{} late records, the oracle expects {}",
                 self.actual_late, self.expected_late
+            ));
+        }
+        if self.expected_alerts != self.actual_alerts {
+            failures.push(format!(
+                "{} alerts, the oracle expects {}",
+                self.actual_alerts, self.expected_alerts
             ));
         }
         if !self.progress_errors.is_empty() {
@@ -213,6 +231,15 @@ pub fn verify_models(
                     .or_default()
                     .insert(version, bytes);
             }
+            for a in result.alerts {
+                let (txn_id, version) = (a.txn_id.clone(), a.model_version.clone());
+                let bytes = Output::Alert(a).to_json_bytes()?;
+                expected
+                    .alerts
+                    .entry(txn_id)
+                    .or_default()
+                    .insert(version, bytes);
+            }
             // DLQ and late records do not depend on the model: take them once.
             if i == 0 {
                 for out in result.dlq.into_iter().map(Output::Dlq) {
@@ -242,10 +269,12 @@ fn require_topic(bootstrap: &str, topic: &str, role: &'static str) -> Result<(),
     Ok(())
 }
 
-/// The oracle's outputs: decisions by txn_id and model version, DLQ and late records as bytes.
+/// The oracle's outputs: decisions and alerts by txn_id and model version, DLQ and late records as
+/// bytes.
 #[derive(Default)]
 struct Expected {
     decisions: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    alerts: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     dlq: Vec<Vec<u8>>,
     late: Vec<Vec<u8>>,
 }
@@ -328,206 +357,9 @@ fn processing_order(
     order
 }
 
-fn compare(
-    bootstrap: &str,
-    job: &JobConfig,
-    expected: Expected,
-    report: &mut VerifyReport,
-) -> Result<(), VerifyError> {
-    let Expected {
-        decisions: want,
-        dlq: want_dlq,
-        late: want_late,
-    } = expected;
-    report.expected_dlq = want_dlq.len() as u64;
-    report.expected_late = want_late.len() as u64;
-    report.expected_decisions = want.len() as u64;
-    let parts = partition_count(bootstrap, &job.topics.decisions)?;
-    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-    // Source partition → (source offset, model version) of its decisions.
-    let mut versions: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
-    for msg in read_topic(bootstrap, &job.topics.decisions, parts, READ_TIMEOUT)?
-        .iter()
-        .flatten()
-    {
-        report.actual_decisions += 1;
-        let bytes = msg.payload().unwrap_or_default();
-        let fields = DecisionFields::parse(bytes);
-        let txn_id = fields.txn_id;
-        versions
-            .entry(fields.source_partition)
-            .or_default()
-            .push((fields.source_offset, fields.model_version.clone()));
-        let count = seen.entry(txn_id.clone()).or_default();
-        *count += 1;
-        if *count > 1 {
-            report.duplicate_decisions += 1;
-            report.example(format!("duplicate decision for {txn_id}"));
-            continue;
-        }
-        let Some(by_version) = want.get(&txn_id) else {
-            report.unexpected_decisions += 1;
-            report.example(format!("unexpected decision for {txn_id:?}"));
-            continue;
-        };
-        match by_version.get(&fields.model_version) {
-            None => {
-                report.mismatched_decisions += 1;
-                report.example(format!(
-                    "decision for {txn_id} was scored by model {:?}, which verification was not given",
-                    fields.model_version
-                ));
-            }
-            Some(w) if w.as_slice() != bytes => {
-                report.mismatched_decisions += 1;
-                report.example(format!(
-                    "decision for {txn_id} differs from the oracle:\n  got:  {}\n  want: {}",
-                    String::from_utf8_lossy(bytes),
-                    String::from_utf8_lossy(w)
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    for txn_id in want.keys() {
-        if !seen.contains_key(txn_id) {
-            report.missing_decisions += 1;
-            report.example(format!("no decision for {txn_id}"));
-        }
-    }
-    check_model_switches(versions, report);
-    let (actual, mismatched) = compare_set(bootstrap, &job.topics.dlq, want_dlq)?;
-    (report.actual_dlq, report.mismatched_dlq) = (actual, mismatched);
-    let (actual, mismatched) = compare_set(bootstrap, &job.topics.late, want_late)?;
-    (report.actual_late, report.mismatched_late) = (actual, mismatched);
-    Ok(())
-}
-
-/// The fields of a decision verification keys on (missing ones read as empty / -1, which then mismatch).
-struct DecisionFields {
-    txn_id: String,
-    model_version: String,
-    source_partition: i64,
-    source_offset: i64,
-}
-
-impl DecisionFields {
-    fn parse(bytes: &[u8]) -> DecisionFields {
-        let v = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
-        let text = |k: &str| {
-            v.get(k)
-                .and_then(|t| t.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let int = |k: &str| v.get(k).and_then(serde_json::Value::as_i64).unwrap_or(-1);
-        DecisionFields {
-            txn_id: text("txn_id"),
-            model_version: text("model_version"),
-            source_partition: int("source_partition"),
-            source_offset: int("source_offset"),
-        }
-    }
-}
-
-/// Each model version must cover one contiguous range of offsets per partition: records the switches, and
-/// counts partitions that come back to a version they left.
-fn check_model_switches(versions: BTreeMap<i64, Vec<(i64, String)>>, report: &mut VerifyReport) {
-    for (partition, mut seq) in versions {
-        seq.sort_unstable();
-        let mut left: Vec<&str> = Vec::new();
-        let mut bad = false;
-        for pair in seq.windows(2) {
-            let [(_, a), (offset, b)] = pair else {
-                continue;
-            };
-            if a == b {
-                continue;
-            }
-            report.model_switches.push(format!(
-                "partition {partition}: {a} → {b} at offset {offset}"
-            ));
-            left.push(a);
-            bad |= left.contains(&b.as_str());
-        }
-        if bad {
-            report.model_switch_errors += 1;
-            report.example(format!(
-                "partition {partition} returns to a model version it had left: {}",
-                report.model_switches.join("; ")
-            ));
-        }
-    }
-}
-
-/// Reads `topic` and compares its payloads with `want` as multisets: (records read, records not matched
-/// one-to-one, counting both surplus and missing).
-fn compare_set(
-    bootstrap: &str,
-    topic: &str,
-    mut want: Vec<Vec<u8>>,
-) -> Result<(u64, u64), VerifyError> {
-    let parts = partition_count(bootstrap, topic)?;
-    let mut got: Vec<Vec<u8>> = read_topic(bootstrap, topic, parts, READ_TIMEOUT)?
-        .iter()
-        .flatten()
-        .map(|m| m.payload().unwrap_or_default().to_vec())
-        .collect();
-    let actual = got.len() as u64;
-    want.sort_unstable();
-    got.sort_unstable();
-    let (mut i, mut j, mut unmatched) = (0, 0, 0u64);
-    while i < want.len() && j < got.len() {
-        match want[i].cmp(&got[j]) {
-            std::cmp::Ordering::Equal => (i, j) = (i + 1, j + 1),
-            std::cmp::Ordering::Less => (i, unmatched) = (i + 1, unmatched + 1),
-            std::cmp::Ordering::Greater => (j, unmatched) = (j + 1, unmatched + 1),
-        }
-    }
-    unmatched += (want.len() - i + got.len() - j) as u64;
-    Ok((actual, unmatched))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seq(items: &[(i64, &str)]) -> Vec<(i64, String)> {
-        items.iter().map(|(o, v)| (*o, v.to_string())).collect()
-    }
-
-    #[test]
-    fn one_switch_per_partition_is_recorded_and_a_return_is_an_error() {
-        let mut report = VerifyReport {
-            processed_records: 3,
-            input_records: 3,
-            ..VerifyReport::default()
-        };
-        let mut versions = BTreeMap::new();
-        // Arrival order is not offset order: sorting comes first.
-        versions.insert(0, seq(&[(7, "v2"), (3, "v1"), (5, "v1"), (9, "v2")]));
-        versions.insert(1, seq(&[(1, "v1"), (2, "v2"), (4, "v3")]));
-        check_model_switches(versions, &mut report);
-        assert_eq!(
-            report.model_switches,
-            vec![
-                "partition 0: v1 → v2 at offset 7",
-                "partition 1: v1 → v2 at offset 2",
-                "partition 1: v2 → v3 at offset 4"
-            ]
-        );
-        assert_eq!(report.model_switch_errors, 0);
-        assert!(report.ok());
-
-        let mut versions = BTreeMap::new();
-        versions.insert(2, seq(&[(1, "v1"), (2, "v2"), (3, "v1")]));
-        check_model_switches(versions, &mut report);
-        assert_eq!(report.model_switch_errors, 1);
-        assert_eq!(
-            report.failures(),
-            vec!["1 partitions returning to an earlier model"]
-        );
-    }
 
     #[test]
     fn verifying_nothing_or_leaving_input_unprocessed_fails() {
@@ -556,6 +388,9 @@ mod tests {
             input_records: 5,
             processed_records: 5,
             duplicate_decisions: 1,
+            expected_alerts: 2,
+            actual_alerts: 2,
+            mismatched_alerts: 2,
             expected_dlq: 2,
             actual_dlq: 1,
             progress_errors: vec!["gap".to_string()],
@@ -565,6 +400,7 @@ mod tests {
             report.failures(),
             vec![
                 "1 duplicated decisions",
+                "2 alerts that differ from the oracle's",
                 "1 DLQ records, the oracle expects 2",
                 "1 progress log errors"
             ]

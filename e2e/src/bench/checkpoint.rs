@@ -182,6 +182,7 @@ impl Bench<'_> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             quick: a.quick,
+            provenance: super::provenance::Provenance::of_this_run(),
             machine: machine(),
             cards: a.cards,
             partitions: a.partitions,

@@ -59,6 +59,7 @@ pub struct DiskUse {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckpointBenchResult {
     pub unix_time: u64,
+    pub provenance: super::provenance::Provenance,
     pub quick: bool,
     pub machine: String,
     /// Card states bulk-loaded before the run (`--preload`), if any.

@@ -84,7 +84,12 @@ pub fn run_commit_probe(args: CommitProbeArgs) -> Result<(), TestBedError> {
         );
     }
     if let Some(out) = &args.out {
-        let json = serde_json::to_string_pretty(&results)
+        let report = serde_json::json!({
+            "provenance": super::provenance::Provenance::of_this_run(),
+            "machine": super::setup::machine(),
+            "gaps": results,
+        });
+        let json = serde_json::to_string_pretty(&report)
             .map_err(|e| TestBedError::Env(format!("commit probe: encoding results: {e}")))?;
         std::fs::write(out, json)
             .map_err(|e| TestBedError::Env(format!("writing {}: {e}", out.display())))?;

@@ -19,6 +19,7 @@ pub mod plot;
 pub mod preload;
 pub mod procstat;
 pub mod prom;
+pub mod provenance;
 pub mod recovery;
 pub mod setup;
 pub mod stats;

@@ -144,6 +144,7 @@ pub fn run(mut args: RunArgs) -> Result<(), TestBedError> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         quick: args.quick,
+        provenance: super::provenance::Provenance::of_this_run(),
         machine: machine(),
         authorizations: args.authorizations,
         partitions: args.partitions,

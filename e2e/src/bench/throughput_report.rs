@@ -73,6 +73,7 @@ pub struct FlinkResult {
 #[derive(Debug, Default, Serialize)]
 pub struct BenchResult {
     pub unix_time: u64,
+    pub provenance: super::provenance::Provenance,
     pub quick: bool,
     pub machine: String,
     pub authorizations: u64,

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use sluice_e2e::bench::provenance::Provenance;
 use sluice_runtime::verify::VerifyReport;
 
 /// One scenario's outcome.
@@ -19,13 +20,17 @@ pub struct Row {
 }
 
 /// (duplicates, losses, mismatches) of a verify report: losses are authorizations without a decision plus
-/// input records never processed; mismatches are decisions, DLQ and late records that differ from the oracle
-/// or have no input.
+/// input records never processed; mismatches are decisions, alerts, DLQ and late records that differ from the
+/// oracle or have no input.
 pub fn figures(m: &VerifyReport) -> (u64, u64, u64) {
     (
         m.duplicate_decisions,
         m.missing_decisions + m.unprocessed_records,
-        m.mismatched_decisions + m.unexpected_decisions + m.mismatched_dlq + m.mismatched_late,
+        m.mismatched_decisions
+            + m.unexpected_decisions
+            + m.mismatched_dlq
+            + m.mismatched_late
+            + m.mismatched_alerts,
     )
 }
 
@@ -39,10 +44,12 @@ impl Row {
             Some((d, l, m)) => (Some(d), Some(l), Some(m)),
             None => (None, None, None),
         };
+        let provenance = Provenance::of_checkout(&std::env::current_dir().unwrap_or_default());
         let line = serde_json::json!({
             "scenario": self.scenario, "events": self.events, "kills": self.kills,
             "duplicates": duplicates, "losses": losses, "mismatches": mismatches,
             "seconds": (self.seconds * 10.0).round() / 10.0,
+            "commit": provenance.commit, "dirty": provenance.dirty,
         });
         // One short write per line: concurrent test processes do not interleave within a line.
         if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -1,6 +1,7 @@
 #![no_main]
-//! Any bytes on any input topic decode to an event or a DecodeError, never a panic; and a processor fed
-//! them emits exactly one DLQ record per rejected input.
+//! Any bytes on any input topic, with or without a key, decode to an event or a DecodeError, never a
+//! panic. (The DLQ contract — one DLQ record per rejected input, with its bytes and a reason — is checked
+//! by the property test `processor::dlq_contract_tests`.)
 
 use libfuzzer_sys::fuzz_target;
 use sluice_core::event::{SourceTopic, decode};

@@ -5,6 +5,8 @@
 //! checkpoint, followed by replay in the recorded interleaving, reproduce the original output byte
 //! for byte, and what the [`oracle`](crate::oracle) checks independently.
 
+#[cfg(test)]
+mod dlq_contract_tests;
 mod error;
 mod meta;
 mod output;

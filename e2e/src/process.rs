@@ -96,6 +96,30 @@ impl ManagedProcess {
         }
     }
 
+    /// SIGKILLs a process that must still be running, for crash tests: one that already exited died on
+    /// its own (a crash the test did not cause, which must fail it) and is not counted as a kill.
+    pub fn kill_live(&mut self) -> Result<(), String> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(status) = self.try_exit() {
+            return Err(format!(
+                "{} exited on its own ({status}) before it was killed: {}",
+                self.name,
+                self.log_tail(40)
+            ));
+        }
+        let _ = self.child.kill();
+        match self.child.wait() {
+            Ok(status) if status.signal() == Some(9) => Ok(()),
+            // It exited between the check and the signal: still not our kill.
+            Ok(status) => Err(format!(
+                "{} exited on its own ({status}) as it was killed: {}",
+                self.name,
+                self.log_tail(40)
+            )),
+            Err(e) => Err(format!("reaping {}: {e}", self.name)),
+        }
+    }
+
     /// Kills the process with SIGKILL and reaps it. Idempotent.
     pub fn kill(&mut self) {
         // The process may already be gone; both calls are then harmless no-ops.

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -140,15 +141,21 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_failpoints(
                 while w.process.try_exit().is_none() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                if w.process.try_exit().is_some() {
-                    *aborted_at.entry(name).or_default() += 1;
-                } else {
-                    w.process.kill();
+                match w.process.try_exit() {
+                    // The failpoint aborts (SIGABRT); any other exit is a crash of its own.
+                    Some(status) if status.signal() == Some(6) => {
+                        *aborted_at.entry(name).or_default() += 1;
+                    }
+                    Some(status) => panic!(
+                        "worker exited with {status}, not the failpoint's abort: {}",
+                        w.process.log_tail(40)
+                    ),
+                    None => w.process.kill_live().unwrap(),
                 }
             }
             None => {
                 std::thread::sleep(Duration::from_millis(500 + rng.below(2_500)));
-                w.process.kill();
+                w.process.kill_live().unwrap();
             }
         }
     }

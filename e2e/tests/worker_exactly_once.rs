@@ -6,6 +6,7 @@
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -206,26 +207,43 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         let delay = Duration::from_millis(300 + rng.below(1700));
         if use_failpoint {
             match procs[victim].wait_exit(delay + Duration::from_secs(3)) {
-                Some(_) => failpoint_aborts += 1,
+                // A failpoint aborts (SIGABRT); any other exit is a crash of its own.
+                Some(status) if status.signal() == Some(6) => failpoint_aborts += 1,
+                Some(status) => panic!(
+                    "worker {victim} exited with {status}, not the failpoint's abort: {}",
+                    procs[victim].log_tail(40)
+                ),
                 None => {
-                    procs[victim].kill();
+                    procs[victim].kill_live().unwrap();
                     kills += 1;
                 }
             }
         } else {
             std::thread::sleep(delay);
-            procs[victim].kill();
+            procs[victim].kill_live().unwrap();
             kills += 1;
         }
         unclean[victim] = true;
         // Sometimes kill the other worker too, so both recover concurrently.
         if rng.below(3) == 0 {
-            procs[1 - victim].kill();
+            procs[1 - victim].kill_live().unwrap();
             kills += 1;
             unclean[1 - victim] = true;
         } else {
-            terminate(procs[1 - victim].pid());
-            procs[1 - victim].wait_exit(Duration::from_secs(30));
+            let other = &mut procs[1 - victim];
+            assert!(
+                other.try_exit().is_none(),
+                "worker died: {}",
+                other.log_tail(40)
+            );
+            terminate(other.pid());
+            let status = other.wait_exit(Duration::from_secs(30));
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "worker {} did not stop cleanly on SIGTERM ({status:?}): {}",
+                1 - victim,
+                other.log_tail(40)
+            );
             unclean[1 - victim] = false;
         }
         drop(procs);

@@ -44,8 +44,8 @@ pub enum CatalogConfig {
     Rest { uri: String },
 }
 
-/// S3 (or S3-compatible) access for `s3://` warehouses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// S3 (or S3-compatible) access for `s3://` warehouses. `Debug` shows only whether credentials are set.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct S3Config {
     /// Custom endpoint (MinIO, s3s, …); None for AWS.
@@ -62,6 +62,20 @@ pub struct S3Config {
     pub secret_access_key: Option<String>,
     #[serde(default)]
     pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let presence = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &presence(&self.secret_access_key))
+            .field("session_token", &presence(&self.session_token))
+            .finish()
+    }
 }
 
 /// A configuration field that cannot work, with the fix.
@@ -284,4 +298,30 @@ fn warehouse_kind(warehouse: &str) -> Result<WarehouseKind, ConfigError> {
         format!("{warehouse:?} is neither file:// nor s3://"),
         "use file:///absolute/path or s3://bucket/prefix",
     ))
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::S3Config;
+
+    #[test]
+    fn debug_shows_whether_credentials_are_set_never_their_values() {
+        let cfg = S3Config {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            region: "us-east-1".into(),
+            path_style: true,
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some("wJalrXUtnFEMI".into()),
+            session_token: Some("FwoGZXIvYXdzE".into()),
+        };
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("wJalrXUtnFEMI") && !shown.contains("FwoGZXIvYXdzE"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("<redacted>") && shown.contains("AKIDEXAMPLE"),
+            "{shown}"
+        );
+    }
 }

@@ -62,7 +62,7 @@ pub struct JobConfig {
 }
 
 /// Kafka connection settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`.
@@ -71,6 +71,19 @@ pub struct KafkaConfig {
     /// environment variables, never here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
+}
+
+/// Redacts secret-bearing properties: `Debug` output reaches logs and error messages.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field(
+                "properties",
+                &crate::secrets::redacted_properties(&self.properties),
+            )
+            .finish()
+    }
 }
 
 /// Topic names. All input topics must have the same partition count (co-partitioned by card_id).
@@ -324,6 +337,30 @@ impl JobConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kafka_debug_hides_secret_properties() {
+        let cfg = super::KafkaConfig {
+            bootstrap_servers: "b:9092".into(),
+            properties: [
+                ("sasl.password", "hunter2"),
+                ("ssl.key.password", "pem-pass"),
+                ("sasl.mechanism", "PLAIN"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        };
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pem-pass"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("PLAIN") && shown.contains("b:9092"),
+            "{shown}"
+        );
+    }
+
     use super::*;
 
     fn minimal() -> JobConfig {

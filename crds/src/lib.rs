@@ -8,6 +8,7 @@ pub mod control;
 pub mod duration;
 pub mod job_config;
 pub mod manifest;
+pub mod secrets;
 pub mod stream_job;
 pub mod stream_job_schema;
 pub mod stream_job_status;

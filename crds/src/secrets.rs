@@ -1,0 +1,66 @@
+//! Which configuration values are secrets, and how they appear in `Debug` output: redacted.
+//!
+//! `Debug` output ends up in logs and error messages; a derived `Debug` on a struct holding a password
+//! would print it. Types holding secret values implement `Debug` by hand with these helpers.
+
+use std::collections::BTreeMap;
+
+/// What a secret value prints as.
+pub const REDACTED: &str = "<redacted>";
+
+/// True for librdkafka properties whose values are credentials or private keys
+/// (`sasl.password`, `sasl.jaas.config`, `ssl.key.password`, `ssl.key.pem`,
+/// `sasl.oauthbearer.client.secret`, `ssl.keystore.password`, …). File locations are not secret.
+pub fn is_secret_kafka_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "jaas", "token", "credentials"]
+        .iter()
+        .any(|word| key.contains(word))
+        || key == "ssl.key.pem"
+        || key == "ssl.keystore.pem"
+}
+
+/// Properties as a map with secret values replaced by [`REDACTED`].
+pub fn redacted_properties(properties: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    properties
+        .iter()
+        .map(|(k, v)| {
+            let shown = if is_secret_kafka_property(k) {
+                REDACTED
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), shown)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_and_keys_are_secret_locations_are_not() {
+        for key in [
+            "sasl.password",
+            "sasl.jaas.config",
+            "ssl.key.password",
+            "ssl.keystore.password",
+            "ssl.key.pem",
+            "sasl.oauthbearer.client.secret",
+            "SASL.PASSWORD",
+        ] {
+            assert!(is_secret_kafka_property(key), "{key}");
+        }
+        for key in [
+            "security.protocol",
+            "sasl.mechanism",
+            "sasl.username",
+            "ssl.ca.location",
+            "ssl.key.location",
+            "ssl.certificate.location",
+        ] {
+            assert!(!is_secret_kafka_property(key), "{key}");
+        }
+    }
+}

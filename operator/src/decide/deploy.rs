@@ -100,6 +100,16 @@ pub fn keep_pods(cx: &mut Ctx, restore_from: Option<String>) {
     });
 }
 
+/// A deployment that misses its readiness timeout can go back to `lastStableSpec`: rollback is enabled and
+/// a stable spec other than the deployed one exists.
+pub fn rollback_possible(cx: &Ctx) -> bool {
+    let Some(stable) = parse_spec(cx.st.last_stable_spec.as_deref()) else {
+        return false;
+    };
+    let stable_hash = fingerprint(&stable, cx.obs.model_hash.as_deref());
+    cx.obs.spec.rollback.enabled && cx.st.deployed_hash.as_deref() != Some(stable_hash.as_str())
+}
+
 pub fn deploying(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>, since: &Time) {
     let respec = cx.st.deployed_hash.as_deref() != Some(cx.target_hash.as_str())
         && !cx.generation_blocked()
@@ -149,15 +159,11 @@ pub fn deploying(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>,
         cx.requeue(5);
         return;
     }
-    let stable = parse_spec(cx.st.last_stable_spec.as_deref());
-    let stable_hash = stable
-        .as_ref()
-        .map(|s| fingerprint(s, cx.obs.model_hash.as_deref()));
     // What Kubernetes said about the pods that did not become Ready, so the user need not find them.
     let why = pod_trouble::current(cx)
         .map(|(_, m)| format!(" ({m})"))
         .unwrap_or_default();
-    if cx.obs.spec.rollback.enabled && stable.is_some() && stable_hash != cx.st.deployed_hash {
+    if rollback_possible(cx) {
         cx.event(
             Severity::Warning,
             "RollbackStarted",

@@ -26,7 +26,7 @@ pub(crate) mod tests;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
+use sluice_crds::{StreamJobStatus, UpgradeStep, WARNING_HISTORY, WarningRecord};
 
 use crate::model::{Action, Decision, Observed, ObservedPod, Severity, Transition};
 use crate::naming;
@@ -196,14 +196,30 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Whether container restarts count against `restartPolicy.maxRestarts` now. During a rollout they do
+/// not: the readiness timeout judges it, and a rollback follows. Once a deployment has missed that timeout
+/// with no rollback possible (a first deployment, or rollback disabled) it is judged by the restart budget
+/// like a running job, so a crash-looping job reaches FAILED (and `restartFailed`'s backoff) instead of
+/// looping for ever.
+fn counts_restarts(cx: &Ctx) -> bool {
+    match cx.st.upgrade.as_ref().map(|u| &u.step) {
+        None => true,
+        Some(UpgradeStep::Deploying { since, .. }) => {
+            let timeout = cx.obs.spec.rollback.readiness_timeout.0;
+            cx.ms_since(since) > i64::try_from(timeout).unwrap_or(i64::MAX)
+                && !deploy::rollback_possible(cx)
+        }
+        Some(_) => false,
+    }
+}
+
 /// The decide step.
 pub fn decide(obs: &Observed) -> Decision {
     let mut cx = Ctx::new(obs);
     cx.st.selector = Some(naming::selector_string(&obs.name));
     savepoints::figures(&mut cx);
     if cx.st.restarts.failure.is_none() {
-        // During a rollout restarts are reported but not counted: the readiness timeout judges the rollout.
-        let count = cx.st.upgrade.is_none();
+        let count = counts_restarts(&cx);
         steady::account_restarts(&mut cx, count);
     }
     if cx.st.restarts.failure.is_some() {

@@ -97,6 +97,8 @@ pub fn fail(cx: &mut Ctx, reason: String) {
     cx.st.restarts.failure = Some(reason);
     cx.st.restarts.failed_at = Some(cx.now());
     cx.st.ready_since = None;
+    // A rollout that failed is over: leaving FAILED starts a new one.
+    cx.st.upgrade = None;
     let names = cx.live_pod_names();
     if !names.is_empty() {
         cx.act(Action::DeletePods(names));

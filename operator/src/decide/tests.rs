@@ -452,6 +452,48 @@ fn not_ready_in_time_rolls_back_to_the_stable_spec() {
 }
 
 #[test]
+fn a_first_deployment_that_crash_loops_past_its_readiness_timeout_fails() {
+    let mut o = obs(spec(), StreamJobStatus::default(), 1, T0);
+    o.status = decide(&o).status; // → PodsDeleted (initial)
+    o.status = decide(&o).status; // → Deploying since T0
+    assert!(matches!(
+        o.status.upgrade.as_ref().map(|u| &u.step),
+        Some(UpgradeStep::Deploying { .. })
+    ));
+    let hash = o.status.deployed_hash.clone().unwrap();
+    let crash_looping = |restarts: i32| -> Vec<ObservedPod> {
+        (0..2)
+            .map(|i| ObservedPod {
+                restarts,
+                ..pod(i, &hash, PodPhase::Running, false)
+            })
+            .collect()
+    };
+    // Inside the 5m readiness timeout restarts are reported, not counted: the timeout judges a rollout.
+    for minute in 0..=4 {
+        o.pods = crash_looping(minute * 3);
+        o.now = ts(T0 + i64::from(minute) * 60_000);
+        let d = decide(&o);
+        assert_eq!(d.status.restarts.failure, None, "minute {minute}");
+        let reported = d.events.iter().any(|e| e.reason == "WorkerRestarted");
+        assert_eq!(reported, minute > 0, "minute {minute}");
+        o.status = d.status;
+    }
+    // Past it, with no lastStableSpec to roll back to, the restart budget judges: 6 restarts > 5.
+    o.pods = crash_looping(15);
+    o.now = ts(T0 + 6 * 60_000);
+    let d = decide(&o);
+    let failure = d.status.restarts.failure.clone().expect("FAILED");
+    assert!(failure.contains("maxRestarts=5"), "{failure}");
+    assert_eq!(d.status.upgrade, None);
+    assert_eq!(d.status.lifecycle_state, Some(LifecycleState::Failed));
+    assert!(d.actions.contains(&Action::DeletePods(vec![
+        "fraud-worker-0".into(),
+        "fraud-worker-1".into()
+    ])));
+}
+
+#[test]
 fn restarts_beyond_the_budget_fail_the_job_and_restart_nonce_recovers() {
     let mut o = stable();
     o.pods[0].restarts = 6;

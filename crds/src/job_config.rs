@@ -240,6 +240,36 @@ pub struct ConfigError {
 }
 
 impl JobConfig {
+    /// Secrets in `kafka.properties` would be stored in plain text in the StreamJob, its ConfigMap and
+    /// `status.lastReconciledSpec`: each is an error naming the reference to use instead.
+    fn secret_property_errors(&self) -> Vec<ConfigError> {
+        let Some(kafka) = &self.kafka else {
+            return Vec::new();
+        };
+        kafka
+            .properties
+            .keys()
+            .filter(|key| crate::secrets::is_secret_kafka_property(key))
+            .map(|key| {
+                let lower = key.to_ascii_lowercase();
+                let fix = if lower.starts_with("ssl.") {
+                    "put the client certificate and an unencrypted key in a Secret named by spec.kafkaAuth.tlsSecret"
+                } else if lower.starts_with("sasl.") && !lower.contains("oauthbearer") {
+                    "put the SASL username and password in a Secret named by spec.kafkaAuth.saslSecret"
+                } else {
+                    "remove it: Sluice takes Kafka credentials only from Secrets (spec.kafkaAuth)"
+                };
+                ConfigError {
+                    field: "kafka.properties",
+                    problem: format!(
+                        "{key:?} holds a secret, which would be stored in plain text in the StreamJob, its ConfigMap and status"
+                    ),
+                    fix: fix.into(),
+                }
+            })
+            .collect()
+    }
+
     /// Checks rules the types alone cannot express. Returns every problem, not only the first.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
@@ -311,6 +341,7 @@ impl JobConfig {
                 });
             }
         }
+        errs.extend(self.secret_property_errors());
         if self.state.s3.max_concurrency == 0 {
             errs.push(ConfigError {
                 field: "state.s3.maxConcurrency",
@@ -337,6 +368,35 @@ impl JobConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_in_kafka_properties_are_refused_with_the_reference_to_use() {
+        let mut job: super::JobConfig = serde_yaml::from_str("transactionalIdPrefix: t\n").unwrap();
+        job.kafka = Some(super::KafkaConfig {
+            bootstrap_servers: "b:9092".into(),
+            properties: [
+                ("sasl.password", "hunter2"),
+                ("ssl.key.password", "x"),
+                ("sasl.oauthbearer.client.secret", "y"),
+                ("sasl.mechanism", "PLAIN"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        });
+        let errs: Vec<String> = job
+            .validate()
+            .iter()
+            .filter(|e| e.field == "kafka.properties")
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs.iter().all(|e| !e.contains("hunter2")), "{errs:?}");
+        let find = |key: &str| errs.iter().find(|e| e.contains(key)).unwrap().clone();
+        assert!(find("\"sasl.password\"").contains("spec.kafkaAuth.saslSecret"));
+        assert!(find("\"ssl.key.password\"").contains("spec.kafkaAuth.tlsSecret"));
+        assert!(find("oauthbearer").contains("remove it"));
+    }
+
     #[test]
     fn kafka_debug_hides_secret_properties() {
         let cfg = super::KafkaConfig {

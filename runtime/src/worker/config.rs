@@ -133,13 +133,14 @@ impl WorkerConfig {
                 source,
             })?;
         cfg.apply_env(|k| std::env::var(k).ok());
-        cfg.apply_secret_files(|k| std::env::var(k).ok())?;
+        // Validated before the secret files are read: the file may not carry secrets itself, and the
+        // credentials read below are added only after that check.
         let errs = cfg.validate();
-        if errs.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(WorkerConfigError::Invalid(errs))
+        if !errs.is_empty() {
+            return Err(WorkerConfigError::Invalid(errs));
         }
+        cfg.apply_secret_files(|k| std::env::var(k).ok())?;
+        Ok(cfg)
     }
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {

@@ -1,5 +1,6 @@
 //! The control API over TLS: a worker given a certificate and key serves `/v1/*` only over HTTPS; a client
 //! trusting the CA gets the status with the token, and the same request without the token is still refused.
+//! A rotated token file takes effect without a restart.
 
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -53,6 +54,22 @@ fn control_api_serves_https_with_the_configured_certificate() {
         Some(h.token.clone()),
     );
     assert!(rt.block_on(plain.status()).is_err());
+
+    // The token Secret rotated (the file replaced atomically, as the kubelet does): the new token works
+    // at once, without a restart; the old one still does during the rotation grace; others never.
+    let rotated = format!("rotated-{}", unique_name("token"));
+    let staged = dir.join("control-token.new");
+    std::fs::write(&staged, &rotated).unwrap();
+    std::fs::rename(&staged, &h.token_file).unwrap();
+    let with =
+        |token: &str| ControlClient::with_ca(&w.control_url, Some(token.to_string()), Some(&ca));
+    rt.block_on(with(&rotated).status()).unwrap();
+    rt.block_on(with(&h.token).status()).unwrap();
+    let err = rt
+        .block_on(with("some-other-token-0123456789").status())
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
     h.stop_all(vec![w]).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,7 +15,7 @@ use sluice_crds::control::{
     ApiError, SavepointRequest, StopRequest, StopResponse, TriggerResponse, WorkerPhase,
 };
 
-use super::auth::Token;
+use super::auth::TokenFile;
 use super::board::{Command, StatusBoard};
 use crate::metrics::Metrics;
 use crate::snapshot::layout::valid_snapshot_id;
@@ -31,7 +31,7 @@ const TRIGGER_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ControlState {
     pub board: Arc<StatusBoard>,
     /// None: no token file configured, so `/v1/*` is closed (secure by default).
-    pub token: Option<Token>,
+    pub token: Option<Arc<TokenFile>>,
     /// None: no durable checkpoint store, so savepoints are unavailable.
     pub snapshots: Option<Arc<SnapshotShared>>,
 }

@@ -17,7 +17,7 @@ use super::accounting::HighWatermarks;
 use crate::audit::AuditSink;
 use crate::audit::sink::DecisionsLog;
 use crate::control::StatusBoard;
-use crate::control::auth::Token;
+use crate::control::auth::TokenFile;
 use crate::control::server::{
     ControlState, TlsFiles, control_router, metrics_router, serve, serve_tls,
 };
@@ -154,7 +154,7 @@ impl Services {
             .worker
             .control_token_file
             .as_deref()
-            .map(|f| Token::from_file(Path::new(f)))
+            .map(|f| TokenFile::open(Path::new(f)).map(Arc::new))
             .transpose()?;
         if token.is_none() {
             tracing::warn!("no control API token file configured: /v1/* answers 401 to everyone");

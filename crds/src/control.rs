@@ -11,6 +11,15 @@ pub const CONTROL_PORT: u16 = 8080;
 /// Default port of the Prometheus `/metrics` endpoint.
 pub const METRICS_PORT: u16 = 9091;
 
+/// `host:port`, with an IPv6 address in brackets (`[fd00::7]:8080`) as socket addresses and URLs need it;
+/// names and IPv4 addresses unchanged (`10.0.0.7:8080`).
+pub fn host_port(host: &str, port: u16) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{host}:{port}"),
+    }
+}
+
 /// Where a worker is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use sluice_crds::control::{ApiError, CONTROL_PORT, StopResponse, TriggerResponse, WorkerStatus};
+use sluice_crds::control::{
+    ApiError, CONTROL_PORT, StopResponse, TriggerResponse, WorkerStatus, host_port,
+};
 
 /// Why a call produced no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +44,7 @@ impl WorkerClient {
     }
 
     fn url(ip: &str, path: &str) -> String {
-        format!("http://{ip}:{CONTROL_PORT}{path}")
+        format!("http://{}{path}", host_port(ip, CONTROL_PORT))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -136,5 +138,24 @@ impl WorkerClient {
             STATUS_TIMEOUT,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WorkerClient;
+
+    #[test]
+    fn ipv6_pod_ips_are_bracketed_in_urls() {
+        assert_eq!(
+            WorkerClient::url("fd00:10:244::7", "/v1/status"),
+            "http://[fd00:10:244::7]:8080/v1/status"
+        );
+        assert_eq!(
+            WorkerClient::url("10.244.0.7", "/v1/status"),
+            "http://10.244.0.7:8080/v1/status"
+        );
+        let url = WorkerClient::url("fd00::7", "/v1/stop");
+        assert!(reqwest::Url::parse(&url).is_ok(), "{url}");
     }
 }

@@ -56,10 +56,9 @@ impl WorkerAssignment {
     /// The control API address to bind.
     pub fn control_addr(&self, pod_ip: Option<&str>) -> String {
         self.control_addr.clone().unwrap_or_else(|| {
-            format!(
-                "{}:{}",
+            sluice_crds::control::host_port(
                 pod_ip.unwrap_or("0.0.0.0"),
-                sluice_crds::control::CONTROL_PORT
+                sluice_crds::control::CONTROL_PORT,
             )
         })
     }
@@ -67,10 +66,9 @@ impl WorkerAssignment {
     /// The metrics address to bind.
     pub fn metrics_addr(&self, pod_ip: Option<&str>) -> String {
         self.metrics_addr.clone().unwrap_or_else(|| {
-            format!(
-                "{}:{}",
+            sluice_crds::control::host_port(
                 pod_ip.unwrap_or("0.0.0.0"),
-                sluice_crds::control::METRICS_PORT
+                sluice_crds::control::METRICS_PORT,
             )
         })
     }
@@ -350,6 +348,22 @@ mod tests {
             .to_string();
         assert!(err.contains("SLUICE_KAFKA_SASL_PASSWORD_FILE"), "{err}");
         assert!(err.contains("/nonexistent/password"), "{err}");
+    }
+
+    #[test]
+    fn ipv6_pod_ips_give_bindable_addresses() {
+        let cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        for (ip, want) in [
+            (Some("fd00:10:244::7"), "[fd00:10:244::7]:8080"),
+            (Some("10.244.0.7"), "10.244.0.7:8080"),
+            (None, "0.0.0.0:8080"),
+        ] {
+            let addr = cfg.worker.control_addr(ip);
+            assert_eq!(addr, want);
+            addr.parse::<std::net::SocketAddr>().unwrap();
+        }
+        let metrics = cfg.worker.metrics_addr(Some("fd00::1"));
+        assert_eq!(metrics, "[fd00::1]:9091");
     }
 
     #[test]

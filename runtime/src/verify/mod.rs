@@ -223,22 +223,12 @@ pub fn verify_models(
         for (i, model) in models.iter().enumerate() {
             let result = oracle_decisions(params, model, &order);
             for d in result.decisions {
-                let (txn_id, version) = (d.txn_id.clone(), d.model_version.clone());
-                let bytes = Output::Decision(d).to_json_bytes()?;
-                expected
-                    .decisions
-                    .entry(txn_id)
-                    .or_default()
-                    .insert(version, bytes);
+                let key = (d.txn_id.clone(), d.model_version.clone());
+                by_version(&mut expected.decisions, key, Output::Decision(d))?;
             }
             for a in result.alerts {
-                let (txn_id, version) = (a.txn_id.clone(), a.model_version.clone());
-                let bytes = Output::Alert(a).to_json_bytes()?;
-                expected
-                    .alerts
-                    .entry(txn_id)
-                    .or_default()
-                    .insert(version, bytes);
+                let key = (a.txn_id.clone(), a.model_version.clone());
+                by_version(&mut expected.alerts, key, Output::Alert(a))?;
             }
             // DLQ and late records do not depend on the model: take them once.
             if i == 0 {
@@ -256,6 +246,18 @@ pub fn verify_models(
         .saturating_sub(report.processed_records);
     compare(bootstrap, job, expected, &mut report)?;
     Ok(report)
+}
+
+/// Records `out`'s bytes under its (txn_id, model version).
+fn by_version(
+    map: &mut BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    (txn_id, version): (String, String),
+    out: Output,
+) -> Result<(), VerifyError> {
+    map.entry(txn_id)
+        .or_default()
+        .insert(version, out.to_json_bytes()?);
+    Ok(())
 }
 
 /// Fails when `topic` does not exist: reading it would find nothing and prove nothing.

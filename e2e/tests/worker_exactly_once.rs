@@ -19,7 +19,6 @@ use sluice_e2e::rng::Lcg;
 use sluice_e2e::{TestBed, unique_name};
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::worker::failpoints;
-use sluice_runtime::worker::{job_params, load_model};
 
 const PARTITIONS: i32 = 4;
 
@@ -124,9 +123,7 @@ impl Job {
 
     /// `sluice verify` over the job's committed output.
     fn verify(&self) -> sluice_runtime::verify::VerifyReport {
-        let params = job_params(&self.job).unwrap();
-        let model = load_model(&self.job).unwrap();
-        sluice_runtime::verify::verify(&self.bootstrap, &self.job, &params, &model).unwrap()
+        sluice_runtime::verify::verify(&self.bootstrap, &self.job).unwrap()
     }
 
     fn lag(&self) -> i64 {

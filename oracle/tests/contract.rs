@@ -347,3 +347,38 @@ fn comparison_is_by_field_and_counts_every_kind_of_difference() {
     assert_eq!(f.mismatched_dlq, 1);
     assert_eq!(compare(&want, &Committed::default()).missing_decisions, 1);
 }
+
+#[test]
+fn alerts_follow_the_model_version_of_the_decision_made() {
+    let decision = |v: &str| json!({"txn_id": "t1", "model_version": v, "decision": "x"});
+    let mut want = Expected::default();
+    let by = want.decisions.entry("t1".into()).or_default();
+    by.insert("v1".into(), decision("v1"));
+    by.insert("v2".into(), decision("v2"));
+    // Only v1 alerts on t1; an alert for a transaction without a committed decision is never due.
+    let alert = json!({"txn_id": "t1", "model_version": "v1"});
+    want.alerts
+        .entry("t1".into())
+        .or_default()
+        .insert("v1".into(), alert.clone());
+    want.alerts
+        .entry("t9".into())
+        .or_default()
+        .insert("v1".into(), json!({"txn_id": "t9"}));
+
+    let under = |v: &str, alerts: Vec<Value>| Committed {
+        decisions: vec![decision(v)],
+        alerts,
+        ..Committed::default()
+    };
+    let f = compare(&want, &under("v2", vec![]));
+    assert_eq!((f.expected_alerts, f.mismatched_alerts), (0, 0), "{f:?}");
+    let f = compare(&want, &under("v1", vec![]));
+    assert_eq!((f.expected_alerts, f.mismatched_alerts), (1, 1), "{f:?}");
+    let f = compare(&want, &under("v1", vec![alert.clone(), alert]));
+    assert_eq!(
+        (f.actual_alerts, f.mismatched_alerts),
+        (2, 1),
+        "a repeated alert: {f:?}"
+    );
+}

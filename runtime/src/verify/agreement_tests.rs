@@ -45,20 +45,23 @@ fn step() -> impl Strategy<Value = Step> {
 fn value(s: &Step, i: usize, t: i64) -> Value {
     let card = format!("card-{}", s.card);
     let v = usize::from(s.variant);
+    let amount = [500, 2_000, 90_000, 300_000, 1][v % 5];
+    let country = ["DE", "FR"][v % 2];
+    let status = ["active", "blocked"][usize::from(v % 4 == 0)];
     match s.topic {
         0 => json!({
             "txn_id": format!("txn-{i}"), "card_id": card, "account_id": "acct-1",
             "merchant_id": format!("m{}", v % 5), "mcc": "5411",
-            "amount_minor": [500, 2_000, 90_000, 300_000, 1][v % 5],
-            "currency": "EUR", "country": ["DE", "FR"][v % 2],
+            "amount_minor": amount,
+            "currency": "EUR", "country": country,
             "device_id": format!("dev-{}", v % 3), "channel": "ecom", "event_time_ms": t,
         }),
         1 => {
             json!({"card_id": card, "device_id": format!("dev-{}", v % 3), "trusted": v % 2 == 0, "event_time_ms": t})
         }
         _ => json!({
-            "card_id": card, "status": ["active", "blocked"][usize::from(v % 4 == 0)],
-            "home_country": ["DE", "FR"][v % 2], "credit_limit_minor": 100_000, "event_time_ms": t,
+            "card_id": card, "status": status,
+            "home_country": country, "credit_limit_minor": 100_000, "event_time_ms": t,
         }),
     }
 }

@@ -27,8 +27,16 @@ fn step() -> impl Strategy<Value = Step> {
     (
         0u8..3,
         0u8..4,
-        prop_oneof![5 => 0i64..20_000, 2 => 0i64..4 * 3_600_000, 1 => Just(50 * DAY), 1 => 0i64..40 * DAY],
-        prop_oneof![6 => Just(0i64), 3 => 0i64..10_000, 1 => 0i64..3 * 3_600_000],
+        // Whole seconds and the window widths themselves, so events land exactly on window edges.
+        prop_oneof![
+            6 => (0i64..30).prop_map(|s| s * 1_000),
+            1 => Just(60_000i64),
+            1 => Just(600_000i64),
+            1 => Just(3_600_000i64),
+            1 => (0i64..40).prop_map(|d| d * DAY),
+            1 => Just(50 * DAY),
+        ],
+        prop_oneof![6 => Just(0i64), 3 => (0i64..10).prop_map(|s| s * 1_000), 1 => Just(3_600_000i64)],
         any::<u8>(),
         prop_oneof![9 => Just(None), 1 => (0u8..8).prop_map(Some)],
     )
@@ -194,7 +202,7 @@ fn check(steps: &[Step]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn the_worker_and_the_independent_oracle_agree(steps in proptest::collection::vec(step(), 1..160)) {

@@ -154,8 +154,7 @@ pub fn deploying(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>,
         return;
     }
     keep_pods(cx, restore_from.clone());
-    let timeout = i64::try_from(cx.obs.spec.rollback.readiness_timeout.0).unwrap_or(i64::MAX);
-    if cx.ms_since(since) <= timeout {
+    if !cx.past_readiness_timeout(since) {
         cx.requeue(5);
         return;
     }
@@ -253,8 +252,7 @@ pub fn rolling_back(cx: &mut Ctx, restore_from: Option<String>, deployed: bool, 
         return;
     }
     keep_pods(cx, restore_from);
-    let timeout = i64::try_from(cx.obs.spec.rollback.readiness_timeout.0).unwrap_or(i64::MAX);
-    if cx.ms_since(since) > timeout {
+    if cx.past_readiness_timeout(since) {
         super::steady::fail(
             cx,
             format!(

@@ -92,6 +92,12 @@ impl<'a> Ctx<'a> {
         self.obs.now.as_millisecond() - t.0.as_millisecond()
     }
 
+    /// A rollout (or rollback) deployed at `since` has missed `rollback.readinessTimeout`.
+    pub fn past_readiness_timeout(&self, since: &Time) -> bool {
+        let timeout = i64::try_from(self.obs.spec.rollback.readiness_timeout.0).unwrap_or(i64::MAX);
+        self.ms_since(since) > timeout
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.obs.now.as_millisecond()
     }
@@ -205,9 +211,7 @@ fn counts_restarts(cx: &Ctx) -> bool {
     match cx.st.upgrade.as_ref().map(|u| &u.step) {
         None => true,
         Some(UpgradeStep::Deploying { since, .. }) => {
-            let timeout = cx.obs.spec.rollback.readiness_timeout.0;
-            cx.ms_since(since) > i64::try_from(timeout).unwrap_or(i64::MAX)
-                && !deploy::rollback_possible(cx)
+            cx.past_readiness_timeout(since) && !deploy::rollback_possible(cx)
         }
         Some(_) => false,
     }

@@ -16,10 +16,9 @@ use sluice_crds::{StreamJob, StreamJobStatus};
 
 use crate::build::{self, JobMeta};
 use crate::crash_point;
-use crate::decide::upgrade::{StopOutcome, after_stop};
 use crate::error::Error;
 use crate::events::Recorder;
-use crate::model::{Action, Decision, Deployment, PodRejection, Severity, Transition};
+use crate::model::{Action, Decision, Deployment, PodRejection, Severity, StopOutcome, Transition};
 use crate::naming::FIELD_MANAGER;
 use crate::worker_client::{CallError, WorkerClient};
 
@@ -33,6 +32,9 @@ pub struct ApplyCtx<'a> {
     pub token: Option<String>,
     pub ips: BTreeMap<String, String>,
     pub store_credentials: Option<crate::store::StoreCredentials>,
+    /// Where the answers of stop-with-savepoint calls go, for the next reconcile to observe.
+    pub stop_outcomes: &'a crate::stop_outcomes::StopOutcomes,
+    pub job_uid: String,
 }
 
 fn params() -> PatchParams {
@@ -80,32 +82,13 @@ pub async fn publish(recorder: &Recorder, job: &StreamJob, t: &Transition) {
 
 /// Persists the decision and executes its actions.
 pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
-    let mut status = decision.status;
-    patch_status(cx.client, cx.job, &status).await?;
-    crash_point::after_persisting(&status);
+    patch_status(cx.client, cx.job, &decision.status).await?;
+    crash_point::after_persisting(&decision.status);
     for t in &decision.events {
         tracing::info!(job = %cx.meta.name, reason = t.reason, note = %t.note, "transition");
         publish(cx.recorder, cx.job, t).await;
     }
     for action in decision.actions {
-        if let Action::StopWithSavepoint { pods, savepoint_id } = &action {
-            let outcomes = stop_all(cx, pods, savepoint_id).await;
-            if let Some(message) = after_stop(&mut status, &outcomes) {
-                publish(
-                    cx.recorder,
-                    cx.job,
-                    &Transition {
-                        severity: Severity::Warning,
-                        reason: "SavepointFailed",
-                        note: message,
-                    },
-                )
-                .await;
-            }
-            patch_status(cx.client, cx.job, &status).await?;
-            crash_point::after_persisting(&status);
-            continue;
-        }
         execute(cx, action).await?;
     }
     Ok(())
@@ -165,15 +148,18 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
         .filter_map(|(pod, r)| match r {
             Ok(resp) => match resp.savepoint {
                 Some(sp) if sp.state == SnapshotState::Completed => Some(StopOutcome::Completed {
+                    savepoint_id: id.to_string(),
                     pod,
                     location: sp.location,
                 }),
                 Some(sp) if sp.state == SnapshotState::Failed => Some(StopOutcome::Failed {
+                    savepoint_id: id.to_string(),
                     pod,
                     error: sp.error.unwrap_or_default(),
                 }),
                 Some(_) => None,
                 None => Some(StopOutcome::Failed {
+                    savepoint_id: id.to_string(),
                     pod,
                     error: "stopped without a savepoint".into(),
                 }),
@@ -181,6 +167,7 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
             // 409: a stop is already in progress (e.g. requested before an operator restart): wait for it.
             Err(CallError::Rejected { status: 409, .. }) | Err(CallError::Unreachable(_)) => None,
             Err(e) => Some(StopOutcome::Failed {
+                savepoint_id: id.to_string(),
                 pod,
                 error: e.to_string(),
             }),
@@ -230,7 +217,10 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
                 delete_if_present(&pods, &name).await?;
             }
         }
-        Action::StopWithSavepoint { .. } => {}
+        Action::StopWithSavepoint { pods, savepoint_id } => {
+            let outcomes = stop_all(cx, &pods, &savepoint_id).await;
+            cx.stop_outcomes.record(&cx.job_uid, outcomes);
+        }
         Action::TriggerSavepoint { pods, savepoint_id } => {
             for pod in pods {
                 let Some(ip) = cx.ips.get(&pod) else { continue };

@@ -25,6 +25,7 @@ use crate::metrics::{Metrics, ResultLabel};
 use crate::model::{Action, Severity, Transition};
 use crate::naming::FINALIZER;
 use crate::rejections::Rejections;
+use crate::stop_outcomes::StopOutcomes;
 use crate::worker_client::WorkerClient;
 use crate::{decide, fetch};
 
@@ -37,6 +38,7 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
     pub autoscalers: Autoscalers,
     pub rejections: Rejections,
+    pub stop_outcomes: StopOutcomes,
 }
 
 impl Context {
@@ -56,6 +58,7 @@ impl Context {
             leader,
             autoscalers: Autoscalers::default(),
             rejections: Rejections::default(),
+            stop_outcomes: StopOutcomes::default(),
         }
     }
 }
@@ -77,6 +80,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     let uid = job.uid().unwrap_or_default();
     let mut fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     fetched.observed.rejected_pod = ctx.rejections.get(&uid);
+    fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
     let mut decision = decide::decide(&fetched.observed);
     let creates_pods = decision.actions.iter().any(
         |a| matches!(a, Action::Deploy { create_ordinals, .. } if !create_ordinals.is_empty()),
@@ -92,6 +96,8 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         token: fetched.token,
         ips: fetched.ips,
         store_credentials: fetched.store_credentials,
+        stop_outcomes: &ctx.stop_outcomes,
+        job_uid: uid.clone(),
     };
     match apply(&cx, decision).await {
         Err(Error::PodRejected(r)) => {
@@ -121,6 +127,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
 async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     ctx.autoscalers.forget(job);
     ctx.rejections.forget(&job.uid().unwrap_or_default());
+    ctx.stop_outcomes.forget(&job.uid().unwrap_or_default());
     let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());

@@ -227,6 +227,7 @@ pub async fn observe(
             model_hash,
             problems,
             rejected_pod: None,
+            stop_outcomes: Vec::new(),
             now,
         },
         token,

@@ -23,6 +23,7 @@ pub mod model;
 pub mod naming;
 pub mod pod_health;
 pub mod rejections;
+pub mod stop_outcomes;
 pub mod store;
 pub mod validate;
 pub mod worker_client;

@@ -3,8 +3,9 @@
 
 use sluice_crds::{Millis, RestartFailedSpec, UpgradeReason};
 
+use super::tests::decide;
 use super::tests::{T0, stable};
-use super::{decide, ts};
+use super::ts;
 use crate::model::{Decision, Observed};
 
 const FAILED_AT: i64 = T0 + 120_000;

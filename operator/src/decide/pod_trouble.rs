@@ -3,7 +3,7 @@
 //! naming the pod and Kubernetes' reason, and a Warning Event when the reason first appears. Never a silent
 //! wait. The condition's reason comes from a bounded set; Kubernetes' own text stays in the message.
 
-use super::Ctx;
+use super::context::Ctx;
 use crate::model::Severity;
 
 /// Kubernetes reasons passed through as the condition's reason; any other becomes `PodNotRunning`.

@@ -18,8 +18,10 @@ use crate::build::{self, JobMeta};
 use crate::crash_point;
 use crate::error::Error;
 use crate::events::Recorder;
-use crate::model::{Action, Decision, Deployment, PodRejection, Severity, StopOutcome, Transition};
 use crate::naming::FIELD_MANAGER;
+use crate::reconcile::{
+    Action, Decision, Deployment, PodRejection, Severity, StopOutcome, Transition,
+};
 use crate::worker_client::{CallError, WorkerClient};
 
 /// What the apply stage needs besides the decision.

@@ -17,14 +17,14 @@ use sluice_crds::StreamJob;
 use tokio::sync::watch;
 
 use crate::apply::{ApplyCtx, apply, delete_if_present, publish};
-use crate::autoscaling::{Autoscalers, set_parallelism};
 use crate::build::JobMeta;
 use crate::error::Error;
 use crate::events::Recorder;
 use crate::metrics::{Metrics, ResultLabel};
-use crate::model::{Action, Severity, Transition};
 use crate::naming::FINALIZER;
+use crate::reconcile::{Action, Severity, Transition};
 use crate::rejections::Rejections;
+use crate::rescale::{Autoscalers, set_parallelism};
 use crate::stop_outcomes::StopOutcomes;
 use crate::worker_client::WorkerClient;
 use crate::{decide, fetch};
@@ -81,11 +81,12 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     let mut fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     fetched.observed.rejected_pod = ctx.rejections.get(&uid);
     fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
-    let mut decision = decide::decide(&fetched.observed);
+    fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
+    let decision = decide::decide(&fetched.observed);
     let creates_pods = decision.actions.iter().any(
         |a| matches!(a, Action::Deploy { create_ordinals, .. } if !create_ordinals.is_empty()),
     );
-    let rescale = ctx.autoscalers.run(job, &fetched.observed, &mut decision);
+    let rescale = decision.rescale;
     let requeue = Duration::from_secs(decision.requeue_secs);
     let cx = ApplyCtx {
         client: &ctx.client,

@@ -13,7 +13,7 @@ use sluice_crds::StreamJob;
 
 use crate::decide::fingerprint::data_hash;
 use crate::error::Error;
-use crate::model::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
+use crate::reconcile::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
 use crate::store::StoreCredentials;
 use crate::worker_client::WorkerClient;
 use crate::{naming, pod_health, validate};
@@ -228,6 +228,7 @@ pub async fn observe(
             problems,
             rejected_pod: None,
             stop_outcomes: Vec::new(),
+            autoscaler: None,
             now,
         },
         token,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::model::StopOutcome;
+use crate::reconcile::StopOutcome;
 
 /// Job UID → the answers for its latest stop-with-savepoint.
 #[derive(Default)]

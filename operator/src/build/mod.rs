@@ -17,8 +17,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sluice_crds::control::{CONTROL_PORT, METRICS_PORT};
 
-use crate::model::Deployment;
 use crate::naming;
+use crate::reconcile::Deployment;
 
 /// Identity of the owning StreamJob.
 #[derive(Clone, Debug)]

@@ -19,8 +19,8 @@ use sluice_crds::control::{CONTROL_PORT, METRICS_PORT};
 
 use super::JobMeta;
 use super::config_map::{JOB_KEY, MODEL_DIR};
-use crate::model::Deployment;
 use crate::naming;
+use crate::reconcile::Deployment;
 
 // Mount points never nest inside another volume (a read-only ConfigMap mount cannot host mount points, and
 // the test bed's node agent materialises each volume as its own directory).

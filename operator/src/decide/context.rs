@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
 
 use super::fingerprint;
-use crate::model::{Action, Decision, Observed, ObservedPod, Severity, Transition};
+use crate::reconcile::{Action, Decision, Observed, ObservedPod, Severity, Transition};
 
 /// Default re-check interval when nothing is pending.
 const IDLE_REQUEUE_SECS: u64 = 60;
@@ -27,6 +27,8 @@ pub struct Ctx<'a> {
     pub degraded: Option<(&'static str, String)>,
     /// The latest worker restart seen by this reconcile (pod, count, last exit), for the failure message.
     pub last_restart: Option<String>,
+    /// The autoscaler's rescale to execute after apply.
+    pub rescale: Option<crate::autoscale::recommend::Rescale>,
 }
 
 impl<'a> Ctx<'a> {
@@ -41,6 +43,7 @@ impl<'a> Ctx<'a> {
             waiting: None,
             degraded: None,
             last_restart: None,
+            rescale: None,
         }
     }
 
@@ -189,6 +192,7 @@ impl<'a> Ctx<'a> {
             actions: self.actions,
             events: self.events,
             requeue_secs: self.requeue_secs,
+            rescale: self.rescale,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::tests::decide;
 use super::tests::stable;
-use crate::model::{Action, Decision, Severity};
+use crate::reconcile::{Action, Decision, Severity};
 
 fn created(d: &Decision) -> Vec<u32> {
     d.actions

@@ -6,7 +6,7 @@ use sluice_crds::{Millis, RestartFailedSpec, UpgradeReason};
 use super::tests::decide;
 use super::tests::{T0, stable};
 use super::ts;
-use crate::model::{Decision, Observed};
+use crate::reconcile::{Decision, Observed};
 
 const FAILED_AT: i64 = T0 + 120_000;
 

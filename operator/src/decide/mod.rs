@@ -3,12 +3,14 @@
 //!
 //! Order of concerns: job figures → crash accounting → FAILED handling → the in-flight upgrade (one edge per
 //! reconcile, see [`upgrade`]) or starting one → steady state (recreate lost pods with backoff, readiness,
-//! STABLE) → manual savepoints/checkpoints → savepoint retention → lifecycle and conditions.
+//! STABLE) → manual savepoints/checkpoints → savepoint retention → lifecycle and conditions → the
+//! autoscaler's recommendation.
 //!
 //! Module layering (no module imports one that imports it back): `context`, `fingerprint` and
 //! `pod_trouble` at the bottom; `pods`, `restarts` and `savepoints` on them; `steady` and `upgrade` on
 //! those; `conditions` reads the outcome; this module orders the stages.
 
+pub mod autoscaling;
 pub mod conditions;
 pub mod context;
 pub mod fingerprint;
@@ -34,8 +36,8 @@ use sluice_crds::UpgradeStep;
 
 pub use context::{Ctx, ts};
 
-use crate::model::{Decision, Observed};
 use crate::naming;
+use crate::reconcile::{Decision, Observed};
 
 /// Whether container restarts count against `restartPolicy.maxRestarts` now. During a rollout they do
 /// not: the readiness timeout judges it, and a rollback follows. Once a deployment has missed that timeout
@@ -79,6 +81,7 @@ pub fn decide(obs: &Observed) -> Decision {
     }
     savepoints::retention(&mut cx);
     conditions::update(&mut cx);
+    autoscaling::fold(&mut cx);
     cx.record_warnings();
     cx.st.observed_generation = Some(obs.generation);
     cx.finish()

@@ -4,7 +4,7 @@
 //! wait. The condition's reason comes from a bounded set; Kubernetes' own text stays in the message.
 
 use super::context::Ctx;
-use crate::model::Severity;
+use crate::reconcile::Severity;
 
 /// Kubernetes reasons passed through as the condition's reason; any other becomes `PodNotRunning`.
 const KNOWN_REASONS: [&str; 15] = [

@@ -2,7 +2,7 @@
 
 use super::tests::decide;
 use super::tests::{condition, stable};
-use crate::model::{Decision, PodRejection, PodTrouble, Severity};
+use crate::reconcile::{Decision, PodRejection, PodTrouble, Severity};
 
 fn trouble(reason: &str, message: &str) -> Option<PodTrouble> {
     Some(PodTrouble {

@@ -4,7 +4,7 @@
 
 use super::context::Ctx;
 use super::fingerprint::{fingerprint, parse_spec, spec_json};
-use crate::model::{Action, Deployment};
+use crate::reconcile::{Action, Deployment};
 
 /// Records `d` as the deployed spec and creates all its pods.
 pub fn install(cx: &mut Ctx, d: Deployment) {

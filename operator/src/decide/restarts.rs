@@ -7,7 +7,7 @@
 use sluice_crds::Millis;
 
 use super::context::Ctx;
-use crate::model::Severity;
+use crate::reconcile::Severity;
 
 /// Reports container restarts of deployed pods since the last reconcile (a `WorkerRestarted` Event each,
 /// with the last exit); with `count`, also counts them, prunes the window and fails the job past

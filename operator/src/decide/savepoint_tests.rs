@@ -6,7 +6,7 @@ use sluice_crds::{Millis, PeriodicSavepoints, SavepointTrigger};
 use super::tests::decide;
 use super::tests::{T0, stable, worker};
 use super::ts;
-use crate::model::{Action, Decision, Observed};
+use crate::reconcile::{Action, Decision, Observed};
 
 const HOUR: u64 = 3_600_000;
 

@@ -6,7 +6,7 @@ use sluice_crds::control::SnapshotState;
 use sluice_crds::{JobFigures, PendingSavepoint, SavepointRecord, SavepointTrigger, SnapshotRef};
 
 use super::context::Ctx;
-use crate::model::{Action, Severity};
+use crate::reconcile::{Action, Severity};
 
 /// Aggregates the workers' statuses into `status.job`.
 pub fn figures(cx: &mut Ctx) {

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::context::Ctx;
 use super::pods::keep_pods;
 use super::restarts::{backoff_ms, check_budget};
-use crate::model::Severity;
+use crate::reconcile::Severity;
 
 /// Keeps the deployed spec running.
 pub fn run(cx: &mut Ctx) {

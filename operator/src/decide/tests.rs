@@ -11,7 +11,7 @@ use sluice_crds::{
 
 use super::fingerprint::fingerprint;
 use super::ts;
-use crate::model::{
+use crate::reconcile::{
     Action, Decision, Observed, ObservedPod, PodPhase, Problem, StopOutcome, WorkerProbe,
 };
 
@@ -48,6 +48,7 @@ fn obs(spec: StreamJobSpec, status: StreamJobStatus, generation: i64, now: i64) 
         problems: Vec::new(),
         rejected_pod: None,
         stop_outcomes: Vec::new(),
+        autoscaler: None,
         now: ts(now),
     }
 }
@@ -141,7 +142,7 @@ pub(crate) fn condition<'a>(s: &'a StreamJobStatus, t: &str) -> (&'a str, &'a st
     (c.status.as_str(), c.reason.as_str())
 }
 
-fn deploys(d: &Decision) -> Vec<(&crate::model::Deployment, &Vec<u32>)> {
+fn deploys(d: &Decision) -> Vec<(&crate::reconcile::Deployment, &Vec<u32>)> {
     d.actions
         .iter()
         .filter_map(|a| match a {

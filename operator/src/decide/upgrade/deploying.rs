@@ -9,7 +9,7 @@ use super::machine::{End, Transition};
 use crate::decide::context::Ctx;
 use crate::decide::pod_trouble;
 use crate::decide::pods::{keep_pods, rollback_possible};
-use crate::model::Severity;
+use crate::reconcile::Severity;
 
 pub fn decide(
     cx: &mut Ctx,

@@ -7,7 +7,7 @@
 use sluice_crds::{BlockedGeneration, UpgradeReason, UpgradeStatus, UpgradeStep};
 
 use crate::decide::context::Ctx;
-use crate::model::Severity;
+use crate::reconcile::Severity;
 
 /// What one reconcile does with the in-flight upgrade.
 #[derive(Clone, Debug, PartialEq)]

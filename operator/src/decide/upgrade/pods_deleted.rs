@@ -7,7 +7,7 @@ use super::machine::{End, Transition};
 use crate::decide::context::Ctx;
 use crate::decide::fingerprint::parse_spec;
 use crate::decide::pods::install;
-use crate::model::Deployment;
+use crate::reconcile::Deployment;
 
 pub fn decide(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>) -> Transition {
     cx.delete_live_pods();

@@ -9,7 +9,7 @@ use crate::decide::context::Ctx;
 use crate::decide::fingerprint::{fingerprint, parse_spec};
 use crate::decide::pods::{install, keep_pods};
 use crate::decide::restarts;
-use crate::model::Deployment;
+use crate::reconcile::Deployment;
 
 pub fn decide(
     cx: &mut Ctx,

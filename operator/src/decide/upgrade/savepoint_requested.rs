@@ -4,7 +4,7 @@
 //! stopped with it (`SavepointTaken`); a failure, a crash, a vanished worker or `savepoints.timeout`
 //! aborts the upgrade and blocks its generation.
 //!
-//! [`Observed::stop_outcomes`]: crate::model::Observed::stop_outcomes
+//! [`Observed::stop_outcomes`]: crate::reconcile::Observed::stop_outcomes
 
 use sluice_crds::control::{SnapshotState, WorkerPhase};
 use sluice_crds::{SavepointTrigger, UpgradeReason, UpgradeStatus, UpgradeStep};
@@ -12,7 +12,7 @@ use sluice_crds::{SavepointTrigger, UpgradeReason, UpgradeStatus, UpgradeStep};
 use super::machine::{End, Transition};
 use crate::decide::context::Ctx;
 use crate::decide::savepoints::{self, derived_location};
-use crate::model::{Action, ObservedPod, PodPhase, StopOutcome};
+use crate::reconcile::{Action, ObservedPod, PodPhase, StopOutcome};
 
 /// The step's fields as persisted.
 pub struct Requested<'s> {

@@ -5,7 +5,7 @@ use sluice_crds::{DesiredState, SavepointTrigger, UpgradeMode, UpgradeReason, Up
 
 use super::machine;
 use crate::decide::context::Ctx;
-use crate::model::{Action, Severity};
+use crate::reconcile::{Action, Severity};
 
 /// Starts an upgrade if one is needed. Returns false when the steady state should run instead.
 pub fn maybe_start(cx: &mut Ctx) -> bool {

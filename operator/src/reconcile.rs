@@ -7,6 +7,8 @@ use k8s_openapi::jiff::Timestamp;
 use sluice_crds::control::WorkerStatus;
 use sluice_crds::{StreamJobSpec, StreamJobStatus};
 
+use crate::autoscale::recommend::{Recommendation, Rescale};
+
 /// Everything `decide` looks at, gathered by the fetch stage.
 #[derive(Clone, Debug)]
 pub struct Observed {
@@ -27,6 +29,8 @@ pub struct Observed {
     /// Answers of the stop-with-savepoint calls the apply stage made since (remembered in memory; a new
     /// leader has none and relies on the workers' reported savepoints and exit codes).
     pub stop_outcomes: Vec<StopOutcome>,
+    /// The autoscaler's recommendation (None: the job has no autoscaler annotations, and never had).
+    pub autoscaler: Option<Recommendation>,
     pub now: Timestamp,
 }
 
@@ -216,4 +220,6 @@ pub struct Decision {
     pub events: Vec<Transition>,
     /// Reconcile again after this long at the latest (seconds).
     pub requeue_secs: u64,
+    /// The autoscaler's rescale, executed after the status is written.
+    pub rescale: Option<Rescale>,
 }

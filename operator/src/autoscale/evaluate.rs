@@ -1,12 +1,12 @@
 //! The autoscaler's decision (pure given its inputs; time is `now_ms`, never a clock): gates → window →
-//! sizing → stabilization → [`Decision`].
+//! sizing → stabilization → [`Verdict`].
 //!
 //! Gates, in order: invalid annotations, autoscaling off, parallelism changed by someone else (`kubectl
 //! scale`, an HPA, our own previous decision: the window and history restart), an upgrade or rescale in
 //! progress, the workers restarted (samples before the restart are dropped), the metrics window not full
 //! yet, incomplete metrics, no capacity estimate. Only then is the job sized, and a recommendation that
 //! differs from the current parallelism must persist through its stabilization window before it becomes a
-//! [`Decision::Scale`]. Every [`Decision::Hold`] says why in words.
+//! [`Verdict::Scale`]. Every [`Verdict::Hold`] says why in words.
 
 use sluice_crds::Millis;
 use sluice_crds::autoscaler::{AutoscalerMetrics, AutoscalerReason};
@@ -37,7 +37,7 @@ pub struct JobView {
 
 /// The outcome of one evaluation.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Decision {
+pub enum Verdict {
     /// Do nothing now.
     Hold {
         reason: AutoscalerReason,
@@ -57,29 +57,29 @@ pub enum Decision {
     },
 }
 
-impl Decision {
+impl Verdict {
     pub fn reason(&self) -> AutoscalerReason {
         match self {
-            Decision::Hold { reason, .. } | Decision::Scale { reason, .. } => *reason,
+            Verdict::Hold { reason, .. } | Verdict::Scale { reason, .. } => *reason,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Decision::Hold { message, .. } | Decision::Scale { message, .. } => message,
+            Verdict::Hold { message, .. } | Verdict::Scale { message, .. } => message,
         }
     }
 
     /// The target parallelism of a `Scale`.
     pub fn scale_to(&self) -> Option<u32> {
         match self {
-            Decision::Scale { to, .. } => Some(*to),
-            Decision::Hold { .. } => None,
+            Verdict::Scale { to, .. } => Some(*to),
+            Verdict::Hold { .. } => None,
         }
     }
 
-    fn hold(reason: AutoscalerReason, message: impl Into<String>) -> Decision {
-        Decision::Hold {
+    fn hold(reason: AutoscalerReason, message: impl Into<String>) -> Verdict {
+        Verdict::Hold {
             reason,
             message: message.into(),
             recommended: None,
@@ -121,12 +121,12 @@ impl Autoscaler {
         cfg: &Result<AutoscaleConfig, ConfigErrors>,
         job: &JobView,
         now_ms: i64,
-    ) -> Decision {
+    ) -> Verdict {
         let cfg = match cfg {
             Ok(cfg) => cfg,
             Err(e) => {
                 self.reset();
-                return Decision::hold(
+                return Verdict::hold(
                     AutoscalerReason::InvalidAnnotations,
                     format!("autoscaling paused: {e}"),
                 );
@@ -134,7 +134,7 @@ impl Autoscaler {
         };
         if !cfg.enabled {
             self.reset();
-            return Decision::hold(
+            return Verdict::hold(
                 AutoscalerReason::Disabled,
                 format!("set the annotation {ENABLED}: \"true\" to enable autoscaling"),
             );
@@ -148,14 +148,14 @@ impl Autoscaler {
         self.parallelism = Some(job.parallelism);
         if job.upgrade_in_progress {
             self.reset();
-            return Decision::hold(
+            return Verdict::hold(
                 AutoscalerReason::UpgradeInProgress,
                 "an upgrade or rescale is in progress; metrics are collected again once the workers run",
             );
         }
         if job.parallelism == 0 || job.partitions == 0 {
             self.reset();
-            return Decision::hold(
+            return Verdict::hold(
                 AutoscalerReason::MetricsIncomplete,
                 "no workers are deployed",
             );
@@ -180,13 +180,13 @@ impl Autoscaler {
                 ),
                 _ => format!("waiting for the first metric sample of the {length} window"),
             };
-            return Decision::hold(AutoscalerReason::MetricsWindowFilling, message);
+            return Verdict::hold(AutoscalerReason::MetricsWindowFilling, message);
         }
         let summary = match self.window.summarize(now_ms, length, job.partitions) {
             Ok(s) => s,
             Err(incomplete) => {
                 self.history.clear();
-                return Decision::hold(AutoscalerReason::MetricsIncomplete, incomplete.to_string());
+                return Verdict::hold(AutoscalerReason::MetricsIncomplete, incomplete.to_string());
             }
         };
         let sizing = match size(
@@ -199,7 +199,7 @@ impl Autoscaler {
             Ok(s) => s,
             Err(SizingError::NoCapacityEstimate { required_rate }) => {
                 self.history.clear();
-                return Decision::hold(
+                return Verdict::hold(
                     AutoscalerReason::NoCapacityEstimate,
                     format!(
                         "{required_rate:.1} records/s must be processed but no worker reported busy time, so \
@@ -220,7 +220,7 @@ impl Autoscaler {
             cfg.scale_up_stabilization,
             cfg.scale_down_stabilization,
         ) {
-            Stabilized::Steady => Decision::Hold {
+            Stabilized::Steady => Verdict::Hold {
                 reason: AutoscalerReason::WithinTarget,
                 message: if sizing.peak_load <= 1.0 + 1e-9
                     || sizing.adjustments.contains(&Adjustment::CurrentSuffices)
@@ -235,7 +235,7 @@ impl Autoscaler {
                 recommended: Some(sizing.recommended),
                 metrics: Some(metrics),
             },
-            Stabilized::Wait(p) => Decision::Hold {
+            Stabilized::Wait(p) => Verdict::Hold {
                 reason: AutoscalerReason::Stabilizing,
                 message: format!(
                     "{} {current} → {} recommended since {}; executes at {} if it persists: {explanation}",
@@ -263,7 +263,7 @@ impl Autoscaler {
                         sizing.recommended
                     )
                 };
-                Decision::Scale {
+                Verdict::Scale {
                     from: current,
                     to,
                     reason,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::ops::{audit_cmds, store_cmds, worker_cmds};
 
@@ -128,8 +128,8 @@ struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn s3(&self) -> sluice_crds::job_config::S3Options {
-        sluice_crds::job_config::S3Options {
+    fn s3(&self) -> sluice_api::job_config::S3Options {
+        sluice_api::job_config::S3Options {
             path_style: self.s3_endpoint.is_some() && !self.s3_virtual_hosted,
             endpoint: self.s3_endpoint.clone(),
             region: self.s3_region.clone(),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use rdkafka::Message;
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
 use sluice_oracle::{Committed, Expected};
 
 use super::read::{partition_count, read_topic};

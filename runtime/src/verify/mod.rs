@@ -22,7 +22,7 @@ use std::time::Duration;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use serde::Serialize;
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
 use sluice_oracle::{
     Expected, Model, Params, Record, Topic, decode_progress, interleave, run_partition,
 };
@@ -252,7 +252,7 @@ fn oracle_models(texts: &[String]) -> Result<Vec<Model>, VerifyError> {
 
 /// The event-time parameters, straight from the job config.
 fn oracle_params(job: &JobConfig) -> Params {
-    let ms = |m: sluice_crds::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
+    let ms = |m: sluice_api::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
     Params {
         out_of_orderness_ms: ms(job.watermark.out_of_orderness),
         allowed_lateness_ms: ms(job.watermark.allowed_lateness),

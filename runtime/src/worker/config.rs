@@ -4,7 +4,7 @@ use std::num::{NonZeroU16, NonZeroUsize};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sluice_crds::{ConfigError, JobConfig};
+use sluice_api::{ConfigError, JobConfig};
 
 /// Who this worker is and what it owns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +56,9 @@ impl WorkerAssignment {
     /// The control API address to bind.
     pub fn control_addr(&self, pod_ip: Option<&str>) -> String {
         self.control_addr.clone().unwrap_or_else(|| {
-            sluice_crds::control::host_port(
+            sluice_api::control::host_port(
                 pod_ip.unwrap_or("0.0.0.0"),
-                sluice_crds::control::CONTROL_PORT,
+                sluice_api::control::CONTROL_PORT,
             )
         })
     }
@@ -66,9 +66,9 @@ impl WorkerAssignment {
     /// The metrics address to bind.
     pub fn metrics_addr(&self, pod_ip: Option<&str>) -> String {
         self.metrics_addr.clone().unwrap_or_else(|| {
-            sluice_crds::control::host_port(
+            sluice_api::control::host_port(
                 pod_ip.unwrap_or("0.0.0.0"),
-                sluice_crds::control::METRICS_PORT,
+                sluice_api::control::METRICS_PORT,
             )
         })
     }
@@ -143,13 +143,13 @@ impl WorkerConfig {
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
         if let Some(b) = get("SLUICE_KAFKA_BOOTSTRAP") {
-            let kafka =
-                self.job
-                    .kafka
-                    .get_or_insert_with(|| sluice_crds::job_config::KafkaConfig {
-                        bootstrap_servers: String::new(),
-                        properties: Default::default(),
-                    });
+            let kafka = self
+                .job
+                .kafka
+                .get_or_insert_with(|| sluice_api::job_config::KafkaConfig {
+                    bootstrap_servers: String::new(),
+                    properties: Default::default(),
+                });
             kafka.bootstrap_servers = b;
         }
         if let Some(id) = get("SLUICE_WORKER_IDENTITY") {

@@ -35,9 +35,9 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ThreadedProducer};
+use sluice_api::JobConfig;
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
-use sluice_crds::JobConfig;
 
 use crate::kafka::clients::{
     consumer_config, group_id, input_topics, producer_config, progress_topic, transactional_id,
@@ -52,7 +52,7 @@ use inputs::Inputs;
 use recovery::RecoveryError;
 use remote_restore::RemoteSnapshots;
 use services::Services;
-use sluice_crds::control::WorkerPhase;
+use sluice_api::control::WorkerPhase;
 use snapshots::Snapshotter;
 pub use txn_loop::LoopStats;
 use txn_loop::{LoopError, TxnLoop};
@@ -123,7 +123,7 @@ pub fn load_model(job: &JobConfig) -> Result<ScoringModel, WorkerError> {
 
 /// Event-time parameters from the job config.
 pub fn job_params(job: &JobConfig) -> Result<JobParams, WorkerError> {
-    let ms = |m: sluice_crds::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
+    let ms = |m: sluice_api::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
     let params = JobParams {
         out_of_orderness_ms: ms(job.watermark.out_of_orderness),
         allowed_lateness_ms: ms(job.watermark.allowed_lateness),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use sluice_crds::control::{WorkerPhase, WorkerStatus};
+use sluice_api::control::{WorkerPhase, WorkerStatus};
 
 use super::WorkerConfig;
 use super::accounting::HighWatermarks;

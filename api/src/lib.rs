@@ -11,6 +11,7 @@ pub mod duration;
 pub mod job_config;
 pub mod manifest;
 pub mod secrets;
+pub mod worker_env;
 
 pub use duration::Millis;
 pub use job_config::{ConfigError, JobConfig};

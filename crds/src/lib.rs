@@ -10,7 +10,7 @@ pub mod stream_job_types;
 
 pub use sluice_api::{
     ConfigError, JobConfig, Millis, assignment, audit, control, duration, job_config, manifest,
-    secrets,
+    secrets, worker_env,
 };
 pub use stream_job::{StreamJob, StreamJobSpec};
 pub use stream_job_status::*;

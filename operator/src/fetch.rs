@@ -10,6 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use sluice_crds::StreamJob;
+use sluice_crds::worker_env;
 
 use crate::decide::fingerprint::data_hash;
 use crate::error::Error;
@@ -162,8 +163,8 @@ pub async fn observe(
     let mut store_credentials = None;
     if let Some(c) = &spec.storage.credentials_secret {
         let field = "spec.storage.credentialsSecret";
-        let id = secret_key(&secrets, &c.name, "AWS_ACCESS_KEY_ID", field).await?;
-        let key = secret_key(&secrets, &c.name, "AWS_SECRET_ACCESS_KEY", field).await?;
+        let id = secret_key(&secrets, &c.name, worker_env::AWS_ACCESS_KEY_ID, field).await?;
+        let key = secret_key(&secrets, &c.name, worker_env::AWS_SECRET_ACCESS_KEY, field).await?;
         match (id, key) {
             (Ok(access_key_id), Ok(secret_access_key)) => {
                 store_credentials = Some(StoreCredentials {

@@ -7,6 +7,9 @@ pub mod disruption_budget;
 pub mod logging;
 pub mod pod;
 
+#[cfg(test)]
+mod pod_tests;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{

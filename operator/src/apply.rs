@@ -178,43 +178,13 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
 }
 
 async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
-    let ns = cx.meta.namespace.clone();
     match action {
         Action::Deploy {
             deployment,
             create_ordinals,
-        } => {
-            let cm = build::config_map::config_map(&cx.meta, &deployment).map_err(|e| {
-                Error::Render {
-                    what: "job ConfigMap",
-                    message: e.to_string(),
-                }
-            })?;
-            ssa(&Api::<ConfigMap>::namespaced(cx.client.clone(), &ns), &cm).await?;
-            ssa(
-                &Api::<Service>::namespaced(cx.client.clone(), &ns),
-                &build::service(&cx.meta),
-            )
-            .await?;
-            apply_disruption_budget(cx, &deployment).await?;
-            let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cx.client.clone(), &ns);
-            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
-            for ordinal in create_ordinals {
-                if let Some(pvc) = build::pvc(&cx.meta, &deployment, ordinal)
-                    && pvcs
-                        .get_opt(&pvc.name_any())
-                        .await
-                        .map_err(Error::kube("get", pvc.name_any()))?
-                        .is_none()
-                {
-                    // PVC specs are immutable once bound: create, never re-apply.
-                    ssa(&pvcs, &pvc).await?;
-                }
-                create_pod(&pods, &build::pod::pod(&cx.meta, &deployment, ordinal)).await?;
-            }
-        }
+        } => deploy(cx, &deployment, create_ordinals).await?,
         Action::DeletePods(names) => {
-            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
+            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &cx.meta.namespace);
             for name in names {
                 delete_if_present(&pods, &name).await?;
             }
@@ -226,63 +196,86 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
         Action::TriggerSavepoint { pods, savepoint_id } => {
             for pod in pods {
                 let Some(ip) = cx.ips.get(&pod) else { continue };
-                if let Err(e) = cx
-                    .workers
-                    .trigger_savepoint(ip, cx.token.as_deref(), &savepoint_id)
-                    .await
-                {
-                    publish(
-                        cx.recorder,
-                        cx.job,
-                        &Transition {
-                            severity: Severity::Warning,
-                            reason: "SavepointTriggerFailed",
-                            note: format!("{pod}: {e}"),
-                        },
-                    )
-                    .await;
-                }
+                let token = cx.token.as_deref();
+                let result = cx.workers.trigger_savepoint(ip, token, &savepoint_id).await;
+                warn_on_failure(cx, "SavepointTriggerFailed", &pod, result).await;
             }
         }
         Action::TriggerCheckpoint { pods } => {
             for pod in pods {
                 let Some(ip) = cx.ips.get(&pod) else { continue };
-                if let Err(e) = cx.workers.trigger_checkpoint(ip, cx.token.as_deref()).await {
-                    publish(
-                        cx.recorder,
-                        cx.job,
-                        &Transition {
-                            severity: Severity::Warning,
-                            reason: "CheckpointTriggerFailed",
-                            note: format!("{pod}: {e}"),
-                        },
-                    )
-                    .await;
-                }
+                let result = cx.workers.trigger_checkpoint(ip, cx.token.as_deref()).await;
+                warn_on_failure(cx, "CheckpointTriggerFailed", &pod, result).await;
             }
         }
-        Action::DeleteSavepoint { location } => {
-            // Best effort: the history entry is already gone; a failure is an Event, not a retry loop.
-            let result = crate::store::delete_savepoint(
-                &cx.job.spec.job,
-                cx.store_credentials.as_ref(),
-                &location,
-            )
-            .await;
-            let t = match result {
-                Ok(n) => Transition {
-                    severity: Severity::Normal,
-                    reason: "SavepointDeleted",
-                    note: format!("{location}: {n} objects deleted"),
-                },
-                Err(e) => Transition {
-                    severity: Severity::Warning,
-                    reason: "SavepointDeletionFailed",
-                    note: e,
-                },
-            };
-            publish(cx.recorder, cx.job, &t).await;
-        }
+        Action::DeleteSavepoint { location } => delete_savepoint(cx, &location).await,
     }
     Ok(())
+}
+
+/// A failed call to a worker becomes a Warning Event naming the pod; the decision stands.
+async fn warn_on_failure<T>(
+    cx: &ApplyCtx<'_>,
+    reason: &'static str,
+    pod: &str,
+    result: Result<T, CallError>,
+) {
+    if let Err(e) = result {
+        let t = Transition {
+            severity: Severity::Warning,
+            reason,
+            note: format!("{pod}: {e}"),
+        };
+        publish(cx.recorder, cx.job, &t).await;
+    }
+}
+
+/// Applies the deployment's ConfigMap, Service and disruption budget, then the PVCs and pods of
+/// `create_ordinals`.
+async fn deploy(cx: &ApplyCtx<'_>, d: &Deployment, create_ordinals: Vec<u32>) -> Result<(), Error> {
+    let ns = &cx.meta.namespace;
+    let cm = build::config_map::config_map(&cx.meta, d).map_err(|e| Error::Render {
+        what: "job ConfigMap",
+        message: e.to_string(),
+    })?;
+    ssa(&Api::<ConfigMap>::namespaced(cx.client.clone(), ns), &cm).await?;
+    let service = build::service(&cx.meta);
+    ssa(&Api::<Service>::namespaced(cx.client.clone(), ns), &service).await?;
+    apply_disruption_budget(cx, d).await?;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cx.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(cx.client.clone(), ns);
+    for ordinal in create_ordinals {
+        if let Some(pvc) = build::pvc(&cx.meta, d, ordinal)
+            && pvcs
+                .get_opt(&pvc.name_any())
+                .await
+                .map_err(Error::kube("get", pvc.name_any()))?
+                .is_none()
+        {
+            // PVC specs are immutable once bound: create, never re-apply.
+            ssa(&pvcs, &pvc).await?;
+        }
+        create_pod(&pods, &build::pod::pod(&cx.meta, d, ordinal)).await?;
+    }
+    Ok(())
+}
+
+/// Best effort: the history entry is already gone; a failure is an Event, not a retry loop.
+async fn delete_savepoint(cx: &ApplyCtx<'_>, location: &str) {
+    let result =
+        crate::store::delete_savepoint(&cx.job.spec.job, cx.store_credentials.as_ref(), location)
+            .await;
+    let t = match result {
+        Ok(n) => Transition {
+            severity: Severity::Normal,
+            reason: "SavepointDeleted",
+            note: format!("{location}: {n} objects deleted"),
+        },
+        Err(e) => Transition {
+            severity: Severity::Warning,
+            reason: "SavepointDeletionFailed",
+            note: e,
+        },
+    };
+    publish(cx.recorder, cx.job, &t).await;
 }

@@ -1,21 +1,17 @@
-//! Types shared by the Sluice worker, CLI and operator: the `StreamJob` CRD, the worker's job configuration
-//! and human durations. Pure types and validation; no I/O.
+//! The `StreamJob` CRD (spec, status, schema rules) and the autoscaler's status, on top of the Kubernetes-free
+//! contracts in `sluice-api` (re-exported here, so the operator names one crate). Pure types and validation;
+//! no I/O.
 
-pub mod assignment;
-pub mod audit;
 pub mod autoscaler;
-pub mod control;
-pub mod duration;
-pub mod job_config;
-pub mod manifest;
-pub mod secrets;
 pub mod stream_job;
 pub mod stream_job_schema;
 pub mod stream_job_status;
 pub mod stream_job_types;
 
-pub use duration::Millis;
-pub use job_config::{ConfigError, JobConfig};
+pub use sluice_api::{
+    ConfigError, JobConfig, Millis, assignment, audit, control, duration, job_config, manifest,
+    secrets, worker_env,
+};
 pub use stream_job::{StreamJob, StreamJobSpec};
 pub use stream_job_status::*;
 pub use stream_job_types::*;

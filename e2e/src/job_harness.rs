@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use sluice_crds::JobConfig;
 use sluice_crds::job_config::KafkaConfig;
 use sluice_runtime::verify::VerifyReport;
-use sluice_runtime::worker::{job_params, load_model};
 
 use crate::TestBedError;
 use crate::binaries::{binary, terminate};
@@ -220,9 +219,6 @@ impl JobHarness {
 
     /// `sluice verify` over the committed output.
     pub fn verify(&self) -> Result<VerifyReport, String> {
-        let params = job_params(&self.job).map_err(|e| e.to_string())?;
-        let model = load_model(&self.job).map_err(|e| e.to_string())?;
-        sluice_runtime::verify::verify(&self.bootstrap, &self.job, &params, &model)
-            .map_err(|e| e.to_string())
+        sluice_runtime::verify::verify(&self.bootstrap, &self.job).map_err(|e| e.to_string())
     }
 }

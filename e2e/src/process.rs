@@ -96,6 +96,13 @@ impl ManagedProcess {
         }
     }
 
+    /// Whether `status` is the abort of an armed failpoint (`SLUICE_FAILPOINT` calls `abort()`: SIGABRT);
+    /// any other exit of a crash-test worker is a crash of its own.
+    pub fn is_failpoint_abort(status: std::process::ExitStatus) -> bool {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(libc::SIGABRT)
+    }
+
     /// SIGKILLs a process that must still be running, for crash tests: one that already exited died on
     /// its own (a crash the test did not cause, which must fail it) and is not counted as a kill.
     pub fn kill_live(&mut self) -> Result<(), String> {
@@ -109,7 +116,7 @@ impl ManagedProcess {
         }
         let _ = self.child.kill();
         match self.child.wait() {
-            Ok(status) if status.signal() == Some(9) => Ok(()),
+            Ok(status) if status.signal() == Some(libc::SIGKILL) => Ok(()),
             // It exited between the check and the signal: still not our kill.
             Ok(status) => Err(format!(
                 "{} exited on its own ({status}) as it was killed: {}",

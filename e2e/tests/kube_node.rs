@@ -35,7 +35,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sluice_core::model::{FRAUD_V1_YAML, ScoringModel};
+use sluice_core::model::FRAUD_V1_YAML;
 use sluice_e2e::cache::{e2e_source_dir, run_root};
 use sluice_e2e::example::{
     EXAMPLE_YAML, Localization, example_node_labels, localize, start_example_load,
@@ -51,7 +51,6 @@ use sluice_e2e::unique_name;
 use sluice_e2e::{KafkaBroker, S3Server};
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::verify::verify_models;
-use sluice_runtime::worker::job_params;
 
 use common::model_upgrade::{assert_each_partition_switched_once, model_v2_yaml};
 
@@ -497,12 +496,8 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     };
     sluice_runtime::produce::produce(&bootstrap, &h.job.topics, second, 0, |_| {}).unwrap();
     wait_consumed(&h);
-    let params = job_params(&h.job).unwrap();
-    let models = [
-        ScoringModel::from_yaml(FRAUD_V1_YAML).unwrap(),
-        ScoringModel::from_yaml(&v2).unwrap(),
-    ];
-    let report = verify_models(&bootstrap, &h.job, &params, &models).unwrap();
+    let models = [FRAUD_V1_YAML.to_string(), v2.clone()];
+    let report = verify_models(&bootstrap, &h.job, &models).unwrap();
     assert!(report.ok(), "{report:#?}");
     assert!(report.actual_decisions >= 25_900, "{report:#?}");
     assert_eq!(report.unprocessed_records, 0, "{report:#?}");

@@ -13,10 +13,9 @@ use common::model_upgrade::{assert_each_partition_switched_once, model_v2_yaml};
 use common::{OperatorEnv, create, steady};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use sluice_core::model::{FRAUD_V1_YAML, ScoringModel};
+use sluice_core::model::FRAUD_V1_YAML;
 use sluice_crds::SavepointTrigger;
 use sluice_runtime::generator::GeneratorConfig;
-use sluice_runtime::worker::job_params;
 
 const PARTITIONS: i32 = 4;
 const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 2s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
@@ -98,12 +97,8 @@ async fn a_model_upgrade_under_load_switches_each_partition_at_one_offset() {
         .await;
     let report = tokio::task::block_in_place(|| {
         let h = &env.h;
-        let params = job_params(&h.job).unwrap();
-        let models = [
-            ScoringModel::from_yaml(FRAUD_V1_YAML).unwrap(),
-            ScoringModel::from_yaml(&v2).unwrap(),
-        ];
-        sluice_runtime::verify::verify_models(&h.bootstrap, &h.job, &params, &models).unwrap()
+        let models = [FRAUD_V1_YAML.to_string(), v2.clone()];
+        sluice_runtime::verify::verify_models(&h.bootstrap, &h.job, &models).unwrap()
     });
     eprintln!("model switches: {:#?}", report.model_switches);
     assert_eq!(report.input_records, produced);

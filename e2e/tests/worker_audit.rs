@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -16,6 +15,7 @@ use sluice_audit::{AsOf, AuditTable};
 use sluice_core::processor::DecisionRecord;
 use sluice_crds::audit::{AuditCatalog, AuditSpec, CatalogKind};
 use sluice_e2e::job_harness::{JobHarness, WorkerSpec};
+use sluice_e2e::process::ManagedProcess;
 use sluice_e2e::rng::Lcg;
 use sluice_e2e::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, s3_client};
 use sluice_e2e::{TestBed, unique_name};
@@ -142,8 +142,7 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_failpoints(
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 match w.process.try_exit() {
-                    // The failpoint aborts (SIGABRT); any other exit is a crash of its own.
-                    Some(status) if status.signal() == Some(6) => {
+                    Some(status) if ManagedProcess::is_failpoint_abort(status) => {
                         *aborted_at.entry(name).or_default() += 1;
                     }
                     Some(status) => panic!(

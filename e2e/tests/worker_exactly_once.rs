@@ -6,7 +6,6 @@
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,7 +18,6 @@ use sluice_e2e::rng::Lcg;
 use sluice_e2e::{TestBed, unique_name};
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::worker::failpoints;
-use sluice_runtime::worker::{job_params, load_model};
 
 const PARTITIONS: i32 = 4;
 
@@ -124,9 +122,7 @@ impl Job {
 
     /// `sluice verify` over the job's committed output.
     fn verify(&self) -> sluice_runtime::verify::VerifyReport {
-        let params = job_params(&self.job).unwrap();
-        let model = load_model(&self.job).unwrap();
-        sluice_runtime::verify::verify(&self.bootstrap, &self.job, &params, &model).unwrap()
+        sluice_runtime::verify::verify(&self.bootstrap, &self.job).unwrap()
     }
 
     fn lag(&self) -> i64 {
@@ -207,8 +203,7 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         let delay = Duration::from_millis(300 + rng.below(1700));
         if use_failpoint {
             match procs[victim].wait_exit(delay + Duration::from_secs(3)) {
-                // A failpoint aborts (SIGABRT); any other exit is a crash of its own.
-                Some(status) if status.signal() == Some(6) => failpoint_aborts += 1,
+                Some(status) if ManagedProcess::is_failpoint_abort(status) => failpoint_aborts += 1,
                 Some(status) => panic!(
                     "worker {victim} exited with {status}, not the failpoint's abort: {}",
                     procs[victim].log_tail(40)

@@ -16,11 +16,12 @@ use sluice_crds::{StreamJob, StreamJobStatus};
 
 use crate::build::{self, JobMeta};
 use crate::crash_point;
-use crate::decide::upgrade::{StopOutcome, after_stop};
 use crate::error::Error;
 use crate::events::Recorder;
-use crate::model::{Action, Decision, Deployment, PodRejection, Severity, Transition};
 use crate::naming::FIELD_MANAGER;
+use crate::reconcile::{
+    Action, Decision, Deployment, PodRejection, Severity, StopOutcome, Transition,
+};
 use crate::worker_client::{CallError, WorkerClient};
 
 /// What the apply stage needs besides the decision.
@@ -33,6 +34,9 @@ pub struct ApplyCtx<'a> {
     pub token: Option<String>,
     pub ips: BTreeMap<String, String>,
     pub store_credentials: Option<crate::store::StoreCredentials>,
+    /// Where the answers of stop-with-savepoint calls go, for the next reconcile to observe.
+    pub stop_outcomes: &'a crate::stop_outcomes::StopOutcomes,
+    pub job_uid: String,
 }
 
 fn params() -> PatchParams {
@@ -80,32 +84,13 @@ pub async fn publish(recorder: &Recorder, job: &StreamJob, t: &Transition) {
 
 /// Persists the decision and executes its actions.
 pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
-    let mut status = decision.status;
-    patch_status(cx.client, cx.job, &status).await?;
-    crash_point::after_persisting(&status);
+    patch_status(cx.client, cx.job, &decision.status).await?;
+    crash_point::after_persisting(&decision.status);
     for t in &decision.events {
         tracing::info!(job = %cx.meta.name, reason = t.reason, note = %t.note, "transition");
         publish(cx.recorder, cx.job, t).await;
     }
     for action in decision.actions {
-        if let Action::StopWithSavepoint { pods, savepoint_id } = &action {
-            let outcomes = stop_all(cx, pods, savepoint_id).await;
-            if let Some(message) = after_stop(&mut status, &outcomes) {
-                publish(
-                    cx.recorder,
-                    cx.job,
-                    &Transition {
-                        severity: Severity::Warning,
-                        reason: "SavepointFailed",
-                        note: message,
-                    },
-                )
-                .await;
-            }
-            patch_status(cx.client, cx.job, &status).await?;
-            crash_point::after_persisting(&status);
-            continue;
-        }
         execute(cx, action).await?;
     }
     Ok(())
@@ -165,15 +150,18 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
         .filter_map(|(pod, r)| match r {
             Ok(resp) => match resp.savepoint {
                 Some(sp) if sp.state == SnapshotState::Completed => Some(StopOutcome::Completed {
+                    savepoint_id: id.to_string(),
                     pod,
                     location: sp.location,
                 }),
                 Some(sp) if sp.state == SnapshotState::Failed => Some(StopOutcome::Failed {
+                    savepoint_id: id.to_string(),
                     pod,
                     error: sp.error.unwrap_or_default(),
                 }),
                 Some(_) => None,
                 None => Some(StopOutcome::Failed {
+                    savepoint_id: id.to_string(),
                     pod,
                     error: "stopped without a savepoint".into(),
                 }),
@@ -181,6 +169,7 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
             // 409: a stop is already in progress (e.g. requested before an operator restart): wait for it.
             Err(CallError::Rejected { status: 409, .. }) | Err(CallError::Unreachable(_)) => None,
             Err(e) => Some(StopOutcome::Failed {
+                savepoint_id: id.to_string(),
                 pod,
                 error: e.to_string(),
             }),
@@ -189,108 +178,104 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
 }
 
 async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
-    let ns = cx.meta.namespace.clone();
     match action {
         Action::Deploy {
             deployment,
             create_ordinals,
-        } => {
-            let cm = build::config_map::config_map(&cx.meta, &deployment).map_err(|e| {
-                Error::Render {
-                    what: "job ConfigMap",
-                    message: e.to_string(),
-                }
-            })?;
-            ssa(&Api::<ConfigMap>::namespaced(cx.client.clone(), &ns), &cm).await?;
-            ssa(
-                &Api::<Service>::namespaced(cx.client.clone(), &ns),
-                &build::service(&cx.meta),
-            )
-            .await?;
-            apply_disruption_budget(cx, &deployment).await?;
-            let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cx.client.clone(), &ns);
-            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
-            for ordinal in create_ordinals {
-                if let Some(pvc) = build::pvc(&cx.meta, &deployment, ordinal)
-                    && pvcs
-                        .get_opt(&pvc.name_any())
-                        .await
-                        .map_err(Error::kube("get", pvc.name_any()))?
-                        .is_none()
-                {
-                    // PVC specs are immutable once bound: create, never re-apply.
-                    ssa(&pvcs, &pvc).await?;
-                }
-                create_pod(&pods, &build::pod::pod(&cx.meta, &deployment, ordinal)).await?;
-            }
-        }
+        } => deploy(cx, &deployment, create_ordinals).await?,
         Action::DeletePods(names) => {
-            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &ns);
+            let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &cx.meta.namespace);
             for name in names {
                 delete_if_present(&pods, &name).await?;
             }
         }
-        Action::StopWithSavepoint { .. } => {}
+        Action::StopWithSavepoint { pods, savepoint_id } => {
+            let outcomes = stop_all(cx, &pods, &savepoint_id).await;
+            cx.stop_outcomes.record(&cx.job_uid, outcomes);
+        }
         Action::TriggerSavepoint { pods, savepoint_id } => {
             for pod in pods {
                 let Some(ip) = cx.ips.get(&pod) else { continue };
-                if let Err(e) = cx
-                    .workers
-                    .trigger_savepoint(ip, cx.token.as_deref(), &savepoint_id)
-                    .await
-                {
-                    publish(
-                        cx.recorder,
-                        cx.job,
-                        &Transition {
-                            severity: Severity::Warning,
-                            reason: "SavepointTriggerFailed",
-                            note: format!("{pod}: {e}"),
-                        },
-                    )
-                    .await;
-                }
+                let token = cx.token.as_deref();
+                let result = cx.workers.trigger_savepoint(ip, token, &savepoint_id).await;
+                warn_on_failure(cx, "SavepointTriggerFailed", &pod, result).await;
             }
         }
         Action::TriggerCheckpoint { pods } => {
             for pod in pods {
                 let Some(ip) = cx.ips.get(&pod) else { continue };
-                if let Err(e) = cx.workers.trigger_checkpoint(ip, cx.token.as_deref()).await {
-                    publish(
-                        cx.recorder,
-                        cx.job,
-                        &Transition {
-                            severity: Severity::Warning,
-                            reason: "CheckpointTriggerFailed",
-                            note: format!("{pod}: {e}"),
-                        },
-                    )
-                    .await;
-                }
+                let result = cx.workers.trigger_checkpoint(ip, cx.token.as_deref()).await;
+                warn_on_failure(cx, "CheckpointTriggerFailed", &pod, result).await;
             }
         }
-        Action::DeleteSavepoint { location } => {
-            // Best effort: the history entry is already gone; a failure is an Event, not a retry loop.
-            let result = crate::store::delete_savepoint(
-                &cx.job.spec.job,
-                cx.store_credentials.as_ref(),
-                &location,
-            )
-            .await;
-            let t = match result {
-                Ok(n) => Transition {
-                    severity: Severity::Normal,
-                    reason: "SavepointDeleted",
-                    note: format!("{location}: {n} objects deleted"),
-                },
-                Err(e) => Transition {
-                    severity: Severity::Warning,
-                    reason: "SavepointDeletionFailed",
-                    note: e,
-                },
-            };
-            publish(cx.recorder, cx.job, &t).await;
-        }
+        Action::DeleteSavepoint { location } => delete_savepoint(cx, &location).await,
     }
     Ok(())
+}
+
+/// A failed call to a worker becomes a Warning Event naming the pod; the decision stands.
+async fn warn_on_failure<T>(
+    cx: &ApplyCtx<'_>,
+    reason: &'static str,
+    pod: &str,
+    result: Result<T, CallError>,
+) {
+    if let Err(e) = result {
+        let t = Transition {
+            severity: Severity::Warning,
+            reason,
+            note: format!("{pod}: {e}"),
+        };
+        publish(cx.recorder, cx.job, &t).await;
+    }
+}
+
+/// Applies the deployment's ConfigMap, Service and disruption budget, then the PVCs and pods of
+/// `create_ordinals`.
+async fn deploy(cx: &ApplyCtx<'_>, d: &Deployment, create_ordinals: Vec<u32>) -> Result<(), Error> {
+    let ns = &cx.meta.namespace;
+    let cm = build::config_map::config_map(&cx.meta, d).map_err(|e| Error::Render {
+        what: "job ConfigMap",
+        message: e.to_string(),
+    })?;
+    ssa(&Api::<ConfigMap>::namespaced(cx.client.clone(), ns), &cm).await?;
+    let service = build::service(&cx.meta);
+    ssa(&Api::<Service>::namespaced(cx.client.clone(), ns), &service).await?;
+    apply_disruption_budget(cx, d).await?;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cx.client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(cx.client.clone(), ns);
+    for ordinal in create_ordinals {
+        if let Some(pvc) = build::pvc(&cx.meta, d, ordinal)
+            && pvcs
+                .get_opt(&pvc.name_any())
+                .await
+                .map_err(Error::kube("get", pvc.name_any()))?
+                .is_none()
+        {
+            // PVC specs are immutable once bound: create, never re-apply.
+            ssa(&pvcs, &pvc).await?;
+        }
+        create_pod(&pods, &build::pod::pod(&cx.meta, d, ordinal)).await?;
+    }
+    Ok(())
+}
+
+/// Best effort: the history entry is already gone; a failure is an Event, not a retry loop.
+async fn delete_savepoint(cx: &ApplyCtx<'_>, location: &str) {
+    let result =
+        crate::store::delete_savepoint(&cx.job.spec.job, cx.store_credentials.as_ref(), location)
+            .await;
+    let t = match result {
+        Ok(n) => Transition {
+            severity: Severity::Normal,
+            reason: "SavepointDeleted",
+            note: format!("{location}: {n} objects deleted"),
+        },
+        Err(e) => Transition {
+            severity: Severity::Warning,
+            reason: "SavepointDeletionFailed",
+            note: e,
+        },
+    };
+    publish(cx.recorder, cx.job, &t).await;
 }

@@ -17,14 +17,15 @@ use sluice_crds::StreamJob;
 use tokio::sync::watch;
 
 use crate::apply::{ApplyCtx, apply, delete_if_present, publish};
-use crate::autoscaling::{Autoscalers, set_parallelism};
 use crate::build::JobMeta;
 use crate::error::Error;
 use crate::events::Recorder;
 use crate::metrics::{Metrics, ResultLabel};
-use crate::model::{Action, Severity, Transition};
 use crate::naming::FINALIZER;
+use crate::reconcile::{Action, Severity, Transition};
 use crate::rejections::Rejections;
+use crate::rescale::{Autoscalers, set_parallelism};
+use crate::stop_outcomes::StopOutcomes;
 use crate::worker_client::WorkerClient;
 use crate::{decide, fetch};
 
@@ -37,6 +38,7 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
     pub autoscalers: Autoscalers,
     pub rejections: Rejections,
+    pub stop_outcomes: StopOutcomes,
 }
 
 impl Context {
@@ -56,6 +58,7 @@ impl Context {
             leader,
             autoscalers: Autoscalers::default(),
             rejections: Rejections::default(),
+            stop_outcomes: StopOutcomes::default(),
         }
     }
 }
@@ -77,11 +80,13 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     let uid = job.uid().unwrap_or_default();
     let mut fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     fetched.observed.rejected_pod = ctx.rejections.get(&uid);
-    let mut decision = decide::decide(&fetched.observed);
+    fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
+    fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
+    let decision = decide::decide(&fetched.observed);
     let creates_pods = decision.actions.iter().any(
         |a| matches!(a, Action::Deploy { create_ordinals, .. } if !create_ordinals.is_empty()),
     );
-    let rescale = ctx.autoscalers.run(job, &fetched.observed, &mut decision);
+    let rescale = decision.rescale;
     let requeue = Duration::from_secs(decision.requeue_secs);
     let cx = ApplyCtx {
         client: &ctx.client,
@@ -92,6 +97,8 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         token: fetched.token,
         ips: fetched.ips,
         store_credentials: fetched.store_credentials,
+        stop_outcomes: &ctx.stop_outcomes,
+        job_uid: uid.clone(),
     };
     match apply(&cx, decision).await {
         Err(Error::PodRejected(r)) => {
@@ -121,6 +128,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
 async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     ctx.autoscalers.forget(job);
     ctx.rejections.forget(&job.uid().unwrap_or_default());
+    ctx.stop_outcomes.forget(&job.uid().unwrap_or_default());
     let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());

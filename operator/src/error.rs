@@ -22,7 +22,7 @@ pub enum Error {
     /// The API server refused a worker pod (PodSecurity admission, a ResourceQuota, an invalid field): no
     /// retry soon helps, the user must change the namespace or the spec.
     #[error("the API server refused to create pod {}: {}", .0.pod, .0.message)]
-    PodRejected(crate::model::PodRejection),
+    PodRejected(crate::reconcile::PodRejection),
 }
 
 /// Bounded error categories (never object names or error text in labels).

@@ -12,7 +12,7 @@ use kube::api::{Api, PostParams};
 use kube::{Resource, ResourceExt};
 use sluice_crds::StreamJob;
 
-use crate::model::{Severity, Transition};
+use crate::reconcile::{Severity, Transition};
 
 /// An Event's note may hold at most 1 KiB.
 const NOTE_MAX_BYTES: usize = 1024;

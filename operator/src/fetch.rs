@@ -10,10 +10,11 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use sluice_crds::StreamJob;
+use sluice_crds::worker_env;
 
 use crate::decide::fingerprint::data_hash;
 use crate::error::Error;
-use crate::model::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
+use crate::reconcile::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
 use crate::store::StoreCredentials;
 use crate::worker_client::WorkerClient;
 use crate::{naming, pod_health, validate};
@@ -85,6 +86,15 @@ async fn secret_key(
     Ok(value.ok_or_else(|| problem(format!("Secret {name:?} has no key {key:?}"))))
 }
 
+/// What the spec's references resolved to; a missing object or key is a problem naming the field.
+#[derive(Default)]
+struct References {
+    token: Option<String>,
+    model_hash: Option<String>,
+    store_credentials: Option<StoreCredentials>,
+    problems: Vec<Problem>,
+}
+
 /// Gathers the observed world of `job`.
 pub async fn observe(
     client: &kube::Client,
@@ -96,14 +106,52 @@ pub async fn observe(
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = job.name_any();
-    let uid = job.uid();
-    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let spec = &job.spec;
+    let pods = owned_pods(client, &ns, &name, job.uid()).await?;
+    let refs = references(client, &ns, job).await?;
+    let mut problems = validate::spec_problems(spec);
+    problems.extend(refs.problems);
+    let ips: BTreeMap<String, String> = pods
+        .iter()
+        .filter(|p| p.phase == PodPhase::Running && !p.terminating)
+        .filter_map(|p| p.ip.clone().map(|ip| (p.name.clone(), ip)))
+        .collect();
+    let probes = probe_workers(workers, &ips, refs.token.as_deref()).await;
+    problems.extend(validate::partition_count_problem(
+        spec,
+        probes.values().filter_map(WorkerProbe::status),
+    ));
+    Ok(Fetched {
+        observed: Observed {
+            name,
+            generation: job.metadata.generation.unwrap_or(0),
+            spec: spec.clone(),
+            status: job.status.clone().unwrap_or_default(),
+            pods,
+            workers: probes,
+            model_hash: refs.model_hash,
+            problems,
+            rejected_pod: None,
+            stop_outcomes: Vec::new(),
+            autoscaler: None,
+            now,
+        },
+        token: refs.token,
+        ips,
+        store_credentials: refs.store_credentials,
+    })
+}
 
-    let selector = naming::selector_string(&name);
-    let listed = pods_api
+/// The job's worker pods: labelled with its selector and owned by this incarnation (uid).
+async fn owned_pods(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    uid: Option<String>,
+) -> Result<Vec<ObservedPod>, Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let selector = naming::selector_string(name);
+    let listed = api
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(Error::kube("list", format!("pods {selector}")))?;
@@ -112,125 +160,112 @@ pub async fn observe(
             .iter()
             .any(|o| Some(&o.uid) == uid.as_ref())
     });
-    let pods: Vec<ObservedPod> = owned.filter_map(observed_pod).collect();
+    Ok(owned.filter_map(observed_pod).collect())
+}
 
-    let mut problems = validate::spec_problems(spec);
-    let mut token = None;
+/// Resolves the control token, the model ConfigMap, the store credentials and the Kafka auth Secrets.
+async fn references(client: &kube::Client, ns: &str, job: &StreamJob) -> Result<References, Error> {
+    let spec = &job.spec;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let mut refs = References::default();
     if let Some(api) = &spec.control_api {
-        match secret_key(
-            &secrets,
-            &api.token_secret.name,
-            &api.token_secret.key,
-            "spec.controlApi.tokenSecret",
-        )
-        .await?
-        {
-            Ok(t) => token = Some(t),
-            Err(p) => problems.push(p),
+        let (name, key) = (&api.token_secret.name, &api.token_secret.key);
+        match secret_key(&secrets, name, key, "spec.controlApi.tokenSecret").await? {
+            Ok(t) => refs.token = Some(t),
+            Err(p) => refs.problems.push(p),
         }
     }
-    let mut model_hash = None;
     if let Some(model) = &spec.model {
-        let field = "spec.model.configMap";
-        match config_maps
-            .get_opt(&model.config_map.name)
-            .await
-            .map_err(Error::kube(
-                "get",
-                format!("ConfigMap {}", model.config_map.name),
-            ))? {
-            Some(cm) => {
-                let data = cm.data.unwrap_or_default();
-                if !data.contains_key(&model.config_map.key) {
-                    problems.push(Problem {
-                        field: field.into(),
-                        message: format!(
-                            "ConfigMap {:?} has no key {:?}",
-                            model.config_map.name, model.config_map.key
-                        ),
-                    });
-                }
-                model_hash = Some(data_hash(data.iter()));
-            }
-            None => problems.push(Problem {
-                field: field.into(),
-                message: format!("ConfigMap {:?} not found", model.config_map.name),
-            }),
-        }
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        let (name, key) = (&model.config_map.name, &model.config_map.key);
+        let (hash, problem) = model_data_hash(&config_maps, name, key).await?;
+        refs.model_hash = hash;
+        refs.problems.extend(problem);
     }
-    let mut must_exist = Vec::new();
-    let mut store_credentials = None;
     if let Some(c) = &spec.storage.credentials_secret {
         let field = "spec.storage.credentialsSecret";
-        let id = secret_key(&secrets, &c.name, "AWS_ACCESS_KEY_ID", field).await?;
-        let key = secret_key(&secrets, &c.name, "AWS_SECRET_ACCESS_KEY", field).await?;
+        let id = secret_key(&secrets, &c.name, worker_env::AWS_ACCESS_KEY_ID, field).await?;
+        let key = secret_key(&secrets, &c.name, worker_env::AWS_SECRET_ACCESS_KEY, field).await?;
         match (id, key) {
             (Ok(access_key_id), Ok(secret_access_key)) => {
-                store_credentials = Some(StoreCredentials {
+                refs.store_credentials = Some(StoreCredentials {
                     access_key_id,
                     secret_access_key,
                 })
             }
-            (Err(p), _) | (_, Err(p)) => problems.push(p),
+            (Err(p), _) | (_, Err(p)) => refs.problems.push(p),
         }
     }
+    let mut kafka_secrets: Vec<(String, &str)> = Vec::new();
     if let Some(auth) = &spec.kafka_auth {
         if let Some(t) = &auth.tls_secret {
-            must_exist.push((t.name.clone(), "spec.kafkaAuth.tlsSecret"));
+            kafka_secrets.push((t.name.clone(), "spec.kafkaAuth.tlsSecret"));
         }
         if let Some(s) = &auth.sasl_secret {
-            must_exist.push((s.name.clone(), "spec.kafkaAuth.saslSecret"));
+            kafka_secrets.push((s.name.clone(), "spec.kafkaAuth.saslSecret"));
         }
     }
-    for (secret, field) in must_exist {
+    for (secret, field) in kafka_secrets {
         let found = secrets
             .get_metadata_opt(&secret)
             .await
             .map_err(Error::kube("get", format!("Secret {secret}")))?;
         if found.is_none() {
-            problems.push(Problem {
+            refs.problems.push(Problem {
                 field: field.into(),
                 message: format!("Secret {secret:?} not found"),
             });
         }
     }
+    Ok(refs)
+}
 
-    let ips: BTreeMap<String, String> = pods
-        .iter()
-        .filter(|p| p.phase == PodPhase::Running && !p.terminating)
-        .filter_map(|p| p.ip.clone().map(|ip| (p.name.clone(), ip)))
-        .collect();
-    let probes = join_all(ips.iter().map(|(pod, ip)| {
-        let token = token.as_deref();
-        async move {
-            let probe = match workers.status(ip, token).await {
-                Ok(s) => WorkerProbe::Status(Box::new(s)),
-                Err(e) => WorkerProbe::Unreachable(e.to_string()),
-            };
-            (pod.clone(), probe)
-        }
-    }))
-    .await;
-    problems.extend(validate::partition_count_problem(
-        spec,
-        probes.iter().filter_map(|(_, p)| p.status()),
-    ));
+/// The hash of the model ConfigMap's data, and a problem when it or its key is missing. (A missing key still
+/// yields the hash: the problem blocks the rollout, the hash keeps the fingerprint honest.)
+async fn model_data_hash(
+    api: &Api<ConfigMap>,
+    name: &str,
+    key: &str,
+) -> Result<(Option<String>, Option<Problem>), Error> {
+    let field = "spec.model.configMap";
+    let problem = |message: String| Problem {
+        field: field.into(),
+        message,
+    };
+    let found = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube("get", format!("ConfigMap {name}")))?;
+    let Some(cm) = found else {
+        return Ok((None, Some(problem(format!("ConfigMap {name:?} not found")))));
+    };
+    let data = cm.data.unwrap_or_default();
+    let missing_key = (!data.contains_key(key))
+        .then(|| problem(format!("ConfigMap {name:?} has no key {key:?}")));
+    Ok((Some(data_hash(data.iter())), missing_key))
+}
 
-    Ok(Fetched {
-        observed: Observed {
-            name,
-            generation: job.metadata.generation.unwrap_or(0),
-            spec: spec.clone(),
-            status: job.status.clone().unwrap_or_default(),
-            pods,
-            workers: probes.into_iter().collect(),
-            model_hash,
-            problems,
-            rejected_pod: None,
-            now,
-        },
-        token,
-        ips,
-        store_credentials,
-    })
+/// `GET /v1/status` on every running worker, concurrently.
+async fn probe_workers(
+    workers: &WorkerClient,
+    ips: &BTreeMap<String, String>,
+    token: Option<&str>,
+) -> BTreeMap<String, WorkerProbe> {
+    join_all(ips.iter().map(|(pod, ip)| probe(workers, pod, ip, token)))
+        .await
+        .into_iter()
+        .collect()
+}
+
+async fn probe(
+    workers: &WorkerClient,
+    pod: &str,
+    ip: &str,
+    token: Option<&str>,
+) -> (String, WorkerProbe) {
+    let probe = match workers.status(ip, token).await {
+        Ok(s) => WorkerProbe::Status(Box::new(s)),
+        Err(e) => WorkerProbe::Unreachable(e.to_string()),
+    };
+    (pod.to_string(), probe)
 }

@@ -3,12 +3,12 @@
 //! Reconcile stages (one module each): `fetch` (I/O: the job's pods, referenced objects, worker statuses) →
 //! `validate` (pure: spec problems naming fields) → `decide` (pure: status + actions) → `apply` (I/O:
 //! status first, then actions via server-side apply and the worker control API). `build` renders the owned
-//! objects (pure). `controller` wires them into a kube-runtime Controller gated by the `lease`; `autoscaling` runs the
-//! pure `autoscale` module inside each reconcile and executes its rescales.
+//! objects (pure). `reconcile` holds the data between the stages (what was observed, the decision and its
+//! actions). `controller` wires them into a kube-runtime Controller gated by the `lease`; `rescale` keeps
+//! each job's `autoscale` window, hands its recommendation to `decide`, and executes its rescales.
 
 pub mod apply;
 pub mod autoscale;
-pub mod autoscaling;
 pub mod build;
 pub mod controller;
 pub mod crash_point;
@@ -19,10 +19,12 @@ pub mod fetch;
 pub mod health;
 pub mod lease;
 pub mod metrics;
-pub mod model;
 pub mod naming;
 pub mod pod_health;
+pub mod reconcile;
 pub mod rejections;
+pub mod rescale;
+pub mod stop_outcomes;
 pub mod store;
 pub mod validate;
 pub mod worker_client;

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod, PodCondition};
 
-use crate::model::PodTrouble;
+use crate::reconcile::PodTrouble;
 
 /// Waiting reasons of a container that is on its way up: not trouble.
 const STARTING: [&str; 2] = ["ContainerCreating", "PodInitializing"];

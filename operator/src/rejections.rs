@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::model::PodRejection;
+use crate::reconcile::PodRejection;
 
 /// Job UID → the latest refusal of one of its pods.
 #[derive(Default)]

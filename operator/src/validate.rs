@@ -5,7 +5,7 @@
 use sluice_crds::StreamJobSpec;
 use sluice_crds::control::WorkerStatus;
 
-use crate::model::Problem;
+use crate::reconcile::Problem;
 
 /// Problems of the spec alone.
 pub fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use sluice_crds::autoscaler::AutoscalerReason;
-use sluice_operator::autoscale::{Autoscaler, Decision, JobView, Sample, config};
+use sluice_operator::autoscale::{Autoscaler, JobView, Sample, Verdict, config};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,7 +66,7 @@ fn fixtures() -> Vec<(String, Fixture)> {
 }
 
 /// Replays until the first rescale; returns every (time, decision).
-fn replay(fx: &Fixture) -> Vec<(i64, Decision)> {
+fn replay(fx: &Fixture) -> Vec<(i64, Verdict)> {
     let cfg = config::parse(&fx.annotations);
     let job = JobView {
         partitions: fx.partitions,
@@ -83,7 +83,7 @@ fn replay(fx: &Fixture) -> Vec<(i64, Decision)> {
             scaler.observe(s.clone(), c);
         }
         let d = scaler.evaluate(&cfg, &job, at);
-        let done = matches!(d, Decision::Scale { .. });
+        let done = matches!(d, Verdict::Scale { .. });
         out.push((at, d));
         if done {
             break;
@@ -107,9 +107,7 @@ fn check(name: &str, fx: &Fixture) -> Result<(), String> {
             fx.description, fx.expect.why
         )
     };
-    let scale = out
-        .iter()
-        .find(|(_, d)| matches!(d, Decision::Scale { .. }));
+    let scale = out.iter().find(|(_, d)| matches!(d, Verdict::Scale { .. }));
     match (&fx.expect.scale, scale) {
         (None, Some((t, d))) => {
             return Err(format!(
@@ -129,7 +127,7 @@ fn check(name: &str, fx: &Fixture) -> Result<(), String> {
             ));
         }
         (Some(e), Some((t, d))) => {
-            let Decision::Scale {
+            let Verdict::Scale {
                 to,
                 reason,
                 message,

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use sluice_crds::assignment::assign_partitions;
 use sluice_operator::autoscale::sizing::{is_aligned, largest_aligned_at_most, scale_down_floor};
 use sluice_operator::autoscale::{
-    Autoscaler, Decision, JobView, PartitionSample, Sample, WorkerSample, config,
+    Autoscaler, JobView, PartitionSample, Sample, Verdict, WorkerSample, config,
 };
 
 const STEP_MS: i64 = 15_000;
@@ -113,7 +113,7 @@ fn simulate(
             restarted_at_ms: restarted_at,
             measured_restart: None,
         };
-        if let Decision::Scale { from, to, .. } = scaler.evaluate(&Ok(cfg.clone()), &job, t) {
+        if let Verdict::Scale { from, to, .. } = scaler.evaluate(&Ok(cfg.clone()), &job, t) {
             run.rescales.push((t, from, to));
             restarting = Some((t + RESTART_MS, to));
         }

@@ -1,13 +1,14 @@
 //! Logging setup shared by the binaries: `tracing` to stderr, human-readable or JSON (`SLUICE_LOG_FORMAT=json`),
 //! level from `RUST_LOG` (default `info`).
 
+use sluice_api::worker_env;
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
     // A filter that does not parse falls back to `info`, and says so once logging works: a typo in a
     // level must not silence the worker, nor go unnoticed.
     let mut rejected = None;
-    let filter = match std::env::var("RUST_LOG") {
+    let filter = match std::env::var(worker_env::LOG_FILTER) {
         Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
             .unwrap_or_else(|e| {
                 rejected = Some((directives, e.to_string()));
@@ -15,7 +16,7 @@ pub fn init() {
             }),
         _ => EnvFilter::new("info"),
     };
-    let json = std::env::var("SLUICE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let json = std::env::var(worker_env::LOG_FORMAT).is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use sluice_crds::manifest::SnapshotKind;
+use sluice_api::manifest::SnapshotKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
@@ -105,108 +105,122 @@ impl Metrics {
             audit_failures: Family::default(),
             registry: Registry::default(),
         };
-        let r = &mut registry;
+        m.register_processing(&mut registry);
+        m.register_checkpoints(&mut registry);
+        m.register_lifecycle_and_audit(&mut registry);
+        Metrics { registry, ..m }
+    }
+
+    /// Throughput, lag, state size, busy time and the commit path.
+    fn register_processing(&self, r: &mut Registry) {
         r.register(
             "records_in",
             "Input records processed, by source topic",
-            m.records_in.clone(),
+            self.records_in.clone(),
         );
         r.register(
             "records_out",
             "Output records produced (committed or not), by output topic",
-            m.records_out.clone(),
+            self.records_out.clone(),
         );
         r.register(
             "consumer_lag_records",
             "Records between the committed offset and the log end, summed over input topics",
-            m.consumer_lag.clone(),
+            self.consumer_lag.clone(),
         );
         r.register(
             "watermark_lag_ms",
             "Wall clock minus the partition's event-time watermark",
-            m.watermark_lag_ms.clone(),
+            self.watermark_lag_ms.clone(),
         );
         r.register(
             "state_bytes",
             "Live RocksDB state size of the partition (SST files)",
-            m.state_bytes.clone(),
+            self.state_bytes.clone(),
         );
         r.register(
             "busy_ms_per_second",
             "Milliseconds per second spent processing (not waiting for input)",
-            m.busy_ms_per_second.clone(),
+            self.busy_ms_per_second.clone(),
         );
         r.register(
             "backpressure_ms_per_second",
             "Milliseconds per second blocked on the producer queue or a commit",
-            m.backpressure_ms_per_second.clone(),
+            self.backpressure_ms_per_second.clone(),
         );
         r.register(
             "commit_latency_seconds",
             "Duration of a Kafka transaction commit (offsets + commit)",
-            m.commit_latency.clone(),
+            self.commit_latency.clone(),
         );
         r.register(
             "ingest_to_commit_latency_seconds",
             "Input record timestamp to the commit that made its output visible",
-            m.ingest_to_commit_latency.clone(),
+            self.ingest_to_commit_latency.clone(),
         );
         r.register(
             "transactions",
             "Kafka transactions committed",
-            m.transactions.clone(),
+            self.transactions.clone(),
         );
+    }
+
+    /// Checkpoints and savepoints: pause, duration, failures, bytes.
+    fn register_checkpoints(&self, r: &mut Registry) {
         r.register(
-            "checkpoint_pause_seconds",
-            "Time the processing thread paused for a checkpoint (handing the partitions to the checkpoint thread)",
-            m.checkpoint_pause.clone(),
-        );
+        "checkpoint_pause_seconds",
+        "Time the processing thread paused for a checkpoint (handing the partitions to the checkpoint thread)",
+        self.checkpoint_pause.clone(),
+    );
         r.register(
-            "checkpoint_local_seconds",
-            "Time the checkpoint thread took to cut the local RocksDB checkpoints (flush + hard links) of all owned partitions",
-            m.checkpoint_local.clone(),
-        );
+        "checkpoint_local_seconds",
+        "Time the checkpoint thread took to cut the local RocksDB checkpoints (flush + hard links) of all owned partitions",
+        self.checkpoint_local.clone(),
+    );
         r.register(
             "checkpoint_duration_seconds",
             "Snapshot duration from hand-over to manifest written",
-            m.checkpoint_duration.clone(),
+            self.checkpoint_duration.clone(),
         );
         r.register(
             "checkpoint_failures",
             "Snapshots that failed",
-            m.checkpoint_failures.clone(),
+            self.checkpoint_failures.clone(),
         );
         r.register(
             "checkpoint_uploaded_bytes",
             "Bytes uploaded by snapshots (incremental for checkpoints)",
-            m.checkpoint_uploaded_bytes.clone(),
+            self.checkpoint_uploaded_bytes.clone(),
         );
         r.register(
             "checkpoint_size_bytes",
             "State bytes referenced by the last completed snapshot",
-            m.checkpoint_size_bytes.clone(),
+            self.checkpoint_size_bytes.clone(),
         );
+    }
+
+    /// Restarts and the audit table sink.
+    fn register_lifecycle_and_audit(&self, r: &mut Registry) {
         r.register(
             "worker_restarts",
             "Times this worker's process started on the same state directory, minus one",
-            m.restarts.clone(),
+            self.restarts.clone(),
         );
         r.register(
             "audit_rows",
             "Decision rows appended to the Iceberg audit table",
-            m.audit_rows.clone(),
+            self.audit_rows.clone(),
         );
         r.register(
             "audit_commits",
             "Audit appends after a completed snapshot (including ones with nothing new)",
-            m.audit_commits.clone(),
+            self.audit_commits.clone(),
         );
         r.register(
             "audit_failures",
             "Failed audit appends, by category (the next snapshot retries)",
-            m.audit_failures.clone(),
+            self.audit_failures.clone(),
         );
-        Metrics { registry, ..m }
     }
 
     /// Prometheus text exposition.

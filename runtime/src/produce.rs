@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use sluice_crds::job_config::TopicsConfig;
+use sluice_api::job_config::TopicsConfig;
 
 use crate::generator::{GeneratedRecord, Generator, GeneratorConfig};
 use crate::kafka::clients::input_topic;

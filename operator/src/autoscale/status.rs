@@ -1,4 +1,4 @@
-//! From a [`Decision`] to `status.autoscaler` and an Event (pure).
+//! From a [`Verdict`] to `status.autoscaler` and an Event (pure).
 //!
 //! `current.since` only moves when the reason changes, so a job that keeps holding for the same reason does
 //! not churn its status; `lastDecision` only changes on a rescale. Events are emitted for rescales and when
@@ -11,7 +11,7 @@ use sluice_crds::autoscaler::{
 };
 
 use super::config::{AutoscaleConfig, ConfigErrors, problems};
-use super::decide::Decision;
+use super::evaluate::Verdict;
 
 /// Unix milliseconds as RFC 3339 (`2026-01-01T00:00:00Z`).
 pub fn rfc3339(ms: i64) -> String {
@@ -55,7 +55,7 @@ pub struct AutoscalerEvent {
 pub fn next_status(
     previous: Option<&AutoscalerStatus>,
     config: &Result<AutoscaleConfig, ConfigErrors>,
-    decision: &Decision,
+    decision: &Verdict,
     now_ms: i64,
 ) -> AutoscalerStatus {
     let now = rfc3339(now_ms);
@@ -65,15 +65,15 @@ pub fn next_status(
         .filter(|c| c.reason == reason)
         .map_or_else(|| now.clone(), |c| c.since.clone());
     let (recommended, metrics) = match decision {
-        Decision::Hold {
+        Verdict::Hold {
             recommended,
             metrics,
             ..
         } => (*recommended, metrics.clone()),
-        Decision::Scale { to, metrics, .. } => (Some(*to), Some(metrics.clone())),
+        Verdict::Scale { to, metrics, .. } => (Some(*to), Some(metrics.clone())),
     };
     let last_decision = match decision {
-        Decision::Scale {
+        Verdict::Scale {
             from,
             to,
             reason,
@@ -87,7 +87,7 @@ pub fn next_status(
             time: now,
             metrics: metrics.clone(),
         }),
-        Decision::Hold { .. } => previous.and_then(|p| p.last_decision.clone()),
+        Verdict::Hold { .. } => previous.and_then(|p| p.last_decision.clone()),
     };
     AutoscalerStatus {
         enabled: config.as_ref().is_ok_and(|c| c.enabled),
@@ -104,11 +104,11 @@ pub fn next_status(
 }
 
 /// The Event for a decision, if it deserves one.
-pub fn event(previous: Option<&AutoscalerStatus>, decision: &Decision) -> Option<AutoscalerEvent> {
+pub fn event(previous: Option<&AutoscalerStatus>, decision: &Verdict) -> Option<AutoscalerEvent> {
     let was = previous.and_then(|p| p.current.as_ref()).map(|c| c.reason);
     let newly = |r: AutoscalerReason| was != Some(r);
     match decision {
-        Decision::Scale {
+        Verdict::Scale {
             reason, message, ..
         } => Some(AutoscalerEvent {
             reason: if *reason == AutoscalerReason::ScaleUp {
@@ -119,7 +119,7 @@ pub fn event(previous: Option<&AutoscalerStatus>, decision: &Decision) -> Option
             note: message.clone(),
             warning: false,
         }),
-        Decision::Hold {
+        Verdict::Hold {
             reason, message, ..
         } => match reason {
             AutoscalerReason::InvalidAnnotations if newly(*reason) => Some(AutoscalerEvent {
@@ -142,8 +142,8 @@ mod tests {
     use super::*;
     use sluice_crds::autoscaler::AutoscalerMetrics;
 
-    fn hold(reason: AutoscalerReason) -> Decision {
-        Decision::Hold {
+    fn hold(reason: AutoscalerReason) -> Verdict {
+        Verdict::Hold {
             reason,
             message: "m".into(),
             recommended: None,
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_scale_is_recorded_and_kept_through_later_holds() {
-        let scale = Decision::Scale {
+        let scale = Verdict::Scale {
             from: 4,
             to: 6,
             reason: AutoscalerReason::ScaleUp,
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn the_restart_is_measured_from_the_decision_to_ready() {
-        let scale = Decision::Scale {
+        let scale = Verdict::Scale {
             from: 4,
             to: 6,
             reason: AutoscalerReason::ScaleUp,

@@ -8,8 +8,8 @@ use serde::Serialize;
 use sluice_crds::JobConfig;
 
 use super::JobMeta;
-use crate::model::Deployment;
 use crate::naming;
+use crate::reconcile::Deployment;
 
 /// Key of the worker config in the ConfigMap.
 pub const JOB_KEY: &str = "job.yaml";

@@ -1,6 +1,7 @@
 //! `spec.logging` as the worker reads it: `RUST_LOG` (its `tracing` filter) and `SLUICE_LOG_FORMAT`.
 
 use k8s_openapi::api::core::v1::EnvVar;
+use sluice_crds::worker_env;
 use sluice_crds::{LogFormat, LoggingSpec};
 
 /// The worker container's logging environment.
@@ -14,9 +15,9 @@ pub fn env(logging: &LoggingSpec) -> Vec<EnvVar> {
         LogFormat::Text => "text",
         LogFormat::Json => "json",
     };
-    let mut out = vec![var("SLUICE_LOG_FORMAT", format)];
+    let mut out = vec![var(worker_env::LOG_FORMAT, format)];
     if let Some(level) = &logging.level {
-        out.push(var("RUST_LOG", level));
+        out.push(var(worker_env::LOG_FILTER, level));
     }
     out
 }

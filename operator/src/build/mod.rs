@@ -7,6 +7,9 @@ pub mod disruption_budget;
 pub mod logging;
 pub mod pod;
 
+#[cfg(test)]
+mod pod_tests;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -17,8 +20,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sluice_crds::control::{CONTROL_PORT, METRICS_PORT};
 
-use crate::model::Deployment;
 use crate::naming;
+use crate::reconcile::Deployment;
 
 /// Identity of the owning StreamJob.
 #[derive(Clone, Debug)]

@@ -4,7 +4,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sluice_crds::{DesiredState, LifecycleState, UpgradeReason, UpgradeStep};
 
-use super::{Ctx, pod_trouble};
+use super::context::Ctx;
+use super::pod_trouble;
 
 /// Sets lifecycle and conditions from the decided status.
 pub fn update(cx: &mut Ctx) {

@@ -1,8 +1,8 @@
 //! Evictions (a node drain) are not failures: the worker comes back at once and no restart is counted.
 
-use super::decide;
+use super::tests::decide;
 use super::tests::stable;
-use crate::model::{Action, Decision, Severity};
+use crate::reconcile::{Action, Decision, Severity};
 
 fn created(d: &Decision) -> Vec<u32> {
     d.actions
@@ -45,7 +45,7 @@ fn an_evicted_worker_is_recreated_at_once_without_counting_a_restart() {
     // The pod is gone a moment later: recreated now, nothing counted, the mark cleared.
     o.status = d.status;
     o.pods.remove(1);
-    o.now = super::ts(o.now.as_millisecond() + 1_000);
+    o.now = super::context::ts(o.now.as_millisecond() + 1_000);
     let d = decide(&o);
     assert_eq!(created(&d), vec![1]);
     assert!(d.status.restarts.recent.is_empty());

@@ -3,9 +3,10 @@
 
 use sluice_crds::{Millis, RestartFailedSpec, UpgradeReason};
 
+use super::tests::decide;
 use super::tests::{T0, stable};
-use super::{decide, ts};
-use crate::model::{Decision, Observed};
+use super::ts;
+use crate::reconcile::{Decision, Observed};
 
 const FAILED_AT: i64 = T0 + 120_000;
 

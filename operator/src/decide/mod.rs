@@ -1,14 +1,22 @@
 //! Stage 3 of the reconcile, **pure**: observed world → new status + ordered actions + Events. No I/O, no
 //! clock (time is `Observed::now`), so every transition is unit-tested without a cluster (`tests.rs`).
 //!
-//! Order of concerns: job figures → crash accounting → FAILED handling → the in-flight upgrade (one step per
+//! Order of concerns: job figures → crash accounting → FAILED handling → the in-flight upgrade (one edge per
 //! reconcile, see [`upgrade`]) or starting one → steady state (recreate lost pods with backoff, readiness,
-//! STABLE) → manual savepoints/checkpoints → savepoint retention → lifecycle and conditions.
+//! STABLE) → manual savepoints/checkpoints → savepoint retention → lifecycle and conditions → the
+//! autoscaler's recommendation.
+//!
+//! Module layering (no module imports one that imports it back): `context`, `fingerprint` and
+//! `pod_trouble` at the bottom; `pods`, `restarts` and `savepoints` on them; `steady` and `upgrade` on
+//! those; `conditions` reads the outcome; this module orders the stages.
 
+pub mod autoscaling;
 pub mod conditions;
-pub mod deploy;
+pub mod context;
 pub mod fingerprint;
 pub mod pod_trouble;
+pub mod pods;
+pub mod restarts;
 pub mod savepoints;
 pub mod steady;
 pub mod upgrade;
@@ -24,177 +32,12 @@ mod savepoint_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
-use sluice_crds::{StreamJobStatus, UpgradeStep, WARNING_HISTORY, WarningRecord};
+use sluice_crds::UpgradeStep;
 
-use crate::model::{Action, Decision, Observed, ObservedPod, Severity, Transition};
+pub use context::{Ctx, ts};
+
 use crate::naming;
-
-/// Default re-check interval when nothing is pending.
-const IDLE_REQUEUE_SECS: u64 = 60;
-
-/// The reconcile's working state while deciding.
-pub struct Ctx<'a> {
-    pub obs: &'a Observed,
-    pub st: StreamJobStatus,
-    pub actions: Vec<Action>,
-    pub events: Vec<Transition>,
-    pub requeue_secs: u64,
-    /// Fingerprint of what the current spec would run.
-    pub target_hash: String,
-    /// Why nothing progresses although something is wanted (Progressing=False reason, message).
-    pub waiting: Option<(&'static str, String)>,
-    /// Why the job is degraded right now (Degraded=True reason, message), besides the persisted ones.
-    pub degraded: Option<(&'static str, String)>,
-    /// The latest worker restart seen by this reconcile (pod, count, last exit), for the failure message.
-    pub last_restart: Option<String>,
-}
-
-impl<'a> Ctx<'a> {
-    fn new(obs: &'a Observed) -> Ctx<'a> {
-        Ctx {
-            obs,
-            st: obs.status.clone(),
-            actions: Vec::new(),
-            events: Vec::new(),
-            requeue_secs: IDLE_REQUEUE_SECS,
-            target_hash: fingerprint::fingerprint(&obs.spec, obs.model_hash.as_deref()),
-            waiting: None,
-            degraded: None,
-            last_restart: None,
-        }
-    }
-
-    pub fn act(&mut self, action: Action) {
-        self.actions.push(action);
-    }
-
-    pub fn event(&mut self, severity: Severity, reason: &'static str, note: impl Into<String>) {
-        self.events.push(Transition {
-            severity,
-            reason,
-            note: note.into(),
-        });
-    }
-
-    /// Reconcile again within `secs` (the smallest request wins).
-    pub fn requeue(&mut self, secs: u64) {
-        self.requeue_secs = self.requeue_secs.min(secs.max(1));
-    }
-
-    pub fn now(&self) -> Time {
-        Time(self.obs.now)
-    }
-
-    /// Milliseconds from `t` to now (negative if `t` is in the future).
-    pub fn ms_since(&self, t: &Time) -> i64 {
-        self.obs.now.as_millisecond() - t.0.as_millisecond()
-    }
-
-    pub fn now_ms(&self) -> i64 {
-        self.obs.now.as_millisecond()
-    }
-
-    /// Pods that are not being deleted.
-    pub fn live_pods(&self) -> impl Iterator<Item = &'a ObservedPod> {
-        self.obs.pods.iter().filter(|p| !p.terminating)
-    }
-
-    /// Live pods of the deployed fingerprint.
-    pub fn deployed_pods(&self) -> Vec<&'a ObservedPod> {
-        let hash = self.st.deployed_hash.clone();
-        self.live_pods()
-            .filter(|p| hash.is_some() && p.hash == hash)
-            .collect()
-    }
-
-    /// Deployed parallelism (0 when nothing is deployed).
-    pub fn deployed_parallelism(&self) -> u32 {
-        if self.st.deployed_hash.is_none() {
-            return 0;
-        }
-        self.st
-            .parallelism
-            .and_then(|p| u32::try_from(p).ok())
-            .unwrap_or(0)
-    }
-
-    /// Every deployed ordinal has a ready pod whose worker reports `running` (or has not answered yet but
-    /// is ready, which the readiness probe already vouches for).
-    pub fn all_ready(&self) -> bool {
-        let n = self.deployed_parallelism();
-        if n == 0 {
-            return false;
-        }
-        let pods = self.deployed_pods();
-        (0..n).all(|o| {
-            pods.iter()
-                .any(|p| p.ordinal == o && p.ready && !p.finished())
-        })
-    }
-
-    /// All deployed workers are ready *and* answer their control API in phase `running`: what a
-    /// stop-with-savepoint needs.
-    pub fn healthy(&self) -> bool {
-        if !self.all_ready() {
-            return false;
-        }
-        self.deployed_pods().iter().all(|p| {
-            self.obs
-                .workers
-                .get(&p.name)
-                .and_then(|w| w.status())
-                .is_some_and(|s| s.phase == sluice_crds::control::WorkerPhase::Running)
-        })
-    }
-
-    /// Names of all live pods (any fingerprint).
-    pub fn live_pod_names(&self) -> Vec<String> {
-        self.live_pods().map(|p| p.name.clone()).collect()
-    }
-
-    /// `spec.savepoints.timeout` in milliseconds: how long any savepoint may take.
-    pub fn savepoint_timeout_ms(&self) -> i64 {
-        i64::try_from(self.obs.spec.savepoints.timeout.0).unwrap_or(i64::MAX)
-    }
-
-    /// Is the current generation blocked from being rolled out?
-    pub fn generation_blocked(&self) -> bool {
-        self.st
-            .blocked_generation
-            .as_ref()
-            .is_some_and(|b| b.generation == self.obs.generation)
-    }
-
-    /// Appends this reconcile's Warning transitions to `status.warningHistory`, keeping the newest.
-    fn record_warnings(&mut self) {
-        let now = self.now();
-        let warnings = self
-            .events
-            .iter()
-            .filter(|e| e.severity == Severity::Warning);
-        let history = &mut self.st.warning_history;
-        history.extend(warnings.map(|e| WarningRecord {
-            time: now.clone(),
-            reason: e.reason.to_string(),
-            message: e.note.chars().take(1000).collect(),
-        }));
-        let len = history.len();
-        if len > WARNING_HISTORY {
-            history.drain(..len - WARNING_HISTORY);
-        }
-    }
-
-    fn finish(self) -> Decision {
-        Decision {
-            status: self.st,
-            actions: self.actions,
-            events: self.events,
-            requeue_secs: self.requeue_secs,
-        }
-    }
-}
+use crate::reconcile::{Decision, Observed};
 
 /// Whether container restarts count against `restartPolicy.maxRestarts` now. During a rollout they do
 /// not: the readiness timeout judges it, and a rollback follows. Once a deployment has missed that timeout
@@ -205,9 +48,7 @@ fn counts_restarts(cx: &Ctx) -> bool {
     match cx.st.upgrade.as_ref().map(|u| &u.step) {
         None => true,
         Some(UpgradeStep::Deploying { since, .. }) => {
-            let timeout = cx.obs.spec.rollback.readiness_timeout.0;
-            cx.ms_since(since) > i64::try_from(timeout).unwrap_or(i64::MAX)
-                && !deploy::rollback_possible(cx)
+            cx.past_readiness_timeout(since) && !pods::rollback_possible(cx)
         }
         Some(_) => false,
     }
@@ -220,12 +61,18 @@ pub fn decide(obs: &Observed) -> Decision {
     savepoints::figures(&mut cx);
     if cx.st.restarts.failure.is_none() {
         let count = counts_restarts(&cx);
-        steady::account_restarts(&mut cx, count);
+        restarts::account_restarts(&mut cx, count);
+        if cx.st.restarts.failure.is_some() {
+            // A rollout that failed is over: leaving FAILED starts a new one.
+            upgrade::machine::abandon_for_failure(&mut cx);
+        }
     }
     if cx.st.restarts.failure.is_some() {
-        steady::while_failed(&mut cx);
+        if restarts::while_failed(&mut cx) {
+            upgrade::restart_from_failed(&mut cx);
+        }
     } else if let Some(up) = cx.st.upgrade.clone() {
-        upgrade::step(&mut cx, up);
+        upgrade::step(&mut cx, &up);
     } else if !upgrade::maybe_start(&mut cx) {
         steady::run(&mut cx);
     }
@@ -234,12 +81,8 @@ pub fn decide(obs: &Observed) -> Decision {
     }
     savepoints::retention(&mut cx);
     conditions::update(&mut cx);
+    autoscaling::fold(&mut cx);
     cx.record_warnings();
     cx.st.observed_generation = Some(obs.generation);
     cx.finish()
-}
-
-/// Helper for tests and the apply stage: a timestamp from unix milliseconds.
-pub fn ts(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }

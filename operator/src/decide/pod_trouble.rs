@@ -3,8 +3,8 @@
 //! naming the pod and Kubernetes' reason, and a Warning Event when the reason first appears. Never a silent
 //! wait. The condition's reason comes from a bounded set; Kubernetes' own text stays in the message.
 
-use super::Ctx;
-use crate::model::Severity;
+use super::context::Ctx;
+use crate::reconcile::Severity;
 
 /// Kubernetes reasons passed through as the condition's reason; any other becomes `PodNotRunning`.
 const KNOWN_REASONS: [&str; 15] = [

@@ -1,8 +1,8 @@
 //! What Kubernetes says about troubled worker pods reaches the `Degraded` condition and Events.
 
-use super::decide;
+use super::tests::decide;
 use super::tests::{condition, stable};
-use crate::model::{Decision, PodRejection, PodTrouble, Severity};
+use crate::reconcile::{Decision, PodRejection, PodTrouble, Severity};
 
 fn trouble(reason: &str, message: &str) -> Option<PodTrouble> {
     Some(PodTrouble {
@@ -124,7 +124,7 @@ fn warnings_are_kept_in_a_bounded_history() {
     for restarts in 1..=12 {
         o.pods[0].restarts = restarts;
         o.pods[0].last_termination = Some(format!("Error (exit code {restarts})"));
-        o.now = super::ts(o.now.as_millisecond() + 1_000);
+        o.now = super::context::ts(o.now.as_millisecond() + 1_000);
         let d = decide(&o);
         o.status = d.status;
         // A fresh budget each time: this test is about the history, not the restart limit.

@@ -3,9 +3,10 @@
 use sluice_crds::control::{SnapshotState, WorkerPhase};
 use sluice_crds::{Millis, PeriodicSavepoints, SavepointTrigger};
 
+use super::tests::decide;
 use super::tests::{T0, stable, worker};
-use super::{decide, ts};
-use crate::model::{Action, Decision, Observed};
+use super::ts;
+use crate::reconcile::{Action, Decision, Observed};
 
 const HOUR: u64 = 3_600_000;
 

@@ -5,9 +5,8 @@
 use sluice_crds::control::SnapshotState;
 use sluice_crds::{JobFigures, PendingSavepoint, SavepointRecord, SavepointTrigger, SnapshotRef};
 
-use super::Ctx;
-use super::upgrade::derived_location;
-use crate::model::{Action, Severity};
+use super::context::Ctx;
+use crate::reconcile::{Action, Severity};
 
 /// Aggregates the workers' statuses into `status.job`.
 pub fn figures(cx: &mut Ctx) {
@@ -243,4 +242,15 @@ pub fn retention(cx: &mut Ctx) {
             location: sp.location,
         });
     }
+}
+
+/// The savepoint directory the worker writes, per the control API contract:
+/// `<checkpointStore>/<transactionalIdPrefix>/savepoints/<id>`.
+pub fn derived_location(cx: &Ctx, id: &str) -> Option<String> {
+    let store = cx.obs.spec.job.state.checkpoint_store.as_deref()?;
+    Some(format!(
+        "{}/{}/savepoints/{id}",
+        store.trim_end_matches('/'),
+        cx.obs.spec.job.transactional_id_prefix
+    ))
 }

@@ -10,10 +10,24 @@ use sluice_crds::{
 };
 
 use super::fingerprint::fingerprint;
-use super::{decide, ts};
-use crate::model::{Action, Decision, Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
+use super::ts;
+use crate::reconcile::{
+    Action, Decision, Observed, ObservedPod, PodPhase, Problem, StopOutcome, WorkerProbe,
+};
 
 pub(crate) const T0: i64 = 1_800_000_000_000;
+
+/// `decide`, checking what every decision must satisfy: the upgrade state machine refused no edge.
+pub(crate) fn decide(o: &Observed) -> Decision {
+    let d = super::decide(o);
+    let refused: Vec<_> = d
+        .events
+        .iter()
+        .filter(|e| e.reason == "IllegalUpgradeTransition")
+        .collect();
+    assert!(refused.is_empty(), "{refused:?}");
+    d
+}
 
 pub fn spec() -> StreamJobSpec {
     serde_yaml::from_str(
@@ -33,6 +47,8 @@ fn obs(spec: StreamJobSpec, status: StreamJobStatus, generation: i64, now: i64) 
         model_hash: None,
         problems: Vec::new(),
         rejected_pod: None,
+        stop_outcomes: Vec::new(),
+        autoscaler: None,
         now: ts(now),
     }
 }
@@ -126,7 +142,7 @@ pub(crate) fn condition<'a>(s: &'a StreamJobStatus, t: &str) -> (&'a str, &'a st
     (c.status.as_str(), c.reason.as_str())
 }
 
-fn deploys(d: &Decision) -> Vec<(&crate::model::Deployment, &Vec<u32>)> {
+fn deploys(d: &Decision) -> Vec<(&crate::reconcile::Deployment, &Vec<u32>)> {
     d.actions
         .iter()
         .filter_map(|a| match a {
@@ -726,34 +742,54 @@ fn changing_only_the_upgrade_mode_restarts_nothing() {
 }
 
 #[test]
-fn stop_answers_are_recorded_and_a_rejection_aborts() {
-    use super::upgrade::{StopOutcome, after_stop};
+fn stop_answers_are_observed_on_the_next_reconcile_and_a_rejection_aborts() {
     let mut o = stable();
     o.spec.image = "sluice:2".into();
     o.generation = 2;
-    let mut st = decide(&o).status;
-    let ok = StopOutcome::Completed {
-        pod: "fraud-worker-0".into(),
-        location: Some("s3://x/sp".into()),
+    o.status = decide(&o).status;
+    let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) =
+        o.status.upgrade.as_ref().map(|u| u.step.clone())
+    else {
+        panic!("{:?}", o.status.upgrade)
     };
-    assert_eq!(after_stop(&mut st, &[ok]), None);
+    // An answer for another savepoint is not this upgrade's.
+    o.stop_outcomes = vec![
+        StopOutcome::Completed {
+            savepoint_id: "sp-old".into(),
+            pod: "fraud-worker-1".into(),
+            location: Some("s3://x/old".into()),
+        },
+        StopOutcome::Completed {
+            savepoint_id: savepoint_id.clone(),
+            pod: "fraud-worker-0".into(),
+            location: Some("s3://x/sp".into()),
+        },
+    ];
+    let d = decide(&o);
     let Some(UpgradeStep::SavepointRequested {
         stopped, location, ..
-    }) = st.upgrade.as_ref().map(|u| &u.step)
+    }) = d.status.upgrade.as_ref().map(|u| &u.step)
     else {
-        panic!()
+        panic!("{:?}", d.status.upgrade)
     };
     assert_eq!(stopped, &vec!["fraud-worker-0".to_string()]);
     assert_eq!(location.as_deref(), Some("s3://x/sp"));
-    let bad = StopOutcome::Failed {
+    o.status = d.status;
+    o.stop_outcomes = vec![StopOutcome::Failed {
+        savepoint_id,
         pod: "fraud-worker-1".into(),
         error: "upload failed".into(),
-    };
-    let msg = after_stop(&mut st, &[bad]).unwrap();
-    assert!(msg.contains("upload failed"));
-    assert_eq!(st.upgrade, None);
+    }];
+    let d = decide(&o);
+    assert_eq!(d.status.upgrade, None);
     assert_eq!(
-        st.blocked_generation.as_ref().map(|b| b.generation),
+        d.status.blocked_generation.as_ref().map(|b| b.generation),
         Some(2)
+    );
+    let failed = d.events.iter().find(|e| e.reason == "SavepointFailed");
+    assert!(
+        failed.is_some_and(|e| e.note.contains("upload failed")),
+        "{:?}",
+        d.events
     );
 }

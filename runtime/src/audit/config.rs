@@ -1,8 +1,8 @@
 //! `spec.job.audit` (crds) → the audit crate's table config, with the checkpoint store's S3 settings.
 
+use sluice_api::JobConfig;
+use sluice_api::audit::{AuditSpec, CatalogKind};
 use sluice_audit::{AuditTableConfig, CatalogConfig, S3Config};
-use sluice_crds::JobConfig;
-use sluice_crds::audit::{AuditSpec, CatalogKind};
 
 /// The table config for `spec`. An `s3://` warehouse uses `state.s3` (endpoint, region, path style) and the
 /// standard AWS credential variables, like the checkpoint store.

@@ -5,11 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use sluice_core::model::ScoringModel;
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
 use sluice_runtime::generator::GeneratorConfig;
 use sluice_runtime::ops::{audit_cmds, store_cmds, worker_cmds};
-use sluice_runtime::worker::{job_params, load_model};
 
 #[derive(Parser)]
 #[command(version, about = "Sluice: exactly-once fraud scoring")]
@@ -130,8 +128,8 @@ struct StoreArgs {
 }
 
 impl StoreArgs {
-    fn s3(&self) -> sluice_crds::job_config::S3Options {
-        sluice_crds::job_config::S3Options {
+    fn s3(&self) -> sluice_api::job_config::S3Options {
+        sluice_api::job_config::S3Options {
             path_style: self.s3_endpoint.is_some() && !self.s3_virtual_hosted,
             endpoint: self.s3_endpoint.clone(),
             region: self.s3_region.clone(),
@@ -355,27 +353,24 @@ fn verify(a: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (params, model) = match (job_params(&job), load_model(&job)) {
-        (Ok(p), Ok(m)) => (p, m),
-        (Err(e), _) | (_, Err(e)) => {
+    let own = match sluice_runtime::verify::job_model_yaml(&job) {
+        Ok(text) => text,
+        Err(e) => {
             eprintln!("sluice verify: {e}");
             return ExitCode::from(2);
         }
     };
-    let mut models = vec![model];
+    let mut models = vec![own];
     for path in &a.models {
-        let loaded = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| ScoringModel::from_yaml(&t).map_err(|e| e.to_string()));
-        match loaded {
-            Ok(m) => models.push(m),
+        match std::fs::read_to_string(path) {
+            Ok(text) => models.push(text),
             Err(e) => {
                 eprintln!("sluice verify: --model {}: {e}", path.display());
                 return ExitCode::from(2);
             }
         }
     }
-    match sluice_runtime::verify::verify_models(&a.bootstrap, &job, &params, &models) {
+    match sluice_runtime::verify::verify_models(&a.bootstrap, &job, &models) {
         Ok(report) => {
             if a.json {
                 println!(

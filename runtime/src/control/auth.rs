@@ -130,8 +130,12 @@ impl TokenFile {
                 }
                 loaded.modified = now_modified;
             }
-            // Half-written or missing for a moment: keep the current token and look again next time.
-            Err(e) => tracing::warn!(error = %e, "control API token file changed but is unusable"),
+            // Half-written or missing for a moment: keep the current token. The next change of the
+            // file is read again; until then this warning is not repeated on every request.
+            Err(e) => {
+                loaded.modified = now_modified;
+                tracing::warn!(error = %e, "control API token file changed but is unusable");
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use sluice_crds::control::{SnapshotInfo, WorkerPhase, WorkerStatus};
+use sluice_api::control::{SnapshotInfo, WorkerPhase, WorkerStatus};
 
 /// A request the loop executes between transactions.
 #[derive(Debug)]

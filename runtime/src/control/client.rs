@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sluice_crds::control::{
+use sluice_api::control::{
     ApiError, SavepointRequest, SnapshotInfo, StopRequest, StopResponse, TriggerResponse,
     WorkerStatus,
 };

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use sluice_crds::control::{
+use sluice_api::control::{
     ApiError, SavepointRequest, StopRequest, StopResponse, TriggerResponse, WorkerPhase,
 };
 

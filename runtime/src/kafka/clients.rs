@@ -1,9 +1,9 @@
 //! librdkafka client settings for the worker's consumer and transactional producer.
 
 use rdkafka::ClientConfig;
+use sluice_api::JobConfig;
+use sluice_api::job_config::{KafkaConfig, TopicsConfig};
 use sluice_core::event::SourceTopic;
-use sluice_crds::JobConfig;
-use sluice_crds::job_config::{KafkaConfig, TopicsConfig};
 
 fn base(kafka: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();

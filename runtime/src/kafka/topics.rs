@@ -7,7 +7,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
 
 use super::{KafkaOpError, kerr};
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
 
 use super::LocalError;
 use crate::generator::GeneratorConfig;

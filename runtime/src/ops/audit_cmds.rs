@@ -1,7 +1,7 @@
 //! `sluice audit …`: queries of the Iceberg audit table named in a job config (`audit:`).
 
+use sluice_api::JobConfig;
 use sluice_audit::{AsOf, AuditTable};
-use sluice_crds::JobConfig;
 
 use super::OpsError;
 use crate::audit::config::table_config;

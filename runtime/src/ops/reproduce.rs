@@ -13,11 +13,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use sluice_api::JobConfig;
+use sluice_api::manifest::SnapshotManifest;
 use sluice_audit::{AsOf, AuditTable};
 use sluice_core::event::SourceTopic;
 use sluice_core::processor::{DecisionRecord, Output};
-use sluice_crds::JobConfig;
-use sluice_crds::manifest::SnapshotManifest;
 
 use super::OpsError;
 use crate::audit::config::table_config;

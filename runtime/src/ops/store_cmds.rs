@@ -1,8 +1,8 @@
 //! `sluice checkpoints list` and `sluice savepoints delete`: read and prune a checkpoint store directly.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sluice_crds::job_config::S3Options;
-use sluice_crds::manifest::SnapshotManifest;
+use sluice_api::job_config::S3Options;
+use sluice_api::manifest::SnapshotManifest;
 
 use super::table::render;
 use super::{OpsError, human_bytes};

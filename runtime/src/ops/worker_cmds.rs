@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sluice_crds::control::{SnapshotInfo, SnapshotState};
+use sluice_api::control::{SnapshotInfo, SnapshotState};
 
 use super::table::render;
 use super::{OpsError, human_bytes};

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sluice_crds::manifest::SnapshotManifest;
+use sluice_api::manifest::SnapshotManifest;
 
 use super::super::store::ObjectInfo;
 
@@ -66,7 +66,7 @@ pub fn plan(input: &GcInput<'_>) -> GcPlan {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use sluice_crds::manifest::{
+    use sluice_api::manifest::{
         FileEntry, MANIFEST_FORMAT, PartitionManifest, SnapshotKind, snapshot_id,
     };
 

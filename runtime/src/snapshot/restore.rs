@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use sluice_crds::manifest::{PartitionManifest, SnapshotManifest};
+use sluice_api::manifest::{PartitionManifest, SnapshotManifest};
 
 use super::SnapshotError;
 use super::files::sha256_file;
@@ -135,7 +135,7 @@ pub async fn download_partition(
 
 #[cfg(test)]
 mod tests {
-    use sluice_crds::manifest::{MANIFEST_FORMAT, SnapshotKind, snapshot_id};
+    use sluice_api::manifest::{MANIFEST_FORMAT, SnapshotKind, snapshot_id};
 
     use super::*;
 

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sluice_crds::control::{SnapshotInfo, SnapshotState};
-use sluice_crds::manifest::SnapshotKind;
+use sluice_api::control::{SnapshotInfo, SnapshotState};
+use sluice_api::manifest::SnapshotKind;
 use tokio::sync::mpsc;
 
 use super::files::HashCache;
@@ -169,7 +169,7 @@ impl SnapshotService {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let id = sluice_crds::manifest::snapshot_id(SnapshotKind::Checkpoint, *g);
+        let id = sluice_api::manifest::snapshot_id(SnapshotKind::Checkpoint, *g);
         *g += 1;
         id
     }

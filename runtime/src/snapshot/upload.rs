@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use sluice_crds::manifest::{
+use sluice_api::manifest::{
     FileEntry, MANIFEST_FORMAT, PartitionManifest, SnapshotKind, SnapshotManifest,
 };
 

@@ -6,7 +6,7 @@ mod s3;
 
 use std::path::Path;
 
-use sluice_crds::job_config::S3Options;
+use sluice_api::job_config::S3Options;
 
 pub use file::FileStore;
 pub use s3::S3Store;

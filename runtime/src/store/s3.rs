@@ -8,7 +8,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
-use sluice_crds::job_config::S3Options;
+use sluice_api::job_config::S3Options;
 
 use super::{ObjectInfo, StoreError, io_err};
 

@@ -1,135 +1,65 @@
-//! Comparing what the job committed with what the oracle expects: decisions by txn_id and model
-//! version, alerts for the decisions actually made, DLQ and late records as multisets of bytes.
+//! Reading what the job committed and handing it to the oracle's comparison; the model-switch rule.
 
 use std::collections::BTreeMap;
 
 use rdkafka::Message;
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
+use sluice_oracle::{Committed, Expected};
 
 use super::read::{partition_count, read_topic};
-use super::{Expected, READ_TIMEOUT, VerifyError, VerifyReport};
+use super::{READ_TIMEOUT, VerifyError, VerifyReport};
+
+/// Every committed record of `topic`, parsed.
+fn committed(bootstrap: &str, topic: &str) -> Result<Vec<serde_json::Value>, VerifyError> {
+    let parts = partition_count(bootstrap, topic)?;
+    Ok(read_topic(bootstrap, topic, parts, READ_TIMEOUT)?
+        .iter()
+        .flatten()
+        .map(|m| Committed::parse(m.payload().unwrap_or_default()))
+        .collect())
+}
 
 pub(super) fn compare(
     bootstrap: &str,
     job: &JobConfig,
-    expected: Expected,
+    expected: &Expected,
     report: &mut VerifyReport,
 ) -> Result<(), VerifyError> {
-    let Expected {
-        decisions: want,
-        alerts: want_alerts,
-        dlq: want_dlq,
-        late: want_late,
-    } = expected;
-    report.expected_dlq = want_dlq.len() as u64;
-    report.expected_late = want_late.len() as u64;
-    report.expected_decisions = want.len() as u64;
-    let parts = partition_count(bootstrap, &job.topics.decisions)?;
-    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-    // txn_id → the model version of its (first) committed decision: which alert, if any, it implies.
-    let mut decided: BTreeMap<String, String> = BTreeMap::new();
-    // Source partition → (source offset, model version) of its decisions.
-    let mut versions: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
-    for msg in read_topic(bootstrap, &job.topics.decisions, parts, READ_TIMEOUT)?
-        .iter()
-        .flatten()
-    {
-        report.actual_decisions += 1;
-        let bytes = msg.payload().unwrap_or_default();
-        let fields = DecisionFields::parse(bytes);
-        let txn_id = fields.txn_id;
-        versions
-            .entry(fields.source_partition)
-            .or_default()
-            .push((fields.source_offset, fields.model_version.clone()));
-        let count = seen.entry(txn_id.clone()).or_default();
-        *count += 1;
-        if *count > 1 {
-            report.duplicate_decisions += 1;
-            report.example(format!("duplicate decision for {txn_id}"));
-            continue;
-        }
-        decided.insert(txn_id.clone(), fields.model_version.clone());
-        let Some(by_version) = want.get(&txn_id) else {
-            report.unexpected_decisions += 1;
-            report.example(format!("unexpected decision for {txn_id:?}"));
-            continue;
-        };
-        match by_version.get(&fields.model_version) {
-            None => {
-                report.mismatched_decisions += 1;
-                report.example(format!(
-                    "decision for {txn_id} was scored by model {:?}, which verification was not given",
-                    fields.model_version
-                ));
-            }
-            Some(w) if w.as_slice() != bytes => {
-                report.mismatched_decisions += 1;
-                report.example(format!(
-                    "decision for {txn_id} differs from the oracle:\n  got:  {}\n  want: {}",
-                    String::from_utf8_lossy(bytes),
-                    String::from_utf8_lossy(w)
-                ));
-            }
-            Some(_) => {}
-        }
+    let t = &job.topics;
+    let got = Committed {
+        decisions: committed(bootstrap, &t.decisions)?,
+        alerts: committed(bootstrap, &t.alerts)?,
+        dlq: committed(bootstrap, &t.dlq)?,
+        late: committed(bootstrap, &t.late)?,
+    };
+    let f = sluice_oracle::compare(expected, &got);
+    report.expected_decisions = f.expected_decisions;
+    report.actual_decisions = f.actual_decisions;
+    report.duplicate_decisions = f.duplicate_decisions;
+    report.missing_decisions = f.missing_decisions;
+    report.unexpected_decisions = f.unexpected_decisions;
+    report.mismatched_decisions = f.mismatched_decisions;
+    report.expected_alerts = f.expected_alerts;
+    report.actual_alerts = f.actual_alerts;
+    report.mismatched_alerts = f.mismatched_alerts;
+    report.expected_dlq = f.expected_dlq;
+    report.actual_dlq = f.actual_dlq;
+    report.mismatched_dlq = f.mismatched_dlq;
+    report.expected_late = f.expected_late;
+    report.actual_late = f.actual_late;
+    report.mismatched_late = f.mismatched_late;
+    for e in f.examples {
+        report.example(e);
     }
-    for txn_id in want.keys() {
-        if !seen.contains_key(txn_id) {
-            report.missing_decisions += 1;
-            report.example(format!("no decision for {txn_id}"));
-        }
+    let mut versions: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
+    for (partition, offset, version) in f.versions {
+        versions
+            .entry(partition)
+            .or_default()
+            .push((offset, version));
     }
     check_model_switches(versions, report);
-    let (actual, mismatched) = compare_set(bootstrap, &job.topics.dlq, want_dlq)?;
-    (report.actual_dlq, report.mismatched_dlq) = (actual, mismatched);
-    let (actual, mismatched) = compare_set(bootstrap, &job.topics.late, want_late)?;
-    (report.actual_late, report.mismatched_late) = (actual, mismatched);
-    let want_alerts = implied_alerts(&decided, want_alerts);
-    report.expected_alerts = want_alerts.len() as u64;
-    let (actual, mismatched) = compare_set(bootstrap, &job.topics.alerts, want_alerts)?;
-    (report.actual_alerts, report.mismatched_alerts) = (actual, mismatched);
     Ok(())
-}
-
-/// The oracle's alert for each committed decision that should raise one: the alert follows the
-/// decision actually made (its model version), so a decision under a model whose verdict is APPROVE
-/// implies no alert even if another model would have raised one.
-fn implied_alerts(
-    decided: &BTreeMap<String, String>,
-    mut alerts: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
-) -> Vec<Vec<u8>> {
-    decided
-        .iter()
-        .filter_map(|(txn_id, version)| alerts.get_mut(txn_id)?.remove(version))
-        .collect()
-}
-
-/// The fields of a decision verification keys on (missing ones read as empty / -1, which then mismatch).
-struct DecisionFields {
-    txn_id: String,
-    model_version: String,
-    source_partition: i64,
-    source_offset: i64,
-}
-
-impl DecisionFields {
-    fn parse(bytes: &[u8]) -> DecisionFields {
-        let v = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
-        let text = |k: &str| {
-            v.get(k)
-                .and_then(|t| t.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let int = |k: &str| v.get(k).and_then(serde_json::Value::as_i64).unwrap_or(-1);
-        DecisionFields {
-            txn_id: text("txn_id"),
-            model_version: text("model_version"),
-            source_partition: int("source_partition"),
-            source_offset: int("source_offset"),
-        }
-    }
 }
 
 /// Each model version must cover one contiguous range of offsets per partition: records the switches, and
@@ -162,67 +92,9 @@ fn check_model_switches(versions: BTreeMap<i64, Vec<(i64, String)>>, report: &mu
     }
 }
 
-/// Reads `topic` and compares its payloads with `want` as multisets: (records read, records not matched
-/// one-to-one, counting both surplus and missing).
-fn compare_set(
-    bootstrap: &str,
-    topic: &str,
-    mut want: Vec<Vec<u8>>,
-) -> Result<(u64, u64), VerifyError> {
-    let parts = partition_count(bootstrap, topic)?;
-    let mut got: Vec<Vec<u8>> = read_topic(bootstrap, topic, parts, READ_TIMEOUT)?
-        .iter()
-        .flatten()
-        .map(|m| m.payload().unwrap_or_default().to_vec())
-        .collect();
-    let actual = got.len() as u64;
-    want.sort_unstable();
-    got.sort_unstable();
-    let (mut i, mut j, mut unmatched) = (0, 0, 0u64);
-    while i < want.len() && j < got.len() {
-        match want[i].cmp(&got[j]) {
-            std::cmp::Ordering::Equal => (i, j) = (i + 1, j + 1),
-            std::cmp::Ordering::Less => (i, unmatched) = (i + 1, unmatched + 1),
-            std::cmp::Ordering::Greater => (j, unmatched) = (j + 1, unmatched + 1),
-        }
-    }
-    unmatched += (want.len() - i + got.len() - j) as u64;
-    Ok((actual, unmatched))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alerts_follow_the_model_of_the_decision_made() {
-        let decided = BTreeMap::from([
-            ("t1".to_string(), "v1".to_string()),
-            ("t2".to_string(), "v2".to_string()),
-            ("t3".to_string(), "v1".to_string()),
-        ]);
-        let alert = |s: &str| s.as_bytes().to_vec();
-        let alerts = BTreeMap::from([
-            (
-                "t1".to_string(),
-                BTreeMap::from([
-                    ("v1".to_string(), alert("t1@v1")),
-                    ("v2".to_string(), alert("t1@v2")),
-                ]),
-            ),
-            // v1 alerts on t2, but t2 was decided by v2 (APPROVE): no alert expected.
-            (
-                "t2".to_string(),
-                BTreeMap::from([("v1".to_string(), alert("t2@v1"))]),
-            ),
-            // An alert for a transaction with no committed decision is not expected either.
-            (
-                "t9".to_string(),
-                BTreeMap::from([("v1".to_string(), alert("t9@v1"))]),
-            ),
-        ]);
-        assert_eq!(implied_alerts(&decided, alerts), vec![alert("t1@v1")]);
-    }
 
     fn seq(items: &[(i64, &str)]) -> Vec<(i64, String)> {
         items.iter().map(|(o, v)| (*o, v.to_string())).collect()

@@ -1,30 +1,31 @@
 //! `sluice verify`: the end-to-end exactly-once check an auditor would run.
 //!
-//! It reads, as a read_committed consumer, the inputs, the progress log and the outputs; rebuilds each
-//! partition's processing order from the progress log (checking it covers every input record exactly once,
-//! in offset order); runs the independent oracle over that order; and compares: every authorization has
-//! exactly one decision (or one late record), byte-identical to the oracle's, every REVIEW/DECLINE decision
-//! exactly one alert, and the DLQ holds exactly the malformed inputs.
+//! It reads, as a read_committed consumer, the inputs, the progress log and the outputs, and hands them to
+//! the independent oracle (`sluice-oracle`, written from docs/semantics.md and sharing no code with the
+//! worker): the oracle decodes the progress log and rebuilds each partition's processing order from it
+//! (checking that it is a valid interleaving: every input record once, in offset order, transactions
+//! contiguous), computes the expected decisions, alerts, DLQ and late records, and compares the committed
+//! ones field by field. Every authorization must have exactly one decision (or one late record) equal to
+//! the oracle's, every REVIEW/DECLINE decision exactly one alert, and the DLQ exactly the malformed inputs.
 //!
 //! A job upgraded to a new scoring model mid-stream is verified with every model it ran ([`verify_models`]):
 //! each decision is compared with the oracle's decision under the model version it names, and each model
 //! version must cover one contiguous offset range per partition — the switch happens at one offset.
 
+#[cfg(test)]
+mod agreement_tests;
 mod compare;
 pub mod read;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use serde::Serialize;
-use sluice_core::event::SourceTopic;
-use sluice_core::model::ScoringModel;
-use sluice_core::oracle::oracle_decisions;
-use sluice_core::processor::{JobParams, Output, OwnedInputRecord};
-use sluice_core::progress::ProgressRecord;
-use sluice_crds::JobConfig;
+use sluice_api::JobConfig;
+use sluice_oracle::{
+    Expected, Model, Params, Record, Topic, decode_progress, interleave, run_partition,
+};
 
 use crate::kafka::KafkaOpError;
 use crate::kafka::clients::{input_topics, progress_topic};
@@ -49,8 +50,8 @@ pub enum VerifyError {
         "topic {topic} ({role}) does not exist on the cluster; check the job's `topics` section and the bootstrap address"
     )]
     MissingTopic { topic: String, role: &'static str },
-    #[error("encoding oracle output: {0}")]
-    Encode(#[from] serde_json::Error),
+    #[error("scoring model {what}: {reason}")]
+    Model { what: String, reason: String },
 }
 
 /// What verification found. `ok()` is true only when nothing is duplicated, lost or different.
@@ -169,32 +170,27 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the job's committed output against the oracle.
-pub fn verify(
-    bootstrap: &str,
-    job: &JobConfig,
-    params: &JobParams,
-    model: &ScoringModel,
-) -> Result<VerifyReport, VerifyError> {
-    verify_models(bootstrap, job, params, std::slice::from_ref(model))
+/// Verifies the job's committed output against the oracle, with the job's own scoring model (its
+/// `modelPath`, or the built-in model the worker falls back to).
+pub fn verify(bootstrap: &str, job: &JobConfig) -> Result<VerifyReport, VerifyError> {
+    verify_models(bootstrap, job, &[job_model_yaml(job)?])
 }
 
-/// Verifies output produced under one or more scoring models (a model upgrade mid-stream): each decision
-/// must equal the oracle's under the model version it carries.
+/// Verifies output produced under the scoring models `models` (YAML texts, parsed by the oracle; several
+/// after a model upgrade mid-stream): each decision must equal the oracle's under the model version it
+/// carries.
 pub fn verify_models(
     bootstrap: &str,
     job: &JobConfig,
-    params: &JobParams,
-    models: &[ScoringModel],
+    models: &[String],
 ) -> Result<VerifyReport, VerifyError> {
+    let models = oracle_models(models)?;
+    let params = oracle_params(job);
     let mut report = VerifyReport::default();
     let input_names = input_topics(&job.topics);
     let partitions = partition_count(bootstrap, input_names[0])?;
-    for (topic, role) in input_names
-        .iter()
-        .zip(SourceTopic::ALL.map(SourceTopic::name))
-    {
-        require_topic(bootstrap, topic, role)?;
+    for (topic, t) in input_names.iter().zip(Topic::ALL) {
+        require_topic(bootstrap, topic, t.name())?;
     }
     require_topic(bootstrap, &job.topics.decisions, "decisions")?;
     let inputs: Vec<Vec<Vec<OwnedMessage>>> = input_names
@@ -207,57 +203,92 @@ pub fn verify_models(
 
     let mut expected = Expected::default();
     for p in 0..partitions {
-        let per_topic: Vec<&Vec<OwnedMessage>> = inputs.iter().filter_map(|t| t.get(p)).collect();
-        report.input_records += per_topic.iter().map(|v| v.len() as u64).sum::<u64>();
-        let records = match progress.get(p) {
-            Some(msgs) => decode_progress(&progress_name, msgs)?,
+        let partition = i32::try_from(p).unwrap_or(i32::MAX);
+        let records: Vec<Vec<Record>> = Topic::ALL
+            .iter()
+            .map(|&t| oracle_records(t, inputs.get(t.index()).and_then(|i| i.get(p))))
+            .collect();
+        report.input_records += records.iter().map(|r| r.len() as u64).sum::<u64>();
+        let log = match progress.get(p) {
+            Some(msgs) => decode_log(&progress_name, msgs)?,
             None => Vec::new(),
         };
-        let order = processing_order(
-            &per_topic,
-            &records,
-            i32::try_from(p).unwrap_or(0),
-            &mut report,
-        );
+        let slices = [0, 1, 2].map(|i| records.get(i).map_or(&[][..], Vec::as_slice));
+        let (order, problems) = interleave(partition, slices, &log);
+        report.progress_errors.extend(problems);
         report.processed_records += order.len() as u64;
-        for (i, model) in models.iter().enumerate() {
-            let result = oracle_decisions(params, model, &order);
-            for d in result.decisions {
-                let key = (d.txn_id.clone(), d.model_version.clone());
-                by_version(&mut expected.decisions, key, Output::Decision(d))?;
-            }
-            for a in result.alerts {
-                let key = (a.txn_id.clone(), a.model_version.clone());
-                by_version(&mut expected.alerts, key, Output::Alert(a))?;
-            }
-            // DLQ and late records do not depend on the model: take them once.
-            if i == 0 {
-                for out in result.dlq.into_iter().map(Output::Dlq) {
-                    expected.dlq.push(out.to_json_bytes()?);
-                }
-                for out in result.late.into_iter().map(Output::Late) {
-                    expected.late.push(out.to_json_bytes()?);
-                }
-            }
-        }
+        run_partition(params, &models, &order, &mut expected);
     }
     report.unprocessed_records = report
         .input_records
         .saturating_sub(report.processed_records);
-    compare(bootstrap, job, expected, &mut report)?;
+    compare(bootstrap, job, &expected, &mut report)?;
     Ok(report)
 }
 
-/// Records `out`'s bytes under its (txn_id, model version).
-fn by_version(
-    map: &mut BTreeMap<String, BTreeMap<String, Vec<u8>>>,
-    (txn_id, version): (String, String),
-    out: Output,
-) -> Result<(), VerifyError> {
-    map.entry(txn_id)
-        .or_default()
-        .insert(version, out.to_json_bytes()?);
-    Ok(())
+/// The YAML of the job's model: its `modelPath`, or the built-in model the worker falls back to.
+pub fn job_model_yaml(job: &JobConfig) -> Result<String, VerifyError> {
+    match &job.model_path {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| VerifyError::Model {
+            what: path.clone(),
+            reason: e.to_string(),
+        }),
+        None => Ok(sluice_core::model::FRAUD_V1_YAML.to_string()),
+    }
+}
+
+fn oracle_models(texts: &[String]) -> Result<Vec<Model>, VerifyError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            Model::from_yaml(text).map_err(|e| VerifyError::Model {
+                what: format!("number {}", i + 1),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The event-time parameters, straight from the job config.
+fn oracle_params(job: &JobConfig) -> Params {
+    let ms = |m: sluice_api::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
+    Params {
+        out_of_orderness_ms: ms(job.watermark.out_of_orderness),
+        allowed_lateness_ms: ms(job.watermark.allowed_lateness),
+        state_ttl_ms: ms(job.state_ttl),
+    }
+}
+
+fn oracle_records(topic: Topic, msgs: Option<&Vec<OwnedMessage>>) -> Vec<Record> {
+    msgs.into_iter()
+        .flatten()
+        .map(|m| Record {
+            topic,
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+        })
+        .collect()
+}
+
+fn decode_log(
+    topic: &str,
+    msgs: &[OwnedMessage],
+) -> Result<Vec<sluice_oracle::Progress>, VerifyError> {
+    msgs.iter()
+        .map(|m| {
+            decode_progress(m.payload().unwrap_or_default()).map_err(|reason| {
+                VerifyError::Corrupt {
+                    topic: topic.to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    reason,
+                }
+            })
+        })
+        .collect()
 }
 
 /// Fails when `topic` does not exist: reading it would find nothing and prove nothing.
@@ -269,94 +300,6 @@ fn require_topic(bootstrap: &str, topic: &str, role: &'static str) -> Result<(),
         });
     }
     Ok(())
-}
-
-/// The oracle's outputs: decisions and alerts by txn_id and model version, DLQ and late records as
-/// bytes.
-#[derive(Default)]
-struct Expected {
-    decisions: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
-    alerts: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
-    dlq: Vec<Vec<u8>>,
-    late: Vec<Vec<u8>>,
-}
-
-fn decode_progress(topic: &str, msgs: &[OwnedMessage]) -> Result<Vec<ProgressRecord>, VerifyError> {
-    msgs.iter()
-        .map(|m| {
-            ProgressRecord::decode(m.payload().unwrap_or_default()).map_err(|e| {
-                VerifyError::Corrupt {
-                    topic: topic.to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    reason: e.to_string(),
-                }
-            })
-        })
-        .collect()
-}
-
-/// Rebuilds the processing order of one partition from its progress records, checking that they consume
-/// every topic's records in offset order, each exactly once, with no gaps.
-fn processing_order(
-    per_topic: &[&Vec<OwnedMessage>],
-    records: &[ProgressRecord],
-    partition: i32,
-    report: &mut VerifyReport,
-) -> Vec<OwnedInputRecord> {
-    let mut cursor = [0usize; 3];
-    let mut order = Vec::new();
-    let mut expected_start: Option<[i64; 3]> = None;
-    for rec in records {
-        if let Some(start) = expected_start
-            && start != rec.start_offsets
-        {
-            report.progress_errors.push(format!(
-                "partition {partition} txn {}: starts at {:?}, previous ended at {start:?}",
-                rec.txn_seq, rec.start_offsets
-            ));
-        }
-        expected_start = Some(rec.end_offsets);
-        for &(topic, len) in &rec.runs {
-            let i = usize::from(topic.index());
-            for _ in 0..len {
-                let Some(msg) = per_topic.get(i).and_then(|msgs| msgs.get(cursor[i])) else {
-                    report.progress_errors.push(format!(
-                        "partition {partition} txn {}: consumes more {} records than exist",
-                        rec.txn_seq,
-                        topic.name()
-                    ));
-                    return order;
-                };
-                cursor[i] += 1;
-                order.push(OwnedInputRecord {
-                    topic,
-                    partition,
-                    offset: msg.offset(),
-                    key: msg.key().map(<[u8]>::to_vec),
-                    value: msg.payload().map(<[u8]>::to_vec),
-                });
-            }
-        }
-        for t in SourceTopic::ALL {
-            let i = usize::from(t.index());
-            let next_offset = per_topic
-                .get(i)
-                .and_then(|m| m.get(cursor[i]))
-                .map(Message::offset);
-            let end = rec.end_offsets.get(i).copied().unwrap_or(0);
-            // Every record below the recorded end offset must have been consumed by now.
-            if next_offset.is_some_and(|o| o < end) {
-                report.progress_errors.push(format!(
-                    "partition {partition} txn {}: {} offset {:?} below end {end} was skipped",
-                    rec.txn_seq,
-                    t.name(),
-                    next_offset
-                ));
-            }
-        }
-    }
-    order
 }
 
 #[cfg(test)]

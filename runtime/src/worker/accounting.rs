@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
+use sluice_api::control::{PartitionStatus, WorkerPhase};
 use sluice_core::event::SourceTopic;
 use sluice_core::processor::OutputKind;
-use sluice_crds::control::{PartitionStatus, WorkerPhase};
 
 use super::task::PartitionTask;
 use crate::control::StatusBoard;

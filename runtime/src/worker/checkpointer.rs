@@ -10,8 +10,8 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sluice_crds::control::SnapshotInfo;
-use sluice_crds::manifest::SnapshotKind;
+use sluice_api::control::SnapshotInfo;
+use sluice_api::manifest::SnapshotKind;
 
 use super::failpoints;
 use super::task::CheckpointSource;

@@ -4,7 +4,8 @@ use std::num::{NonZeroU16, NonZeroUsize};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sluice_crds::{ConfigError, JobConfig};
+use sluice_api::worker_env;
+use sluice_api::{ConfigError, JobConfig};
 
 /// Who this worker is and what it owns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,9 +57,9 @@ impl WorkerAssignment {
     /// The control API address to bind.
     pub fn control_addr(&self, pod_ip: Option<&str>) -> String {
         self.control_addr.clone().unwrap_or_else(|| {
-            sluice_crds::control::host_port(
+            sluice_api::control::host_port(
                 pod_ip.unwrap_or("0.0.0.0"),
-                sluice_crds::control::CONTROL_PORT,
+                sluice_api::control::CONTROL_PORT,
             )
         })
     }
@@ -66,9 +67,9 @@ impl WorkerAssignment {
     /// The metrics address to bind.
     pub fn metrics_addr(&self, pod_ip: Option<&str>) -> String {
         self.metrics_addr.clone().unwrap_or_else(|| {
-            sluice_crds::control::host_port(
+            sluice_api::control::host_port(
                 pod_ip.unwrap_or("0.0.0.0"),
-                sluice_crds::control::METRICS_PORT,
+                sluice_api::control::METRICS_PORT,
             )
         })
     }
@@ -142,26 +143,26 @@ impl WorkerConfig {
     }
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
-        if let Some(b) = get("SLUICE_KAFKA_BOOTSTRAP") {
-            let kafka =
-                self.job
-                    .kafka
-                    .get_or_insert_with(|| sluice_crds::job_config::KafkaConfig {
-                        bootstrap_servers: String::new(),
-                        properties: Default::default(),
-                    });
+        if let Some(b) = get(worker_env::KAFKA_BOOTSTRAP) {
+            let kafka = self
+                .job
+                .kafka
+                .get_or_insert_with(|| sluice_api::job_config::KafkaConfig {
+                    bootstrap_servers: String::new(),
+                    properties: Default::default(),
+                });
             kafka.bootstrap_servers = b;
         }
-        if let Some(id) = get("SLUICE_WORKER_IDENTITY") {
+        if let Some(id) = get(worker_env::WORKER_IDENTITY) {
             self.worker.identity = id;
         }
-        if let Some(p) = get("SLUICE_WORKER_PARTITIONS") {
+        if let Some(p) = get(worker_env::WORKER_PARTITIONS) {
             self.worker.partitions = p.split(',').filter_map(|s| s.trim().parse().ok()).collect();
         }
-        if let Some(d) = get("SLUICE_STATE_DIR") {
+        if let Some(d) = get(worker_env::STATE_DIR) {
             self.job.state.dir = d;
         }
-        if let Some(ids) = get("SLUICE_FENCE_TRANSACTIONAL_IDS") {
+        if let Some(ids) = get(worker_env::FENCE_TRANSACTIONAL_IDS) {
             self.worker.fence_transactional_ids = ids
                 .split(',')
                 .map(str::trim)
@@ -170,28 +171,28 @@ impl WorkerConfig {
                 .collect();
         }
         let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        if let Some(a) = non_empty("SLUICE_CONTROL_ADDR") {
+        if let Some(a) = non_empty(worker_env::CONTROL_ADDR) {
             self.worker.control_addr = Some(a);
         }
-        if let Some(a) = non_empty("SLUICE_METRICS_ADDR") {
+        if let Some(a) = non_empty(worker_env::METRICS_ADDR) {
             self.worker.metrics_addr = Some(a);
         }
-        if let Some(f) = non_empty("SLUICE_CONTROL_TOKEN_FILE") {
+        if let Some(f) = non_empty(worker_env::CONTROL_TOKEN_FILE) {
             self.worker.control_token_file = Some(f);
         }
-        if let Some(c) = non_empty("SLUICE_CONTROL_TLS_CERT_FILE") {
+        if let Some(c) = non_empty(worker_env::CONTROL_TLS_CERT_FILE) {
             self.worker.control_tls_cert_file = Some(c);
         }
-        if let Some(k) = non_empty("SLUICE_CONTROL_TLS_KEY_FILE") {
+        if let Some(k) = non_empty(worker_env::CONTROL_TLS_KEY_FILE) {
             self.worker.control_tls_key_file = Some(k);
         }
-        if let Some(r) = non_empty("SLUICE_RESTORE_FROM") {
+        if let Some(r) = non_empty(worker_env::RESTORE_FROM) {
             self.worker.restore_from = Some(r);
         }
-        if let Some(s) = non_empty("SLUICE_CHECKPOINT_STORE") {
+        if let Some(s) = non_empty(worker_env::CHECKPOINT_STORE) {
             self.job.state.checkpoint_store = Some(s);
         }
-        if let Some(m) = non_empty("SLUICE_MODEL_PATH") {
+        if let Some(m) = non_empty(worker_env::MODEL_PATH) {
             self.job.model_path = Some(m);
         }
     }
@@ -204,8 +205,8 @@ impl WorkerConfig {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<(), WorkerConfigError> {
         for (env, property) in [
-            ("SLUICE_KAFKA_SASL_USERNAME_FILE", "sasl.username"),
-            ("SLUICE_KAFKA_SASL_PASSWORD_FILE", "sasl.password"),
+            (worker_env::KAFKA_SASL_USERNAME_FILE, "sasl.username"),
+            (worker_env::KAFKA_SASL_PASSWORD_FILE, "sasl.password"),
         ] {
             let Some(path) = get(env).filter(|p| !p.trim().is_empty()) else {
                 continue;

@@ -35,9 +35,10 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ThreadedProducer};
+use sluice_api::JobConfig;
+use sluice_api::job_config::KafkaConfig;
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
-use sluice_crds::JobConfig;
 
 use crate::kafka::clients::{
     consumer_config, group_id, input_topics, producer_config, progress_topic, transactional_id,
@@ -46,13 +47,14 @@ use crate::kafka::progress_log::ProgressLogError;
 use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::RocksResources;
+use crate::store::ObjectStore;
 use accounting::Accounting;
 pub use config::{WorkerAssignment, WorkerConfig};
 use inputs::Inputs;
 use recovery::RecoveryError;
 use remote_restore::RemoteSnapshots;
 use services::Services;
-use sluice_crds::control::WorkerPhase;
+use sluice_api::control::WorkerPhase;
 use snapshots::Snapshotter;
 pub use txn_loop::LoopStats;
 use txn_loop::{LoopError, TxnLoop};
@@ -123,7 +125,7 @@ pub fn load_model(job: &JobConfig) -> Result<ScoringModel, WorkerError> {
 
 /// Event-time parameters from the job config.
 pub fn job_params(job: &JobConfig) -> Result<JobParams, WorkerError> {
-    let ms = |m: sluice_crds::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
+    let ms = |m: sluice_api::Millis| i64::try_from(m.as_millis()).unwrap_or(i64::MAX);
     let params = JobParams {
         out_of_orderness_ms: ms(job.watermark.out_of_orderness),
         allowed_lateness_ms: ms(job.watermark.allowed_lateness),
@@ -160,41 +162,15 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         layout.input_partitions,
     ))?;
 
-    for old in &cfg.worker.fence_transactional_ids {
-        let fencer: BaseProducer = producer_config(kafka, job, old)
-            .create()
-            .map_err(kerr("creating a fencing producer"))?;
-        fencer
-            .init_transactions(INIT_TIMEOUT)
-            .map_err(kerr(format!("fencing transactional id {old}")))?;
-        tracing::info!(transactional_id = %old, "fenced previous assignment");
-    }
-    let txn_id = transactional_id(job, &cfg.worker.identity);
-    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(kafka, job, &txn_id)
-        .create()
-        .map_err(kerr("creating the producer"))?;
+    fence_previous_assignment(kafka, job, &cfg.worker.fence_transactional_ids)?;
     let started = Instant::now();
-    producer
-        .init_transactions(INIT_TIMEOUT)
-        .map_err(kerr(format!("init_transactions for {txn_id}")))?;
-    tracing::info!(transactional_id = %txn_id, ms = started.elapsed().as_millis() as u64, "transactions initialised");
+    let producer = transactional_producer(kafka, job, &cfg.worker.identity)?;
 
     let names = input_topics(&job.topics);
     let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib)
         .with_read_cache(job.state.read_cache_mib, cfg.worker.partitions.len());
     let state_root = Path::new(&job.state.dir);
-    let remote = match &services.store {
-        Some(store) => Some((
-            store,
-            RemoteSnapshots::load(
-                &services.runtime,
-                store,
-                &services.layout,
-                cfg.worker.restore_from.as_deref(),
-            )?,
-        )),
-        None => None,
-    };
+    let remote = remote_snapshots(cfg, &services)?;
     let ctx = startup::RecoveryContext {
         consumer: &consumer,
         consumer_config: &cconf,
@@ -254,4 +230,58 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     // Let a pending control API answer (stop-with-savepoint) reach its caller before the process exits.
     std::thread::sleep(Duration::from_millis(300));
     Ok(stats)
+}
+
+/// Fences the transactional ids of the previous layout whose partitions this worker now owns, so no
+/// zombie of the old layout can commit after this worker's first transaction.
+fn fence_previous_assignment(
+    kafka: &KafkaConfig,
+    job: &JobConfig,
+    ids: &[String],
+) -> Result<(), WorkerError> {
+    for old in ids {
+        let fencer: BaseProducer = producer_config(kafka, job, old)
+            .create()
+            .map_err(kerr("creating a fencing producer"))?;
+        fencer
+            .init_transactions(INIT_TIMEOUT)
+            .map_err(kerr(format!("fencing transactional id {old}")))?;
+        tracing::info!(transactional_id = %old, "fenced previous assignment");
+    }
+    Ok(())
+}
+
+/// The worker's transactional producer, initialised (which fences its own previous incarnation).
+fn transactional_producer(
+    kafka: &KafkaConfig,
+    job: &JobConfig,
+    identity: &str,
+) -> Result<ThreadedProducer<DefaultProducerContext>, WorkerError> {
+    let txn_id = transactional_id(job, identity);
+    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(kafka, job, &txn_id)
+        .create()
+        .map_err(kerr("creating the producer"))?;
+    let started = Instant::now();
+    producer
+        .init_transactions(INIT_TIMEOUT)
+        .map_err(kerr(format!("init_transactions for {txn_id}")))?;
+    tracing::info!(transactional_id = %txn_id, ms = started.elapsed().as_millis() as u64, "transactions initialised");
+    Ok(producer)
+}
+
+/// The snapshots in the checkpoint store to restore from (the explicit restore point, else the latest).
+fn remote_snapshots<'s>(
+    cfg: &WorkerConfig,
+    services: &'s Services,
+) -> Result<Option<(&'s ObjectStore, RemoteSnapshots)>, WorkerError> {
+    let Some(store) = &services.store else {
+        return Ok(None);
+    };
+    let snapshots = RemoteSnapshots::load(
+        &services.runtime,
+        store,
+        &services.layout,
+        cfg.worker.restore_from.as_deref(),
+    )?;
+    Ok(Some((store, snapshots)))
 }

@@ -2,8 +2,8 @@
 //! their input where the topic has it, so a card's outputs keep their order.
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
+use sluice_api::job_config::TopicsConfig;
 use sluice_core::processor::{Output, OutputKind};
-use sluice_crds::job_config::TopicsConfig;
 
 use crate::kafka::topics::TopicLayout;
 use crate::kafka::{KafkaOpError, kerr, send_with_backpressure};

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use sluice_crds::manifest::{PartitionManifest, SnapshotManifest};
+use sluice_api::manifest::{PartitionManifest, SnapshotManifest};
 
 use crate::snapshot::restore::{
     checkpoint_manifests, download_partition, newest_within, savepoint_manifests,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use sluice_crds::control::{WorkerPhase, WorkerStatus};
+use sluice_api::control::{WorkerPhase, WorkerStatus};
 
 use super::WorkerConfig;
 use super::accounting::HighWatermarks;
@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
 use crate::snapshot::{Layout, SnapshotError};
 use crate::store::{ObjectStore, StoreError};
+use sluice_api::worker_env;
 
 /// Why the side services could not start (all configuration or environment problems).
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +160,9 @@ impl Services {
         if token.is_none() {
             tracing::warn!("no control API token file configured: /v1/* answers 401 to everyone");
         }
-        let pod_ip = std::env::var("POD_IP").ok().filter(|s| !s.is_empty());
+        let pod_ip = std::env::var(worker_env::POD_IP)
+            .ok()
+            .filter(|s| !s.is_empty());
         let control_addr = parse_addr(
             "worker.controlAddr",
             cfg.worker.control_addr(pod_ip.as_deref()),

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_crds::JobConfig;
-use sluice_crds::control::SnapshotInfo;
-use sluice_crds::manifest::SnapshotKind;
+use sluice_api::JobConfig;
+use sluice_api::control::SnapshotInfo;
+use sluice_api::manifest::SnapshotKind;
 
 use super::checkpointer::{Checkpointer, LocalRequest};
 use super::task::{PartitionTask, TaskError};

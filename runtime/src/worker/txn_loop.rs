@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
+use sluice_api::JobConfig;
+use sluice_api::job_config::BACKLOG_COMMIT_STRETCH;
 use sluice_core::event::SourceTopic;
-use sluice_crds::JobConfig;
-use sluice_crds::job_config::BACKLOG_COMMIT_STRETCH;
 
-use sluice_crds::control::WorkerPhase;
+use sluice_api::control::WorkerPhase;
 
 use super::accounting::Accounting;
 use super::commit_flight::{CommitError, CommitFlight, CommitWork};

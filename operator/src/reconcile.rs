@@ -7,6 +7,8 @@ use k8s_openapi::jiff::Timestamp;
 use sluice_crds::control::WorkerStatus;
 use sluice_crds::{StreamJobSpec, StreamJobStatus};
 
+use crate::autoscale::recommend::{Recommendation, Rescale};
+
 /// Everything `decide` looks at, gathered by the fetch stage.
 #[derive(Clone, Debug)]
 pub struct Observed {
@@ -24,6 +26,11 @@ pub struct Observed {
     pub problems: Vec<Problem>,
     /// The API server refused the last attempt to create one of the job's pods (admission, quota).
     pub rejected_pod: Option<PodRejection>,
+    /// Answers of the stop-with-savepoint calls the apply stage made since (remembered in memory; a new
+    /// leader has none and relies on the workers' reported savepoints and exit codes).
+    pub stop_outcomes: Vec<StopOutcome>,
+    /// The autoscaler's recommendation (None: the job has no autoscaler annotations, and never had).
+    pub autoscaler: Option<Recommendation>,
     pub now: Timestamp,
 }
 
@@ -53,6 +60,36 @@ impl PodPhase {
             Some("Succeeded") => PodPhase::Succeeded,
             Some("Failed") => PodPhase::Failed,
             _ => PodPhase::Unknown,
+        }
+    }
+}
+
+/// The answer of one worker's `POST /v1/stop` with a savepoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopOutcome {
+    Completed {
+        savepoint_id: String,
+        pod: String,
+        location: Option<String>,
+    },
+    Failed {
+        savepoint_id: String,
+        pod: String,
+        error: String,
+    },
+}
+
+impl StopOutcome {
+    pub fn savepoint_id(&self) -> &str {
+        match self {
+            StopOutcome::Completed { savepoint_id, .. }
+            | StopOutcome::Failed { savepoint_id, .. } => savepoint_id,
+        }
+    }
+
+    pub fn pod(&self) -> &str {
+        match self {
+            StopOutcome::Completed { pod, .. } | StopOutcome::Failed { pod, .. } => pod,
         }
     }
 }
@@ -143,8 +180,8 @@ pub enum Action {
     },
     /// Delete these worker pods.
     DeletePods(Vec<String>),
-    /// `POST /v1/stop {"savepoint":true,"savepointId":id}` on these pods; outcomes go through
-    /// `decide::upgrade::record_stop_outcomes`.
+    /// `POST /v1/stop {"savepoint":true,"savepointId":id}` on these pods; the answers come back as
+    /// [`Observed::stop_outcomes`] on the next reconcile.
     StopWithSavepoint {
         pods: Vec<String>,
         savepoint_id: String,
@@ -183,4 +220,6 @@ pub struct Decision {
     pub events: Vec<Transition>,
     /// Reconcile again after this long at the latest (seconds).
     pub requeue_secs: u64,
+    /// The autoscaler's rescale, executed after the status is written.
+    pub rescale: Option<Rescale>,
 }

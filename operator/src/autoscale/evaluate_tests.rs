@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use sluice_crds::autoscaler::AutoscalerReason as R;
 
 use super::config::{self, AutoscaleConfig, ConfigErrors};
-use super::decide::{Autoscaler, Decision, JobView};
+use super::evaluate::{Autoscaler, JobView, Verdict};
 use super::metrics::{PartitionSample, Sample, WorkerSample};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -54,13 +54,7 @@ fn mk_sample(at_ms: i64, workers: u32, arrival: f64) -> Sample {
 }
 
 /// Feeds samples every 15 s from `from` to `to` (inclusive) and returns the decisions.
-fn run(
-    a: &mut Autoscaler,
-    job: &JobView,
-    from: i64,
-    to: i64,
-    arrival: f64,
-) -> Vec<(i64, Decision)> {
+fn run(a: &mut Autoscaler, job: &JobView, from: i64, to: i64, arrival: f64) -> Vec<(i64, Verdict)> {
     let cfg = enabled();
     let mut out = Vec::new();
     let mut t = from;
@@ -110,13 +104,11 @@ fn an_overload_scales_up_after_the_window_and_the_stabilization() {
     let mut a = Autoscaler::new();
     // 160/s per partition: 480/s of work per worker (96% busy), far above 350/s (500 × 0.7).
     let out = run(&mut a, &job(4), T0, T0 + 420_000, 160.0);
-    let first_scale = out
-        .iter()
-        .find(|(_, d)| matches!(d, Decision::Scale { .. }));
+    let first_scale = out.iter().find(|(_, d)| matches!(d, Verdict::Scale { .. }));
     let (t, d) = first_scale.expect("scaled");
     // Window full at +300 s, recommendation must persist 60 s.
     assert_eq!(*t, T0 + 360_000);
-    let Decision::Scale {
+    let Verdict::Scale {
         from,
         to,
         reason,
@@ -159,10 +151,7 @@ fn a_fitting_load_holds_within_target() {
     let out = run(&mut a, &job(4), T0, T0 + 900_000, 100.0);
     let last = &out.last().unwrap().1;
     assert_eq!(last.reason(), R::WithinTarget, "{}", last.message());
-    assert!(
-        out.iter()
-            .all(|(_, d)| !matches!(d, Decision::Scale { .. }))
-    );
+    assert!(out.iter().all(|(_, d)| !matches!(d, Verdict::Scale { .. })));
 }
 
 #[test]

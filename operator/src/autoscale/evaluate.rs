@@ -1,20 +1,20 @@
 //! The autoscaler's decision (pure given its inputs; time is `now_ms`, never a clock): gates → window →
-//! sizing → stabilization → [`Decision`].
+//! sizing → stabilization → [`Verdict`].
 //!
 //! Gates, in order: invalid annotations, autoscaling off, parallelism changed by someone else (`kubectl
 //! scale`, an HPA, our own previous decision: the window and history restart), an upgrade or rescale in
 //! progress, the workers restarted (samples before the restart are dropped), the metrics window not full
 //! yet, incomplete metrics, no capacity estimate. Only then is the job sized, and a recommendation that
 //! differs from the current parallelism must persist through its stabilization window before it becomes a
-//! [`Decision::Scale`]. Every [`Decision::Hold`] says why in words.
+//! [`Verdict::Scale`]. Every [`Verdict::Hold`] says why in words.
 
 use sluice_crds::Millis;
 use sluice_crds::autoscaler::{AutoscalerMetrics, AutoscalerReason};
 
 use super::config::{AutoscaleConfig, ConfigErrors, ENABLED};
 use super::explain;
-use super::metrics::{Fill, MetricsWindow, Sample};
-use super::sizing::{Adjustment, SizingError, size};
+use super::metrics::{Fill, MetricsWindow, Sample, WindowSummary};
+use super::sizing::{Adjustment, Sizing, SizingError, size};
 use super::stabilize::{History, Stabilized};
 use super::status::rfc3339;
 
@@ -35,9 +35,12 @@ pub struct JobView {
     pub measured_restart: Option<Millis>,
 }
 
+/// Why the autoscaler holds, in words: a gate that did not pass.
+type HoldReason = (AutoscalerReason, String);
+
 /// The outcome of one evaluation.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Decision {
+pub enum Verdict {
     /// Do nothing now.
     Hold {
         reason: AutoscalerReason,
@@ -57,29 +60,29 @@ pub enum Decision {
     },
 }
 
-impl Decision {
+impl Verdict {
     pub fn reason(&self) -> AutoscalerReason {
         match self {
-            Decision::Hold { reason, .. } | Decision::Scale { reason, .. } => *reason,
+            Verdict::Hold { reason, .. } | Verdict::Scale { reason, .. } => *reason,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Decision::Hold { message, .. } | Decision::Scale { message, .. } => message,
+            Verdict::Hold { message, .. } | Verdict::Scale { message, .. } => message,
         }
     }
 
     /// The target parallelism of a `Scale`.
     pub fn scale_to(&self) -> Option<u32> {
         match self {
-            Decision::Scale { to, .. } => Some(*to),
-            Decision::Hold { .. } => None,
+            Verdict::Scale { to, .. } => Some(*to),
+            Verdict::Hold { .. } => None,
         }
     }
 
-    fn hold(reason: AutoscalerReason, message: impl Into<String>) -> Decision {
-        Decision::Hold {
+    fn hold(reason: AutoscalerReason, message: impl Into<String>) -> Verdict {
+        Verdict::Hold {
             reason,
             message: message.into(),
             recommended: None,
@@ -121,23 +124,33 @@ impl Autoscaler {
         cfg: &Result<AutoscaleConfig, ConfigErrors>,
         job: &JobView,
         now_ms: i64,
-    ) -> Decision {
+    ) -> Verdict {
+        match self.gates(cfg, job, now_ms) {
+            Ok(cfg) => self.size_and_stabilize(cfg, job, now_ms),
+            Err((reason, message)) => Verdict::hold(reason, message),
+        }
+    }
+
+    /// The gates before any sizing: the configuration, whether autoscaling is on, the layout, a rollout
+    /// in flight, workers deployed. Each failed gate resets what it invalidates.
+    fn gates<'c>(
+        &mut self,
+        cfg: &'c Result<AutoscaleConfig, ConfigErrors>,
+        job: &JobView,
+        now_ms: i64,
+    ) -> Result<&'c AutoscaleConfig, HoldReason> {
         let cfg = match cfg {
             Ok(cfg) => cfg,
             Err(e) => {
                 self.reset();
-                return Decision::hold(
-                    AutoscalerReason::InvalidAnnotations,
-                    format!("autoscaling paused: {e}"),
-                );
+                let message = format!("autoscaling paused: {e}");
+                return Err((AutoscalerReason::InvalidAnnotations, message));
             }
         };
         if !cfg.enabled {
             self.reset();
-            return Decision::hold(
-                AutoscalerReason::Disabled,
-                format!("set the annotation {ENABLED}: \"true\" to enable autoscaling"),
-            );
+            let message = format!("set the annotation {ENABLED}: \"true\" to enable autoscaling");
+            return Err((AutoscalerReason::Disabled, message));
         }
         if self.parallelism.is_some_and(|p| p != job.parallelism) {
             // A new layout (ours, kubectl scale, an HPA): figures of the old one say nothing about it. A
@@ -148,45 +161,33 @@ impl Autoscaler {
         self.parallelism = Some(job.parallelism);
         if job.upgrade_in_progress {
             self.reset();
-            return Decision::hold(
+            return Err((
                 AutoscalerReason::UpgradeInProgress,
-                "an upgrade or rescale is in progress; metrics are collected again once the workers run",
-            );
+                "an upgrade or rescale is in progress; metrics are collected again once the workers run"
+                    .into(),
+            ));
         }
         if job.parallelism == 0 || job.partitions == 0 {
             self.reset();
-            return Decision::hold(
+            return Err((
                 AutoscalerReason::MetricsIncomplete,
-                "no workers are deployed",
-            );
+                "no workers are deployed".into(),
+            ));
         }
+        Ok(cfg)
+    }
+
+    /// The window's figures (once it is full and complete), sized; the recommendation recorded and
+    /// stabilized into the verdict.
+    fn size_and_stabilize(&mut self, cfg: &AutoscaleConfig, job: &JobView, now_ms: i64) -> Verdict {
         if let Some(t) = job.restarted_at_ms {
             self.window.discard_before(t);
         }
-        let length = cfg.metrics_window;
-        if let Fill::Filling {
-            since_ms,
-            full_at_ms,
-        } = self.window.fill(now_ms, length)
-        {
-            self.history.clear();
-            let message = match (since_ms, full_at_ms) {
-                (Some(since), Some(full)) => format!(
-                    "collecting metrics since {} ({} of the {length} window); the first decision can come \
-                     at {} if samples keep arriving",
-                    rfc3339(since),
-                    Millis(u64::try_from(now_ms - since).unwrap_or(0)),
-                    rfc3339(full)
-                ),
-                _ => format!("waiting for the first metric sample of the {length} window"),
-            };
-            return Decision::hold(AutoscalerReason::MetricsWindowFilling, message);
-        }
-        let summary = match self.window.summarize(now_ms, length, job.partitions) {
+        let summary = match self.full_window(cfg, job, now_ms) {
             Ok(s) => s,
-            Err(incomplete) => {
+            Err((reason, message)) => {
                 self.history.clear();
-                return Decision::hold(AutoscalerReason::MetricsIncomplete, incomplete.to_string());
+                return Verdict::hold(reason, message);
             }
         };
         let sizing = match size(
@@ -199,7 +200,7 @@ impl Autoscaler {
             Ok(s) => s,
             Err(SizingError::NoCapacityEstimate { required_rate }) => {
                 self.history.clear();
-                return Decision::hold(
+                return Verdict::hold(
                     AutoscalerReason::NoCapacityEstimate,
                     format!(
                         "{required_rate:.1} records/s must be processed but no worker reported busy time, so \
@@ -213,63 +214,106 @@ impl Autoscaler {
         let metrics = explain::metrics(&sizing, &summary, cfg);
         let keep = cfg.scale_up_stabilization.max(cfg.scale_down_stabilization);
         self.history.record(now_ms, sizing.recommended, keep);
-        let current = job.parallelism;
-        match self.history.stabilized(
+        let stabilized = self.history.stabilized(
             now_ms,
-            current,
+            job.parallelism,
             cfg.scale_up_stabilization,
             cfg.scale_down_stabilization,
-        ) {
-            Stabilized::Steady => Decision::Hold {
-                reason: AutoscalerReason::WithinTarget,
-                message: if sizing.peak_load <= 1.0 + 1e-9
-                    || sizing.adjustments.contains(&Adjustment::CurrentSuffices)
-                {
-                    format!("{current} workers carry the load: {explanation}")
-                } else {
-                    format!(
-                        "{current} workers are over their target load, but no allowed parallelism does better: \
-                         {explanation}"
-                    )
-                },
-                recommended: Some(sizing.recommended),
-                metrics: Some(metrics),
-            },
-            Stabilized::Wait(p) => Decision::Hold {
-                reason: AutoscalerReason::Stabilizing,
-                message: format!(
-                    "{} {current} → {} recommended since {}; executes at {} if it persists: {explanation}",
-                    p.direction.word(),
-                    p.to,
-                    rfc3339(p.since_ms),
-                    rfc3339(p.ready_at_ms)
+        );
+        if matches!(stabilized, Stabilized::Scale(_)) {
+            // The rescale restarts the workers: nothing of this layout may be reused.
+            self.reset();
+        }
+        verdict(stabilized, &sizing, job.parallelism, explanation, metrics)
+    }
+
+    /// The summary of a full, complete metrics window; a `Hold` saying what is missing otherwise.
+    fn full_window(
+        &self,
+        cfg: &AutoscaleConfig,
+        job: &JobView,
+        now_ms: i64,
+    ) -> Result<WindowSummary, HoldReason> {
+        let length = cfg.metrics_window;
+        if let Fill::Filling {
+            since_ms,
+            full_at_ms,
+        } = self.window.fill(now_ms, length)
+        {
+            let message = match (since_ms, full_at_ms) {
+                (Some(since), Some(full)) => format!(
+                    "collecting metrics since {} ({} of the {length} window); the first decision can come \
+                     at {} if samples keep arriving",
+                    rfc3339(since),
+                    Millis(u64::try_from(now_ms - since).unwrap_or(0)),
+                    rfc3339(full)
                 ),
-                recommended: Some(sizing.recommended),
-                metrics: Some(metrics),
+                _ => format!("waiting for the first metric sample of the {length} window"),
+            };
+            return Err((AutoscalerReason::MetricsWindowFilling, message));
+        }
+        self.window
+            .summarize(now_ms, length, job.partitions)
+            .map_err(|incomplete| (AutoscalerReason::MetricsIncomplete, incomplete.to_string()))
+    }
+}
+
+/// The verdict for a stabilized recommendation at parallelism `current`.
+fn verdict(
+    stabilized: Stabilized,
+    sizing: &Sizing,
+    current: u32,
+    explanation: String,
+    metrics: AutoscalerMetrics,
+) -> Verdict {
+    match stabilized {
+        Stabilized::Steady => Verdict::Hold {
+            reason: AutoscalerReason::WithinTarget,
+            message: if sizing.peak_load <= 1.0 + 1e-9
+                || sizing.adjustments.contains(&Adjustment::CurrentSuffices)
+            {
+                format!("{current} workers carry the load: {explanation}")
+            } else {
+                format!(
+                    "{current} workers are over their target load, but no allowed parallelism does better: \
+                     {explanation}"
+                )
             },
-            Stabilized::Scale(to) => {
-                // The rescale restarts the workers: nothing of this layout may be reused.
-                self.reset();
-                let (reason, word) = if to > current {
-                    (AutoscalerReason::ScaleUp, "scale up")
-                } else {
-                    (AutoscalerReason::ScaleDown, "scale down")
-                };
-                let sustained = if to == sizing.recommended {
-                    String::new()
-                } else {
-                    format!(
-                        " ({to} is what the load called for throughout the stabilization window; {} right now)",
-                        sizing.recommended
-                    )
-                };
-                Decision::Scale {
-                    from: current,
-                    to,
-                    reason,
-                    message: format!("{word} {current} → {to}{sustained}: {explanation}"),
-                    metrics,
-                }
+            recommended: Some(sizing.recommended),
+            metrics: Some(metrics),
+        },
+        Stabilized::Wait(p) => Verdict::Hold {
+            reason: AutoscalerReason::Stabilizing,
+            message: format!(
+                "{} {current} → {} recommended since {}; executes at {} if it persists: {explanation}",
+                p.direction.word(),
+                p.to,
+                rfc3339(p.since_ms),
+                rfc3339(p.ready_at_ms)
+            ),
+            recommended: Some(sizing.recommended),
+            metrics: Some(metrics),
+        },
+        Stabilized::Scale(to) => {
+            let (reason, word) = if to > current {
+                (AutoscalerReason::ScaleUp, "scale up")
+            } else {
+                (AutoscalerReason::ScaleDown, "scale down")
+            };
+            let sustained = if to == sizing.recommended {
+                String::new()
+            } else {
+                format!(
+                    " ({to} is what the load called for throughout the stabilization window; {} right now)",
+                    sizing.recommended
+                )
+            };
+            Verdict::Scale {
+                from: current,
+                to,
+                reason,
+                message: format!("{word} {current} → {to}{sustained}: {explanation}"),
+                metrics,
             }
         }
     }

@@ -1,9 +1,11 @@
-//! One autoscaler step per reconcile (pure): from the job's annotations, the status `decide` just produced
-//! and the workers' `/v1/status` answers to the new `status.autoscaler`, an Event, and the parallelism to set.
+//! The autoscaler's recommendation, once per reconcile (pure but for the job's in-memory [`Autoscaler`]
+//! window): from the job's annotations, its status as persisted and the workers' `/v1/status` answers to
+//! the new `status.autoscaler`, an Event, and the parallelism to set.
 //!
-//! The reconciler keeps one [`Autoscaler`] per job in memory, calls [`step`] after the pure decide stage and
-//! before apply, writes `status.autoscaler` with the rest of the status, and executes [`Step::scale`] by
-//! patching `spec.parallelism` — which the normal upgrade path then rolls out as a savepoint upgrade.
+//! The reconciler ([`super::registry`]) makes it before the decide stage and hands it to `decide` as an
+//! observation; `decide` folds it into the status it writes, and the controller executes
+//! [`Recommendation::scale`] after apply by patching `spec.parallelism` — which the normal upgrade path
+//! then rolls out as a savepoint upgrade.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use sluice_crds::control::WorkerStatus;
 use sluice_crds::{LifecycleState, StreamJobSpec, StreamJobStatus};
 
 use super::config::{self, PREFIX};
-use super::decide::{Autoscaler, JobView};
+use super::evaluate::{Autoscaler, JobView};
 use super::metrics::Sample;
 use super::status::{AutoscalerEvent, event, measured_restart, next_status};
 
@@ -24,9 +26,9 @@ pub struct Rescale {
     pub to: u32,
 }
 
-/// The outcome of one step.
+/// What the autoscaler recommends at one reconcile.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Step {
+pub struct Recommendation {
     /// The new `status.autoscaler`.
     pub status: AutoscalerStatus,
     pub event: Option<AutoscalerEvent>,
@@ -38,15 +40,16 @@ pub struct Step {
     pub sample_every: Option<Duration>,
 }
 
-/// What the step reads of the job.
+/// What the recommendation reads of the job.
 pub struct JobInput<'a> {
     pub annotations: &'a BTreeMap<String, String>,
     pub spec: &'a StreamJobSpec,
     pub generation: Option<i64>,
     /// `status.autoscaler` as persisted before this reconcile.
     pub previous: Option<&'a AutoscalerStatus>,
-    /// The status `decide` produced in this reconcile.
-    pub next: &'a StreamJobStatus,
+    /// The job's status as persisted (the previous reconcile's decision): whether a rollout is pending, and
+    /// since when the workers are ready.
+    pub status: &'a StreamJobStatus,
 }
 
 /// Whether any `sluice.dev/autoscale*` annotation is present.
@@ -56,12 +59,12 @@ pub fn has_annotations(annotations: &BTreeMap<String, String>) -> bool {
 
 /// Runs the autoscaler once at `now_ms`. `None` for a job that never had autoscaler annotations: it gets no
 /// `status.autoscaler` at all (removing the annotations later leaves a status saying it is disabled).
-pub fn step<'a>(
+pub fn recommend<'a>(
     scaler: &mut Autoscaler,
     job: &JobInput<'_>,
     statuses: impl IntoIterator<Item = &'a WorkerStatus>,
     now_ms: i64,
-) -> Option<Step> {
+) -> Option<Recommendation> {
     if !has_annotations(job.annotations) && job.previous.is_none() {
         return None;
     }
@@ -74,7 +77,11 @@ pub fn step<'a>(
         }
         _ => None,
     };
-    let ready_since_ms = job.next.ready_since.as_ref().map(|t| t.0.as_millisecond());
+    let ready_since_ms = job
+        .status
+        .ready_since
+        .as_ref()
+        .map(|t| t.0.as_millisecond());
     let view = JobView {
         partitions: u32::try_from(job.spec.partitions).unwrap_or(0),
         parallelism: u32::try_from(job.spec.parallelism).unwrap_or(0),
@@ -102,7 +109,7 @@ pub fn step<'a>(
             ),
         ),
     };
-    Some(Step {
+    Some(Recommendation {
         condition,
         status: next_status(job.previous, &cfg, &decision, now_ms),
         event: event(job.previous, &decision),
@@ -117,7 +124,7 @@ pub fn step<'a>(
 /// Anything but a settled deployment of the current spec: an upgrade, suspend or rollback in flight, a spec
 /// change not rolled out yet, or workers not (yet) running.
 fn rollout_pending(job: &JobInput<'_>) -> bool {
-    let next = job.next;
+    let next = job.status;
     next.upgrade.is_some()
         || next.parallelism != Some(job.spec.parallelism)
         || (job.generation.is_some() && next.observed_generation != job.generation)
@@ -163,9 +170,9 @@ mod tests {
             spec: &spec,
             generation: Some(1),
             previous: None,
-            next: &next,
+            status: &next,
         };
-        assert_eq!(step(&mut Autoscaler::new(), &job, [], 0), None);
+        assert_eq!(recommend(&mut Autoscaler::new(), &job, [], 0), None);
     }
 
     #[test]
@@ -181,9 +188,9 @@ mod tests {
             spec: &spec,
             generation: Some(1),
             previous: Some(&previous),
-            next: &next,
+            status: &next,
         };
-        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();
         assert!(!s.status.enabled);
         assert_eq!(s.status.current.unwrap().reason, AutoscalerReason::Disabled);
         assert_eq!(s.sample_every, None);
@@ -202,9 +209,9 @@ mod tests {
             spec: &spec3,
             generation: Some(2),
             previous: None,
-            next: &deployed2,
+            status: &deployed2,
         };
-        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();
         assert_eq!(
             s.status.current.unwrap().reason,
             AutoscalerReason::UpgradeInProgress
@@ -217,9 +224,9 @@ mod tests {
             spec: &spec2,
             generation: Some(1),
             previous: None,
-            next: &deployed2,
+            status: &deployed2,
         };
-        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();
         assert!(s.status.enabled);
         assert_ne!(
             s.status.current.unwrap().reason,
@@ -237,9 +244,9 @@ mod tests {
             spec: &spec,
             generation: Some(1),
             previous: None,
-            next: &next,
+            status: &next,
         };
-        let s = step(&mut Autoscaler::new(), &job, [], 0).unwrap();
+        let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();
         assert_eq!(s.status.problems.len(), 1);
         let (ok, reason, message) = s.condition;
         assert!(!ok);

@@ -1,5 +1,5 @@
-//! The reconciler's side of the autoscaler: one in-memory [`Autoscaler`] per job, folding each step into
-//! the reconcile's decision, and executing a rescale by patching `spec.parallelism`.
+//! The reconciler's side of the autoscaler: one in-memory [`Autoscaler`] per job, whose recommendation each
+//! reconcile hands to `decide`, and executing a rescale by patching `spec.parallelism`.
 //!
 //! A rescale is only a spec change: the next reconcile sees a new generation and rolls it out through the
 //! normal savepoint upgrade, exactly as after `kubectl scale`. The patch carries a JSON-patch `test` of the
@@ -9,20 +9,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use sluice_crds::StreamJob;
 
 use crate::autoscale::Autoscaler;
-use crate::autoscale::step::{JobInput, Rescale, step};
-use crate::decide::conditions::upsert;
+use crate::autoscale::recommend::{JobInput, Recommendation, Rescale, recommend};
 use crate::error::Error;
-use crate::model::{Decision, Observed, Severity, Transition};
-
-/// Condition type saying whether autoscaling is on, off, or paused by an invalid annotation (named in its
-/// message). Present only on jobs that have (or had) `sluice.dev/autoscale*` annotations.
-pub const AUTOSCALING_CONDITION: &str = "Autoscaling";
+use crate::reconcile::Observed;
 
 /// The autoscalers of every job this replica reconciles, by namespace/name/uid (a re-created job starts
 /// empty). Lost on restart or leader change, which only delays the next decision by one metrics window.
@@ -41,55 +35,29 @@ fn key(job: &StreamJob) -> String {
 }
 
 impl Autoscalers {
-    /// Runs the job's autoscaler on this reconcile's observations and folds the result into `decision`
-    /// (its `status.autoscaler`, an Event, a shorter requeue while sampling). Returns the rescale to execute
-    /// after the status is written.
-    pub fn run(&self, job: &StreamJob, obs: &Observed, decision: &mut Decision) -> Option<Rescale> {
+    /// Feeds this reconcile's worker statuses to the job's autoscaler and returns its recommendation, for
+    /// `decide` to fold into the status (`None`: the job never had autoscaler annotations).
+    pub fn recommend(&self, job: &StreamJob, obs: &Observed) -> Option<Recommendation> {
         let input = JobInput {
             annotations: job.annotations(),
             spec: &obs.spec,
             generation: Some(obs.generation),
             previous: obs.status.autoscaler.as_ref(),
-            next: &decision.status,
+            status: &obs.status,
         };
         let statuses = obs.workers.values().filter_map(|w| w.status());
-        let now_ms = obs.now.as_millisecond();
-        let outcome = {
-            // A poisoned lock only means another reconcile panicked mid-step; its autoscaler state is still
-            // a valid (if partial) window.
-            let mut all = self
-                .by_job
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            step(all.entry(key(job)).or_default(), &input, statuses, now_ms)
-        }?;
-        decision.status.autoscaler = Some(outcome.status);
-        let (ok, reason, message) = outcome.condition;
-        upsert(
-            &mut decision.status.conditions,
-            AUTOSCALING_CONDITION,
-            ok,
-            reason,
-            message,
-            Time(obs.now),
-            Some(obs.generation),
-        );
-        if let Some(e) = outcome.event {
-            let severity = if e.warning {
-                Severity::Warning
-            } else {
-                Severity::Normal
-            };
-            decision.events.push(Transition {
-                severity,
-                reason: e.reason,
-                note: e.note,
-            });
-        }
-        if let Some(every) = outcome.sample_every {
-            decision.requeue_secs = decision.requeue_secs.min(every.as_secs().max(1));
-        }
-        outcome.scale
+        // A poisoned lock only means another reconcile panicked mid-step; its autoscaler state is still a
+        // valid (if partial) window.
+        let mut all = self
+            .by_job
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        recommend(
+            all.entry(key(job)).or_default(),
+            &input,
+            statuses,
+            obs.now.as_millisecond(),
+        )
     }
 
     /// Forgets a deleted job.

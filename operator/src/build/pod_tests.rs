@@ -1,0 +1,145 @@
+//! The worker pod as rendered: identity, partitions, fencing, restore, probes, the security context.
+
+use k8s_openapi::api::core::v1::{Pod, PodSecurityContext, SeccompProfile};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::pod::{pod, pod_security};
+use crate::build::test_support::job_meta;
+use crate::decide::tests::spec;
+use crate::reconcile::Deployment;
+
+fn env_of(p: &Pod, name: &str) -> Option<String> {
+    p.spec.as_ref()?.containers[0]
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.clone())
+}
+
+#[test]
+fn pod_carries_identity_partitions_restore_and_fencing() {
+    let mut s = spec();
+    s.parallelism = 3;
+    s.partitions = 6;
+    let d = Deployment {
+        spec: s,
+        hash: "h1".into(),
+        restore_from: Some("s3://b/p/fraud/savepoints/sp-1".into()),
+        previous_parallelism: Some(2),
+    };
+    let p = pod(&job_meta(), &d, 1);
+    assert_eq!(p.metadata.name.as_deref(), Some("fraud-worker-1"));
+    assert_eq!(
+        env_of(&p, "SLUICE_WORKER_IDENTITY").as_deref(),
+        Some("p3-w1")
+    );
+    assert_eq!(
+        env_of(&p, "SLUICE_WORKER_PARTITIONS").as_deref(),
+        Some("2,3")
+    );
+    // Old layout p2: w0 owned 0..3, w1 owned 3..6; new w1 owns 2,3 → both old ids are fenced.
+    assert_eq!(
+        env_of(&p, "SLUICE_FENCE_TRANSACTIONAL_IDS").as_deref(),
+        Some("fraud-test-p2-w0,fraud-test-p2-w1")
+    );
+    assert_eq!(
+        env_of(&p, "SLUICE_RESTORE_FROM").as_deref(),
+        Some("s3://b/p/fraud/savepoints/sp-1")
+    );
+    let labels = p.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("app.kubernetes.io/name").map(String::as_str),
+        Some("sluice-worker")
+    );
+    assert_eq!(
+        labels.get("sluice.dev/job").map(String::as_str),
+        Some("fraud")
+    );
+    assert_eq!(p.metadata.owner_references.as_ref().map(Vec::len), Some(1));
+    let c = &p.spec.as_ref().unwrap().containers[0];
+    assert_eq!(
+        c.command.as_ref().unwrap(),
+        &vec!["sluice-worker".to_string(), "/etc/sluice/job.yaml".into()]
+    );
+    let probe = c
+        .readiness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    assert_eq!(probe.path.as_deref(), Some("/readyz"));
+    assert_eq!(probe.port, IntOrString::Int(8080));
+}
+
+#[test]
+fn no_fencing_or_restore_without_a_previous_layout() {
+    let d = Deployment {
+        spec: spec(),
+        hash: "h".into(),
+        restore_from: None,
+        previous_parallelism: None,
+    };
+    let p = pod(&job_meta(), &d, 0);
+    assert_eq!(env_of(&p, "SLUICE_FENCE_TRANSACTIONAL_IDS"), None);
+    assert_eq!(env_of(&p, "SLUICE_RESTORE_FROM"), None);
+}
+
+#[test]
+fn config_map_holds_job_and_placeholder_worker() {
+    let d = Deployment {
+        spec: spec(),
+        hash: "h".into(),
+        restore_from: None,
+        previous_parallelism: None,
+    };
+    let cm = crate::build::config_map::config_map(&job_meta(), &d).unwrap();
+    let body = &cm.data.unwrap()["job.yaml"];
+    let v: serde_yaml::Value = serde_yaml::from_str(body).unwrap();
+    assert_eq!(
+        v["job"]["transactionalIdPrefix"].as_str(),
+        Some("fraud-test")
+    );
+    assert!(
+        v["worker"]["partitions"]
+            .as_sequence()
+            .is_some_and(|s| s.is_empty())
+    );
+    // The worker's own type must accept what we write.
+    let job: sluice_crds::JobConfig = serde_yaml::from_value(v["job"].clone()).unwrap();
+    assert!(job.validate().is_empty());
+}
+
+#[test]
+fn a_partial_user_security_context_is_completed_to_restricted() {
+    // The example manifest's podTemplate.securityContext: no seccomp profile, no group.
+    let user = PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(65532),
+        fs_group: Some(65532),
+        ..PodSecurityContext::default()
+    };
+    let ctx = pod_security(Some(&user));
+    assert_eq!(
+        ctx.seccomp_profile.map(|p| p.type_).as_deref(),
+        Some("RuntimeDefault")
+    );
+    assert_eq!(ctx.run_as_group, Some(65532));
+    // What the user set explicitly is kept.
+    let own = PodSecurityContext {
+        run_as_user: Some(1000),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "Localhost".into(),
+            localhost_profile: Some("sluice.json".into()),
+        }),
+        ..PodSecurityContext::default()
+    };
+    let ctx = pod_security(Some(&own));
+    assert_eq!(ctx.run_as_user, Some(1000));
+    assert_eq!(
+        ctx.seccomp_profile.map(|p| p.type_).as_deref(),
+        Some("Localhost")
+    );
+    assert_eq!(pod_security(None).run_as_non_root, Some(true));
+}

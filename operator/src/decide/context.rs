@@ -1,0 +1,203 @@
+//! The reconcile's working state while deciding: the observations, the status being decided, and the
+//! actions, Events and requeue it accumulates. Read-only helpers answer the questions every stage asks
+//! (which pods are deployed, are they all ready, how long since a time).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
+
+use super::fingerprint;
+use crate::reconcile::{Action, Decision, Observed, ObservedPod, Severity, Transition};
+
+/// Default re-check interval when nothing is pending.
+const IDLE_REQUEUE_SECS: u64 = 60;
+
+/// The reconcile's working state while deciding.
+pub struct Ctx<'a> {
+    pub obs: &'a Observed,
+    pub st: StreamJobStatus,
+    pub actions: Vec<Action>,
+    pub events: Vec<Transition>,
+    pub requeue_secs: u64,
+    /// Fingerprint of what the current spec would run.
+    pub target_hash: String,
+    /// Why nothing progresses although something is wanted (Progressing=False reason, message).
+    pub waiting: Option<(&'static str, String)>,
+    /// Why the job is degraded right now (Degraded=True reason, message), besides the persisted ones.
+    pub degraded: Option<(&'static str, String)>,
+    /// The latest worker restart seen by this reconcile (pod, count, last exit), for the failure message.
+    pub last_restart: Option<String>,
+    /// The autoscaler's rescale to execute after apply.
+    pub rescale: Option<crate::autoscale::recommend::Rescale>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(obs: &'a Observed) -> Ctx<'a> {
+        Ctx {
+            obs,
+            st: obs.status.clone(),
+            actions: Vec::new(),
+            events: Vec::new(),
+            requeue_secs: IDLE_REQUEUE_SECS,
+            target_hash: fingerprint::fingerprint(&obs.spec, obs.model_hash.as_deref()),
+            waiting: None,
+            degraded: None,
+            last_restart: None,
+            rescale: None,
+        }
+    }
+
+    pub fn act(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+
+    /// Deletes these pods (nothing when the list is empty).
+    pub fn delete_pods(&mut self, names: Vec<String>) {
+        if !names.is_empty() {
+            self.actions.push(Action::DeletePods(names));
+        }
+    }
+
+    /// Deletes every live pod of the job, whatever it runs.
+    pub fn delete_live_pods(&mut self) {
+        let names = self.live_pod_names();
+        self.delete_pods(names);
+    }
+
+    pub fn event(&mut self, severity: Severity, reason: &'static str, note: impl Into<String>) {
+        self.events.push(Transition {
+            severity,
+            reason,
+            note: note.into(),
+        });
+    }
+
+    /// Reconcile again within `secs` (the smallest request wins).
+    pub fn requeue(&mut self, secs: u64) {
+        self.requeue_secs = self.requeue_secs.min(secs.max(1));
+    }
+
+    pub fn now(&self) -> Time {
+        Time(self.obs.now)
+    }
+
+    /// Milliseconds from `t` to now (negative if `t` is in the future).
+    pub fn ms_since(&self, t: &Time) -> i64 {
+        self.obs.now.as_millisecond() - t.0.as_millisecond()
+    }
+
+    /// A rollout (or rollback) deployed at `since` has missed `rollback.readinessTimeout`.
+    pub fn past_readiness_timeout(&self, since: &Time) -> bool {
+        let timeout = i64::try_from(self.obs.spec.rollback.readiness_timeout.0).unwrap_or(i64::MAX);
+        self.ms_since(since) > timeout
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.obs.now.as_millisecond()
+    }
+
+    /// Pods that are not being deleted.
+    pub fn live_pods(&self) -> impl Iterator<Item = &'a ObservedPod> {
+        self.obs.pods.iter().filter(|p| !p.terminating)
+    }
+
+    /// Live pods of the deployed fingerprint.
+    pub fn deployed_pods(&self) -> Vec<&'a ObservedPod> {
+        let hash = self.st.deployed_hash.clone();
+        self.live_pods()
+            .filter(|p| hash.is_some() && p.hash == hash)
+            .collect()
+    }
+
+    /// Deployed parallelism (0 when nothing is deployed).
+    pub fn deployed_parallelism(&self) -> u32 {
+        if self.st.deployed_hash.is_none() {
+            return 0;
+        }
+        self.st
+            .parallelism
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or(0)
+    }
+
+    /// Every deployed ordinal has a ready pod whose worker reports `running` (or has not answered yet but
+    /// is ready, which the readiness probe already vouches for).
+    pub fn all_ready(&self) -> bool {
+        let n = self.deployed_parallelism();
+        if n == 0 {
+            return false;
+        }
+        let pods = self.deployed_pods();
+        (0..n).all(|o| {
+            pods.iter()
+                .any(|p| p.ordinal == o && p.ready && !p.finished())
+        })
+    }
+
+    /// All deployed workers are ready *and* answer their control API in phase `running`: what a
+    /// stop-with-savepoint needs.
+    pub fn healthy(&self) -> bool {
+        if !self.all_ready() {
+            return false;
+        }
+        self.deployed_pods().iter().all(|p| {
+            self.obs
+                .workers
+                .get(&p.name)
+                .and_then(|w| w.status())
+                .is_some_and(|s| s.phase == sluice_crds::control::WorkerPhase::Running)
+        })
+    }
+
+    /// Names of all live pods (any fingerprint).
+    pub fn live_pod_names(&self) -> Vec<String> {
+        self.live_pods().map(|p| p.name.clone()).collect()
+    }
+
+    /// `spec.savepoints.timeout` in milliseconds: how long any savepoint may take.
+    pub fn savepoint_timeout_ms(&self) -> i64 {
+        i64::try_from(self.obs.spec.savepoints.timeout.0).unwrap_or(i64::MAX)
+    }
+
+    /// Is the current generation blocked from being rolled out?
+    pub fn generation_blocked(&self) -> bool {
+        self.st
+            .blocked_generation
+            .as_ref()
+            .is_some_and(|b| b.generation == self.obs.generation)
+    }
+
+    /// Appends this reconcile's Warning transitions to `status.warningHistory`, keeping the newest.
+    pub(super) fn record_warnings(&mut self) {
+        let now = self.now();
+        let warnings = self
+            .events
+            .iter()
+            .filter(|e| e.severity == Severity::Warning);
+        let history = &mut self.st.warning_history;
+        history.extend(warnings.map(|e| WarningRecord {
+            time: now.clone(),
+            reason: e.reason.to_string(),
+            message: e.note.chars().take(1000).collect(),
+        }));
+        let len = history.len();
+        if len > WARNING_HISTORY {
+            history.drain(..len - WARNING_HISTORY);
+        }
+    }
+
+    pub(super) fn finish(self) -> Decision {
+        Decision {
+            status: self.st,
+            actions: self.actions,
+            events: self.events,
+            requeue_secs: self.requeue_secs,
+            rescale: self.rescale,
+        }
+    }
+}
+
+/// A timestamp from unix milliseconds (the epoch when out of range).
+pub fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}

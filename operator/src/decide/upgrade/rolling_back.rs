@@ -1,0 +1,65 @@
+//! `RollingBack`: the target spec missed its readiness timeout. Remove its pods, install `lastStableSpec`
+//! from the same restore point, and wait for it; if that misses the timeout too, the job is FAILED.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sluice_crds::UpgradeStep;
+
+use super::machine::{End, Transition};
+use crate::decide::context::Ctx;
+use crate::decide::fingerprint::{fingerprint, parse_spec};
+use crate::decide::pods::{install, keep_pods};
+use crate::decide::restarts;
+use crate::reconcile::Deployment;
+
+pub fn decide(
+    cx: &mut Ctx,
+    restore_from: Option<String>,
+    deployed: bool,
+    since: &Time,
+) -> Transition {
+    if !deployed {
+        return deploy_stable(cx, restore_from);
+    }
+    if cx.all_ready() {
+        return Transition::End(End::RolledBack);
+    }
+    keep_pods(cx, restore_from);
+    if cx.past_readiness_timeout(since) {
+        let reason = format!(
+            "rollback to lastStableSpec not Ready within {}",
+            cx.obs.spec.rollback.readiness_timeout
+        );
+        restarts::fail(cx, reason);
+        return Transition::End(End::JobFailed);
+    }
+    cx.requeue(5);
+    Transition::Stay
+}
+
+/// Once the failed deployment's pods are gone, installs `lastStableSpec`.
+fn deploy_stable(cx: &mut Ctx, restore_from: Option<String>) -> Transition {
+    cx.delete_live_pods();
+    if !cx.obs.pods.is_empty() {
+        cx.requeue(2);
+        return Transition::Stay;
+    }
+    let Some(stable) = parse_spec(cx.st.last_stable_spec.as_deref()) else {
+        return Transition::End(End::NothingToRollBackTo);
+    };
+    let hash = fingerprint(&stable, cx.obs.model_hash.as_deref());
+    install(
+        cx,
+        Deployment {
+            spec: stable,
+            hash,
+            restore_from: restore_from.clone(),
+            previous_parallelism: None,
+        },
+    );
+    cx.requeue(5);
+    Transition::To(UpgradeStep::RollingBack {
+        restore_from,
+        deployed: true,
+        since: cx.now(),
+    })
+}

@@ -1,0 +1,126 @@
+//! One partition's expected outputs (docs/semantics.md §4–8), over the records in processing order.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::features::features;
+use crate::input::{Auth, Event, Record, validate};
+use crate::model::{Model, Verdict};
+
+/// The job parameters of §4–5, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub out_of_orderness_ms: i64,
+    pub allowed_lateness_ms: i64,
+    pub state_ttl_ms: i64,
+}
+
+/// Expected records: decisions and alerts by txn_id and model version (one entry per model the run was
+/// given), DLQ and late records in processing order. Values are the records' JSON, parsed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expected {
+    pub decisions: BTreeMap<String, BTreeMap<String, Value>>,
+    pub alerts: BTreeMap<String, BTreeMap<String, Value>>,
+    pub dlq: Vec<Value>,
+    pub late: Vec<Value>,
+}
+
+/// Runs `records` (one partition, processing order) under every model, adding to `out`.
+pub fn run_partition(params: Params, models: &[Model], records: &[Record], out: &mut Expected) {
+    let mut max_seen: Option<i64> = None;
+    let mut history: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    for rec in records {
+        let event = match validate(rec) {
+            Ok(event) => event,
+            Err(kind) => {
+                out.dlq.push(dlq_record(rec, kind));
+                continue;
+            }
+        };
+        let t = event.event_time_ms();
+        let watermark = max_seen.map(|m| m.saturating_sub(params.out_of_orderness_ms));
+        if let Some(w) = watermark
+            && t < w.saturating_sub(params.allowed_lateness_ms)
+        {
+            out.late.push(late_record(rec, &event, w));
+            continue;
+        }
+        let card = history.entry(event.card_id().to_string()).or_default();
+        let newest = card.iter().map(Event::event_time_ms).max();
+        if let (Some(w), Some(newest)) = (watermark, newest)
+            && newest < w.saturating_sub(params.state_ttl_ms)
+        {
+            card.clear();
+        }
+        if let Event::Auth(a) = &event {
+            let f = features(card, a);
+            for model in models {
+                let verdict = model.score(&f);
+                let decision = decision_record(rec, a, &verdict, f.to_json(), &model.version);
+                if verdict.alerts() {
+                    let alert = alert_record(rec, a, &verdict, &model.version);
+                    by_version(&mut out.alerts, a, &model.version, alert);
+                }
+                by_version(&mut out.decisions, a, &model.version, decision);
+            }
+        }
+        card.push(event);
+        max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
+    }
+}
+
+fn by_version(
+    map: &mut BTreeMap<String, BTreeMap<String, Value>>,
+    a: &Auth,
+    version: &str,
+    record: Value,
+) {
+    map.entry(a.txn_id.clone())
+        .or_default()
+        .insert(version.to_string(), record);
+}
+
+fn hex(bytes: Option<&[u8]>) -> Value {
+    match bytes {
+        None => Value::Null,
+        Some(b) => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+    }
+}
+
+fn decision_record(rec: &Record, a: &Auth, v: &Verdict, features: Value, version: &str) -> Value {
+    json!({
+        "txn_id": a.txn_id, "card_id": a.card_id, "decision": v.decision, "score": v.score,
+        "reasons": v.reasons, "features": features, "model_version": version,
+        "source_partition": rec.partition, "source_offset": rec.offset, "event_time_ms": a.event_time_ms,
+    })
+}
+
+fn alert_record(rec: &Record, a: &Auth, v: &Verdict, version: &str) -> Value {
+    json!({
+        "txn_id": a.txn_id, "card_id": a.card_id, "account_id": a.account_id,
+        "merchant_id": a.merchant_id, "amount_minor": a.amount_minor, "currency": a.currency,
+        "country": a.country, "decision": v.decision, "score": v.score, "reasons": v.reasons,
+        "model_version": version, "source_partition": rec.partition, "source_offset": rec.offset,
+        "event_time_ms": a.event_time_ms,
+    })
+}
+
+/// The DLQ record; `reason` is human text outside the contract, so it is left out here and
+/// [`crate::compare`] only requires it to be a non-empty string.
+fn dlq_record(rec: &Record, kind: &str) -> Value {
+    json!({
+        "source_topic": rec.topic.name(), "source_partition": rec.partition,
+        "source_offset": rec.offset, "error_kind": kind,
+        "key_hex": hex(rec.key.as_deref()), "value_hex": hex(rec.value.as_deref()),
+    })
+}
+
+fn late_record(rec: &Record, event: &Event, watermark: i64) -> Value {
+    json!({
+        "source_topic": rec.topic.name(), "source_partition": rec.partition,
+        "source_offset": rec.offset, "card_id": event.card_id(),
+        "event_time_ms": event.event_time_ms(), "watermark_ms": watermark,
+        "key_hex": hex(rec.key.as_deref()), "value_hex": hex(rec.value.as_deref()),
+    })
+}

@@ -28,9 +28,17 @@ mod failed_restart_tests;
 #[cfg(test)]
 mod pod_trouble_tests;
 #[cfg(test)]
+mod restart_tests;
+#[cfg(test)]
+mod running_savepoint_tests;
+#[cfg(test)]
 mod savepoint_tests;
 #[cfg(test)]
+mod spec_tests;
+#[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod upgrade_tests;
 
 use sluice_crds::UpgradeStep;
 

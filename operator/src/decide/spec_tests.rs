@@ -1,0 +1,75 @@
+//! The spec as decide sees it: an invalid spec is not rolled out, conditions keep their transition times, and
+//! only fields that reach the pods change the fingerprint.
+
+use sluice_crds::{DesiredState, UpgradeMode};
+
+use super::fingerprint::fingerprint;
+use super::tests::*;
+use super::ts;
+use crate::reconcile::Problem;
+
+#[test]
+fn invalid_spec_is_not_rolled_out_and_names_the_field() {
+    let mut o = stable();
+    let hash = o.status.deployed_hash.clone();
+    o.spec.image = "sluice:2".into();
+    o.generation = 2;
+    o.problems.push(Problem {
+        field: "spec.controlApi.tokenSecret".into(),
+        message: "Secret \"tok\" not found".into(),
+    });
+    let d = decide(&o);
+    assert_eq!(d.status.upgrade, None);
+    assert_eq!(d.status.deployed_hash, hash);
+    assert_eq!(condition(&d.status, "Degraded"), ("True", "InvalidSpec"));
+    let msg = &d
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap()
+        .message;
+    assert!(msg.contains("spec.controlApi.tokenSecret"), "{msg}");
+}
+
+#[test]
+fn conditions_keep_their_transition_time_when_status_does_not_change() {
+    let mut o = stable();
+    let before = o
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .last_transition_time
+        .clone();
+    o.now = ts(T0 + 500_000);
+    let d = decide(&o);
+    let after = d
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .last_transition_time
+        .clone();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn operational_fields_do_not_change_the_fingerprint() {
+    let a = spec();
+    let mut b = spec();
+    b.savepoint_trigger_nonce = Some(3);
+    b.rollback.enabled = false;
+    b.state = DesiredState::Suspended;
+    b.upgrade_mode = UpgradeMode::Stateless;
+    b.savepoints.timeout = sluice_crds::Millis::from_secs(60);
+    b.savepoints.periodic = Some(sluice_crds::PeriodicSavepoints {
+        interval: sluice_crds::Millis::from_secs(3_600),
+    });
+    assert_eq!(fingerprint(&a, None), fingerprint(&b, None));
+    b.restart_nonce = Some(1);
+    assert_ne!(fingerprint(&a, None), fingerprint(&b, None));
+    assert_ne!(fingerprint(&a, None), fingerprint(&a, Some("model-2")));
+}

@@ -10,4 +10,4 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 "$ROOT/scripts/prereqs.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}/target}
-exec cargo run --release --locked --manifest-path "$ROOT/Cargo.toml" -p sluice-runtime --bin sluice -- "$@"
+exec cargo run --release --locked --manifest-path "$ROOT/Cargo.toml" -p sluice-cli --bin sluice -- "$@"

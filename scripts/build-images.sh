@@ -36,7 +36,7 @@ done
 "$ROOT/scripts/prereqs.sh" images
 if [ -z "$BIN_DIR" ]; then
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}
-  cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" -p sluice-runtime -p sluice-operator \
+  cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" -p sluice-worker -p sluice-cli -p sluice-operator \
     --bin sluice-worker --bin sluice --bin sluice-operator >&2
   BIN_DIR=$CARGO_TARGET_DIR/release
 fi

@@ -22,7 +22,7 @@ if [ -n "$(ls -A "$WORK")" ]; then
 fi
 # The two commands, as README.md states them; the check fails if the README says something else.
 RUN_CMD='./sluice.sh run examples/fraud-local.yaml'
-TEST_CMD='./e2e/test.sh'
+TEST_CMD='./test.sh'
 for cmd in "$RUN_CMD" "$TEST_CMD"; do
   grep -qF -- "$cmd" "$ROOT/README.md" || { echo "README.md does not give '$cmd'" >&2; exit 2; }
 done

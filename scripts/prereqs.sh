@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prerequisites step both README commands run first (`./sluice.sh` and `./e2e/test.sh`), so either can
+# The one prerequisites step both README commands run first (`./sluice.sh` and `./test.sh`), so either can
 # be the first command on a fresh machine. Idempotent and quiet when everything is there: it installs only
 # missing Debian packages (one `apt-get update` first) and the rustfmt/clippy components.
 #

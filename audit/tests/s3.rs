@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{decision, decisions};
 use sluice_audit::{AsOf, AuditTable, AuditTableConfig, CatalogConfig, Offsets, S3Config};
 
-/// The same pinned release and test credentials as sluice-e2e's test bed.
+/// The same pinned release and test credentials as sluice-testbed's test bed.
 const S3S_FS_VERSION: &str = "0.14.1";
 const ACCESS_KEY: &str = "sluice-test";
 const SECRET_KEY: &str = "sluice-test-secret";
@@ -39,7 +39,7 @@ impl S3Server {
         let bin = s3s_fs_bin();
         assert!(
             bin.exists(),
-            "{} is missing: run `cargo run -p sluice-e2e --bin sluice-testbed -- install`",
+            "{} is missing: run `cargo run -p sluice-testbed --bin sluice-testbed -- install`",
             bin.display()
         );
         let port = TcpListener::bind("127.0.0.1:0")

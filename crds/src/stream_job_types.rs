@@ -200,11 +200,11 @@ impl Default for RollbackSpec {
 #[serde(rename_all = "camelCase")]
 pub struct LoggingSpec {
     /// Filter directives as `RUST_LOG` takes them: a level (`info`, `debug`) or levels per module
-    /// (`info,sluice_runtime=debug,rdkafka=warn`). Absent: `info`.
+    /// (`info,sluice_worker=debug,rdkafka=warn`). Absent: `info`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256), extend("x-kubernetes-validations" = [{
         "rule": "self.matches('^[A-Za-z0-9_:=,.-]+$')",
-        "message": "takes RUST_LOG directives such as info or info,sluice_runtime=debug"
+        "message": "takes RUST_LOG directives such as info or info,sluice_worker=debug"
     }]))]
     pub level: Option<String>,
     /// `text` (default, for people) or `json` (one object per line, for log shippers).

@@ -1,7 +1,7 @@
 -- Argo CD health check for sluice.dev/StreamJob.
 -- Input: the live object as `obj`. Output: { status = Healthy|Progressing|Degraded|Suspended|Unknown, message }.
 -- Runs in Argo CD's Lua 5.1 sandbox (gopher-lua: base and table libraries only, no string or math) and is
--- tested with Lua 5.4 (e2e/argocd/test.lua): no string methods, no integer-only operators.
+-- tested with Lua 5.4 (testbed/argocd/test.lua): no string methods, no integer-only operators.
 local hs = {}
 
 local function condition(status, kind)

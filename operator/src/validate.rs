@@ -39,7 +39,7 @@ pub fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
         out.push(Problem {
             field: "spec.logging.level".into(),
             message: format!(
-                "{level:?} {why}; fix: a level such as info, or module=level pairs such as info,sluice_runtime=debug"
+                "{level:?} {why}; fix: a level such as info, or module=level pairs such as info,sluice_worker=debug"
             ),
         });
     }
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn a_log_level_that_would_not_log_as_meant_names_spec_logging_level() {
         let mut s = spec();
-        for good in ["info", "WARN", "info,sluice_runtime=debug", "rdkafka=warn"] {
+        for good in ["info", "WARN", "info,sluice_worker=debug", "rdkafka=warn"] {
             s.logging.level = Some(good.into());
             assert!(spec_problems(&s).is_empty(), "{good}");
         }

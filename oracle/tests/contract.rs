@@ -16,7 +16,7 @@ const PARAMS: Params = Params {
 };
 
 fn model() -> Model {
-    Model::from_yaml(include_str!("../../runtime/core/models/fraud-v1.yaml")).unwrap()
+    Model::from_yaml(include_str!("../../core/models/fraud-v1.yaml")).unwrap()
 }
 
 fn rec(topic: Topic, offset: i64, key: Option<&str>, value: &str) -> Record {

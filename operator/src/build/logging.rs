@@ -40,14 +40,14 @@ mod tests {
             [("SLUICE_LOG_FORMAT".into(), "text".into())]
         );
         let set = LoggingSpec {
-            level: Some("info,sluice_runtime=debug".into()),
+            level: Some("info,sluice_worker=debug".into()),
             format: LogFormat::Json,
         };
         assert_eq!(
             pairs(&set),
             [
                 ("SLUICE_LOG_FORMAT".into(), "json".into()),
-                ("RUST_LOG".into(), "info,sluice_runtime=debug".into())
+                ("RUST_LOG".into(), "info,sluice_worker=debug".into())
             ]
         );
     }

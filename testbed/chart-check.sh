@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Checks the Helm chart and the Argo CD integration without a cluster:
+#   1. helm (built from the Go module proxy, cached) lints the chart in both RBAC modes;
+#   2. renders it for each scenario (charts/sluice-operator/ci/*.yaml plus the defaults) and validates every
+#      document with PyYAML: kinds, required fields, exact least-privilege RBAC, hardened pod, NetworkPolicy
+#      ports and peers, the five alert signals, the dashboard JSON;
+#   3. promtool (also from the Go module proxy, cached) checks the alert rules' PromQL;
+#   4. values.schema.json rejects bad values (replicaCount=-1, an unknown scope, a writable root fs, ...);
+#   5. the Argo CD health check and actions pass testbed/argocd/test.lua under Debian's lua5.4, and the copies
+#      embedded in examples/argocd/argocd-cm.yaml are identical to the .lua files.
+#
+#   ./testbed/chart-check.sh        # exits non-zero and names every failed check
+#
+# Caches: $HOME/.cache/sluice/{helm-<ver>,promtool-<ver>,venv}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}
+HELM_VERSION=v3.22.0
+PROMTOOL_VERSION=v0.316.0 # github.com/prometheus/prometheus module version (Prometheus 3.x)
+CHART=charts/sluice-operator
+NS=sluice-system
+# The chart's minimum Kubernetes version and a current one; helm built with `go install` defaults to 1.20.
+KUBE_VERSIONS=(1.29.0 1.34.0)
+mkdir -p "$CACHE"
+# The Go toolchain's usual location when a non-login shell did not put it on PATH.
+[ -d /usr/local/go/bin ] && case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH=$PATH:/usr/local/go/bin ;; esac
+
+failed=()
+passed=0
+ok() { passed=$((passed + 1)); echo "  ok   $*"; }
+bad() { failed+=("$*"); echo "  FAIL $*"; }
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- tools (idempotent) -------------------------------------------------------------------------------------
+step "tools"
+# lua5.4 (the Argo CD Lua) and python3-venv come from the prerequisites step, which is quiet when all is there.
+scripts/prereqs.sh
+. scripts/create-once.sh
+go_install() { # version module-path staging
+  command -v go >/dev/null || { echo "go is needed to build $2 (Go module proxy)" >&2; return 1; }
+  GOBIN="$3/bin" go install "$2@$1" >&2
+}
+go_tool() { # name version module-path -> prints the binary path, building it once (scripts/create-once.sh)
+  create_once "$CACHE/$1-$2" "$2" go_install "$2" "$3" || return 1
+  echo "$CACHE/$1-$2/bin/$1"
+}
+HELM=$(go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm)
+PROMTOOL=$(go_tool promtool "$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool)
+if python3 -c 'import yaml' 2>/dev/null; then
+  PY=python3
+else
+  PY=$(scripts/python-venv.sh "$CACHE/venv" yaml "pyyaml==6.0.2" | tail -n 1)
+fi
+echo "helm: $("$HELM" version --short)  promtool: $PROMTOOL_VERSION  python: $PY  $(lua5.4 -v)"
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# --- lint ---------------------------------------------------------------------------------------------------
+step "helm lint (both RBAC modes)"
+for values in "" "$CHART/ci/cluster-values.yaml" "$CHART/ci/namespaced-values.yaml"; do
+  label=${values:-defaults}
+  if "$HELM" lint --strict "$CHART" --namespace "$NS" ${values:+-f "$values"} > "$WORK/lint.log" 2>&1; then
+    ok "lint $label"
+  else
+    cat "$WORK/lint.log"; bad "helm lint $label"
+  fi
+done
+
+# --- render and validate ------------------------------------------------------------------------------------
+step "helm template + validation"
+render() { # name kube-version values... -> $WORK/<name>.yaml
+  local name=$1 kube=$2; shift 2
+  if "$HELM" template sluice "$CHART" --namespace "$NS" --include-crds --kube-version "$kube" "$@" \
+      > "$WORK/$name.yaml" 2> "$WORK/$name.err"; then
+    return 0
+  fi
+  cat "$WORK/$name.err"; bad "helm template $name"; return 1
+}
+# scenario name | helm args | expectations for the validator (JSON)
+scenarios=(
+  "defaults||{\"scope\":\"cluster\",\"workerNamespaces\":[\"$NS\"],\"monitoring\":false}"
+  "cluster|-f $CHART/ci/cluster-values.yaml|{\"scope\":\"cluster\",\"workerNamespaces\":[\"payments\",\"risk\"],\"monitoring\":true}"
+  "namespaced|-f $CHART/ci/namespaced-values.yaml|{\"scope\":\"namespaced\",\"watchNamespace\":\"payments\",\"workerNamespaces\":[\"payments\"],\"monitoring\":true}"
+  "namespaced-release-ns|--set rbac.scope=namespaced|{\"scope\":\"namespaced\",\"watchNamespace\":\"$NS\",\"workerNamespaces\":[\"$NS\"],\"monitoring\":false}"
+)
+for kube in "${KUBE_VERSIONS[@]}"; do
+  for s in "${scenarios[@]}"; do
+    IFS='|' read -r name args expect <<< "$s"
+    # shellcheck disable=SC2086 # args is a deliberate word list
+    render "$name-$kube" "$kube" $args || continue
+    if "$PY" testbed/chart/validate_render.py "$WORK/$name-$kube.yaml" "$expect" "$NS" > "$WORK/validate.log" 2>&1
+    then
+      ok "render+validate $name (kube $kube): $(tail -n 1 "$WORK/validate.log")"
+    else
+      sed 's/^/       /' "$WORK/validate.log"; bad "validate $name (kube $kube)"
+    fi
+    if [ -f "$WORK/$name-$kube.yaml.rules.yaml" ]; then
+      if "$PROMTOOL" check rules "$WORK/$name-$kube.yaml.rules.yaml" > "$WORK/promtool.log" 2>&1; then
+        ok "promtool check rules $name (kube $kube): $(grep -Eo 'SUCCESS: [0-9]+ rules found' "$WORK/promtool.log")"
+      else
+        cat "$WORK/promtool.log"; bad "promtool check rules $name (kube $kube)"
+      fi
+    fi
+  done
+done
+
+# --- values.schema.json rejects bad values --------------------------------------------------------------------
+step "values.schema.json and template guards"
+# A good override must pass, or the rejections below would prove nothing.
+if "$HELM" lint "$CHART" --set replicaCount=3 > "$WORK/lint.log" 2>&1; then ok "accepts replicaCount=3"; else cat "$WORK/lint.log"; bad "rejects a valid replicaCount=3"; fi
+rejects=(
+  "replicaCount=-1|replicaCount"
+  "replicaCount=0|replicaCount"
+  "rbac.scope=everywhere|scope"
+  "securityContext.readOnlyRootFilesystem=false|readOnlyRootFilesystem"
+  "securityContext.runAsNonRoot=false|runAsNonRoot"
+  "image.pullPolicy=Sometimes|pullPolicy"
+  "replicas=2|replicas"
+  "networkPolicy.namespaces={Bad_Namespace}|namespaces"
+  "monitoring.prometheusRule.thresholds.busyMsPerSecond=2000|busyMsPerSecond"
+  "monitoring.prometheusRule.thresholds.consumerLagFor=5 minutes|consumerLagFor"
+)
+for r in "${rejects[@]}"; do
+  IFS='|' read -r set key <<< "$r"
+  if "$HELM" lint "$CHART" --set "$set" > "$WORK/lint.log" 2>&1; then
+    bad "values.schema.json accepts --set $set"
+  elif grep -q "$key" "$WORK/lint.log"; then
+    ok "rejects --set $set"
+  else
+    cat "$WORK/lint.log"; bad "--set $set failed for another reason than $key"
+  fi
+done
+# Not the schema: the template refuses a ServiceMonitor without the Service it scrapes (`helm lint` only logs
+# a template's `fail`, so this one is checked by rendering).
+if "$HELM" template sluice "$CHART" --kube-version "${KUBE_VERSIONS[0]}" \
+    --set monitoring.serviceMonitor.enabled=true,metricsService.enabled=false > "$WORK/tpl.log" 2>&1; then
+  bad "renders a ServiceMonitor without the metrics Service"
+elif grep -q "needs metricsService.enabled" "$WORK/tpl.log"; then
+  ok "refuses a ServiceMonitor without the metrics Service"
+else
+  cat "$WORK/tpl.log"; bad "ServiceMonitor guard failed for another reason"
+fi
+
+# --- Argo CD ------------------------------------------------------------------------------------------------
+step "Argo CD health check and actions"
+if lua5.4 testbed/argocd/test.lua > "$WORK/lua.log" 2>&1; then
+  ok "$(tail -n 1 "$WORK/lua.log")"
+else
+  cat "$WORK/lua.log"; bad "testbed/argocd/test.lua"
+fi
+if "$PY" testbed/argocd/sync-argocd-cm.py --check > "$WORK/cm.log" 2>&1; then
+  ok "$(cat "$WORK/cm.log")"
+else
+  cat "$WORK/cm.log"; bad "examples/argocd/argocd-cm.yaml out of sync"
+fi
+if "$PY" testbed/chart/check_argocd_application.py examples/argocd/application.yaml "$CHART" > "$WORK/app.log" 2>&1
+then
+  ok "examples/argocd/application.yaml: $(tail -n 1 "$WORK/app.log")"
+else
+  cat "$WORK/app.log"; bad "examples/argocd/application.yaml"
+fi
+
+step "summary"
+for f in "${failed[@]}"; do echo "FAILED: $f"; done
+echo "chart-check: ${passed} passed, ${#failed[@]} failed"
+[ "${#failed[@]}" -eq 0 ]

@@ -1,0 +1,100 @@
+//! The reliability summary (issue 8): each end-to-end scenario adds one row — scenario, events, kills, and
+//! what `sluice verify` found. Rows are appended as JSON lines to `$SLUICE_RELIABILITY_REPORT` when set
+//! (`./test.sh` sets it and prints the table at the end), and can be rendered as a Markdown table.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use sluice_cli::verify::VerifyReport;
+use sluice_testbed::provenance::Provenance;
+
+/// One scenario's outcome.
+pub struct Row {
+    pub scenario: String,
+    pub events: String,
+    pub kills: u32,
+    /// (duplicates, losses, mismatches) from `verify`; None for scenarios that process no data (e.g.
+    /// admission checks).
+    pub verified: Option<(u64, u64, u64)>,
+    pub seconds: f64,
+}
+
+/// (duplicates, losses, mismatches) of a verify report: losses are authorizations without a decision plus
+/// input records never processed; mismatches are decisions, alerts, DLQ and late records that differ from the
+/// oracle or have no input.
+pub fn figures(m: &VerifyReport) -> (u64, u64, u64) {
+    (
+        m.duplicate_decisions,
+        m.missing_decisions + m.unprocessed_records,
+        m.mismatched_decisions
+            + m.unexpected_decisions
+            + m.mismatched_dlq
+            + m.mismatched_late
+            + m.mismatched_alerts,
+    )
+}
+
+impl Row {
+    /// Appends the row to `$SLUICE_RELIABILITY_REPORT`, if set.
+    pub fn record(&self) {
+        let Ok(path) = std::env::var("SLUICE_RELIABILITY_REPORT") else {
+            return;
+        };
+        let (duplicates, losses, mismatches) = match self.verified {
+            Some((d, l, m)) => (Some(d), Some(l), Some(m)),
+            None => (None, None, None),
+        };
+        let provenance = Provenance::of_checkout(&std::env::current_dir().unwrap_or_default());
+        let line = serde_json::json!({
+            "scenario": self.scenario, "events": self.events, "kills": self.kills,
+            "duplicates": duplicates, "losses": losses, "mismatches": mismatches,
+            "seconds": (self.seconds * 10.0).round() / 10.0,
+            "commit": provenance.commit, "dirty": provenance.dirty,
+        });
+        // One short write per line: concurrent test processes do not interleave within a line.
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+/// The rows as a Markdown table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| scenario | events | kills | duplicates | losses | mismatches | time, s |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in rows {
+        let (d, l, m) = match r.verified {
+            Some((d, l, m)) => (d.to_string(), l.to_string(), m.to_string()),
+            None => ("–".into(), "–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {d} | {l} | {m} | {:.0} |",
+            r.scenario, r.events, r.kills, r.seconds
+        );
+    }
+    out
+}
+
+/// Records one scenario row (see [`Row::record`]) timed from `started`.
+pub fn record(
+    scenario: &str,
+    events: impl Into<String>,
+    kills: u32,
+    report: Option<&VerifyReport>,
+    started: std::time::Instant,
+) {
+    Row {
+        scenario: scenario.to_string(),
+        events: events.into(),
+        kills,
+        verified: report.map(figures),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+    .record();
+}

@@ -1,0 +1,340 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The operator against a real kube-apiserver (the test bed's etcd + kube-apiserver, no kubelet):
+//! - the committed CRD's CEL rules reject bad StreamJobs at admission, naming the field (parallelism 0,
+//!   parallelism > partitions, a short transactionTimeout, periodic savepoints under a minute apart, a savepoint
+//!   timeout under 10 s, a changed transactionalIdPrefix);
+//! - the operator's reconcile (fetch → decide → apply) creates the worker Pods, headless Service and job
+//!   ConfigMap with owner references and writes the status with server-side apply;
+//! - `/scale` reads and writes `spec.parallelism` / `status.parallelism` / `status.selector`;
+//! - the leader-election Lease admits one holder at a time.
+
+mod common;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use sluice_crds::{LifecycleState, StreamJob, UpgradeStep};
+use sluice_operator::controller::{Context, reconcile_live};
+use sluice_operator::lease::{LeaseConfig, try_acquire};
+use sluice_operator::metrics::Metrics;
+use sluice_operator::worker_client::WorkerClient;
+use sluice_testbed::cache::run_root;
+use sluice_testbed::{KubeCluster, unique_name};
+
+async fn cluster() -> KubeCluster {
+    let dir = run_root().join(unique_name("kube-op"));
+    tokio::task::spawn_blocking(move || KubeCluster::from_env_or_start(&dir))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("starting the control plane: {e}"))
+}
+
+async fn namespace(client: &Client) -> String {
+    let name = unique_name("op");
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    name
+}
+
+fn job_json(name: &str, parallelism: i64, partitions: i64, txn_timeout: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "sluice.dev/v1alpha1",
+        "kind": "StreamJob",
+        "metadata": {"name": name},
+        "spec": {
+            "image": "sluice-worker:test",
+            "parallelism": parallelism,
+            "partitions": partitions,
+            "controlApi": {"tokenSecret": {"name": "control", "key": "token"}},
+            "job": {
+                "transactionalIdPrefix": format!("{name}-v1"),
+                "transactionTimeout": txn_timeout,
+                "maxRecoveryTime": "5m",
+                "state": {"checkpointStore": "s3://ckpt/test"}
+            }
+        }
+    })
+}
+
+/// Creates the object and returns the apiserver's rejection message (panics if it was admitted). The body is
+/// sent as untyped JSON, as `kubectl apply` would: values our own types refuse must reach the API server.
+async fn rejected(api: &Api<StreamJob>, body: serde_json::Value) -> String {
+    let resource = kube::api::ApiResource::erase::<StreamJob>(&());
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        api.clone().into_client(),
+        &body["metadata"]["namespace"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| api.namespace().unwrap_or_default().to_string()),
+        &resource,
+    );
+    let obj: kube::api::DynamicObject = serde_json::from_value(body).unwrap();
+    match raw.create(&PostParams::default(), &obj).await {
+        Ok(_) => panic!("admitted: {}", obj.name_any()),
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 422, "{s:?}");
+            s.message
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cel_admission_reconcile_scale_and_lease() {
+    let started = std::time::Instant::now();
+    let cluster = cluster().await;
+    let client = cluster.client().await.unwrap();
+    common::install_crd(&client).await;
+    let ns = namespace(&client).await;
+    let jobs: Api<StreamJob> = Api::namespaced(client.clone(), &ns);
+
+    // Admission: CEL and schema rules name the field.
+    let msg = rejected(&jobs, job_json("zero", 0, 4, "15m")).await;
+    assert!(msg.contains("spec.parallelism"), "{msg}");
+    let msg = rejected(&jobs, job_json("wide", 5, 4, "15m")).await;
+    assert!(
+        msg.contains("spec.parallelism") && msg.contains("must not exceed partitions"),
+        "{msg}"
+    );
+    let msg = rejected(&jobs, job_json("short", 1, 4, "5m")).await;
+    assert!(msg.contains("spec.job.transactionTimeout"), "{msg}");
+    // One field of a valid job set to a bad value: refused, naming the field and the rule.
+    let refused = [
+        (
+            "mode",
+            "upgradeMode",
+            serde_json::json!("best-effort"),
+            "spec.upgradeMode",
+            "best-effort",
+        ),
+        (
+            "often",
+            "savepoints",
+            serde_json::json!({"periodic": {"interval": "30s"}}),
+            "spec.savepoints.periodic.interval",
+            "at least 1m",
+        ),
+        (
+            "hasty",
+            "savepoints",
+            serde_json::json!({"timeout": "2s"}),
+            "spec.savepoints.timeout",
+            "at least 10s",
+        ),
+        (
+            "spaced",
+            "logging",
+            serde_json::json!({"level": "info; debug"}),
+            "spec.logging.level",
+            "RUST_LOG directives",
+        ),
+    ];
+    for (name, field, value, path, rule) in refused {
+        let mut body = job_json(name, 1, 4, "15m");
+        body["spec"][field] = value;
+        let msg = rejected(&jobs, body).await;
+        assert!(msg.contains(path) && msg.contains(rule), "{name}: {msg}");
+    }
+    // 45d-style units are understood by the rule (2d > 100ms + 5m is admitted).
+    let long: StreamJob = serde_json::from_value(job_json("long", 1, 4, "2d")).unwrap();
+    jobs.create(&PostParams::default(), &long).await.unwrap();
+
+    let name = "fraud";
+    let job: StreamJob = serde_json::from_value(job_json(name, 2, 4, "15m")).unwrap();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let change = serde_json::json!({"spec": {"job": {"transactionalIdPrefix": "other"}}});
+    let err = jobs
+        .patch(name, &PatchParams::default(), &Patch::Merge(&change))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(s) = err else {
+        panic!("{err}")
+    };
+    assert!(
+        s.message.contains("spec.job.transactionalIdPrefix") && s.message.contains("immutable"),
+        "{}",
+        s.message
+    );
+    common::report::record(
+        "6. invalid StreamJobs",
+        "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, periodic \
+         savepoints every 30s, a 2s savepoint timeout, a log level with a space, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
+        0,
+        None,
+        started,
+    );
+
+    // Reconcile without the token Secret: the status names the missing reference, nothing is deployed.
+    let (_tx, leader) = tokio::sync::watch::channel(true);
+    let ctx = Context::new(
+        client.clone(),
+        WorkerClient::new().unwrap(),
+        Metrics::new(),
+        leader,
+        "test".into(),
+    );
+    let current = jobs.get(name).await.unwrap();
+    reconcile_live(&current, &ctx).await.unwrap();
+    let st = jobs.get(name).await.unwrap().status.unwrap();
+    let degraded = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "InvalidSpec")
+    );
+    assert!(
+        degraded.message.contains("spec.controlApi.tokenSecret"),
+        "{}",
+        degraded.message
+    );
+    assert_eq!(st.lifecycle_state, Some(LifecycleState::Created));
+
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "control"}, "stringData": {"token": "s3cret"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    // Two reconciles: start the initial deployment (persisted first), then create the objects.
+    for _ in 0..2 {
+        let current = jobs.get(name).await.unwrap();
+        reconcile_live(&current, &ctx).await.unwrap();
+    }
+    let current = jobs.get(name).await.unwrap();
+    let uid = current.uid().unwrap();
+    let st = current.status.clone().unwrap();
+    assert_eq!(st.lifecycle_state, Some(LifecycleState::Deploying));
+    assert!(
+        matches!(
+            st.upgrade.as_ref().map(|u| &u.step),
+            Some(UpgradeStep::Deploying { .. })
+        ),
+        "{:?}",
+        st.upgrade
+    );
+    assert_eq!(st.parallelism, Some(2));
+    assert_eq!(st.observed_generation, current.metadata.generation);
+    assert!(st.last_reconciled_spec.is_some());
+
+    let owned_by_job =
+        |refs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]| {
+            refs.iter()
+                .any(|r| r.uid == uid && r.kind == "StreamJob" && r.controller == Some(true))
+        };
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default().labels("sluice.dev/job=fraud"))
+        .await
+        .unwrap();
+    let mut names: Vec<String> = pods.items.iter().map(ResourceExt::name_any).collect();
+    names.sort();
+    assert_eq!(names, vec!["fraud-worker-0", "fraud-worker-1"]);
+    for p in &pods.items {
+        assert!(
+            owned_by_job(p.owner_references()),
+            "{:?}",
+            p.owner_references()
+        );
+        let env = p.spec.as_ref().unwrap().containers[0].env.clone().unwrap();
+        let get = |k: &str| {
+            env.iter()
+                .find(|e| e.name == k)
+                .and_then(|e| e.value.clone())
+        };
+        let ordinal: u32 = p.labels()["sluice.dev/ordinal"].parse().unwrap();
+        assert_eq!(
+            get("SLUICE_WORKER_IDENTITY"),
+            Some(format!("p2-w{ordinal}"))
+        );
+        assert_eq!(
+            get("SLUICE_WORKER_PARTITIONS"),
+            Some(if ordinal == 0 {
+                "0,1".into()
+            } else {
+                "2,3".into()
+            })
+        );
+        assert_eq!(
+            get("SLUICE_CONTROL_TOKEN_FILE").as_deref(),
+            Some("/var/run/secrets/sluice/control/token")
+        );
+    }
+    let svc = Api::<Service>::namespaced(client.clone(), &ns)
+        .get("fraud-workers")
+        .await
+        .unwrap();
+    assert!(owned_by_job(svc.owner_references()));
+    assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("fraud-config")
+        .await
+        .unwrap();
+    assert!(owned_by_job(cm.owner_references()));
+    let body = &cm.data.unwrap()["job.yaml"];
+    assert!(body.contains("transactionalIdPrefix: fraud-v1"), "{body}");
+
+    // The fields the operator owns are recorded under its field manager (server-side apply).
+    let managers: Vec<String> = current
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "sluice-operator"),
+        "{managers:?}"
+    );
+
+    // `kubectl scale sj/fraud --replicas=3` goes through /scale.
+    let scale = jobs.get_scale(name).await.unwrap();
+    assert_eq!(scale.status.as_ref().map(|s| s.replicas), Some(2));
+    assert_eq!(
+        scale.status.and_then(|s| s.selector).as_deref(),
+        Some("app.kubernetes.io/name=sluice-worker,sluice.dev/job=fraud")
+    );
+    let out = cluster
+        .kubectl()
+        .args(["scale", "-n", &ns, "sj/fraud", "--replicas=3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl scale: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(jobs.get(name).await.unwrap().spec.parallelism, 3);
+    // Scaling beyond the partitions is refused by the same CEL rule.
+    let out = cluster
+        .kubectl()
+        .args(["scale", "-n", &ns, "sj/fraud", "--replicas=9"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must not exceed partitions"));
+
+    // Leader election: one holder at a time.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let a = LeaseConfig {
+        namespace: ns.clone(),
+        name: "sluice-operator".into(),
+        identity: "a".into(),
+    };
+    let b = LeaseConfig {
+        identity: "b".into(),
+        ..a.clone()
+    };
+    assert!(try_acquire(&leases, &a).await.unwrap());
+    assert!(!try_acquire(&leases, &b).await.unwrap());
+    assert!(try_acquire(&leases, &a).await.unwrap(), "the holder renews");
+}

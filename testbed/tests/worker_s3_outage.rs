@@ -1,0 +1,186 @@
+//! The checkpoint store going away: processing and transactional commits continue while checkpoints fail and
+//! retry with backoff; when the S3 server returns, checkpoints complete again and a worker on an empty disk
+//! restores from them with the output still exactly-once. And past `tolerableFailedCheckpoints` the worker
+//! fails fast (exits non-zero) instead of running on without a restorable state.
+
+// Test code: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use sluice_crds::control::{SnapshotState, WorkerStatus};
+use sluice_generator::GeneratorConfig;
+use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
+use sluice_testbed::testbed::s3_client;
+use sluice_testbed::{S3Server, TestBed, unique_name};
+use sluice_worker::control::client::ControlClient;
+
+const PARTITIONS: i32 = 2;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn create_bucket(endpoint: &str) -> String {
+    let bucket = unique_name("outage");
+    rt().block_on(s3_client(endpoint).create_bucket().bucket(&bucket).send())
+        .unwrap();
+    bucket
+}
+
+fn status(h: &JobHarness, w: &RunningWorker) -> WorkerStatus {
+    rt().block_on(ControlClient::new(&w.control_url, Some(h.token.clone())).status())
+        .unwrap()
+}
+
+fn committed_total(s: &WorkerStatus) -> i64 {
+    s.partitions.iter().flat_map(|p| p.committed_offsets).sum()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn spec(slot: &str) -> WorkerSpec {
+    WorkerSpec {
+        slot: slot.into(),
+        identity: "p1-w0".into(),
+        partitions: vec![0, 1],
+        ..WorkerSpec::default()
+    }
+}
+
+#[test]
+fn an_s3_outage_stops_checkpoints_but_not_processing_and_loses_nothing() {
+    let bed = TestBed::with_kafka().unwrap();
+    let dir = sluice_testbed::cache::run_root().join(unique_name("outage-test"));
+    let mut s3 = S3Server::start(&dir.join("s3")).unwrap();
+    let bucket = create_bucket(&s3.endpoint());
+    let mut h = JobHarness::new(
+        bed.kafka_bootstrap(),
+        &dir,
+        PARTITIONS,
+        "commitInterval: 100ms\nstate:\n  checkpointInterval: 500ms\n  tolerableFailedCheckpoints: 1000\n  blockCacheMib: 16\n  writeBufferMib: 16\n",
+    )
+    .unwrap();
+    h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
+
+    let mut w = h.start(&spec("a")).unwrap();
+    let (bootstrap, topics) = (h.bootstrap.clone(), h.job.topics.clone());
+    // Steady input for the whole outage: 8000 authorizations at ~500 records/s.
+    let producer = std::thread::spawn(move || {
+        let g = GeneratorConfig {
+            seed: 5,
+            cards: 500,
+            partitions: PARTITIONS as u32,
+            authorizations: 8_000,
+            events_per_second: 500,
+            ..GeneratorConfig::default()
+        };
+        sluice_cli::produce::produce(&bootstrap, &topics, g, 500, |_| {})
+            .unwrap()
+            .records
+    });
+    wait_for("a completed checkpoint", Duration::from_secs(90), || {
+        assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
+        rt().block_on(ControlClient::new(&w.control_url, Some(h.token.clone())).ready())
+            && status(&h, &w)
+                .last_checkpoint
+                .is_some_and(|c| c.state == SnapshotState::Completed)
+    });
+
+    s3.stop();
+    let before = committed_total(&status(&h, &w));
+    wait_for(
+        "checkpoint failures during the outage",
+        Duration::from_secs(60),
+        || status(&h, &w).consecutive_failed_checkpoints >= 2,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let during = status(&h, &w);
+    assert!(
+        committed_total(&during) > before,
+        "commits must continue during the outage ({before} → {})",
+        committed_total(&during)
+    );
+    assert!(
+        w.process.try_exit().is_none(),
+        "the worker must survive the outage"
+    );
+
+    s3.start_again().unwrap();
+    wait_for("checkpoints to recover", Duration::from_secs(60), || {
+        let s = status(&h, &w);
+        s.consecutive_failed_checkpoints == 0
+            && s.last_checkpoint
+                .is_some_and(|c| c.state == SnapshotState::Completed)
+    });
+    let metrics = rt().block_on(async {
+        reqwest::get(&w.metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        metrics.contains("sluice_checkpoint_failures_total{kind=\"checkpoint\"}"),
+        "{metrics}"
+    );
+
+    let produced = producer.join().unwrap();
+    h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(120))
+        .unwrap();
+    // Lose the disk: the next worker must restore from what reached S3 after the outage.
+    w.process.kill();
+    let mut fresh = vec![h.start(&spec("b")).unwrap()];
+    wait_for(
+        "the restored worker to be ready",
+        Duration::from_secs(90),
+        || rt().block_on(ControlClient::new(&fresh[0].control_url, None).ready()),
+    );
+    assert!(
+        fresh[0]
+            .process
+            .log_tail(200)
+            .contains("downloaded state from the checkpoint store")
+    );
+    h.wait_caught_up(&mut fresh, Duration::from_secs(60))
+        .unwrap();
+    h.stop_all(fresh).unwrap();
+    let report = h.verify().unwrap();
+    assert_eq!(report.input_records, produced);
+    assert!(report.ok(), "{report:#?}");
+
+    // Fail fast: with tolerableFailedCheckpoints = 2, an outage makes the worker exit non-zero.
+    h.job.state.tolerable_failed_checkpoints = 2;
+    let mut strict = h.start(&spec("c")).unwrap();
+    wait_for(
+        "the strict worker to be ready",
+        Duration::from_secs(90),
+        || rt().block_on(ControlClient::new(&strict.control_url, None).ready()),
+    );
+    s3.stop();
+    let exit = strict
+        .process
+        .wait_exit(Duration::from_secs(90))
+        .expect("the worker must give up after 3 failed checkpoints");
+    assert!(!exit.success());
+    assert!(
+        strict
+            .process
+            .log_tail(50)
+            .contains("consecutive checkpoints failed"),
+        "{}",
+        strict.process.log_tail(50)
+    );
+    drop(s3);
+    let _ = std::fs::remove_dir_all(&dir);
+}

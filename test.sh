@@ -6,7 +6,7 @@
 #
 # Caches: $HOME/.cache/sluice/ (Kafka jars, the S3 server binary, and CARGO_TARGET_DIR unless set).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")"
 ROOT=$PWD
 CACHE=${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target}

@@ -7,5 +7,5 @@ set -euo pipefail
 
 MATPLOTLIB_VERSION="3.9.2"
 VENV="${SLUICE_PLOT_VENV:-$HOME/.cache/sluice/plot-venv}"
-exec "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/python-venv.sh" "$VENV" matplotlib \
+exec "$(dirname "${BASH_SOURCE[0]}")/../../scripts/python-venv.sh" "$VENV" matplotlib \
     "matplotlib==$MATPLOTLIB_VERSION"

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
  * the same order must give the same output bytes.
  */
 class VectorsTest {
-    private static final Path VECTORS = Path.of("..", "..", "..", "runtime", "core", "testdata", "vectors.json");
+    private static final Path VECTORS = Path.of("..", "..", "core", "testdata", "vectors.json");
     private static final String[] TOPICS = {"decisions", "alerts", "dlq", "late"};
 
     private static JsonNode doc() throws Exception {

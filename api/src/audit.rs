@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::job_config::ConfigError;
+use crate::store_uri::StoreUri;
 
 /// Where the audit table lives. Object-store settings for an `s3://` warehouse come from `state.s3`, and
 /// credentials from the standard AWS environment, as for the checkpoint store.
@@ -70,16 +71,10 @@ impl AuditSpec {
                 fix: "set state.checkpointStore (s3://bucket/prefix or file:///dir), or remove audit".into(),
             });
         }
-        let w = &self.warehouse;
-        let ok = w
-            .strip_prefix("s3://")
-            .is_some_and(|b| !b.is_empty() && !b.starts_with('/'))
-            || w.strip_prefix("file://")
-                .is_some_and(|p| p.starts_with('/'));
-        if !ok {
+        if let Err(e) = self.warehouse.parse::<StoreUri>() {
             errs.push(ConfigError {
                 field: "audit.warehouse",
-                problem: format!("{w:?} is neither s3://bucket[/prefix] nor file:///absolute/dir"),
+                problem: e.to_string(),
                 fix: "use e.g. \"s3://sluice-audit/warehouse\" or \"file:///var/lib/sluice/audit\""
                     .into(),
             });

@@ -1,8 +1,9 @@
 //! Messages of the worker's control API, shared by the worker (server), the `sluice` CLI and the operator
 //! (clients) so both sides agree on every field.
 //!
-//! Routes: `GET /healthz`, `GET /readyz` (open); with `Authorization: Bearer <token>`: `GET /v1/status`,
-//! `POST /v1/checkpoints`, `POST /v1/savepoints`, `GET /v1/savepoints/{id}`, `POST /v1/stop`.
+//! Routes ([`route`]): `GET /healthz`, `GET /readyz` (open); with `Authorization: Bearer <token>`:
+//! `GET /v1/status`, `POST /v1/checkpoints`, `POST /v1/savepoints`, `GET /v1/savepoints/{id}`, `POST /v1/stop`.
+//! The one client of these routes is `crate::control_client` (feature `client`).
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,29 @@ use serde::{Deserialize, Serialize};
 pub const CONTROL_PORT: u16 = 8080;
 /// Default port of the Prometheus `/metrics` endpoint.
 pub const METRICS_PORT: u16 = 9091;
+
+/// The control API's routes, served by the worker and called by the client: written once.
+pub mod route {
+    /// Liveness (open).
+    pub const HEALTHZ: &str = "/healthz";
+    /// Readiness (open): 200 once the worker has recovered and is processing.
+    pub const READYZ: &str = "/readyz";
+    /// `GET`: [`WorkerStatus`](super::WorkerStatus).
+    pub const STATUS: &str = "/v1/status";
+    /// `POST`: trigger a checkpoint.
+    pub const CHECKPOINTS: &str = "/v1/checkpoints";
+    /// `POST`: trigger a savepoint ([`SavepointRequest`](super::SavepointRequest)).
+    pub const SAVEPOINTS: &str = "/v1/savepoints";
+    /// `GET`: one savepoint, as the server's router pattern; [`savepoint`] fills it in.
+    pub const SAVEPOINT: &str = "/v1/savepoints/{id}";
+    /// `POST`: stop, optionally with a final savepoint ([`StopRequest`](super::StopRequest)).
+    pub const STOP: &str = "/v1/stop";
+
+    /// The path of savepoint `id`.
+    pub fn savepoint(id: &str) -> String {
+        SAVEPOINT.replace("{id}", id)
+    }
+}
 
 /// `host:port`, with an IPv6 address in brackets (`[fd00::7]:8080`) as socket addresses and URLs need it;
 /// names and IPv4 addresses unchanged (`10.0.0.7:8080`).

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::Millis;
+use crate::store_uri::{StoreUri, StoreUriError};
 
 /// Under a backlog a transaction may last this many commit intervals (see `JobConfig::commit_interval`).
 pub const BACKLOG_COMMIT_STRETCH: u32 = 8;
@@ -240,6 +241,12 @@ pub struct ConfigError {
 }
 
 impl JobConfig {
+    /// The checkpoint store (`state.checkpointStore`) parsed, when one is set. Validation reports a bad one;
+    /// the worker, the CLI and the operator open or clean up only what this returns.
+    pub fn checkpoint_store(&self) -> Option<Result<StoreUri, StoreUriError>> {
+        self.state.checkpoint_store.as_deref().map(str::parse)
+    }
+
     /// Secrets in `kafka.properties` would be stored in plain text in the StreamJob, its ConfigMap and
     /// `status.lastReconciledSpec`: each is an error naming the reference to use instead.
     fn secret_property_errors(&self) -> Vec<ConfigError> {
@@ -326,20 +333,14 @@ impl JobConfig {
                 fix: "use 3 (the default)".into(),
             });
         }
-        if let Some(uri) = &self.state.checkpoint_store {
-            let ok = uri
-                .strip_prefix("s3://")
-                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
-                || uri
-                    .strip_prefix("file://")
-                    .is_some_and(|p| p.starts_with('/'));
-            if !ok {
-                errs.push(ConfigError {
-                    field: "state.checkpointStore",
-                    problem: format!("{uri:?} is neither s3://bucket[/prefix] nor file:///absolute/dir"),
-                    fix: "use e.g. \"s3://sluice-checkpoints/prod\" or \"file:///var/lib/sluice/store\"".into(),
-                });
-            }
+        if let Some(Err(e)) = self.checkpoint_store() {
+            errs.push(ConfigError {
+                field: "state.checkpointStore",
+                problem: e.to_string(),
+                fix:
+                    "use e.g. \"s3://sluice-checkpoints/prod\" or \"file:///var/lib/sluice/store\""
+                        .into(),
+            });
         }
         errs.extend(self.secret_property_errors());
         if self.state.s3.max_concurrency == 0 {

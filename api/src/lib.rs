@@ -7,11 +7,16 @@
 pub mod assignment;
 pub mod audit;
 pub mod control;
+#[cfg(feature = "client")]
+pub mod control_client;
+pub mod crash_point;
 pub mod duration;
 pub mod job_config;
 pub mod manifest;
 pub mod secrets;
+pub mod store_uri;
 pub mod worker_env;
 
 pub use duration::Millis;
 pub use job_config::{ConfigError, JobConfig};
+pub use store_uri::StoreUri;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use sluice_api::StoreUri;
 
 /// Default size at which a data file is closed and the next one started (Iceberg's own default
 /// is 512 MiB; audit rows are small, and a checkpoint's worth rarely reaches this anyway).
@@ -273,31 +274,15 @@ fn identifier(field: &'static str, value: &str) -> Result<(), ConfigError> {
 }
 
 fn warehouse_kind(warehouse: &str) -> Result<WarehouseKind, ConfigError> {
-    if let Some(path) = warehouse.strip_prefix("file://") {
-        if !path.starts_with('/') {
-            return Err(bad(
-                "warehouse",
-                format!("{warehouse:?} is not an absolute file:// URL"),
-                "use file:///absolute/path",
-            ));
-        }
-        return Ok(WarehouseKind::File);
+    match warehouse.parse::<StoreUri>() {
+        Ok(StoreUri::File { .. }) => Ok(WarehouseKind::File),
+        Ok(StoreUri::S3 { .. }) => Ok(WarehouseKind::S3),
+        Err(e) => Err(bad(
+            "warehouse",
+            e.to_string(),
+            "use file:///absolute/path or s3://bucket/prefix",
+        )),
     }
-    if let Some(rest) = warehouse.strip_prefix("s3://") {
-        if rest.split('/').next().unwrap_or("").is_empty() {
-            return Err(bad(
-                "warehouse",
-                format!("{warehouse:?} has no bucket"),
-                "use s3://bucket/prefix",
-            ));
-        }
-        return Ok(WarehouseKind::S3);
-    }
-    Err(bad(
-        "warehouse",
-        format!("{warehouse:?} is neither file:// nor s3://"),
-        "use file:///absolute/path or s3://bucket/prefix",
-    ))
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use sluice_api::control_client::ControlClient;
 use sluice_crds::control::SnapshotState;
 use sluice_generator::{Generator, GeneratorConfig};
-use sluice_worker::control::client::ControlClient;
 
 use super::checkpoint_report::{
     Batch, CheckpointBenchResult, CheckpointMeasure, LOCAL_RECOVERY_GOAL_MS, PAUSE_GOAL_MS,
@@ -318,7 +318,7 @@ impl Bench<'_> {
     fn checkpoint(&mut self, w: &mut RunningWorker) -> Result<CheckpointMeasure, TestBedError> {
         let rt = runtime()?;
         let c = ControlClient::new(&w.control_url, Some(self.h.token.clone()));
-        let env = |e: sluice_worker::control::client::ClientError| TestBedError::Env(e.to_string());
+        let env = |e: sluice_api::control_client::ClientError| TestBedError::Env(e.to_string());
         let before = Scrape::get(&w.metrics_url)?;
         let started = Instant::now();
         let id = rt.block_on(c.trigger_checkpoint()).map_err(env)?.id;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
-use sluice_worker::control::client::ControlClient;
+use sluice_api::control_client::ControlClient;
 
 use super::setup::sibling;
 use sluice_testbed::TestBedError;

@@ -9,8 +9,8 @@ pub mod stream_job_status;
 pub mod stream_job_types;
 
 pub use sluice_api::{
-    ConfigError, JobConfig, Millis, assignment, audit, control, duration, job_config, manifest,
-    secrets, worker_env,
+    ConfigError, JobConfig, Millis, StoreUri, assignment, audit, control, crash_point, duration,
+    job_config, manifest, secrets, store_uri, worker_env,
 };
 pub use stream_job::{StreamJob, StreamJobSpec};
 pub use stream_job_status::*;

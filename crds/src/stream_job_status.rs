@@ -247,6 +247,16 @@ pub enum UpgradeStep {
 }
 
 impl UpgradeStep {
+    /// Every step's [`name`](Self::name), in the order of an upgrade (rollback last). Keep it beside `name`:
+    /// the operator's crash points are derived from it.
+    pub const NAMES: [&'static str; 5] = [
+        "SavepointRequested",
+        "SavepointTaken",
+        "PodsDeleted",
+        "Deploying",
+        "RollingBack",
+    ];
+
     /// Short name for Events, logs and metrics (bounded).
     pub fn name(&self) -> &'static str {
         match self {

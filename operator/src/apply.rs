@@ -167,7 +167,9 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
                 }),
             },
             // 409: a stop is already in progress (e.g. requested before an operator restart): wait for it.
-            Err(CallError::Rejected { status: 409, .. }) | Err(CallError::Unreachable(_)) => None,
+            Err(CallError::Rejected { status: 409, .. }) | Err(CallError::Unreachable { .. }) => {
+                None
+            }
             Err(e) => Some(StopOutcome::Failed {
                 savepoint_id: id.to_string(),
                 pod,

@@ -1,48 +1,33 @@
-//! Crash points for the fault-campaign tests: with `SLUICE_OPERATOR_CRASH_AFTER=<upgrade step>:<marker file>`
-//! (several comma-separated) the operator aborts (like a SIGKILL: no Lease release, no cleanup) right after it has persisted that
-//! upgrade step in the job's status — once per marker file: the first process to get there creates the
-//! marker and dies, the replica that takes over carries on. This is how a test kills the leader *during*
-//! each upgrade phase, even phases that last only milliseconds. Unset, it costs one environment lookup.
+//! The operator's crash points for the fault-campaign tests (the mechanism is `sluice_api::crash_point`):
+//! `persisted_<upgrade step>` is reached right after the operator has persisted that upgrade step in the
+//! job's status. Armed with a marker file (`SLUICE_CRASH_AT=persisted_Deploying@/tmp/m`), the first operator
+//! process to get there dies like a SIGKILL (no Lease release, no cleanup) and the replica that takes over
+//! carries on — how a test kills the leader *during* each upgrade phase, even phases that last milliseconds.
 
-use std::sync::OnceLock;
+use sluice_crds::crash_point;
+use sluice_crds::{StreamJobStatus, UpgradeStep};
 
-use sluice_crds::StreamJobStatus;
-
-struct Armed {
-    step: String,
-    marker: std::path::PathBuf,
-}
-
-fn armed() -> &'static [Armed] {
-    static ARMED: OnceLock<Vec<Armed>> = OnceLock::new();
-    ARMED.get_or_init(|| {
-        let spec = std::env::var("SLUICE_OPERATOR_CRASH_AFTER").unwrap_or_default();
-        spec.split(',')
-            .filter_map(|one| one.split_once(':'))
-            .map(|(step, marker)| Armed {
-                step: step.trim().to_string(),
-                marker: marker.trim().into(),
-            })
-            .collect()
-    })
+/// The crash point reached when `step` has been persisted.
+pub fn persisted(step: &str) -> String {
+    format!("persisted_{step}")
 }
 
 /// Call right after `status` was persisted.
 pub fn after_persisting(status: &StreamJobStatus) {
-    let Some(step) = status.upgrade.as_ref().map(|u| u.step.name()) else {
-        return;
-    };
-    let Some(a) = armed().iter().find(|a| a.step == step) else {
-        return;
-    };
-    // `create_new` makes the claim atomic between the operator processes sharing the marker.
-    if std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&a.marker)
-        .is_ok()
-    {
-        tracing::error!(step, "crash point reached; aborting");
-        std::process::abort();
+    if let Some(upgrade) = &status.upgrade {
+        crash_point::reach(&persisted(upgrade.step.name()));
+    }
+}
+
+/// Logs every entry of `SLUICE_CRASH_AT` that names no operator point: a typo would otherwise never fire.
+pub fn report_unknown() {
+    let known: Vec<String> = UpgradeStep::NAMES.iter().map(|s| persisted(s)).collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    for entry in crash_point::unknown_points(&known) {
+        tracing::error!(
+            entry,
+            "unknown crash point in {}; it will never fire",
+            crash_point::ENV
+        );
     }
 }

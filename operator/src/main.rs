@@ -70,6 +70,7 @@ async fn main() -> ExitCode {
             .with_env_filter(filter)
             .init(),
     }
+    sluice_operator::crash_point::report_unknown();
     let client = match kube::Client::try_default().await {
         Ok(c) => c,
         Err(e) => {

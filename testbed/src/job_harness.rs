@@ -26,7 +26,7 @@ pub struct WorkerSpec {
     pub partitions: Vec<i32>,
     pub fence: Vec<String>,
     pub restore_from: Option<String>,
-    pub failpoint: Option<String>,
+    pub crash_point: Option<String>,
     /// Serve the control API over TLS with this (certificate, key) PEM pair.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Extra environment variables (e.g. the SASL credential files).
@@ -147,8 +147,8 @@ impl JobHarness {
             .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
             .env("AWS_EC2_METADATA_DISABLED", "true");
-        if let Some(fp) = &spec.failpoint {
-            cmd.env("SLUICE_FAILPOINT", fp);
+        if let Some(fp) = &spec.crash_point {
+            cmd.env(sluice_crds::crash_point::ENV, fp);
         }
         if let Some((cert, key)) = &spec.tls {
             cmd.env("SLUICE_CONTROL_TLS_CERT_FILE", cert)

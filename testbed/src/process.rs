@@ -96,9 +96,9 @@ impl ManagedProcess {
         }
     }
 
-    /// Whether `status` is the abort of an armed failpoint (`SLUICE_FAILPOINT` calls `abort()`: SIGABRT);
+    /// Whether `status` is the abort of an armed crash point (`SLUICE_CRASH_AT` calls `abort()`: SIGABRT);
     /// any other exit of a crash-test worker is a crash of its own.
-    pub fn is_failpoint_abort(status: std::process::ExitStatus) -> bool {
+    pub fn is_crash_point_abort(status: std::process::ExitStatus) -> bool {
         use std::os::unix::process::ExitStatusExt;
         status.signal() == Some(libc::SIGABRT)
     }

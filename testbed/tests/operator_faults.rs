@@ -150,7 +150,7 @@ fn operators(env: &OperatorEnv, dir: &Path, lease: &str, crash: &str) -> Vec<Ope
                 dir,
                 id,
                 lease,
-                &[("SLUICE_OPERATOR_CRASH_AFTER", crash.to_string())],
+                &[(sluice_crds::crash_point::ENV, crash.to_string())],
             )
         })
         .collect()
@@ -166,7 +166,12 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
     let lease = unique_name("sluice-operator");
     let crash: Vec<String> = STEPS
         .iter()
-        .map(|s| format!("{s}:{}", dir.join(format!("crashed-in-{s}")).display()))
+        .map(|s| {
+            format!(
+                "persisted_{s}@{}",
+                dir.join(format!("crashed-in-{s}")).display()
+            )
+        })
         .collect();
     let crash = crash.join(",");
     // A crash point fires only for the process that creates its marker file: with the markers present the
@@ -282,7 +287,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
                     &dir,
                     id,
                     &lease,
-                    &[("SLUICE_OPERATOR_CRASH_AFTER", crash.clone())],
+                    &[(sluice_crds::crash_point::ENV, crash.clone())],
                 );
                 break;
             }

@@ -49,12 +49,12 @@ fn produce(h: &JobHarness, batch: u64, authorizations: u64) {
     sluice_cli::produce::produce(&h.bootstrap, &h.job.topics, g, 2_000, |_| {}).unwrap();
 }
 
-fn spec(failpoint: Option<String>) -> WorkerSpec {
+fn spec(crash_point: Option<String>) -> WorkerSpec {
     WorkerSpec {
         slot: "a".into(),
         identity: "audit-w0".into(),
         partitions: (0..PARTITIONS).collect(),
-        failpoint,
+        crash_point,
         ..WorkerSpec::default()
     }
 }
@@ -102,7 +102,7 @@ fn wait_table_complete(h: &JobHarness) {
 }
 
 #[test]
-fn audit_table_holds_every_committed_decision_once_through_kills_and_failpoints() {
+fn audit_table_holds_every_committed_decision_once_through_kills_and_crash_points() {
     let bed = TestBed::with_kafka_and_s3().unwrap();
     let endpoint = bed.s3_endpoint().to_string();
     let bucket = unique_name("audit");
@@ -127,26 +127,28 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_failpoints(
     let mut rng = Lcg(0x5eed_a0d1);
     let mut aborted_at = BTreeMap::<&str, u32>::new();
     for round in 0..ROUNDS {
-        let failpoint = match round % 3 {
+        let crash_point = match round % 3 {
             0 => Some("before_audit_commit"),
             1 => Some("after_audit_commit"),
             _ => None,
         };
-        let mut w = h.start(&spec(failpoint.map(|f| format!("{f}:1")))).unwrap();
+        let mut w = h
+            .start(&spec(crash_point.map(|f| format!("{f}:1"))))
+            .unwrap();
         produce(&h, round, 300 + rng.below(300));
         let deadline = Instant::now() + Duration::from_secs(20);
-        match failpoint {
+        match crash_point {
             Some(name) => {
                 // Wait for the abort; a checkpoint every second reaches the point soon.
                 while w.process.try_exit().is_none() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 match w.process.try_exit() {
-                    Some(status) if ManagedProcess::is_failpoint_abort(status) => {
+                    Some(status) if ManagedProcess::is_crash_point_abort(status) => {
                         *aborted_at.entry(name).or_default() += 1;
                     }
                     Some(status) => panic!(
-                        "worker exited with {status}, not the failpoint's abort: {}",
+                        "worker exited with {status}, not the crash point's abort: {}",
                         w.process.log_tail(40)
                     ),
                     None => w.process.kill_live().unwrap(),

@@ -9,13 +9,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use sluice_api::control_client::ControlClient;
 use sluice_crds::control::SnapshotState;
 use sluice_crds::manifest::SnapshotManifest;
 use sluice_generator::GeneratorConfig;
 use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
 use sluice_testbed::testbed::s3_client;
 use sluice_testbed::{TestBed, unique_name};
-use sluice_worker::control::client::ControlClient;
 
 const PARTITIONS: i32 = 4;
 const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 1s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
@@ -355,17 +355,17 @@ fn crash_between_files_and_manifest_leaves_the_previous_checkpoint_usable() {
     let produced = produce(&h, 0, 12_000);
 
     let mut s = spec("a", "p1-w0", &[0, 1, 2, 3]);
-    s.failpoint = Some("before_manifest:2".into());
+    s.crash_point = Some("before_manifest:2".into());
     let mut w = h.start(&s).unwrap();
     let status = w
         .process
         .wait_exit(Duration::from_secs(120))
-        .expect("the failpoint aborts the worker");
+        .expect("the crash point aborts the worker");
     assert!(!status.success());
     assert!(
         w.process
             .log_tail(50)
-            .contains("failpoint before_manifest reached")
+            .contains("crash point before_manifest reached")
     );
 
     // Same identity, empty disk: the newest complete checkpoint comes from S3.

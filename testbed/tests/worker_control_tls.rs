@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
+use sluice_api::control_client::ControlClient;
 use sluice_testbed::job_harness::{JobHarness, WorkerSpec};
 use sluice_testbed::services::kube::certs;
 use sluice_testbed::{TestBed, unique_name};
-use sluice_worker::control::client::ControlClient;
 
 #[test]
 fn control_api_serves_https_with_the_configured_certificate() {

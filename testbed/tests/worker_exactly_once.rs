@@ -1,5 +1,5 @@
 //! Exactly-once under crashes, against a real Kafka broker: two `sluice-worker` processes are SIGKILLed at
-//! random moments and aborted at every failpoint, over and over; afterwards a read_committed reader and the
+//! random moments and aborted at every crash_point, over and over; afterwards a read_committed reader and the
 //! independent oracle must agree that every authorization has exactly one decision, nothing is lost, and the
 //! DLQ holds exactly the malformed inputs.
 
@@ -17,7 +17,7 @@ use sluice_testbed::kafka_admin::{create_job_topics, group_lag, job_topics};
 use sluice_testbed::process::ManagedProcess;
 use sluice_testbed::rng::Lcg;
 use sluice_testbed::{TestBed, unique_name};
-use sluice_worker::worker::failpoints;
+use sluice_worker::crash_points;
 
 const PARTITIONS: i32 = 4;
 
@@ -72,15 +72,15 @@ impl Job {
         path
     }
 
-    fn start_worker(&self, w: usize, config: &Path, failpoint: Option<String>) -> ManagedProcess {
+    fn start_worker(&self, w: usize, config: &Path, crash_point: Option<String>) -> ManagedProcess {
         let mut cmd = Command::new(binary("sluice-worker").unwrap());
         // Several workers share this host: let each bind free loopback ports for its control API and metrics.
         cmd.arg(config)
             .env("RUST_LOG", "info")
             .env("SLUICE_CONTROL_ADDR", "127.0.0.1:0")
             .env("SLUICE_METRICS_ADDR", "127.0.0.1:0");
-        if let Some(fp) = failpoint {
-            cmd.env("SLUICE_FAILPOINT", fp);
+        if let Some(fp) = crash_point {
+            cmd.env(sluice_crds::crash_point::ENV, fp);
         }
         ManagedProcess::spawn(
             "sluice-worker",
@@ -138,7 +138,7 @@ impl Job {
 }
 
 #[test]
-fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
+fn sigkill_and_crash_points_lose_and_duplicate_nothing() {
     let bed = TestBed::with_kafka().unwrap();
     let tmp = tempfile_dir();
     let job = Job::new(bed.kafka_bootstrap(), &tmp);
@@ -168,17 +168,18 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         .unwrap_or(20261125);
     let mut rng = Lcg(seed);
     let mut kills = 0u32;
-    let mut failpoint_aborts = 0u32;
+    let mut crash_point_aborts = 0u32;
     let started = Instant::now();
-    // Rounds: both workers run; one (or both) die by SIGKILL after a random delay, or by an armed failpoint.
+    // Rounds: both workers run; one (or both) die by SIGKILL after a random delay, or by an armed crash_point.
     let mut round = 0u64;
-    // Whether each worker's last exit was a crash (SIGKILL or failpoint abort) rather than a clean stop.
+    // Whether each worker's last exit was a crash (SIGKILL or crash_point abort) rather than a clean stop.
     let mut unclean = [true, true];
-    while kills + failpoint_aborts < 60 && started.elapsed() < Duration::from_secs(240) {
+    while kills + crash_point_aborts < 60 && started.elapsed() < Duration::from_secs(240) {
         round += 1;
-        let use_failpoint = round.is_multiple_of(3);
-        let fp = use_failpoint.then(|| {
-            let name = failpoints::ALL[(round / 3 % failpoints::ALL.len() as u64) as usize];
+        let use_crash_point = round.is_multiple_of(3);
+        let fp = use_crash_point.then(|| {
+            let name = crash_points::PROCESSING
+                [(round / 3 % crash_points::PROCESSING.len() as u64) as usize];
             // Replay happens only for the records committed after the last checkpoint, which can be few: arm
             // `during_replay` at its first hit so each of its rounds surely reaches it.
             let n = if name == "during_replay" {
@@ -201,11 +202,13 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
             .map(|w| job.start_worker(w, &configs[w], if w == victim { fp.clone() } else { None }))
             .collect();
         let delay = Duration::from_millis(300 + rng.below(1700));
-        if use_failpoint {
+        if use_crash_point {
             match procs[victim].wait_exit(delay + Duration::from_secs(3)) {
-                Some(status) if ManagedProcess::is_failpoint_abort(status) => failpoint_aborts += 1,
+                Some(status) if ManagedProcess::is_crash_point_abort(status) => {
+                    crash_point_aborts += 1
+                }
                 Some(status) => panic!(
-                    "worker {victim} exited with {status}, not the failpoint's abort: {}",
+                    "worker {victim} exited with {status}, not the crash point's abort: {}",
                     procs[victim].log_tail(40)
                 ),
                 None => {
@@ -243,21 +246,21 @@ fn sigkill_and_failpoints_lose_and_duplicate_nothing() {
         }
         drop(procs);
     }
-    eprintln!("crash rounds: {round}, SIGKILLs: {kills}, failpoint aborts: {failpoint_aborts}");
+    eprintln!("crash rounds: {round}, SIGKILLs: {kills}, crash_point aborts: {crash_point_aborts}");
     // Every crash point must really have been reached at least once (the worker logs it before aborting).
     let logs: String = (0..2)
         .map(|w| std::fs::read_to_string(tmp.join(format!("worker-{w}.log"))).unwrap_or_default())
         .collect();
-    for name in failpoints::ALL {
+    for name in crash_points::PROCESSING {
         assert!(
-            logs.contains(&format!("failpoint {name} reached")),
-            "failpoint {name} was never hit; logs in {}",
+            logs.contains(&format!("crash point {name} reached")),
+            "crash point {name} was never hit; logs in {}",
             tmp.display()
         );
     }
     assert!(
-        kills + failpoint_aborts >= 50,
-        "only {kills} kills and {failpoint_aborts} aborts"
+        kills + crash_point_aborts >= 50,
+        "only {kills} kills and {crash_point_aborts} aborts"
     );
 
     let produced = producer.join().unwrap();
@@ -307,7 +310,7 @@ fn rescale_fences_the_old_assignment_and_keeps_exactly_once() {
     sluice_cli::produce::produce(bed.kafka_bootstrap(), &job.job.topics, generator, 0, |_| {})
         .unwrap();
 
-    // Parallelism 1: one worker owns every partition; it dies (abort at a failpoint) with a transaction open.
+    // Parallelism 1: one worker owns every partition; it dies (abort at a crash_point) with a transaction open.
     let single = job.worker_config_with(9, "p1-w0", &[0, 1, 2, 3], &[]);
     let mut p = job.start_worker(9, &single, Some("after_produce_before_commit:8".into()));
     assert!(

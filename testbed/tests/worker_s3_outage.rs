@@ -8,12 +8,12 @@
 
 use std::time::{Duration, Instant};
 
+use sluice_api::control_client::ControlClient;
 use sluice_crds::control::{SnapshotState, WorkerStatus};
 use sluice_generator::GeneratorConfig;
 use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
 use sluice_testbed::testbed::s3_client;
 use sluice_testbed::{S3Server, TestBed, unique_name};
-use sluice_worker::control::client::ControlClient;
 
 const PARTITIONS: i32 = 2;
 

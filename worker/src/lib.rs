@@ -6,10 +6,10 @@
 
 pub mod audit;
 pub mod control;
+pub mod crash_points;
 pub mod kafka;
 pub mod logging;
 pub mod metrics;
 pub mod snapshot;
 pub mod state;
-pub mod store;
 pub mod worker;

@@ -25,6 +25,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     sluice_worker::logging::init();
+    sluice_worker::crash_points::report_unknown();
     let args = Args::parse();
     let cfg = match WorkerConfig::load(&args.config) {
         Ok(c) => c,

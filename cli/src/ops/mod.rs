@@ -11,9 +11,9 @@ pub mod worker_cmds;
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     #[error(transparent)]
-    Control(#[from] sluice_worker::control::client::ClientError),
+    Control(#[from] sluice_api::control_client::ClientError),
     #[error(transparent)]
-    Store(#[from] sluice_worker::store::StoreError),
+    Store(#[from] sluice_store::StoreError),
     #[error(transparent)]
     Snapshot(#[from] sluice_worker::snapshot::SnapshotError),
     #[error("reading the token file {path}: {source}")]

@@ -20,6 +20,7 @@ use sluice_core::event::SourceTopic;
 use sluice_core::processor::{DecisionRecord, Output};
 
 use super::OpsError;
+use sluice_store::ObjectStore;
 use sluice_worker::audit::config::table_config;
 use sluice_worker::kafka::clients::{consumer_config, input_topics, progress_topic};
 use sluice_worker::kafka::progress_log;
@@ -28,7 +29,6 @@ use sluice_worker::snapshot::restore::{
     all_savepoint_manifests, checkpoint_manifests, download_partition, newest_within,
 };
 use sluice_worker::state::{CheckpointMeta, LocalCheckpoints, RocksResources};
-use sluice_worker::store::ObjectStore;
 use sluice_worker::worker::recovery::{RecoveryInput, recover_partition};
 use sluice_worker::worker::{job_params, load_model};
 

@@ -6,10 +6,10 @@ use sluice_api::manifest::SnapshotManifest;
 
 use super::table::render;
 use super::{OpsError, human_bytes};
+use sluice_store::ObjectStore;
 use sluice_worker::snapshot::Layout;
 use sluice_worker::snapshot::layout::{is_manifest, valid_snapshot_id};
 use sluice_worker::snapshot::restore::{all_savepoint_manifests, checkpoint_manifests};
-use sluice_worker::store::ObjectStore;
 
 fn row(m: &SnapshotManifest) -> Vec<String> {
     let parts: Vec<String> = m

@@ -8,7 +8,7 @@ use sluice_api::control::{SnapshotInfo, SnapshotState};
 
 use super::table::render;
 use super::{OpsError, human_bytes};
-use sluice_worker::control::client::ControlClient;
+use sluice_api::control_client::ControlClient;
 
 /// Reads the bearer token (whitespace-trimmed) from a file.
 pub fn read_token(path: Option<&Path>) -> Result<Option<String>, OpsError> {

@@ -31,7 +31,7 @@ pub fn start_operator(
     start_operator_with(env, dir, identity, lease, &[])
 }
 
-/// [`start_operator`] with extra environment variables (e.g. `SLUICE_OPERATOR_CRASH_AFTER`).
+/// [`start_operator`] with extra environment variables (e.g. `SLUICE_CRASH_AT`).
 pub fn start_operator_with(
     env: &OperatorEnv,
     dir: &Path,

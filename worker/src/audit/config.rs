@@ -1,6 +1,7 @@
 //! `spec.job.audit` (crds) → the audit crate's table config, with the checkpoint store's S3 settings.
 
 use sluice_api::JobConfig;
+use sluice_api::StoreUri;
 use sluice_api::audit::{AuditSpec, CatalogKind};
 use sluice_audit::{AuditTableConfig, CatalogConfig, S3Config};
 
@@ -8,7 +9,8 @@ use sluice_audit::{AuditTableConfig, CatalogConfig, S3Config};
 /// standard AWS credential variables, like the checkpoint store.
 pub fn table_config(job: &JobConfig, spec: &AuditSpec) -> AuditTableConfig {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let s3 = spec.warehouse.starts_with("s3://").then(|| S3Config {
+    let on_s3 = matches!(spec.warehouse.parse(), Ok(StoreUri::S3 { .. }));
+    let s3 = on_s3.then(|| S3Config {
         endpoint: job.state.s3.endpoint.clone(),
         region: job.state.s3.region.clone(),
         path_style: job.state.s3.path_style,

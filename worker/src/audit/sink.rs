@@ -6,7 +6,7 @@ use rdkafka::ClientConfig;
 use sluice_audit::{Appended, AuditError, AuditTable, AuditTableConfig, Offsets, uncommitted};
 
 use super::reader::{ReadRequest, read_partition};
-use crate::worker::failpoints;
+use crate::crash_points;
 
 /// How long one partition's read of the decisions log may take (it waits for open transactions ahead).
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -111,12 +111,12 @@ impl AuditSink {
         if advancing.is_empty() {
             return Ok(None);
         }
-        failpoints::hit("before_audit_commit");
+        crash_points::reach("before_audit_commit");
         let appended = self
             .table
             .append_at(&rows, &advancing, &next_positions)
             .await?;
-        failpoints::hit("after_audit_commit");
+        crash_points::reach("after_audit_commit");
         Ok(appended)
     }
 }

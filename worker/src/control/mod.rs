@@ -6,7 +6,6 @@
 
 pub mod auth;
 pub mod board;
-pub mod client;
 pub mod server;
 
 pub use board::{Command, StatusBoard};

@@ -12,7 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sluice_api::control::{
-    ApiError, SavepointRequest, StopRequest, StopResponse, TriggerResponse, WorkerPhase,
+    ApiError, SavepointRequest, StopRequest, StopResponse, TriggerResponse, WorkerPhase, route,
 };
 
 use super::auth::TokenFile;
@@ -47,15 +47,15 @@ fn error(status: StatusCode, error: &str, reason: impl Into<String>) -> Response
 /// The control API router.
 pub fn control_router(state: ControlState) -> Router {
     let v1 = Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/checkpoints", post(trigger_checkpoint))
-        .route("/v1/savepoints", post(trigger_savepoint))
-        .route("/v1/savepoints/{id}", get(get_savepoint))
-        .route("/v1/stop", post(stop))
+        .route(route::STATUS, get(status))
+        .route(route::CHECKPOINTS, post(trigger_checkpoint))
+        .route(route::SAVEPOINTS, post(trigger_savepoint))
+        .route(route::SAVEPOINT, get(get_savepoint))
+        .route(route::STOP, post(stop))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
+        .route(route::HEALTHZ, get(|| async { "ok" }))
+        .route(route::READYZ, get(ready))
         .merge(v1)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .with_state(state)
@@ -272,7 +272,7 @@ pub async fn serve_tls(
     what: &'static str,
     tls: &TlsFiles,
 ) -> std::io::Result<SocketAddr> {
-    // Both ring (kube, reqwest) and aws-lc-rs (the AWS SDK) are linked; rustls needs the choice made explicit.
+    // Both ring and aws-lc-rs (the AWS SDK's default) are linked; rustls needs the choice made explicit.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
     let listener = std::net::TcpListener::bind(addr)?;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sluice_api::manifest::SnapshotManifest;
 
-use super::super::store::ObjectInfo;
+use sluice_store::ObjectInfo;
 
 /// What a GC pass deletes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ pub mod upload;
 
 use std::path::Path;
 
-use crate::store::StoreError;
+use sluice_store::StoreError;
 
 pub use layout::Layout;
 
@@ -44,11 +44,6 @@ impl SnapshotError {
             source,
         }
     }
-}
-
-/// Crash point inside an upload (files written, manifest not yet): the crash tests arm it.
-fn failpoint(name: &'static str) {
-    crate::worker::failpoints::hit(name);
 }
 
 /// Wall-clock ms since the epoch: snapshot metadata only (ids, creation time), never processing.

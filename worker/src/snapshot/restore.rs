@@ -10,7 +10,7 @@ use sluice_api::manifest::{PartitionManifest, SnapshotManifest};
 use super::SnapshotError;
 use super::files::sha256_file;
 use super::layout::{Layout, is_manifest};
-use crate::store::ObjectStore;
+use sluice_store::ObjectStore;
 
 /// Every checkpoint manifest of the job, by key. Unreadable manifests are skipped with a warning (a manifest
 /// is written in one PUT, so one that does not parse is foreign or damaged, never "in progress").

@@ -22,7 +22,7 @@ use super::{SnapshotError, wall_clock_ms};
 use crate::audit::AuditSink;
 use crate::metrics::Metrics;
 use crate::state::LocalCheckpoints;
-use crate::store::ObjectStore;
+use sluice_store::ObjectStore;
 
 /// Objects younger than this are never garbage-collected: another worker may be uploading them for a
 /// checkpoint whose manifest is not written yet.

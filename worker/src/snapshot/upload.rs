@@ -10,10 +10,11 @@ use sluice_api::manifest::{
     FileEntry, MANIFEST_FORMAT, PartitionManifest, SnapshotKind, SnapshotManifest,
 };
 
+use super::SnapshotError;
 use super::files::LocalFile;
 use super::layout::Layout;
-use super::{SnapshotError, failpoint};
-use crate::store::ObjectStore;
+use crate::crash_points;
+use sluice_store::ObjectStore;
 
 /// One partition's local checkpoint, ready to upload.
 #[derive(Clone, Debug)]
@@ -96,7 +97,8 @@ pub async fn upload(
         .try_collect()
         .await?;
     let uploaded_bytes = sent.iter().map(|(_, n)| n).sum();
-    failpoint("before_manifest");
+    // Files written, manifest not yet: the crash tests arm this point.
+    crash_points::reach("before_manifest");
     let manifest = SnapshotManifest {
         format: MANIFEST_FORMAT,
         id: req.id.to_string(),

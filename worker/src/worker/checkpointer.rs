@@ -13,8 +13,8 @@ use std::time::Instant;
 use sluice_api::control::SnapshotInfo;
 use sluice_api::manifest::SnapshotKind;
 
-use super::failpoints;
 use super::task::CheckpointSource;
+use crate::crash_points;
 use crate::metrics::Metrics;
 use crate::snapshot::service::{PartRef, SnapshotJob, SnapshotService};
 
@@ -134,7 +134,7 @@ impl Worker {
         let shared = self.service.as_ref().map(|s| Arc::clone(&s.shared));
         let mut parts = Vec::with_capacity(sources.len());
         for src in sources {
-            failpoints::hit("during_checkpoint");
+            crash_points::reach("during_checkpoint");
             let p = src.partition;
             let (meta, watermark_ms) = src
                 .take(self.retain, |seq| {

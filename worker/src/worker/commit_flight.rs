@@ -15,8 +15,8 @@ use rdkafka::TopicPartitionList;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
-use super::failpoints;
 use super::task::{SealedEpoch, TaskError};
+use crate::crash_points;
 use crate::kafka::{KafkaOpError, kerr, txn_commit};
 
 /// What the transaction carried besides its outputs.
@@ -98,7 +98,7 @@ fn commit(
             .map_err(kerr("adding consumed offsets to the transaction"))?;
         txn_commit::commit_transaction(producer, timeout)
             .map_err(kerr("committing the transaction"))?;
-        failpoints::hit("after_commit_before_checkpoint");
+        crash_points::reach("after_commit_before_checkpoint");
     } else {
         // Nothing consumed: an empty transaction costs nothing to leave open, but commit it for a clean stop.
         txn_commit::commit_transaction(producer, timeout)

@@ -14,8 +14,8 @@ use sluice_core::model::ScoringModel;
 use sluice_core::processor::{JobParams, Output};
 use sluice_core::progress::{ProgressRecord, ReplayPlan};
 
-use super::failpoints;
 use super::task::{PartitionTask, TaskError};
+use crate::crash_points;
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::{LocalCheckpoints, RocksResources, StateError};
 
@@ -174,7 +174,7 @@ pub fn recover_partition(
                         msg.offset()
                     )));
                 }
-                failpoints::hit("during_replay");
+                crash_points::reach("during_replay");
                 task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut discard)?;
                 if let Some(observe) = input.observe.as_mut() {
                     observe(topic, msg.offset(), &discard);

@@ -13,7 +13,7 @@ use crate::snapshot::restore::{
 };
 use crate::snapshot::{Layout, SnapshotError};
 use crate::state::{CheckpointMeta, LocalCheckpoints};
-use crate::store::ObjectStore;
+use sluice_store::ObjectStore;
 
 /// The remote snapshots recovery may use.
 pub struct RemoteSnapshots {

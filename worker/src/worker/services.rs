@@ -24,8 +24,8 @@ use crate::control::server::{
 use crate::metrics::Metrics;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
 use crate::snapshot::{Layout, SnapshotError};
-use crate::store::{ObjectStore, StoreError};
 use sluice_api::worker_env;
+use sluice_store::{ObjectStore, StoreError};
 
 /// Why the side services could not start (all configuration or environment problems).
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,7 @@ use super::{INIT_TIMEOUT, WorkerError};
 use crate::kafka::kerr;
 use crate::kafka::progress_log;
 use crate::state::RocksResources;
-use crate::store::ObjectStore;
+use sluice_store::ObjectStore;
 
 /// Partitions recovered at the same time (each opens three replay readers).
 const MAX_PARALLEL: usize = 8;

@@ -19,7 +19,6 @@ use sluice_api::control::WorkerPhase;
 
 use super::accounting::Accounting;
 use super::commit_flight::{CommitError, CommitFlight, CommitWork};
-use super::failpoints;
 use super::inbox::Inbox;
 use super::inputs::Inputs;
 use super::output_gate::OutputGate;
@@ -28,6 +27,7 @@ use super::round::{self, Lane, RoundError, RoundOutput};
 use super::snapshots::{SnapshotFailure, Snapshotter};
 use super::task::{PartitionTask, TaskError};
 use crate::control::{Command, StatusBoard};
+use crate::crash_points;
 use crate::kafka::clients::input_topic;
 use crate::kafka::progress_log::progress_key;
 use crate::kafka::topics::TopicLayout;
@@ -278,7 +278,7 @@ impl<'a> TxnLoop<'a> {
             epochs.push(epoch);
         }
         let offsets = if consumed {
-            failpoints::hit("after_produce_before_commit");
+            crash_points::reach("after_produce_before_commit");
             let group = self
                 .inputs
                 .group_metadata()
@@ -373,7 +373,7 @@ impl<'a> TxnLoop<'a> {
             self.stats.records_in += 1;
             self.accounting
                 .record_in(rec.topic, rec.partition, rec.timestamp);
-            failpoints::hit("before_produce");
+            crash_points::reach("before_produce");
             let open = gate.is_open();
             if open {
                 self.release(gate)?;

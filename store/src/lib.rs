@@ -1,13 +1,16 @@
-//! The durable checkpoint store: S3 (any S3-compatible server) or a local directory, behind one small async
+//! The durable store of checkpoints and savepoints: S3 (any S3-compatible server) or a local directory, behind one small async
 //! interface. Keys are `/`-separated and relative to the store root (`s3://bucket/prefix` or `file:///dir`).
 
+mod credentials;
 mod file;
 mod s3;
 
 use std::path::Path;
 
 use sluice_api::job_config::S3Options;
+use sluice_api::store_uri::{StoreUri, StoreUriError};
 
+pub use credentials::S3Credentials;
 pub use file::FileStore;
 pub use s3::S3Store;
 
@@ -51,33 +54,28 @@ pub enum ObjectStore {
 }
 
 impl ObjectStore {
-    /// Opens the store named by `uri` (`s3://bucket[/prefix]` or `file:///dir`).
+    /// Opens the store named by `uri` (`s3://bucket[/prefix]` or `file:///dir`), with S3 credentials from
+    /// the SDK's standard chain.
     pub async fn open(uri: &str, s3: &S3Options) -> Result<ObjectStore, StoreError> {
-        if let Some(rest) = uri.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(StoreError::BadUri {
-                    uri: uri.into(),
-                    reason: "no bucket".into(),
-                });
+        ObjectStore::open_with(uri, s3, None).await
+    }
+
+    /// Like [`ObjectStore::open`], with static S3 credentials when given.
+    pub async fn open_with(
+        uri: &str,
+        s3: &S3Options,
+        credentials: Option<&S3Credentials>,
+    ) -> Result<ObjectStore, StoreError> {
+        let parsed: StoreUri = uri.parse().map_err(|e: StoreUriError| StoreError::BadUri {
+            uri: uri.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(match parsed {
+            StoreUri::S3 { bucket, prefix } => {
+                ObjectStore::S3(S3Store::connect(&bucket, &prefix, s3, credentials).await)
             }
-            Ok(ObjectStore::S3(
-                S3Store::connect(bucket, prefix.trim_end_matches('/'), s3).await,
-            ))
-        } else if let Some(dir) = uri.strip_prefix("file://") {
-            if !dir.starts_with('/') {
-                return Err(StoreError::BadUri {
-                    uri: uri.into(),
-                    reason: "file:// needs an absolute path (file:///dir)".into(),
-                });
-            }
-            Ok(ObjectStore::File(FileStore::new(Path::new(dir))))
-        } else {
-            Err(StoreError::BadUri {
-                uri: uri.into(),
-                reason: "use s3://bucket/prefix or file:///dir".into(),
-            })
-        }
+            StoreUri::File { dir } => ObjectStore::File(FileStore::new(&dir)),
+        })
     }
 
     /// The URI of `key`, for status and logs.

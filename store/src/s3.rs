@@ -1,16 +1,17 @@
 //! The S3 checkpoint store (aws-sdk-s3): any S3-compatible server, custom endpoint, path-style, optional SSE.
-//! Credentials come from the SDK's standard chain (environment, shared files, web identity…), never from the
-//! job config, so they are never logged with it.
+//! Credentials come from the SDK's standard chain (environment, shared files, web identity…) or, for the
+//! operator, from the job's Secret ([`S3Credentials`]) — never from the job config, so they are never logged
+//! with it.
 
 use std::path::Path;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::Region;
+use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use sluice_api::job_config::S3Options;
 
-use super::{ObjectInfo, StoreError, io_err};
+use super::{ObjectInfo, S3Credentials, StoreError, io_err};
 
 /// Files above this size go up as multipart uploads, in parts of this size.
 const MULTIPART_PART: u64 = 16 * 1024 * 1024;
@@ -35,12 +36,27 @@ fn why<E: std::fmt::Debug>(e: E) -> String {
 }
 
 impl S3Store {
-    pub async fn connect(bucket: &str, prefix: &str, opts: &S3Options) -> S3Store {
+    /// A store under `s3://bucket/prefix`; credentials from the SDK's chain unless `credentials` are given.
+    pub async fn connect(
+        bucket: &str,
+        prefix: &str,
+        opts: &S3Options,
+        credentials: Option<&S3Credentials>,
+    ) -> S3Store {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new(opts.region.clone()))
             .load()
             .await;
         let mut conf = aws_sdk_s3::config::Builder::from(&shared).force_path_style(opts.path_style);
+        if let Some(c) = credentials {
+            conf = conf.credentials_provider(Credentials::new(
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                None,
+                None,
+                "sluice-static",
+            ));
+        }
         if let Some(endpoint) = &opts.endpoint {
             conf = conf.endpoint_url(endpoint);
         }

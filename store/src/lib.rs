@@ -12,7 +12,7 @@ use sluice_api::store_uri::{StoreUri, StoreUriError};
 
 pub use credentials::S3Credentials;
 pub use file::FileStore;
-pub use s3::S3Store;
+pub use s3::{S3Store, https_client};
 
 /// Why a store operation failed. Transient failures (network, 5xx) and permanent ones both surface here; the
 /// checkpoint coordinator retries with backoff and counts consecutive failures.

@@ -35,6 +35,16 @@ fn why<E: std::fmt::Debug>(e: E) -> String {
     s.chars().take(600).collect()
 }
 
+/// The SDK's HTTPS client: rustls 0.23 with ring, the crypto provider of every other TLS connection Sluice
+/// makes (kube, the control API), and the system's CA certificates. The SDK's own default would add
+/// aws-lc-rs as a second provider; its legacy client, rustls 0.21.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 impl S3Store {
     /// A store under `s3://bucket/prefix`; credentials from the SDK's chain unless `credentials` are given.
     pub async fn connect(
@@ -45,6 +55,7 @@ impl S3Store {
     ) -> S3Store {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(Region::new(opts.region.clone()))
+            .http_client(https_client())
             .load()
             .await;
         let mut conf = aws_sdk_s3::config::Builder::from(&shared).force_path_style(opts.path_style);

@@ -29,6 +29,7 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
             "sluice-test",
         ))
         .force_path_style(true)
+        .http_client(sluice_store::https_client())
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }

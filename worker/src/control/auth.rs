@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
+use subtle::ConstantTimeEq;
 
 /// How long a rotated-out token is still accepted.
 pub const ROTATION_GRACE: Duration = Duration::from_secs(300);
@@ -51,18 +52,14 @@ impl Token {
         Ok(Token(trimmed.to_vec()))
     }
 
-    /// True when the `Authorization` header value is `Bearer <this token>`. Constant time in the token bytes.
+    /// True when the `Authorization` header value is `Bearer <this token>`. Constant time in the token
+    /// bytes (`subtle`, which keeps the optimiser from turning the comparison into an early exit); only the
+    /// length of the given value can show, and a token's length is not its secret.
     pub fn accepts(&self, header: Option<&[u8]>) -> bool {
         let Some(given) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
             return false;
         };
-        let given = given.trim_ascii();
-        // Compare every byte even after a mismatch; the length difference is folded in too.
-        let mut diff = u8::from(given.len() != self.0.len());
-        for (i, b) in self.0.iter().enumerate() {
-            diff |= b ^ given.get(i).copied().unwrap_or(0);
-        }
-        diff == 0
+        bool::from(given.trim_ascii().ct_eq(self.0.as_slice()))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod binaries;
 pub mod cache;
 pub mod example;
 pub mod helm;
+pub mod input;
 pub mod install;
 pub mod job_harness;
 pub mod kafka_admin;

@@ -14,27 +14,24 @@ use common::{JOB_NAME, OperatorEnv, steady};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, PostParams};
 use sluice_crds::autoscaler::AutoscalerReason;
-use sluice_generator::GeneratorConfig;
+use sluice_testbed::input::InputBatches;
 use sluice_testbed::job_harness::JobHarness;
 
 const PARTITIONS: i32 = 4;
-const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 2s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
+/// Dense input for a lag burst: 2 000 events/s of event time, 2 ‰ malformed, batches 10 minutes apart.
+const INPUT: InputBatches = InputBatches {
+    events_per_second: 2_000,
+    malformed_per_mille: 2,
+    spacing_ms: 600_000,
+    ..InputBatches::new(900, PARTITIONS as u32)
+};
 
 fn produce(h: &JobHarness, batch: u64, cards: u64, authorizations: u64) -> u64 {
-    let g = GeneratorConfig {
-        seed: 900 + batch,
-        cards,
-        partitions: PARTITIONS as u32,
-        authorizations,
-        events_per_second: 2_000,
-        malformed_per_mille: 2,
-        start_time_ms: GeneratorConfig::default().start_time_ms + batch as i64 * 600_000,
-        ..GeneratorConfig::default()
-    };
-    sluice_cli::produce::produce(&h.bootstrap, &h.job.topics, g, 0, |_| {})
+    InputBatches { cards, ..INPUT }
+        .produce(h, batch, authorizations)
         .unwrap()
-        .records
 }
+const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 2s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lag_burst_scales_up_through_a_savepoint_with_exactly_once() {

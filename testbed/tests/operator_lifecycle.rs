@@ -26,9 +26,8 @@ use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use sluice_crds::{LifecycleState, SavepointTrigger, StreamJob, StreamJobStatus, UpgradeStep};
-use sluice_generator::GeneratorConfig;
 use sluice_testbed::cache::run_root;
-use sluice_testbed::job_harness::JobHarness;
+use sluice_testbed::input::InputBatches;
 use sluice_testbed::unique_name;
 
 const PARTITIONS: i32 = 4;
@@ -45,22 +44,6 @@ const LAST_STATE: &str = "oplc-last";
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The pod annotation carrying the deployment fingerprint.
 const HASH_ANNOTATION: &str = "sluice.dev/deploy-hash";
-
-fn produce(h: &JobHarness, seed: u64, batch: u64, authorizations: u64) -> u64 {
-    let g = GeneratorConfig {
-        seed: seed + batch,
-        cards: 600,
-        partitions: PARTITIONS as u32,
-        authorizations,
-        events_per_second: 400,
-        malformed_per_mille: 4,
-        start_time_ms: GeneratorConfig::default().start_time_ms + batch as i64 * 120_000,
-        ..GeneratorConfig::default()
-    };
-    sluice_cli::produce::produce(&h.bootstrap, &h.job.topics, g, 0, |_| {})
-        .unwrap()
-        .records
-}
 
 /// Merge-patches the job's spec; returns the new generation.
 async fn patch_spec(env: &OperatorEnv, spec: serde_json::Value) -> i64 {
@@ -261,7 +244,11 @@ async fn suspend_and_resume_restore_from_the_suspend_savepoint() {
         )
         .await
         .unwrap();
-    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 700, 0, 3_000));
+    let mut produced = tokio::task::block_in_place(|| {
+        InputBatches::new(700, PARTITIONS as u32)
+            .produce(&env.h, 0, 3_000)
+            .unwrap()
+    });
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
         steady(j, 2).then_some(())
     })
@@ -312,7 +299,11 @@ async fn suspend_and_resume_restore_from_the_suspend_savepoint() {
     );
 
     // Input produced while suspended waits: nothing consumes it.
-    produced += tokio::task::block_in_place(|| produce(&env.h, 700, 1, 2_000));
+    produced += tokio::task::block_in_place(|| {
+        InputBatches::new(700, PARTITIONS as u32)
+            .produce(&env.h, 1, 2_000)
+            .unwrap()
+    });
     tokio::time::sleep(Duration::from_secs(5)).await;
     let lag = tokio::task::block_in_place(|| env.h.lag()).unwrap();
     assert!(lag > 0, "input was consumed while the job was suspended");
@@ -366,7 +357,11 @@ async fn a_spec_that_never_gets_ready_is_rolled_back_from_the_upgrade_savepoint(
         .create(&PostParams::default(), &env.stream_job(2, rollback))
         .await
         .unwrap();
-    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 800, 0, 3_000));
+    let mut produced = tokio::task::block_in_place(|| {
+        InputBatches::new(800, PARTITIONS as u32)
+            .produce(&env.h, 0, 3_000)
+            .unwrap()
+    });
     let job = env
         .wait_for("STABLE", Duration::from_secs(180), async |j| {
             (steady(j, 2) && lifecycle(j) == Some(LifecycleState::Stable)).then(|| j.clone())
@@ -495,7 +490,11 @@ async fn a_spec_that_never_gets_ready_is_rolled_back_from_the_upgrade_savepoint(
     }
 
     // The rolled-back job keeps processing, and the blocked generation is not tried again.
-    produced += tokio::task::block_in_place(|| produce(&env.h, 800, 1, 2_000));
+    produced += tokio::task::block_in_place(|| {
+        InputBatches::new(800, PARTITIONS as u32)
+            .produce(&env.h, 1, 2_000)
+            .unwrap()
+    });
     let report = verify_exactly_once(&env, ROLLBACK, produced, "across the rollback").await;
     common::report::record(
         "5. failed upgrade → rollback",
@@ -565,7 +564,11 @@ async fn a_second_operator_takes_over_the_lease_and_rolls_out_the_next_change() 
         )
         .await
         .unwrap();
-    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 900, 0, 3_000));
+    let mut produced = tokio::task::block_in_place(|| {
+        InputBatches::new(900, PARTITIONS as u32)
+            .produce(&env.h, 0, 3_000)
+            .unwrap()
+    });
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
         steady(j, 2).then_some(())
     })
@@ -621,7 +624,11 @@ async fn a_second_operator_takes_over_the_lease_and_rolls_out_the_next_change() 
         vec![follower_id.to_string()]
     );
 
-    produced += tokio::task::block_in_place(|| produce(&env.h, 900, 1, 2_000));
+    produced += tokio::task::block_in_place(|| {
+        InputBatches::new(900, PARTITIONS as u32)
+            .produce(&env.h, 1, 2_000)
+            .unwrap()
+    });
     let report =
         verify_exactly_once(&env, FAILOVER, produced, "across the operator failover").await;
     common::report::record(
@@ -681,7 +688,11 @@ async fn delete_with_a_final_savepoint_and_recreate_from_it() {
         )
         .await
         .unwrap();
-    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 300, 0, 3_000));
+    let mut produced = tokio::task::block_in_place(|| {
+        InputBatches::new(300, PARTITIONS as u32)
+            .produce(&env.h, 0, 3_000)
+            .unwrap()
+    });
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
         steady(j, 2).then_some(())
     })
@@ -710,7 +721,11 @@ async fn delete_with_a_final_savepoint_and_recreate_from_it() {
 
     // Input keeps arriving while the job does not exist; a new job started from the final savepoint picks up
     // exactly where the deleted one stopped.
-    produced += tokio::task::block_in_place(|| produce(&env.h, 300, 1, 2_000));
+    produced += tokio::task::block_in_place(|| {
+        InputBatches::new(300, PARTITIONS as u32)
+            .produce(&env.h, 1, 2_000)
+            .unwrap()
+    });
     let recreate = serde_json::json!({"spec": {"initialSavepointPath": location}});
     env.jobs()
         .create(&PostParams::default(), &env.stream_job(2, recreate))
@@ -748,7 +763,11 @@ async fn a_last_state_upgrade_recovers_from_checkpoints_without_a_savepoint() {
         )
         .await
         .unwrap();
-    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 600, 0, 3_000));
+    let mut produced = tokio::task::block_in_place(|| {
+        InputBatches::new(600, PARTITIONS as u32)
+            .produce(&env.h, 0, 3_000)
+            .unwrap()
+    });
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
         steady(j, 2).then_some(())
     })
@@ -775,7 +794,11 @@ async fn a_last_state_upgrade_recovers_from_checkpoints_without_a_savepoint() {
         "a last-state upgrade takes no savepoint: {:?}",
         status(&job).savepoints
     );
-    produced += tokio::task::block_in_place(|| produce(&env.h, 600, 1, 2_000));
+    produced += tokio::task::block_in_place(|| {
+        InputBatches::new(600, PARTITIONS as u32)
+            .produce(&env.h, 1, 2_000)
+            .unwrap()
+    });
     let report =
         verify_exactly_once(&env, LAST_STATE, produced, "across a last-state rescale").await;
     common::report::record(

@@ -11,27 +11,11 @@ use std::time::Duration;
 use common::{JOB_NAME, OperatorEnv, objects_under, steady};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use sluice_crds::SavepointTrigger;
-use sluice_generator::GeneratorConfig;
-use sluice_testbed::job_harness::JobHarness;
+use sluice_testbed::input::InputBatches;
 
 const PARTITIONS: i32 = 4;
+const INPUT: InputBatches = InputBatches::new(500, PARTITIONS as u32);
 const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 1s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
-
-fn produce(h: &JobHarness, batch: u64, authorizations: u64) -> u64 {
-    let g = GeneratorConfig {
-        seed: 500 + batch,
-        cards: 600,
-        partitions: PARTITIONS as u32,
-        authorizations,
-        events_per_second: 400,
-        malformed_per_mille: 4,
-        start_time_ms: GeneratorConfig::default().start_time_ms + batch as i64 * 120_000,
-        ..GeneratorConfig::default()
-    };
-    sluice_cli::produce::produce(&h.bootstrap, &h.job.topics, g, 0, |_| {})
-        .unwrap()
-        .records
-}
 
 /// Bumps `savepointTriggerNonce` to `nonce` and waits for the manual savepoint to be in the history.
 async fn manual_savepoint(env: &OperatorEnv, nonce: i64, extra: serde_json::Value) -> String {
@@ -71,7 +55,7 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
     .await
     .unwrap();
 
-    let mut produced = tokio::task::block_in_place(|| produce(&env.h, 0, 4_000));
+    let mut produced = tokio::task::block_in_place(|| INPUT.produce(&env.h, 0, 4_000).unwrap());
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
         steady(j, 2).then_some(())
     })
@@ -107,7 +91,7 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
         vec!["fraud-worker-0", "fraud-worker-1", "fraud-worker-2"]
     );
 
-    produced += tokio::task::block_in_place(|| produce(&env.h, 1, 3_000));
+    produced += tokio::task::block_in_place(|| INPUT.produce(&env.h, 1, 3_000).unwrap());
     env.wait_consumed("batch 1 consumed", Duration::from_secs(180))
         .await;
 

@@ -15,7 +15,7 @@ use sluice_audit::{AsOf, AuditTable};
 use sluice_cli::verify::read::read_topic;
 use sluice_core::processor::DecisionRecord;
 use sluice_crds::audit::{AuditCatalog, AuditSpec, CatalogKind};
-use sluice_generator::GeneratorConfig;
+use sluice_testbed::input::InputBatches;
 use sluice_testbed::job_harness::{JobHarness, WorkerSpec};
 use sluice_testbed::process::ManagedProcess;
 use sluice_testbed::rng::Lcg;
@@ -34,20 +34,12 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn produce(h: &JobHarness, batch: u64, authorizations: u64) {
-    let g = GeneratorConfig {
-        seed: 500 + batch,
-        cards: 400,
-        partitions: PARTITIONS as u32,
-        authorizations,
-        events_per_second: 400,
-        malformed_per_mille: 4,
-        start_time_ms: GeneratorConfig::default().start_time_ms + batch as i64 * 120_000,
-        ..GeneratorConfig::default()
-    };
-    // Paced, so input keeps arriving while workers die.
-    sluice_cli::produce::produce(&h.bootstrap, &h.job.topics, g, 2_000, |_| {}).unwrap();
-}
+/// 400 cards; paced, so input keeps arriving while workers die.
+const INPUT: InputBatches = InputBatches {
+    cards: 400,
+    send_rate: 2_000,
+    ..InputBatches::new(500, PARTITIONS as u32)
+};
 
 fn spec(crash_point: Option<String>) -> WorkerSpec {
     WorkerSpec {
@@ -135,7 +127,7 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_crash_point
         let mut w = h
             .start(&spec(crash_point.map(|f| format!("{f}:1"))))
             .unwrap();
-        produce(&h, round, 300 + rng.below(300));
+        INPUT.produce(&h, round, 300 + rng.below(300)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         match crash_point {
             Some(name) => {

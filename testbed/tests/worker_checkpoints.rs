@@ -12,12 +12,17 @@ use std::time::{Duration, Instant};
 use sluice_api::control_client::ControlClient;
 use sluice_crds::control::SnapshotState;
 use sluice_crds::manifest::SnapshotManifest;
-use sluice_generator::GeneratorConfig;
+use sluice_testbed::input::InputBatches;
 use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
 use sluice_testbed::testbed::s3_client;
 use sluice_testbed::{TestBed, unique_name};
 
 const PARTITIONS: i32 = 4;
+/// 700 cards; each batch continues in event time after the previous one, so nothing is late by construction.
+const INPUT: InputBatches = InputBatches {
+    cards: 700,
+    ..InputBatches::new(100, PARTITIONS as u32)
+};
 const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 1s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
 /// Only checkpoints the test asks for: with scheduled ones every second, retention (2) could delete a manifest
 /// between the test's request and its read on a busy machine.
@@ -35,23 +40,6 @@ fn make_bucket(endpoint: &str) -> String {
     rt().block_on(s3_client(endpoint).create_bucket().bucket(&bucket).send())
         .unwrap();
     bucket
-}
-
-fn produce(h: &JobHarness, batch: u64, authorizations: u64) -> u64 {
-    let g = GeneratorConfig {
-        seed: 100 + batch,
-        cards: 700,
-        partitions: PARTITIONS as u32,
-        authorizations,
-        events_per_second: 400,
-        malformed_per_mille: 4,
-        // Each batch continues in event time after the previous one, so nothing is late by construction.
-        start_time_ms: GeneratorConfig::default().start_time_ms + batch as i64 * 120_000,
-        ..GeneratorConfig::default()
-    };
-    sluice_cli::produce::produce(&h.bootstrap, &h.job.topics, g, 0, |_| {})
-        .unwrap()
-        .records
 }
 
 fn client(h: &JobHarness, w: &RunningWorker) -> ControlClient {
@@ -167,7 +155,7 @@ fn incremental_checkpoints_and_savepoint_rescale_1_to_3_to_2_keep_exactly_once()
     )
     .unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
-    let mut produced = produce(&h, 0, 5_000);
+    let mut produced = INPUT.produce(&h, 0, 5_000).unwrap();
 
     // Parallelism 1.
     let mut w = h.start(&spec("a", "p1-w0", &[0, 1, 2, 3])).unwrap();
@@ -238,7 +226,7 @@ fn incremental_checkpoints_and_savepoint_rescale_1_to_3_to_2_keep_exactly_once()
     assert!(metrics.contains("sluice_records_in_total{topic=\"authorizations\"}"));
 
     let sp1 = stop_with_savepoint(&h, vec![w], "sp-one");
-    produced += produce(&h, 1, 3_000);
+    produced += INPUT.produce(&h, 1, 3_000).unwrap();
 
     // Parallelism 3 on empty disks: state comes from the savepoint in S3.
     let old_ids = vec![format!("{}-p1-w0", h.job.transactional_id_prefix)];
@@ -275,7 +263,7 @@ fn incremental_checkpoints_and_savepoint_rescale_1_to_3_to_2_keep_exactly_once()
         assert!(table.contains(id) && table.contains("running"), "{table}");
     }
     let sp2 = stop_with_savepoint(&h, three, "sp-two");
-    produced += produce(&h, 2, 3_000);
+    produced += INPUT.produce(&h, 2, 3_000).unwrap();
 
     // Parallelism 2, again from S3.
     let old_ids: Vec<String> = assignment
@@ -352,7 +340,7 @@ fn crash_between_files_and_manifest_leaves_the_previous_checkpoint_usable() {
     let dir = test_dir();
     let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, JOB_YAML).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
-    let produced = produce(&h, 0, 12_000);
+    let produced = INPUT.produce(&h, 0, 12_000).unwrap();
 
     let mut s = spec("a", "p1-w0", &[0, 1, 2, 3]);
     s.crash_point = Some("before_manifest:2".into());

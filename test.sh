@@ -55,6 +55,18 @@ cargo run --locked -q -p sluice-crds --bin crdgen -- --check charts/sluice-opera
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
+step "cargo deny check licenses bans sources"
+# Advisories are left out: the RustSec database lives on GitHub, which this project's machines cannot reach.
+DENY_VERSION=0.20.2
+DENY="$CACHE/tools/cargo-deny-$DENY_VERSION/bin/cargo-deny"
+if [ ! -x "$DENY" ]; then
+  deny_build=$(mktemp -d)
+  cargo install --locked --quiet cargo-deny --version "$DENY_VERSION" --no-default-features \
+    --root "$CACHE/tools/cargo-deny-$DENY_VERSION" --target-dir "$deny_build"
+  rm -rf "$deny_build"
+fi
+"$DENY" --log-level warn check licenses bans sources
+
 step "Helm chart and Argo CD checks"
 ./testbed/chart-check.sh
 

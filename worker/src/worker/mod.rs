@@ -10,6 +10,7 @@
 
 pub mod accounting;
 pub mod checkpointer;
+mod commands;
 pub mod commit_flight;
 pub mod config;
 pub mod inbox;
@@ -24,6 +25,7 @@ pub mod snapshots;
 pub mod startup;
 pub mod task;
 pub mod txn_loop;
+mod txn_pacing;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -10,6 +10,7 @@
 
 pub mod accounting;
 pub mod checkpointer;
+mod commands;
 pub mod commit_flight;
 pub mod config;
 pub mod inbox;
@@ -24,12 +25,15 @@ pub mod snapshots;
 pub mod startup;
 pub mod task;
 pub mod txn_loop;
+mod txn_pacing;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
@@ -39,11 +43,12 @@ use sluice_api::job_config::KafkaConfig;
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
 
+use crate::audit::sink::DecisionsLog;
 use crate::kafka::clients::{
     consumer_config, group_id, input_topics, producer_config, progress_topic, transactional_id,
 };
 use crate::kafka::progress_log::ProgressLogError;
-use crate::kafka::topics::{TopicError, check_layout, ensure_progress_topic};
+use crate::kafka::topics::{TopicError, TopicLayout, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::RocksResources;
 use accounting::Accounting;
@@ -55,6 +60,7 @@ use services::Services;
 use sluice_api::control::WorkerPhase;
 use sluice_store::ObjectStore;
 use snapshots::Snapshotter;
+use task::PartitionTask;
 pub use txn_loop::LoopStats;
 use txn_loop::{LoopError, TxnLoop};
 
@@ -142,57 +148,118 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let kafka = job.kafka.as_ref().ok_or(WorkerError::NoKafka)?;
     let model = load_model(job)?;
     let params = job_params(job)?;
-    let group = group_id(job);
-    let cconf = consumer_config(kafka, &group);
-    let consumer: BaseConsumer = cconf.create().map_err(kerr("creating the consumer"))?;
-    let layout = check_layout(&consumer, job, &cfg.worker.partitions)?;
-    let progress = progress_topic(job);
-    let admin: AdminClient<DefaultClientContext> =
-        cconf.create().map_err(kerr("creating the admin client"))?;
-    let decisions_log = crate::audit::sink::DecisionsLog {
-        consumer_config: cconf.clone(),
-        topic: job.topics.decisions.clone(),
-        partitions: i32::try_from(layout.decisions).unwrap_or(i32::MAX),
-    };
-    let services = Services::start(cfg, &model.version, layout.input_partitions, decisions_log)?;
+    let clients = KafkaSetup::connect(cfg, kafka)?;
+    let admin: AdminClient<DefaultClientContext> = clients
+        .cconf
+        .create()
+        .map_err(kerr("creating the admin client"))?;
+    let services = Services::start(
+        cfg,
+        &model.version,
+        clients.layout.input_partitions,
+        clients.decisions_log(job),
+    )?;
     services.runtime.block_on(ensure_progress_topic(
         &admin,
-        &progress,
-        layout.input_partitions,
+        &clients.progress,
+        clients.layout.input_partitions,
     ))?;
 
     fence_previous_assignment(kafka, job, &cfg.worker.fence_transactional_ids)?;
     let started = Instant::now();
     let producer = transactional_producer(kafka, job, &cfg.worker.identity)?;
 
-    let names = input_topics(&job.topics);
     let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib)
         .with_read_cache(job.state.read_cache_mib, cfg.worker.partitions.len());
-    let state_root = Path::new(&job.state.dir);
-    let remote = remote_snapshots(cfg, &services)?;
-    let ctx = startup::RecoveryContext {
-        consumer: &consumer,
-        consumer_config: &cconf,
-        topic_names: names,
-        progress_topic: &progress,
-        runtime: &services.runtime,
-        remote: remote.as_ref().map(|(store, r)| (*store, r)),
-        state_root,
-        resources: &resources,
-        params,
-        model: &model,
-        download_concurrency: usize::try_from(job.state.s3.max_concurrency).unwrap_or(8),
-    };
-    let mut tasks = startup::recover_all(&ctx, &cfg.worker.partitions)?;
+    let mut tasks = recover_tasks(cfg, &clients, &services, &resources, params, &model)?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, partitions = ?cfg.worker.partitions, "recovery complete; processing");
 
-    let mut inputs = Inputs::open(&cconf, names, &cfg.worker.partitions, |t, p| {
+    run_loop(cfg, &clients, &services, &producer, &mut tasks, stop)
+}
+
+/// The Kafka side of start-up: the consumer config every client and reader is created from, the consumer
+/// that checked the topics and reads the frontier, the checked layout and the progress topic's name.
+struct KafkaSetup {
+    cconf: ClientConfig,
+    consumer: BaseConsumer,
+    layout: TopicLayout,
+    progress: String,
+}
+
+impl KafkaSetup {
+    /// Creates the consumer and checks the topics (inputs co-partitioned, outputs present).
+    fn connect(cfg: &WorkerConfig, kafka: &KafkaConfig) -> Result<KafkaSetup, WorkerError> {
+        let job = &cfg.job;
+        let group = group_id(job);
+        let cconf = consumer_config(kafka, &group);
+        let consumer: BaseConsumer = cconf.create().map_err(kerr("creating the consumer"))?;
+        let layout = check_layout(&consumer, job, &cfg.worker.partitions)?;
+        let progress = progress_topic(job);
+        Ok(KafkaSetup {
+            cconf,
+            consumer,
+            layout,
+            progress,
+        })
+    }
+
+    /// The decisions topic, as the audit table reads it back.
+    fn decisions_log(&self, job: &JobConfig) -> DecisionsLog {
+        DecisionsLog {
+            consumer_config: self.cconf.clone(),
+            topic: job.topics.decisions.clone(),
+            partitions: i32::try_from(self.layout.decisions).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+/// Recovers every owned partition to the frontier (restoring from the checkpoint store when one is
+/// configured) and returns their tasks.
+fn recover_tasks(
+    cfg: &WorkerConfig,
+    clients: &KafkaSetup,
+    services: &Services,
+    resources: &RocksResources,
+    params: JobParams,
+    model: &ScoringModel,
+) -> Result<BTreeMap<i32, PartitionTask>, WorkerError> {
+    let job = &cfg.job;
+    let remote = remote_snapshots(cfg, services)?;
+    let ctx = startup::RecoveryContext {
+        consumer: &clients.consumer,
+        consumer_config: &clients.cconf,
+        topic_names: input_topics(&job.topics),
+        progress_topic: &clients.progress,
+        runtime: &services.runtime,
+        remote: remote.as_ref().map(|(store, r)| (*store, r)),
+        state_root: Path::new(&job.state.dir),
+        resources,
+        params,
+        model,
+        download_concurrency: usize::try_from(job.state.s3.max_concurrency).unwrap_or(8),
+    };
+    startup::recover_all(&ctx, &cfg.worker.partitions)
+}
+
+/// Runs the transactional loop from the recovered tasks' offsets until it ends, then gives a pending control
+/// API answer time to reach its caller.
+fn run_loop(
+    cfg: &WorkerConfig,
+    clients: &KafkaSetup,
+    services: &Services,
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    tasks: &mut BTreeMap<i32, PartitionTask>,
+    stop: Arc<AtomicBool>,
+) -> Result<LoopStats, WorkerError> {
+    let job = &cfg.job;
+    let names = input_topics(&job.topics);
+    let mut inputs = Inputs::open(&clients.cconf, names, &cfg.worker.partitions, |t, p| {
         tasks
             .get(&p)
             .map_or(0, |task| task.next_offsets()[usize::from(t.index())])
     })?;
     services.start_lag_poller(
-        &cconf,
+        &clients.cconf,
         names.map(str::to_string),
         cfg.worker.partitions.clone(),
     );
@@ -202,7 +269,7 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         services.snapshots.as_ref().map(|s| Arc::clone(&s.shared)),
         Arc::clone(&services.highs),
     );
-    accounting.publish(&tasks, WorkerPhase::Running, Duration::from_secs(1));
+    accounting.publish(tasks, WorkerPhase::Running, Duration::from_secs(1));
     let mut snapshotter = Snapshotter::new(
         job,
         services.snapshots.clone(),
@@ -212,11 +279,11 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let mut stats = LoopStats::default();
     let mut lp = TxnLoop {
         job,
-        layout: &layout,
+        layout: &clients.layout,
         inputs: &mut inputs,
-        producer: &producer,
-        tasks: &mut tasks,
-        progress_topic: &progress,
+        producer,
+        tasks,
+        progress_topic: &clients.progress,
         stop,
         stats: &mut stats,
         board: &services.board,

@@ -83,7 +83,6 @@ pub fn recover_partition(
 ) -> Result<(PartitionTask, RecoveryReport), RecoveryError> {
     let partition = input.partition;
     let state_err = |source| RecoveryError::State { partition, source };
-    let progress_err = |reason: String| RecoveryError::Progress { partition, reason };
     let checkpoints = LocalCheckpoints::new(input.state_root, partition);
     let live = LocalCheckpoints::live_dir(input.state_root, partition);
 
@@ -98,50 +97,10 @@ pub fn recover_partition(
                 .map_err(state_err)?;
             (meta.offsets, meta.txn_seq)
         }
-        None => {
-            // Never reuse the live directory: it may hold state from an uncommitted transaction.
-            if live.exists() {
-                std::fs::remove_dir_all(&live).map_err(|source| {
-                    state_err(StateError::Io {
-                        path: live.clone(),
-                        source,
-                    })
-                })?;
-            }
-            let start = input
-                .progress
-                .first()
-                .map_or(input.earliest, |r| r.start_offsets);
-            if input.progress.first().is_some_and(|r| r.txn_seq != 1) {
-                return Err(progress_err(
-                    "no local checkpoint and the progress log no longer starts at the first transaction; \
-                     restore from a savepoint or checkpoint that covers the retained history"
-                        .into(),
-                ));
-            }
-            (start, 0)
-        }
+        None => (start_without_checkpoint(&input, &live)?, 0),
     };
 
-    let pending: Vec<ProgressRecord> = input
-        .progress
-        .into_iter()
-        .filter(|r| r.txn_seq > start_seq)
-        .collect();
-    let plan = ReplayPlan::new(pending).map_err(|e| progress_err(e.to_string()))?;
-    let plan_start = plan.start_offsets().unwrap_or(start);
-    let plan_end = plan.end_offsets().unwrap_or(start);
-    if plan_start != start {
-        return Err(progress_err(format!(
-            "the state starts at offsets {start:?} but the next recorded transaction starts at {plan_start:?}"
-        )));
-    }
-    if plan_end != input.frontier {
-        return Err(progress_err(format!(
-            "recorded transactions end at {plan_end:?} but the committed offsets are {:?}",
-            input.frontier
-        )));
-    }
+    let plan = replay_plan(partition, input.progress, start, start_seq, input.frontier)?;
     let last_seq = plan.records().last().map_or(start_seq, |r| r.txn_seq);
 
     let mut task = PartitionTask::open(
@@ -154,6 +113,97 @@ pub fn recover_partition(
         start_seq,
     )?;
     let mut readers = Readers::open(input.consumer_config, &input.topic_names, partition, &start)?;
+    let replayed = replay(
+        &mut task,
+        &mut readers,
+        &plan,
+        partition,
+        input.observe.as_deref_mut(),
+    )?;
+    debug_assert_eq!(task.txn_seq(), last_seq);
+    let report = RecoveryReport {
+        partition,
+        checkpoint_seq: chosen.map(|m| m.seq),
+        replayed_records: replayed,
+        replayed_txns: plan.records().len(),
+    };
+    // Resume exactly at the frontier (control records between the last replayed record and the frontier are
+    // skipped by the consumer anyway).
+    task.set_next_offsets(input.frontier)?;
+    Ok((task, report))
+}
+
+/// Where the state starts when no local checkpoint fits: empty, at the first recorded transaction (or at the
+/// earliest offsets when nothing was committed yet). Discards the live directory.
+fn start_without_checkpoint(
+    input: &RecoveryInput<'_>,
+    live: &Path,
+) -> Result<[i64; 3], RecoveryError> {
+    let partition = input.partition;
+    // Never reuse the live directory: it may hold state from an uncommitted transaction.
+    if live.exists() {
+        std::fs::remove_dir_all(live).map_err(|source| RecoveryError::State {
+            partition,
+            source: StateError::Io {
+                path: live.to_path_buf(),
+                source,
+            },
+        })?;
+    }
+    let start = input
+        .progress
+        .first()
+        .map_or(input.earliest, |r| r.start_offsets);
+    if input.progress.first().is_some_and(|r| r.txn_seq != 1) {
+        return Err(RecoveryError::Progress {
+            partition,
+            reason: "no local checkpoint and the progress log no longer starts at the first transaction; \
+                     restore from a savepoint or checkpoint that covers the retained history"
+                .into(),
+        });
+    }
+    Ok(start)
+}
+
+/// The recorded transactions after `start_seq`, checked to continue the state at `start` and to end at the
+/// committed `frontier`.
+fn replay_plan(
+    partition: i32,
+    progress: Vec<ProgressRecord>,
+    start: [i64; 3],
+    start_seq: u64,
+    frontier: [i64; 3],
+) -> Result<ReplayPlan, RecoveryError> {
+    let progress_err = |reason: String| RecoveryError::Progress { partition, reason };
+    let pending: Vec<ProgressRecord> = progress
+        .into_iter()
+        .filter(|r| r.txn_seq > start_seq)
+        .collect();
+    let plan = ReplayPlan::new(pending).map_err(|e| progress_err(e.to_string()))?;
+    let plan_start = plan.start_offsets().unwrap_or(start);
+    let plan_end = plan.end_offsets().unwrap_or(start);
+    if plan_start != start {
+        return Err(progress_err(format!(
+            "the state starts at offsets {start:?} but the next recorded transaction starts at {plan_start:?}"
+        )));
+    }
+    if plan_end != frontier {
+        return Err(progress_err(format!(
+            "recorded transactions end at {plan_end:?} but the committed offsets are {frontier:?}"
+        )));
+    }
+    Ok(plan)
+}
+
+/// Processes the plan's records into `task` in their recorded order, each transaction followed by its
+/// commit, discarding the outputs (`observe` sees them). Returns the number of records replayed.
+fn replay(
+    task: &mut PartitionTask,
+    readers: &mut Readers,
+    plan: &ReplayPlan,
+    partition: i32,
+    mut observe: Option<&mut ReplayObserver<'_>>,
+) -> Result<u64, RecoveryError> {
     let mut discard = Vec::new();
     let mut replayed = 0u64;
     for rec in plan.records() {
@@ -166,17 +216,20 @@ pub fn recover_partition(
                     .copied()
                     .unwrap_or(0);
                 if msg.offset() >= end {
-                    return Err(progress_err(format!(
-                        "txn {} expects {} records below offset {end} of {}, found offset {}",
-                        rec.txn_seq,
-                        len,
-                        topic.name(),
-                        msg.offset()
-                    )));
+                    return Err(RecoveryError::Progress {
+                        partition,
+                        reason: format!(
+                            "txn {} expects {} records below offset {end} of {}, found offset {}",
+                            rec.txn_seq,
+                            len,
+                            topic.name(),
+                            msg.offset()
+                        ),
+                    });
                 }
                 crash_points::reach("during_replay");
                 task.process(topic, msg.offset(), msg.key(), msg.payload(), &mut discard)?;
-                if let Some(observe) = input.observe.as_mut() {
+                if let Some(observe) = observe.as_mut() {
                     observe(topic, msg.offset(), &discard);
                 }
                 discard.clear();
@@ -185,17 +238,7 @@ pub fn recover_partition(
         }
         task.on_committed()?;
     }
-    debug_assert_eq!(task.txn_seq(), last_seq);
-    let report = RecoveryReport {
-        partition,
-        checkpoint_seq: chosen.map(|m| m.seq),
-        replayed_records: replayed,
-        replayed_txns: plan.records().len(),
-    };
-    // Resume exactly at the frontier (control records between the last replayed record and the frontier are
-    // skipped by the consumer anyway).
-    task.set_next_offsets(input.frontier)?;
-    Ok((task, report))
+    Ok(replayed)
 }
 
 /// One read_committed consumer per source topic, each positioned at the replay start.

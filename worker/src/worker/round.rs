@@ -12,13 +12,14 @@
 //! and rejected: with two threads calling into the one librdkafka producer, the 5M-authorization drain fell
 //! from 102k to 82k records/s and its CPU per record rose by a fifth.)
 
+use std::collections::BTreeMap;
 use std::thread;
 
 use sluice_core::event::SourceTopic;
 use sluice_core::processor::Output;
 
 use super::inbox::{Inbox, TopicState};
-use super::inputs::Consumed;
+use super::inputs::{Consumed, Inputs};
 use super::output_route::EncodedOutput;
 use super::task::{PartitionTask, TaskError};
 
@@ -66,6 +67,28 @@ pub fn quotas(budget: u64, n: usize) -> impl Iterator<Item = u64> {
     let n64 = u64::try_from(n.max(1)).unwrap_or(u64::MAX);
     let (base, extra) = (budget / n64, budget % n64);
     (0..n64).map(move |i| base + u64::from(i < extra))
+}
+
+/// One lane per task for a round, each with its share of the `room` records the transaction has left.
+pub(super) fn lanes<'t>(
+    tasks: &'t mut BTreeMap<i32, PartitionTask>,
+    inboxes: &'t mut BTreeMap<i32, Inbox>,
+    inputs: &Inputs,
+    room: u64,
+) -> Vec<Lane<'t>> {
+    let n = inboxes.len();
+    tasks
+        .iter_mut()
+        .zip(inboxes.iter_mut())
+        .zip(quotas(room, n))
+        .map(|(((&partition, task), (_, inbox)), quota)| Lane {
+            partition,
+            task,
+            inbox,
+            topic_states: SourceTopic::ALL.map(|t| inputs.state(t, partition)),
+            quota,
+        })
+        .collect()
 }
 
 /// Runs the lanes, on up to `threads` threads when `buffered` is large enough, and returns their outputs

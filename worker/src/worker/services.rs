@@ -99,117 +99,41 @@ impl Services {
         let metrics = Arc::new(Metrics::new());
         let restarts = count_start(Path::new(&cfg.job.state.dir));
         metrics.restarts.inc_by(restarts);
-        let board = StatusBoard::new(WorkerStatus {
-            worker: cfg.worker.identity.clone(),
-            job: cfg.job.transactional_id_prefix.clone(),
-            model_version: model_version.into(),
-            phase: WorkerPhase::Recovering,
-            partitions: vec![],
-            last_checkpoint: None,
-            last_savepoint: None,
-            consecutive_failed_checkpoints: 0,
-            state_bytes: 0,
-            busy_ratio: 0.0,
-            input_partitions: u32::try_from(input_partitions).ok(),
-        });
+        let board = StatusBoard::new(initial_status(cfg, model_version, input_partitions));
         let layout = Layout::new(&cfg.job.transactional_id_prefix);
         let store = match &cfg.job.state.checkpoint_store {
             Some(uri) => Some(runtime.block_on(ObjectStore::open(uri, &cfg.job.state.s3))?),
             None => None,
         };
-        let audit = match (&cfg.job.audit, &store) {
-            (None, _) => None,
-            (Some(_), None) => return Err(ServicesError::AuditWithoutStore),
-            (Some(_), Some(_))
-                if usize::try_from(decisions_log.partitions).ok() != Some(input_partitions) =>
-            {
-                return Err(ServicesError::AuditPartitions {
-                    decisions: decisions_log.partitions,
-                    inputs: input_partitions,
-                });
-            }
-            (Some(spec), Some(_)) => {
-                let table = crate::audit::config::table_config(&cfg.job, spec);
-                Some(runtime.block_on(AuditSink::open(table, decisions_log))?)
-            }
-        };
+        let audit = open_audit(
+            cfg,
+            &runtime,
+            store.as_ref(),
+            decisions_log,
+            input_partitions,
+        )?;
         let snapshots = match &store {
             Some(store) => Some(SnapshotService::start(
                 runtime.handle(),
-                ServiceConfig {
-                    store: store.clone(),
-                    layout: layout.clone(),
-                    job: cfg.job.transactional_id_prefix.clone(),
-                    worker: cfg.worker.identity.clone(),
-                    model_version: model_version.into(),
-                    state_root: cfg.job.state.dir.clone().into(),
-                    retained: usize::try_from(cfg.job.state.retained_checkpoints).unwrap_or(3),
-                    concurrency: usize::try_from(cfg.job.state.s3.max_concurrency).unwrap_or(8),
-                    audit,
-                },
+                snapshot_config(cfg, model_version, store, &layout, audit),
                 Arc::clone(&metrics),
             )?),
             None => None,
         };
-        let token = cfg
-            .worker
-            .control_token_file
-            .as_deref()
-            .map(|f| TokenFile::open(Path::new(f)).map(Arc::new))
-            .transpose()?;
-        if token.is_none() {
-            tracing::warn!("no control API token file configured: /v1/* answers 401 to everyone");
-        }
-        let pod_ip = std::env::var(worker_env::POD_IP)
-            .ok()
-            .filter(|s| !s.is_empty());
-        let control_addr = parse_addr(
-            "worker.controlAddr",
-            cfg.worker.control_addr(pod_ip.as_deref()),
-        )?;
-        let metrics_addr = parse_addr(
-            "worker.metricsAddr",
-            cfg.worker.metrics_addr(pod_ip.as_deref()),
-        )?;
+        let token = control_token(cfg)?;
+        let (control_addr, metrics_addr) = listen_addrs(cfg)?;
         let state = ControlState {
             board: Arc::clone(&board),
             token,
             snapshots: snapshots.as_ref().map(|s| Arc::clone(&s.shared)),
         };
-        runtime.block_on(async {
-            let router = control_router(state);
-            let tls = match (
-                &cfg.worker.control_tls_cert_file,
-                &cfg.worker.control_tls_key_file,
-            ) {
-                (Some(cert), Some(key)) => Some(TlsFiles {
-                    cert: cert.into(),
-                    key: key.into(),
-                }),
-                _ => None,
-            };
-            match &tls {
-                Some(tls) => serve_tls(control_addr, router, "control", tls).await,
-                None => serve(control_addr, router, "control").await,
-            }
-            .map_err(|source| ServicesError::Bind {
-                what: "control API",
-                addr: control_addr,
-                source,
-            })?;
-            serve(
-                metrics_addr,
-                metrics_router(Arc::clone(&metrics)),
-                "metrics",
-            )
-            .await
-            .map_err(|source| ServicesError::Bind {
-                what: "metrics",
-                addr: metrics_addr,
-                source,
-            })?;
-            Ok::<_, ServicesError>(())
-        })?;
+        runtime.block_on(serve_control_and_metrics(
+            cfg,
+            state,
+            control_addr,
+            metrics_addr,
+            &metrics,
+        ))?;
         Ok(Services {
             runtime,
             metrics,
@@ -279,4 +203,143 @@ fn count_start(state_dir: &Path) -> u64 {
         tracing::warn!(error = %e, "could not record the start count");
     }
     previous
+}
+
+/// The status published until the loop's first report: recovering, nothing known yet.
+fn initial_status(
+    cfg: &WorkerConfig,
+    model_version: &str,
+    input_partitions: usize,
+) -> WorkerStatus {
+    WorkerStatus {
+        worker: cfg.worker.identity.clone(),
+        job: cfg.job.transactional_id_prefix.clone(),
+        model_version: model_version.into(),
+        phase: WorkerPhase::Recovering,
+        partitions: vec![],
+        last_checkpoint: None,
+        last_savepoint: None,
+        consecutive_failed_checkpoints: 0,
+        state_bytes: 0,
+        busy_ratio: 0.0,
+        input_partitions: u32::try_from(input_partitions).ok(),
+    }
+}
+
+/// Opens the audit table when the job has one; it needs a checkpoint store and one decisions partition per
+/// input partition.
+fn open_audit(
+    cfg: &WorkerConfig,
+    runtime: &tokio::runtime::Runtime,
+    store: Option<&ObjectStore>,
+    decisions_log: DecisionsLog,
+    input_partitions: usize,
+) -> Result<Option<AuditSink>, ServicesError> {
+    match (&cfg.job.audit, store) {
+        (None, _) => Ok(None),
+        (Some(_), None) => Err(ServicesError::AuditWithoutStore),
+        (Some(_), Some(_))
+            if usize::try_from(decisions_log.partitions).ok() != Some(input_partitions) =>
+        {
+            Err(ServicesError::AuditPartitions {
+                decisions: decisions_log.partitions,
+                inputs: input_partitions,
+            })
+        }
+        (Some(spec), Some(_)) => {
+            let table = crate::audit::config::table_config(&cfg.job, spec);
+            Ok(Some(
+                runtime.block_on(AuditSink::open(table, decisions_log))?,
+            ))
+        }
+    }
+}
+
+/// The snapshot service's settings for this worker.
+fn snapshot_config(
+    cfg: &WorkerConfig,
+    model_version: &str,
+    store: &ObjectStore,
+    layout: &Layout,
+    audit: Option<AuditSink>,
+) -> ServiceConfig {
+    ServiceConfig {
+        store: store.clone(),
+        layout: layout.clone(),
+        job: cfg.job.transactional_id_prefix.clone(),
+        worker: cfg.worker.identity.clone(),
+        model_version: model_version.into(),
+        state_root: cfg.job.state.dir.clone().into(),
+        retained: usize::try_from(cfg.job.state.retained_checkpoints).unwrap_or(3),
+        concurrency: usize::try_from(cfg.job.state.s3.max_concurrency).unwrap_or(8),
+        audit,
+    }
+}
+
+/// The control API's bearer token file, if one is configured (warns when none is).
+fn control_token(cfg: &WorkerConfig) -> Result<Option<Arc<TokenFile>>, ServicesError> {
+    let token = cfg
+        .worker
+        .control_token_file
+        .as_deref()
+        .map(|f| TokenFile::open(Path::new(f)).map(Arc::new))
+        .transpose()?;
+    if token.is_none() {
+        tracing::warn!("no control API token file configured: /v1/* answers 401 to everyone");
+    }
+    Ok(token)
+}
+
+/// The control API's and the metrics server's listen addresses (by default on the pod's IP).
+fn listen_addrs(cfg: &WorkerConfig) -> Result<(SocketAddr, SocketAddr), ServicesError> {
+    let pod_ip = std::env::var(worker_env::POD_IP)
+        .ok()
+        .filter(|s| !s.is_empty());
+    let control_addr = parse_addr(
+        "worker.controlAddr",
+        cfg.worker.control_addr(pod_ip.as_deref()),
+    )?;
+    let metrics_addr = parse_addr(
+        "worker.metricsAddr",
+        cfg.worker.metrics_addr(pod_ip.as_deref()),
+    )?;
+    Ok((control_addr, metrics_addr))
+}
+
+/// Binds and serves the control API (with TLS when a certificate and key are configured), then metrics.
+async fn serve_control_and_metrics(
+    cfg: &WorkerConfig,
+    state: ControlState,
+    control_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    metrics: &Arc<Metrics>,
+) -> Result<(), ServicesError> {
+    let router = control_router(state);
+    let tls = match (
+        &cfg.worker.control_tls_cert_file,
+        &cfg.worker.control_tls_key_file,
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        _ => None,
+    };
+    match &tls {
+        Some(tls) => serve_tls(control_addr, router, "control", tls).await,
+        None => serve(control_addr, router, "control").await,
+    }
+    .map_err(|source| ServicesError::Bind {
+        what: "control API",
+        addr: control_addr,
+        source,
+    })?;
+    serve(metrics_addr, metrics_router(Arc::clone(metrics)), "metrics")
+        .await
+        .map_err(|source| ServicesError::Bind {
+            what: "metrics",
+            addr: metrics_addr,
+            source,
+        })?;
+    Ok(())
 }

@@ -2,6 +2,9 @@
 //! `commitInterval` (or `commitMaxRecords`) commit one Kafka transaction holding the outputs, one progress
 //! record per partition that consumed input, and the consumed offsets. The transaction is the commit point:
 //! read_committed consumers see decisions as soon as it commits, independent of state checkpoints.
+//!
+//! When a transaction is due and how long a poll may block: `txn_pacing.rs`; control commands, run at a
+//! transaction boundary: `commands.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +15,6 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_api::JobConfig;
-use sluice_api::job_config::BACKLOG_COMMIT_STRETCH;
 use sluice_core::event::SourceTopic;
 
 use sluice_api::control::WorkerPhase;
@@ -23,10 +25,11 @@ use super::inbox::Inbox;
 use super::inputs::Inputs;
 use super::output_gate::OutputGate;
 use super::output_route::{EncodedOutput, OutputRoute};
-use super::round::{self, Lane, RoundError, RoundOutput};
+use super::round::{self, RoundError, RoundOutput};
 use super::snapshots::{SnapshotFailure, Snapshotter};
 use super::task::{PartitionTask, TaskError};
-use crate::control::{Command, StatusBoard};
+use super::txn_pacing::{POLL_BATCH, TxnPacing};
+use crate::control::StatusBoard;
 use crate::crash_points;
 use crate::kafka::clients::input_topic;
 use crate::kafka::progress_log::progress_key;
@@ -95,13 +98,6 @@ pub struct LoopStats {
 /// processing the others anyway. Kafka Streams' rule: never run ahead of a partition that still has data, since
 /// its next record may be earlier in event time; the bound only guards against a stuck fetch.
 pub(super) const MAX_TASK_IDLE: Duration = Duration::from_secs(30);
-/// The longest the loop blocks when nothing is fetched. It can block on only one of the three topics'
-/// consumers at a time, so a record arriving on another one waits up to this long: at 50 ms this added
-/// ~10 ms to the median decision latency at 12k records/s. 2 ms costs an idle worker ~500 cheap wake-ups/s.
-const MAX_POLL_BLOCK: Duration = Duration::from_millis(2);
-/// Records moved from one consumer's local buffer to the inboxes per poll; a poll that fills it means input
-/// is waiting (a backlog).
-const POLL_BATCH: usize = 2_000;
 /// Per task and topic, stop reading a topic once this many of its records wait in the inbox.
 const MAX_QUEUED_PER_TOPIC: usize = 50_000;
 
@@ -116,18 +112,12 @@ impl<'a> TxnLoop<'a> {
     where
         'a: 's,
     {
-        let interval = self.job.commit_interval.as_std();
-        let max_records = u64::from(self.job.commit_max_records);
-        let backlog_interval = interval * BACKLOG_COMMIT_STRETCH;
         let mut inboxes: BTreeMap<i32, Inbox> =
             self.tasks.keys().map(|p| (*p, Inbox::default())).collect();
         self.producer
             .begin_transaction()
             .map_err(kerr("beginning a transaction"))?;
-        let mut txn_started = Instant::now();
-        // Records processed into the open transaction (or, while a commit is in flight, the next one).
-        let mut in_txn = 0u64;
-        let inboxes_len = inboxes.len();
+        let mut pacing = TxnPacing::new(self.job);
         let mut gate: OutputGate<EncodedOutput> = OutputGate::default();
         let mut flight: Option<CommitFlight<'s>> = None;
         loop {
@@ -145,7 +135,7 @@ impl<'a> TxnLoop<'a> {
                 // Commands run at a transaction boundary: commit what is open first.
                 self.land(&mut flight, &mut gate)?;
                 self.commit_now(scope, &mut gate)?;
-                in_txn = 0;
+                pacing.reset();
                 if let Some(exit) = self.handle(cmd)? {
                     return Ok(exit);
                 }
@@ -156,87 +146,82 @@ impl<'a> TxnLoop<'a> {
             if flight.as_ref().is_some_and(CommitFlight::is_finished) {
                 self.land(&mut flight, &mut gate)?;
             }
-            let buffered: usize = inboxes.values().map(Inbox::len).sum();
-            let wait = if buffered > 0 {
-                Duration::ZERO
-            } else if in_txn == 0 {
-                MAX_POLL_BLOCK
-            } else {
-                interval
-                    .saturating_sub(txn_started.elapsed())
-                    .min(MAX_POLL_BLOCK)
-            };
+            let wait = pacing.poll_wait(buffered(&inboxes));
             let wait = gate.wait_bound().map_or(wait, |w| wait.min(w));
             if gate.is_open() {
                 self.release(&mut gate)?;
             }
-            // Bound memory: a topic whose queue is already long for some task is not read further for now.
-            let full = SourceTopic::ALL.map(|t| {
-                inboxes
-                    .values()
-                    .any(|i| i.queue_len(t) >= MAX_QUEUED_PER_TOPIC)
-            });
-            let mut unowned = None;
-            let skip = |t: SourceTopic| full.get(usize::from(t.index())).copied().unwrap_or(false);
-            let poll_started = Instant::now();
-            let fetched = self.inputs.poll_into(wait, POLL_BATCH, skip, |msg| {
-                let partition = msg.record.partition;
-                match inboxes.get_mut(&partition) {
-                    Some(inbox) => inbox.push(msg),
-                    None => unowned = Some((msg.record.topic, partition)),
-                }
-            })?;
-            if !wait.is_zero() {
-                self.accounting.add_idle(poll_started.elapsed());
-            }
-            if let Some((topic, partition)) = unowned {
-                return Err(LoopError::Unowned {
-                    topic: input_topic(&self.job.topics, topic).to_string(),
-                    partition,
-                });
-            }
-            let buffered: usize = inboxes.values().map(Inbox::len).sum();
-            if buffered > 0 && in_txn < max_records {
-                if in_txn == 0 {
-                    txn_started = Instant::now();
-                }
-                let inputs = &*self.inputs;
-                let lanes: Vec<Lane<'_>> = self
-                    .tasks
-                    .iter_mut()
-                    .zip(inboxes.iter_mut())
-                    .zip(round::quotas(max_records - in_txn, inboxes_len))
-                    .map(|(((&partition, task), (_, inbox)), quota)| Lane {
-                        partition,
-                        task,
-                        inbox,
-                        topic_states: SourceTopic::ALL.map(|t| inputs.state(t, partition)),
-                        quota,
-                    })
-                    .collect();
-                for group in round::run(lanes, self.threads, buffered)? {
-                    in_txn += self.deliver_round(group, &mut gate)?;
-                }
-            }
-            // Under a backlog the transaction runs longer (up to BACKLOG_COMMIT_STRETCH intervals): waiting
-            // input is not made visible sooner by a commit, and each commit is a round trip to the
-            // coordinator. "Backlog" = the last poll found a full batch already fetched.
-            let due_after = if fetched >= POLL_BATCH {
-                backlog_interval
-            } else {
-                interval
-            };
-            let commit_due =
-                in_txn > 0 && (txn_started.elapsed() >= due_after || in_txn >= max_records);
+            let fetched = self.fetch(&mut inboxes, wait)?;
+            self.process(&mut inboxes, &mut pacing, &mut gate)?;
+            let commit_due = pacing.is_due(fetched);
             // An idle job still snapshots on schedule (savepoint requests must not wait for traffic).
-            let idle_boundary = in_txn == 0 && flight.is_none() && self.snapshots.wants_boundary();
+            let idle_boundary =
+                pacing.is_empty() && flight.is_none() && self.snapshots.wants_boundary();
             if commit_due || idle_boundary {
                 // One commit at a time: the next transaction can only begin once the previous one committed.
                 self.land(&mut flight, &mut gate)?;
                 flight = Some(self.launch(scope, &mut gate)?);
-                in_txn = 0;
+                pacing.reset();
             }
         }
+    }
+
+    /// Moves what the consumers have buffered locally into the inboxes, blocking up to `wait` when nothing
+    /// is there, and returns how many records the poll moved.
+    fn fetch(
+        &mut self,
+        inboxes: &mut BTreeMap<i32, Inbox>,
+        wait: Duration,
+    ) -> Result<usize, LoopError> {
+        // Bound memory: a topic whose queue is already long for some task is not read further for now.
+        let full = SourceTopic::ALL.map(|t| {
+            inboxes
+                .values()
+                .any(|i| i.queue_len(t) >= MAX_QUEUED_PER_TOPIC)
+        });
+        let mut unowned = None;
+        let skip = |t: SourceTopic| full.get(usize::from(t.index())).copied().unwrap_or(false);
+        let poll_started = Instant::now();
+        let fetched = self.inputs.poll_into(wait, POLL_BATCH, skip, |msg| {
+            let partition = msg.record.partition;
+            match inboxes.get_mut(&partition) {
+                Some(inbox) => inbox.push(msg),
+                None => unowned = Some((msg.record.topic, partition)),
+            }
+        })?;
+        if !wait.is_zero() {
+            self.accounting.add_idle(poll_started.elapsed());
+        }
+        if let Some((topic, partition)) = unowned {
+            return Err(LoopError::Unowned {
+                topic: input_topic(&self.job.topics, topic).to_string(),
+                partition,
+            });
+        }
+        Ok(fetched)
+    }
+
+    /// When records wait and the transaction has room, runs one processing round over every task and sends
+    /// its outputs.
+    fn process(
+        &mut self,
+        inboxes: &mut BTreeMap<i32, Inbox>,
+        pacing: &mut TxnPacing,
+        gate: &mut OutputGate<EncodedOutput>,
+    ) -> Result<(), LoopError> {
+        let buffered = buffered(inboxes);
+        if buffered == 0 {
+            return Ok(());
+        }
+        let Some(room) = pacing.room() else {
+            return Ok(());
+        };
+        pacing.before_round();
+        let lanes = round::lanes(self.tasks, inboxes, self.inputs, room);
+        for group in round::run(lanes, self.threads, buffered)? {
+            pacing.add(self.deliver_round(group, gate)?);
+        }
+        Ok(())
     }
 
     /// Starts committing the open transaction: sends its held outputs and progress records, seals every task,
@@ -391,50 +376,9 @@ impl<'a> TxnLoop<'a> {
         }
         Ok(records)
     }
+}
 
-    /// Executes a control command right after a commit. Returns Some when the loop must end.
-    fn handle(&mut self, cmd: Command) -> Result<Option<LoopExit>, LoopError> {
-        match cmd {
-            Command::Checkpoint { reply } => {
-                let id = self.snapshots.checkpoint_now(self.tasks)?;
-                let _ = reply.send(Ok(id));
-            }
-            Command::Savepoint { id, reply } => {
-                self.snapshots.request_savepoint(id.clone());
-                let _ = reply.send(Ok(id));
-            }
-            Command::Stop { savepoint, reply } => {
-                let Some(id) = savepoint else {
-                    self.accounting.publish(
-                        self.tasks,
-                        WorkerPhase::Stopped,
-                        Duration::from_secs(1),
-                    );
-                    let _ = reply.send(Ok(None));
-                    return Ok(Some(LoopExit::Stopped));
-                };
-                self.accounting
-                    .publish(self.tasks, WorkerPhase::Stopping, Duration::from_secs(1));
-                match self.snapshots.savepoint_and_wait(self.tasks, id) {
-                    Ok(info) if info.error.is_none() => {
-                        self.accounting.publish(
-                            self.tasks,
-                            WorkerPhase::Stopped,
-                            Duration::from_secs(1),
-                        );
-                        let _ = reply.send(Ok(Some(info)));
-                        return Ok(Some(LoopExit::Stopped));
-                    }
-                    // The savepoint failed: keep running the current job; the caller sees why.
-                    Ok(info) => {
-                        let _ = reply.send(Err(info.error.unwrap_or_default()));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-            }
-        }
-        Ok(None)
-    }
+/// Records waiting in the inboxes.
+fn buffered(inboxes: &BTreeMap<i32, Inbox>) -> usize {
+    inboxes.values().map(Inbox::len).sum()
 }

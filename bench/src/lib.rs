@@ -26,5 +26,6 @@ pub mod setup;
 pub mod stats;
 pub mod systems;
 pub mod throughput;
+pub mod throughput_drain;
 pub mod throughput_report;
 pub mod timeline;

@@ -9,29 +9,24 @@
 //!    restart on the same state directory; then kill -9 again, input pending, restart on an empty directory
 //!    (full restore from S3). Each timed from process start to the first new committed decision.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use sluice_api::control_client::ControlClient;
-use sluice_crds::control::SnapshotState;
-use sluice_generator::{Generator, GeneratorConfig};
 
+use super::checkpoint_input::Batches;
+use super::checkpoint_measure::{status, trigger_and_measure};
 use super::checkpoint_report::{
-    Batch, CheckpointBenchResult, CheckpointMeasure, LOCAL_RECOVERY_GOAL_MS, PAUSE_GOAL_MS,
-    print_table,
+    Batch, CheckpointBenchResult, LOCAL_RECOVERY_GOAL_MS, PAUSE_GOAL_MS, print_table,
 };
 use super::disk::{DiskGuard, gib, tree_bytes};
-use super::prom::Scrape;
-use super::recovery::{NewRecords, runtime, spawn_worker, wait_ready};
+use super::recovery::{NewRecords, spawn_worker, wait_ready};
 use super::setup::{delete_topics, machine};
 use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
 use sluice_testbed::{S3Server, TestBed, TestBedError, unique_name};
 
 /// Only triggered checkpoints: the periodic interval is longer than any run.
 const JOB_YAML: &str = "commitInterval: 100ms\nstate:\n  checkpointInterval: 6h\n";
-/// Event-time rate of the generated input (as in `sluice-bench run`).
-const EVENTS_PER_SECOND: u32 = 12_000;
 const STEP_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 
 #[derive(Args, Clone, Debug)]
@@ -71,16 +66,14 @@ pub struct CheckpointArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The run: its job, where it lives, and the disk guard.
+/// The run: its job, where it lives, the disk guard, and the input batches produced so far.
 struct Bench<'a> {
     args: &'a CheckpointArgs,
     h: JobHarness,
     dir: PathBuf,
     guard: DiskGuard,
     free_lowest: u64,
-    /// Seed and event-time start of the next generated batch.
-    next_seed: u64,
-    next_start_ms: i64,
+    input: Batches,
 }
 
 pub fn run_checkpoint(mut args: CheckpointArgs) -> Result<(), TestBedError> {
@@ -96,25 +89,7 @@ pub fn run_checkpoint(mut args: CheckpointArgs) -> Result<(), TestBedError> {
     std::fs::create_dir_all(&dir).map_err(TestBedError::io("creating the run dir"))?;
     let guard = DiskGuard::new(&dir, (min_free * 1024.0 * 1024.0 * 1024.0) as u64);
     // Services, bucket and topics; a failure here leaves nothing behind either.
-    let setup = || -> Result<_, TestBedError> {
-        let free_at_start = guard.check("start")?;
-        let bed = TestBed::with_kafka()?;
-        let s3 = S3Server::start(&dir.join("s3"))?;
-        // s3s-fs keeps each bucket as a directory of its data root; its CreateBucket is exactly this mkdir.
-        // (The bench binary does not link an S3 client of its own.)
-        let bucket = unique_name("ckpt-bench");
-        std::fs::create_dir_all(dir.join("s3").join("data").join(&bucket))
-            .map_err(TestBedError::io("creating the bucket"))?;
-        let mut h = JobHarness::new(
-            bed.kafka_bootstrap(),
-            &dir.join("job"),
-            args.partitions,
-            JOB_YAML,
-        )?;
-        h.with_store(&format!("s3://{bucket}/bench"), Some(&s3.endpoint()));
-        Ok((free_at_start, bed, s3, h))
-    };
-    let (free_at_start, _bed, s3, h) = match setup() {
+    let (free_at_start, _bed, s3, h) = match start_services(&args, &dir, &guard) {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
@@ -127,8 +102,7 @@ pub fn run_checkpoint(mut args: CheckpointArgs) -> Result<(), TestBedError> {
         dir: dir.clone(),
         guard,
         free_lowest: free_at_start,
-        next_seed: 11,
-        next_start_ms: GeneratorConfig::default().start_time_ms,
+        input: Batches::new(args.cards, args.partitions),
     };
     let outcome = bench.run();
     let mut result = match outcome {
@@ -155,6 +129,31 @@ pub fn run_checkpoint(mut args: CheckpointArgs) -> Result<(), TestBedError> {
     Ok(())
 }
 
+/// Kafka, the S3 server with the run's bucket, and the job using it as its store, all under `dir`; first the
+/// free bytes at the start (the disk guard's first check).
+fn start_services(
+    args: &CheckpointArgs,
+    dir: &Path,
+    guard: &DiskGuard,
+) -> Result<(u64, TestBed, S3Server, JobHarness), TestBedError> {
+    let free_at_start = guard.check("start")?;
+    let bed = TestBed::with_kafka()?;
+    let s3 = S3Server::start(&dir.join("s3"))?;
+    // s3s-fs keeps each bucket as a directory of its data root; its CreateBucket is exactly this mkdir.
+    // (The bench binary does not link an S3 client of its own.)
+    let bucket = unique_name("ckpt-bench");
+    std::fs::create_dir_all(dir.join("s3").join("data").join(&bucket))
+        .map_err(TestBedError::io("creating the bucket"))?;
+    let mut h = JobHarness::new(
+        bed.kafka_bootstrap(),
+        &dir.join("job"),
+        args.partitions,
+        JOB_YAML,
+    )?;
+    h.with_store(&format!("s3://{bucket}/bench"), Some(&s3.endpoint()));
+    Ok((free_at_start, bed, s3, h))
+}
+
 impl Bench<'_> {
     fn spec(&self, slot: &str) -> WorkerSpec {
         WorkerSpec {
@@ -175,6 +174,7 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// The phases in order: load, full and incremental checkpoint, then the tail and the two recoveries.
     fn run(&mut self) -> Result<CheckpointBenchResult, TestBedError> {
         let a = self.args;
         let mut r = CheckpointBenchResult {
@@ -189,14 +189,25 @@ impl Bench<'_> {
             change_percent: a.change_percent,
             ..Default::default()
         };
+        let mut w = self.load(&mut r)?;
+        self.checkpoints(&mut w, &mut r)?;
+        self.recoveries(w, &mut r)?;
+        r.pause_goal_met = r.full.pause_ms.max(r.incremental.pause_ms) < PAUSE_GOAL_MS;
+        r.local_recovery_goal_met = r.recovery_local.first_decision_ms < LOCAL_RECOVERY_GOAL_MS;
+        Ok(r)
+    }
 
+    /// The state: an optional preload, then the load batch drained by a worker in slot "a", which is returned
+    /// running.
+    fn load(&mut self, r: &mut CheckpointBenchResult) -> Result<RunningWorker, TestBedError> {
+        let a = self.args;
         if a.preload {
             eprintln!("preloading the state of {} cards…", a.cards);
             let pre = super::preload::preload(
                 &self.h.state_dir("a"),
                 a.partitions,
                 a.cards,
-                self.next_start_ms,
+                self.input.next_start_ms(),
             )?;
             eprintln!("preloaded in {:.0} s", pre.seconds);
             r.preload = Some(pre);
@@ -211,9 +222,18 @@ impl Bench<'_> {
         wait_ready(&self.h, &mut w, Duration::from_secs(300))?;
         r.load.drain_seconds = self.drain(&mut w, "the load")?;
         r.disk.status_state_bytes = status(&self.h, &w)?.state_bytes;
+        Ok(w)
+    }
 
+    /// The full checkpoint, then `change_percent` % of the cards changed and the incremental one.
+    fn checkpoints(
+        &mut self,
+        w: &mut RunningWorker,
+        r: &mut CheckpointBenchResult,
+    ) -> Result<(), TestBedError> {
+        let a = self.args;
         eprintln!("full checkpoint…");
-        r.full = self.checkpoint(&mut w)?;
+        r.full = trigger_and_measure(&self.h, w, STEP_TIMEOUT)?;
         r.disk.state_dir_bytes = tree_bytes(&self.h.state_dir("a"));
         r.disk.s3_bytes = tree_bytes(&self.dir.join("s3"));
         self.check_disk("the full checkpoint")?;
@@ -224,13 +244,23 @@ impl Bench<'_> {
             a.change_percent
         );
         self.produce(changed.max(1), &mut r.change)?;
-        r.change.drain_seconds = self.drain(&mut w, "the change")?;
-        r.incremental = self.checkpoint(&mut w)?;
+        r.change.drain_seconds = self.drain(w, "the change")?;
+        r.incremental = trigger_and_measure(&self.h, w, STEP_TIMEOUT)?;
         r.uploaded_share_of_state =
             r.incremental.uploaded_bytes as f64 / r.incremental.state_bytes.max(1) as f64;
         r.changed_share_of_cards =
             r.change.cards_touched as f64 / r.cards_with_state().max(1) as f64;
+        Ok(())
+    }
 
+    /// A tail committed after the checkpoint, then kill -9 and a timed restart on the same state directory,
+    /// then kill -9 and a timed restart on an empty one (a full restore from S3). Stops the last worker.
+    fn recoveries(
+        &mut self,
+        mut w: RunningWorker,
+        r: &mut CheckpointBenchResult,
+    ) -> Result<(), TestBedError> {
+        let a = self.args;
         eprintln!(
             "tail of {} authorizations after the checkpoint…",
             a.tail_authorizations
@@ -256,41 +286,13 @@ impl Bench<'_> {
                 "the restart on an empty directory downloaded nothing".into(),
             ));
         }
-        self.h.stop_all(vec![w]).map_err(TestBedError::Env)?;
-
-        r.pause_goal_met = r.full.pause_ms.max(r.incremental.pause_ms) < PAUSE_GOAL_MS;
-        r.local_recovery_goal_met = r.recovery_local.first_decision_ms < LOCAL_RECOVERY_GOAL_MS;
-        Ok(r)
+        self.h.stop_all(vec![w]).map_err(TestBedError::Env)
     }
 
     /// Produces `authorizations` on the run's cards (event time continuing after the previous batch).
     fn produce(&mut self, authorizations: u64, batch: &mut Batch) -> Result<(), TestBedError> {
         self.check_disk("producing")?;
-        let g = GeneratorConfig {
-            seed: self.next_seed,
-            cards: self.args.cards,
-            partitions: self.args.partitions as u32,
-            authorizations,
-            events_per_second: EVENTS_PER_SECOND,
-            start_time_ms: self.next_start_ms,
-            ..GeneratorConfig::default()
-        };
-        self.next_seed += 1;
-        // Past this batch's last event (bursts add a few steps) plus two minutes: the next is never late.
-        let span_ms = authorizations.saturating_mul(1_100) / u64::from(EVENTS_PER_SECOND);
-        self.next_start_ms += i64::try_from(span_ms).unwrap_or(i64::MAX / 4) + 120_000;
-        let cards_touched = cards_touched(&g);
-        let started = Instant::now();
-        let summary =
-            sluice_cli::produce::produce(&self.h.bootstrap, &self.h.job.topics, g, 0, |_| {})
-                .map_err(|e| TestBedError::Env(format!("producing: {e}")))?;
-        *batch = Batch {
-            authorizations: summary.authorizations,
-            records: summary.records,
-            cards_touched,
-            produce_seconds: started.elapsed().as_secs_f64(),
-            drain_seconds: 0.0,
-        };
+        *batch = self.input.produce(&self.h, authorizations)?;
         Ok(())
     }
 
@@ -312,60 +314,6 @@ impl Bench<'_> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    /// Triggers a checkpoint and measures it.
-    fn checkpoint(&mut self, w: &mut RunningWorker) -> Result<CheckpointMeasure, TestBedError> {
-        let rt = runtime()?;
-        let c = ControlClient::new(&w.control_url, Some(self.h.token.clone()));
-        let env = |e: sluice_api::control_client::ClientError| TestBedError::Env(e.to_string());
-        let before = Scrape::get(&w.metrics_url)?;
-        let started = Instant::now();
-        let id = rt.block_on(c.trigger_checkpoint()).map_err(env)?.id;
-        let info = loop {
-            let st = rt.block_on(c.status()).map_err(env)?;
-            if let Some(cp) = st.last_checkpoint.filter(|cp| cp.id == id) {
-                break cp;
-            }
-            w.process.check_alive()?;
-            if started.elapsed() > STEP_TIMEOUT {
-                return Err(TestBedError::Env(format!(
-                    "checkpoint {id} did not complete"
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if info.state != SnapshotState::Completed {
-            return Err(TestBedError::Env(format!(
-                "checkpoint {id} failed: {info:?}"
-            )));
-        }
-        let after = Scrape::get(&w.metrics_url)?;
-        let pause = after
-            .histogram("sluice_checkpoint_pause_seconds", "")
-            .since(before.histogram("sluice_checkpoint_pause_seconds", ""));
-        let cut = after
-            .histogram("sluice_checkpoint_local_seconds", "")
-            .since(before.histogram("sluice_checkpoint_local_seconds", ""));
-        let uploaded = |s: &Scrape| {
-            s.value(
-                "sluice_checkpoint_uploaded_bytes_total",
-                "kind=\"checkpoint\"",
-            )
-            .unwrap_or(0.0)
-        };
-        Ok(CheckpointMeasure {
-            id,
-            pause_ms: pause.sum / pause.count.max(1.0) * 1000.0,
-            local_cut_ms: cut.sum / cut.count.max(1.0) * 1000.0,
-            pauses: pause.count,
-            duration_ms: info.duration_ms.unwrap_or(0),
-            wall_ms,
-            uploaded_bytes: info.uploaded_bytes,
-            state_bytes: info.state_bytes,
-            uploaded_bytes_metric: uploaded(&after) - uploaded(&before),
-        })
     }
 
     /// Produces the pending input while the worker is dead, then times its restart in state slot `slot`.
@@ -419,32 +367,4 @@ impl Bench<'_> {
             super::disk::available_bytes(&sluice_testbed::cache::run_root()).map_or(0.0, gib)
         );
     }
-}
-
-/// `GET /v1/status` of `w`.
-fn status(
-    h: &JobHarness,
-    w: &RunningWorker,
-) -> Result<sluice_crds::control::WorkerStatus, TestBedError> {
-    let c = ControlClient::new(&w.control_url, Some(h.token.clone()));
-    runtime()?
-        .block_on(c.status())
-        .map_err(|e| TestBedError::Env(e.to_string()))
-}
-
-/// Distinct cards a generated batch touches (its keys are `card-<index>`; anything else counts once each).
-fn cards_touched(g: &GeneratorConfig) -> u64 {
-    let mut seen = vec![false; usize::try_from(g.cards).unwrap_or(0)];
-    let mut other = 0;
-    for rec in Generator::new(g.clone()) {
-        let idx = std::str::from_utf8(&rec.key)
-            .ok()
-            .and_then(|k| k.strip_prefix("card-"))
-            .and_then(|n| n.parse::<usize>().ok());
-        match idx.and_then(|i| seen.get_mut(i)) {
-            Some(s) => *s = true,
-            None => other += 1,
-        }
-    }
-    seen.iter().filter(|s| **s).count() as u64 + other
 }

@@ -11,13 +11,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Serialize;
+use sluice_cli::produce::ProduceSummary;
 use sluice_crds::job_config::TopicsConfig;
 use sluice_generator::GeneratorConfig;
+use sluice_worker::kafka::KafkaOpError;
 
 use super::stats::{Percentiles, percentiles};
 use sluice_testbed::{TestBedError, unique_name};
@@ -90,38 +93,12 @@ pub fn run_phase(
     output: &str,
     mut during: impl FnMut(Duration) -> Result<(), TestBedError>,
 ) -> Result<LatencyResult, TestBedError> {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &load.bootstrap)
-        .set("group.id", unique_name("latency-reader"))
-        .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .map_err(|e| env_err(format_args!("reader: {e}")))?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..load.partitions {
-        tpl.add_partition_offset(output, p, Offset::Beginning)
-            .map_err(env_err)?;
-    }
-    reader.assign(&tpl).map_err(env_err)?;
-
-    let total_secs = load.warmup.as_secs_f64() + load.secs as f64 + load.tail.as_secs_f64();
-    // The generator's count is authorizations; the other topics come on top (about a fifth more).
-    let authorizations = (f64::from(load.rate) * total_secs / 1.2).ceil() as u64;
-    let gen_cfg = generator(load.cards, load.partitions, load.rate, authorizations);
+    let reader = output_reader(load, output)?;
     let window = Arc::new(Window {
         start_ms: AtomicI64::new(0),
     });
     let done = Arc::new(AtomicBool::new(false));
-    let producer = {
-        let (bootstrap, topics) = (load.bootstrap.clone(), inputs.clone());
-        let (window, done, rate) = (Arc::clone(&window), Arc::clone(&done), load.rate);
-        std::thread::spawn(move || {
-            window.start_ms.store(now_ms(), Ordering::Relaxed);
-            let r = sluice_cli::produce::produce(&bootstrap, &topics, gen_cfg, rate, |_| {});
-            done.store(true, Ordering::Relaxed);
-            r
-        })
-    };
+    let producer = spawn_load(load, inputs, Arc::clone(&window), Arc::clone(&done));
     let warmup_ms = i64::try_from(load.warmup.as_millis()).unwrap_or(0);
     let window_ms = warmup_ms + i64::try_from(load.secs).unwrap_or(0) * 1000;
     let started = Instant::now();
@@ -165,6 +142,45 @@ pub fn run_phase(
         produced_records: produced.records,
         window_end_ms: window.start_ms.load(Ordering::Relaxed) + window_ms,
         cdf: cdf_points(&samples),
+    })
+}
+
+/// A read_committed reader of every partition of `output`, from the beginning.
+fn output_reader(load: &LatencyLoad, output: &str) -> Result<BaseConsumer, TestBedError> {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &load.bootstrap)
+        .set("group.id", unique_name("latency-reader"))
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .map_err(|e| env_err(format_args!("reader: {e}")))?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..load.partitions {
+        tpl.add_partition_offset(output, p, Offset::Beginning)
+            .map_err(env_err)?;
+    }
+    reader.assign(&tpl).map_err(env_err)?;
+    Ok(reader)
+}
+
+/// Starts the generator on its own thread, producing the warm-up, the window and the tail at the load's rate
+/// into `inputs`; it stamps `window` when it starts and sets `done` when it has produced everything.
+fn spawn_load(
+    load: &LatencyLoad,
+    inputs: &TopicsConfig,
+    window: Arc<Window>,
+    done: Arc<AtomicBool>,
+) -> JoinHandle<Result<ProduceSummary, KafkaOpError>> {
+    let total_secs = load.warmup.as_secs_f64() + load.secs as f64 + load.tail.as_secs_f64();
+    // The generator's count is authorizations; the other topics come on top (about a fifth more).
+    let authorizations = (f64::from(load.rate) * total_secs / 1.2).ceil() as u64;
+    let gen_cfg = generator(load.cards, load.partitions, load.rate, authorizations);
+    let (bootstrap, topics, rate) = (load.bootstrap.clone(), inputs.clone(), load.rate);
+    std::thread::spawn(move || {
+        window.start_ms.store(now_ms(), Ordering::Relaxed);
+        let r = sluice_cli::produce::produce(&bootstrap, &topics, gen_cfg, rate, |_| {});
+        done.store(true, Ordering::Relaxed);
+        r
     })
 }
 

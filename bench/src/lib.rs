@@ -5,6 +5,8 @@
 //! Results are measurements of this machine; nothing here asserts speed.
 
 pub mod checkpoint;
+pub mod checkpoint_input;
+pub mod checkpoint_measure;
 pub mod checkpoint_report;
 pub mod commit_probe;
 pub mod compare;
@@ -24,5 +26,6 @@ pub mod setup;
 pub mod stats;
 pub mod systems;
 pub mod throughput;
+pub mod throughput_drain;
 pub mod throughput_report;
 pub mod timeline;

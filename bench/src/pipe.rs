@@ -36,37 +36,13 @@ fn err(action: &str) -> impl FnOnce(KafkaError) -> TestBedError + '_ {
 
 /// Copies records until `stop` is set, committing transactionally. Returns the records copied.
 pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.bootstrap)
-        .set("group.id", &cfg.group)
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .map_err(err("consumer"))?;
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.bootstrap)
-        .set("transactional.id", &cfg.transactional_id)
-        .set("transaction.timeout.ms", "900000")
-        .set("linger.ms", "2")
-        .set("retry.backoff.ms", "20")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("batch.num.messages", "10000")
-        .create()
-        .map_err(err("producer"))?;
+    let consumer = consumer(cfg)?;
+    let producer = producer(cfg)?;
     producer
         .init_transactions(TXN_TIMEOUT)
         .map_err(err("init_transactions"))?;
-    let mut tpl = TopicPartitionList::new();
-    for t in &cfg.inputs {
-        for p in 0..cfg.partitions {
-            tpl.add_partition_offset(t, p, Offset::Beginning)
-                .map_err(err("assignment"))?;
-        }
-    }
-    consumer.assign(&tpl).map_err(err("assign"))?;
-    let mut next: std::collections::BTreeMap<(String, i32), i64> = Default::default();
+    assign_from_beginning(&consumer, cfg)?;
+    let mut next: NextOffsets = Default::default();
     producer.begin_transaction().map_err(err("begin"))?;
     let (mut copied, mut in_txn) = (0u64, 0u64);
     let mut started = Instant::now();
@@ -102,22 +78,7 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
                 || in_txn >= cfg.commit_max_records)
         {
             gate.release(|h| send_copy(&producer, &cfg.output, h))?;
-            let mut offsets = TopicPartitionList::new();
-            for ((t, p), o) in &next {
-                offsets
-                    .add_partition_offset(t, *p, Offset::Offset(*o))
-                    .map_err(err("offsets"))?;
-            }
-            let group = consumer
-                .group_metadata()
-                .ok_or_else(|| TestBedError::Env("pipe: no group metadata".into()))?;
-            producer
-                .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
-                .map_err(err("send_offsets"))?;
-            // The worker's commit path (no 100 ms flush poll), so the ceiling is measured with it too.
-            sluice_worker::kafka::txn_commit::commit_transaction(&producer, TXN_TIMEOUT)
-                .map_err(err("commit"))?;
-            producer.begin_transaction().map_err(err("begin"))?;
+            commit(&consumer, &producer, &next)?;
             gate.close();
             in_txn = 0;
         }
@@ -125,6 +86,70 @@ pub fn run_pipe(cfg: &PipeConfig, stop: Arc<AtomicBool>) -> Result<u64, TestBedE
             return Ok(copied);
         }
     }
+}
+
+/// Next offset to consume per (input topic, partition): the offsets each commit sends.
+type NextOffsets = std::collections::BTreeMap<(String, i32), i64>;
+
+fn consumer(cfg: &PipeConfig) -> Result<BaseConsumer, TestBedError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &cfg.bootstrap)
+        .set("group.id", &cfg.group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .map_err(err("consumer"))
+}
+
+fn producer(cfg: &PipeConfig) -> Result<ThreadedProducer<DefaultProducerContext>, TestBedError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &cfg.bootstrap)
+        .set("transactional.id", &cfg.transactional_id)
+        .set("transaction.timeout.ms", "900000")
+        .set("linger.ms", "2")
+        .set("retry.backoff.ms", "20")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("batch.num.messages", "10000")
+        .create()
+        .map_err(err("producer"))
+}
+
+/// Assigns every partition of every input topic, from the beginning.
+fn assign_from_beginning(consumer: &BaseConsumer, cfg: &PipeConfig) -> Result<(), TestBedError> {
+    let mut tpl = TopicPartitionList::new();
+    for t in &cfg.inputs {
+        for p in 0..cfg.partitions {
+            tpl.add_partition_offset(t, p, Offset::Beginning)
+                .map_err(err("assignment"))?;
+        }
+    }
+    consumer.assign(&tpl).map_err(err("assign"))
+}
+
+/// Adds the consumed offsets to the open transaction, commits it and begins the next.
+fn commit(
+    consumer: &BaseConsumer,
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    next: &NextOffsets,
+) -> Result<(), TestBedError> {
+    let mut offsets = TopicPartitionList::new();
+    for ((t, p), o) in next {
+        offsets
+            .add_partition_offset(t, *p, Offset::Offset(*o))
+            .map_err(err("offsets"))?;
+    }
+    let group = consumer
+        .group_metadata()
+        .ok_or_else(|| TestBedError::Env("pipe: no group metadata".into()))?;
+    producer
+        .send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT)
+        .map_err(err("send_offsets"))?;
+    // The worker's commit path (no 100 ms flush poll), so the ceiling is measured with it too.
+    sluice_worker::kafka::txn_commit::commit_transaction(producer, TXN_TIMEOUT)
+        .map_err(err("commit"))?;
+    producer.begin_transaction().map_err(err("begin"))
 }
 
 /// Copies one consumed record (partition, key, payload, timestamp) to `output`.

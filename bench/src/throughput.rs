@@ -1,22 +1,21 @@
 //! `sluice-bench run`: drain throughput and fixed-rate latency of the Sluice worker against the ceiling (a bare
 //! transactional identity pipe) and optionally the Flink peer, on the same broker and the same pre-loaded topics.
+//! The drain phase is in `throughput_drain.rs`, the result and its Markdown table in `throughput_report.rs`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
 use super::flink::{FlinkRun, ensure_jar};
-use super::phases::{flink_drain, load_for};
+use super::latency::LatencyLoad;
+use super::phases::load_for;
 use super::plot::write_plots;
-use super::procstat::{cpu_seconds, peak_rss_kib};
-use super::setup::{Setup, machine, topic_size};
+use super::setup::{Setup, machine};
 use super::systems::System;
-use super::throughput_report::{BenchResult, Drain, LatencyRatio, print_table};
-use super::timeline::CommittedSampler;
-use sluice_testbed::binaries::terminate;
-use sluice_testbed::kafka_admin::{create_job_topics, create_topics, group_lag, job_topics};
-use sluice_testbed::process::ManagedProcess;
+use super::throughput_drain::drains;
+use super::throughput_report::{BenchResult, LatencyRatio, print_table};
+use sluice_testbed::kafka_admin::job_topics;
 use sluice_testbed::{TestBed, TestBedError, unique_name};
 
 #[derive(Args, Clone)]
@@ -65,67 +64,30 @@ pub struct RunArgs {
     pub no_plots: bool,
 }
 
-/// Waits until `group` has committed everything in `inputs`, then measures and stops the process.
-fn drain(
-    setup: &Setup,
-    mut proc: ManagedProcess,
-    group: &str,
-    inputs: &[&str],
-    records: u64,
-    started: Instant,
-) -> Result<Drain, TestBedError> {
-    let mut sampler =
-        CommittedSampler::new(&setup.bootstrap, group, inputs, setup.partitions, started)?;
-    loop {
-        sampler.tick();
-        proc.check_alive()?;
-        if group_lag(&setup.bootstrap, group, inputs, setup.partitions)? == 0 {
-            break;
+impl RunArgs {
+    /// Whether the Flink peer runs: opt-in with --quick, opt-out otherwise.
+    fn with_flink(&self) -> bool {
+        if self.quick {
+            self.flink
+        } else {
+            !self.no_flink
         }
-        std::thread::sleep(Duration::from_millis(200));
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(proc.pid()).unwrap_or(0.0);
-    let rss = peak_rss_kib(proc.pid()).unwrap_or(0) as f64 / 1024.0;
-    terminate(proc.pid());
-    proc.wait_exit(Duration::from_secs(60));
-    Ok(Drain {
-        records,
-        seconds,
-        records_per_sec: records as f64 / seconds,
-        cpu_seconds: cpu,
-        records_per_cpu_sec: if cpu > 0.0 { records as f64 / cpu } else { 0.0 },
-        cpu_sec_per_million: cpu / (records as f64 / 1e6),
-        peak_rss_mib: rss,
-        timeline: sampler.finish(records as i64),
-    })
-}
 
-fn sluice_generator_config(
-    args: &RunArgs,
-    authorizations: u64,
-) -> sluice_generator::GeneratorConfig {
-    sluice_generator::GeneratorConfig {
-        cards: args.cards,
-        partitions: args.partitions as u32,
-        authorizations,
-        events_per_second: 12_000,
-        ..Default::default()
+    /// --quick: caps every size at the harness-proving minimum.
+    fn shrink_to_quick(&mut self) {
+        self.authorizations = self.authorizations.min(20_000);
+        self.cards = self.cards.min(2_000);
+        self.latency_rate = self.latency_rate.min(2_000);
+        self.latency_secs = self.latency_secs.min(5);
+        self.recovery_secs = self.recovery_secs.min(10);
     }
 }
 
 pub fn run(mut args: RunArgs) -> Result<(), TestBedError> {
-    let with_flink = if args.quick {
-        args.flink
-    } else {
-        !args.no_flink
-    };
+    let with_flink = args.with_flink();
     if args.quick {
-        args.authorizations = args.authorizations.min(20_000);
-        args.cards = args.cards.min(2_000);
-        args.latency_rate = args.latency_rate.min(2_000);
-        args.latency_secs = args.latency_secs.min(5);
-        args.recovery_secs = args.recovery_secs.min(10);
+        args.shrink_to_quick();
     }
     let flink_ckpt_ms =
         args.flink_checkpoint_interval_ms
@@ -139,7 +101,30 @@ pub fn run(mut args: RunArgs) -> Result<(), TestBedError> {
         partitions: args.partitions,
         commit_interval_ms: args.commit_interval_ms,
     };
-    let mut result = BenchResult {
+    let mut result = new_result(&args);
+    let flink = if with_flink {
+        Some(flink_template(&args, &setup, flink_ckpt_ms)?)
+    } else {
+        None
+    };
+
+    drains(&args, &setup, flink.as_ref(), &mut result)?;
+    let fixed_rate = FixedRate {
+        args: &args,
+        setup: &setup,
+        flink: flink.as_ref(),
+        flink_ckpt_ms,
+    };
+    fixed_rate.latencies(&mut result)?;
+    if !args.no_recovery {
+        fixed_rate.recoveries(&mut result)?;
+    }
+    finish(&args, &dir, &mut result)
+}
+
+/// The result before any phase ran: when, where and with which settings.
+fn new_result(args: &RunArgs) -> BenchResult {
+    BenchResult {
         unix_time: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -152,79 +137,102 @@ pub fn run(mut args: RunArgs) -> Result<(), TestBedError> {
         latency_secs: args.latency_secs,
         commit_interval_ms: args.commit_interval_ms,
         ..Default::default()
-    };
-    let flink = if with_flink {
-        Some(FlinkRun {
-            jar: ensure_jar(&sluice_testbed::cache::cache_root())?,
-            bootstrap: setup.bootstrap.clone(),
-            inputs: job_topics("unset"),
-            outputs: job_topics("unset"),
-            prefix: String::new(),
-            parallelism: setup.partitions,
-            partitions: setup.partitions,
-            checkpoint_interval_ms: flink_ckpt_ms,
-            checkpoint_dir: dir.join("flink-checkpoints"),
-            heap_mib: args.flink_heap_mib,
-            bounded: false,
-            restore_from: None,
-        })
-    } else {
-        None
-    };
-
-    drains(&args, &setup, flink.as_ref(), &mut result)?;
-
-    // Latency at a fixed rate: fresh topics per system, system started first, then the load.
-    let load = |system, secs| {
-        load_for(
-            &setup,
-            system,
-            args.cards,
-            args.latency_rate,
-            secs,
-            flink_ckpt_ms,
-        )
-    };
-    eprintln!(
-        "floor: input topic read back at {}/s for {}s…",
-        args.latency_rate, args.latency_secs
-    );
-    let floor = super::phases::floor_latency(&setup, &load(System::Ceiling, args.latency_secs))?;
-    result.floor_latency = Some(floor.percentiles);
-    for system in [System::Ceiling, System::Sluice, System::Flink] {
-        if system == System::Flink && flink.is_none() {
-            continue;
-        }
-        eprintln!(
-            "{}: latency at {}/s for {}s…",
-            system.name(),
-            args.latency_rate,
-            args.latency_secs
-        );
-        let lat = super::phases::latency(
-            &setup,
-            system,
-            &load(system, args.latency_secs),
-            flink.as_ref(),
-        )?;
-        match (system, result.flink.as_mut()) {
-            (System::Ceiling, _) => result.ceiling.latency = lat,
-            (System::Sluice, _) => result.sluice.latency = lat,
-            (System::Flink, Some(f)) => f.latency = Some(lat),
-            (System::Flink, None) => {}
-        }
     }
-    result.sluice_vs_ceiling_latency =
-        LatencyRatio::of(&result.sluice.latency, &result.ceiling.latency);
-    result.sluice_vs_flink_latency = result
-        .flink
-        .as_ref()
-        .and_then(|f| f.latency.as_ref())
-        .map(|f| LatencyRatio::of(&result.sluice.latency, f));
+}
 
-    if !args.no_recovery {
+/// The Flink peer's settings shared by its phases (each phase fills in its own topics); builds the job's jar
+/// if it is not cached yet.
+fn flink_template(
+    args: &RunArgs,
+    setup: &Setup,
+    checkpoint_interval_ms: u64,
+) -> Result<FlinkRun, TestBedError> {
+    Ok(FlinkRun {
+        jar: ensure_jar(&sluice_testbed::cache::cache_root())?,
+        bootstrap: setup.bootstrap.clone(),
+        inputs: job_topics("unset"),
+        outputs: job_topics("unset"),
+        prefix: String::new(),
+        parallelism: setup.partitions,
+        partitions: setup.partitions,
+        checkpoint_interval_ms,
+        checkpoint_dir: setup.dir.join("flink-checkpoints"),
+        heap_mib: args.flink_heap_mib,
+        bounded: false,
+        restore_from: None,
+    })
+}
+
+/// The phases at a fixed input rate: fresh topics per system, system started first, then the load.
+struct FixedRate<'a> {
+    args: &'a RunArgs,
+    setup: &'a Setup,
+    flink: Option<&'a FlinkRun>,
+    flink_ckpt_ms: u64,
+}
+
+impl FixedRate<'_> {
+    fn load(&self, system: System, secs: u64) -> LatencyLoad {
+        load_for(
+            self.setup,
+            system,
+            self.args.cards,
+            self.args.latency_rate,
+            secs,
+            self.flink_ckpt_ms,
+        )
+    }
+
+    /// Latency at a fixed rate: the floor (the input topic read back), then each system.
+    fn latencies(&self, result: &mut BenchResult) -> Result<(), TestBedError> {
+        let args = self.args;
+        eprintln!(
+            "floor: input topic read back at {}/s for {}s…",
+            args.latency_rate, args.latency_secs
+        );
+        let floor = super::phases::floor_latency(
+            self.setup,
+            &self.load(System::Ceiling, args.latency_secs),
+        )?;
+        result.floor_latency = Some(floor.percentiles);
+        for system in [System::Ceiling, System::Sluice, System::Flink] {
+            if system == System::Flink && self.flink.is_none() {
+                continue;
+            }
+            eprintln!(
+                "{}: latency at {}/s for {}s…",
+                system.name(),
+                args.latency_rate,
+                args.latency_secs
+            );
+            let lat = super::phases::latency(
+                self.setup,
+                system,
+                &self.load(system, args.latency_secs),
+                self.flink,
+            )?;
+            match (system, result.flink.as_mut()) {
+                (System::Ceiling, _) => result.ceiling.latency = lat,
+                (System::Sluice, _) => result.sluice.latency = lat,
+                (System::Flink, Some(f)) => f.latency = Some(lat),
+                (System::Flink, None) => {}
+            }
+        }
+        result.sluice_vs_ceiling_latency =
+            LatencyRatio::of(&result.sluice.latency, &result.ceiling.latency);
+        result.sluice_vs_flink_latency = result
+            .flink
+            .as_ref()
+            .and_then(|f| f.latency.as_ref())
+            .map(|f| LatencyRatio::of(&result.sluice.latency, f));
+        Ok(())
+    }
+
+    /// kill -9 halfway through a fixed-rate phase and restart, for Sluice and Flink.
+    fn recoveries(&self, result: &mut BenchResult) -> Result<(), TestBedError> {
+        let args = self.args;
         for system in [System::Sluice, System::Flink] {
-            if system == System::Flink && flink.is_none() {
+            if system == System::Flink && self.flink.is_none() {
                 continue;
             }
             eprintln!(
@@ -234,28 +242,32 @@ pub fn run(mut args: RunArgs) -> Result<(), TestBedError> {
                 args.latency_rate
             );
             let rec = super::phases::recovery(
-                &setup,
+                self.setup,
                 system,
-                &load(system, args.recovery_secs),
-                flink.as_ref(),
+                &self.load(system, args.recovery_secs),
+                self.flink,
             )?;
             match (system, result.flink.as_mut()) {
                 (System::Flink, Some(f)) => f.recovery = Some(rec),
                 _ => result.sluice.recovery = Some(rec),
             }
         }
+        Ok(())
     }
+}
 
+/// Writes the JSON result (and the plots it names unless --no-plots), then prints the table and the paths.
+fn finish(args: &RunArgs, dir: &Path, result: &mut BenchResult) -> Result<(), TestBedError> {
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| dir.join(format!("bench-{}.json", result.unix_time)));
-    write_json(&out, &result)?;
+    write_json(&out, result)?;
     if !args.no_plots {
         result.plots = write_plots(&out)?;
-        write_json(&out, &result)?;
+        write_json(&out, result)?;
     }
-    print_table(&result);
+    print_table(result);
     eprintln!("results: {}", out.display());
     for p in &result.plots {
         eprintln!("plot: {p}");
@@ -268,69 +280,4 @@ fn write_json(out: &Path, result: &BenchResult) -> Result<(), TestBedError> {
         serde_json::to_string_pretty(result).map_err(|e| TestBedError::Env(e.to_string()))?;
     std::fs::write(out, &json)
         .map_err(|e| TestBedError::Env(format!("writing {}: {e}", out.display())))
-}
-
-/// Throughput: one set of pre-loaded topics, drained by the ceiling pipe, then by Sluice, then by Flink.
-fn drains(
-    args: &RunArgs,
-    setup: &Setup,
-    flink: Option<&FlinkRun>,
-    result: &mut BenchResult,
-) -> Result<(), TestBedError> {
-    let prefix = unique_name("bench");
-    let topics = job_topics(&prefix);
-    create_job_topics(&setup.bootstrap, &topics, setup.partitions)?;
-    let pipe_out = format!("{prefix}-pipe-out");
-    create_topics(&setup.bootstrap, &[&pipe_out], setup.partitions)?;
-    eprintln!("preloading {} authorizations…", args.authorizations);
-    let produced = sluice_cli::produce::produce(
-        &setup.bootstrap,
-        &topics,
-        sluice_generator_config(args, args.authorizations),
-        0,
-        |_| {},
-    )
-    .map_err(|e| TestBedError::Env(e.to_string()))?;
-    result.input_records = produced.records;
-    let inputs = [
-        topics.authorizations.as_str(),
-        topics.device_telemetry.as_str(),
-        topics.account_changes.as_str(),
-    ];
-
-    eprintln!(
-        "ceiling: draining {} records through the identity pipe…",
-        produced.records
-    );
-    let group = format!("{prefix}-pipe");
-    let started = Instant::now();
-    let p = setup.spawn_pipe(&inputs, &pipe_out, &group, "pipe-drain.log")?;
-    result.ceiling.drain = drain(setup, p, &group, &inputs, produced.records, started)?;
-
-    eprintln!("sluice: draining the same records through one worker…");
-    let config = setup.worker_config(&prefix, &topics)?;
-    let started = Instant::now();
-    let w = setup.spawn_worker(&config, "worker-drain.log")?;
-    result.sluice.drain = drain(setup, w, &prefix, &inputs, produced.records, started)?;
-    result.sluice_drain_decisions =
-        topic_size(&setup.bootstrap, &topics.decisions, setup.partitions);
-    result.sluice_drain_late = topic_size(&setup.bootstrap, &topics.late, setup.partitions);
-    result.sluice_drain_dlq = topic_size(&setup.bootstrap, &topics.dlq, setup.partitions);
-    result.sluice_vs_ceiling_throughput =
-        result.sluice.drain.records_per_sec / result.ceiling.drain.records_per_sec.max(1e-9);
-
-    if let Some(template) = flink {
-        eprintln!("flink: draining the same records through the Flink peer…");
-        let f = flink_drain(setup, &topics, &prefix, template, produced.records)?;
-        let ratio = |s: f64, f: f64| Some(s / f.max(1e-9));
-        result.sluice_vs_flink_throughput =
-            ratio(result.sluice.drain.records_per_sec, f.drain.records_per_sec);
-        result.sluice_vs_flink_per_cpu = ratio(
-            result.sluice.drain.records_per_cpu_sec,
-            f.drain.records_per_cpu_sec,
-        );
-        result.sluice_vs_flink_rss = ratio(result.sluice.drain.peak_rss_mib, f.drain.peak_rss_mib);
-        result.flink = Some(f);
-    }
-    Ok(())
 }

@@ -104,43 +104,63 @@ pub struct BenchResult {
     pub plots: Vec<String>,
 }
 
+/// Prints the Markdown comparison table (drain, then latency), the latency floor, the restart row and each
+/// system's exactly-once check after kill -9, then how Flink's decisions compare with Sluice's.
 pub fn print_table(r: &BenchResult) {
+    let flink = r.flink.as_ref();
+    print_comparison(r);
+    if let Some(f) = &r.floor_latency {
+        println!(
+            "\nlatency floor (input topic read back, nothing in between) p50 / p99 / p99.9 ms: {:.1} / {:.1} / {:.1}",
+            f.p50_ms, f.p99_ms, f.p999_ms
+        );
+    }
+    print_recovery(r);
+    if let Some(f) = flink {
+        print_flink_decisions(f);
+    }
+}
+
+/// One table row: Sluice, the ceiling and their ratio, Flink and Sluice's ratio to it ("–" without Flink).
+fn print_row(name: &str, s: f64, c: f64, f: Option<f64>) {
+    let (fv, ratio) = match f {
+        Some(f) => (format!("{f:.1}"), format!("{:.2}", s / f.max(1e-9))),
+        None => ("–".to_string(), "–".to_string()),
+    };
+    println!(
+        "| {name} | {s:.1} | {c:.1} | {:.2} | {fv} | {ratio} |",
+        s / c.max(1e-9)
+    )
+}
+
+/// The table's header, its drain rows and its latency rows.
+fn print_comparison(r: &BenchResult) {
     let flink = r.flink.as_ref();
     println!(
         "\n| metric | Sluice | ceiling (identity pipe) | Sluice/ceiling | Flink | Sluice/Flink |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
-    let row = |name: &str, s: f64, c: f64, f: Option<f64>| {
-        let (fv, ratio) = match f {
-            Some(f) => (format!("{f:.1}"), format!("{:.2}", s / f.max(1e-9))),
-            None => ("–".to_string(), "–".to_string()),
-        };
-        println!(
-            "| {name} | {s:.1} | {c:.1} | {:.2} | {fv} | {ratio} |",
-            s / c.max(1e-9)
-        )
-    };
     let (s, c) = (&r.sluice.drain, &r.ceiling.drain);
     let fd = flink.map(|f| &f.drain);
-    row(
+    print_row(
         "drain records/s",
         s.records_per_sec,
         c.records_per_sec,
         fd.map(|d| d.records_per_sec),
     );
-    row(
+    print_row(
         "records per CPU-second",
         s.records_per_cpu_sec,
         c.records_per_cpu_sec,
         fd.map(|d| d.records_per_cpu_sec),
     );
-    row(
+    print_row(
         "CPU s per million records",
         s.cpu_sec_per_million,
         c.cpu_sec_per_million,
         fd.map(|d| d.cpu_sec_per_million),
     );
-    row(
+    print_row(
         "peak RSS MiB",
         s.peak_rss_mib,
         c.peak_rss_mib,
@@ -153,20 +173,19 @@ pub fn print_table(r: &BenchResult) {
     let fl = flink
         .and_then(|f| f.latency.as_ref())
         .map(|l| &l.percentiles);
-    row("latency p50 ms", sl.p50_ms, cl.p50_ms, fl.map(|l| l.p50_ms));
-    row("latency p99 ms", sl.p99_ms, cl.p99_ms, fl.map(|l| l.p99_ms));
-    row(
+    print_row("latency p50 ms", sl.p50_ms, cl.p50_ms, fl.map(|l| l.p50_ms));
+    print_row("latency p99 ms", sl.p99_ms, cl.p99_ms, fl.map(|l| l.p99_ms));
+    print_row(
         "latency p99.9 ms",
         sl.p999_ms,
         cl.p999_ms,
         fl.map(|l| l.p999_ms),
     );
-    if let Some(f) = &r.floor_latency {
-        println!(
-            "\nlatency floor (input topic read back, nothing in between) p50 / p99 / p99.9 ms: {:.1} / {:.1} / {:.1}",
-            f.p50_ms, f.p99_ms, f.p999_ms
-        );
-    }
+}
+
+/// The restart row (when Sluice's recovery ran) and, per system, the exactly-once check after kill -9.
+fn print_recovery(r: &BenchResult) {
+    let flink = r.flink.as_ref();
     let rec = |x: Option<&RecoveryResult>| x.map(|r| r.first_new_decision_ms);
     if let Some(s) = rec(r.sluice.recovery.as_ref()) {
         let (fv, ratio) = match rec(flink.and_then(|f| f.recovery.as_ref())) {
@@ -192,29 +211,31 @@ pub fn print_table(r: &BenchResult) {
             );
         }
     }
-    if let Some(f) = flink {
-        println!("\nFlink latency floor: {}", f.latency_floor);
-        let d = &f.decisions_vs_sluice;
-        println!(
-            "\ndecisions: Sluice {} / Flink {}; both decided {}; equal {} ({:.4}); mismatched {}; \
-             Sluice-only {} (Flink late {}), Flink-only {} (Sluice late {}); late records Sluice {} / Flink {}; \
-             all differences explained: {}",
-            d.a_decisions,
-            d.b_decisions,
-            d.both_decided,
-            d.equal,
-            d.equal_share(),
-            d.mismatched,
-            d.a_only_b_late + d.a_only_unexplained,
-            d.a_only_b_late,
-            d.b_only_a_late + d.b_only_unexplained,
-            d.b_only_a_late,
-            d.a_late,
-            d.b_late,
-            d.explained()
-        );
-        for (reason, n) in &d.mismatch_reasons {
-            println!("  mismatch: {n} × {reason}");
-        }
+}
+
+/// Flink's latency floor and how its decisions compare with Sluice's.
+fn print_flink_decisions(f: &FlinkResult) {
+    println!("\nFlink latency floor: {}", f.latency_floor);
+    let d = &f.decisions_vs_sluice;
+    println!(
+        "\ndecisions: Sluice {} / Flink {}; both decided {}; equal {} ({:.4}); mismatched {}; \
+         Sluice-only {} (Flink late {}), Flink-only {} (Sluice late {}); late records Sluice {} / Flink {}; \
+         all differences explained: {}",
+        d.a_decisions,
+        d.b_decisions,
+        d.both_decided,
+        d.equal,
+        d.equal_share(),
+        d.mismatched,
+        d.a_only_b_late + d.a_only_unexplained,
+        d.a_only_b_late,
+        d.b_only_a_late + d.b_only_unexplained,
+        d.b_only_a_late,
+        d.a_late,
+        d.b_late,
+        d.explained()
+    );
+    for (reason, n) in &d.mismatch_reasons {
+        println!("  mismatch: {n} × {reason}");
     }
 }

@@ -9,13 +9,13 @@
 use std::path::Path;
 
 use sluice_core::model::ScoringModel;
-use sluice_core::processor::JobParams;
+use sluice_core::processor::{JobParams, Output};
 
 use super::commit_log::{COMMIT_LOG, CommitEntry};
 use super::config::LocalJob;
 use super::manifest::MANIFEST;
 use super::sink::KINDS;
-use super::source::LocalSource;
+use super::source::{LocalSource, SourceRecord};
 use super::{LocalError, io_err};
 use sluice_worker::state::{LocalCheckpoints, RocksResources};
 use sluice_worker::worker::task::PartitionTask;
@@ -99,6 +99,15 @@ fn frontier_of(partitions: u32, last: Option<&CommitEntry>) -> Result<Vec<[i64; 
     Ok(last.offsets.iter().map(|o| o.as_array()).collect())
 }
 
+/// One partition's task, opened on its restored (or empty) state.
+struct Restored {
+    task: PartitionTask,
+    /// Next offsets per topic of the restored state: the replay starts here.
+    start: [i64; 3],
+    /// The checkpoint restored (`None`: empty state).
+    checkpoint: Option<u64>,
+}
+
 /// Restores or wipes every partition's state, then replays the committed prefix of the input past each
 /// partition's checkpoint.
 pub fn resume(
@@ -110,43 +119,81 @@ pub fn resume(
 ) -> Result<Resumed, LocalError> {
     let frontier = frontier_of(job.generator.partitions, last)?;
     let state_root = Path::new(&job.job.state.dir);
-    let mut tasks = Vec::with_capacity(frontier.len());
-    let mut starts = Vec::with_capacity(frontier.len());
-    let mut checkpoints = Vec::with_capacity(frontier.len());
+    let mut partitions = Vec::with_capacity(frontier.len());
     for (p, front) in (0i32..).zip(&frontier) {
-        let state = |source| LocalError::State {
-            partition: p,
-            source,
-        };
-        let cps = LocalCheckpoints::new(state_root, p);
-        let live = LocalCheckpoints::live_dir(state_root, p);
-        let chosen = cps.newest_within(front).map_err(state)?;
-        let (start, txn_seq) = match &chosen {
-            Some(meta) => {
-                cps.restore_into(meta.seq, &live).map_err(state)?;
-                (meta.offsets, meta.txn_seq)
-            }
-            None => {
-                // The live directory may hold uncommitted state: never reuse it.
-                remove_path(&live)?;
-                ([0; 3], 0)
-            }
-        };
-        tasks.push(PartitionTask::open(
-            resources,
-            state_root,
-            p,
-            params,
-            model.clone(),
-            start,
-            txn_seq,
+        partitions.push(restore_partition(
+            resources, state_root, p, front, params, model,
         )?);
-        starts.push(start);
-        checkpoints.push(chosen.map(|m| m.seq));
     }
 
     let target = last.map_or(0, |e| e.totals.records);
     let mut source = LocalSource::new(&job.generator);
+    let replayed = replay_committed(&mut source, &mut partitions, &frontier, target)?;
+    let (mut tasks, checkpoints): (Vec<_>, Vec<_>) = partitions
+        .into_iter()
+        .map(|r| (r.task, r.checkpoint))
+        .unzip();
+    settle_at_frontier(&mut tasks, &source, &frontier)?;
+    Ok(Resumed {
+        tasks,
+        source,
+        replayed,
+        checkpoints,
+    })
+}
+
+/// Restores partition `p` from its newest local checkpoint within `front` (or starts it empty) and opens its
+/// task there.
+fn restore_partition(
+    resources: &RocksResources,
+    state_root: &Path,
+    p: i32,
+    front: &[i64; 3],
+    params: JobParams,
+    model: &ScoringModel,
+) -> Result<Restored, LocalError> {
+    let state = |source| LocalError::State {
+        partition: p,
+        source,
+    };
+    let cps = LocalCheckpoints::new(state_root, p);
+    let live = LocalCheckpoints::live_dir(state_root, p);
+    let chosen = cps.newest_within(front).map_err(state)?;
+    let (start, txn_seq) = match &chosen {
+        Some(meta) => {
+            cps.restore_into(meta.seq, &live).map_err(state)?;
+            (meta.offsets, meta.txn_seq)
+        }
+        None => {
+            // The live directory may hold uncommitted state: never reuse it.
+            remove_path(&live)?;
+            ([0; 3], 0)
+        }
+    };
+    let task = PartitionTask::open(
+        resources,
+        state_root,
+        p,
+        params,
+        model.clone(),
+        start,
+        txn_seq,
+    )?;
+    Ok(Restored {
+        task,
+        start,
+        checkpoint: chosen.map(|m| m.seq),
+    })
+}
+
+/// Regenerates the committed prefix of the input (`target` records) and reprocesses, output discarded, every
+/// record its partition's restored state does not hold yet. Returns the records reprocessed.
+fn replay_committed(
+    source: &mut LocalSource,
+    partitions: &mut [Restored],
+    frontier: &[[i64; 3]],
+    target: u64,
+) -> Result<u64, LocalError> {
     let mut discard = Vec::new();
     let mut replayed = 0u64;
     while source.position() < target {
@@ -158,48 +205,70 @@ pub fn resume(
                 ),
             });
         };
-        let p = usize::try_from(rec.partition()).unwrap_or(usize::MAX);
-        let t = usize::from(rec.topic().index());
-        let (Some(task), Some(start), Some(front)) =
-            (tasks.get_mut(p), starts.get(p), frontier.get(p))
-        else {
-            return Err(LocalError::SourceMismatch {
-                reason: format!(
-                    "record {} belongs to unknown partition {}",
-                    rec.index,
-                    rec.partition()
-                ),
-            });
-        };
-        let (start, front) = (
-            start.get(t).copied().unwrap_or(0),
-            front.get(t).copied().unwrap_or(0),
-        );
-        if rec.offset >= front {
-            return Err(LocalError::SourceMismatch {
-                reason: format!(
-                    "record {} ({} partition {} offset {}) lies beyond the committed offset {front}",
-                    rec.index,
-                    rec.topic().name(),
-                    rec.partition(),
-                    rec.offset
-                ),
-            });
+        if replay_record(&rec, partitions, frontier, &mut discard)? {
+            replayed += 1;
         }
-        if rec.offset < start {
-            continue; // already in the restored checkpoint
-        }
-        task.process(
-            rec.topic(),
-            rec.offset,
-            Some(&rec.record.key),
-            Some(&rec.record.value),
-            &mut discard,
-        )?;
-        discard.clear();
-        replayed += 1;
     }
-    for (task, front) in tasks.iter_mut().zip(&frontier) {
+    Ok(replayed)
+}
+
+/// Reprocesses one committed record unless its partition's restored state already holds it; `Ok(true)` when
+/// it was reprocessed. A record of an unknown partition or beyond the committed offsets means the generator
+/// settings changed since the commit.
+fn replay_record(
+    rec: &SourceRecord,
+    partitions: &mut [Restored],
+    frontier: &[[i64; 3]],
+    discard: &mut Vec<Output>,
+) -> Result<bool, LocalError> {
+    let p = usize::try_from(rec.partition()).unwrap_or(usize::MAX);
+    let t = usize::from(rec.topic().index());
+    let (Some(restored), Some(front)) = (partitions.get_mut(p), frontier.get(p)) else {
+        return Err(LocalError::SourceMismatch {
+            reason: format!(
+                "record {} belongs to unknown partition {}",
+                rec.index,
+                rec.partition()
+            ),
+        });
+    };
+    let (start, front) = (
+        restored.start.get(t).copied().unwrap_or(0),
+        front.get(t).copied().unwrap_or(0),
+    );
+    if rec.offset >= front {
+        return Err(LocalError::SourceMismatch {
+            reason: format!(
+                "record {} ({} partition {} offset {}) lies beyond the committed offset {front}",
+                rec.index,
+                rec.topic().name(),
+                rec.partition(),
+                rec.offset
+            ),
+        });
+    }
+    if rec.offset < start {
+        return Ok(false); // already in the restored checkpoint
+    }
+    restored.task.process(
+        rec.topic(),
+        rec.offset,
+        Some(&rec.record.key),
+        Some(&rec.record.value),
+        discard,
+    )?;
+    discard.clear();
+    Ok(true)
+}
+
+/// Checks that the regenerated stream reached exactly each partition's committed offsets, then marks the
+/// replayed input committed.
+fn settle_at_frontier(
+    tasks: &mut [PartitionTask],
+    source: &LocalSource,
+    frontier: &[[i64; 3]],
+) -> Result<(), LocalError> {
+    for (task, front) in tasks.iter_mut().zip(frontier) {
         let p = task.partition();
         if source.next_offsets(p).as_ref() != Some(front) {
             return Err(LocalError::SourceMismatch {
@@ -213,10 +282,5 @@ pub fn resume(
         task.on_committed()?;
         task.set_next_offsets(*front)?;
     }
-    Ok(Resumed {
-        tasks,
-        source,
-        replayed,
-        checkpoints,
-    })
+    Ok(())
 }

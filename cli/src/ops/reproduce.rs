@@ -12,12 +12,15 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice_api::JobConfig;
 use sluice_api::manifest::SnapshotManifest;
 use sluice_audit::{AsOf, AuditTable};
 use sluice_core::event::SourceTopic;
-use sluice_core::processor::{DecisionRecord, Output};
+use sluice_core::model::ScoringModel;
+use sluice_core::processor::{DecisionRecord, JobParams, Output};
+use sluice_core::progress::ProgressRecord;
 
 use super::OpsError;
 use sluice_store::ObjectStore;
@@ -46,26 +49,84 @@ pub fn reproduce(job: &JobConfig, txn_id: &str, scratch: &Path) -> Result<String
         .enable_all()
         .build()
         .map_err(|e| failed("starting the async runtime")(e.to_string()))?;
+    let row = read_row(&rt, job, txn_id)?;
+    let side = JobSide::of(job)?;
+    let (at, progress) = locate(job, &side.consumer_config, &row)?;
+
+    // The newest snapshot of the partition before that transaction.
+    let snapshot = match &job.state.checkpoint_store {
+        Some(uri) => rt.block_on(restore_before(
+            uri,
+            job,
+            at.partition,
+            &at.holding.start_offsets,
+            scratch,
+        ))?,
+        None => None,
+    };
+    let recomputed = recompute(job, &side, &at, progress, &row, scratch)?;
+    report(txn_id, &row, &at, snapshot, &side.model.version, recomputed)
+}
+
+/// The audit table's row of `txn_id`.
+fn read_row(
+    rt: &tokio::runtime::Runtime,
+    job: &JobConfig,
+    txn_id: &str,
+) -> Result<DecisionRecord, OpsError> {
     let spec = job.audit.as_ref().ok_or_else(|| {
         OpsError::Failed("the job has no audit table (no `audit:` section)".into())
     })?;
-    let row = rt
-        .block_on(async {
-            let table = AuditTable::open(table_config(job, spec)).await?;
-            table.find_txn(txn_id, AsOf::Current).await
-        })
-        .map_err(|e| failed("reading the audit table")(e.to_string()))?
-        .ok_or_else(|| OpsError::Failed(format!("txn {txn_id} is not in the audit table")))?;
-    let (p, offset) = (row.source_partition, row.source_offset);
-    let kafka = job.kafka.as_ref().ok_or_else(|| {
-        OpsError::Failed("the job has no kafka section (bootstrapServers)".into())
-    })?;
-    let cconf = consumer_config(kafka, &format!("{}.reproduce", job.transactional_id_prefix));
-    let params = job_params(job).map_err(|e| failed("job parameters")(e.to_string()))?;
-    let model = load_model(job).map_err(|e| failed("scoring model")(e.to_string()))?;
+    rt.block_on(async {
+        let table = AuditTable::open(table_config(job, spec)).await?;
+        table.find_txn(txn_id, AsOf::Current).await
+    })
+    .map_err(|e| failed("reading the audit table")(e.to_string()))?
+    .ok_or_else(|| OpsError::Failed(format!("txn {txn_id} is not in the audit table")))
+}
 
-    // The transaction that consumed the authorization, from the progress log.
-    let records = progress_log::read_all(&cconf, &progress_topic(job), p, TIMEOUT)
+/// What the replay takes from the job config: its Kafka client settings, processing parameters and model.
+struct JobSide {
+    consumer_config: ClientConfig,
+    params: JobParams,
+    model: ScoringModel,
+}
+
+impl JobSide {
+    fn of(job: &JobConfig) -> Result<JobSide, OpsError> {
+        let kafka = job.kafka.as_ref().ok_or_else(|| {
+            OpsError::Failed("the job has no kafka section (bootstrapServers)".into())
+        })?;
+        let consumer_config =
+            consumer_config(kafka, &format!("{}.reproduce", job.transactional_id_prefix));
+        let params = job_params(job).map_err(|e| failed("job parameters")(e.to_string()))?;
+        let model = load_model(job).map_err(|e| failed("scoring model")(e.to_string()))?;
+        Ok(JobSide {
+            consumer_config,
+            params,
+            model,
+        })
+    }
+}
+
+/// Where the row's authorization lies in the recorded input.
+struct Located {
+    partition: i32,
+    /// Its authorizations offset.
+    offset: i64,
+    /// The transaction that consumed it.
+    holding: ProgressRecord,
+}
+
+/// The transaction that consumed the row's authorization, from the progress log, and the partition's progress
+/// records up to and including it.
+fn locate(
+    job: &JobConfig,
+    cconf: &ClientConfig,
+    row: &DecisionRecord,
+) -> Result<(Located, Vec<ProgressRecord>), OpsError> {
+    let (p, offset) = (row.source_partition, row.source_offset);
+    let records = progress_log::read_all(cconf, &progress_topic(job), p, TIMEOUT)
         .map_err(|e| failed("reading the progress log")(e.to_string()))?;
     let holding = records
         .iter()
@@ -76,27 +137,33 @@ pub fn reproduce(job: &JobConfig, txn_id: &str, scratch: &Path) -> Result<String
             ))
         })?
         .clone();
-    let frontier = holding.end_offsets;
-
-    // The newest snapshot of the partition before that transaction.
-    let snapshot = match &job.state.checkpoint_store {
-        Some(uri) => rt.block_on(restore_before(uri, job, p, &holding.start_offsets, scratch))?,
-        None => None,
+    let progress = records
+        .into_iter()
+        .filter(|r| r.txn_seq <= holding.txn_seq)
+        .collect();
+    let at = Located {
+        partition: p,
+        offset,
+        holding,
     };
-    let consumer: BaseConsumer = cconf
-        .create()
-        .map_err(|e| failed("creating a Kafka client")(e.to_string()))?;
+    Ok((at, progress))
+}
+
+/// Replays the partition in `scratch` (from the snapshot restored there, or empty) through the holding
+/// transaction with the worker's recovery, and returns the decision it produced for the row's authorization.
+fn recompute(
+    job: &JobConfig,
+    side: &JobSide,
+    at: &Located,
+    progress: Vec<ProgressRecord>,
+    row: &DecisionRecord,
+    scratch: &Path,
+) -> Result<Option<DecisionRecord>, OpsError> {
     let names = input_topics(&job.topics);
-    let mut earliest = [0i64; 3];
-    for (slot, name) in earliest.iter_mut().zip(names) {
-        *slot = consumer
-            .fetch_watermarks(name, p, TIMEOUT)
-            .map_err(|e| failed("reading watermarks")(e.to_string()))?
-            .0;
-    }
+    let earliest = earliest_offsets(&side.consumer_config, names, at.partition)?;
     let mut recomputed: Option<DecisionRecord> = None;
-    let mut observe = |topic: SourceTopic, at: i64, outs: &[Output]| {
-        if topic == SourceTopic::Authorizations && at == offset {
+    let mut observe = |topic: SourceTopic, offset: i64, outs: &[Output]| {
+        if topic == SourceTopic::Authorizations && offset == at.offset {
             recomputed = outs.iter().find_map(|o| match o {
                 Output::Decision(d) if d.txn_id == row.txn_id => Some(d.clone()),
                 _ => None,
@@ -107,40 +174,64 @@ pub fn reproduce(job: &JobConfig, txn_id: &str, scratch: &Path) -> Result<String
     let replayed = recover_partition(RecoveryInput {
         resources: &resources,
         state_root: scratch,
-        partition: p,
-        params,
-        model: model.clone(),
-        frontier,
+        partition: at.partition,
+        params: side.params,
+        model: side.model.clone(),
+        frontier: at.holding.end_offsets,
         earliest,
-        progress: records
-            .into_iter()
-            .filter(|r| r.txn_seq <= holding.txn_seq)
-            .collect(),
+        progress,
         topic_names: names,
-        consumer_config: &cconf,
+        consumer_config: &side.consumer_config,
         observe: Some(&mut observe),
     });
     drop(replayed.map_err(|e| failed("replaying the partition")(e.to_string()))?);
+    Ok(recomputed)
+}
 
+/// The earliest offset still in each input topic's partition `p` (where a replay of an empty state starts).
+fn earliest_offsets(cconf: &ClientConfig, names: [&str; 3], p: i32) -> Result<[i64; 3], OpsError> {
+    let consumer: BaseConsumer = cconf
+        .create()
+        .map_err(|e| failed("creating a Kafka client")(e.to_string()))?;
+    let mut earliest = [0i64; 3];
+    for (slot, name) in earliest.iter_mut().zip(names) {
+        *slot = consumer
+            .fetch_watermarks(name, p, TIMEOUT)
+            .map_err(|e| failed("reading watermarks")(e.to_string()))?
+            .0;
+    }
+    Ok(earliest)
+}
+
+/// The report: where the authorization lies, the state the replay started from, and the verdict — byte-identical,
+/// or DIFFERENT with the fields that differ.
+fn report(
+    txn_id: &str,
+    row: &DecisionRecord,
+    at: &Located,
+    snapshot: Option<String>,
+    model_version: &str,
+    recomputed: Option<DecisionRecord>,
+) -> Result<String, OpsError> {
     let from = snapshot.map_or_else(
         || "empty state (replayed from the first transaction)".to_string(),
         |id| format!("snapshot {id}"),
     );
     let mut out = format!(
-        "txn {txn_id}: partition {p}, authorizations offset {offset}, transaction {}\nrestored from {from}, replayed through the transaction\n",
-        holding.txn_seq
+        "txn {txn_id}: partition {}, authorizations offset {}, transaction {}\nrestored from {from}, replayed through the transaction\n",
+        at.partition, at.offset, at.holding.txn_seq
     );
-    if row.model_version != model.version {
+    if row.model_version != model_version {
         out.push_str(&format!(
-            "note: the row was scored by model {}, this job's model is {} (use the job config of that model version)\n",
-            row.model_version, model.version
+            "note: the row was scored by model {}, this job's model is {model_version} (use the job config of that model version)\n",
+            row.model_version
         ));
     }
     let Some(again) = recomputed else {
         out.push_str("DIFFERENT: the replay produced no decision for this txn (late or invalid on replay?)\n");
         return Ok(out);
     };
-    let a = serde_json::to_vec(&row).map_err(|e| failed("encoding")(e.to_string()))?;
+    let a = serde_json::to_vec(row).map_err(|e| failed("encoding")(e.to_string()))?;
     let b = serde_json::to_vec(&again).map_err(|e| failed("encoding")(e.to_string()))?;
     if a == b {
         out.push_str(&format!(
@@ -151,7 +242,7 @@ pub fn reproduce(job: &JobConfig, txn_id: &str, scratch: &Path) -> Result<String
         ));
     } else {
         out.push_str("DIFFERENT:\n");
-        out.push_str(&field_diff(&row, &again));
+        out.push_str(&field_diff(row, &again));
     }
     Ok(out)
 }

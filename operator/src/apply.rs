@@ -36,7 +36,6 @@ pub struct ApplyCtx<'a> {
     pub store_credentials: Option<crate::store::StoreCredentials>,
     /// Where the answers of stop-with-savepoint calls go, for the next reconcile to observe.
     pub stop_outcomes: &'a crate::stop_outcomes::StopOutcomes,
-    pub job_uid: String,
 }
 
 fn params() -> PatchParams {
@@ -191,7 +190,7 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
         }
         Action::StopWithSavepoint { pods, savepoint_id } => {
             let outcomes = stop_all(cx, &pods, &savepoint_id).await;
-            cx.stop_outcomes.record(&cx.job_uid, outcomes);
+            cx.stop_outcomes.record(cx.meta.uid(), outcomes);
         }
         Action::TriggerSavepoint { pods, savepoint_id } => {
             for pod in pods {

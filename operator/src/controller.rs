@@ -77,7 +77,8 @@ fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
 
 /// One reconcile of a live job: fetch → decide → apply.
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
-    let uid = job.uid().unwrap_or_default();
+    let meta = job_meta(job)?;
+    let uid = meta.uid().to_string();
     let mut fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     fetched.observed.rejected_pod = ctx.rejections.get(&uid);
     fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
@@ -93,12 +94,11 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         workers: &ctx.workers,
         recorder: &ctx.recorder,
         job,
-        meta: job_meta(job)?,
+        meta,
         token: fetched.token,
         ips: fetched.ips,
         store_credentials: fetched.store_credentials,
         stop_outcomes: &ctx.stop_outcomes,
-        job_uid: uid.clone(),
     };
     match apply(&cx, decision).await {
         Err(Error::PodRejected(r)) => {
@@ -127,8 +127,10 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
 /// Deletion: optional final stop-with-savepoint, then the pods go (owner references collect the rest).
 async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     ctx.autoscalers.forget(job);
-    ctx.rejections.forget(&job.uid().unwrap_or_default());
-    ctx.stop_outcomes.forget(&job.uid().unwrap_or_default());
+    if let Some(uid) = job.uid() {
+        ctx.rejections.forget(&uid);
+        ctx.stop_outcomes.forget(&uid);
+    }
     let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());

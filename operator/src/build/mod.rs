@@ -32,6 +32,11 @@ pub struct JobMeta {
 }
 
 impl JobMeta {
+    /// The job's uid (its owner reference cannot be made without one): keys what is remembered per job.
+    pub fn uid(&self) -> &str {
+        &self.owner.uid
+    }
+
     pub fn meta(&self, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
         ObjectMeta {
             name: Some(name),

@@ -64,6 +64,18 @@ impl<'a> Ctx<'a> {
         self.delete_pods(names);
     }
 
+    /// Deletes every live pod and says whether none is left; while one remains (live ones are being
+    /// deleted, terminating ones are going) it reconciles again in 2 s. New pods reuse the old names, and
+    /// two workers of one ordinal must never run at once, so nothing is deployed before this is true.
+    pub fn clear_pods(&mut self) -> bool {
+        self.delete_live_pods();
+        if self.obs.pods.is_empty() {
+            return true;
+        }
+        self.requeue(2);
+        false
+    }
+
     pub fn event(&mut self, severity: Severity, reason: &'static str, note: impl Into<String>) {
         self.events.push(Transition {
             severity,

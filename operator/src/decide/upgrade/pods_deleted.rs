@@ -10,11 +10,7 @@ use crate::decide::pods::install;
 use crate::reconcile::Deployment;
 
 pub fn decide(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>) -> Transition {
-    cx.delete_live_pods();
-    // Until the last old pod is gone (live ones are being deleted, terminating ones are going): the new
-    // pods reuse their names, and two workers of one ordinal must never run at once.
-    if !cx.obs.pods.is_empty() {
-        cx.requeue(2);
+    if !cx.clear_pods() {
         return Transition::Stay;
     }
     if up.reason == UpgradeReason::Suspend {

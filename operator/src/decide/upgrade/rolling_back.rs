@@ -38,9 +38,7 @@ pub fn decide(
 
 /// Once the failed deployment's pods are gone, installs `lastStableSpec`.
 fn deploy_stable(cx: &mut Ctx, restore_from: Option<String>) -> Transition {
-    cx.delete_live_pods();
-    if !cx.obs.pods.is_empty() {
-        cx.requeue(2);
+    if !cx.clear_pods() {
         return Transition::Stay;
     }
     let Some(stable) = parse_spec(cx.st.last_stable_spec.as_deref()) else {

@@ -24,6 +24,14 @@ pub(crate) fn decide(o: &Observed) -> Decision {
     d
 }
 
+/// One reconcile as the controller runs it: decides, then persists the decided status into `o` as the apply
+/// stage would, so the next `decide` starts from it. Returns the decision.
+pub(crate) fn advance(o: &mut Observed) -> Decision {
+    let d = decide(o);
+    o.status = d.status.clone();
+    d
+}
+
 pub fn spec() -> StreamJobSpec {
     serde_yaml::from_str(
         "image: sluice:1\nparallelism: 2\npartitions: 4\njob:\n  transactionalIdPrefix: fraud-test\n  state:\n    checkpointStore: s3://ckpt/prod\n",
@@ -119,16 +127,12 @@ pub(crate) fn running(o: &mut Observed) {
 /// A job deployed from `spec()` and stable at time T0.
 pub(crate) fn stable() -> Observed {
     let mut o = obs(spec(), StreamJobStatus::default(), 1, T0);
-    let d = decide(&o); // → PodsDeleted (initial)
-    o.status = d.status;
-    let d = decide(&o); // → Deploying
-    o.status = d.status;
+    advance(&mut o); // → PodsDeleted (initial)
+    advance(&mut o); // → Deploying
     running(&mut o);
-    let d = decide(&o); // → ready
-    o.status = d.status;
+    advance(&mut o); // → ready
     o.now = ts(T0 + 120_000);
-    let d = decide(&o); // → stable
-    o.status = d.status;
+    advance(&mut o); // → stable
     assert_eq!(o.status.lifecycle_state, Some(LifecycleState::Stable));
     o
 }

@@ -24,6 +24,7 @@ pub mod pod_health;
 pub mod reconcile;
 pub mod rejections;
 pub mod rescale;
+pub mod saturating;
 pub mod stop_outcomes;
 pub mod store;
 pub mod validate;

@@ -6,6 +6,7 @@ use sluice_crds::{DesiredState, LifecycleState, UpgradeReason, UpgradeStep};
 
 use super::context::Ctx;
 use super::pod_trouble;
+use crate::saturating;
 
 /// Sets lifecycle and conditions from the decided status.
 pub fn update(cx: &mut Ctx) {
@@ -119,7 +120,7 @@ fn lifecycle(cx: &Ctx) -> LifecycleState {
         return LifecycleState::RolledBack;
     }
     if cx.st.last_stable_spec.is_some() && cx.st.last_stable_spec == cx.st.last_reconciled_spec {
-        let stable_after = i64::try_from(cx.obs.spec.rollback.stable_after.0).unwrap_or(i64::MAX);
+        let stable_after = saturating::millis(cx.obs.spec.rollback.stable_after);
         if cx
             .st
             .ready_since

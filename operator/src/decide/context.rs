@@ -8,9 +8,13 @@ use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
 
 use super::fingerprint;
 use crate::reconcile::{Action, Decision, Observed, ObservedPod, Severity, Transition};
+use crate::saturating;
 
 /// Default re-check interval when nothing is pending.
 const IDLE_REQUEUE_SECS: u64 = 60;
+/// The parallelism of no deployment (also what a negative `status.parallelism`, which no operator writes,
+/// reads as).
+const NOTHING_DEPLOYED: u32 = 0;
 
 /// The reconcile's working state while deciding.
 pub struct Ctx<'a> {
@@ -89,6 +93,12 @@ impl<'a> Ctx<'a> {
         self.requeue_secs = self.requeue_secs.min(secs.max(1));
     }
 
+    /// Reconcile again once `ms` milliseconds have passed (rounded up to a second; at once when not
+    /// positive).
+    pub fn requeue_in_ms(&mut self, ms: i64) {
+        self.requeue(ms.max(0).unsigned_abs().div_ceil(1000));
+    }
+
     pub fn now(&self) -> Time {
         Time(self.obs.now)
     }
@@ -100,8 +110,7 @@ impl<'a> Ctx<'a> {
 
     /// A rollout (or rollback) deployed at `since` has missed `rollback.readinessTimeout`.
     pub fn past_readiness_timeout(&self, since: &Time) -> bool {
-        let timeout = i64::try_from(self.obs.spec.rollback.readiness_timeout.0).unwrap_or(i64::MAX);
-        self.ms_since(since) > timeout
+        self.ms_since(since) > saturating::millis(self.obs.spec.rollback.readiness_timeout)
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -121,15 +130,13 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    /// Deployed parallelism (0 when nothing is deployed).
+    /// Deployed parallelism (0 when nothing is deployed). Read from `status.parallelism`, which `install`
+    /// writes with the deployed spec and a suspend sets to 0.
     pub fn deployed_parallelism(&self) -> u32 {
-        if self.st.deployed_hash.is_none() {
-            return 0;
+        match (&self.st.deployed_hash, self.st.parallelism) {
+            (Some(_), Some(p)) => u32::try_from(p).unwrap_or(NOTHING_DEPLOYED),
+            _ => NOTHING_DEPLOYED,
         }
-        self.st
-            .parallelism
-            .and_then(|p| u32::try_from(p).ok())
-            .unwrap_or(0)
     }
 
     /// Every deployed ordinal has a ready pod whose worker reports `running` (or has not answered yet but
@@ -168,7 +175,7 @@ impl<'a> Ctx<'a> {
 
     /// `spec.savepoints.timeout` in milliseconds: how long any savepoint may take.
     pub fn savepoint_timeout_ms(&self) -> i64 {
-        i64::try_from(self.obs.spec.savepoints.timeout.0).unwrap_or(i64::MAX)
+        saturating::millis(self.obs.spec.savepoints.timeout)
     }
 
     /// Is the current generation blocked from being rolled out?

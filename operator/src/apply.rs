@@ -110,7 +110,7 @@ where
 /// Applies the workers' PodDisruptionBudget, or removes it when the spec disables it.
 async fn apply_disruption_budget(cx: &ApplyCtx<'_>, d: &Deployment) -> Result<(), Error> {
     let api: Api<PodDisruptionBudget> = Api::namespaced(cx.client.clone(), &cx.meta.namespace);
-    match build::disruption_budget::disruption_budget(&cx.meta, &d.spec) {
+    match build::disruption_budget::disruption_budget(&cx.meta, d.job.spec()) {
         Some(pdb) => ssa(&api, &pdb).await,
         None => delete_if_present(&api, &crate::naming::service_name(&cx.meta.name)).await,
     }
@@ -233,10 +233,7 @@ async fn warn_on_failure<T>(
 /// `create_ordinals`.
 async fn deploy(cx: &ApplyCtx<'_>, d: &Deployment, create_ordinals: Vec<u32>) -> Result<(), Error> {
     let ns = &cx.meta.namespace;
-    let cm = build::config_map::config_map(&cx.meta, d).map_err(|e| Error::Render {
-        what: "job ConfigMap",
-        message: e.to_string(),
-    })?;
+    let cm = build::config_map::config_map(&cx.meta, d).map_err(build::BuildError::from)?;
     ssa(&Api::<ConfigMap>::namespaced(cx.client.clone(), ns), &cm).await?;
     let service = build::service(&cx.meta);
     ssa(&Api::<Service>::namespaced(cx.client.clone(), ns), &service).await?;
@@ -254,7 +251,7 @@ async fn deploy(cx: &ApplyCtx<'_>, d: &Deployment, create_ordinals: Vec<u32>) ->
             // PVC specs are immutable once bound: create, never re-apply.
             ssa(&pvcs, &pvc).await?;
         }
-        create_pod(&pods, &build::pod::pod(&cx.meta, d, ordinal)).await?;
+        create_pod(&pods, &build::pod::pod(&cx.meta, d, ordinal)?).await?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The kube-runtime Controller: watches StreamJobs and their owned Pods, ConfigMaps and Services, and runs
-//! fetch → decide → apply for each job while this replica leads. Deletion goes through a finalizer that can
+//! fetch → validate → decide → apply for each job while this replica leads. Deletion goes through a finalizer that can
 //! take a final savepoint first.
 
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use crate::rejections::Rejections;
 use crate::rescale::{Autoscalers, set_parallelism};
 use crate::stop_outcomes::StopOutcomes;
 use crate::worker_client::WorkerClient;
-use crate::{decide, fetch};
+use crate::{decide, fetch, validate};
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -75,7 +75,7 @@ fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
     })
 }
 
-/// One reconcile of a live job: fetch → decide → apply.
+/// One reconcile of a live job: fetch → validate → decide → apply.
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     let meta = job_meta(job)?;
     let uid = meta.uid().to_string();
@@ -83,7 +83,8 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     fetched.observed.rejected_pod = ctx.rejections.get(&uid);
     fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
     fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
-    let decision = decide::decide(&fetched.observed);
+    let validation = validate::validate(&fetched.observed);
+    let decision = decide::decide(&fetched.observed, &validation);
     let creates_pods = decision.actions.iter().any(
         |a| matches!(a, Action::Deploy { create_ordinals, .. } if !create_ordinals.is_empty()),
     );
@@ -152,7 +153,10 @@ async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error>
         };
         publish(&ctx.recorder, job, &t).await;
     }
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     for p in &fetched.observed.pods {
         delete_if_present(&pods, &p.name).await?;
     }

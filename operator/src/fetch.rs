@@ -1,6 +1,7 @@
 //! Stage "fetch", I/O only: the job's pods, the objects its spec refers to (token Secret, model ConfigMap,
 //! credential Secrets) and each running worker's `GET /v1/status`. Missing references become problems
-//! naming the field instead of errors, so the job's status can say what to fix.
+//! naming the field instead of errors (`validate` reports them with the spec's own), so the job's status
+//! can say what to fix.
 
 use std::collections::BTreeMap;
 
@@ -12,12 +13,12 @@ use kube::{Api, ResourceExt};
 use sluice_crds::StreamJob;
 use sluice_crds::worker_env;
 
-use crate::decide::fingerprint::data_hash;
 use crate::error::Error;
+use crate::fingerprint::data_hash;
 use crate::reconcile::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
 use crate::store::StoreCredentials;
 use crate::worker_client::WorkerClient;
-use crate::{naming, pod_health, validate};
+use crate::{naming, pod_health};
 
 /// What fetch returns besides the observed world: the control token for the apply stage.
 pub struct Fetched {
@@ -109,18 +110,12 @@ pub async fn observe(
     let spec = &job.spec;
     let pods = owned_pods(client, &ns, &name, job.uid()).await?;
     let refs = references(client, &ns, job).await?;
-    let mut problems = validate::spec_problems(spec);
-    problems.extend(refs.problems);
     let ips: BTreeMap<String, String> = pods
         .iter()
         .filter(|p| p.phase == PodPhase::Running && !p.terminating)
         .filter_map(|p| p.ip.clone().map(|ip| (p.name.clone(), ip)))
         .collect();
     let probes = probe_workers(workers, &ips, refs.token.as_deref()).await;
-    problems.extend(validate::partition_count_problem(
-        spec,
-        probes.values().filter_map(WorkerProbe::status),
-    ));
     Ok(Fetched {
         observed: Observed {
             name,
@@ -130,7 +125,7 @@ pub async fn observe(
             pods,
             workers: probes,
             model_hash: refs.model_hash,
-            problems,
+            reference_problems: refs.problems,
             rejected_pod: None,
             stop_outcomes: Vec::new(),
             autoscaler: None,

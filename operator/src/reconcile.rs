@@ -2,12 +2,14 @@
 //! actions the apply step executes. No I/O and no clocks here — `now` is an input.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use k8s_openapi::jiff::Timestamp;
 use sluice_crds::control::WorkerStatus;
 use sluice_crds::{StreamJobSpec, StreamJobStatus};
 
 use crate::autoscale::recommend::{Recommendation, Rescale};
+use crate::validate::ValidatedJob;
 
 /// Everything `decide` looks at, gathered by the fetch stage.
 #[derive(Clone, Debug)]
@@ -20,10 +22,11 @@ pub struct Observed {
     pub pods: Vec<ObservedPod>,
     /// `GET /v1/status` per pod name, for pods that have an IP.
     pub workers: BTreeMap<String, WorkerProbe>,
-    /// Hash of the model ConfigMap's data (None: no model configured).
+    /// Hash of the model ConfigMap's data (None: no model configured, or its ConfigMap is missing).
     pub model_hash: Option<String>,
-    /// Problems found by validation (field + message); a non-empty list blocks new rollouts.
-    pub problems: Vec<Problem>,
+    /// Objects the spec refers to that are missing (Secrets, the model ConfigMap or their keys); `validate`
+    /// reports them with the spec's own problems.
+    pub reference_problems: Vec<Problem>,
     /// The API server refused the last attempt to create one of the job's pods (admission, quota).
     pub rejected_pod: Option<PodRejection>,
     /// Answers of the stop-with-savepoint calls the apply stage made since (remembered in memory; a new
@@ -160,14 +163,14 @@ impl WorkerProbe {
 /// What the workers of one deployment run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Deployment {
-    /// The spec the pods run (the current spec, or `lastStableSpec` during a rollback).
-    pub spec: StreamJobSpec,
+    /// The spec the pods run (the current spec, the deployed one, or `lastStableSpec` during a rollback).
+    pub job: ValidatedJob,
     /// Fingerprint put on every pod.
     pub hash: String,
     /// `SLUICE_RESTORE_FROM` for pods created now.
     pub restore_from: Option<String>,
     /// Parallelism of the previous assignment, when it differs (its transactional ids get fenced).
-    pub previous_parallelism: Option<u32>,
+    pub previous_parallelism: Option<NonZeroU32>,
 }
 
 /// One step for the apply stage. Order in the list is execution order.

@@ -11,6 +11,7 @@ pub mod pod;
 mod pod_tests;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, Service, ServicePort, ServiceSpec,
@@ -22,6 +23,9 @@ use sluice_crds::control::{CONTROL_PORT, METRICS_PORT};
 
 use crate::naming;
 use crate::reconcile::Deployment;
+
+/// The size of a state PVC whose `spec.storage.size` is unset.
+const DEFAULT_VOLUME_SIZE: &str = "10Gi";
 
 /// Identity of the owning StreamJob.
 #[derive(Clone, Debug)]
@@ -46,6 +50,18 @@ impl JobMeta {
             ..ObjectMeta::default()
         }
     }
+}
+
+/// Why a deployment could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("rendering the job ConfigMap: {0}")]
+    ConfigMap(#[from] serde_yaml::Error),
+    #[error("worker ordinal {ordinal} is beyond the deployment's {parallelism} workers")]
+    NoSuchOrdinal {
+        ordinal: u32,
+        parallelism: NonZeroU32,
+    },
 }
 
 /// The headless Service giving each worker a stable DNS name (`<pod>.<service>`).
@@ -76,11 +92,14 @@ pub fn service(job: &JobMeta) -> Service {
 
 /// The local-state PVC of one ordinal, when `spec.storage.volume` is `persistentVolumeClaim`.
 pub fn pvc(job: &JobMeta, d: &Deployment, ordinal: u32) -> Option<PersistentVolumeClaim> {
-    let storage = &d.spec.storage;
+    let storage = &d.job.spec().storage;
     if storage.volume != sluice_crds::VolumeKind::PersistentVolumeClaim {
         return None;
     }
-    let size = storage.size.clone().unwrap_or_else(|| "10Gi".into());
+    let size = storage
+        .size
+        .clone()
+        .unwrap_or_else(|| DEFAULT_VOLUME_SIZE.into());
     Some(PersistentVolumeClaim {
         metadata: job.meta(
             naming::pvc_name(&job.name, ordinal),

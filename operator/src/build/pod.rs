@@ -4,6 +4,7 @@
 //! after stop-with-savepoint stays stopped — the operator decides what runs next.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
@@ -17,10 +18,11 @@ use sluice_crds::assignment::assign_partitions;
 use sluice_crds::control::{CONTROL_PORT, METRICS_PORT};
 use sluice_crds::{StreamJobSpec, VolumeKind};
 
-use super::JobMeta;
 use super::config_map::{JOB_KEY, MODEL_DIR};
+use super::{BuildError, JobMeta};
 use crate::naming;
 use crate::reconcile::Deployment;
+use crate::validate::ValidatedJob;
 use sluice_crds::worker_env;
 
 // Mount points never nest inside another volume (a read-only ConfigMap mount cannot host mount points, and
@@ -77,24 +79,18 @@ fn secret_volume(name: &str, secret: &str) -> Volume {
     }
 }
 
-/// Transactional ids of the previous assignment whose partitions overlap `ordinal`'s new partitions: the
+/// Transactional ids of the `previous` assignment whose partitions overlap `ordinal`'s new partitions: the
 /// new worker fences them before its first transaction, so no zombie of the old layout can commit.
-pub fn fence_ids(
-    prefix: &str,
-    partitions: u32,
-    previous: u32,
-    parallelism: u32,
-    ordinal: u32,
-) -> Vec<String> {
-    let new = assign_partitions(partitions, parallelism);
-    let Some(mine) = new.get(ordinal as usize) else {
+pub fn fence_ids(job: &ValidatedJob, previous: NonZeroU32, ordinal: u32) -> Vec<String> {
+    let prefix = &job.spec().job.transactional_id_prefix;
+    let Some(mine) = job.partitions_of(ordinal) else {
         return Vec::new();
     };
-    assign_partitions(partitions, previous)
-        .iter()
-        .enumerate()
+    let old_layout = assign_partitions(job.partitions().get(), previous.get());
+    (0u32..)
+        .zip(old_layout)
         .filter(|(_, old)| old.iter().any(|p| mine.contains(p)))
-        .map(|(j, _)| format!("{prefix}-{}", naming::worker_identity(previous, j as u32)))
+        .map(|(j, _)| format!("{prefix}-{}", naming::worker_identity(previous.get(), j)))
         .collect()
 }
 
@@ -121,11 +117,11 @@ impl Parts {
 }
 
 /// Renders the pod of worker `ordinal`.
-pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
-    let spec = &d.spec;
+pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Result<Pod, BuildError> {
+    let spec = d.job.spec();
     let name = naming::worker_pod_name(&job.name, ordinal);
     let mut parts = Parts {
-        env: ordinal_env(d, ordinal),
+        env: ordinal_env(d, ordinal)?,
         ..Parts::default()
     };
     parts.volume(config_volume(job), CONFIG_DIR, true);
@@ -160,7 +156,7 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
     let mut meta = job.meta(name.clone(), labels);
     meta.annotations = Some(annotations);
 
-    Pod {
+    Ok(Pod {
         metadata: meta,
         spec: Some(PodSpec {
             restart_policy: Some("OnFailure".into()),
@@ -178,36 +174,35 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Pod {
             ..PodSpec::default()
         }),
         ..Pod::default()
-    }
+    })
 }
 
 /// What makes this worker this ordinal: identity, partitions, state directory, the previous layout's ids
 /// to fence and the savepoint to restore.
-fn ordinal_env(d: &Deployment, ordinal: u32) -> Vec<EnvVar> {
-    let spec = &d.spec;
-    let parallelism = u32::try_from(spec.parallelism).unwrap_or(1);
-    let partitions = u32::try_from(spec.partitions).unwrap_or(0);
-    let owned = assign_partitions(partitions, parallelism)
-        .get(ordinal as usize)
-        .cloned()
-        .unwrap_or_default();
-    let identity = naming::worker_identity(parallelism, ordinal);
+fn ordinal_env(d: &Deployment, ordinal: u32) -> Result<Vec<EnvVar>, BuildError> {
+    let job = &d.job;
+    let owned = job
+        .partitions_of(ordinal)
+        .ok_or(BuildError::NoSuchOrdinal {
+            ordinal,
+            parallelism: job.parallelism(),
+        })?;
+    let identity = naming::worker_identity(job.parallelism().get(), ordinal);
     let mut envs = vec![
         env(worker_env::WORKER_IDENTITY, identity),
-        env(worker_env::WORKER_PARTITIONS, join(&owned)),
-        env(worker_env::STATE_DIR, spec.job.state.dir.clone()),
+        env(worker_env::WORKER_PARTITIONS, join(owned)),
+        env(worker_env::STATE_DIR, job.spec().job.state.dir.clone()),
         field_env(worker_env::POD_NAME, "metadata.name"),
         field_env(worker_env::POD_IP, "status.podIP"),
     ];
-    if let Some(prev) = d.previous_parallelism {
-        let prefix = &spec.job.transactional_id_prefix;
-        let ids = fence_ids(prefix, partitions, prev, parallelism, ordinal);
+    if let Some(previous) = d.previous_parallelism {
+        let ids = fence_ids(job, previous, ordinal);
         envs.push(env(worker_env::FENCE_TRANSACTIONAL_IDS, ids.join(",")));
     }
     if let Some(from) = &d.restore_from {
         envs.push(env(worker_env::RESTORE_FROM, from.clone()));
     }
-    envs
+    Ok(envs)
 }
 
 fn config_map_volume(name: &str, config_map: &str) -> Volume {
@@ -227,7 +222,7 @@ fn config_volume(job: &JobMeta) -> Volume {
 
 /// The worker's local state: an emptyDir (restored from the checkpoint store after a move) or its own PVC.
 fn state_volume(job: &JobMeta, d: &Deployment, ordinal: u32) -> Volume {
-    let storage = &d.spec.storage;
+    let storage = &d.job.spec().storage;
     match storage.volume {
         VolumeKind::EmptyDir => Volume {
             name: "state".into(),

@@ -3,10 +3,22 @@
 use k8s_openapi::api::core::v1::{Pod, PodSecurityContext, SeccompProfile};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use std::num::NonZeroU32;
+
 use super::pod::{pod, pod_security};
 use crate::build::test_support::job_meta;
 use crate::decide::tests::spec;
 use crate::reconcile::Deployment;
+use crate::validate::ValidatedJob;
+
+fn deployment(spec: sluice_crds::StreamJobSpec) -> Deployment {
+    Deployment {
+        job: ValidatedJob::from_spec(spec).unwrap(),
+        hash: "h".into(),
+        restore_from: None,
+        previous_parallelism: None,
+    }
+}
 
 fn env_of(p: &Pod, name: &str) -> Option<String> {
     p.spec.as_ref()?.containers[0]
@@ -23,12 +35,12 @@ fn pod_carries_identity_partitions_restore_and_fencing() {
     s.parallelism = 3;
     s.partitions = 6;
     let d = Deployment {
-        spec: s,
         hash: "h1".into(),
         restore_from: Some("s3://b/p/fraud/savepoints/sp-1".into()),
-        previous_parallelism: Some(2),
+        previous_parallelism: NonZeroU32::new(2),
+        ..deployment(s)
     };
-    let p = pod(&job_meta(), &d, 1);
+    let p = pod(&job_meta(), &d, 1).unwrap();
     assert_eq!(p.metadata.name.as_deref(), Some("fraud-worker-1"));
     assert_eq!(
         env_of(&p, "SLUICE_WORKER_IDENTITY").as_deref(),
@@ -75,25 +87,15 @@ fn pod_carries_identity_partitions_restore_and_fencing() {
 
 #[test]
 fn no_fencing_or_restore_without_a_previous_layout() {
-    let d = Deployment {
-        spec: spec(),
-        hash: "h".into(),
-        restore_from: None,
-        previous_parallelism: None,
-    };
-    let p = pod(&job_meta(), &d, 0);
+    let d = deployment(spec());
+    let p = pod(&job_meta(), &d, 0).unwrap();
     assert_eq!(env_of(&p, "SLUICE_FENCE_TRANSACTIONAL_IDS"), None);
     assert_eq!(env_of(&p, "SLUICE_RESTORE_FROM"), None);
 }
 
 #[test]
 fn config_map_holds_job_and_placeholder_worker() {
-    let d = Deployment {
-        spec: spec(),
-        hash: "h".into(),
-        restore_from: None,
-        previous_parallelism: None,
-    };
+    let d = deployment(spec());
     let cm = crate::build::config_map::config_map(&job_meta(), &d).unwrap();
     let body = &cm.data.unwrap()["job.yaml"];
     let v: serde_yaml::Value = serde_yaml::from_str(body).unwrap();

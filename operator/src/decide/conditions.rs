@@ -46,10 +46,8 @@ pub fn update(cx: &mut Ctx) {
     let pod_trouble = pod_trouble::current(cx);
     let degraded = if let Some(f) = &cx.st.restarts.failure {
         Some(("RestartLimitExceeded", f.clone()))
-    } else if !cx.obs.problems.is_empty() {
-        let all: Vec<String> = cx
-            .obs
-            .problems
+    } else if let Err(problems) = &cx.target {
+        let all: Vec<String> = problems
             .iter()
             .map(|p| format!("{}: {}", p.field, p.message))
             .collect();

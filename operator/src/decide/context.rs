@@ -6,9 +6,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
 
-use super::fingerprint;
-use crate::reconcile::{Action, Decision, Observed, ObservedPod, Severity, Transition};
+use crate::reconcile::{Action, Decision, Observed, ObservedPod, Problem, Severity, Transition};
 use crate::saturating;
+use crate::validate::{ValidatedJob, Validation};
 
 /// Default re-check interval when nothing is pending.
 const IDLE_REQUEUE_SECS: u64 = 60;
@@ -16,15 +16,27 @@ const IDLE_REQUEUE_SECS: u64 = 60;
 /// reads as).
 const NOTHING_DEPLOYED: u32 = 0;
 
+/// The current spec, validated, with the fingerprint a deployment of it gets.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    pub job: &'a ValidatedJob,
+    pub hash: String,
+}
+
 /// The reconcile's working state while deciding.
 pub struct Ctx<'a> {
     pub obs: &'a Observed,
+    /// What the current spec would run, or the problems that keep it from rolling out.
+    pub target: Result<Target<'a>, &'a [Problem]>,
+    /// The deployed spec (`status.lastReconciledSpec`), read back once per reconcile; kept in step with the
+    /// status by [`Ctx::record_deployed`].
+    pub deployed: Option<ValidatedJob>,
+    /// `status.lastStableSpec`, read back once per reconcile; kept in step by [`Ctx::record_stable`].
+    pub stable: Option<ValidatedJob>,
     pub st: StreamJobStatus,
     pub actions: Vec<Action>,
     pub events: Vec<Transition>,
     pub requeue_secs: u64,
-    /// Fingerprint of what the current spec would run.
-    pub target_hash: String,
     /// Why nothing progresses although something is wanted (Progressing=False reason, message).
     pub waiting: Option<(&'static str, String)>,
     /// Why the job is degraded right now (Degraded=True reason, message), besides the persisted ones.
@@ -36,19 +48,55 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(obs: &'a Observed) -> Ctx<'a> {
+    pub(crate) fn new(obs: &'a Observed, validation: &'a Validation) -> Ctx<'a> {
+        let model_hash = obs.model_hash.as_deref();
+        let target = match validation {
+            Ok(job) => Ok(Target {
+                job,
+                hash: job.fingerprint(model_hash),
+            }),
+            Err(problems) => Err(problems.as_slice()),
+        };
         Ctx {
             obs,
+            target,
+            deployed: ValidatedJob::stored(obs.status.last_reconciled_spec.as_deref()),
+            stable: ValidatedJob::stored(obs.status.last_stable_spec.as_deref()),
             st: obs.status.clone(),
             actions: Vec::new(),
             events: Vec::new(),
             requeue_secs: IDLE_REQUEUE_SECS,
-            target_hash: fingerprint::fingerprint(&obs.spec, obs.model_hash.as_deref()),
             waiting: None,
             degraded: None,
             last_restart: None,
             rescale: None,
         }
+    }
+
+    /// The current spec is valid and is not what is deployed: a rollout is wanted (unless blocked).
+    pub fn spec_changed(&self) -> bool {
+        self.target
+            .as_ref()
+            .is_ok_and(|t| self.st.deployed_hash.as_deref() != Some(t.hash.as_str()))
+    }
+
+    /// The fingerprint of a deployment of `job` with the model content observed now.
+    pub fn fingerprint_of(&self, job: &ValidatedJob) -> String {
+        job.fingerprint(self.obs.model_hash.as_deref())
+    }
+
+    /// Records `job` as the deployed spec (`status.lastReconciledSpec`).
+    pub fn record_deployed(&mut self, job: &ValidatedJob) {
+        self.st.last_reconciled_spec = Some(job.spec_json().to_string());
+        self.deployed = Some(job.clone());
+    }
+
+    /// Records the deployed spec as the stable one (`status.lastStableSpec`).
+    pub fn record_stable(&mut self) {
+        self.st
+            .last_stable_spec
+            .clone_from(&self.st.last_reconciled_spec);
+        self.stable.clone_from(&self.deployed);
     }
 
     pub fn act(&mut self, action: Action) {

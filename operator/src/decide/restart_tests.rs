@@ -38,7 +38,7 @@ fn not_ready_in_time_rolls_back_to_the_stable_spec() {
     assert_eq!(d.status.lifecycle_state, Some(LifecycleState::RollingBack));
     o.pods.clear();
     let d = advance(&mut o);
-    assert_eq!(deploys(&d)[0].0.spec.image, "sluice:1");
+    assert_eq!(deploys(&d)[0].0.job.spec().image, "sluice:1");
     assert_eq!(
         d.status.deployed_hash.as_deref(),
         Some(stable_hash.as_str())

@@ -105,10 +105,9 @@ pub fn fail(cx: &mut Ctx, reason: String) {
 /// caller then redeploys the current spec from the latest checkpoints.
 pub fn while_failed(cx: &mut Ctx) -> bool {
     let nonce_bumped = cx.obs.spec.restart_nonce != cx.st.nonces.restart;
-    let spec_changed = cx.st.deployed_hash.as_deref() != Some(cx.target_hash.as_str());
-    if !cx.obs.problems.is_empty() {
+    if cx.target.is_err() {
         // Nothing new is deployed while the spec has problems (they are in the Degraded condition).
-    } else if nonce_bumped || spec_changed {
+    } else if nonce_bumped || cx.spec_changed() {
         cx.st.restarts.failed_restarts = 0;
         let note = "leaving FAILED: redeploying from the latest checkpoints".to_string();
         leave_failed(cx, "RestartRequested", note);

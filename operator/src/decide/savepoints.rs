@@ -244,13 +244,8 @@ pub fn retention(cx: &mut Ctx) {
     }
 }
 
-/// The savepoint directory the worker writes, per the control API contract:
-/// `<checkpointStore>/<transactionalIdPrefix>/savepoints/<id>`.
+/// Where the deployed workers wrote savepoint `id` when none of them reported it: the directory their
+/// spec's checkpoint store implies (see [`crate::validate::ValidatedJob::savepoint_location`]).
 pub fn derived_location(cx: &Ctx, id: &str) -> Option<String> {
-    let store = cx.obs.spec.job.state.checkpoint_store.as_deref()?;
-    Some(format!(
-        "{}/{}/savepoints/{id}",
-        store.trim_end_matches('/'),
-        cx.obs.spec.job.transactional_id_prefix
-    ))
+    cx.deployed.as_ref()?.savepoint_location(id)
 }

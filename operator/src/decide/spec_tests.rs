@@ -3,10 +3,10 @@
 
 use sluice_crds::{DesiredState, UpgradeMode};
 
-use super::fingerprint::fingerprint;
 use super::tests::*;
 use super::ts;
 use crate::reconcile::Problem;
+use crate::validate::ValidatedJob;
 
 #[test]
 fn invalid_spec_is_not_rolled_out_and_names_the_field() {
@@ -14,7 +14,7 @@ fn invalid_spec_is_not_rolled_out_and_names_the_field() {
     let hash = o.status.deployed_hash.clone();
     o.spec.image = "sluice:2".into();
     o.generation = 2;
-    o.problems.push(Problem {
+    o.reference_problems.push(Problem {
         field: "spec.controlApi.tokenSecret".into(),
         message: "Secret \"tok\" not found".into(),
     });
@@ -68,6 +68,11 @@ fn operational_fields_do_not_change_the_fingerprint() {
     b.savepoints.periodic = Some(sluice_crds::PeriodicSavepoints {
         interval: sluice_crds::Millis::from_secs(3_600),
     });
+    let fingerprint = |spec: &sluice_crds::StreamJobSpec, model: Option<&str>| {
+        ValidatedJob::from_spec(spec.clone())
+            .unwrap()
+            .fingerprint(model)
+    };
     assert_eq!(fingerprint(&a, None), fingerprint(&b, None));
     b.restart_nonce = Some(1);
     assert_ne!(fingerprint(&a, None), fingerprint(&b, None));

@@ -166,9 +166,7 @@ fn readiness(cx: &mut Ctx) {
         // Stable again: the next automatic restart from FAILED starts over at the initial delay.
         cx.st.restarts.failed_restarts = 0;
         if cx.st.last_stable_spec != cx.st.last_reconciled_spec && !cx.generation_blocked() {
-            cx.st
-                .last_stable_spec
-                .clone_from(&cx.st.last_reconciled_spec);
+            cx.record_stable();
             cx.event(
                 Severity::Normal,
                 "JobStable",

@@ -12,9 +12,10 @@ use crate::reconcile::{Action, Decision, Observed, ObservedPod, PodPhase, Worker
 
 pub(crate) const T0: i64 = 1_800_000_000_000;
 
-/// `decide`, checking what every decision must satisfy: the upgrade state machine refused no edge.
+/// `validate` and `decide`, checking what every decision must satisfy: the upgrade state machine refused
+/// no edge.
 pub(crate) fn decide(o: &Observed) -> Decision {
-    let d = super::decide(o);
+    let d = super::decide(o, &crate::validate::validate(o));
     let refused: Vec<_> = d
         .events
         .iter()
@@ -53,7 +54,7 @@ pub(crate) fn obs(
         pods: Vec::new(),
         workers: BTreeMap::new(),
         model_hash: None,
-        problems: Vec::new(),
+        reference_problems: Vec::new(),
         rejected_pod: None,
         stop_outcomes: Vec::new(),
         autoscaler: None,

@@ -79,7 +79,7 @@ fn savepoint_upgrade_walks_every_step() {
     let d = advance(&mut o);
     let dep = deploys(&d);
     assert_eq!(dep[0].0.restore_from.as_deref(), Some(location.as_str()));
-    assert_eq!(dep[0].0.spec.image, "sluice:2");
+    assert_eq!(dep[0].0.job.spec().image, "sluice:2");
     assert_eq!(dep[0].0.previous_parallelism, None);
     assert!(matches!(step(&d), Some(UpgradeStep::Deploying { .. })));
     running(&mut o);
@@ -233,7 +233,7 @@ fn rescale_is_an_upgrade_that_fences_the_old_assignment() {
     let d = decide(&o);
     let (dep, ordinals) = deploys(&d)[0];
     assert_eq!(ordinals, &vec![0, 1, 2]);
-    assert_eq!(dep.previous_parallelism, Some(2));
+    assert_eq!(dep.previous_parallelism, std::num::NonZeroU32::new(2));
     assert!(
         dep.restore_from
             .as_deref()

@@ -1,6 +1,6 @@
 //! The kube-runtime Controller: watches StreamJobs and their owned Pods, ConfigMaps and Services, and runs
-//! fetch → validate → decide → apply for each job while this replica leads. Deletion goes through a finalizer that can
-//! take a final savepoint first.
+//! fetch → validate → decide → build → apply for each job while this replica leads. Deletion goes through
+//! a finalizer that can take a final savepoint first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use sluice_crds::StreamJob;
 use tokio::sync::watch;
 
 use crate::apply::{ApplyCtx, apply, delete_if_present, publish};
-use crate::build::JobMeta;
+use crate::build::{self, JobMeta};
 use crate::error::Error;
 use crate::events::Recorder;
 use crate::metrics::{Metrics, ResultLabel};
@@ -75,7 +75,7 @@ fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
     })
 }
 
-/// One reconcile of a live job: fetch → validate → decide → apply.
+/// One reconcile of a live job: fetch → validate → decide → build → apply.
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     let meta = job_meta(job)?;
     let uid = meta.uid().to_string();
@@ -85,9 +85,10 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
     let validation = validate::validate(&fetched.observed);
     let decision = decide::decide(&fetched.observed, &validation);
-    let creates_pods = decision.actions.iter().any(
-        |a| matches!(a, Action::Deploy { create_ordinals, .. } if !create_ordinals.is_empty()),
-    );
+    let steps = build::steps(&meta, decision.actions)?;
+    let creates_pods = steps
+        .iter()
+        .any(|s| matches!(s, Action::Deploy(objects) if !objects.workers.is_empty()));
     let rescale = decision.rescale;
     let requeue = Duration::from_secs(decision.requeue_secs);
     let cx = ApplyCtx {
@@ -101,7 +102,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         store_credentials: fetched.store_credentials,
         stop_outcomes: &ctx.stop_outcomes,
     };
-    match apply(&cx, decision).await {
+    match apply(&cx, &decision.status, &decision.events, steps).await {
         Err(Error::PodRejected(r)) => {
             if ctx.rejections.remember(&uid, r.clone()) {
                 let t = Transition {

@@ -2,8 +2,8 @@
 //!
 //! Reconcile stages (one module each): `fetch` (I/O: the job's pods, referenced objects, worker statuses) →
 //! `validate` (pure: the typed `ValidatedJob`, or the spec's problems naming fields) → `decide` (pure:
-//! status + actions) → `apply` (I/O: status first, then actions via server-side apply and the worker
-//! control API). `build` renders the owned objects (pure). `reconcile` holds the data between the stages
+//! status + actions) → `build` (pure: each deployment's objects) → `apply` (I/O: status first, then the
+//! steps via server-side apply and the worker control API). `reconcile` holds the data between the stages
 //! (what was observed, the decision and its actions); `fingerprint` says what makes two deployments
 //! different. `controller` wires them into a kube-runtime Controller gated by the `lease`; `rescale` keeps
 //! each job's `autoscale` window, hands its recommendation to `decide`, and executes its rescales.

@@ -173,14 +173,12 @@ pub struct Deployment {
     pub previous_parallelism: Option<NonZeroU32>,
 }
 
-/// One step for the apply stage. Order in the list is execution order.
+/// One step for the apply stage. Order in the list is execution order. A deployment step carries `D`: what
+/// to run as `decide` decided it ([`Deploy`]), then the objects the build stage rendered from it.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Action {
+pub enum Action<D = Deploy> {
     /// Apply ConfigMap, Service and PVCs of the deployment, and create the listed missing worker ordinals.
-    Deploy {
-        deployment: Box<Deployment>,
-        create_ordinals: Vec<u32>,
-    },
+    Deploy(Box<D>),
     /// Delete these worker pods.
     DeletePods(Vec<String>),
     /// `POST /v1/stop {"savepoint":true,"savepointId":id}` on these pods; the answers come back as
@@ -198,6 +196,34 @@ pub enum Action {
     TriggerCheckpoint { pods: Vec<String> },
     /// Remove an expired savepoint directory from the store.
     DeleteSavepoint { location: String },
+}
+
+/// A deployment to (re)apply, and the worker ordinals whose pods are to be created.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deploy {
+    pub deployment: Deployment,
+    pub create_ordinals: Vec<u32>,
+}
+
+impl<D> Action<D> {
+    /// The same action, its deployment step (if it is one) turned into `E` by `f`.
+    pub fn try_map_deploy<E, Err>(
+        self,
+        f: impl FnOnce(D) -> Result<E, Err>,
+    ) -> Result<Action<E>, Err> {
+        Ok(match self {
+            Action::Deploy(d) => Action::Deploy(Box::new(f(*d)?)),
+            Action::DeletePods(pods) => Action::DeletePods(pods),
+            Action::StopWithSavepoint { pods, savepoint_id } => {
+                Action::StopWithSavepoint { pods, savepoint_id }
+            }
+            Action::TriggerSavepoint { pods, savepoint_id } => {
+                Action::TriggerSavepoint { pods, savepoint_id }
+            }
+            Action::TriggerCheckpoint { pods } => Action::TriggerCheckpoint { pods },
+            Action::DeleteSavepoint { location } => Action::DeleteSavepoint { location },
+        })
+    }
 }
 
 /// Severity of a transition Event.

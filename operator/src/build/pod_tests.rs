@@ -1,4 +1,5 @@
-//! The worker pod as rendered: identity, partitions, fencing, restore, probes, the security context.
+//! The objects a deployment renders to: the worker pod (identity, partitions, fencing, restore, probes,
+//! the security context), the job ConfigMap, and a deploy step as a whole.
 
 use k8s_openapi::api::core::v1::{Pod, PodSecurityContext, SeccompProfile};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -6,9 +7,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::num::NonZeroU32;
 
 use super::pod::{pod, pod_security};
+use super::{BuildError, steps};
 use crate::build::test_support::job_meta;
 use crate::decide::tests::spec;
-use crate::reconcile::Deployment;
+use crate::reconcile::{Action, Deploy, Deployment};
 use crate::validate::ValidatedJob;
 
 fn deployment(spec: sluice_crds::StreamJobSpec) -> Deployment {
@@ -144,4 +146,51 @@ fn a_partial_user_security_context_is_completed_to_restricted() {
         Some("Localhost")
     );
     assert_eq!(pod_security(None).run_as_non_root, Some(true));
+}
+
+#[test]
+fn a_deploy_step_renders_every_object_and_other_actions_pass_through() {
+    let deploy = Action::Deploy(Box::new(Deploy {
+        deployment: deployment(spec()),
+        create_ordinals: vec![1],
+    }));
+    let delete = Action::DeletePods(vec!["fraud-worker-0".into()]);
+    let rendered = steps(&job_meta(), vec![delete.clone(), deploy]).unwrap();
+    assert_eq!(rendered.len(), 2);
+    assert!(
+        matches!(&rendered[0], Action::DeletePods(p) if p == &vec!["fraud-worker-0".to_string()])
+    );
+    let Action::Deploy(objects) = &rendered[1] else {
+        panic!("{rendered:?}")
+    };
+    assert_eq!(
+        objects.config_map.metadata.name.as_deref(),
+        Some("fraud-config")
+    );
+    assert_eq!(
+        objects.service.metadata.name.as_deref(),
+        Some("fraud-workers")
+    );
+    assert!(objects.disruption_budget.is_some());
+    let pods: Vec<_> = objects
+        .workers
+        .iter()
+        .map(|w| w.pod.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(pods, ["fraud-worker-1"]);
+    // The default emptyDir needs no claim.
+    assert!(objects.workers[0].volume_claim.is_none());
+}
+
+#[test]
+fn an_ordinal_beyond_the_parallelism_is_an_error_not_an_idle_worker() {
+    let deploy = Action::Deploy(Box::new(Deploy {
+        deployment: deployment(spec()),
+        create_ordinals: vec![2],
+    }));
+    let err = steps(&job_meta(), vec![deploy]).unwrap_err();
+    assert!(
+        matches!(err, BuildError::NoSuchOrdinal { ordinal: 2, .. }),
+        "{err}"
+    );
 }

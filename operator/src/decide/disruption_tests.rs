@@ -8,9 +8,7 @@ fn created(d: &Decision) -> Vec<u32> {
     d.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Deploy {
-                create_ordinals, ..
-            } => Some(create_ordinals.clone()),
+            Action::Deploy(d) => Some(d.create_ordinals.clone()),
             _ => None,
         })
         .flatten()

@@ -3,7 +3,7 @@
 //! to `lastStableSpec` is possible.
 
 use super::context::Ctx;
-use crate::reconcile::{Action, Deployment};
+use crate::reconcile::{Action, Deploy, Deployment};
 
 /// Records `d` as the deployed spec and creates all its pods.
 pub fn install(cx: &mut Ctx, d: Deployment) {
@@ -16,10 +16,10 @@ pub fn install(cx: &mut Ctx, d: Deployment) {
     cx.st.restarts.next_recreate_at = None;
     cx.st.restarts.disrupted_ordinals.clear();
     let create_ordinals = d.job.ordinals().collect();
-    cx.act(Action::Deploy {
-        deployment: Box::new(d),
+    cx.act(Action::Deploy(Box::new(Deploy {
+        deployment: d,
         create_ordinals,
-    });
+    })));
 }
 
 /// Creates missing pods of the deployed spec and deletes exited ones (they are recreated next round).
@@ -40,15 +40,15 @@ pub fn keep_pods(cx: &mut Ctx, restore_from: Option<String>) {
         .filter(|o| !cx.obs.pods.iter().any(|p| p.ordinal == *o))
         .collect();
     cx.delete_pods(finished);
-    cx.act(Action::Deploy {
-        deployment: Box::new(Deployment {
+    cx.act(Action::Deploy(Box::new(Deploy {
+        deployment: Deployment {
             job,
             hash,
             restore_from,
             previous_parallelism: None,
-        }),
+        },
         create_ordinals: missing,
-    });
+    })));
 }
 
 /// A deployment that misses its readiness timeout can go back to `lastStableSpec`: rollback is enabled and

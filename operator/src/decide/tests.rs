@@ -151,10 +151,7 @@ pub(crate) fn deploys(d: &Decision) -> Vec<(&crate::reconcile::Deployment, &Vec<
     d.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Deploy {
-                deployment,
-                create_ordinals,
-            } => Some((deployment.as_ref(), create_ordinals)),
+            Action::Deploy(d) => Some((&d.deployment, &d.create_ordinals)),
             _ => None,
         })
         .collect()

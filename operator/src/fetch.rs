@@ -119,6 +119,7 @@ pub async fn observe(
     Ok(Fetched {
         observed: Observed {
             name,
+            // The API server sets it on every write; 0 only for an object that never went through one.
             generation: job.metadata.generation.unwrap_or(0),
             spec: spec.clone(),
             status: job.status.clone().unwrap_or_default(),

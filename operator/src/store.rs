@@ -5,6 +5,8 @@
 use aws_sdk_s3::config::{Credentials, Region};
 use sluice_crds::JobConfig;
 
+use crate::validate::CheckpointStore;
+
 /// Static credentials read from the job's Secret.
 #[derive(Clone)]
 pub struct StoreCredentials {
@@ -20,15 +22,17 @@ impl std::fmt::Debug for StoreCredentials {
     }
 }
 
-/// Splits `s3://bucket/some/prefix` into bucket and key prefix (without trailing slash).
+/// Splits `s3://bucket/some/prefix` into bucket and key prefix (without leading or trailing slash).
 pub fn parse_s3(location: &str) -> Option<(String, String)> {
-    let rest = location.strip_prefix("s3://")?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() || key.trim_matches('/').is_empty() {
+    let CheckpointStore::S3 { bucket, prefix } = CheckpointStore::parse(location)? else {
+        return None;
+    };
+    let key = prefix.trim_matches('/');
+    if key.is_empty() {
         // Never delete a whole bucket.
         return None;
     }
-    Some((bucket.to_string(), key.trim_matches('/').to_string()))
+    Some((bucket, key.to_string()))
 }
 
 async fn client(job: &JobConfig, creds: Option<&StoreCredentials>) -> aws_sdk_s3::Client {

@@ -87,6 +87,9 @@ pub fn recommend<'a>(
         .ready_since
         .as_ref()
         .map(|t| t.0.as_millisecond());
+    // The autoscaler reads the spec before validation (it reports on an invalid job too). Admission keeps
+    // both counts at least 1; a value below that (only in an object admitted under an older CRD) reads as
+    // 0, which the sizing bounds to at least one worker.
     let view = JobView {
         partitions: u32::try_from(job.spec.partitions).unwrap_or(0),
         parallelism: u32::try_from(job.spec.parallelism).unwrap_or(0),

@@ -158,6 +158,7 @@ fn readiness(cx: &mut Ctx) {
         cx.requeue(10);
         return;
     }
+    // All ready and no streak recorded: it starts now.
     let since = cx.st.ready_since.clone().unwrap_or_else(|| cx.now());
     cx.st.ready_since = Some(since.clone());
     let stable_after = saturating::millis(cx.obs.spec.rollback.stable_after);

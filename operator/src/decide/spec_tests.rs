@@ -1,7 +1,7 @@
 //! The spec as decide sees it: an invalid spec is not rolled out, conditions keep their transition times, and
 //! only fields that reach the pods change the fingerprint.
 
-use sluice_crds::{DesiredState, UpgradeMode};
+use sluice_crds::{DesiredState, UpgradeMode, UpgradeStep};
 
 use super::tests::*;
 use super::ts;
@@ -77,4 +77,28 @@ fn operational_fields_do_not_change_the_fingerprint() {
     b.restart_nonce = Some(1);
     assert_ne!(fingerprint(&a, None), fingerprint(&b, None));
     assert_ne!(fingerprint(&a, None), fingerprint(&a, Some("model-2")));
+}
+
+/// The spec turns invalid after an upgrade deleted the old pods: nothing is installed until it is fixed, and
+/// then the fixed generation is, from the same step.
+#[test]
+fn a_spec_that_turns_invalid_mid_upgrade_is_not_installed() {
+    let mut o = stable();
+    o.spec.image = "sluice:2".into();
+    o.spec.upgrade_mode = UpgradeMode::LastState;
+    o.generation = 2;
+    advance(&mut o); // → PodsDeleted, the old pods are being deleted
+    o.pods.clear();
+    o.workers.clear();
+    o.spec.image = " ".into();
+    o.generation = 3;
+    let d = advance(&mut o);
+    assert!(deploys(&d).is_empty(), "{:?}", d.actions);
+    assert!(matches!(step(&d), Some(UpgradeStep::PodsDeleted { .. })));
+    assert_eq!(condition(&d.status, "Degraded"), ("True", "InvalidSpec"));
+    o.spec.image = "sluice:3".into();
+    o.generation = 4;
+    let d = decide(&o);
+    assert_eq!(deploys(&d)[0].0.job.spec().image, "sluice:3");
+    assert!(matches!(step(&d), Some(UpgradeStep::Deploying { .. })));
 }

@@ -379,3 +379,31 @@ fn stop_answers_are_observed_on_the_next_reconcile_and_a_rejection_aborts() {
         d.events
     );
 }
+
+/// A savepoint no worker reported the location of is looked for where the deployed workers write, even when
+/// the same spec change moves the checkpoint store.
+#[test]
+fn a_derived_savepoint_location_is_in_the_deployed_store() {
+    let mut o = stable();
+    let old_hash = o.status.deployed_hash.clone().unwrap();
+    o.spec.image = "sluice:2".into();
+    o.spec.job.state.checkpoint_store = Some("s3://elsewhere/store".into());
+    o.generation = 2;
+    let d = advance(&mut o);
+    let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) = step(&d).cloned() else {
+        panic!("{:?}", step(&d))
+    };
+    o.pods = (0..2)
+        .map(|i| pod(i, &old_hash, PodPhase::Succeeded, false))
+        .collect();
+    o.workers.clear();
+    let d = decide(&o);
+    assert_eq!(
+        step(&d),
+        Some(&UpgradeStep::SavepointTaken {
+            location: Some(format!(
+                "s3://ckpt/prod/fraud-test/savepoints/{savepoint_id}"
+            ))
+        })
+    );
+}

@@ -64,6 +64,20 @@ impl StoreUri {
     }
 }
 
+impl StoreUri {
+    /// The URI of `key` inside the store: what the worker's store writes `key` to.
+    pub fn uri_of(&self, key: &str) -> String {
+        match self {
+            StoreUri::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}/{key}"),
+            StoreUri::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}/{key}"),
+            StoreUri::File { dir } => {
+                let dir = dir.to_string_lossy();
+                format!("file://{}/{key}", dir.trim_end_matches('/'))
+            }
+        }
+    }
+}
+
 impl fmt::Display for StoreUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -119,6 +133,18 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains("s3://bucket"), "{bad}: {text}");
         }
+    }
+
+    #[test]
+    fn keys_join_the_store_root_once() {
+        let uri = |u: &str| parse(u).unwrap().uri_of("j/savepoints/sp-1");
+        assert_eq!(uri("s3://ckpt/prod/"), "s3://ckpt/prod/j/savepoints/sp-1");
+        assert_eq!(uri("s3://ckpt"), "s3://ckpt/j/savepoints/sp-1");
+        assert_eq!(
+            uri("file:///var/store/"),
+            "file:///var/store/j/savepoints/sp-1"
+        );
+        assert_eq!(uri("file:///"), "file:///j/savepoints/sp-1");
     }
 
     #[test]

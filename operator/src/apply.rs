@@ -1,6 +1,7 @@
 //! Stage "apply", I/O: persist the decided status first (server-side apply on `/status`, one field
-//! manager), then publish Events, then execute the actions in order. Because the status — including the
-//! upgrade step — is written before any action runs, a crash between the two re-runs the same step.
+//! manager), then publish Events, then execute the steps in order — the actions as decided, each
+//! deployment as the objects the build stage rendered. Because the status — including the upgrade step —
+//! is written before any step runs, a crash between the two re-runs the same step.
 
 use std::collections::BTreeMap;
 
@@ -14,17 +15,15 @@ use serde::de::DeserializeOwned;
 use sluice_crds::control::SnapshotState;
 use sluice_crds::{StreamJob, StreamJobStatus};
 
-use crate::build::{self, JobMeta};
+use crate::build::{DeployObjects, JobMeta, Step};
 use crate::crash_point;
 use crate::error::Error;
 use crate::events::Recorder;
 use crate::naming::FIELD_MANAGER;
-use crate::reconcile::{
-    Action, Decision, Deployment, PodRejection, Severity, StopOutcome, Transition,
-};
+use crate::reconcile::{Action, PodRejection, Severity, StopOutcome, Transition};
 use crate::worker_client::{CallError, WorkerClient};
 
-/// What the apply stage needs besides the decision.
+/// What the apply stage needs besides the decided status, Events and steps.
 pub struct ApplyCtx<'a> {
     pub client: &'a kube::Client,
     pub workers: &'a WorkerClient,
@@ -33,10 +32,9 @@ pub struct ApplyCtx<'a> {
     pub meta: JobMeta,
     pub token: Option<String>,
     pub ips: BTreeMap<String, String>,
-    pub store_credentials: Option<crate::store::StoreCredentials>,
+    pub store_credentials: Option<sluice_store::S3Credentials>,
     /// Where the answers of stop-with-savepoint calls go, for the next reconcile to observe.
     pub stop_outcomes: &'a crate::stop_outcomes::StopOutcomes,
-    pub job_uid: String,
 }
 
 fn params() -> PatchParams {
@@ -82,16 +80,21 @@ pub async fn publish(recorder: &Recorder, job: &StreamJob, t: &Transition) {
     }
 }
 
-/// Persists the decision and executes its actions.
-pub async fn apply(cx: &ApplyCtx<'_>, decision: Decision) -> Result<(), Error> {
-    patch_status(cx.client, cx.job, &decision.status).await?;
-    crash_point::after_persisting(&decision.status);
-    for t in &decision.events {
+/// Persists the decided `status`, publishes `events` and executes `steps`.
+pub async fn apply(
+    cx: &ApplyCtx<'_>,
+    status: &StreamJobStatus,
+    events: &[Transition],
+    steps: Vec<Step>,
+) -> Result<(), Error> {
+    patch_status(cx.client, cx.job, status).await?;
+    crash_point::after_persisting(status);
+    for t in events {
         tracing::info!(job = %cx.meta.name, reason = t.reason, note = %t.note, "transition");
         publish(cx.recorder, cx.job, t).await;
     }
-    for action in decision.actions {
-        execute(cx, action).await?;
+    for step in steps {
+        execute(cx, step).await?;
     }
     Ok(())
 }
@@ -109,10 +112,13 @@ where
 }
 
 /// Applies the workers' PodDisruptionBudget, or removes it when the spec disables it.
-async fn apply_disruption_budget(cx: &ApplyCtx<'_>, d: &Deployment) -> Result<(), Error> {
+async fn apply_disruption_budget(
+    cx: &ApplyCtx<'_>,
+    pdb: Option<&PodDisruptionBudget>,
+) -> Result<(), Error> {
     let api: Api<PodDisruptionBudget> = Api::namespaced(cx.client.clone(), &cx.meta.namespace);
-    match build::disruption_budget::disruption_budget(&cx.meta, &d.spec) {
-        Some(pdb) => ssa(&api, &pdb).await,
+    match pdb {
+        Some(pdb) => ssa(&api, pdb).await,
         None => delete_if_present(&api, &crate::naming::service_name(&cx.meta.name)).await,
     }
 }
@@ -179,12 +185,9 @@ async fn stop_all(cx: &ApplyCtx<'_>, pods: &[String], id: &str) -> Vec<StopOutco
         .collect()
 }
 
-async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
-    match action {
-        Action::Deploy {
-            deployment,
-            create_ordinals,
-        } => deploy(cx, &deployment, create_ordinals).await?,
+async fn execute(cx: &ApplyCtx<'_>, step: Step) -> Result<(), Error> {
+    match step {
+        Action::Deploy(objects) => deploy(cx, &objects).await?,
         Action::DeletePods(names) => {
             let pods: Api<Pod> = Api::namespaced(cx.client.clone(), &cx.meta.namespace);
             for name in names {
@@ -193,7 +196,7 @@ async fn execute(cx: &ApplyCtx<'_>, action: Action) -> Result<(), Error> {
         }
         Action::StopWithSavepoint { pods, savepoint_id } => {
             let outcomes = stop_all(cx, &pods, &savepoint_id).await;
-            cx.stop_outcomes.record(&cx.job_uid, outcomes);
+            cx.stop_outcomes.record(cx.meta.uid(), outcomes);
         }
         Action::TriggerSavepoint { pods, savepoint_id } => {
             for pod in pods {
@@ -232,22 +235,19 @@ async fn warn_on_failure<T>(
     }
 }
 
-/// Applies the deployment's ConfigMap, Service and disruption budget, then the PVCs and pods of
-/// `create_ordinals`.
-async fn deploy(cx: &ApplyCtx<'_>, d: &Deployment, create_ordinals: Vec<u32>) -> Result<(), Error> {
+/// Applies the deployment's ConfigMap, Service and disruption budget, then the PVC and pod of each worker
+/// to create.
+async fn deploy(cx: &ApplyCtx<'_>, objects: &DeployObjects) -> Result<(), Error> {
     let ns = &cx.meta.namespace;
-    let cm = build::config_map::config_map(&cx.meta, d).map_err(|e| Error::Render {
-        what: "job ConfigMap",
-        message: e.to_string(),
-    })?;
-    ssa(&Api::<ConfigMap>::namespaced(cx.client.clone(), ns), &cm).await?;
-    let service = build::service(&cx.meta);
-    ssa(&Api::<Service>::namespaced(cx.client.clone(), ns), &service).await?;
-    apply_disruption_budget(cx, d).await?;
+    let config_maps = Api::<ConfigMap>::namespaced(cx.client.clone(), ns);
+    ssa(&config_maps, &objects.config_map).await?;
+    let services = Api::<Service>::namespaced(cx.client.clone(), ns);
+    ssa(&services, &objects.service).await?;
+    apply_disruption_budget(cx, objects.disruption_budget.as_ref()).await?;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(cx.client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(cx.client.clone(), ns);
-    for ordinal in create_ordinals {
-        if let Some(pvc) = build::pvc(&cx.meta, d, ordinal)
+    for worker in &objects.workers {
+        if let Some(pvc) = &worker.volume_claim
             && pvcs
                 .get_opt(&pvc.name_any())
                 .await
@@ -255,9 +255,9 @@ async fn deploy(cx: &ApplyCtx<'_>, d: &Deployment, create_ordinals: Vec<u32>) ->
                 .is_none()
         {
             // PVC specs are immutable once bound: create, never re-apply.
-            ssa(&pvcs, &pvc).await?;
+            ssa(&pvcs, pvc).await?;
         }
-        create_pod(&pods, &build::pod::pod(&cx.meta, d, ordinal)).await?;
+        create_pod(&pods, &worker.pod).await?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The kube-runtime Controller: watches StreamJobs and their owned Pods, ConfigMaps and Services, and runs
-//! fetch → decide → apply for each job while this replica leads. Deletion goes through a finalizer that can
-//! take a final savepoint first.
+//! fetch → validate → decide → build → apply for each job while this replica leads. Deletion goes through
+//! a finalizer that can take a final savepoint first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use sluice_crds::StreamJob;
 use tokio::sync::watch;
 
 use crate::apply::{ApplyCtx, apply, delete_if_present, publish};
-use crate::build::JobMeta;
+use crate::build::{self, JobMeta};
 use crate::error::Error;
 use crate::events::Recorder;
 use crate::metrics::{Metrics, ResultLabel};
@@ -27,7 +27,7 @@ use crate::rejections::Rejections;
 use crate::rescale::{Autoscalers, set_parallelism};
 use crate::stop_outcomes::StopOutcomes;
 use crate::worker_client::WorkerClient;
-use crate::{decide, fetch};
+use crate::{decide, fetch, validate};
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -75,17 +75,20 @@ fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
     })
 }
 
-/// One reconcile of a live job: fetch → decide → apply.
+/// One reconcile of a live job: fetch → validate → decide → build → apply.
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
-    let uid = job.uid().unwrap_or_default();
+    let meta = job_meta(job)?;
+    let uid = meta.uid().to_string();
     let mut fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     fetched.observed.rejected_pod = ctx.rejections.get(&uid);
     fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
     fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
-    let decision = decide::decide(&fetched.observed);
-    let creates_pods = decision.actions.iter().any(
-        |a| matches!(a, Action::Deploy { create_ordinals, .. } if !create_ordinals.is_empty()),
-    );
+    let validation = validate::validate(&fetched.observed);
+    let decision = decide::decide(&fetched.observed, &validation);
+    let steps = build::steps(&meta, decision.actions)?;
+    let creates_pods = steps
+        .iter()
+        .any(|s| matches!(s, Action::Deploy(objects) if !objects.workers.is_empty()));
     let rescale = decision.rescale;
     let requeue = Duration::from_secs(decision.requeue_secs);
     let cx = ApplyCtx {
@@ -93,14 +96,13 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         workers: &ctx.workers,
         recorder: &ctx.recorder,
         job,
-        meta: job_meta(job)?,
+        meta,
         token: fetched.token,
         ips: fetched.ips,
         store_credentials: fetched.store_credentials,
         stop_outcomes: &ctx.stop_outcomes,
-        job_uid: uid.clone(),
     };
-    match apply(&cx, decision).await {
+    match apply(&cx, &decision.status, &decision.events, steps).await {
         Err(Error::PodRejected(r)) => {
             if ctx.rejections.remember(&uid, r.clone()) {
                 let t = Transition {
@@ -127,8 +129,10 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
 /// Deletion: optional final stop-with-savepoint, then the pods go (owner references collect the rest).
 async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     ctx.autoscalers.forget(job);
-    ctx.rejections.forget(&job.uid().unwrap_or_default());
-    ctx.stop_outcomes.forget(&job.uid().unwrap_or_default());
+    if let Some(uid) = job.uid() {
+        ctx.rejections.forget(&uid);
+        ctx.stop_outcomes.forget(&uid);
+    }
     let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
     if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());
@@ -150,7 +154,10 @@ async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error>
         };
         publish(&ctx.recorder, job, &t).await;
     }
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    let ns = job
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     for p in &fetched.observed.pods {
         delete_if_present(&pods, &p.name).await?;
     }

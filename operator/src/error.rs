@@ -15,6 +15,8 @@ pub enum Error {
     },
     #[error("rendering {what}: {message}")]
     Render { what: &'static str, message: String },
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     #[error("the StreamJob has no {0}")]
     MissingField(&'static str),
     #[error("finalizer: {0}")]
@@ -73,7 +75,7 @@ impl Error {
                 ..
             } if s.code == 409 => Category::Conflict,
             Error::Kube { .. } => Category::KubeApi,
-            Error::Render { .. } => Category::Render,
+            Error::Render { .. } | Error::Build(_) => Category::Render,
             Error::MissingField(_) => Category::InvalidObject,
             Error::Finalizer(_) => Category::Finalizer,
             Error::PodRejected(_) => Category::PodRejected,

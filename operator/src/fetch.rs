@@ -1,6 +1,7 @@
 //! Stage "fetch", I/O only: the job's pods, the objects its spec refers to (token Secret, model ConfigMap,
 //! credential Secrets) and each running worker's `GET /v1/status`. Missing references become problems
-//! naming the field instead of errors, so the job's status can say what to fix.
+//! naming the field instead of errors (`validate` reports them with the spec's own), so the job's status
+//! can say what to fix.
 
 use std::collections::BTreeMap;
 
@@ -12,12 +13,12 @@ use kube::{Api, ResourceExt};
 use sluice_crds::StreamJob;
 use sluice_crds::worker_env;
 
-use crate::decide::fingerprint::data_hash;
 use crate::error::Error;
+use crate::fingerprint::data_hash;
 use crate::reconcile::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
-use crate::store::StoreCredentials;
 use crate::worker_client::WorkerClient;
-use crate::{naming, pod_health, validate};
+use crate::{naming, pod_health};
+use sluice_store::S3Credentials;
 
 /// What fetch returns besides the observed world: the control token for the apply stage.
 pub struct Fetched {
@@ -26,7 +27,7 @@ pub struct Fetched {
     /// Pod name → IP (for worker calls in the apply stage).
     pub ips: BTreeMap<String, String>,
     /// Checkpoint store credentials from `spec.storage.credentialsSecret` (for deleting savepoints).
-    pub store_credentials: Option<StoreCredentials>,
+    pub store_credentials: Option<S3Credentials>,
 }
 
 fn observed_pod(pod: &Pod) -> Option<ObservedPod> {
@@ -91,7 +92,7 @@ async fn secret_key(
 struct References {
     token: Option<String>,
     model_hash: Option<String>,
-    store_credentials: Option<StoreCredentials>,
+    store_credentials: Option<S3Credentials>,
     problems: Vec<Problem>,
 }
 
@@ -109,28 +110,23 @@ pub async fn observe(
     let spec = &job.spec;
     let pods = owned_pods(client, &ns, &name, job.uid()).await?;
     let refs = references(client, &ns, job).await?;
-    let mut problems = validate::spec_problems(spec);
-    problems.extend(refs.problems);
     let ips: BTreeMap<String, String> = pods
         .iter()
         .filter(|p| p.phase == PodPhase::Running && !p.terminating)
         .filter_map(|p| p.ip.clone().map(|ip| (p.name.clone(), ip)))
         .collect();
     let probes = probe_workers(workers, &ips, refs.token.as_deref()).await;
-    problems.extend(validate::partition_count_problem(
-        spec,
-        probes.values().filter_map(WorkerProbe::status),
-    ));
     Ok(Fetched {
         observed: Observed {
             name,
+            // The API server sets it on every write; 0 only for an object that never went through one.
             generation: job.metadata.generation.unwrap_or(0),
             spec: spec.clone(),
             status: job.status.clone().unwrap_or_default(),
             pods,
             workers: probes,
             model_hash: refs.model_hash,
-            problems,
+            reference_problems: refs.problems,
             rejected_pod: None,
             stop_outcomes: Vec::new(),
             autoscaler: None,
@@ -188,7 +184,7 @@ async fn references(client: &kube::Client, ns: &str, job: &StreamJob) -> Result<
         let key = secret_key(&secrets, &c.name, worker_env::AWS_SECRET_ACCESS_KEY, field).await?;
         match (id, key) {
             (Ok(access_key_id), Ok(secret_access_key)) => {
-                refs.store_credentials = Some(StoreCredentials {
+                refs.store_credentials = Some(S3Credentials {
                     access_key_id,
                     secret_access_key,
                 })

@@ -2,12 +2,14 @@
 //! actions the apply step executes. No I/O and no clocks here — `now` is an input.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use k8s_openapi::jiff::Timestamp;
 use sluice_crds::control::WorkerStatus;
 use sluice_crds::{StreamJobSpec, StreamJobStatus};
 
 use crate::autoscale::recommend::{Recommendation, Rescale};
+use crate::validate::ValidatedJob;
 
 /// Everything `decide` looks at, gathered by the fetch stage.
 #[derive(Clone, Debug)]
@@ -20,10 +22,11 @@ pub struct Observed {
     pub pods: Vec<ObservedPod>,
     /// `GET /v1/status` per pod name, for pods that have an IP.
     pub workers: BTreeMap<String, WorkerProbe>,
-    /// Hash of the model ConfigMap's data (None: no model configured).
+    /// Hash of the model ConfigMap's data (None: no model configured, or its ConfigMap is missing).
     pub model_hash: Option<String>,
-    /// Problems found by validation (field + message); a non-empty list blocks new rollouts.
-    pub problems: Vec<Problem>,
+    /// Objects the spec refers to that are missing (Secrets, the model ConfigMap or their keys); `validate`
+    /// reports them with the spec's own problems.
+    pub reference_problems: Vec<Problem>,
     /// The API server refused the last attempt to create one of the job's pods (admission, quota).
     pub rejected_pod: Option<PodRejection>,
     /// Answers of the stop-with-savepoint calls the apply stage made since (remembered in memory; a new
@@ -160,24 +163,22 @@ impl WorkerProbe {
 /// What the workers of one deployment run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Deployment {
-    /// The spec the pods run (the current spec, or `lastStableSpec` during a rollback).
-    pub spec: StreamJobSpec,
+    /// The spec the pods run (the current spec, the deployed one, or `lastStableSpec` during a rollback).
+    pub job: ValidatedJob,
     /// Fingerprint put on every pod.
     pub hash: String,
     /// `SLUICE_RESTORE_FROM` for pods created now.
     pub restore_from: Option<String>,
     /// Parallelism of the previous assignment, when it differs (its transactional ids get fenced).
-    pub previous_parallelism: Option<u32>,
+    pub previous_parallelism: Option<NonZeroU32>,
 }
 
-/// One step for the apply stage. Order in the list is execution order.
+/// One step for the apply stage. Order in the list is execution order. A deployment step carries `D`: what
+/// to run as `decide` decided it ([`Deploy`]), then the objects the build stage rendered from it.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Action {
+pub enum Action<D = Deploy> {
     /// Apply ConfigMap, Service and PVCs of the deployment, and create the listed missing worker ordinals.
-    Deploy {
-        deployment: Box<Deployment>,
-        create_ordinals: Vec<u32>,
-    },
+    Deploy(Box<D>),
     /// Delete these worker pods.
     DeletePods(Vec<String>),
     /// `POST /v1/stop {"savepoint":true,"savepointId":id}` on these pods; the answers come back as
@@ -195,6 +196,34 @@ pub enum Action {
     TriggerCheckpoint { pods: Vec<String> },
     /// Remove an expired savepoint directory from the store.
     DeleteSavepoint { location: String },
+}
+
+/// A deployment to (re)apply, and the worker ordinals whose pods are to be created.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deploy {
+    pub deployment: Deployment,
+    pub create_ordinals: Vec<u32>,
+}
+
+impl<D> Action<D> {
+    /// The same action, its deployment step (if it is one) turned into `E` by `f`.
+    pub fn try_map_deploy<E, Err>(
+        self,
+        f: impl FnOnce(D) -> Result<E, Err>,
+    ) -> Result<Action<E>, Err> {
+        Ok(match self {
+            Action::Deploy(d) => Action::Deploy(Box::new(f(*d)?)),
+            Action::DeletePods(pods) => Action::DeletePods(pods),
+            Action::StopWithSavepoint { pods, savepoint_id } => {
+                Action::StopWithSavepoint { pods, savepoint_id }
+            }
+            Action::TriggerSavepoint { pods, savepoint_id } => {
+                Action::TriggerSavepoint { pods, savepoint_id }
+            }
+            Action::TriggerCheckpoint { pods } => Action::TriggerCheckpoint { pods },
+            Action::DeleteSavepoint { location } => Action::DeleteSavepoint { location },
+        })
+    }
 }
 
 /// Severity of a transition Event.

@@ -42,7 +42,6 @@ impl Autoscalers {
             annotations: job.annotations(),
             spec: &obs.spec,
             generation: Some(obs.generation),
-            previous: obs.status.autoscaler.as_ref(),
             status: &obs.status,
         };
         let statuses = obs.workers.values().filter_map(|w| w.status());

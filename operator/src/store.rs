@@ -5,13 +5,13 @@
 use sluice_crds::{JobConfig, StoreUri};
 use sluice_store::ObjectStore;
 
-pub use sluice_store::S3Credentials as StoreCredentials;
+use sluice_store::S3Credentials;
 
 /// Deletes every object under the savepoint directory `location`; returns how many were deleted. Only an
 /// `s3://bucket/prefix` location with a non-empty prefix is accepted: a bad location never empties a bucket.
 pub async fn delete_savepoint(
     job: &JobConfig,
-    creds: Option<&StoreCredentials>,
+    creds: Option<&S3Credentials>,
     location: &str,
 ) -> Result<u64, String> {
     let deletable = location

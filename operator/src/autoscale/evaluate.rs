@@ -245,7 +245,7 @@ impl Autoscaler {
                     "collecting metrics since {} ({} of the {length} window); the first decision can come \
                      at {} if samples keep arriving",
                     rfc3339(since),
-                    Millis(u64::try_from(now_ms - since).unwrap_or(0)),
+                    Millis((now_ms - since).max(0).unsigned_abs()),
                     rfc3339(full)
                 ),
                 _ => format!("waiting for the first metric sample of the {length} window"),

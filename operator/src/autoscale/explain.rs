@@ -7,6 +7,7 @@ use sluice_crds::autoscaler::{AutoscalerMetrics, MAX_LISTED, PartitionMetrics, W
 use super::config::{AutoscaleConfig, MAX, MIN, SCALE_DOWN_MAX_FACTOR};
 use super::metrics::WindowSummary;
 use super::sizing::{Adjustment, Sizing, max_per_worker};
+use crate::saturating;
 
 /// Rounds to two decimals (status figures; noise in further decimals only churns the status).
 pub fn round2(x: f64) -> f64 {
@@ -137,7 +138,7 @@ pub fn metrics(
             worker: w.worker.clone(),
             busy_ratio: round2(w.busy_ratio),
             processed_rate: round2(w.processed_rate),
-            partitions: i32::try_from(w.partitions).unwrap_or(i32::MAX),
+            partitions: saturating::to_i32(w.partitions),
         })
         .collect();
     workers.sort_by(|a, b| {
@@ -149,7 +150,7 @@ pub fn metrics(
     workers.truncate(MAX_LISTED);
     AutoscalerMetrics {
         window: cfg.metrics_window.to_string(),
-        samples: i32::try_from(summary.samples).unwrap_or(i32::MAX),
+        samples: saturating::to_i32(summary.samples),
         arrival_rate: round2(summary.partitions.iter().map(|p| p.arrival_rate).sum()),
         processed_rate: round2(summary.partitions.iter().map(|p| p.processed_rate).sum()),
         lag: summary.partitions.iter().map(|p| p.lag).sum(),
@@ -165,11 +166,11 @@ pub fn metrics(
         }
         .to_string(),
         target_workers: round2(sizing.target_workers),
-        recommended: i32::try_from(sizing.recommended).unwrap_or(i32::MAX),
+        recommended: saturating::to_i32(sizing.recommended),
         peak_load: round2(sizing.peak_load),
         partitions: parts,
-        partitions_omitted: i32::try_from(partitions_omitted).unwrap_or(i32::MAX),
+        partitions_omitted: saturating::to_i32(partitions_omitted),
         workers,
-        workers_omitted: i32::try_from(workers_omitted).unwrap_or(i32::MAX),
+        workers_omitted: saturating::to_i32(workers_omitted),
     }
 }

@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use sluice_crds::Millis;
 use sluice_crds::control::{WorkerPhase, WorkerStatus};
 
+use crate::saturating::{self, millis};
+
 /// Busy ratios below this are treated as "idle" and say nothing about a worker's capacity.
 pub const BUSY_EPSILON: f64 = 0.02;
 
@@ -249,7 +251,7 @@ impl MetricsWindow {
     }
 
     fn prune(&mut self, newest_ms: i64, length: Millis) {
-        let horizon = newest_ms.saturating_sub(ms(length));
+        let horizon = newest_ms.saturating_sub(millis(length));
         while self.samples.front().is_some_and(|s| s.at_ms < horizon) {
             self.samples.pop_front();
         }
@@ -258,12 +260,14 @@ impl MetricsWindow {
     /// Full once it has been filling for a whole window (and holds at least [`MIN_SAMPLES`]).
     pub fn fill(&self, now_ms: i64, length: Millis) -> Fill {
         match self.filling_since {
-            Some(since) if now_ms - since >= ms(length) && self.samples.len() >= MIN_SAMPLES => {
+            Some(since)
+                if now_ms - since >= millis(length) && self.samples.len() >= MIN_SAMPLES =>
+            {
                 Fill::Full
             }
             since => Fill::Filling {
                 since_ms: since,
-                full_at_ms: since.map(|s| s.saturating_add(ms(length))),
+                full_at_ms: since.map(|s| s.saturating_add(millis(length))),
             },
         }
     }
@@ -325,7 +329,7 @@ impl MetricsWindow {
             partitions: parts
                 .iter()
                 .enumerate()
-                .map(|(i, a)| a.summary(i32::try_from(i).unwrap_or(i32::MAX)))
+                .map(|(i, a)| a.summary(saturating::to_i32(i)))
                 .collect(),
             workers: workers
                 .into_iter()
@@ -337,13 +341,9 @@ impl MetricsWindow {
     }
 }
 
-fn ms(d: Millis) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// A hole in the samples longer than half a window.
 fn gap_too_long(gap_ms: i64, length: Millis) -> bool {
-    gap_ms > ms(length) / 2
+    gap_ms > millis(length) / 2
 }
 
 #[derive(Default)]

@@ -45,11 +45,16 @@ pub struct JobInput<'a> {
     pub annotations: &'a BTreeMap<String, String>,
     pub spec: &'a StreamJobSpec,
     pub generation: Option<i64>,
-    /// `status.autoscaler` as persisted before this reconcile.
-    pub previous: Option<&'a AutoscalerStatus>,
-    /// The job's status as persisted (the previous reconcile's decision): whether a rollout is pending, and
-    /// since when the workers are ready.
+    /// The job's status as persisted (the previous reconcile's decision): whether a rollout is pending,
+    /// since when the workers are ready, and the previous `status.autoscaler`.
     pub status: &'a StreamJobStatus,
+}
+
+impl JobInput<'_> {
+    /// `status.autoscaler` as persisted before this reconcile.
+    fn previous(&self) -> Option<&AutoscalerStatus> {
+        self.status.autoscaler.as_ref()
+    }
 }
 
 /// Whether any `sluice.dev/autoscale*` annotation is present.
@@ -65,7 +70,7 @@ pub fn recommend<'a>(
     statuses: impl IntoIterator<Item = &'a WorkerStatus>,
     now_ms: i64,
 ) -> Option<Recommendation> {
-    if !has_annotations(job.annotations) && job.previous.is_none() {
+    if !has_annotations(job.annotations) && job.previous().is_none() {
         return None;
     }
     let cfg = config::parse(job.annotations);
@@ -82,12 +87,15 @@ pub fn recommend<'a>(
         .ready_since
         .as_ref()
         .map(|t| t.0.as_millisecond());
+    // The autoscaler reads the spec before validation (it reports on an invalid job too). Admission keeps
+    // both counts at least 1; a value below that (only in an object admitted under an older CRD) reads as
+    // 0, which the sizing bounds to at least one worker.
     let view = JobView {
         partitions: u32::try_from(job.spec.partitions).unwrap_or(0),
         parallelism: u32::try_from(job.spec.parallelism).unwrap_or(0),
         upgrade_in_progress: rollout_pending(job),
         restarted_at_ms: ready_since_ms,
-        measured_restart: measured_restart(job.previous, ready_since_ms),
+        measured_restart: measured_restart(job.previous(), ready_since_ms),
     };
     let decision = scaler.evaluate(&cfg, &view, now_ms);
     let condition = match &cfg {
@@ -111,8 +119,8 @@ pub fn recommend<'a>(
     };
     Some(Recommendation {
         condition,
-        status: next_status(job.previous, &cfg, &decision, now_ms),
-        event: event(job.previous, &decision),
+        status: next_status(job.previous(), &cfg, &decision, now_ms),
+        event: event(job.previous(), &decision),
         scale: decision.scale_to().map(|to| Rescale {
             from: view.parallelism,
             to,
@@ -169,7 +177,6 @@ mod tests {
             annotations: &none,
             spec: &spec,
             generation: Some(1),
-            previous: None,
             status: &next,
         };
         assert_eq!(recommend(&mut Autoscaler::new(), &job, [], 0), None);
@@ -177,17 +184,19 @@ mod tests {
 
     #[test]
     fn removed_annotations_leave_a_disabled_status() {
-        let (spec, next) = (spec(2), settled(2));
-        let none = BTreeMap::new();
-        let previous = AutoscalerStatus {
-            enabled: true,
-            ..AutoscalerStatus::default()
+        let spec = spec(2);
+        let next = StreamJobStatus {
+            autoscaler: Some(AutoscalerStatus {
+                enabled: true,
+                ..AutoscalerStatus::default()
+            }),
+            ..settled(2)
         };
+        let none = BTreeMap::new();
         let job = JobInput {
             annotations: &none,
             spec: &spec,
             generation: Some(1),
-            previous: Some(&previous),
             status: &next,
         };
         let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();
@@ -208,7 +217,6 @@ mod tests {
             annotations: &a,
             spec: &spec3,
             generation: Some(2),
-            previous: None,
             status: &deployed2,
         };
         let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();
@@ -223,7 +231,6 @@ mod tests {
             annotations: &a,
             spec: &spec2,
             generation: Some(1),
-            previous: None,
             status: &deployed2,
         };
         let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();
@@ -243,7 +250,6 @@ mod tests {
             annotations: &a,
             spec: &spec,
             generation: Some(1),
-            previous: None,
             status: &next,
         };
         let s = recommend(&mut Autoscaler::new(), &job, [], 0).unwrap();

@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 
 use sluice_crds::Millis;
 
+use crate::saturating::millis;
+
 /// Direction of a pending change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -58,10 +60,6 @@ pub struct History {
     recs: VecDeque<(i64, u32)>,
 }
 
-fn ms(d: Millis) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl History {
     pub fn clear(&mut self) {
         self.recs.clear();
@@ -82,7 +80,7 @@ impl History {
             return;
         }
         self.recs.push_back((at_ms, recommended));
-        let horizon = at_ms.saturating_sub(ms(keep));
+        let horizon = at_ms.saturating_sub(millis(keep));
         // Keep one record at or before the horizon: it proves the run started early enough.
         while self.recs.len() > 1 && self.recs.get(1).is_some_and(|(t, _)| *t <= horizon) {
             self.recs.pop_front();
@@ -104,8 +102,8 @@ impl History {
             Direction::Down => r < current,
         };
         let window = match direction {
-            Direction::Up => ms(up),
-            Direction::Down => ms(down),
+            Direction::Up => millis(up),
+            Direction::Down => millis(down),
         };
         let run: Vec<(i64, u32)> = self
             .recs

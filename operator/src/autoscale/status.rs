@@ -12,6 +12,7 @@ use sluice_crds::autoscaler::{
 
 use super::config::{AutoscaleConfig, ConfigErrors, problems};
 use super::evaluate::Verdict;
+use crate::saturating;
 
 /// Unix milliseconds as RFC 3339 (`2026-01-01T00:00:00Z`).
 pub fn rfc3339(ms: i64) -> String {
@@ -80,8 +81,8 @@ pub fn next_status(
             message,
             metrics,
         } => Some(AutoscalerDecision {
-            from: i32::try_from(*from).unwrap_or(i32::MAX),
-            to: i32::try_from(*to).unwrap_or(i32::MAX),
+            from: saturating::to_i32(*from),
+            to: saturating::to_i32(*to),
             reason: *reason,
             message: message.clone(),
             time: now,

@@ -30,8 +30,9 @@ struct WorkerPlaceholder {
 
 /// The job config the workers read: `spec.job` with `modelPath` pointing at the mounted model.
 pub fn job_config(d: &Deployment) -> JobConfig {
-    let mut job = d.spec.job.clone();
-    if let Some(model) = &d.spec.model {
+    let spec = d.job.spec();
+    let mut job = spec.job.clone();
+    if let Some(model) = &spec.model {
         job.model_path = Some(format!("{MODEL_DIR}/{}", model.config_map.key));
     }
     job

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sluice_crds::StreamJobSpec;
 
 use super::JobMeta;
-use crate::naming;
+use crate::{naming, saturating};
 
 /// The budget `spec` asks for; `None` when `spec.disruptionBudget.enabled` is false (the apply stage then
 /// removes an existing one).
@@ -17,7 +17,7 @@ pub fn disruption_budget(job: &JobMeta, spec: &StreamJobSpec) -> Option<PodDisru
     if !budget.enabled {
         return None;
     }
-    let max_unavailable = i32::try_from(budget.max_unavailable).unwrap_or(i32::MAX);
+    let max_unavailable = saturating::to_i32(budget.max_unavailable);
     Some(PodDisruptionBudget {
         metadata: job.meta(
             naming::service_name(&job.name),

@@ -1,27 +1,27 @@
-//! Stage "build", **pure**: renders the objects one deployment of a StreamJob owns — the job ConfigMap,
-//! the headless Service, per-ordinal PVCs and worker Pods — from a [`Deployment`]. Nothing here reads the
-//! cluster; the apply stage server-side-applies what these functions return.
+//! Stage "build", **pure**: runs after `decide` and before `apply`, and renders every deployment step of the
+//! decision into the objects it applies — the job ConfigMap, the headless Service, the disruption budget,
+//! and the PVC and Pod of each worker to create — from the [`Deployment`]'s validated job. The other
+//! actions pass through unchanged. Nothing here reads the cluster; the apply stage server-side-applies what
+//! this returns, in order.
 
 pub mod config_map;
 pub mod disruption_budget;
 pub mod logging;
 pub mod pod;
+pub mod service;
+pub mod volume_claim;
 
 #[cfg(test)]
 mod pod_tests;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
-use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, Service, ServicePort, ServiceSpec,
-    VolumeResourceRequirements,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use sluice_crds::control::{CONTROL_PORT, METRICS_PORT};
 
-use crate::naming;
-use crate::reconcile::Deployment;
+use crate::reconcile::{Action, Deploy, Deployment};
 
 /// Identity of the owning StreamJob.
 #[derive(Clone, Debug)]
@@ -32,6 +32,11 @@ pub struct JobMeta {
 }
 
 impl JobMeta {
+    /// The job's uid (its owner reference cannot be made without one): keys what is remembered per job.
+    pub fn uid(&self) -> &str {
+        &self.owner.uid
+    }
+
     pub fn meta(&self, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
         ObjectMeta {
             name: Some(name),
@@ -43,54 +48,66 @@ impl JobMeta {
     }
 }
 
-/// The headless Service giving each worker a stable DNS name (`<pod>.<service>`).
-pub fn service(job: &JobMeta) -> Service {
-    let port = |name: &str, port: u16| ServicePort {
-        name: Some(name.to_string()),
-        port: i32::from(port),
-        ..ServicePort::default()
-    };
-    Service {
-        metadata: job.meta(
-            naming::service_name(&job.name),
-            naming::selector_labels(&job.name),
-        ),
-        spec: Some(ServiceSpec {
-            cluster_ip: Some("None".into()),
-            selector: Some(naming::selector_labels(&job.name)),
-            publish_not_ready_addresses: Some(true),
-            ports: Some(vec![
-                port("control", CONTROL_PORT),
-                port("metrics", METRICS_PORT),
-            ]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    }
+/// Why a deployment could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("rendering the job ConfigMap: {0}")]
+    ConfigMap(#[from] serde_yaml::Error),
+    #[error("worker ordinal {ordinal} is beyond the deployment's {parallelism} workers")]
+    NoSuchOrdinal {
+        ordinal: u32,
+        parallelism: NonZeroU32,
+    },
 }
 
-/// The local-state PVC of one ordinal, when `spec.storage.volume` is `persistentVolumeClaim`.
-pub fn pvc(job: &JobMeta, d: &Deployment, ordinal: u32) -> Option<PersistentVolumeClaim> {
-    let storage = &d.spec.storage;
-    if storage.volume != sluice_crds::VolumeKind::PersistentVolumeClaim {
-        return None;
-    }
-    let size = storage.size.clone().unwrap_or_else(|| "10Gi".into());
-    Some(PersistentVolumeClaim {
-        metadata: job.meta(
-            naming::pvc_name(&job.name, ordinal),
-            naming::selector_labels(&job.name),
-        ),
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: storage.storage_class_name.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".to_string(), Quantity(size))])),
-                ..VolumeResourceRequirements::default()
-            }),
-            ..PersistentVolumeClaimSpec::default()
-        }),
-        ..PersistentVolumeClaim::default()
+/// The objects one deployment step applies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeployObjects {
+    pub config_map: ConfigMap,
+    pub service: Service,
+    /// The workers' PodDisruptionBudget; `None` when the spec disables it (an existing one is removed).
+    pub disruption_budget: Option<PodDisruptionBudget>,
+    /// One per worker to create, in ordinal order.
+    pub workers: Vec<WorkerObjects>,
+}
+
+/// A worker to create: its state PVC (when the spec asks for one) and its pod.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerObjects {
+    pub volume_claim: Option<PersistentVolumeClaim>,
+    pub pod: Pod,
+}
+
+/// What the apply stage executes: an action, its deployment rendered.
+pub type Step = Action<DeployObjects>;
+
+/// Renders the deployment steps of `actions`, keeping their order.
+pub fn steps(job: &JobMeta, actions: Vec<Action>) -> Result<Vec<Step>, BuildError> {
+    actions
+        .into_iter()
+        .map(|a| a.try_map_deploy(|d| deploy_objects(job, &d)))
+        .collect()
+}
+
+/// The objects of one deployment step.
+pub fn deploy_objects(job: &JobMeta, deploy: &Deploy) -> Result<DeployObjects, BuildError> {
+    let d: &Deployment = &deploy.deployment;
+    let spec = d.job.spec();
+    let workers = deploy
+        .create_ordinals
+        .iter()
+        .map(|&ordinal| {
+            Ok(WorkerObjects {
+                volume_claim: volume_claim::pvc(job, spec, ordinal),
+                pod: pod::pod(job, d, ordinal)?,
+            })
+        })
+        .collect::<Result<_, BuildError>>()?;
+    Ok(DeployObjects {
+        config_map: config_map::config_map(job, d)?,
+        service: service::service(job),
+        disruption_budget: disruption_budget::disruption_budget(job, spec),
+        workers,
     })
 }
 

@@ -1,12 +1,26 @@
-//! The worker pod as rendered: identity, partitions, fencing, restore, probes, the security context.
+//! The objects a deployment renders to: the worker pod (identity, partitions, fencing, restore, probes,
+//! the security context), the job ConfigMap, and a deploy step as a whole.
 
 use k8s_openapi::api::core::v1::{Pod, PodSecurityContext, SeccompProfile};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use std::num::NonZeroU32;
+
 use super::pod::{pod, pod_security};
+use super::{BuildError, steps};
 use crate::build::test_support::job_meta;
 use crate::decide::tests::spec;
-use crate::reconcile::Deployment;
+use crate::reconcile::{Action, Deploy, Deployment};
+use crate::validate::ValidatedJob;
+
+fn deployment(spec: sluice_crds::StreamJobSpec) -> Deployment {
+    Deployment {
+        job: ValidatedJob::from_spec(spec).unwrap(),
+        hash: "h".into(),
+        restore_from: None,
+        previous_parallelism: None,
+    }
+}
 
 fn env_of(p: &Pod, name: &str) -> Option<String> {
     p.spec.as_ref()?.containers[0]
@@ -23,12 +37,12 @@ fn pod_carries_identity_partitions_restore_and_fencing() {
     s.parallelism = 3;
     s.partitions = 6;
     let d = Deployment {
-        spec: s,
         hash: "h1".into(),
         restore_from: Some("s3://b/p/fraud/savepoints/sp-1".into()),
-        previous_parallelism: Some(2),
+        previous_parallelism: NonZeroU32::new(2),
+        ..deployment(s)
     };
-    let p = pod(&job_meta(), &d, 1);
+    let p = pod(&job_meta(), &d, 1).unwrap();
     assert_eq!(p.metadata.name.as_deref(), Some("fraud-worker-1"));
     assert_eq!(
         env_of(&p, "SLUICE_WORKER_IDENTITY").as_deref(),
@@ -75,25 +89,15 @@ fn pod_carries_identity_partitions_restore_and_fencing() {
 
 #[test]
 fn no_fencing_or_restore_without_a_previous_layout() {
-    let d = Deployment {
-        spec: spec(),
-        hash: "h".into(),
-        restore_from: None,
-        previous_parallelism: None,
-    };
-    let p = pod(&job_meta(), &d, 0);
+    let d = deployment(spec());
+    let p = pod(&job_meta(), &d, 0).unwrap();
     assert_eq!(env_of(&p, "SLUICE_FENCE_TRANSACTIONAL_IDS"), None);
     assert_eq!(env_of(&p, "SLUICE_RESTORE_FROM"), None);
 }
 
 #[test]
 fn config_map_holds_job_and_placeholder_worker() {
-    let d = Deployment {
-        spec: spec(),
-        hash: "h".into(),
-        restore_from: None,
-        previous_parallelism: None,
-    };
+    let d = deployment(spec());
     let cm = crate::build::config_map::config_map(&job_meta(), &d).unwrap();
     let body = &cm.data.unwrap()["job.yaml"];
     let v: serde_yaml::Value = serde_yaml::from_str(body).unwrap();
@@ -142,4 +146,51 @@ fn a_partial_user_security_context_is_completed_to_restricted() {
         Some("Localhost")
     );
     assert_eq!(pod_security(None).run_as_non_root, Some(true));
+}
+
+#[test]
+fn a_deploy_step_renders_every_object_and_other_actions_pass_through() {
+    let deploy = Action::Deploy(Box::new(Deploy {
+        deployment: deployment(spec()),
+        create_ordinals: vec![1],
+    }));
+    let delete = Action::DeletePods(vec!["fraud-worker-0".into()]);
+    let rendered = steps(&job_meta(), vec![delete.clone(), deploy]).unwrap();
+    assert_eq!(rendered.len(), 2);
+    assert!(
+        matches!(&rendered[0], Action::DeletePods(p) if p == &vec!["fraud-worker-0".to_string()])
+    );
+    let Action::Deploy(objects) = &rendered[1] else {
+        panic!("{rendered:?}")
+    };
+    assert_eq!(
+        objects.config_map.metadata.name.as_deref(),
+        Some("fraud-config")
+    );
+    assert_eq!(
+        objects.service.metadata.name.as_deref(),
+        Some("fraud-workers")
+    );
+    assert!(objects.disruption_budget.is_some());
+    let pods: Vec<_> = objects
+        .workers
+        .iter()
+        .map(|w| w.pod.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(pods, ["fraud-worker-1"]);
+    // The default emptyDir needs no claim.
+    assert!(objects.workers[0].volume_claim.is_none());
+}
+
+#[test]
+fn an_ordinal_beyond_the_parallelism_is_an_error_not_an_idle_worker() {
+    let deploy = Action::Deploy(Box::new(Deploy {
+        deployment: deployment(spec()),
+        create_ordinals: vec![2],
+    }));
+    let err = steps(&job_meta(), vec![deploy]).unwrap_err();
+    assert!(
+        matches!(err, BuildError::NoSuchOrdinal { ordinal: 2, .. }),
+        "{err}"
+    );
 }

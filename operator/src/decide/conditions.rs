@@ -6,6 +6,7 @@ use sluice_crds::{DesiredState, LifecycleState, UpgradeReason, UpgradeStep};
 
 use super::context::Ctx;
 use super::pod_trouble;
+use crate::saturating;
 
 /// Sets lifecycle and conditions from the decided status.
 pub fn update(cx: &mut Ctx) {
@@ -45,10 +46,8 @@ pub fn update(cx: &mut Ctx) {
     let pod_trouble = pod_trouble::current(cx);
     let degraded = if let Some(f) = &cx.st.restarts.failure {
         Some(("RestartLimitExceeded", f.clone()))
-    } else if !cx.obs.problems.is_empty() {
-        let all: Vec<String> = cx
-            .obs
-            .problems
+    } else if let Err(problems) = &cx.target {
+        let all: Vec<String> = problems
             .iter()
             .map(|p| format!("{}: {}", p.field, p.message))
             .collect();
@@ -119,7 +118,7 @@ fn lifecycle(cx: &Ctx) -> LifecycleState {
         return LifecycleState::RolledBack;
     }
     if cx.st.last_stable_spec.is_some() && cx.st.last_stable_spec == cx.st.last_reconciled_spec {
-        let stable_after = i64::try_from(cx.obs.spec.rollback.stable_after.0).unwrap_or(i64::MAX);
+        let stable_after = saturating::millis(cx.obs.spec.rollback.stable_after);
         if cx
             .st
             .ready_since

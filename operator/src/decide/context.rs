@@ -6,21 +6,37 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
 
-use super::fingerprint;
-use crate::reconcile::{Action, Decision, Observed, ObservedPod, Severity, Transition};
+use crate::reconcile::{Action, Decision, Observed, ObservedPod, Problem, Severity, Transition};
+use crate::saturating;
+use crate::validate::{ValidatedJob, Validation};
 
 /// Default re-check interval when nothing is pending.
 const IDLE_REQUEUE_SECS: u64 = 60;
+/// The parallelism of no deployment (also what a negative `status.parallelism`, which no operator writes,
+/// reads as).
+const NOTHING_DEPLOYED: u32 = 0;
+
+/// The current spec, validated, with the fingerprint a deployment of it gets.
+#[derive(Clone, Debug)]
+pub struct Target<'a> {
+    pub job: &'a ValidatedJob,
+    pub hash: String,
+}
 
 /// The reconcile's working state while deciding.
 pub struct Ctx<'a> {
     pub obs: &'a Observed,
+    /// What the current spec would run, or the problems that keep it from rolling out.
+    pub target: Result<Target<'a>, &'a [Problem]>,
+    /// The deployed spec (`status.lastReconciledSpec`), read back once per reconcile; kept in step with the
+    /// status by [`Ctx::record_deployed`].
+    pub deployed: Option<ValidatedJob>,
+    /// `status.lastStableSpec`, read back once per reconcile; kept in step by [`Ctx::record_stable`].
+    pub stable: Option<ValidatedJob>,
     pub st: StreamJobStatus,
     pub actions: Vec<Action>,
     pub events: Vec<Transition>,
     pub requeue_secs: u64,
-    /// Fingerprint of what the current spec would run.
-    pub target_hash: String,
     /// Why nothing progresses although something is wanted (Progressing=False reason, message).
     pub waiting: Option<(&'static str, String)>,
     /// Why the job is degraded right now (Degraded=True reason, message), besides the persisted ones.
@@ -32,19 +48,55 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(obs: &'a Observed) -> Ctx<'a> {
+    pub(crate) fn new(obs: &'a Observed, validation: &'a Validation) -> Ctx<'a> {
+        let model_hash = obs.model_hash.as_deref();
+        let target = match validation {
+            Ok(job) => Ok(Target {
+                job,
+                hash: job.fingerprint(model_hash),
+            }),
+            Err(problems) => Err(problems.as_slice()),
+        };
         Ctx {
             obs,
+            target,
+            deployed: ValidatedJob::stored(obs.status.last_reconciled_spec.as_deref()),
+            stable: ValidatedJob::stored(obs.status.last_stable_spec.as_deref()),
             st: obs.status.clone(),
             actions: Vec::new(),
             events: Vec::new(),
             requeue_secs: IDLE_REQUEUE_SECS,
-            target_hash: fingerprint::fingerprint(&obs.spec, obs.model_hash.as_deref()),
             waiting: None,
             degraded: None,
             last_restart: None,
             rescale: None,
         }
+    }
+
+    /// The current spec is valid and is not what is deployed: a rollout is wanted (unless blocked).
+    pub fn spec_changed(&self) -> bool {
+        self.target
+            .as_ref()
+            .is_ok_and(|t| self.st.deployed_hash.as_deref() != Some(t.hash.as_str()))
+    }
+
+    /// The fingerprint of a deployment of `job` with the model content observed now.
+    pub fn fingerprint_of(&self, job: &ValidatedJob) -> String {
+        job.fingerprint(self.obs.model_hash.as_deref())
+    }
+
+    /// Records `job` as the deployed spec (`status.lastReconciledSpec`).
+    pub fn record_deployed(&mut self, job: &ValidatedJob) {
+        self.st.last_reconciled_spec = Some(job.spec_json().to_string());
+        self.deployed = Some(job.clone());
+    }
+
+    /// Records the deployed spec as the stable one (`status.lastStableSpec`).
+    pub fn record_stable(&mut self) {
+        self.st
+            .last_stable_spec
+            .clone_from(&self.st.last_reconciled_spec);
+        self.stable.clone_from(&self.deployed);
     }
 
     pub fn act(&mut self, action: Action) {
@@ -64,6 +116,18 @@ impl<'a> Ctx<'a> {
         self.delete_pods(names);
     }
 
+    /// Deletes every live pod and says whether none is left; while one remains (live ones are being
+    /// deleted, terminating ones are going) it reconciles again in 2 s. New pods reuse the old names, and
+    /// two workers of one ordinal must never run at once, so nothing is deployed before this is true.
+    pub fn clear_pods(&mut self) -> bool {
+        self.delete_live_pods();
+        if self.obs.pods.is_empty() {
+            return true;
+        }
+        self.requeue(2);
+        false
+    }
+
     pub fn event(&mut self, severity: Severity, reason: &'static str, note: impl Into<String>) {
         self.events.push(Transition {
             severity,
@@ -77,6 +141,12 @@ impl<'a> Ctx<'a> {
         self.requeue_secs = self.requeue_secs.min(secs.max(1));
     }
 
+    /// Reconcile again once `ms` milliseconds have passed (rounded up to a second; at once when not
+    /// positive).
+    pub fn requeue_in_ms(&mut self, ms: i64) {
+        self.requeue(ms.max(0).unsigned_abs().div_ceil(1000));
+    }
+
     pub fn now(&self) -> Time {
         Time(self.obs.now)
     }
@@ -88,8 +158,7 @@ impl<'a> Ctx<'a> {
 
     /// A rollout (or rollback) deployed at `since` has missed `rollback.readinessTimeout`.
     pub fn past_readiness_timeout(&self, since: &Time) -> bool {
-        let timeout = i64::try_from(self.obs.spec.rollback.readiness_timeout.0).unwrap_or(i64::MAX);
-        self.ms_since(since) > timeout
+        self.ms_since(since) > saturating::millis(self.obs.spec.rollback.readiness_timeout)
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -109,15 +178,13 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    /// Deployed parallelism (0 when nothing is deployed).
+    /// Deployed parallelism (0 when nothing is deployed). Read from `status.parallelism`, which `install`
+    /// writes with the deployed spec and a suspend sets to 0.
     pub fn deployed_parallelism(&self) -> u32 {
-        if self.st.deployed_hash.is_none() {
-            return 0;
+        match (&self.st.deployed_hash, self.st.parallelism) {
+            (Some(_), Some(p)) => u32::try_from(p).unwrap_or(NOTHING_DEPLOYED),
+            _ => NOTHING_DEPLOYED,
         }
-        self.st
-            .parallelism
-            .and_then(|p| u32::try_from(p).ok())
-            .unwrap_or(0)
     }
 
     /// Every deployed ordinal has a ready pod whose worker reports `running` (or has not answered yet but
@@ -156,7 +223,7 @@ impl<'a> Ctx<'a> {
 
     /// `spec.savepoints.timeout` in milliseconds: how long any savepoint may take.
     pub fn savepoint_timeout_ms(&self) -> i64 {
-        i64::try_from(self.obs.spec.savepoints.timeout.0).unwrap_or(i64::MAX)
+        saturating::millis(self.obs.spec.savepoints.timeout)
     }
 
     /// Is the current generation blocked from being rolled out?

@@ -1,16 +1,14 @@
 //! Evictions (a node drain) are not failures: the worker comes back at once and no restart is counted.
 
-use super::tests::decide;
 use super::tests::stable;
+use super::tests::{advance, decide};
 use crate::reconcile::{Action, Decision, Severity};
 
 fn created(d: &Decision) -> Vec<u32> {
     d.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Deploy {
-                create_ordinals, ..
-            } => Some(create_ordinals.clone()),
+            Action::Deploy(d) => Some(d.create_ordinals.clone()),
             _ => None,
         })
         .flatten()
@@ -22,7 +20,7 @@ fn an_evicted_worker_is_recreated_at_once_without_counting_a_restart() {
     let mut o = stable();
     o.pods[1].terminating = true;
     o.pods[1].disruption = Some("EvictionByEvictionAPI".into());
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.restarts.disrupted_ordinals, vec![1]);
     let disrupted: Vec<_> = d
         .events
@@ -43,7 +41,6 @@ fn an_evicted_worker_is_recreated_at_once_without_counting_a_restart() {
     );
 
     // The pod is gone a moment later: recreated now, nothing counted, the mark cleared.
-    o.status = d.status;
     o.pods.remove(1);
     o.now = super::context::ts(o.now.as_millisecond() + 1_000);
     let d = decide(&o);
@@ -57,10 +54,9 @@ fn an_evicted_worker_is_recreated_at_once_without_counting_a_restart() {
 fn a_vanished_worker_without_a_disruption_still_counts() {
     let mut o = stable();
     o.pods.remove(1);
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert!(d.events.iter().any(|e| e.reason == "WorkerLost"));
     let at = d.status.restarts.next_recreate_at.clone().unwrap();
-    o.status = d.status;
     o.now = at.0;
     let d = decide(&o);
     assert_eq!(created(&d), vec![1]);

@@ -3,8 +3,8 @@
 
 use sluice_crds::{Millis, RestartFailedSpec, UpgradeReason};
 
-use super::tests::decide;
 use super::tests::{T0, stable};
+use super::tests::{advance, decide};
 use super::ts;
 use crate::reconcile::{Decision, Observed};
 
@@ -18,9 +18,8 @@ fn failed() -> Observed {
         max_delay: Millis::from_secs(240),
     });
     o.pods[0].restarts = 7;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert!(d.status.restarts.failure.is_some(), "not FAILED");
-    o.status = d.status;
     o
 }
 

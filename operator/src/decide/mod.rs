@@ -1,19 +1,20 @@
-//! Stage 3 of the reconcile, **pure**: observed world → new status + ordered actions + Events. No I/O, no
-//! clock (time is `Observed::now`), so every transition is unit-tested without a cluster (`tests.rs`).
+//! Stage 3 of the reconcile, **pure**: observed world + the validated spec (or its problems) → new status +
+//! ordered actions + Events. No I/O, no clock (time is `Observed::now`), so every transition is unit-tested
+//! without a cluster (`tests.rs`). The spec's deployable values come typed from `validate`; the specs the
+//! status stored (`lastReconciledSpec`, `lastStableSpec`) are read back once, into [`Ctx`].
 //!
 //! Order of concerns: job figures → crash accounting → FAILED handling → the in-flight upgrade (one edge per
 //! reconcile, see [`upgrade`]) or starting one → steady state (recreate lost pods with backoff, readiness,
 //! STABLE) → manual savepoints/checkpoints → savepoint retention → lifecycle and conditions → the
 //! autoscaler's recommendation.
 //!
-//! Module layering (no module imports one that imports it back): `context`, `fingerprint` and
-//! `pod_trouble` at the bottom; `pods`, `restarts` and `savepoints` on them; `steady` and `upgrade` on
+//! Module layering (no module imports one that imports it back): `context` and `pod_trouble` at the
+//! bottom; `pods`, `restarts` and `savepoints` on them; `steady` and `upgrade` on
 //! those; `conditions` reads the outcome; this module orders the stages.
 
 pub mod autoscaling;
 pub mod conditions;
 pub mod context;
-pub mod fingerprint;
 pub mod pod_trouble;
 pub mod pods;
 pub mod restarts;
@@ -46,6 +47,7 @@ pub use context::{Ctx, ts};
 
 use crate::naming;
 use crate::reconcile::{Decision, Observed};
+use crate::validate::Validation;
 
 /// Whether container restarts count against `restartPolicy.maxRestarts` now. During a rollout they do
 /// not: the readiness timeout judges it, and a rollback follows. Once a deployment has missed that timeout
@@ -62,9 +64,9 @@ fn counts_restarts(cx: &Ctx) -> bool {
     }
 }
 
-/// The decide step.
-pub fn decide(obs: &Observed) -> Decision {
-    let mut cx = Ctx::new(obs);
+/// The decide step: `validation` is the outcome of validating `obs.spec`.
+pub fn decide(obs: &Observed, validation: &Validation) -> Decision {
+    let mut cx = Ctx::new(obs, validation);
     cx.st.selector = Some(naming::selector_string(&obs.name));
     savepoints::figures(&mut cx);
     if cx.st.restarts.failure.is_none() {

@@ -6,7 +6,10 @@
 use super::context::Ctx;
 use crate::reconcile::Severity;
 
-/// Kubernetes reasons passed through as the condition's reason; any other becomes `PodNotRunning`.
+/// The condition's reason for a Kubernetes reason not in [`KNOWN_REASONS`] (the set stays bounded).
+const OTHER_REASON: &str = "PodNotRunning";
+
+/// Kubernetes reasons passed through as the condition's reason; any other becomes [`OTHER_REASON`].
 const KNOWN_REASONS: [&str; 15] = [
     "ErrImagePull",
     "ImagePullBackOff",
@@ -46,7 +49,7 @@ pub fn current(cx: &Ctx) -> Option<(&'static str, String)> {
         .iter()
         .find(|k| **k == t.reason)
         .copied()
-        .unwrap_or("PodNotRunning");
+        .unwrap_or(OTHER_REASON);
     let mut message = format!("pod {}: {}", pod.name, t.reason);
     if !t.message.is_empty() {
         message.push_str(": ");

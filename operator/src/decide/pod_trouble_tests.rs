@@ -1,6 +1,6 @@
 //! What Kubernetes says about troubled worker pods reaches the `Degraded` condition and Events.
 
-use super::tests::decide;
+use super::tests::{advance, decide};
 use super::tests::{condition, stable};
 use crate::reconcile::{Decision, PodRejection, PodTrouble, Severity};
 
@@ -32,7 +32,7 @@ fn a_crash_looping_pod_degrades_the_job_with_one_event_naming_the_pod() {
         "container worker: back-off 20s; last exit: OOMKilled (exit code 137)",
     );
     o.pods[1].ready = false;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(
         condition(&d.status, "Degraded"),
         ("True", "CrashLoopBackOff")
@@ -42,8 +42,7 @@ fn a_crash_looping_pod_degrades_the_job_with_one_event_naming_the_pod() {
     assert_eq!(warnings(&d, "CrashLoopBackOff"), vec![expected]);
 
     // Still crash-looping on the next reconcile: the condition stays, no second Event.
-    o.status = d.status;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(
         condition(&d.status, "Degraded"),
         ("True", "CrashLoopBackOff")
@@ -51,14 +50,12 @@ fn a_crash_looping_pod_degrades_the_job_with_one_event_naming_the_pod() {
     assert!(warnings(&d, "CrashLoopBackOff").is_empty());
 
     // Kubernetes shows the same crash loop as `Error` between back-offs: still no new Event.
-    o.status = d.status;
     o.pods[1].trouble = trouble("Error", "container worker: OOMKilled (exit code 137)");
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(condition(&d.status, "Degraded"), ("True", "Error"));
     assert!(d.events.iter().all(|e| e.severity != Severity::Warning));
 
     // Recovered: the condition clears.
-    o.status = d.status;
     o.pods[1].trouble = None;
     o.pods[1].ready = true;
     let d = decide(&o);
@@ -100,7 +97,7 @@ fn a_restart_is_an_event_with_the_last_exit_and_the_failure_names_it() {
     let mut o = stable();
     o.pods[0].restarts = 1;
     o.pods[0].last_termination = Some("OOMKilled (exit code 137)".into());
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(
         warnings(&d, "WorkerRestarted"),
         vec!["pod fraud-worker-0 restarted (1 restarts); last exit: OOMKilled (exit code 137)"]
@@ -108,7 +105,6 @@ fn a_restart_is_an_event_with_the_last_exit_and_the_failure_names_it() {
     assert_eq!(d.status.restarts.failure, None);
 
     // Past restartPolicy.maxRestarts (default 5 in 10 minutes): FAILED, and the reason says the last exit.
-    o.status = d.status;
     o.pods[0].restarts = 7;
     let d = decide(&o);
     let failure = d.status.restarts.failure.clone().unwrap_or_default();
@@ -125,8 +121,7 @@ fn warnings_are_kept_in_a_bounded_history() {
         o.pods[0].restarts = restarts;
         o.pods[0].last_termination = Some(format!("Error (exit code {restarts})"));
         o.now = super::context::ts(o.now.as_millisecond() + 1_000);
-        let d = decide(&o);
-        o.status = d.status;
+        advance(&mut o);
         // A fresh budget each time: this test is about the history, not the restart limit.
         o.status.restarts.recent.clear();
     }

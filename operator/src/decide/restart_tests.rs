@@ -14,18 +14,16 @@ fn not_ready_in_time_rolls_back_to_the_stable_spec() {
     o.spec.image = "sluice:broken".into();
     o.generation = 2;
     o.spec.upgrade_mode = UpgradeMode::LastState;
-    let d = decide(&o);
-    o.status = d.status;
+    advance(&mut o);
     o.pods.clear();
     o.workers.clear();
-    let d = decide(&o);
-    o.status = d.status;
+    advance(&mut o);
     let new_hash = o.status.deployed_hash.clone().unwrap();
     o.pods = (0..2)
         .map(|i| pod(i, &new_hash, PodPhase::Running, false))
         .collect();
     o.now = ts(T0 + 120_000 + 301_000);
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert!(
         matches!(
             step(&d),
@@ -38,15 +36,13 @@ fn not_ready_in_time_rolls_back_to_the_stable_spec() {
         step(&d)
     );
     assert_eq!(d.status.lifecycle_state, Some(LifecycleState::RollingBack));
-    o.status = d.status;
     o.pods.clear();
-    let d = decide(&o);
-    assert_eq!(deploys(&d)[0].0.spec.image, "sluice:1");
+    let d = advance(&mut o);
+    assert_eq!(deploys(&d)[0].0.job.spec().image, "sluice:1");
     assert_eq!(
         d.status.deployed_hash.as_deref(),
         Some(stable_hash.as_str())
     );
-    o.status = d.status;
     running(&mut o);
     let d = decide(&o);
     assert_eq!(d.status.upgrade, None);
@@ -57,8 +53,8 @@ fn not_ready_in_time_rolls_back_to_the_stable_spec() {
 #[test]
 fn a_first_deployment_that_crash_loops_past_its_readiness_timeout_fails() {
     let mut o = obs(spec(), StreamJobStatus::default(), 1, T0);
-    o.status = decide(&o).status; // → PodsDeleted (initial)
-    o.status = decide(&o).status; // → Deploying since T0
+    advance(&mut o); // → PodsDeleted (initial)
+    advance(&mut o); // → Deploying since T0
     assert!(matches!(
         o.status.upgrade.as_ref().map(|u| &u.step),
         Some(UpgradeStep::Deploying { .. })
@@ -76,11 +72,10 @@ fn a_first_deployment_that_crash_loops_past_its_readiness_timeout_fails() {
     for minute in 0..=4 {
         o.pods = crash_looping(minute * 3);
         o.now = ts(T0 + i64::from(minute) * 60_000);
-        let d = decide(&o);
+        let d = advance(&mut o);
         assert_eq!(d.status.restarts.failure, None, "minute {minute}");
         let reported = d.events.iter().any(|e| e.reason == "WorkerRestarted");
         assert_eq!(reported, minute > 0, "minute {minute}");
-        o.status = d.status;
     }
     // Past it, with no lastStableSpec to roll back to, the restart budget judges: 6 restarts > 5.
     o.pods = crash_looping(15);
@@ -100,14 +95,13 @@ fn a_first_deployment_that_crash_loops_past_its_readiness_timeout_fails() {
 fn restarts_beyond_the_budget_fail_the_job_and_restart_nonce_recovers() {
     let mut o = stable();
     o.pods[0].restarts = 6;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.lifecycle_state, Some(LifecycleState::Failed));
     assert_eq!(
         condition(&d.status, "Degraded"),
         ("True", "RestartLimitExceeded")
     );
     assert!(d.actions.iter().any(|a| matches!(a, Action::DeletePods(_))));
-    o.status = d.status;
     o.pods.clear();
     o.workers.clear();
     let d = decide(&o);
@@ -126,11 +120,10 @@ fn restarts_beyond_the_budget_fail_the_job_and_restart_nonce_recovers() {
 fn a_lost_pod_is_recreated_after_the_backoff() {
     let mut o = stable();
     o.pods.remove(1);
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert!(d.status.restarts.next_recreate_at.is_some());
     assert!(deploys(&d).iter().all(|(_, c)| c.is_empty()));
     assert_eq!(d.requeue_secs, 10);
-    o.status = d.status;
     o.now = ts(T0 + 120_000 + 10_000);
     let d = decide(&o);
     assert_eq!(deploys(&d)[0].1, &vec![1]);

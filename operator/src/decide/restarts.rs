@@ -8,6 +8,7 @@ use sluice_crds::Millis;
 
 use super::context::Ctx;
 use crate::reconcile::Severity;
+use crate::saturating;
 
 /// Reports container restarts of deployed pods since the last reconcile (a `WorkerRestarted` Event each,
 /// with the last exit); with `count`, also counts them, prunes the window and fails the job past
@@ -20,6 +21,7 @@ pub fn account_restarts(cx: &mut Ctx, count: bool) {
     let mut new = 0;
     let mut restart_notes = Vec::new();
     for p in &pods {
+        // A pod first seen since its deployment: the restarts it had then are the baseline, not new ones.
         let before = cx
             .st
             .restarts
@@ -50,11 +52,9 @@ pub fn account_restarts(cx: &mut Ctx, count: bool) {
     if !count {
         return;
     }
-    for _ in 0..new.min(
-        i32::try_from(policy.max_restarts)
-            .unwrap_or(i32::MAX)
-            .saturating_add(1),
-    ) {
+    // One more than the budget is enough to fail the job; the window never needs to hold more.
+    let cap = i64::from(policy.max_restarts) + 1;
+    for _ in 0..i64::from(new).min(cap) {
         cx.st.restarts.recent.push(now.clone());
     }
     check_budget(cx);
@@ -63,7 +63,7 @@ pub fn account_restarts(cx: &mut Ctx, count: bool) {
 /// Drops restarts older than the window; fails the job when more than `maxRestarts` remain.
 pub fn check_budget(cx: &mut Ctx) {
     let policy = cx.obs.spec.restart_policy;
-    let window = i64::try_from(policy.window.0).unwrap_or(i64::MAX);
+    let window = saturating::millis(policy.window);
     let now_ms = cx.now_ms();
     cx.st
         .restarts
@@ -105,44 +105,44 @@ pub fn fail(cx: &mut Ctx, reason: String) {
 /// caller then redeploys the current spec from the latest checkpoints.
 pub fn while_failed(cx: &mut Ctx) -> bool {
     let nonce_bumped = cx.obs.spec.restart_nonce != cx.st.nonces.restart;
-    let spec_changed = cx.st.deployed_hash.as_deref() != Some(cx.target_hash.as_str());
-    if !cx.obs.problems.is_empty() {
+    if cx.target.is_err() {
         // Nothing new is deployed while the spec has problems (they are in the Degraded condition).
-    } else if nonce_bumped || spec_changed {
+    } else if nonce_bumped || cx.spec_changed() {
         cx.st.restarts.failed_restarts = 0;
         let note = "leaving FAILED: redeploying from the latest checkpoints".to_string();
         leave_failed(cx, "RestartRequested", note);
         return true;
     } else if let Some(auto) = cx.obs.spec.restart_policy.restart_failed {
         let n = cx.st.restarts.failed_restarts;
-        let delay = failed_restart_delay_ms(auto, n);
+        let delay = failed_restart_delay(auto, n);
+        // A FAILED status without `failedAt` (an older operator's) has waited long enough.
         let failed_for = cx.st.restarts.failed_at.as_ref().map(|t| cx.ms_since(t));
-        let remaining = delay.saturating_sub(failed_for.unwrap_or(i64::MAX));
+        let remaining = saturating::millis(delay).saturating_sub(failed_for.unwrap_or(i64::MAX));
         if remaining <= 0 {
             cx.st.restarts.failed_restarts = n.saturating_add(1);
             let note = format!(
                 "leaving FAILED after {} (automatic restart {} since the job was last STABLE, \
                  restartPolicy.restartFailed): redeploying from the latest checkpoints",
-                Millis(u64::try_from(delay).unwrap_or(0)),
+                delay,
                 n.saturating_add(1)
             );
             leave_failed(cx, "RestartFromFailed", note);
             return true;
         }
-        cx.requeue(u64::try_from(remaining).map_or(u64::MAX, |ms| ms.div_ceil(1000)));
+        cx.requeue_in_ms(remaining);
     }
     cx.delete_live_pods();
     false
 }
 
-/// `initialDelay × 2^n`, at most `maxDelay`, in milliseconds.
-fn failed_restart_delay_ms(auto: sluice_crds::RestartFailedSpec, n: u32) -> i64 {
+/// `initialDelay × 2^n`, at most `maxDelay`.
+fn failed_restart_delay(auto: sluice_crds::RestartFailedSpec, n: u32) -> Millis {
     let ms = auto
         .initial_delay
         .0
         .saturating_mul(1u64 << n.min(30))
         .min(auto.max_delay.0);
-    i64::try_from(ms).unwrap_or(i64::MAX)
+    Millis(ms)
 }
 
 /// Clears FAILED (the caller starts the `Restart` upgrade that redeploys the current spec).
@@ -158,11 +158,10 @@ fn leave_failed(cx: &mut Ctx, reason: &'static str, note: String) {
 /// Backoff before recreating a pod when `n` restarts are already in the window.
 pub fn backoff_ms(cx: &Ctx, n: usize) -> i64 {
     let p = cx.obs.spec.restart_policy;
-    let shift = u32::try_from(n).unwrap_or(u32::MAX).min(20);
     let ms = p
         .backoff_initial
         .0
-        .saturating_mul(1u64 << shift)
+        .saturating_mul(1u64 << n.min(20))
         .min(p.backoff_max.0);
-    i64::try_from(ms).unwrap_or(i64::MAX)
+    saturating::millis(Millis(ms))
 }

@@ -30,21 +30,19 @@ fn savepoint_history_is_bounded_and_expired_ones_are_deleted() {
 fn savepoint_nonce_triggers_once_and_completion_is_recorded() {
     let mut o = stable();
     o.spec.savepoint_trigger_nonce = Some(7);
-    let d = decide(&o);
+    let d = advance(&mut o);
     let id = d.status.pending_savepoint.as_ref().unwrap().id.clone();
     assert!(
         d.actions
             .iter()
             .any(|a| matches!(a, Action::TriggerSavepoint { .. }))
     );
-    o.status = d.status;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert!(
         !d.actions
             .iter()
             .any(|a| matches!(a, Action::TriggerSavepoint { .. }))
     );
-    o.status = d.status;
     for w in o.workers.values_mut() {
         *w = worker(WorkerPhase::Running, Some((&id, SnapshotState::Completed)));
     }

@@ -3,8 +3,8 @@
 use sluice_crds::control::{SnapshotState, WorkerPhase};
 use sluice_crds::{Millis, PeriodicSavepoints, SavepointTrigger};
 
-use super::tests::decide;
 use super::tests::{T0, stable, worker};
+use super::tests::{advance, decide};
 use super::ts;
 use crate::reconcile::{Action, Decision, Observed};
 
@@ -36,16 +36,15 @@ fn a_periodic_savepoint_is_taken_when_the_interval_has_passed_and_recorded_as_pe
     assert!(d.requeue_secs <= 3_600, "requeue in {} s", d.requeue_secs);
 
     let mut o = hourly_at(61);
-    let d = decide(&o);
+    let d = advance(&mut o);
     let id = triggered(&d).expect("a periodic savepoint");
     assert!(id.starts_with("sp-periodic-"), "{id}");
-    o.status = d.status;
     // Asked once, however often the operator reconciles meanwhile.
     assert_eq!(triggered(&decide(&o)), None);
     for w in o.workers.values_mut() {
         *w = worker(WorkerPhase::Running, Some((&id, SnapshotState::Completed)));
     }
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.pending_savepoint, None);
     let last = d.status.savepoints.last().expect("recorded");
     assert_eq!(
@@ -54,7 +53,6 @@ fn a_periodic_savepoint_is_taken_when_the_interval_has_passed_and_recorded_as_pe
     );
 
     // The next one is an interval after this one.
-    o.status = d.status;
     o.now = ts(T0 + 120_000 + 100 * 60_000);
     assert_eq!(triggered(&decide(&o)), None);
     o.now = ts(T0 + 120_000 + 122 * 60_000);
@@ -82,14 +80,13 @@ fn a_periodic_savepoint_waits_for_running_workers_and_for_no_upgrade() {
 fn any_savepoint_resets_the_periodic_clock() {
     let mut o = hourly_at(50);
     o.spec.savepoint_trigger_nonce = Some(1);
-    let d = decide(&o);
+    let d = advance(&mut o);
     let id = triggered(&d).expect("the manual savepoint");
     assert!(id.starts_with("sp-manual-"), "{id}");
-    o.status = d.status;
     for w in o.workers.values_mut() {
         *w = worker(WorkerPhase::Running, Some((&id, SnapshotState::Completed)));
     }
-    o.status = decide(&o).status;
+    advance(&mut o);
     o.now = ts(T0 + 120_000 + 70 * 60_000);
     assert_eq!(
         triggered(&decide(&o)),
@@ -102,9 +99,8 @@ fn any_savepoint_resets_the_periodic_clock() {
 fn a_savepoint_that_outlasts_the_configured_timeout_fails() {
     let mut o = hourly_at(61);
     o.spec.savepoints.timeout = Millis(60_000);
-    let d = decide(&o);
+    let d = advance(&mut o);
     let id = triggered(&d).unwrap();
-    o.status = d.status;
     o.now = ts(T0 + 120_000 + 63 * 60_000);
     let d = decide(&o);
     assert_eq!(d.status.pending_savepoint, None);
@@ -121,7 +117,7 @@ fn a_savepoint_that_outlasts_the_configured_timeout_fails() {
     o.spec.savepoints.timeout = Millis(60_000);
     o.spec.image = "sluice:2".into();
     o.generation = 2;
-    o.status = decide(&o).status;
+    advance(&mut o);
     o.now = ts(T0 + 120_000 + 2 * 60_000);
     let d = decide(&o);
     assert_eq!(d.status.upgrade, None, "the upgrade is abandoned");

@@ -7,31 +7,31 @@ use sluice_crds::{JobFigures, PendingSavepoint, SavepointRecord, SavepointTrigge
 
 use super::context::Ctx;
 use crate::reconcile::{Action, Severity};
+use crate::saturating;
 
 /// Aggregates the workers' statuses into `status.job`.
 pub fn figures(cx: &mut Ctx) {
     let statuses: Vec<_> = cx.obs.workers.values().filter_map(|w| w.status()).collect();
+    let running = statuses
+        .iter()
+        .filter(|s| s.phase == sluice_crds::control::WorkerPhase::Running)
+        .count();
     let mut f = JobFigures {
-        workers_running: i32::try_from(
-            statuses
-                .iter()
-                .filter(|s| s.phase == sluice_crds::control::WorkerPhase::Running)
-                .count(),
-        )
-        .unwrap_or(i32::MAX),
+        workers_running: saturating::to_i32(running),
         ..JobFigures::default()
     };
+    // No lag at all (rather than 0) while no worker reports one.
     let mut lag = None::<i64>;
     for s in &statuses {
-        f.partitions += i32::try_from(s.partitions.len()).unwrap_or(0);
-        for p in &s.partitions {
-            if let Some(l) = p.lag {
-                lag = Some(lag.unwrap_or(0).saturating_add(l));
-            }
+        f.partitions = f
+            .partitions
+            .saturating_add(saturating::to_i32(s.partitions.len()));
+        for l in s.partitions.iter().filter_map(|p| p.lag) {
+            lag = Some(lag.map_or(l, |sum| sum.saturating_add(l)));
         }
         f.state_bytes = f
             .state_bytes
-            .saturating_add(i64::try_from(s.state_bytes).unwrap_or(i64::MAX));
+            .saturating_add(saturating::to_i64(s.state_bytes));
     }
     f.lag = lag;
     // The job is restorable to the *oldest* of the workers' latest checkpoints.
@@ -99,7 +99,7 @@ pub fn while_running(cx: &mut Ctx) {
         }
     } else if let Some(wait_ms) = periodic_wait_ms(cx) {
         if wait_ms > 0 {
-            cx.requeue(u64::try_from(wait_ms).map_or(u64::MAX, |ms| ms.div_ceil(1000)));
+            cx.requeue_in_ms(wait_ms);
         } else if cx.healthy() {
             trigger(cx, SavepointTrigger::Periodic);
         } else {
@@ -180,7 +180,7 @@ fn follow(cx: &mut Ctx, pending: &PendingSavepoint) {
 /// later. `None` without the setting or before the deployment was ever ready.
 fn periodic_wait_ms(cx: &Ctx) -> Option<i64> {
     let interval = cx.obs.spec.savepoints.periodic?.interval;
-    let interval = i64::try_from(interval.0).unwrap_or(i64::MAX);
+    let interval = saturating::millis(interval);
     let last_savepoint = cx.st.savepoints.last().map(|s| &s.created_at);
     let since = [last_savepoint, cx.st.ready_since.as_ref()]
         .into_iter()
@@ -215,7 +215,7 @@ fn checkpoint_nonce(cx: &mut Ctx) {
 /// drops the rest beyond the count or age limit and deletes them from the store.
 pub fn retention(cx: &mut Ctx) {
     let policy = cx.obs.spec.savepoint_retention;
-    let max_age = i64::try_from(policy.max_age.0).unwrap_or(i64::MAX);
+    let max_age = saturating::millis(policy.max_age);
     let len = cx.st.savepoints.len();
     let restored = cx.st.restored_from.clone();
     let mut keep = Vec::with_capacity(len);
@@ -244,13 +244,8 @@ pub fn retention(cx: &mut Ctx) {
     }
 }
 
-/// The savepoint directory the worker writes, per the control API contract:
-/// `<checkpointStore>/<transactionalIdPrefix>/savepoints/<id>`.
+/// Where the deployed workers wrote savepoint `id` when none of them reported it: the directory their
+/// spec's checkpoint store implies (see [`crate::validate::ValidatedJob::savepoint_location`]).
 pub fn derived_location(cx: &Ctx, id: &str) -> Option<String> {
-    let store = cx.obs.spec.job.state.checkpoint_store.as_deref()?;
-    Some(format!(
-        "{}/{}/savepoints/{id}",
-        store.trim_end_matches('/'),
-        cx.obs.spec.job.transactional_id_prefix
-    ))
+    cx.deployed.as_ref()?.savepoint_location(id)
 }

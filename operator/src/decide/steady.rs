@@ -9,6 +9,7 @@ use super::context::Ctx;
 use super::pods::keep_pods;
 use super::restarts::{backoff_ms, check_budget};
 use crate::reconcile::Severity;
+use crate::saturating;
 
 /// Keeps the deployed spec running.
 pub fn run(cx: &mut Ctx) {
@@ -42,8 +43,9 @@ pub fn run(cx: &mut Ctx) {
                 }
             }
             Some(at) => {
-                let wait = (-cx.ms_since(&at)).max(1000) / 1000;
-                cx.requeue(u64::try_from(wait).unwrap_or(1));
+                // Whole seconds, at least one: the recreation is due within the next requeue.
+                let wait_ms = (-cx.ms_since(&at)).max(1000);
+                cx.requeue(wait_ms.unsigned_abs() / 1000);
             }
         }
     }
@@ -86,7 +88,7 @@ fn schedule_recreate(cx: &mut Ctx, lost: &[u32]) {
     }
     let exited = exited_pods(cx);
     cx.delete_pods(exited);
-    cx.requeue(u64::try_from(delay / 1000).unwrap_or(1));
+    cx.requeue(delay.max(0).unsigned_abs() / 1000);
 }
 
 /// The backoff for `lost` has passed: count the restarts (not the disrupted ones) and recreate them.
@@ -156,17 +158,16 @@ fn readiness(cx: &mut Ctx) {
         cx.requeue(10);
         return;
     }
+    // All ready and no streak recorded: it starts now.
     let since = cx.st.ready_since.clone().unwrap_or_else(|| cx.now());
     cx.st.ready_since = Some(since.clone());
-    let stable_after = i64::try_from(cx.obs.spec.rollback.stable_after.0).unwrap_or(i64::MAX);
+    let stable_after = saturating::millis(cx.obs.spec.rollback.stable_after);
     let ready_for = cx.ms_since(&since);
     if ready_for >= stable_after {
         // Stable again: the next automatic restart from FAILED starts over at the initial delay.
         cx.st.restarts.failed_restarts = 0;
         if cx.st.last_stable_spec != cx.st.last_reconciled_spec && !cx.generation_blocked() {
-            cx.st
-                .last_stable_spec
-                .clone_from(&cx.st.last_reconciled_spec);
+            cx.record_stable();
             cx.event(
                 Severity::Normal,
                 "JobStable",
@@ -177,6 +178,8 @@ fn readiness(cx: &mut Ctx) {
             );
         }
     } else {
-        cx.requeue(u64::try_from((stable_after - ready_for) / 1000 + 1).unwrap_or(1));
+        // Just after the streak reaches `stableAfter` (positive here: it has not yet).
+        let left_ms = stable_after.saturating_sub(ready_for);
+        cx.requeue(left_ms.unsigned_abs() / 1000 + 1);
     }
 }

@@ -12,15 +12,24 @@ use crate::reconcile::{Action, Decision, Observed, ObservedPod, PodPhase, Worker
 
 pub(crate) const T0: i64 = 1_800_000_000_000;
 
-/// `decide`, checking what every decision must satisfy: the upgrade state machine refused no edge.
+/// `validate` and `decide`, checking what every decision must satisfy: the upgrade state machine refused
+/// no edge.
 pub(crate) fn decide(o: &Observed) -> Decision {
-    let d = super::decide(o);
+    let d = super::decide(o, &crate::validate::validate(o));
     let refused: Vec<_> = d
         .events
         .iter()
         .filter(|e| e.reason == "IllegalUpgradeTransition")
         .collect();
     assert!(refused.is_empty(), "{refused:?}");
+    d
+}
+
+/// One reconcile as the controller runs it: decides, then persists the decided status into `o` as the apply
+/// stage would, so the next `decide` starts from it. Returns the decision.
+pub(crate) fn advance(o: &mut Observed) -> Decision {
+    let d = decide(o);
+    o.status = d.status.clone();
     d
 }
 
@@ -45,7 +54,7 @@ pub(crate) fn obs(
         pods: Vec::new(),
         workers: BTreeMap::new(),
         model_hash: None,
-        problems: Vec::new(),
+        reference_problems: Vec::new(),
         rejected_pod: None,
         stop_outcomes: Vec::new(),
         autoscaler: None,
@@ -119,16 +128,12 @@ pub(crate) fn running(o: &mut Observed) {
 /// A job deployed from `spec()` and stable at time T0.
 pub(crate) fn stable() -> Observed {
     let mut o = obs(spec(), StreamJobStatus::default(), 1, T0);
-    let d = decide(&o); // → PodsDeleted (initial)
-    o.status = d.status;
-    let d = decide(&o); // → Deploying
-    o.status = d.status;
+    advance(&mut o); // → PodsDeleted (initial)
+    advance(&mut o); // → Deploying
     running(&mut o);
-    let d = decide(&o); // → ready
-    o.status = d.status;
+    advance(&mut o); // → ready
     o.now = ts(T0 + 120_000);
-    let d = decide(&o); // → stable
-    o.status = d.status;
+    advance(&mut o); // → stable
     assert_eq!(o.status.lifecycle_state, Some(LifecycleState::Stable));
     o
 }
@@ -146,10 +151,7 @@ pub(crate) fn deploys(d: &Decision) -> Vec<(&crate::reconcile::Deployment, &Vec<
     d.actions
         .iter()
         .filter_map(|a| match a {
-            Action::Deploy {
-                deployment,
-                create_ordinals,
-            } => Some((deployment.as_ref(), create_ordinals)),
+            Action::Deploy(d) => Some((&d.deployment, &d.create_ordinals)),
             _ => None,
         })
         .collect()

@@ -28,9 +28,8 @@ fn first_deploy_creates_every_ordinal_from_the_initial_savepoint() {
     let mut s = spec();
     s.initial_savepoint_path = Some("s3://old/savepoints/sp-9".into());
     let mut o = obs(s, StreamJobStatus::default(), 1, T0);
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.lifecycle_state, Some(LifecycleState::Deploying));
-    o.status = d.status;
     let d = decide(&o);
     let dep = deploys(&d);
     assert_eq!(dep.len(), 1);
@@ -48,7 +47,7 @@ fn savepoint_upgrade_walks_every_step() {
     let old_hash = o.status.deployed_hash.clone().unwrap();
     o.spec.image = "sluice:2".into();
     o.generation = 2;
-    let d = decide(&o);
+    let d = advance(&mut o);
     let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) = step(&d).cloned() else {
         panic!("{:?}", step(&d))
     };
@@ -57,13 +56,12 @@ fn savepoint_upgrade_walks_every_step() {
         savepoint_id: savepoint_id.clone()
     }));
     assert_eq!(d.status.lifecycle_state, Some(LifecycleState::Upgrading));
-    o.status = d.status;
     // Workers stopped: exit 0.
     o.pods = (0..2)
         .map(|i| pod(i, &old_hash, PodPhase::Succeeded, false))
         .collect();
     o.workers.clear();
-    let d = decide(&o);
+    let d = advance(&mut o);
     let location = format!("s3://ckpt/prod/fraud-test/savepoints/{savepoint_id}");
     assert_eq!(
         step(&d),
@@ -75,18 +73,15 @@ fn savepoint_upgrade_walks_every_step() {
         d.status.savepoints.last().map(|s| s.location.clone()),
         Some(location.clone())
     );
-    o.status = d.status;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert!(matches!(d.actions[0], Action::DeletePods(_)));
-    o.status = d.status;
     o.pods.clear();
-    let d = decide(&o);
+    let d = advance(&mut o);
     let dep = deploys(&d);
     assert_eq!(dep[0].0.restore_from.as_deref(), Some(location.as_str()));
-    assert_eq!(dep[0].0.spec.image, "sluice:2");
+    assert_eq!(dep[0].0.job.spec().image, "sluice:2");
     assert_eq!(dep[0].0.previous_parallelism, None);
     assert!(matches!(step(&d), Some(UpgradeStep::Deploying { .. })));
-    o.status = d.status;
     running(&mut o);
     let d = decide(&o);
     assert_eq!(d.status.upgrade, None);
@@ -99,11 +94,10 @@ fn failed_savepoint_keeps_the_old_spec_running_and_says_why() {
     let old_hash = o.status.deployed_hash.clone().unwrap();
     o.spec.image = "sluice:2".into();
     o.generation = 2;
-    let d = decide(&o);
+    let d = advance(&mut o);
     let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) = step(&d).cloned() else {
         panic!()
     };
-    o.status = d.status;
     o.workers.insert(
         "fraud-worker-1".into(),
         worker(
@@ -111,7 +105,7 @@ fn failed_savepoint_keeps_the_old_spec_running_and_says_why() {
             Some((&savepoint_id, SnapshotState::Failed)),
         ),
     );
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.upgrade, None);
     assert_eq!(d.status.deployed_hash.as_deref(), Some(old_hash.as_str()));
     assert_eq!(
@@ -128,8 +122,7 @@ fn failed_savepoint_keeps_the_old_spec_running_and_says_why() {
     assert!(msg.contains("disk full"), "{msg}");
     assert!(deploys(&d).iter().all(|(dep, _)| dep.hash == old_hash));
     // The blocked generation is not retried on the next reconcile.
-    o.status = d.status;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.upgrade, None);
     assert!(
         !d.actions
@@ -137,7 +130,6 @@ fn failed_savepoint_keeps_the_old_spec_running_and_says_why() {
             .any(|a| matches!(a, Action::StopWithSavepoint { .. }))
     );
     // A new spec change lifts the block.
-    o.status = d.status;
     o.generation = 3;
     o.spec.image = "sluice:3".into();
     assert!(matches!(
@@ -151,12 +143,11 @@ fn operator_restart_mid_savepoint_resumes_without_a_second_stop() {
     let mut o = stable();
     o.spec.image = "sluice:2".into();
     o.generation = 2;
-    let d = decide(&o);
+    let d = advance(&mut o);
     let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) = step(&d).cloned() else {
         panic!()
     };
     // Persisted status only: a new operator process decides from it.
-    o.status = d.status;
     o.now = ts(T0 + 200_000);
     for w in o.workers.values_mut() {
         *w = worker(WorkerPhase::Stopping, None);
@@ -226,25 +217,23 @@ fn rescale_is_an_upgrade_that_fences_the_old_assignment() {
     let mut o = stable();
     o.spec.parallelism = 3;
     o.generation = 2;
-    let d = decide(&o);
+    let d = advance(&mut o);
     let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) = step(&d).cloned() else {
         panic!()
     };
-    o.status = d.status;
     let hash = o.status.deployed_hash.clone().unwrap();
     o.pods = (0..2)
         .map(|i| pod(i, &hash, PodPhase::Succeeded, false))
         .collect();
     o.workers.clear();
     for _ in 0..2 {
-        let d = decide(&o);
-        o.status = d.status;
+        advance(&mut o);
     }
     o.pods.clear();
     let d = decide(&o);
     let (dep, ordinals) = deploys(&d)[0];
     assert_eq!(ordinals, &vec![0, 1, 2]);
-    assert_eq!(dep.previous_parallelism, Some(2));
+    assert_eq!(dep.previous_parallelism, std::num::NonZeroU32::new(2));
     assert!(
         dep.restore_from
             .as_deref()
@@ -281,29 +270,26 @@ fn suspend_takes_a_savepoint_and_resume_restores_it() {
     let hash = o.status.deployed_hash.clone().unwrap();
     o.spec.state = DesiredState::Suspended;
     o.generation = 2;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert!(matches!(
         step(&d),
         Some(UpgradeStep::SavepointRequested { .. })
     ));
-    o.status = d.status;
     o.pods = (0..2)
         .map(|i| pod(i, &hash, PodPhase::Succeeded, false))
         .collect();
     o.workers.clear();
     for _ in 0..2 {
-        o.status = decide(&o).status;
+        advance(&mut o);
     }
     o.pods.clear();
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.lifecycle_state, Some(LifecycleState::Suspended));
     assert_eq!(condition(&d.status, "Ready"), ("False", "Suspended"));
     let location = d.status.savepoints.last().unwrap().location.clone();
-    o.status = d.status;
     o.spec.state = DesiredState::Running;
     o.generation = 3;
-    let d = decide(&o);
-    o.status = d.status;
+    advance(&mut o);
     let d = decide(&o);
     assert_eq!(
         deploys(&d)[0].0.restore_from.as_deref(),
@@ -319,7 +305,7 @@ fn changing_only_the_upgrade_mode_restarts_nothing() {
     let hash = o.status.deployed_hash.clone();
     o.spec.upgrade_mode = UpgradeMode::LastState;
     o.generation = 2;
-    let d = decide(&o);
+    let d = advance(&mut o);
     assert_eq!(d.status.upgrade, None);
     assert_eq!(d.status.deployed_hash, hash);
     assert_eq!(d.status.lifecycle_state, Some(LifecycleState::Stable));
@@ -328,7 +314,6 @@ fn changing_only_the_upgrade_mode_restarts_nothing() {
     assert!(!d.actions.iter().any(stops_or_deletes), "{:?}", d.actions);
     assert!(deploys(&d).iter().all(|(_, create)| create.is_empty()));
 
-    o.status = d.status;
     o.spec.image = "sluice:2".into();
     o.generation = 3;
     let d = decide(&o);
@@ -348,7 +333,7 @@ fn stop_answers_are_observed_on_the_next_reconcile_and_a_rejection_aborts() {
     let mut o = stable();
     o.spec.image = "sluice:2".into();
     o.generation = 2;
-    o.status = decide(&o).status;
+    advance(&mut o);
     let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) =
         o.status.upgrade.as_ref().map(|u| u.step.clone())
     else {
@@ -367,7 +352,7 @@ fn stop_answers_are_observed_on_the_next_reconcile_and_a_rejection_aborts() {
             location: Some("s3://x/sp".into()),
         },
     ];
-    let d = decide(&o);
+    let d = advance(&mut o);
     let Some(UpgradeStep::SavepointRequested {
         stopped, location, ..
     }) = d.status.upgrade.as_ref().map(|u| &u.step)
@@ -376,7 +361,6 @@ fn stop_answers_are_observed_on_the_next_reconcile_and_a_rejection_aborts() {
     };
     assert_eq!(stopped, &vec!["fraud-worker-0".to_string()]);
     assert_eq!(location.as_deref(), Some("s3://x/sp"));
-    o.status = d.status;
     o.stop_outcomes = vec![StopOutcome::Failed {
         savepoint_id,
         pod: "fraud-worker-1".into(),
@@ -393,5 +377,33 @@ fn stop_answers_are_observed_on_the_next_reconcile_and_a_rejection_aborts() {
         failed.is_some_and(|e| e.note.contains("upload failed")),
         "{:?}",
         d.events
+    );
+}
+
+/// A savepoint no worker reported the location of is looked for where the deployed workers write, even when
+/// the same spec change moves the checkpoint store.
+#[test]
+fn a_derived_savepoint_location_is_in_the_deployed_store() {
+    let mut o = stable();
+    let old_hash = o.status.deployed_hash.clone().unwrap();
+    o.spec.image = "sluice:2".into();
+    o.spec.job.state.checkpoint_store = Some("s3://elsewhere/store".into());
+    o.generation = 2;
+    let d = advance(&mut o);
+    let Some(UpgradeStep::SavepointRequested { savepoint_id, .. }) = step(&d).cloned() else {
+        panic!("{:?}", step(&d))
+    };
+    o.pods = (0..2)
+        .map(|i| pod(i, &old_hash, PodPhase::Succeeded, false))
+        .collect();
+    o.workers.clear();
+    let d = decide(&o);
+    assert_eq!(
+        step(&d),
+        Some(&UpgradeStep::SavepointTaken {
+            location: Some(format!(
+                "s3://ckpt/prod/fraud-test/savepoints/{savepoint_id}"
+            ))
+        })
     );
 }

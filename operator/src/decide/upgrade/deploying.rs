@@ -79,8 +79,5 @@ pub fn decide(
 
 /// The spec changed again (and may be rolled out) while this deployment is not Ready yet.
 fn respec_wanted(cx: &Ctx) -> bool {
-    cx.st.deployed_hash.as_deref() != Some(cx.target_hash.as_str())
-        && !cx.generation_blocked()
-        && cx.obs.problems.is_empty()
-        && cx.obs.spec.state == DesiredState::Running
+    cx.spec_changed() && !cx.generation_blocked() && cx.obs.spec.state == DesiredState::Running
 }

@@ -47,10 +47,10 @@ pub fn begin(cx: &mut Ctx, reason: UpgradeReason, step: UpgradeStep) {
         UpgradeStep::SavepointRequested { .. } | UpgradeStep::PodsDeleted { .. }
     );
     if let Some(up) = cx.st.upgrade.clone() {
-        return refuse(cx, Some(&up.step), &step);
+        return refuse(cx, Some(&up.step), step.name());
     }
     if !first {
-        return refuse(cx, None, &step);
+        return refuse(cx, None, step.name());
     }
     cx.st.upgrade = Some(UpgradeStatus {
         reason,
@@ -69,12 +69,11 @@ pub fn take(cx: &mut Ctx, up: &UpgradeStatus, transition: Transition) {
         Transition::Retarget(step) if retarget_legal(&up.step, &step) => {
             set(cx, up, step, cx.obs.generation)
         }
-        Transition::To(step) | Transition::Retarget(step) => refuse(cx, Some(&up.step), &step),
-        Transition::End(end) if end_legal(&up.step, &end) => finish(cx, up, end),
-        Transition::End(end) => {
-            let note = format!("{} cannot end as {end:?}", up.step.name());
-            cx.event(Severity::Warning, "IllegalUpgradeTransition", note);
+        Transition::To(step) | Transition::Retarget(step) => {
+            refuse(cx, Some(&up.step), step.name())
         }
+        Transition::End(end) if end_legal(&up.step, &end) => finish(cx, up, end),
+        Transition::End(end) => refuse(cx, Some(&up.step), &format!("end {end:?}")),
     }
 }
 
@@ -153,12 +152,11 @@ pub fn end_legal(from: &UpgradeStep, end: &End) -> bool {
     }
 }
 
-fn refuse(cx: &mut Ctx, from: Option<&UpgradeStep>, to: &UpgradeStep) {
+/// Refuses an edge (to a step, or to an ending) the diagram does not have: the step stays, the refusal is
+/// logged as the bug it is and shown to the user as a Warning Event.
+fn refuse(cx: &mut Ctx, from: Option<&UpgradeStep>, to: &str) {
     let from = from.map_or("no upgrade", UpgradeStep::name);
-    let note = format!(
-        "{from} → {} is not an edge of the upgrade state machine",
-        to.name()
-    );
+    let note = format!("{from} → {to} is not an edge of the upgrade state machine");
     tracing::error!(job = %cx.obs.name, %note, "refused upgrade transition");
     cx.event(Severity::Warning, "IllegalUpgradeTransition", note);
 }

@@ -89,7 +89,8 @@ fn exactly_the_diagrams_edges_are_legal() {
 #[test]
 fn an_illegal_edge_is_refused_with_a_warning_and_the_step_stays() {
     let obs = stable();
-    let mut cx = Ctx::new(&obs);
+    let validation = crate::validate::validate(&obs);
+    let mut cx = Ctx::new(&obs, &validation);
     let up = UpgradeStatus {
         reason: UpgradeReason::SpecChange,
         mode: UpgradeMode::Savepoint,

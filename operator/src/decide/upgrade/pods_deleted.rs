@@ -5,30 +5,28 @@ use sluice_crds::{UpgradeReason, UpgradeStatus, UpgradeStep};
 
 use super::machine::{End, Transition};
 use crate::decide::context::Ctx;
-use crate::decide::fingerprint::parse_spec;
 use crate::decide::pods::install;
 use crate::reconcile::Deployment;
 
 pub fn decide(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>) -> Transition {
-    cx.delete_live_pods();
-    // Until the last old pod is gone (live ones are being deleted, terminating ones are going): the new
-    // pods reuse their names, and two workers of one ordinal must never run at once.
-    if !cx.obs.pods.is_empty() {
-        cx.requeue(2);
+    if !cx.clear_pods() {
         return Transition::Stay;
     }
     if up.reason == UpgradeReason::Suspend {
         return Transition::End(End::Suspended);
     }
-    let previous = parse_spec(cx.st.last_reconciled_spec.as_deref()).map(|s| s.parallelism);
-    let spec = cx.obs.spec.clone();
+    // The spec became invalid after the upgrade started: nothing runs until it is fixed (the Degraded
+    // condition names the fields), and the next valid generation is installed from here.
+    let Ok(target) = cx.target.clone() else {
+        return Transition::Stay;
+    };
+    let previous = cx.deployed.as_ref().map(|d| d.parallelism());
+    let spec = target.job.spec();
     let deployment = Deployment {
-        hash: cx.target_hash.clone(),
+        job: target.job.clone(),
+        hash: target.hash,
         restore_from: restore_from.clone(),
-        previous_parallelism: previous
-            .filter(|p| *p != spec.parallelism)
-            .and_then(|p| u32::try_from(p).ok()),
-        spec: spec.clone(),
+        previous_parallelism: previous.filter(|p| *p != target.job.parallelism()),
     };
     install(cx, deployment);
     cx.st.nonces.savepoint = spec.savepoint_trigger_nonce;

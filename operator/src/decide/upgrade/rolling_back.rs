@@ -6,7 +6,6 @@ use sluice_crds::UpgradeStep;
 
 use super::machine::{End, Transition};
 use crate::decide::context::Ctx;
-use crate::decide::fingerprint::{fingerprint, parse_spec};
 use crate::decide::pods::{install, keep_pods};
 use crate::decide::restarts;
 use crate::reconcile::Deployment;
@@ -38,19 +37,17 @@ pub fn decide(
 
 /// Once the failed deployment's pods are gone, installs `lastStableSpec`.
 fn deploy_stable(cx: &mut Ctx, restore_from: Option<String>) -> Transition {
-    cx.delete_live_pods();
-    if !cx.obs.pods.is_empty() {
-        cx.requeue(2);
+    if !cx.clear_pods() {
         return Transition::Stay;
     }
-    let Some(stable) = parse_spec(cx.st.last_stable_spec.as_deref()) else {
+    let Some(stable) = cx.stable.clone() else {
         return Transition::End(End::NothingToRollBackTo);
     };
-    let hash = fingerprint(&stable, cx.obs.model_hash.as_deref());
+    let hash = cx.fingerprint_of(&stable);
     install(
         cx,
         Deployment {
-            spec: stable,
+            job: stable,
             hash,
             restore_from: restore_from.clone(),
             previous_parallelism: None,

@@ -36,7 +36,8 @@ pub fn decide(cx: &mut Ctx, up: &UpgradeStatus, req: Requested<'_>) -> Transitio
         let timeout = cx.obs.spec.savepoints.timeout;
         return abort(format!("savepoint {id} did not complete within {timeout}"));
     }
-    let progress = match gather(cx, &req) {
+    let deployed = cx.deployed_pods();
+    let progress = match gather(cx, &req, &deployed) {
         Ok(p) => p,
         Err(message) => return abort(message),
     };
@@ -44,7 +45,7 @@ pub fn decide(cx: &mut Ctx, up: &UpgradeStatus, req: Requested<'_>) -> Transitio
     if progress.done.len() >= expected && expected > 0 {
         return taken(cx, up, id, progress.location);
     }
-    let mut present: Vec<String> = cx.deployed_pods().iter().map(|p| p.name.clone()).collect();
+    let mut present: Vec<String> = deployed.iter().map(|p| p.name.clone()).collect();
     present.extend(req.stopped.iter().cloned());
     present.sort();
     present.dedup();
@@ -73,9 +74,9 @@ fn abort(message: String) -> Transition {
     Transition::End(End::SavepointFailed(message))
 }
 
-/// Folds the stop calls' answers and every deployed worker's state into the step's progress; `Err` names
-/// the definite failure that aborts the upgrade.
-fn gather(cx: &Ctx, req: &Requested<'_>) -> Result<Progress, String> {
+/// Folds the stop calls' answers and the state of every `deployed` worker into the step's progress; `Err`
+/// names the definite failure that aborts the upgrade.
+fn gather(cx: &Ctx, req: &Requested<'_>, deployed: &[&ObservedPod]) -> Result<Progress, String> {
     let mut progress = Progress {
         done: req.stopped.to_vec(),
         ask: Vec::new(),
@@ -106,7 +107,7 @@ fn gather(cx: &Ctx, req: &Requested<'_>) -> Result<Progress, String> {
             progress.stopped(pod, location.as_ref());
         }
     }
-    for pod in cx.deployed_pods() {
+    for pod in deployed {
         if !progress.done.contains(&pod.name) {
             worker(cx, pod, req.id, &mut progress)?;
         }

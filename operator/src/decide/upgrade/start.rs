@@ -16,7 +16,7 @@ pub fn maybe_start(cx: &mut Ctx) -> bool {
         }
         return false;
     }
-    if !cx.obs.problems.is_empty() {
+    if cx.target.is_err() {
         // Never roll out an invalid spec; whatever runs keeps running (conditions name the fields).
         return false;
     }
@@ -31,7 +31,7 @@ pub fn maybe_start(cx: &mut Ctx) -> bool {
         cx.requeue(1);
         return true;
     }
-    if cx.st.deployed_hash.as_deref() != Some(cx.target_hash.as_str()) && !cx.generation_blocked() {
+    if cx.spec_changed() && !cx.generation_blocked() {
         return start_stop(cx, UpgradeReason::SpecChange);
     }
     false

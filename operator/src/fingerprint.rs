@@ -7,8 +7,11 @@
 use sha2::{Digest, Sha256};
 use sluice_crds::StreamJobSpec;
 
-/// The spec with operational fields reset, as JSON.
-fn deploy_relevant(spec: &StreamJobSpec) -> serde_json::Value {
+/// What a job without a model hashes in the model's place.
+const NO_MODEL: &str = "";
+
+/// The spec with operational fields reset, as JSON: what the fingerprint hashes.
+pub fn deploy_relevant_json(spec: &StreamJobSpec) -> Result<String, serde_json::Error> {
     let mut s = spec.clone();
     s.state = Default::default();
     s.upgrade_mode = Default::default();
@@ -21,15 +24,18 @@ fn deploy_relevant(spec: &StreamJobSpec) -> serde_json::Value {
     s.savepoints = Default::default();
     s.deletion = Default::default();
     s.disruption_budget = Default::default();
-    serde_json::to_value(&s).unwrap_or(serde_json::Value::Null)
+    // Through a `Value` (sorted keys), byte for byte as earlier operators hashed it: a fingerprint that changed
+    // with an operator upgrade would restart every worker.
+    Ok(serde_json::to_value(&s)?.to_string())
 }
 
-/// Short hex fingerprint of a deployment of `spec` with model content hash `model_hash`.
-pub fn fingerprint(spec: &StreamJobSpec, model_hash: Option<&str>) -> String {
+/// Short hex fingerprint of a deployment whose [`deploy_relevant_json`] is `deploy_json`, with model content
+/// hash `model_hash`.
+pub fn fingerprint(deploy_json: &str, model_hash: Option<&str>) -> String {
     let mut h = Sha256::new();
-    h.update(deploy_relevant(spec).to_string().as_bytes());
+    h.update(deploy_json.as_bytes());
     h.update(b"\0model:");
-    h.update(model_hash.unwrap_or("").as_bytes());
+    h.update(model_hash.unwrap_or(NO_MODEL).as_bytes());
     hex::encode(&h.finalize()[..8])
 }
 
@@ -43,14 +49,4 @@ pub fn data_hash<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) ->
         h.update(b"\0");
     }
     hex::encode(&h.finalize()[..8])
-}
-
-/// The spec as stored in `status.lastReconciledSpec` / `lastStableSpec`.
-pub fn spec_json(spec: &StreamJobSpec) -> String {
-    serde_json::to_string(spec).unwrap_or_default()
-}
-
-/// Parses a stored spec; `None` when absent or unreadable (an older operator's format).
-pub fn parse_spec(json: Option<&str>) -> Option<StreamJobSpec> {
-    json.and_then(|j| serde_json::from_str(j).ok())
 }

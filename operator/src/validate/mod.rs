@@ -1,0 +1,110 @@
+//! Stage "validate", **pure**: the current spec either becomes a [`ValidatedJob`] — the typed values every
+//! later stage reads — or the list of its problems, each naming its field. The rules are those admission
+//! cannot check (or that an object admitted under an older CRD may break); what `fetch` found missing
+//! among the spec's references and the partition count the workers report are problems of the same form.
+//! A job with problems keeps running what is deployed; nothing new rolls out.
+
+mod job;
+#[cfg(test)]
+mod tests;
+
+pub use job::ValidatedJob;
+
+use sluice_crds::StreamJobSpec;
+use sluice_crds::control::WorkerStatus;
+
+use crate::reconcile::{Observed, Problem, WorkerProbe};
+
+/// The outcome of validation: the typed job, or every problem found (never an empty list).
+pub type Validation = Result<ValidatedJob, Vec<Problem>>;
+
+/// Validates the current spec of `obs` with what fetch observed (references, worker statuses).
+pub fn validate(obs: &Observed) -> Validation {
+    let mut problems = spec_problems(&obs.spec);
+    problems.extend(obs.reference_problems.iter().cloned());
+    problems.extend(partition_count_problem(
+        &obs.spec,
+        obs.workers.values().filter_map(WorkerProbe::status),
+    ));
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    ValidatedJob::from_spec(obs.spec.clone())
+}
+
+/// Problems of the spec alone.
+fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
+    let mut out: Vec<Problem> = spec
+        .job
+        .validate()
+        .into_iter()
+        .map(|e| Problem {
+            field: format!("spec.job.{}", e.field),
+            message: format!("{}; fix: {}", e.problem, e.fix),
+        })
+        .collect();
+    if let Err(problems) = job::worker_counts(spec) {
+        out.extend(problems);
+    }
+    if let Some(level) = &spec.logging.level
+        && let Some(why) = log_filter_problem(level)
+    {
+        out.push(Problem {
+            field: "spec.logging.level".into(),
+            message: format!(
+                "{level:?} {why}; fix: a level such as info, or module=level pairs such as info,sluice_worker=debug"
+            ),
+        });
+    }
+    if spec.image.trim().is_empty() {
+        out.push(Problem {
+            field: "spec.image".into(),
+            message: "must name the worker image".into(),
+        });
+    }
+    out
+}
+
+/// Why `directives` would not log as meant, if so. `tracing` accepts a bare word as a module name logged at
+/// every level, so a misspelt level (`debgu`) would silence everything else: bare words must be levels.
+fn log_filter_problem(directives: &str) -> Option<String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(directives) {
+        return Some(format!("is not a log filter ({e})"));
+    }
+    directives
+        .split(',')
+        .map(str::trim)
+        .find(|d| !d.contains('=') && !LEVELS.contains(&d.to_ascii_lowercase().as_str()))
+        .map(|d| format!("has {d:?}, which is neither a level nor module=level"))
+}
+
+/// `spec.partitions` against the input topics' partition count the workers found at start-up. Fewer in the
+/// spec would leave the extra partitions unassigned (never processed); more would give workers partitions
+/// that do not exist (they fail at start).
+fn partition_count_problem<'a>(
+    spec: &StreamJobSpec,
+    statuses: impl IntoIterator<Item = &'a WorkerStatus>,
+) -> Option<Problem> {
+    let (worker, actual) = statuses
+        .into_iter()
+        .find_map(|s| Some((s.worker.as_str(), s.input_partitions?)))
+        .filter(|&(_, n)| i64::from(n) != i64::from(spec.partitions))?;
+    let consequence = if i64::from(actual) > i64::from(spec.partitions) {
+        format!(
+            "partitions {}..{} would never be processed",
+            spec.partitions,
+            actual - 1
+        )
+    } else {
+        "workers would own partitions that do not exist".to_string()
+    };
+    Some(Problem {
+        field: "spec.partitions".into(),
+        message: format!(
+            "is {} but the input topics have {actual} partitions (reported by worker {worker}); {consequence}; \
+             set spec.partitions to {actual}",
+            spec.partitions
+        ),
+    })
+}

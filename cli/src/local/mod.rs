@@ -22,6 +22,14 @@ mod source;
 mod summary;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod config_errors_tests;
+#[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
+mod fresh_tests;
+#[cfg(test)]
+mod oracle_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

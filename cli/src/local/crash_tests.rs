@@ -7,7 +7,7 @@ use std::path::Path;
 
 use sluice_core::processor::DecisionRecord;
 
-use super::{JobSpec, committed_output, mk_job, quiet};
+use super::tests::{JobSpec, committed_output, mk_job, quiet};
 use crate::local::{COMMIT_LOG, CrashPoint, LocalError, LocalJob, LocalSummary, RunOptions, run};
 
 fn reference(spec: &JobSpec) -> [Vec<String>; 4] {

@@ -1,6 +1,6 @@
 //! Starting over: `fresh` removes only what Sluice created, and state never outlives the commits it belongs to.
 
-use super::{JobSpec, committed_output, mk_job, quiet};
+use super::tests::{JobSpec, committed_output, mk_job, quiet};
 use crate::local::{CrashPoint, LocalError, LocalJob, LocalSettings, RunOptions, run};
 
 fn not_fresh(job: LocalJob) -> LocalJob {

@@ -7,7 +7,7 @@ use sluice_core::model::ScoringModel;
 use sluice_core::oracle::oracle_decisions;
 use sluice_core::processor::{DecisionRecord, LateRecord, OwnedInputRecord};
 
-use super::{JobSpec, committed_output, mk_job, quiet};
+use super::tests::{JobSpec, committed_output, mk_job, quiet};
 use crate::local::run;
 use sluice_generator::Generator;
 use sluice_worker::worker::job_params;

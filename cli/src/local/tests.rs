@@ -1,10 +1,6 @@
-//! Local-mode tests with small generator configs in temp directories. Builders (`mk_*`) here; one file per
-//! concern: equality with the oracle, crash safety, fresh starts, configuration errors.
-
-mod config_errors;
-mod crash;
-mod fresh;
-mod oracle;
+//! Local-mode tests with small generator configs in temp directories. Builders (`mk_*`) here; the tests, one
+//! file per concern beside this one: `oracle_tests` (equality with the oracle), `crash_tests` (crash safety),
+//! `fresh_tests` (fresh starts), `config_errors_tests` (configuration errors).
 
 use std::path::Path;
 

@@ -13,7 +13,15 @@
 
 mod commit_log;
 mod config;
+#[cfg(test)]
+mod config_errors_tests;
+#[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
+mod fresh_tests;
 mod manifest;
+#[cfg(test)]
+mod oracle_tests;
 mod progress;
 mod resume;
 mod runner;
@@ -22,14 +30,6 @@ mod source;
 mod summary;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod config_errors_tests;
-#[cfg(test)]
-mod crash_tests;
-#[cfg(test)]
-mod fresh_tests;
-#[cfg(test)]
-mod oracle_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

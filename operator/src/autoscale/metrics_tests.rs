@@ -1,5 +1,7 @@
 //! Unit tests of the metrics window: fill, pruning, gaps, and the robust averages.
 
+use sluice_crds::control::{WorkerPhase, WorkerStatus};
+
 use super::*;
 use sluice_crds::control::PartitionStatus;
 

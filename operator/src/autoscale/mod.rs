@@ -2,8 +2,8 @@
 //! `sluice.dev/autoscale*` annotations. Pure: no I/O and no clock; the reconciler feeds it samples and the
 //! time, and executes a [`Verdict::Scale`] by setting `spec.parallelism` (a savepoint upgrade).
 //!
-//! Modules: [`config`] (annotations → settings, every problem named), [`metrics`] (samples and the sliding
-//! window), [`sizing`] (rates → aligned worker count), [`stabilize`] (stabilization windows), [`evaluate`]
+//! Modules: [`config`] (annotations → settings, every problem named), [`sample`] (one scrape of the workers), [`metrics`] (the
+//! sliding window), [`sizing`] (rates → aligned worker count), [`stabilize`] (stabilization windows), [`evaluate`]
 //! (gates + the [`Autoscaler`] of one job and its [`Verdict`]), [`explain`] (messages and status figures),
 //! [`status`] (`status.autoscaler` and Events), [`recommend`] (one reconcile's [`recommend::Recommendation`]
 //! from all of them). The algorithm is described in `docs/autoscaler.md`.
@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod metrics;
 pub mod recommend;
+pub mod sample;
 pub mod sizing;
 pub mod stabilize;
 pub mod status;

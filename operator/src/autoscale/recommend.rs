@@ -2,7 +2,7 @@
 //! window): from the job's annotations, its status as persisted and the workers' `/v1/status` answers to
 //! the new `status.autoscaler`, an Event, and the parallelism to set.
 //!
-//! The reconciler ([`super::registry`]) makes it before the decide stage and hands it to `decide` as an
+//! The reconciler (`crate::rescale`) makes it before the decide stage and hands it to `decide` as an
 //! observation; `decide` folds it into the status it writes, and the controller executes
 //! [`Recommendation::scale`] after apply by patching `spec.parallelism` — which the normal upgrade path
 //! then rolls out as a savepoint upgrade.

@@ -36,7 +36,9 @@ pub enum RecoveryError {
     },
     #[error("partition {partition}: the progress log is inconsistent: {reason}")]
     Progress { partition: i32, reason: String },
-    #[error("partition {partition}: timed out reading {topic} at offset {offset} during replay")]
+    #[error(
+        "partition {partition}: timed out reading {topic} at offset {offset} (or the next committed one) during replay"
+    )]
     ReplayTimeout {
         partition: i32,
         topic: String,
@@ -120,7 +122,17 @@ pub fn recover_partition(
         partition,
         input.observe.as_deref_mut(),
     )?;
-    debug_assert_eq!(task.txn_seq(), last_seq);
+    if task.txn_seq() != last_seq {
+        // The replay plan and the task disagree on where the committed frontier is: resuming would number
+        // the next transaction wrongly, so stop here rather than commit on a guess.
+        return Err(RecoveryError::Progress {
+            partition,
+            reason: format!(
+                "replay ended at transaction {} but the progress log's last is {last_seq}",
+                task.txn_seq()
+            ),
+        });
+    }
     let report = RecoveryReport {
         partition,
         checkpoint_seq: chosen.map(|m| m.seq),
@@ -243,7 +255,8 @@ fn replay(
 
 /// One read_committed consumer per source topic, each positioned at the replay start.
 struct Readers {
-    consumers: Vec<(BaseConsumer, String)>,
+    /// Per topic: the consumer, the topic's name and the offset it reads from next (for errors).
+    consumers: Vec<(BaseConsumer, String, i64)>,
     partition: i32,
 }
 
@@ -262,7 +275,7 @@ impl Readers {
                 .map_err(kerr("building a replay assignment"))?;
             c.assign(&tpl)
                 .map_err(kerr(format!("assigning {name}/{partition} for replay")))?;
-            consumers.push((c, (*name).to_string()));
+            consumers.push((c, (*name).to_string(), *offset));
         }
         Ok(Readers {
             consumers,
@@ -271,7 +284,8 @@ impl Readers {
     }
 
     fn next(&mut self, topic: SourceTopic) -> Result<OwnedMessage, RecoveryError> {
-        let Some((consumer, name)) = self.consumers.get(usize::from(topic.index())) else {
+        let Some((consumer, name, position)) = self.consumers.get_mut(usize::from(topic.index()))
+        else {
             return Err(RecoveryError::Progress {
                 partition: self.partition,
                 reason: format!("unknown topic index {}", topic.index()),
@@ -280,7 +294,10 @@ impl Readers {
         let deadline = Instant::now() + READ_TIMEOUT;
         while Instant::now() < deadline {
             match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => return Ok(m.detach()),
+                Some(Ok(m)) => {
+                    *position = m.offset() + 1;
+                    return Ok(m.detach());
+                }
                 Some(Err(e)) => return Err(kerr(format!("replay read of {name}"))(e).into()),
                 None => {}
             }
@@ -288,7 +305,7 @@ impl Readers {
         Err(RecoveryError::ReplayTimeout {
             partition: self.partition,
             topic: name.clone(),
-            offset: -1,
+            offset: *position,
         })
     }
 }

@@ -142,6 +142,9 @@ impl<'a> TxnLoop<'a> {
                 self.producer
                     .begin_transaction()
                     .map_err(kerr("beginning a transaction"))?;
+                // As after every commit: the gate opens after the registration delay. Left shut, it would
+                // hold the whole next transaction's outputs until that transaction's commit.
+                gate.close();
             }
             if flight.as_ref().is_some_and(CommitFlight::is_finished) {
                 self.land(&mut flight, &mut gate)?;

@@ -112,9 +112,9 @@ fn reproduce(job: &Path, txn_id: &str, scratch_dir: Option<PathBuf>) -> ExitCode
         let _ = std::fs::remove_dir_all(&scratch);
     }
     match result {
-        Ok(report) => {
-            print!("{report}");
-            if report.contains("byte-identical") {
+        Ok(found) => {
+            print!("{}", found.report);
+            if found.identical {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(3)

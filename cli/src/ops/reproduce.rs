@@ -41,9 +41,18 @@ fn failed(what: &str) -> impl Fn(String) -> OpsError + '_ {
     move |e| OpsError::Failed(format!("{what}: {e}"))
 }
 
+/// What a reproduction found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reproduction {
+    /// The report for a person: where the authorization lies, what the replay started from, the verdict.
+    pub report: String,
+    /// Whether the recomputed decision is byte-identical to the audit table's row.
+    pub identical: bool,
+}
+
 /// Recomputes the decision of `txn_id` and reports whether it is byte-identical to the audit table's row.
-/// `scratch`: an empty directory for the restored state. Returns the report; fails only when it cannot try.
-pub fn reproduce(job: &JobConfig, txn_id: &str, scratch: &Path) -> Result<String, OpsError> {
+/// `scratch`: an empty directory for the restored state. Fails only when it cannot try.
+pub fn reproduce(job: &JobConfig, txn_id: &str, scratch: &Path) -> Result<Reproduction, OpsError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -212,7 +221,7 @@ fn report(
     snapshot: Option<String>,
     model_version: &str,
     recomputed: Option<DecisionRecord>,
-) -> Result<String, OpsError> {
+) -> Result<Reproduction, OpsError> {
     let from = snapshot.map_or_else(
         || "empty state (replayed from the first transaction)".to_string(),
         |id| format!("snapshot {id}"),
@@ -229,11 +238,15 @@ fn report(
     }
     let Some(again) = recomputed else {
         out.push_str("DIFFERENT: the replay produced no decision for this txn (late or invalid on replay?)\n");
-        return Ok(out);
+        return Ok(Reproduction {
+            report: out,
+            identical: false,
+        });
     };
     let a = serde_json::to_vec(row).map_err(|e| failed("encoding")(e.to_string()))?;
     let b = serde_json::to_vec(&again).map_err(|e| failed("encoding")(e.to_string()))?;
-    if a == b {
+    let identical = a == b;
+    if identical {
         out.push_str(&format!(
             "byte-identical: {} bytes, decision {:?}, score {}\n",
             a.len(),
@@ -244,7 +257,10 @@ fn report(
         out.push_str("DIFFERENT:\n");
         out.push_str(&field_diff(row, &again));
     }
-    Ok(out)
+    Ok(Reproduction {
+        report: out,
+        identical,
+    })
 }
 
 /// Downloads the newest snapshot of partition `p` whose offsets are all within `before` into `scratch`.

@@ -84,13 +84,13 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
     fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
     let validation = validate::validate(&fetched.observed);
-    let decision = decide::decide(&fetched.observed, &validation);
-    let steps = build::steps(&meta, decision.actions)?;
+    let plan = decide::decide(&fetched.observed, &validation);
+    let steps = build::steps(&meta, plan.actions)?;
     let creates_pods = steps
         .iter()
         .any(|s| matches!(s, Action::Deploy(objects) if !objects.workers.is_empty()));
-    let rescale = decision.rescale;
-    let requeue = Duration::from_secs(decision.requeue_secs);
+    let rescale = plan.rescale;
+    let requeue = Duration::from_secs(plan.requeue_secs);
     let cx = ApplyCtx {
         client: &ctx.client,
         workers: &ctx.workers,
@@ -102,7 +102,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         store_credentials: fetched.store_credentials,
         stop_outcomes: &ctx.stop_outcomes,
     };
-    match apply(&cx, &decision.status, &decision.events, steps).await {
+    match apply(&cx, &plan.status, &plan.events, steps).await {
         Err(Error::PodRejected(r)) => {
             if ctx.rejections.remember(&uid, r.clone()) {
                 let t = Transition {

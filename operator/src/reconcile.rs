@@ -241,9 +241,10 @@ pub struct Transition {
     pub note: String,
 }
 
-/// The output of `decide`.
+/// The output of `decide`: the status to write, the actions to run, the Events to publish and when to look
+/// again. (Named apart from the scoring model's `Decision`, which is the fraud verdict.)
 #[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
+pub struct Plan {
     pub status: StreamJobStatus,
     pub actions: Vec<Action>,
     pub events: Vec<Transition>,

@@ -97,7 +97,7 @@ pub fn recommend<'a>(
         restarted_at_ms: ready_since_ms,
         measured_restart: measured_restart(job.previous(), ready_since_ms),
     };
-    let decision = scaler.evaluate(&cfg, &view, now_ms);
+    let verdict = scaler.evaluate(&cfg, &view, now_ms);
     let condition = match &cfg {
         Err(e) => (false, "InvalidAnnotations", e.to_string()),
         Ok(c) if !c.enabled => (
@@ -119,9 +119,9 @@ pub fn recommend<'a>(
     };
     Some(Recommendation {
         condition,
-        status: next_status(job.previous(), &cfg, &decision, now_ms),
-        event: event(job.previous(), &decision),
-        scale: decision.scale_to().map(|to| Rescale {
+        status: next_status(job.previous(), &cfg, &verdict, now_ms),
+        event: event(job.previous(), &verdict),
+        scale: verdict.scale_to().map(|to| Rescale {
             from: view.parallelism,
             to,
         }),

@@ -56,16 +56,16 @@ pub struct AutoscalerEvent {
 pub fn next_status(
     previous: Option<&AutoscalerStatus>,
     config: &Result<AutoscaleConfig, ConfigErrors>,
-    decision: &Verdict,
+    verdict: &Verdict,
     now_ms: i64,
 ) -> AutoscalerStatus {
     let now = rfc3339(now_ms);
-    let reason = decision.reason();
+    let reason = verdict.reason();
     let since = previous
         .and_then(|p| p.current.as_ref())
         .filter(|c| c.reason == reason)
         .map_or_else(|| now.clone(), |c| c.since.clone());
-    let (recommended, metrics) = match decision {
+    let (recommended, metrics) = match verdict {
         Verdict::Hold {
             recommended,
             metrics,
@@ -73,7 +73,7 @@ pub fn next_status(
         } => (*recommended, metrics.clone()),
         Verdict::Scale { to, metrics, .. } => (Some(*to), Some(metrics.clone())),
     };
-    let last_decision = match decision {
+    let last_decision = match verdict {
         Verdict::Scale {
             from,
             to,
@@ -94,7 +94,7 @@ pub fn next_status(
         enabled: config.as_ref().is_ok_and(|c| c.enabled),
         current: Some(AutoscalerEvaluation {
             reason,
-            message: decision.message().to_string(),
+            message: verdict.message().to_string(),
             since,
             recommended: recommended.and_then(|r| i32::try_from(r).ok()),
             metrics,
@@ -105,10 +105,10 @@ pub fn next_status(
 }
 
 /// The Event for a decision, if it deserves one.
-pub fn event(previous: Option<&AutoscalerStatus>, decision: &Verdict) -> Option<AutoscalerEvent> {
+pub fn event(previous: Option<&AutoscalerStatus>, verdict: &Verdict) -> Option<AutoscalerEvent> {
     let was = previous.and_then(|p| p.current.as_ref()).map(|c| c.reason);
     let newly = |r: AutoscalerReason| was != Some(r);
-    match decision {
+    match verdict {
         Verdict::Scale {
             reason, message, ..
         } => Some(AutoscalerEvent {

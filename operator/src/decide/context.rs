@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use sluice_crds::{StreamJobStatus, WARNING_HISTORY, WarningRecord};
 
-use crate::reconcile::{Action, Decision, Observed, ObservedPod, Problem, Severity, Transition};
+use crate::reconcile::{Action, Observed, ObservedPod, Plan, Problem, Severity, Transition};
 use crate::saturating;
 use crate::validate::{ValidatedJob, Validation};
 
@@ -253,8 +253,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(super) fn finish(self) -> Decision {
-        Decision {
+    pub(super) fn finish(self) -> Plan {
+        Plan {
             status: self.st,
             actions: self.actions,
             events: self.events,

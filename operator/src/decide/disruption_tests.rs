@@ -2,9 +2,9 @@
 
 use super::tests::stable;
 use super::tests::{advance, decide};
-use crate::reconcile::{Action, Decision, Severity};
+use crate::reconcile::{Action, Plan, Severity};
 
-fn created(d: &Decision) -> Vec<u32> {
+fn created(d: &Plan) -> Vec<u32> {
     d.actions
         .iter()
         .filter_map(|a| match a {

@@ -6,7 +6,7 @@ use sluice_crds::{Millis, RestartFailedSpec, UpgradeReason};
 use super::tests::{T0, stable};
 use super::tests::{advance, decide};
 use super::ts;
-use crate::reconcile::{Decision, Observed};
+use crate::reconcile::{Observed, Plan};
 
 const FAILED_AT: i64 = T0 + 120_000;
 
@@ -23,7 +23,7 @@ fn failed() -> Observed {
     o
 }
 
-fn restarted(d: &Decision) -> Option<&str> {
+fn restarted(d: &Plan) -> Option<&str> {
     let restart = d
         .status
         .upgrade

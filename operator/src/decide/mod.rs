@@ -46,7 +46,7 @@ use sluice_crds::UpgradeStep;
 pub use context::{Ctx, ts};
 
 use crate::naming;
-use crate::reconcile::{Decision, Observed};
+use crate::reconcile::{Observed, Plan};
 use crate::validate::Validation;
 
 /// Whether container restarts count against `restartPolicy.maxRestarts` now. During a rollout they do
@@ -65,7 +65,7 @@ fn counts_restarts(cx: &Ctx) -> bool {
 }
 
 /// The decide step: `validation` is the outcome of validating `obs.spec`.
-pub fn decide(obs: &Observed, validation: &Validation) -> Decision {
+pub fn decide(obs: &Observed, validation: &Validation) -> Plan {
     let mut cx = Ctx::new(obs, validation);
     cx.st.selector = Some(naming::selector_string(&obs.name));
     savepoints::figures(&mut cx);

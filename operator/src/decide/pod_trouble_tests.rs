@@ -2,7 +2,7 @@
 
 use super::tests::{advance, decide};
 use super::tests::{condition, stable};
-use crate::reconcile::{Decision, PodRejection, PodTrouble, Severity};
+use crate::reconcile::{Plan, PodRejection, PodTrouble, Severity};
 
 fn trouble(reason: &str, message: &str) -> Option<PodTrouble> {
     Some(PodTrouble {
@@ -11,7 +11,7 @@ fn trouble(reason: &str, message: &str) -> Option<PodTrouble> {
     })
 }
 
-fn warnings<'d>(d: &'d Decision, reason: &str) -> Vec<&'d str> {
+fn warnings<'d>(d: &'d Plan, reason: &str) -> Vec<&'d str> {
     d.events
         .iter()
         .filter(|e| e.severity == Severity::Warning && e.reason == reason)
@@ -19,7 +19,7 @@ fn warnings<'d>(d: &'d Decision, reason: &str) -> Vec<&'d str> {
         .collect()
 }
 
-fn degraded_message(d: &Decision) -> &str {
+fn degraded_message(d: &Plan) -> &str {
     let c = d.status.conditions.iter().find(|c| c.type_ == "Degraded");
     c.map_or("", |c| c.message.as_str())
 }

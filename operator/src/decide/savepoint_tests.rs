@@ -6,11 +6,11 @@ use sluice_crds::{Millis, PeriodicSavepoints, SavepointTrigger};
 use super::tests::{T0, stable, worker};
 use super::tests::{advance, decide};
 use super::ts;
-use crate::reconcile::{Action, Decision, Observed};
+use crate::reconcile::{Action, Observed, Plan};
 
 const HOUR: u64 = 3_600_000;
 
-fn triggered(d: &Decision) -> Option<String> {
+fn triggered(d: &Plan) -> Option<String> {
     d.actions.iter().find_map(|a| match a {
         Action::TriggerSavepoint { savepoint_id, .. } => Some(savepoint_id.clone()),
         _ => None,

@@ -8,13 +8,13 @@ use sluice_crds::control::{SnapshotInfo, SnapshotState, WorkerPhase, WorkerStatu
 use sluice_crds::{LifecycleState, StreamJobSpec, StreamJobStatus, UpgradeStep};
 
 use super::ts;
-use crate::reconcile::{Action, Decision, Observed, ObservedPod, PodPhase, WorkerProbe};
+use crate::reconcile::{Action, Observed, ObservedPod, Plan, PodPhase, WorkerProbe};
 
 pub(crate) const T0: i64 = 1_800_000_000_000;
 
 /// `validate` and `decide`, checking what every decision must satisfy: the upgrade state machine refused
 /// no edge.
-pub(crate) fn decide(o: &Observed) -> Decision {
+pub(crate) fn decide(o: &Observed) -> Plan {
     let d = super::decide(o, &crate::validate::validate(o));
     let refused: Vec<_> = d
         .events
@@ -27,7 +27,7 @@ pub(crate) fn decide(o: &Observed) -> Decision {
 
 /// One reconcile as the controller runs it: decides, then persists the decided status into `o` as the apply
 /// stage would, so the next `decide` starts from it. Returns the decision.
-pub(crate) fn advance(o: &mut Observed) -> Decision {
+pub(crate) fn advance(o: &mut Observed) -> Plan {
     let d = decide(o);
     o.status = d.status.clone();
     d
@@ -138,7 +138,7 @@ pub(crate) fn stable() -> Observed {
     o
 }
 
-pub(crate) fn step(d: &Decision) -> Option<&UpgradeStep> {
+pub(crate) fn step(d: &Plan) -> Option<&UpgradeStep> {
     d.status.upgrade.as_ref().map(|u| &u.step)
 }
 
@@ -147,7 +147,7 @@ pub(crate) fn condition<'a>(s: &'a StreamJobStatus, t: &str) -> (&'a str, &'a st
     (c.status.as_str(), c.reason.as_str())
 }
 
-pub(crate) fn deploys(d: &Decision) -> Vec<(&crate::reconcile::Deployment, &Vec<u32>)> {
+pub(crate) fn deploys(d: &Plan) -> Vec<(&crate::reconcile::Deployment, &Vec<u32>)> {
     d.actions
         .iter()
         .filter_map(|a| match a {

@@ -279,6 +279,20 @@ impl JobConfig {
 
     /// Checks rules the types alone cannot express. Returns every problem, not only the first.
     pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errs = self.transaction_errors();
+        errs.extend(self.checkpoint_errors());
+        errs.extend(self.secret_property_errors());
+        errs.extend(self.s3_error());
+        errs.extend(self.state_ttl_error());
+        if let Some(audit) = &self.audit {
+            errs.extend(audit.validate(self.state.checkpoint_store.is_some()));
+        }
+        errs
+    }
+
+    /// The Kafka transactions: the transactional.id prefix, a timeout the longest transaction plus a
+    /// recovery fits in, and commit triggers that can fire.
+    fn transaction_errors(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
         let prefix = &self.transactional_id_prefix;
         if prefix.is_empty()
@@ -326,6 +340,12 @@ impl JobConfig {
                 fix: "use e.g. 10000".into(),
             });
         }
+        errs
+    }
+
+    /// State checkpoints: how many are kept, and where they are stored durably.
+    fn checkpoint_errors(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
         if self.state.retained_checkpoints == 0 {
             errs.push(ConfigError {
                 field: "state.retainedCheckpoints",
@@ -342,28 +362,28 @@ impl JobConfig {
                         .into(),
             });
         }
-        errs.extend(self.secret_property_errors());
-        if self.state.s3.max_concurrency == 0 {
-            errs.push(ConfigError {
-                field: "state.s3.maxConcurrency",
-                problem: "must be at least 1".into(),
-                fix: "use 8 (the default)".into(),
-            });
-        }
-        if self.state_ttl.0 < 86_400_000 {
-            errs.push(ConfigError {
-                field: "stateTtl",
-                problem: format!(
-                    "{} is shorter than the 30-day average feature needs to be useful",
-                    self.state_ttl
-                ),
-                fix: "use at least \"1d\"; the default is \"45d\"".into(),
-            });
-        }
-        if let Some(audit) = &self.audit {
-            errs.extend(audit.validate(self.state.checkpoint_store.is_some()));
-        }
         errs
+    }
+
+    /// The S3 client's limits.
+    fn s3_error(&self) -> Option<ConfigError> {
+        (self.state.s3.max_concurrency == 0).then(|| ConfigError {
+            field: "state.s3.maxConcurrency",
+            problem: "must be at least 1".into(),
+            fix: "use 8 (the default)".into(),
+        })
+    }
+
+    /// The state TTL: at least a day, so the 30-day average feature has history to use.
+    fn state_ttl_error(&self) -> Option<ConfigError> {
+        (self.state_ttl.0 < 86_400_000).then(|| ConfigError {
+            field: "stateTtl",
+            problem: format!(
+                "{} is shorter than the 30-day average feature needs to be useful",
+                self.state_ttl
+            ),
+            fix: "use at least \"1d\"; the default is \"45d\"".into(),
+        })
     }
 }
 

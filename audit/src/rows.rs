@@ -11,7 +11,7 @@ use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
@@ -165,108 +165,164 @@ impl Columns<'_> {
     }
 }
 
-fn required<T>(table: &str, column: &str, row: usize, v: Option<T>) -> Result<T> {
-    v.ok_or_else(|| AuditError::column(table, column, format!("null in row {row}")))
-}
-
 /// Decodes a batch read with all columns back into decision records.
 pub fn from_batch(table: &str, batch: &RecordBatch) -> Result<Vec<DecisionRecord>> {
-    let c = Columns { table, batch };
-    let txn_id = c.strings(col::TXN_ID)?;
-    let card_id = c.strings(col::CARD_ID)?;
-    let event_time = c
-        .get(
-            col::EVENT_TIME,
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-        )?
-        .as_primitive::<TimestampMicrosecondType>()
-        .clone();
-    let decision = c.strings(col::DECISION)?;
-    let score = c.longs(col::SCORE)?;
-    let reasons_type = DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)));
-    let reasons = c.get(col::REASONS, &reasons_type)?.as_list::<i32>().clone();
-    let txn_count = c.longs(col::TXN_COUNT_60S)?;
-    let amount_sum = c.longs(col::AMOUNT_SUM_1H_MINOR)?;
-    let merchants = c.longs(col::DISTINCT_MERCHANTS_10M)?;
-    let seen = c.bools(col::DEVICE_SEEN_BEFORE)?;
-    let trusted = c.bools(col::DEVICE_TRUSTED)?;
-    let since_prev = c.longs(col::MS_SINCE_PREV_TXN)?;
-    let mismatch = c.bools(col::COUNTRY_MISMATCH)?;
-    let ratio = c.longs(col::AMOUNT_RATIO_30D_BP)?;
-    let blocked = c.bools(col::CARD_BLOCKED)?;
-    let model = c.strings(col::MODEL_VERSION)?;
-    let partition = c
-        .get(col::SOURCE_PARTITION, &DataType::Int32)?
-        .as_primitive::<Int32Type>()
-        .clone();
-    let offset = c.longs(col::SOURCE_OFFSET)?;
-
-    let opt = |a: &Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    let scanned = Scanned::read(&Columns { table, batch })?;
     let mut out = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
-        let str_at = |a: &StringArray, name: &str| {
-            required(
-                table,
-                name,
-                i,
-                (!a.is_null(i)).then(|| a.value(i).to_string()),
-            )
-        };
-        let long_at = |a: &Int64Array, name: &str| required(table, name, i, opt(a, i));
-        let bool_at = |a: &BooleanArray, name: &str| {
-            required(table, name, i, (!a.is_null(i)).then(|| a.value(i)))
-        };
-        let unsigned_at = |a: &Int64Array, name: &str| {
-            let v = long_at(a, name)?;
-            u64::try_from(v).map_err(|_| AuditError::column(table, name, format!("{v} < 0")))
-        };
-        let reason_list = required(table, col::REASONS, i, (!reasons.is_null(i)).then_some(i))?;
-        let reason_values = reasons.value(reason_list);
+        out.push(scanned.record(Row { table, i })?);
+    }
+    Ok(out)
+}
+
+/// Every column of a scanned batch, cast to the type it is read as.
+struct Scanned {
+    txn_id: StringArray,
+    card_id: StringArray,
+    event_time: TimestampMicrosecondArray,
+    decision: StringArray,
+    score: Int64Array,
+    reasons: ListArray,
+    txn_count: Int64Array,
+    amount_sum: Int64Array,
+    merchants: Int64Array,
+    seen: BooleanArray,
+    trusted: BooleanArray,
+    since_prev: Int64Array,
+    mismatch: BooleanArray,
+    ratio: Int64Array,
+    blocked: BooleanArray,
+    model: StringArray,
+    partition: Int32Array,
+    offset: Int64Array,
+}
+
+impl Scanned {
+    fn read(c: &Columns<'_>) -> Result<Self> {
+        let event_time_type = DataType::Timestamp(TimeUnit::Microsecond, None);
+        let reasons_type = DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)));
+        Ok(Self {
+            txn_id: c.strings(col::TXN_ID)?,
+            card_id: c.strings(col::CARD_ID)?,
+            event_time: c
+                .get(col::EVENT_TIME, &event_time_type)?
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone(),
+            decision: c.strings(col::DECISION)?,
+            score: c.longs(col::SCORE)?,
+            reasons: c.get(col::REASONS, &reasons_type)?.as_list::<i32>().clone(),
+            txn_count: c.longs(col::TXN_COUNT_60S)?,
+            amount_sum: c.longs(col::AMOUNT_SUM_1H_MINOR)?,
+            merchants: c.longs(col::DISTINCT_MERCHANTS_10M)?,
+            seen: c.bools(col::DEVICE_SEEN_BEFORE)?,
+            trusted: c.bools(col::DEVICE_TRUSTED)?,
+            since_prev: c.longs(col::MS_SINCE_PREV_TXN)?,
+            mismatch: c.bools(col::COUNTRY_MISMATCH)?,
+            ratio: c.longs(col::AMOUNT_RATIO_30D_BP)?,
+            blocked: c.bools(col::CARD_BLOCKED)?,
+            model: c.strings(col::MODEL_VERSION)?,
+            partition: c
+                .get(col::SOURCE_PARTITION, &DataType::Int32)?
+                .as_primitive::<Int32Type>()
+                .clone(),
+            offset: c.longs(col::SOURCE_OFFSET)?,
+        })
+    }
+
+    /// Row `row.i` as a decision record; a null in a required column is an error.
+    fn record(&self, row: Row<'_>) -> Result<DecisionRecord> {
+        let codes = self.reasons_at(row)?;
+        let event_micros = row.required(
+            col::EVENT_TIME,
+            (!self.event_time.is_null(row.i)).then(|| self.event_time.value(row.i)),
+        )?;
+        Ok(DecisionRecord {
+            txn_id: row.str_at(&self.txn_id, col::TXN_ID)?,
+            card_id: row.str_at(&self.card_id, col::CARD_ID)?,
+            decision: parse_enum::<Decision>(
+                row.table,
+                col::DECISION,
+                &row.str_at(&self.decision, col::DECISION)?,
+            )?,
+            score: row.long_at(&self.score, col::SCORE)?,
+            reasons: codes,
+            features: self.features_at(row)?,
+            model_version: row.str_at(&self.model, col::MODEL_VERSION)?,
+            source_partition: row.required(
+                col::SOURCE_PARTITION,
+                (!self.partition.is_null(row.i)).then(|| self.partition.value(row.i)),
+            )?,
+            source_offset: row.long_at(&self.offset, col::SOURCE_OFFSET)?,
+            event_time_ms: event_micros.div_euclid(1000),
+        })
+    }
+
+    fn reasons_at(&self, row: Row<'_>) -> Result<Vec<ReasonCode>> {
+        let reason_list = row.required(
+            col::REASONS,
+            (!self.reasons.is_null(row.i)).then_some(row.i),
+        )?;
+        let reason_values = self.reasons.value(reason_list);
         let reason_strings = reason_values.as_string::<i32>();
         let mut codes = Vec::with_capacity(reason_strings.len());
         for code in reason_strings.iter() {
-            let code = required(table, col::REASONS, i, code)?;
-            codes.push(parse_enum::<ReasonCode>(table, col::REASONS, code)?);
+            let code = row.required(col::REASONS, code)?;
+            codes.push(parse_enum::<ReasonCode>(row.table, col::REASONS, code)?);
         }
-        let event_micros = required(
-            table,
-            col::EVENT_TIME,
-            i,
-            (!event_time.is_null(i)).then(|| event_time.value(i)),
-        )?;
-        out.push(DecisionRecord {
-            txn_id: str_at(&txn_id, col::TXN_ID)?,
-            card_id: str_at(&card_id, col::CARD_ID)?,
-            decision: parse_enum::<Decision>(
-                table,
-                col::DECISION,
-                &str_at(&decision, col::DECISION)?,
-            )?,
-            score: long_at(&score, col::SCORE)?,
-            reasons: codes,
-            features: FeatureVector {
-                txn_count_60s: unsigned_at(&txn_count, col::TXN_COUNT_60S)?,
-                amount_sum_1h_minor: long_at(&amount_sum, col::AMOUNT_SUM_1H_MINOR)?,
-                distinct_merchants_10m: unsigned_at(&merchants, col::DISTINCT_MERCHANTS_10M)?,
-                device_seen_before: bool_at(&seen, col::DEVICE_SEEN_BEFORE)?,
-                device_trusted: bool_at(&trusted, col::DEVICE_TRUSTED)?,
-                ms_since_prev_txn: opt(&since_prev, i),
-                country_mismatch: bool_at(&mismatch, col::COUNTRY_MISMATCH)?,
-                amount_ratio_30d_bp: opt(&ratio, i),
-                card_blocked: bool_at(&blocked, col::CARD_BLOCKED)?,
-            },
-            model_version: str_at(&model, col::MODEL_VERSION)?,
-            source_partition: required(
-                table,
-                col::SOURCE_PARTITION,
-                i,
-                (!partition.is_null(i)).then(|| partition.value(i)),
-            )?,
-            source_offset: long_at(&offset, col::SOURCE_OFFSET)?,
-            event_time_ms: event_micros.div_euclid(1000),
-        });
+        Ok(codes)
     }
-    Ok(out)
+
+    fn features_at(&self, row: Row<'_>) -> Result<FeatureVector> {
+        Ok(FeatureVector {
+            txn_count_60s: row.unsigned_at(&self.txn_count, col::TXN_COUNT_60S)?,
+            amount_sum_1h_minor: row.long_at(&self.amount_sum, col::AMOUNT_SUM_1H_MINOR)?,
+            distinct_merchants_10m: row
+                .unsigned_at(&self.merchants, col::DISTINCT_MERCHANTS_10M)?,
+            device_seen_before: row.bool_at(&self.seen, col::DEVICE_SEEN_BEFORE)?,
+            device_trusted: row.bool_at(&self.trusted, col::DEVICE_TRUSTED)?,
+            ms_since_prev_txn: row.opt(&self.since_prev),
+            country_mismatch: row.bool_at(&self.mismatch, col::COUNTRY_MISMATCH)?,
+            amount_ratio_30d_bp: row.opt(&self.ratio),
+            card_blocked: row.bool_at(&self.blocked, col::CARD_BLOCKED)?,
+        })
+    }
+}
+
+/// One row of a scanned batch: typed reads of its cells, naming table, column and row on a null.
+#[derive(Clone, Copy)]
+struct Row<'a> {
+    table: &'a str,
+    i: usize,
+}
+
+impl Row<'_> {
+    fn required<T>(self, column: &str, v: Option<T>) -> Result<T> {
+        v.ok_or_else(|| AuditError::column(self.table, column, format!("null in row {}", self.i)))
+    }
+
+    fn opt(self, a: &Int64Array) -> Option<i64> {
+        (!a.is_null(self.i)).then(|| a.value(self.i))
+    }
+
+    fn str_at(self, a: &StringArray, name: &str) -> Result<String> {
+        self.required(
+            name,
+            (!a.is_null(self.i)).then(|| a.value(self.i).to_string()),
+        )
+    }
+
+    fn long_at(self, a: &Int64Array, name: &str) -> Result<i64> {
+        self.required(name, self.opt(a))
+    }
+
+    fn bool_at(self, a: &BooleanArray, name: &str) -> Result<bool> {
+        self.required(name, (!a.is_null(self.i)).then(|| a.value(self.i)))
+    }
+
+    fn unsigned_at(self, a: &Int64Array, name: &str) -> Result<u64> {
+        let v = self.long_at(a, name)?;
+        u64::try_from(v).map_err(|_| AuditError::column(self.table, name, format!("{v} < 0")))
+    }
 }
 
 /// Decision and reason codes are stored as their stable wire strings (the serde names).

@@ -71,36 +71,74 @@ pub fn features(history: &[Event], a: &Auth) -> Features {
         in_window(600_000).map(|h| h.merchant_id.as_str()).collect();
     merchants.insert(&a.merchant_id);
 
-    let device_seen_before = history.iter().any(|e| match e {
-        Event::Auth(h) => h.device_id == a.device_id,
-        Event::Telemetry { device_id, .. } => *device_id == a.device_id,
+    let trust = latest_trust(history, &a.device_id);
+    let account = latest_account(history);
+    let average = average_30d(&auths, t);
+
+    Features {
+        txn_count_60s: u64::try_from(count).unwrap_or(u64::MAX).saturating_add(1),
+        amount_sum_1h_minor: saturate(sum + i128::from(a.amount_minor)),
+        distinct_merchants_10m: u64::try_from(merchants.len()).unwrap_or(u64::MAX),
+        device_seen_before: device_seen_before(history, &a.device_id),
+        device_trusted: trust.is_some_and(|trusted| trusted),
+        ms_since_prev_txn: auths.last().map(|p| t.saturating_sub(p.event_time_ms)),
+        country_mismatch: account.is_some_and(|(_, home)| home != a.country),
+        amount_ratio_30d_bp: average.map(|avg| saturate(i128::from(a.amount_minor) * 10_000 / avg)),
+        card_blocked: account.is_some_and(|(blocked, _)| blocked),
+    }
+}
+
+/// The device appeared in an earlier authorization or telemetry event of the card.
+fn device_seen_before(history: &[Event], device: &str) -> bool {
+    history.iter().any(|e| match e {
+        Event::Auth(h) => h.device_id == device,
+        Event::Telemetry { device_id, .. } => *device_id == device,
         Event::Account { .. } => false,
-    });
+    })
+}
+
+/// The latest telemetry verdict for `device`: trusted or not, `None` without telemetry.
+fn latest_trust(history: &[Event], device: &str) -> Option<bool> {
     // The latest by event time; on equal times the one processed last (hence `>=`).
     let mut trust: Option<(i64, bool)> = None;
-    let mut account: Option<(i64, bool, &str)> = None;
     for e in history {
-        match e {
-            Event::Telemetry {
-                device_id,
-                trusted,
-                event_time_ms,
-                ..
-            } if *device_id == a.device_id && trust.is_none_or(|(at, _)| *event_time_ms >= at) => {
-                trust = Some((*event_time_ms, *trusted));
-            }
-            Event::Account {
-                blocked,
-                home_country,
-                event_time_ms,
-                ..
-            } if account.is_none_or(|(at, _, _)| *event_time_ms >= at) => {
-                account = Some((*event_time_ms, *blocked, home_country));
-            }
-            _ => {}
+        if let Event::Telemetry {
+            device_id,
+            trusted,
+            event_time_ms,
+            ..
+        } = e
+            && *device_id == device
+            && trust.is_none_or(|(at, _)| *event_time_ms >= at)
+        {
+            trust = Some((*event_time_ms, *trusted));
         }
     }
+    trust.map(|(_, trusted)| trusted)
+}
 
+/// The latest account change: blocked or not, and the home country; `None` without one.
+fn latest_account(history: &[Event]) -> Option<(bool, &str)> {
+    // The latest by event time; on equal times the one processed last (hence `>=`).
+    let mut account: Option<(i64, bool, &str)> = None;
+    for e in history {
+        if let Event::Account {
+            blocked,
+            home_country,
+            event_time_ms,
+            ..
+        } = e
+            && account.is_none_or(|(at, _, _)| *event_time_ms >= at)
+        {
+            account = Some((*event_time_ms, *blocked, home_country));
+        }
+    }
+    account.map(|(_, blocked, home)| (blocked, home))
+}
+
+/// The integer average amount of the authorizations in the 30 whole days before `t`'s day;
+/// `None` without any, or when it is not positive.
+fn average_30d(auths: &[&Auth], t: i64) -> Option<i128> {
     let today = t.div_euclid(DAY_MS);
     let baseline: Vec<i128> = auths
         .iter()
@@ -111,21 +149,9 @@ pub fn features(history: &[Event], a: &Auth) -> Features {
         .map(|h| i128::from(h.amount_minor))
         .collect();
     let n = i128::try_from(baseline.len()).unwrap_or(i128::MAX);
-    let average = baseline
+    baseline
         .iter()
         .sum::<i128>()
         .checked_div(n)
-        .filter(|avg| *avg > 0);
-
-    Features {
-        txn_count_60s: u64::try_from(count).unwrap_or(u64::MAX).saturating_add(1),
-        amount_sum_1h_minor: saturate(sum + i128::from(a.amount_minor)),
-        distinct_merchants_10m: u64::try_from(merchants.len()).unwrap_or(u64::MAX),
-        device_seen_before,
-        device_trusted: trust.is_some_and(|(_, trusted)| trusted),
-        ms_since_prev_txn: auths.last().map(|p| t.saturating_sub(p.event_time_ms)),
-        country_mismatch: account.is_some_and(|(_, _, home)| home != a.country),
-        amount_ratio_30d_bp: average.map(|avg| saturate(i128::from(a.amount_minor) * 10_000 / avg)),
-        card_blocked: account.is_some_and(|(_, blocked, _)| blocked),
-    }
+        .filter(|avg| *avg > 0)
 }

@@ -104,8 +104,25 @@ fn decode_v1(body: &[u8]) -> Result<CardState, StateDecodeError> {
     let mut r = Reader::new(body);
     let last_event_time_ms = r.ivar("last_event_time_ms")?;
     let prev_txn_time_ms = r.opt_ivar("prev_txn_time_ms")?;
-    let account = match r.u8("account tag")? {
-        0 => None,
+    let account = decode_v1_account(&mut r)?;
+    let auths = decode_v1_auths(&mut r)?;
+    let devices = decode_v1_devices(&mut r)?;
+    let daily = decode_v1_daily(&mut r)?;
+    r.finish()?;
+    Ok(CardState {
+        last_event_time_ms,
+        prev_txn_time_ms,
+        account,
+        auths,
+        devices,
+        daily,
+    })
+}
+
+/// `opt account`: tag byte, then status, home country, credit limit and as-of time.
+fn decode_v1_account(r: &mut Reader<'_>) -> Result<Option<AccountInfo>, StateDecodeError> {
+    match r.u8("account tag")? {
+        0 => Ok(None),
         1 => {
             let status = match r.u8("account status")? {
                 0 => AccountStatus::Active,
@@ -117,21 +134,22 @@ fn decode_v1(body: &[u8]) -> Result<CardState, StateDecodeError> {
                     });
                 }
             };
-            Some(AccountInfo {
+            Ok(Some(AccountInfo {
                 status,
                 home_country: r.string("home_country")?,
                 credit_limit_minor: r.ivar("credit_limit_minor")?,
                 as_of_ms: r.ivar("account as_of_ms")?,
-            })
+            }))
         }
-        tag => {
-            return Err(StateDecodeError::InvalidTag {
-                what: "account tag",
-                tag,
-            });
-        }
-    };
+        tag => Err(StateDecodeError::InvalidTag {
+            what: "account tag",
+            tag,
+        }),
+    }
+}
 
+/// `uvar n_auths`, then each authorization's event time, amount and merchant.
+fn decode_v1_auths(r: &mut Reader<'_>) -> Result<Vec<AuthEntry>, StateDecodeError> {
     let n = r.len("auth entries", 3)?;
     let mut auths = Vec::with_capacity(n);
     for _ in 0..n {
@@ -141,7 +159,13 @@ fn decode_v1(body: &[u8]) -> Result<CardState, StateDecodeError> {
             merchant_id: r.string("auth merchant_id")?,
         });
     }
+    Ok(auths)
+}
 
+/// `uvar n_devices`, then each device (ids strictly ascending) with its last-seen time and trust.
+fn decode_v1_devices(
+    r: &mut Reader<'_>,
+) -> Result<BTreeMap<String, DeviceEntry>, StateDecodeError> {
     let n = r.len("devices", 3)?;
     let mut devices = BTreeMap::new();
     let mut prev_id: Option<String> = None;
@@ -173,7 +197,11 @@ fn decode_v1(body: &[u8]) -> Result<CardState, StateDecodeError> {
             },
         );
     }
+    Ok(devices)
+}
 
+/// `uvar n_days`, then each day bucket (days strictly ascending) with its sum and count.
+fn decode_v1_daily(r: &mut Reader<'_>) -> Result<BTreeMap<i64, DayBucket>, StateDecodeError> {
     let n = r.len("daily buckets", 3)?;
     let mut daily = BTreeMap::new();
     let mut prev_day: Option<i64> = None;
@@ -189,13 +217,5 @@ fn decode_v1(body: &[u8]) -> Result<CardState, StateDecodeError> {
         let count = r.u64("bucket count")?;
         daily.insert(day, DayBucket { sum_minor, count });
     }
-    r.finish()?;
-    Ok(CardState {
-        last_event_time_ms,
-        prev_txn_time_ms,
-        account,
-        auths,
-        devices,
-        daily,
-    })
+    Ok(daily)
 }

@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use super::ScoringModel;
+use super::{ScoringModel, Thresholds, Weights};
 
 /// Largest points value for any rule. Keeps the sum of all rules far from `i64` overflow.
 pub const MAX_POINTS: i64 = 1_000_000;
@@ -60,6 +60,14 @@ fn points(field: &'static str, value: i64) -> Result<(), ModelError> {
     }
 }
 
+fn min_count(field: &'static str, value: u64, fix: &'static str) -> Result<(), ModelError> {
+    if value == 0 {
+        Err(invalid(field, "must be >= 1, got 0".into(), fix))
+    } else {
+        Ok(())
+    }
+}
+
 fn positive(field: &'static str, value: i64, fix: &'static str) -> Result<(), ModelError> {
     if value > 0 {
         Ok(())
@@ -71,86 +79,95 @@ fn positive(field: &'static str, value: i64, fix: &'static str) -> Result<(), Mo
 impl ScoringModel {
     /// Check every rule; the first problem found (in file order) is reported.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let v = &self.version;
-        if v.is_empty()
-            || v.len() > MAX_VERSION_BYTES
-            || !v
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        {
-            return Err(invalid(
-                "version",
-                format!("must be 1..={MAX_VERSION_BYTES} characters of [A-Za-z0-9._-], got {v:?}"),
-                "use a short identifier such as fraud-v2",
-            ));
-        }
-        let t = self.thresholds;
-        if !(0..=MAX_THRESHOLD).contains(&t.review) {
-            return Err(invalid(
-                "thresholds.review",
-                format!("must be between 0 and {MAX_THRESHOLD}, got {}", t.review),
-                "use a non-negative integer below thresholds.decline",
-            ));
-        }
-        if !(0..=MAX_THRESHOLD).contains(&t.decline) {
-            return Err(invalid(
-                "thresholds.decline",
-                format!("must be between 0 and {MAX_THRESHOLD}, got {}", t.decline),
-                "use a non-negative integer above thresholds.review",
-            ));
-        }
-        if t.review >= t.decline {
-            return Err(invalid(
-                "thresholds.review",
-                format!(
-                    "must be < thresholds.decline, got review={} decline={}",
-                    t.review, t.decline
-                ),
-                "lower thresholds.review or raise thresholds.decline",
-            ));
-        }
-        let w = &self.weights;
-        if w.velocity_60s.min_count == 0 {
-            return Err(invalid(
-                "weights.velocity_60s.min_count",
-                "must be >= 1, got 0".into(),
-                "the count includes the current transaction; use 1 or more",
-            ));
-        }
-        points("weights.velocity_60s.points", w.velocity_60s.points)?;
-        positive(
-            "weights.amount_1h.min_amount_minor",
-            w.amount_1h.min_amount_minor,
-            "give the amount in minor units, e.g. 500000 for 5000.00",
-        )?;
-        points("weights.amount_1h.points", w.amount_1h.points)?;
-        if w.distinct_merchants_10m.min_count == 0 {
-            return Err(invalid(
-                "weights.distinct_merchants_10m.min_count",
-                "must be >= 1, got 0".into(),
-                "the count includes the current merchant; use 1 or more",
-            ));
-        }
-        points(
-            "weights.distinct_merchants_10m.points",
-            w.distinct_merchants_10m.points,
-        )?;
-        points("weights.new_device.points", w.new_device.points)?;
-        points("weights.untrusted_device.points", w.untrusted_device.points)?;
-        positive(
-            "weights.rapid_succession.max_gap_ms",
-            w.rapid_succession.max_gap_ms,
-            "give the gap in milliseconds, e.g. 10000",
-        )?;
-        points("weights.rapid_succession.points", w.rapid_succession.points)?;
-        points("weights.country_mismatch.points", w.country_mismatch.points)?;
-        positive(
-            "weights.amount_ratio_30d.min_ratio_bp",
-            w.amount_ratio_30d.min_ratio_bp,
-            "give the ratio in basis points, e.g. 50000 for 5x the 30-day average",
-        )?;
-        points("weights.amount_ratio_30d.points", w.amount_ratio_30d.points)?;
-        points("weights.card_blocked.points", w.card_blocked.points)?;
-        Ok(())
+        validate_version(&self.version)?;
+        validate_thresholds(self.thresholds)?;
+        validate_weights(&self.weights)
     }
+}
+
+fn validate_version(v: &str) -> Result<(), ModelError> {
+    if v.is_empty()
+        || v.len() > MAX_VERSION_BYTES
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err(invalid(
+            "version",
+            format!("must be 1..={MAX_VERSION_BYTES} characters of [A-Za-z0-9._-], got {v:?}"),
+            "use a short identifier such as fraud-v2",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_thresholds(t: Thresholds) -> Result<(), ModelError> {
+    if !(0..=MAX_THRESHOLD).contains(&t.review) {
+        return Err(invalid(
+            "thresholds.review",
+            format!("must be between 0 and {MAX_THRESHOLD}, got {}", t.review),
+            "use a non-negative integer below thresholds.decline",
+        ));
+    }
+    if !(0..=MAX_THRESHOLD).contains(&t.decline) {
+        return Err(invalid(
+            "thresholds.decline",
+            format!("must be between 0 and {MAX_THRESHOLD}, got {}", t.decline),
+            "use a non-negative integer above thresholds.review",
+        ));
+    }
+    if t.review >= t.decline {
+        return Err(invalid(
+            "thresholds.review",
+            format!(
+                "must be < thresholds.decline, got review={} decline={}",
+                t.review, t.decline
+            ),
+            "lower thresholds.review or raise thresholds.decline",
+        ));
+    }
+    Ok(())
+}
+
+/// The rules in file order: count rules need at least 1, thresholds of amounts, gaps and ratios
+/// must be positive, and every rule's points are bounded by [`MAX_POINTS`].
+fn validate_weights(w: &Weights) -> Result<(), ModelError> {
+    min_count(
+        "weights.velocity_60s.min_count",
+        w.velocity_60s.min_count,
+        "the count includes the current transaction; use 1 or more",
+    )?;
+    points("weights.velocity_60s.points", w.velocity_60s.points)?;
+    positive(
+        "weights.amount_1h.min_amount_minor",
+        w.amount_1h.min_amount_minor,
+        "give the amount in minor units, e.g. 500000 for 5000.00",
+    )?;
+    points("weights.amount_1h.points", w.amount_1h.points)?;
+    min_count(
+        "weights.distinct_merchants_10m.min_count",
+        w.distinct_merchants_10m.min_count,
+        "the count includes the current merchant; use 1 or more",
+    )?;
+    points(
+        "weights.distinct_merchants_10m.points",
+        w.distinct_merchants_10m.points,
+    )?;
+    points("weights.new_device.points", w.new_device.points)?;
+    points("weights.untrusted_device.points", w.untrusted_device.points)?;
+    positive(
+        "weights.rapid_succession.max_gap_ms",
+        w.rapid_succession.max_gap_ms,
+        "give the gap in milliseconds, e.g. 10000",
+    )?;
+    points("weights.rapid_succession.points", w.rapid_succession.points)?;
+    points("weights.country_mismatch.points", w.country_mismatch.points)?;
+    positive(
+        "weights.amount_ratio_30d.min_ratio_bp",
+        w.amount_ratio_30d.min_ratio_bp,
+        "give the ratio in basis points, e.g. 50000 for 5x the 30-day average",
+    )?;
+    points("weights.amount_ratio_30d.points", w.amount_ratio_30d.points)?;
+    points("weights.card_blocked.points", w.card_blocked.points)?;
+    Ok(())
 }

@@ -231,29 +231,39 @@ async fn verify_exactly_once(
     report
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn suspend_and_resume_restore_from_the_suspend_savepoint() {
-    let started = Instant::now();
-    let _serial = SERIAL.lock().await;
-    let mut env = OperatorEnv::start(SUSPEND, PARTITIONS, JOB_YAML).await;
+/// The start three scenarios share: the operator running, a 2-worker job (with `spec` merged into its
+/// manifest) created, batch 0 of `input` (3 000 authorizations) produced, both workers ready and the batch
+/// consumed. Returns the environment and the number of records produced.
+async fn running_job(
+    tag: &'static str,
+    input: InputBatches,
+    spec: serde_json::Value,
+) -> (OperatorEnv, u64) {
+    let mut env = OperatorEnv::start(tag, PARTITIONS, JOB_YAML).await;
     env.run_operator();
     env.jobs()
-        .create(
-            &PostParams::default(),
-            &env.stream_job(2, serde_json::json!({})),
-        )
+        .create(&PostParams::default(), &env.stream_job(2, spec))
         .await
         .unwrap();
-    let mut produced = tokio::task::block_in_place(|| {
-        InputBatches::new(700, PARTITIONS as u32)
-            .produce(&env.h, 0, 3_000)
-            .unwrap()
-    });
+    let produced = tokio::task::block_in_place(|| input.produce(&env.h, 0, 3_000).unwrap());
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
         steady(j, 2).then_some(())
     })
     .await;
-    wait_consumed(&env, SUSPEND, "batch 0", Duration::from_secs(180)).await;
+    wait_consumed(&env, tag, "batch 0", Duration::from_secs(180)).await;
+    (env, produced)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn suspend_and_resume_restore_from_the_suspend_savepoint() {
+    let started = Instant::now();
+    let _serial = SERIAL.lock().await;
+    let (env, mut produced) = running_job(
+        SUSPEND,
+        InputBatches::new(700, PARTITIONS as u32),
+        serde_json::json!({}),
+    )
+    .await;
 
     // Suspend: stop-with-savepoint, then no pods.
     patch_spec(&env, serde_json::json!({"state": "suspended"})).await;
@@ -678,26 +688,13 @@ async fn savepoints_named(env: &OperatorEnv, id_prefix: &str) -> Vec<String> {
 async fn delete_with_a_final_savepoint_and_recreate_from_it() {
     let started = Instant::now();
     let _serial = SERIAL.lock().await;
-    let mut env = OperatorEnv::start(FINAL, PARTITIONS, JOB_YAML).await;
-    env.run_operator();
     let final_savepoint = serde_json::json!({"spec": {"deletion": {"finalSavepoint": true}}});
-    env.jobs()
-        .create(
-            &PostParams::default(),
-            &env.stream_job(2, final_savepoint.clone()),
-        )
-        .await
-        .unwrap();
-    let mut produced = tokio::task::block_in_place(|| {
-        InputBatches::new(300, PARTITIONS as u32)
-            .produce(&env.h, 0, 3_000)
-            .unwrap()
-    });
-    env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
-        steady(j, 2).then_some(())
-    })
+    let (env, mut produced) = running_job(
+        FINAL,
+        InputBatches::new(300, PARTITIONS as u32),
+        final_savepoint.clone(),
+    )
     .await;
-    wait_consumed(&env, FINAL, "batch 0", Duration::from_secs(180)).await;
 
     // Delete: the finalizer stops every worker with one savepoint before the pods go.
     env.jobs()
@@ -754,25 +751,12 @@ async fn delete_with_a_final_savepoint_and_recreate_from_it() {
 async fn a_last_state_upgrade_recovers_from_checkpoints_without_a_savepoint() {
     let _serial = SERIAL.lock().await;
     let started = Instant::now();
-    let mut env = OperatorEnv::start(LAST_STATE, PARTITIONS, JOB_YAML).await;
-    env.run_operator();
-    env.jobs()
-        .create(
-            &PostParams::default(),
-            &env.stream_job(2, serde_json::json!({})),
-        )
-        .await
-        .unwrap();
-    let mut produced = tokio::task::block_in_place(|| {
-        InputBatches::new(600, PARTITIONS as u32)
-            .produce(&env.h, 0, 3_000)
-            .unwrap()
-    });
-    env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
-        steady(j, 2).then_some(())
-    })
+    let (env, mut produced) = running_job(
+        LAST_STATE,
+        InputBatches::new(600, PARTITIONS as u32),
+        serde_json::json!({}),
+    )
     .await;
-    wait_consumed(&env, LAST_STATE, "batch 0", Duration::from_secs(180)).await;
     // Let a checkpoint cover the batch (interval 1 s), so the new workers have state to download.
     tokio::time::sleep(Duration::from_secs(3)).await;
 

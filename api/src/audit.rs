@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn parses_from_yaml_with_defaults() {
         let s: AuditSpec =
-            serde_yaml::from_str("catalog: {type: sql, uri: /x/c.db}\nwarehouse: s3://b/w\n")
+            serde_norway::from_str("catalog: {type: sql, uri: /x/c.db}\nwarehouse: s3://b/w\n")
                 .unwrap();
         assert_eq!(s.table, "decisions_audit");
         assert_eq!(s.namespace, "sluice");

@@ -391,7 +391,8 @@ impl JobConfig {
 mod tests {
     #[test]
     fn secrets_in_kafka_properties_are_refused_with_the_reference_to_use() {
-        let mut job: super::JobConfig = serde_yaml::from_str("transactionalIdPrefix: t\n").unwrap();
+        let mut job: super::JobConfig =
+            serde_norway::from_str("transactionalIdPrefix: t\n").unwrap();
         job.kafka = Some(super::KafkaConfig {
             bootstrap_servers: "b:9092".into(),
             properties: [
@@ -445,7 +446,7 @@ mod tests {
     use super::*;
 
     fn minimal() -> JobConfig {
-        serde_yaml::from_str("transactionalIdPrefix: fraud-test\n").unwrap()
+        serde_norway::from_str("transactionalIdPrefix: fraud-test\n").unwrap()
     }
 
     #[test]
@@ -478,7 +479,7 @@ mod tests {
     #[test]
     fn misspelt_field_is_rejected() {
         let err =
-            serde_yaml::from_str::<JobConfig>("transactionalIdPrefix: x\ncommitIntervall: 1s\n")
+            serde_norway::from_str::<JobConfig>("transactionalIdPrefix: x\ncommitIntervall: 1s\n")
                 .unwrap_err();
         assert!(err.to_string().contains("commitIntervall"), "{err}");
     }

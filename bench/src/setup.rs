@@ -108,7 +108,7 @@ impl Setup {
             "worker": { "identity": "bench-w0", "partitions": parts },
         });
         let path = self.dir.join(format!("{prefix}.yaml"));
-        let text = serde_yaml::to_string(&cfg).map_err(|e| TestBedError::Env(e.to_string()))?;
+        let text = serde_norway::to_string(&cfg).map_err(|e| TestBedError::Env(e.to_string()))?;
         std::fs::write(&path, text).map_err(|e| TestBedError::Env(e.to_string()))?;
         Ok(path)
     }

@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn the_example_deserializes_and_validates() {
         let text = include_str!("../../examples/fraud-streamjob.yaml");
-        let job: StreamJob = serde_yaml::from_str(text).unwrap();
+        let job: StreamJob = serde_norway::from_str(text).unwrap();
         assert_eq!(job.spec.parallelism, 4);
         assert_eq!(job.spec.partitions, 12);
         assert_eq!(job.spec.upgrade_mode, super::UpgradeMode::Savepoint);
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_minimal_spec_gets_the_documented_defaults() {
-        let job: StreamJob = serde_yaml::from_str(
+        let job: StreamJob = serde_norway::from_str(
             "apiVersion: sluice.dev/v1alpha1\nkind: StreamJob\nmetadata: {name: x}\nspec:\n  image: i\n  parallelism: 1\n  partitions: 2\n  job: {transactionalIdPrefix: x}\n",
         )
         .unwrap();

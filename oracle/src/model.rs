@@ -76,11 +76,11 @@ impl Verdict {
 
 #[derive(Debug, thiserror::Error)]
 #[error("scoring model: {0}")]
-pub struct ModelError(#[from] serde_yaml::Error);
+pub struct ModelError(#[from] serde_norway::Error);
 
 impl Model {
     pub fn from_yaml(text: &str) -> Result<Model, ModelError> {
-        Ok(serde_yaml::from_str(text)?)
+        Ok(serde_norway::from_str(text)?)
     }
 
     pub fn score(&self, f: &Features) -> Verdict {

@@ -31,11 +31,11 @@ pub struct Localization<'a> {
 }
 
 /// The example with `local`'s values. Panics if the example lost a field it replaces (a test helper).
-pub fn localize(local: &Localization<'_>) -> serde_yaml::Value {
+pub fn localize(local: &Localization<'_>) -> serde_norway::Value {
     #[allow(clippy::expect_used)]
-    let mut doc: serde_yaml::Value =
-        serde_yaml::from_str(EXAMPLE_YAML).expect("the example manifest parses");
-    let v = |j: serde_json::Value| serde_yaml::to_value(j).unwrap_or_default();
+    let mut doc: serde_norway::Value =
+        serde_norway::from_str(EXAMPLE_YAML).expect("the example manifest parses");
+    let v = |j: serde_json::Value| serde_norway::to_value(j).unwrap_or_default();
     set(&mut doc, &["metadata", "name"], local.name.into());
     set(&mut doc, &["metadata", "namespace"], local.namespace.into());
     set(&mut doc, &["spec", "image"], local.image.into());
@@ -82,7 +82,7 @@ pub fn localize(local: &Localization<'_>) -> serde_yaml::Value {
 /// The node labels the example's `podTemplate.nodeSelector` asks for, as `key=value` (a real node must carry
 /// them for the scheduler to place the workers; the example's tolerations are for the pool's taint).
 pub fn example_node_labels() -> Vec<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(EXAMPLE_YAML).unwrap_or_default();
+    let doc: serde_norway::Value = serde_norway::from_str(EXAMPLE_YAML).unwrap_or_default();
     doc["spec"]["podTemplate"]["nodeSelector"]
         .as_mapping()
         .map(|m| {
@@ -95,9 +95,9 @@ pub fn example_node_labels() -> Vec<String> {
 
 /// The mapping that holds the last key of `path`, and that key. Panics if a parent key is missing.
 fn parent_of<'v, 'p>(
-    doc: &'v mut serde_yaml::Value,
+    doc: &'v mut serde_norway::Value,
     path: &[&'p str],
-) -> (Option<&'v mut serde_yaml::Mapping>, &'p str) {
+) -> (Option<&'v mut serde_norway::Mapping>, &'p str) {
     let (last, parents) = path.split_last().unwrap_or((&"", &[]));
     let mut at = doc;
     for key in parents {
@@ -108,13 +108,13 @@ fn parent_of<'v, 'p>(
     (at.as_mapping_mut(), last)
 }
 
-fn set(doc: &mut serde_yaml::Value, path: &[&str], value: serde_yaml::Value) {
+fn set(doc: &mut serde_norway::Value, path: &[&str], value: serde_norway::Value) {
     if let (Some(map), last) = parent_of(doc, path) {
         map.insert(last.into(), value);
     }
 }
 
-fn remove(doc: &mut serde_yaml::Value, path: &[&str]) {
+fn remove(doc: &mut serde_norway::Value, path: &[&str]) {
     let (map, last) = parent_of(doc, path);
     let removed = map.and_then(|m| m.remove(last));
     assert!(removed.is_some(), "the example has no {}", path.join("."));
@@ -131,7 +131,7 @@ pub fn start_example_load(
     dir: &Path,
 ) -> Result<ManagedProcess, TestBedError> {
     let job_file = dir.join("job.yaml");
-    let yaml = serde_yaml::to_string(job)
+    let yaml = serde_norway::to_string(job)
         .map_err(|e| TestBedError::Env(format!("serializing the job config: {e}")))?;
     std::fs::write(&job_file, yaml)
         .map_err(TestBedError::io(format!("writing {}", job_file.display())))?;

@@ -74,7 +74,7 @@ impl JobHarness {
         create_job_topics(bootstrap, &topics, partitions)?;
         let yaml = format!("transactionalIdPrefix: {prefix}\n{extra_yaml}");
         let mut job: JobConfig =
-            serde_yaml::from_str(&yaml).map_err(|e| cmd_err("job yaml")(e.to_string()))?;
+            serde_norway::from_str(&yaml).map_err(|e| cmd_err("job yaml")(e.to_string()))?;
         job.topics = topics;
         job.kafka = Some(KafkaConfig {
             bootstrap_servers: bootstrap.to_string(),
@@ -125,7 +125,7 @@ impl JobHarness {
         let cfg = serde_json::json!({ "job": job, "worker": worker });
         let path = self.dir.join(format!("worker-{}.yaml", spec.identity));
         let text =
-            serde_yaml::to_string(&cfg).map_err(|e| cmd_err("config yaml")(e.to_string()))?;
+            serde_norway::to_string(&cfg).map_err(|e| cmd_err("config yaml")(e.to_string()))?;
         std::fs::write(&path, text).map_err(TestBedError::io("writing a worker config"))?;
         Ok(path)
     }

@@ -370,7 +370,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
             .send(),
     )
     .unwrap();
-    let example: serde_yaml::Value = serde_yaml::from_str(EXAMPLE_YAML).unwrap();
+    let example: serde_norway::Value = serde_norway::from_str(EXAMPLE_YAML).unwrap();
     let partitions = example["spec"]["partitions"].as_i64().unwrap() as i32;
     let parallelism = example["spec"]["parallelism"].as_i64().unwrap();
     let name = example["metadata"]["name"].as_str().unwrap();
@@ -399,7 +399,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     apply_ok(
         cluster,
         &ns,
-        &serde_yaml::to_string(&localize(&local)).unwrap(),
+        &serde_norway::to_string(&localize(&local)).unwrap(),
     );
 
     // 60 s of load: it runs through the drain, the rescale and the suspension.
@@ -556,10 +556,10 @@ fn oom_killed(
     doc["spec"]["parallelism"] = 1.into();
     doc["spec"]["partitions"] = 2.into();
     let memory = serde_json::json!({"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"memory": "32Mi"}});
-    doc["spec"]["resources"] = serde_yaml::to_value(memory).unwrap();
+    doc["spec"]["resources"] = serde_norway::to_value(memory).unwrap();
     // Nothing to save of a worker that never gets far.
     doc["spec"]["deletion"]["finalSavepoint"] = false.into();
-    apply_ok(cluster, &ns, &serde_yaml::to_string(&doc).unwrap());
+    apply_ok(cluster, &ns, &serde_norway::to_string(&doc).unwrap());
     let killed = ["OOMKilled", "CrashLoopBackOff"];
     let needles = ["pod fraud-worker-0", "OOMKilled (exit code 137)"];
     wait_degraded(cluster, &ns, &killed, Duration::from_secs(180), &needles);
@@ -853,7 +853,7 @@ fn example_namespace(cluster: &RealCluster, prefix: &str, token: &str, model: &s
 fn troubled_jobs(cluster: &RealCluster, worker_image: &str) {
     // No broker and no store: none of these workers gets as far as using them.
     let config: sluice_crds::JobConfig =
-        serde_yaml::from_str("transactionalIdPrefix: fraud-trouble").unwrap();
+        serde_norway::from_str("transactionalIdPrefix: fraud-trouble").unwrap();
     let job = |ns: &str, image: &str, parallelism: i64| {
         let local = Localization {
             name: "fraud",
@@ -867,7 +867,7 @@ fn troubled_jobs(cluster: &RealCluster, worker_image: &str) {
         let mut doc = localize(&local);
         doc["spec"]["parallelism"] = parallelism.into();
         doc["spec"]["partitions"] = 2.into();
-        serde_yaml::to_string(&doc).unwrap()
+        serde_norway::to_string(&doc).unwrap()
     };
     // A ResourceQuota that admits one pod: the second worker is refused by the API server.
     let ns = example_namespace(cluster, "quota", "t0ken", FRAUD_V1_YAML);

@@ -69,7 +69,7 @@ async fn crd_namespace_configmap_kubectl_and_streamjob() {
 
     // The committed CRD, installed the way the operator's chart would be applied: server-side apply.
     common::install_crd(&client).await;
-    let crd: CustomResourceDefinition = serde_yaml::from_str(CRD_YAML).unwrap();
+    let crd: CustomResourceDefinition = serde_norway::from_str(CRD_YAML).unwrap();
 
     let ns = namespace(&client, "smoke").await;
     let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
@@ -112,7 +112,7 @@ async fn crd_namespace_configmap_kubectl_and_streamjob() {
         "StreamJob",
     ));
     let jobs = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &resource);
-    let mut job: DynamicObject = serde_yaml::from_str(EXAMPLE_YAML).unwrap();
+    let mut job: DynamicObject = serde_norway::from_str(EXAMPLE_YAML).unwrap();
     job.metadata.namespace = Some(ns.clone());
     let name = job.name_any();
     let default = crd_default(&crd, &["spec", "job", "commitInterval"]);

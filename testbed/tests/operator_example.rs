@@ -22,7 +22,7 @@ use sluice_testbed::kafka_admin::create_job_topics;
 const EXAMPLE: &str = sluice_testbed::example::EXAMPLE_YAML;
 
 /// The example with this machine's values in place of the production ones (see [`sluice_testbed::example`]).
-fn localize(env: &OperatorEnv, name: &str) -> serde_yaml::Value {
+fn localize(env: &OperatorEnv, name: &str) -> serde_norway::Value {
     sluice_testbed::example::localize(&sluice_testbed::example::Localization {
         name,
         namespace: &env.ns,
@@ -37,7 +37,7 @@ fn localize(env: &OperatorEnv, name: &str) -> serde_yaml::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_example_manifest_runs_with_kubectl_apply_and_sluice_produce() {
     let started = std::time::Instant::now();
-    let example: serde_yaml::Value = serde_yaml::from_str(EXAMPLE).unwrap();
+    let example: serde_norway::Value = serde_norway::from_str(EXAMPLE).unwrap();
     let partitions = example["spec"]["partitions"].as_i64().unwrap() as i32;
     let parallelism = example["spec"]["parallelism"].as_i64().unwrap() as i32;
     let mut env = OperatorEnv::start("opexample", partitions, "").await;
@@ -52,7 +52,7 @@ async fn the_example_manifest_runs_with_kubectl_apply_and_sluice_produce() {
     let manifest = env.h.dir.join("fraud-streamjob.yaml");
     std::fs::write(
         &manifest,
-        serde_yaml::to_string(&localize(&env, &name)).unwrap(),
+        serde_norway::to_string(&localize(&env, &name)).unwrap(),
     )
     .unwrap();
     // The harness created the topics with the example's partition count; creating them again must fail

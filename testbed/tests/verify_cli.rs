@@ -18,7 +18,7 @@ const PARTITIONS: i32 = 2;
 
 fn write_job(dir: &Path, name: &str, job: &JobConfig) -> std::path::PathBuf {
     let path = dir.join(name);
-    let text = serde_yaml::to_string(&serde_json::json!({ "job": job })).unwrap();
+    let text = serde_norway::to_string(&serde_json::json!({ "job": job })).unwrap();
     std::fs::write(&path, text).unwrap();
     path
 }

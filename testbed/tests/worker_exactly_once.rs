@@ -35,7 +35,7 @@ impl Job {
         let yaml = format!(
             "transactionalIdPrefix: {prefix}\ncommitInterval: 100ms\ncommitMaxRecords: 300\nstate:\n  checkpointInterval: 700ms\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n"
         );
-        let mut job: JobConfig = serde_yaml::from_str(&yaml).unwrap();
+        let mut job: JobConfig = serde_norway::from_str(&yaml).unwrap();
         job.topics = topics;
         Job {
             dir: dir.to_path_buf(),
@@ -68,7 +68,7 @@ impl Job {
             "worker": { "identity": identity, "partitions": partitions, "fenceTransactionalIds": fence },
         });
         let path = self.dir.join(format!("worker-{w}.yaml"));
-        std::fs::write(&path, serde_yaml::to_string(&cfg).unwrap()).unwrap();
+        std::fs::write(&path, serde_norway::to_string(&cfg).unwrap()).unwrap();
         path
     }
 

@@ -18,10 +18,10 @@ use sluice_api::JobConfig;
 pub fn read_job(path: &Path) -> Result<JobConfig, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
+    let value: serde_norway::Value =
+        serde_norway::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))?;
     let job = value.get("job").cloned().unwrap_or(value);
-    serde_yaml::from_value(job).map_err(|e| format!("{}: job section: {e}", path.display()))
+    serde_norway::from_value(job).map_err(|e| format!("{}: job section: {e}", path.display()))
 }
 
 /// Runs an operations command and prints its output.

@@ -72,7 +72,7 @@ impl LocalJob {
     /// Parses and validates job file text; `path` only names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<LocalJob, LocalError> {
         let job: LocalJob =
-            serde_yaml::from_str(text).map_err(|source| LocalError::ParseConfig {
+            serde_norway::from_str(text).map_err(|source| LocalError::ParseConfig {
                 path: path.to_path_buf(),
                 field: locate_bad_duration(text, &source),
                 source,
@@ -157,25 +157,25 @@ impl LocalJob {
     }
 }
 
-/// serde_yaml names the field of a type or unknown-field error, but reports an error raised by a field's own
+/// serde_norway names the field of a type or unknown-field error, but reports an error raised by a field's own
 /// `Deserialize` — in this file only a bad duration (`Millis`) — at the enclosing mapping (`job: invalid
 /// duration "1.5s"`). Finds the field(s) holding that value so the error can name them.
-fn locate_bad_duration(text: &str, err: &serde_yaml::Error) -> Option<String> {
+fn locate_bad_duration(text: &str, err: &serde_norway::Error) -> Option<String> {
     const MARK: &str = "invalid duration \"";
     let msg = err.to_string();
     let rest = msg.get(msg.find(MARK)? + MARK.len()..)?;
     let input = rest.get(..rest.find('"')?)?;
-    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let value: serde_norway::Value = serde_norway::from_str(text).ok()?;
     let mut found = Vec::new();
     find_string(&value, input, String::new(), &mut found);
     (!found.is_empty()).then(|| found.join(" or "))
 }
 
 /// Dotted paths of every string scalar equal to `needle` under `v`.
-fn find_string(v: &serde_yaml::Value, needle: &str, path: String, found: &mut Vec<String>) {
+fn find_string(v: &serde_norway::Value, needle: &str, path: String, found: &mut Vec<String>) {
     match v {
-        serde_yaml::Value::String(s) if s == needle => found.push(path),
-        serde_yaml::Value::Mapping(m) => {
+        serde_norway::Value::String(s) if s == needle => found.push(path),
+        serde_norway::Value::Mapping(m) => {
             for (k, child) in m {
                 let key = k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned);
                 let child_path = if path.is_empty() {

@@ -62,10 +62,10 @@ pub enum LocalError {
     )]
     ParseConfig {
         path: PathBuf,
-        /// The offending field when serde_yaml's message does not name it.
+        /// The offending field when serde_norway's message does not name it.
         field: Option<String>,
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error("job file {path} is invalid:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     InvalidConfig {

@@ -100,7 +100,7 @@ pub struct FlagRule {
 impl ScoringModel {
     /// Parse and validate a model. Errors name the offending field and how to fix it.
     pub fn from_yaml(text: &str) -> Result<Self, ModelError> {
-        let model: ScoringModel = serde_yaml::from_str(text).map_err(|e| ModelError::Yaml {
+        let model: ScoringModel = serde_norway::from_str(text).map_err(|e| ModelError::Yaml {
             message: e.to_string(),
         })?;
         model.validate()?;

@@ -16,7 +16,7 @@ const MAX_VERSION_BYTES: usize = 64;
 /// Why a model was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ModelError {
-    /// The YAML did not parse into the model shape (serde_yaml's message includes the field path).
+    /// The YAML did not parse into the model shape (serde_norway's message includes the field path).
     #[error(
         "model YAML is malformed: {message} (fix: compare with models/fraud-v1.yaml; unknown fields are rejected)"
     )]

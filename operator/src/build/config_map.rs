@@ -39,9 +39,9 @@ pub fn job_config(d: &Deployment) -> JobConfig {
 }
 
 /// Renders the ConfigMap.
-pub fn config_map(job: &JobMeta, d: &Deployment) -> Result<ConfigMap, serde_yaml::Error> {
+pub fn config_map(job: &JobMeta, d: &Deployment) -> Result<ConfigMap, serde_norway::Error> {
     let cfg = job_config(d);
-    let body = serde_yaml::to_string(&WorkerFile {
+    let body = serde_norway::to_string(&WorkerFile {
         job: &cfg,
         worker: WorkerPlaceholder {
             identity: "set-by-SLUICE_WORKER_IDENTITY".into(),

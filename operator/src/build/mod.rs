@@ -52,7 +52,7 @@ impl JobMeta {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("rendering the job ConfigMap: {0}")]
-    ConfigMap(#[from] serde_yaml::Error),
+    ConfigMap(#[from] serde_norway::Error),
     #[error("worker ordinal {ordinal} is beyond the deployment's {parallelism} workers")]
     NoSuchOrdinal {
         ordinal: u32,

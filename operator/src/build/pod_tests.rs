@@ -100,7 +100,7 @@ fn config_map_holds_job_and_placeholder_worker() {
     let d = deployment(spec());
     let cm = crate::build::config_map::config_map(&job_meta(), &d).unwrap();
     let body = &cm.data.unwrap()["job.yaml"];
-    let v: serde_yaml::Value = serde_yaml::from_str(body).unwrap();
+    let v: serde_norway::Value = serde_norway::from_str(body).unwrap();
     assert_eq!(
         v["job"]["transactionalIdPrefix"].as_str(),
         Some("fraud-test")
@@ -111,7 +111,7 @@ fn config_map_holds_job_and_placeholder_worker() {
             .is_some_and(|s| s.is_empty())
     );
     // The worker's own type must accept what we write.
-    let job: sluice_crds::JobConfig = serde_yaml::from_value(v["job"].clone()).unwrap();
+    let job: sluice_crds::JobConfig = serde_norway::from_value(v["job"].clone()).unwrap();
     assert!(job.validate().is_empty());
 }
 

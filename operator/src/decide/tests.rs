@@ -34,7 +34,7 @@ pub(crate) fn advance(o: &mut Observed) -> Plan {
 }
 
 pub fn spec() -> StreamJobSpec {
-    serde_yaml::from_str(
+    serde_norway::from_str(
         "image: sluice:1\nparallelism: 2\npartitions: 4\njob:\n  transactionalIdPrefix: fraud-test\n  state:\n    checkpointStore: s3://ckpt/prod\n",
     )
     .unwrap()

@@ -302,7 +302,7 @@ impl Drop for OperatorEnv {
 /// Server-side-applies the committed StreamJob CRD (as the chart would be applied) and waits until it is
 /// Established.
 pub async fn install_crd(client: &Client) {
-    let crd: CustomResourceDefinition = serde_yaml::from_str(CRD_YAML).unwrap();
+    let crd: CustomResourceDefinition = serde_norway::from_str(CRD_YAML).unwrap();
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
     crds.patch(
         "streamjobs.sluice.dev",

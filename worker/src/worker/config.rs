@@ -96,7 +96,7 @@ pub enum WorkerConfigError {
     Parse {
         path: String,
         #[source]
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error(
         "reading the file named by {env} ({path}): {source}; mount the Secret there or unset {env}"
@@ -127,7 +127,7 @@ impl WorkerConfig {
             source,
         })?;
         let mut cfg: WorkerConfig =
-            serde_yaml::from_str(&text).map_err(|source| WorkerConfigError::Parse {
+            serde_norway::from_str(&text).map_err(|source| WorkerConfigError::Parse {
                 path: shown,
                 source,
             })?;
@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn env_overrides_win() {
-        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let mut cfg: WorkerConfig = serde_norway::from_str(YAML).unwrap();
         cfg.apply_env(|k| match k {
             "SLUICE_WORKER_PARTITIONS" => Some("2, 3".into()),
             "SLUICE_KAFKA_BOOTSTRAP" => Some("127.0.0.2:1".into()),
@@ -328,7 +328,7 @@ mod tests {
         let pass = dir.path().join("password");
         std::fs::write(&user, "fraud-job\n").unwrap();
         std::fs::write(&pass, "s3cr3t").unwrap();
-        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let mut cfg: WorkerConfig = serde_norway::from_str(YAML).unwrap();
         let (u, p) = (user.display().to_string(), pass.display().to_string());
         cfg.apply_secret_files(|k| match k {
             "SLUICE_KAFKA_SASL_USERNAME_FILE" => Some(u.clone()),
@@ -340,7 +340,7 @@ mod tests {
         assert_eq!(props["sasl.username"], "fraud-job");
         assert_eq!(props["sasl.password"], "s3cr3t");
 
-        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let mut cfg: WorkerConfig = serde_norway::from_str(YAML).unwrap();
         let err = cfg
             .apply_secret_files(|k| {
                 (k == "SLUICE_KAFKA_SASL_PASSWORD_FILE").then(|| "/nonexistent/password".into())
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn ipv6_pod_ips_give_bindable_addresses() {
-        let cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let cfg: WorkerConfig = serde_norway::from_str(YAML).unwrap();
         for (ip, want) in [
             (Some("fd00:10:244::7"), "[fd00:10:244::7]:8080"),
             (Some("10.244.0.7"), "10.244.0.7:8080"),
@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn duplicate_partitions_name_the_field() {
-        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let mut cfg: WorkerConfig = serde_norway::from_str(YAML).unwrap();
         cfg.worker.partitions = vec![1, 1];
         let errs = cfg.validate();
         assert_eq!(errs.len(), 1);
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn processing_threads_are_bounded_by_the_owned_partitions_and_never_zero() {
-        let mut cfg: WorkerConfig = serde_yaml::from_str(YAML).unwrap();
+        let mut cfg: WorkerConfig = serde_norway::from_str(YAML).unwrap();
         cfg.worker.partitions = vec![0, 1];
         cfg.worker.processing_threads = NonZeroU16::new(8);
         assert_eq!(cfg.worker.processing_threads(), 2);
@@ -388,7 +388,7 @@ mod tests {
         assert!((1..=2).contains(&cfg.worker.processing_threads()));
         let zero = YAML.replace("worker:\n", "worker:\n  processingThreads: 0\n");
         assert_ne!(zero, YAML, "the fixture has a worker section");
-        let err = serde_yaml::from_str::<WorkerConfig>(&zero).unwrap_err();
+        let err = serde_norway::from_str::<WorkerConfig>(&zero).unwrap_err();
         assert!(err.to_string().contains("processingThreads"), "{err}");
     }
 }

@@ -155,7 +155,7 @@ mod tests {
             Path::new("/p/ca.crt"),
             Path::new("/n/c.sock"),
         );
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
         assert_eq!(doc["cgroupDriver"], "cgroupfs");
         assert_eq!(doc["failSwapOn"], false);
         assert_eq!(doc["containerRuntimeEndpoint"], "unix:///n/c.sock");

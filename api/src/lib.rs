@@ -1,8 +1,9 @@
 //! The contracts between Sluice's parts, written once and free of Kubernetes: the worker's job
 //! configuration and its validation, the environment the operator gives a worker pod, the control API's
-//! messages and routes, the snapshot manifest layout, partition assignment, secret handling and human
-//! durations. The worker and the CLI link only this; the operator gets it through `sluice-crds`, which adds
-//! the `StreamJob` CRD. Pure types and validation; no I/O.
+//! messages and routes (and, with feature `client`, its one client — the only I/O here), object-store URIs,
+//! where snapshots live in a store and their manifests, the crash points the tests arm, partition
+//! assignment, secret handling and human durations. The worker and the CLI link this; the operator gets it
+//! through `sluice-crds` too, which adds the `StreamJob` CRD.
 
 pub mod assignment;
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod duration;
 pub mod job_config;
 pub mod manifest;
 pub mod secrets;
+pub mod snapshot_layout;
 pub mod store_uri;
 pub mod worker_env;
 

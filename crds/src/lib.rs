@@ -10,7 +10,7 @@ pub mod stream_job_types;
 
 pub use sluice_api::{
     ConfigError, JobConfig, Millis, StoreUri, assignment, audit, control, crash_point, duration,
-    job_config, manifest, secrets, store_uri, worker_env,
+    job_config, manifest, secrets, snapshot_layout, store_uri, worker_env,
 };
 pub use stream_job::{StreamJob, StreamJobSpec};
 pub use stream_job_status::*;

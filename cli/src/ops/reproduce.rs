@@ -23,11 +23,11 @@ use sluice_core::processor::{DecisionRecord, JobParams, Output};
 use sluice_core::progress::ProgressRecord;
 
 use super::OpsError;
+use sluice_api::snapshot_layout::Layout;
 use sluice_store::ObjectStore;
 use sluice_worker::audit::config::table_config;
 use sluice_worker::kafka::clients::{consumer_config, input_topics, progress_topic};
 use sluice_worker::kafka::progress_log;
-use sluice_worker::snapshot::Layout;
 use sluice_worker::snapshot::restore::{
     all_savepoint_manifests, checkpoint_manifests, download_partition, newest_within,
 };

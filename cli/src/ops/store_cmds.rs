@@ -6,9 +6,9 @@ use sluice_api::manifest::SnapshotManifest;
 
 use super::table::render;
 use super::{OpsError, human_bytes};
+use sluice_api::snapshot_layout::Layout;
+use sluice_api::snapshot_layout::{is_manifest, valid_snapshot_id};
 use sluice_store::ObjectStore;
-use sluice_worker::snapshot::Layout;
-use sluice_worker::snapshot::layout::{is_manifest, valid_snapshot_id};
 use sluice_worker::snapshot::restore::{all_savepoint_manifests, checkpoint_manifests};
 
 fn row(m: &SnapshotManifest) -> Vec<String> {

@@ -7,6 +7,7 @@ use std::num::NonZeroU32;
 use std::ops::Range;
 
 use sluice_crds::assignment::assign_partitions;
+use sluice_crds::snapshot_layout::Layout;
 use sluice_crds::{StoreUri, StreamJobSpec};
 
 use crate::fingerprint;
@@ -95,7 +96,7 @@ impl ValidatedJob {
     pub fn savepoint_location(&self, id: &str) -> Option<String> {
         let prefix = &self.spec.job.transactional_id_prefix;
         let store = self.checkpoint_store.as_ref()?;
-        Some(store.uri_of(&format!("{prefix}/savepoints/{id}")))
+        Some(store.uri_of(&Layout::new(prefix).savepoint_dir(id)))
     }
 
     /// The spec as the status stores it.

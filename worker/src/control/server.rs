@@ -18,9 +18,9 @@ use sluice_api::control::{
 use super::auth::TokenFile;
 use super::board::{Command, StatusBoard};
 use crate::metrics::Metrics;
-use crate::snapshot::layout::valid_snapshot_id;
 use crate::snapshot::service::SnapshotShared;
 use crate::snapshot::wall_clock_ms;
+use sluice_api::snapshot_layout::valid_snapshot_id;
 
 /// How long a stop-with-savepoint may take before the request gives up (the worker keeps going).
 const STOP_TIMEOUT: Duration = Duration::from_secs(600);

@@ -1,11 +1,11 @@
 //! Durable snapshots of partition state in the checkpoint store: incremental checkpoints (content-addressed
 //! files shared between checkpoints, manifest written last), self-contained savepoints, retention with safe
-//! garbage collection, and restore with checksum verification. The processing thread only takes the local
+//! garbage collection, and restore with checksum verification. Where each object lives is the contract
+//! `sluice_api::snapshot_layout`, which the operator and the CLI read too. The processing thread only takes the local
 //! RocksDB checkpoint (hard links); everything here runs on the background [`service::SnapshotService`].
 
 pub mod files;
 pub mod gc;
-pub mod layout;
 pub mod restore;
 pub mod service;
 pub mod upload;
@@ -13,8 +13,6 @@ pub mod upload;
 use std::path::Path;
 
 use sluice_store::StoreError;
-
-pub use layout::Layout;
 
 /// Why a snapshot operation failed.
 #[derive(Debug, thiserror::Error)]

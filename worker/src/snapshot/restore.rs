@@ -9,7 +9,7 @@ use sluice_api::manifest::{PartitionManifest, SnapshotManifest};
 
 use super::SnapshotError;
 use super::files::sha256_file;
-use super::layout::{Layout, is_manifest};
+use sluice_api::snapshot_layout::{Layout, is_manifest};
 use sluice_store::ObjectStore;
 
 /// Every checkpoint manifest of the job, by key. Unreadable manifests are skipped with a warning (a manifest

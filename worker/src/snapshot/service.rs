@@ -15,13 +15,13 @@ use tokio::sync::mpsc;
 
 use super::files::HashCache;
 use super::gc::{GcInput, plan};
-use super::layout::Layout;
 use super::restore::checkpoint_manifests;
 use super::upload::{LocalPart, UploadRequest, upload};
 use super::{SnapshotError, wall_clock_ms};
 use crate::audit::AuditSink;
 use crate::metrics::Metrics;
 use crate::state::LocalCheckpoints;
+use sluice_api::snapshot_layout::Layout;
 use sluice_store::ObjectStore;
 
 /// Objects younger than this are never garbage-collected: another worker may be uploading them for a

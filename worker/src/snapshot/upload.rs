@@ -12,8 +12,8 @@ use sluice_api::manifest::{
 
 use super::SnapshotError;
 use super::files::LocalFile;
-use super::layout::Layout;
 use crate::crash_points;
+use sluice_api::snapshot_layout::Layout;
 use sluice_store::ObjectStore;
 
 /// One partition's local checkpoint, ready to upload.

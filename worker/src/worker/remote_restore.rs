@@ -8,11 +8,12 @@ use std::path::Path;
 
 use sluice_api::manifest::{PartitionManifest, SnapshotManifest};
 
+use crate::snapshot::SnapshotError;
 use crate::snapshot::restore::{
     checkpoint_manifests, download_partition, newest_within, savepoint_manifests,
 };
-use crate::snapshot::{Layout, SnapshotError};
 use crate::state::{CheckpointMeta, LocalCheckpoints};
+use sluice_api::snapshot_layout::Layout;
 use sluice_store::ObjectStore;
 
 /// The remote snapshots recovery may use.

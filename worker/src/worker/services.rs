@@ -22,8 +22,9 @@ use crate::control::server::{
     ControlState, TlsFiles, control_router, metrics_router, serve, serve_tls,
 };
 use crate::metrics::Metrics;
+use crate::snapshot::SnapshotError;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
-use crate::snapshot::{Layout, SnapshotError};
+use sluice_api::snapshot_layout::Layout;
 use sluice_api::worker_env;
 use sluice_store::{ObjectStore, StoreError};
 

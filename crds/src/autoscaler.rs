@@ -76,6 +76,9 @@ pub enum AutoscalerReason {
     ScaleDown,
     /// The recommendation equals the current parallelism.
     WithinTarget,
+    /// A rescale is recommended (it passed its stabilization window) and not applied:
+    /// `sluice.dev/autoscale-mode: advise`.
+    Advised,
     /// A different parallelism is recommended but has not persisted for its stabilization window yet.
     Stabilizing,
     /// An upgrade or the previous rescale is in progress; metrics are collected again once it is done.
@@ -99,6 +102,7 @@ impl AutoscalerReason {
             AutoscalerReason::ScaleUp => "ScaleUp",
             AutoscalerReason::ScaleDown => "ScaleDown",
             AutoscalerReason::WithinTarget => "WithinTarget",
+            AutoscalerReason::Advised => "Advised",
             AutoscalerReason::Stabilizing => "Stabilizing",
             AutoscalerReason::UpgradeInProgress => "UpgradeInProgress",
             AutoscalerReason::MetricsWindowFilling => "MetricsWindowFilling",

@@ -22,9 +22,10 @@ pub const SCALE_UP_STABILIZATION: &str = "sluice.dev/autoscale-scale-up-stabiliz
 pub const SCALE_DOWN_STABILIZATION: &str = "sluice.dev/autoscale-scale-down-stabilization";
 pub const SCALE_DOWN_MAX_FACTOR: &str = "sluice.dev/autoscale-scale-down-max-factor";
 pub const METRICS_WINDOW: &str = "sluice.dev/autoscale-metrics-window";
+pub const MODE: &str = "sluice.dev/autoscale-mode";
 
 /// Every annotation the autoscaler reads.
-pub const KNOWN: [&str; 10] = [
+pub const KNOWN: [&str; 11] = [
     ENABLED,
     MIN,
     MAX,
@@ -35,7 +36,18 @@ pub const KNOWN: [&str; 10] = [
     SCALE_DOWN_STABILIZATION,
     SCALE_DOWN_MAX_FACTOR,
     METRICS_WINDOW,
+    MODE,
 ];
+
+/// What the autoscaler does with a decision (`sluice.dev/autoscale-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoscaleMode {
+    /// `apply` (the default): set `spec.parallelism`, rolled out as a savepoint upgrade.
+    Apply,
+    /// `advise`: compute and explain every decision in `status.autoscaler` and an Event, change nothing —
+    /// for a team that wants to see what the autoscaler would do before it lets it act.
+    Advise,
+}
 
 /// Validated autoscaler settings. Defaults are those of issue 7.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +72,8 @@ pub struct AutoscaleConfig {
     pub scale_down_max_factor: f64,
     /// Metrics are averaged over this window, which must be full before any decision; default 5m.
     pub metrics_window: Millis,
+    /// Apply decisions or only advise them; default apply.
+    pub mode: AutoscaleMode,
 }
 
 impl Default for AutoscaleConfig {
@@ -75,6 +89,7 @@ impl Default for AutoscaleConfig {
             scale_down_stabilization: Millis::from_secs(10 * 60),
             scale_down_max_factor: 0.5,
             metrics_window: Millis::from_secs(5 * 60),
+            mode: AutoscaleMode::Apply,
         }
     }
 }
@@ -144,6 +159,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<AutoscaleConfig, 
         metrics_window: p
             .duration(METRICS_WINDOW, false)
             .unwrap_or(d.metrics_window),
+        mode: p.mode(MODE).unwrap_or(d.mode),
     };
     if p.problems.is_empty() {
         Ok(cfg)
@@ -177,6 +193,21 @@ impl<'a> Parser<'a> {
             "false" => Some(false),
             other => {
                 let msg = format!("{other:?} is not a switch; write \"true\" or \"false\"");
+                self.problem(key, msg);
+                None
+            }
+        }
+    }
+
+    /// `apply` or `advise`.
+    fn mode(&mut self, key: &str) -> Option<AutoscaleMode> {
+        match self.raw(key)? {
+            "apply" => Some(AutoscaleMode::Apply),
+            "advise" => Some(AutoscaleMode::Advise),
+            other => {
+                let msg = format!(
+                    "{other:?} is not a mode; write \"apply\" (scale the job) or \"advise\" (recommend only)"
+                );
                 self.problem(key, msg);
                 None
             }
@@ -273,6 +304,7 @@ mod tests {
         assert_eq!(c.scale_down_stabilization, Millis(600_000));
         assert_eq!(c.scale_down_max_factor, 0.5);
         assert_eq!(c.metrics_window, Millis(300_000));
+        assert_eq!(c.mode, AutoscaleMode::Apply);
     }
 
     #[test]
@@ -288,6 +320,7 @@ mod tests {
             (SCALE_DOWN_STABILIZATION, "15m"),
             (SCALE_DOWN_MAX_FACTOR, "0.25"),
             (METRICS_WINDOW, "2m"),
+            (MODE, "advise"),
             ("sluice.dev/other", "ignored"),
         ]))
         .unwrap();
@@ -304,6 +337,7 @@ mod tests {
                 scale_down_stabilization: Millis(900_000),
                 scale_down_max_factor: 0.25,
                 metrics_window: Millis(120_000),
+                mode: AutoscaleMode::Advise,
             }
         );
     }
@@ -321,6 +355,7 @@ mod tests {
             (SCALE_DOWN_STABILIZATION, "-1m"),
             (SCALE_DOWN_MAX_FACTOR, "1"),
             (METRICS_WINDOW, "5"),
+            (MODE, "dry-run"),
             ("sluice.dev/autoscale-maximum", "3"),
         ]))
         .unwrap_err();
@@ -329,7 +364,7 @@ mod tests {
             assert!(named.contains(&key), "{key} not reported: {err}");
         }
         assert!(named.contains(&"sluice.dev/autoscale-maximum"));
-        assert_eq!(err.problems.len(), 11, "{err}");
+        assert_eq!(err.problems.len(), 12, "{err}");
         // Each message says how to fix it.
         for p in &err.problems {
             assert!(

@@ -11,7 +11,7 @@
 use sluice_crds::Millis;
 use sluice_crds::autoscaler::{AutoscalerMetrics, AutoscalerReason};
 
-use super::config::{AutoscaleConfig, ConfigErrors, ENABLED};
+use super::config::{AutoscaleConfig, AutoscaleMode, ConfigErrors, ENABLED, MODE};
 use super::explain;
 use super::metrics::{Fill, MetricsWindow, Sample, WindowSummary};
 use super::sizing::{Adjustment, Sizing, SizingError, size};
@@ -61,6 +61,25 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict as advise mode reports it: a rescale is explained, not made — a `Scale` becomes a
+    /// `Hold` with reason `Advised` that carries the recommendation and its figures; holds are unchanged.
+    pub fn advised(self) -> Verdict {
+        match self {
+            Verdict::Scale {
+                to,
+                message,
+                metrics,
+                ..
+            } => Verdict::Hold {
+                reason: AutoscalerReason::Advised,
+                message: format!("advise mode ({MODE}: advise), not applied: {message}"),
+                recommended: Some(to),
+                metrics: Some(metrics),
+            },
+            hold => hold,
+        }
+    }
+
     pub fn reason(&self) -> AutoscalerReason {
         match self {
             Verdict::Hold { reason, .. } | Verdict::Scale { reason, .. } => *reason,
@@ -220,8 +239,10 @@ impl Autoscaler {
             cfg.scale_up_stabilization,
             cfg.scale_down_stabilization,
         );
-        if matches!(stabilized, Stabilized::Scale(_)) {
-            // The rescale restarts the workers: nothing of this layout may be reused.
+        if matches!(stabilized, Stabilized::Scale(_)) && cfg.mode == AutoscaleMode::Apply {
+            // The rescale restarts the workers: nothing of this layout may be reused. In advise mode nothing
+            // restarts: the window and history carry on, so the advice stands, and follows the figures, on
+            // every evaluation.
             self.reset();
         }
         verdict(stabilized, &sizing, job.parallelism, explanation, metrics)

@@ -14,7 +14,7 @@ use sluice_crds::autoscaler::AutoscalerStatus;
 use sluice_crds::control::WorkerStatus;
 use sluice_crds::{LifecycleState, StreamJobSpec, StreamJobStatus};
 
-use super::config::{self, PREFIX};
+use super::config::{self, AutoscaleMode, PREFIX};
 use super::evaluate::{Autoscaler, JobView};
 use super::metrics::Sample;
 use super::status::{AutoscalerEvent, event, measured_restart, next_status};
@@ -97,7 +97,10 @@ pub fn recommend<'a>(
         restarted_at_ms: ready_since_ms,
         measured_restart: measured_restart(job.previous(), ready_since_ms),
     };
-    let verdict = scaler.evaluate(&cfg, &view, now_ms);
+    let verdict = match (&cfg, scaler.evaluate(&cfg, &view, now_ms)) {
+        (Ok(c), verdict) if c.mode == AutoscaleMode::Advise => verdict.advised(),
+        (_, verdict) => verdict,
+    };
     let condition = match &cfg {
         Err(e) => (false, "InvalidAnnotations", e.to_string()),
         Ok(c) if !c.enabled => (
@@ -109,11 +112,16 @@ pub fn recommend<'a>(
             true,
             "Enabled",
             format!(
-                "between {} and {} workers at target utilization {}",
+                "between {} and {} workers at target utilization {}{}",
                 c.min,
                 c.max
                     .map_or_else(|| "spec.partitions".to_string(), |m| m.to_string()),
-                c.target_utilization
+                c.target_utilization,
+                match c.mode {
+                    AutoscaleMode::Apply => "",
+                    AutoscaleMode::Advise =>
+                        "; advise mode: recommendations are reported, not applied",
+                }
             ),
         ),
     };
@@ -259,5 +267,83 @@ mod tests {
         assert_eq!(reason, "InvalidAnnotations");
         assert!(message.contains("sluice.dev/autoscale-max"), "{message}");
         assert!(s.event.is_some_and(|e| e.warning));
+    }
+
+    /// Two overloaded workers (fully busy, lag growing) on 4 partitions, sampled every 15 s.
+    fn overloaded(at_s: i64) -> Vec<WorkerStatus> {
+        (0..2)
+            .map(|w| WorkerStatus {
+                worker: format!("fraud-{w}"),
+                job: "fraud-test".into(),
+                model_version: "v1".into(),
+                phase: sluice_crds::control::WorkerPhase::Running,
+                partitions: (0..2)
+                    .map(|p| sluice_crds::control::PartitionStatus {
+                        partition: w * 2 + p,
+                        committed_offsets: [0; 3],
+                        lag: Some(10_000 * at_s),
+                        watermark_ms: None,
+                        state_bytes: 0,
+                        processed_per_sec: 250.0,
+                    })
+                    .collect(),
+                last_checkpoint: None,
+                last_savepoint: None,
+                consecutive_failed_checkpoints: 0,
+                state_bytes: 0,
+                busy_ratio: 1.0,
+                input_partitions: Some(4),
+            })
+            .collect()
+    }
+
+    /// The recommendations over a metrics window of overload and the evaluations after it, in `mode`.
+    fn after_overload(mode: &str, until_s: i64) -> Vec<Recommendation> {
+        let a = annotations(&[
+            ("sluice.dev/autoscale", "true"),
+            ("sluice.dev/autoscale-metrics-window", "30s"),
+            ("sluice.dev/autoscale-scale-up-stabilization", "0s"),
+            ("sluice.dev/autoscale-mode", mode),
+        ]);
+        let (spec, status) = (spec(2), settled(2));
+        let job = JobInput {
+            annotations: &a,
+            spec: &spec,
+            generation: Some(1),
+            status: &status,
+        };
+        let mut scaler = Autoscaler::new();
+        (0..=until_s)
+            .step_by(15)
+            .filter_map(|at_s| recommend(&mut scaler, &job, &overloaded(at_s), at_s * 1000))
+            .collect()
+    }
+
+    #[test]
+    fn advise_mode_recommends_what_apply_mode_would_do_and_changes_nothing() {
+        // The window (30 s) is full at 30 s: apply mode scales 2 → 4 there.
+        let applied = after_overload("apply", 30);
+        let rescale = applied.last().and_then(|r| r.scale);
+        assert_eq!(rescale.map(|r| (r.from, r.to)), Some((2, 4)));
+
+        // Advise mode: the same recommendation, from 30 s on at every evaluation, and no rescale ever.
+        let advised = after_overload("advise", 60);
+        assert!(
+            advised.iter().all(|r| r.scale.is_none()),
+            "advise mode must not rescale"
+        );
+        for r in &advised[2..] {
+            let current = r.status.current.clone().unwrap();
+            assert_eq!(
+                (current.reason, current.recommended),
+                (AutoscalerReason::Advised, Some(4))
+            );
+            assert_eq!(r.status.last_decision, None);
+            assert!(r.condition.2.contains("advise mode"), "{:?}", r.condition);
+        }
+        assert_eq!(
+            advised[2].event.as_ref().map(|e| e.reason),
+            Some("AutoscalerAdvice")
+        );
     }
 }

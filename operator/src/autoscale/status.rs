@@ -104,6 +104,18 @@ pub fn next_status(
     }
 }
 
+/// Whether `verdict` recommends another parallelism than the previous evaluation did.
+fn advice_changed(previous: Option<&AutoscalerStatus>, verdict: &Verdict) -> bool {
+    let before = previous
+        .and_then(|p| p.current.as_ref())
+        .and_then(|c| c.recommended);
+    let now = match verdict {
+        Verdict::Hold { recommended, .. } => recommended.and_then(|r| i32::try_from(r).ok()),
+        Verdict::Scale { to, .. } => i32::try_from(*to).ok(),
+    };
+    before != now
+}
+
 /// The Event for a decision, if it deserves one.
 pub fn event(previous: Option<&AutoscalerStatus>, verdict: &Verdict) -> Option<AutoscalerEvent> {
     let was = previous.and_then(|p| p.current.as_ref()).map(|c| c.reason);
@@ -133,6 +145,14 @@ pub fn event(previous: Option<&AutoscalerStatus>, verdict: &Verdict) -> Option<A
                 note: message.clone(),
                 warning: true,
             }),
+            // Advise mode repeats its advice every reconcile while it stands; one Event per new advice.
+            AutoscalerReason::Advised if newly(*reason) || advice_changed(previous, verdict) => {
+                Some(AutoscalerEvent {
+                    reason: "AutoscalerAdvice",
+                    note: message.clone(),
+                    warning: false,
+                })
+            }
             _ => None,
         },
     }
@@ -239,6 +259,55 @@ mod tests {
         );
         assert_eq!(m(None), None);
         assert_eq!(measured_restart(None, Some(1)), None);
+    }
+
+    #[test]
+    fn advice_is_recorded_without_a_decision_and_announced_once_per_recommendation() {
+        let advise = |to: u32| {
+            Verdict::Scale {
+                from: 4,
+                to,
+                reason: AutoscalerReason::ScaleUp,
+                message: format!("scale up 4 → {to}"),
+                metrics: AutoscalerMetrics::default(),
+            }
+            .advised()
+        };
+        let six = advise(6);
+        let Verdict::Hold {
+            reason,
+            recommended,
+            message,
+            ..
+        } = &six
+        else {
+            panic!("advise mode turned a rescale into {six:?}");
+        };
+        assert_eq!(
+            (*reason, *recommended),
+            (AutoscalerReason::Advised, Some(6))
+        );
+        assert!(
+            message.contains("not applied") && message.contains("4 → 6"),
+            "{message}"
+        );
+        let a = next_status(None, &enabled(), &six, 1_000);
+        assert_eq!(a.last_decision, None, "advice is not a decision");
+        let current = a.current.clone().unwrap();
+        assert_eq!(
+            (current.reason, current.recommended),
+            (AutoscalerReason::Advised, Some(6))
+        );
+        // One Event for the advice, none while it stands, a new one when it changes.
+        assert_eq!(
+            event(None, &six).map(|e| e.reason),
+            Some("AutoscalerAdvice")
+        );
+        assert_eq!(event(Some(&a), &six), None);
+        assert!(event(Some(&a), &advise(8)).is_some());
+        // Holds pass through advise mode unchanged.
+        let held = hold(AutoscalerReason::Stabilizing);
+        assert_eq!(held.clone().advised(), held);
     }
 
     #[test]

@@ -14,17 +14,12 @@ pub async fn delete_savepoint(
     creds: Option<&S3Credentials>,
     location: &str,
 ) -> Result<u64, String> {
-    let deletable = location
+    let uri = location
         .parse::<StoreUri>()
-        .is_ok_and(|uri| uri.s3_prefix().is_some());
-    if !deletable {
-        return Err(format!(
-            "{location:?} is not an s3://bucket/prefix savepoint location"
-        ));
-    }
-    let store = ObjectStore::open_with(location, &job.state.s3, creds)
-        .await
-        .map_err(|e| e.to_string())?;
+        .ok()
+        .filter(|uri| uri.s3_prefix().is_some())
+        .ok_or_else(|| format!("{location:?} is not an s3://bucket/prefix savepoint location"))?;
+    let store = ObjectStore::connect(&uri, &job.state.s3, creds).await;
     let objects = store.list("").await.map_err(|e| e.to_string())?;
     let mut deleted = 0u64;
     for object in objects {

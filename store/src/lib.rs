@@ -57,25 +57,25 @@ impl ObjectStore {
     /// Opens the store named by `uri` (`s3://bucket[/prefix]` or `file:///dir`), with S3 credentials from
     /// the SDK's standard chain.
     pub async fn open(uri: &str, s3: &S3Options) -> Result<ObjectStore, StoreError> {
-        ObjectStore::open_with(uri, s3, None).await
-    }
-
-    /// Like [`ObjectStore::open`], with static S3 credentials when given.
-    pub async fn open_with(
-        uri: &str,
-        s3: &S3Options,
-        credentials: Option<&S3Credentials>,
-    ) -> Result<ObjectStore, StoreError> {
         let parsed: StoreUri = uri.parse().map_err(|e: StoreUriError| StoreError::BadUri {
             uri: uri.into(),
             reason: e.to_string(),
         })?;
-        Ok(match parsed {
+        Ok(ObjectStore::connect(&parsed, s3, None).await)
+    }
+
+    /// The store at an already parsed `uri`, with static S3 credentials when given (else the SDK's chain).
+    pub async fn connect(
+        uri: &StoreUri,
+        s3: &S3Options,
+        credentials: Option<&S3Credentials>,
+    ) -> ObjectStore {
+        match uri {
             StoreUri::S3 { bucket, prefix } => {
-                ObjectStore::S3(S3Store::connect(&bucket, &prefix, s3, credentials).await)
+                ObjectStore::S3(S3Store::connect(bucket, prefix, s3, credentials).await)
             }
-            StoreUri::File { dir } => ObjectStore::File(FileStore::new(&dir)),
-        })
+            StoreUri::File { dir } => ObjectStore::File(FileStore::new(dir)),
+        }
     }
 
     /// The URI of `key`, for status and logs.

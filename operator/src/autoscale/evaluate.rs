@@ -239,13 +239,19 @@ impl Autoscaler {
             cfg.scale_up_stabilization,
             cfg.scale_down_stabilization,
         );
-        if matches!(stabilized, Stabilized::Scale(_)) && cfg.mode == AutoscaleMode::Apply {
-            // The rescale restarts the workers: nothing of this layout may be reused. In advise mode nothing
-            // restarts: the window and history carry on, so the advice stands, and follows the figures, on
-            // every evaluation.
-            self.reset();
+        let verdict = verdict(stabilized, &sizing, job.parallelism, explanation, metrics);
+        match cfg.mode {
+            AutoscaleMode::Apply => {
+                if matches!(verdict, Verdict::Scale { .. }) {
+                    // The rescale restarts the workers: nothing of this layout may be reused.
+                    self.reset();
+                }
+                verdict
+            }
+            // Nothing restarts: the window and history carry on, so the advice stands, and follows the
+            // figures, on every evaluation.
+            AutoscaleMode::Advise => verdict.advised(),
         }
-        verdict(stabilized, &sizing, job.parallelism, explanation, metrics)
     }
 
     /// The summary of a full, complete metrics window; a `Hold` saying what is missing otherwise.

@@ -97,10 +97,7 @@ pub fn recommend<'a>(
         restarted_at_ms: ready_since_ms,
         measured_restart: measured_restart(job.previous(), ready_since_ms),
     };
-    let verdict = match (&cfg, scaler.evaluate(&cfg, &view, now_ms)) {
-        (Ok(c), verdict) if c.mode == AutoscaleMode::Advise => verdict.advised(),
-        (_, verdict) => verdict,
-    };
+    let verdict = scaler.evaluate(&cfg, &view, now_ms);
     let condition = match &cfg {
         Err(e) => (false, "InvalidAnnotations", e.to_string()),
         Ok(c) if !c.enabled => (

@@ -29,6 +29,35 @@ pub struct AutoscalerStatus {
     /// Invalid `sluice.dev/autoscale*` annotations; while any is listed the autoscaler does nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<AnnotationProblem>,
+    /// The recommendations the stabilization windows are judged on, so that an operator restart or a new
+    /// leader continues the windows instead of starting them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<AutoscalerHistory>,
+}
+
+/// Most recommendations kept in `status.autoscaler.history`. A run of equal recommendations is kept as its
+/// first and last, so a steady load needs two entries however long the window.
+pub const MAX_HISTORY: usize = 128;
+
+/// The autoscaler's recent recommendations at one parallelism.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoscalerHistory {
+    /// The parallelism the recommendations were computed at; a history of another layout is discarded.
+    pub parallelism: i32,
+    /// Oldest first, at most [`MAX_HISTORY`].
+    #[schemars(length(max = 128))]
+    pub recommendations: Vec<RecordedRecommendation>,
+}
+
+/// One evaluation's recommendation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRecommendation {
+    /// When it was computed (unix milliseconds: the windows compare times to the millisecond).
+    pub at_ms: i64,
+    /// The worker count it called for.
+    pub workers: i32,
 }
 
 /// One rescale ordered by the autoscaler (executed as a savepoint upgrade of `spec.parallelism`).
@@ -268,8 +297,19 @@ mod tests {
                 annotation: "sluice.dev/autoscale-max".into(),
                 message: "not a number".into(),
             }],
+            history: Some(AutoscalerHistory {
+                parallelism: 4,
+                recommendations: vec![RecordedRecommendation {
+                    at_ms: 1_767_225_600_000,
+                    workers: 6,
+                }],
+            }),
         };
         let v = serde_json::to_value(&st).unwrap();
+        assert_eq!(
+            v["history"]["recommendations"][0]["atMs"],
+            1_767_225_600_000i64
+        );
         assert_eq!(v["current"]["reason"], "Stabilizing");
         assert_eq!(v["lastDecision"]["reason"], "ScaleUp");
         assert_eq!(v["lastDecision"]["from"], 4);
@@ -347,8 +387,8 @@ mod tests {
             }
             seen
         }
-        // 4 + 6 + 5 + 18 + 6 + 4 + 2 properties: the walk really reached every struct.
-        assert_eq!(walk(&schema.to_value(), "AutoscalerStatus"), 45);
+        // 5 + 6 + 5 + 18 + 6 + 4 + 2 + 2 + 2 properties: the walk really reached every struct.
+        assert_eq!(walk(&schema.to_value(), "AutoscalerStatus"), 50);
         assert!(text.contains("MetricsWindowFilling"));
     }
 }

@@ -21,11 +21,12 @@ pub const RESTART_TIME: &str = "sluice.dev/autoscale-restart-time";
 pub const SCALE_UP_STABILIZATION: &str = "sluice.dev/autoscale-scale-up-stabilization";
 pub const SCALE_DOWN_STABILIZATION: &str = "sluice.dev/autoscale-scale-down-stabilization";
 pub const SCALE_DOWN_MAX_FACTOR: &str = "sluice.dev/autoscale-scale-down-max-factor";
+pub const SCALE_UP_MAX_FACTOR: &str = "sluice.dev/autoscale-scale-up-max-factor";
 pub const METRICS_WINDOW: &str = "sluice.dev/autoscale-metrics-window";
 pub const MODE: &str = "sluice.dev/autoscale-mode";
 
 /// Every annotation the autoscaler reads.
-pub const KNOWN: [&str; 11] = [
+pub const KNOWN: [&str; 12] = [
     ENABLED,
     MIN,
     MAX,
@@ -35,6 +36,7 @@ pub const KNOWN: [&str; 11] = [
     SCALE_UP_STABILIZATION,
     SCALE_DOWN_STABILIZATION,
     SCALE_DOWN_MAX_FACTOR,
+    SCALE_UP_MAX_FACTOR,
     METRICS_WINDOW,
     MODE,
 ];
@@ -70,6 +72,9 @@ pub struct AutoscaleConfig {
     pub scale_down_stabilization: Millis,
     /// A scale-down removes at most this fraction of the workers, in `(0, 1)`; default 0.5.
     pub scale_down_max_factor: f64,
+    /// A scale-up adds at most this multiple of the current workers (`1` = at most double); default
+    /// unlimited. Bounds the cost of a recommendation computed from a burst or a bad capacity estimate.
+    pub scale_up_max_factor: Option<f64>,
     /// Metrics are averaged over this window, which must be full before any decision; default 5m.
     pub metrics_window: Millis,
     /// Apply decisions or only advise them; default apply.
@@ -88,6 +93,7 @@ impl Default for AutoscaleConfig {
             scale_up_stabilization: Millis::from_secs(60),
             scale_down_stabilization: Millis::from_secs(10 * 60),
             scale_down_max_factor: 0.5,
+            scale_up_max_factor: None,
             metrics_window: Millis::from_secs(5 * 60),
             mode: AutoscaleMode::Apply,
         }
@@ -156,6 +162,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<AutoscaleConfig, 
         scale_down_max_factor: p
             .fraction(SCALE_DOWN_MAX_FACTOR, false)
             .unwrap_or(d.scale_down_max_factor),
+        scale_up_max_factor: p.factor(SCALE_UP_MAX_FACTOR),
         metrics_window: p
             .duration(METRICS_WINDOW, false)
             .unwrap_or(d.metrics_window),
@@ -255,6 +262,22 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A positive, finite multiple such as `1` or `0.5`.
+    fn factor(&mut self, key: &str) -> Option<f64> {
+        let raw = self.raw(key)?;
+        match raw.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Some(x),
+            _ => {
+                let msg = format!(
+                    "{raw:?} is not a positive number; write how many times the current workers a scale-up \
+                     may add, e.g. \"1\" (at most double)"
+                );
+                self.problem(key, msg);
+                None
+            }
+        }
+    }
+
     /// A duration such as `90s` or `5m`; `zero_allowed` for the ones where 0 means "off".
     fn duration(&mut self, key: &str, zero_allowed: bool) -> Option<Millis> {
         let raw = self.raw(key)?;
@@ -303,6 +326,7 @@ mod tests {
         assert_eq!(c.scale_up_stabilization, Millis(60_000));
         assert_eq!(c.scale_down_stabilization, Millis(600_000));
         assert_eq!(c.scale_down_max_factor, 0.5);
+        assert_eq!(c.scale_up_max_factor, None);
         assert_eq!(c.metrics_window, Millis(300_000));
         assert_eq!(c.mode, AutoscaleMode::Apply);
     }
@@ -319,6 +343,7 @@ mod tests {
             (SCALE_UP_STABILIZATION, "0s"),
             (SCALE_DOWN_STABILIZATION, "15m"),
             (SCALE_DOWN_MAX_FACTOR, "0.25"),
+            (SCALE_UP_MAX_FACTOR, "1.5"),
             (METRICS_WINDOW, "2m"),
             (MODE, "advise"),
             ("sluice.dev/other", "ignored"),
@@ -336,6 +361,7 @@ mod tests {
                 scale_up_stabilization: Millis(0),
                 scale_down_stabilization: Millis(900_000),
                 scale_down_max_factor: 0.25,
+                scale_up_max_factor: Some(1.5),
                 metrics_window: Millis(120_000),
                 mode: AutoscaleMode::Advise,
             }
@@ -354,6 +380,7 @@ mod tests {
             (SCALE_UP_STABILIZATION, "1.5m"),
             (SCALE_DOWN_STABILIZATION, "-1m"),
             (SCALE_DOWN_MAX_FACTOR, "1"),
+            (SCALE_UP_MAX_FACTOR, "0"),
             (METRICS_WINDOW, "5"),
             (MODE, "dry-run"),
             ("sluice.dev/autoscale-maximum", "3"),
@@ -364,7 +391,7 @@ mod tests {
             assert!(named.contains(&key), "{key} not reported: {err}");
         }
         assert!(named.contains(&"sluice.dev/autoscale-maximum"));
-        assert_eq!(err.problems.len(), 12, "{err}");
+        assert_eq!(err.problems.len(), 13, "{err}");
         // Each message says how to fix it.
         for p in &err.problems {
             assert!(

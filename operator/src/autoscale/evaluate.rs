@@ -9,7 +9,7 @@
 //! [`Verdict::Scale`]. Every [`Verdict::Hold`] says why in words.
 
 use sluice_crds::Millis;
-use sluice_crds::autoscaler::{AutoscalerMetrics, AutoscalerReason};
+use sluice_crds::autoscaler::{AutoscalerHistory, AutoscalerMetrics, AutoscalerReason};
 
 use super::config::{AutoscaleConfig, AutoscaleMode, ConfigErrors, ENABLED, MODE};
 use super::explain;
@@ -17,6 +17,7 @@ use super::metrics::{Fill, MetricsWindow, Sample, WindowSummary};
 use super::sizing::{Adjustment, Sizing, SizingError, size};
 use super::stabilize::{History, Stabilized};
 use super::status::rfc3339;
+use crate::saturating::millis;
 
 /// What the reconciler knows about the job, besides the metric samples.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +119,9 @@ pub struct Autoscaler {
     history: History,
     /// The parallelism the window's samples were taken at.
     parallelism: Option<u32>,
+    /// When the newest recommendation of a history taken over from the status was recorded, until this
+    /// process's window is first full (see [`Autoscaler::resume`]).
+    carried: Option<i64>,
 }
 
 impl Autoscaler {
@@ -135,6 +139,27 @@ impl Autoscaler {
     pub fn reset(&mut self) {
         self.window.reset();
         self.history.clear();
+        self.carried = None;
+    }
+
+    /// Continues the stabilization windows of a previous operator process (a restart or a new leader) from
+    /// the history it persisted, if this autoscaler has observed nothing yet and the layout is the same.
+    /// The samples are not persisted, so the metrics window fills again first; the history is kept through
+    /// that refill (the first full window covers the gap), but not through a worker restart since it was
+    /// recorded nor a gap longer than two metrics windows.
+    pub fn resume(&mut self, persisted: Option<&AutoscalerHistory>, parallelism: u32) {
+        let Some(h) = persisted else { return };
+        let fresh = self.parallelism.is_none() && self.history.is_empty();
+        if fresh && u32::try_from(h.parallelism).ok() == Some(parallelism) {
+            self.history = History::from_persisted(h);
+            self.carried = self.history.last_at();
+        }
+    }
+
+    /// What `status.autoscaler.history` keeps of the stabilization windows (None: nothing to keep).
+    pub fn persisted(&self) -> Option<AutoscalerHistory> {
+        let parallelism = self.parallelism?;
+        (!self.history.is_empty()).then(|| self.history.persisted(parallelism))
     }
 
     /// Decides at `now_ms`.
@@ -176,6 +201,7 @@ impl Autoscaler {
             // sample observed at `now_ms` was scraped from the current workers and stays.
             self.window.discard_before(now_ms);
             self.history.clear();
+            self.carried = None;
         }
         self.parallelism = Some(job.parallelism);
         if job.upgrade_in_progress {
@@ -201,14 +227,28 @@ impl Autoscaler {
     fn size_and_stabilize(&mut self, cfg: &AutoscaleConfig, job: &JobView, now_ms: i64) -> Verdict {
         if let Some(t) = job.restarted_at_ms {
             self.window.discard_before(t);
+            if self.carried.is_some_and(|last| t > last) {
+                // The workers restarted after the carried history was recorded: it describes another run.
+                self.history.clear();
+                self.carried = None;
+            }
         }
         let summary = match self.full_window(cfg, job, now_ms) {
             Ok(s) => s,
             Err((reason, message)) => {
-                self.history.clear();
+                if !(reason == AutoscalerReason::MetricsWindowFilling && self.carried.is_some()) {
+                    self.history.clear();
+                    self.carried = None;
+                }
                 return Verdict::hold(reason, message);
             }
         };
+        if let Some(last) = self.carried.take()
+            && now_ms.saturating_sub(last) > millis(cfg.metrics_window).saturating_mul(2)
+        {
+            // The operator was away too long for the history to count as continuous observation.
+            self.history.clear();
+        }
         let sizing = match size(
             &summary,
             cfg,

@@ -196,3 +196,67 @@ fn records_without_busy_time_are_reported_not_guessed() {
     let d = a.evaluate(&cfg, &job(4), T0 + 20 * STEP);
     assert_eq!(d.reason(), R::NoCapacityEstimate, "{}", d.message());
 }
+
+/// The first time `out` orders a rescale.
+fn first_scale(out: &[(i64, Verdict)]) -> Option<i64> {
+    out.iter()
+        .find(|(_, d)| matches!(d, Verdict::Scale { .. }))
+        .map(|(t, _)| *t)
+}
+
+/// An autoscaler that has held an overload through half its scale-up stabilization window (full window at
+/// +300 s, Stabilizing since then), and the history it persisted.
+fn halfway_through_stabilization() -> (Autoscaler, sluice_crds::autoscaler::AutoscalerHistory) {
+    let mut a = Autoscaler::new();
+    let out = run(&mut a, &job(4), T0, T0 + 330_000, 160.0);
+    assert_eq!(out.last().map(|(_, d)| d.reason()), Some(R::Stabilizing));
+    let persisted = a.persisted().expect("a history to persist");
+    (a, persisted)
+}
+
+#[test]
+fn a_new_operator_process_continues_the_stabilization_window_from_the_status() {
+    let (_, persisted) = halfway_through_stabilization();
+    let mut carried = Autoscaler::new();
+    carried.resume(Some(&persisted), 4);
+    let out = run(&mut carried, &job(4), T0 + 345_000, T0 + 900_000, 160.0);
+    // The window fills again (+345 s … +645 s); the recommendation has persisted since +300 s, so the
+    // first full window decides.
+    assert_eq!(first_scale(&out), Some(T0 + 645_000));
+    // Without the persisted history the window would start again at the first full window.
+    let mut fresh = Autoscaler::new();
+    let out = run(&mut fresh, &job(4), T0 + 345_000, T0 + 900_000, 160.0);
+    assert_eq!(first_scale(&out), Some(T0 + 705_000));
+}
+
+#[test]
+fn a_carried_history_is_dropped_after_a_worker_restart_a_long_gap_or_for_another_layout() {
+    let (_, persisted) = halfway_through_stabilization();
+    // The workers restarted after the history was recorded.
+    let mut a = Autoscaler::new();
+    a.resume(Some(&persisted), 4);
+    let restarted = JobView {
+        restarted_at_ms: Some(T0 + 340_000),
+        ..job(4)
+    };
+    let out = run(&mut a, &restarted, T0 + 345_000, T0 + 900_000, 160.0);
+    assert_eq!(first_scale(&out), Some(T0 + 705_000));
+    // The operator was away for longer than two metrics windows.
+    let mut a = Autoscaler::new();
+    a.resume(Some(&persisted), 4);
+    let out = run(&mut a, &job(4), T0 + 1_000_000, T0 + 1_600_000, 160.0);
+    assert_eq!(first_scale(&out), Some(T0 + 1_360_000));
+    // Another parallelism: the history is not taken at all.
+    let mut a = Autoscaler::new();
+    a.resume(Some(&persisted), 6);
+    assert_eq!(a.persisted(), None);
+}
+
+#[test]
+fn only_a_fresh_autoscaler_takes_a_persisted_history() {
+    let (mut a, persisted) = halfway_through_stabilization();
+    let mut other = persisted.clone();
+    other.recommendations.truncate(1);
+    a.resume(Some(&other), 4);
+    assert_eq!(a.persisted(), Some(persisted));
+}

@@ -4,7 +4,7 @@
 
 use sluice_crds::autoscaler::{AutoscalerMetrics, MAX_LISTED, PartitionMetrics, WorkerMetrics};
 
-use super::config::{AutoscaleConfig, MAX, MIN, SCALE_DOWN_MAX_FACTOR};
+use super::config::{AutoscaleConfig, MAX, MIN, SCALE_DOWN_MAX_FACTOR, SCALE_UP_MAX_FACTOR};
 use super::metrics::WindowSummary;
 use super::sizing::{Adjustment, Sizing, max_per_worker};
 use crate::saturating;
@@ -82,6 +82,10 @@ pub fn adjustments(
             Adjustment::ScaleDownLimited { floor } => format!(
                 "a scale-down keeps at least {floor} of {current} workers ({SCALE_DOWN_MAX_FACTOR} {})",
                 cfg.scale_down_max_factor
+            ),
+            Adjustment::ScaleUpLimited { ceiling } => format!(
+                "a scale-up from {current} reaches at most {ceiling} workers ({SCALE_UP_MAX_FACTOR} {})",
+                cfg.scale_up_max_factor.unwrap_or(0.0)
             ),
         })
         .collect()

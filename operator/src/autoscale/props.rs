@@ -6,7 +6,7 @@ use sluice_crds::Millis;
 
 use super::config::AutoscaleConfig;
 use super::metrics::{PartitionSummary, WindowSummary};
-use super::sizing::{Adjustment, bounds, is_aligned, scale_down_floor, size};
+use super::sizing::{Adjustment, bounds, is_aligned, scale_down_floor, scale_up_ceiling, size};
 use super::stabilize::{History, Stabilized};
 
 fn summary(arrivals: &[f64], lags: &[i64], true_rate: Option<f64>) -> WindowSummary {
@@ -46,16 +46,18 @@ fn job() -> impl Strategy<Value = (u32, u32, Vec<f64>, Vec<i64>, Option<f64>, Au
                 0.01..0.99f64,
                 1u64..=900,
                 0u64..=600,
+                prop::option::of(0.01..4.0f64),
             ),
         )
             .prop_map(
-                |(p, current, arrivals, lags, tr, (min, max, u, f, catch, restart))| {
+                |(p, current, arrivals, lags, tr, (min, max, u, f, catch, restart, up))| {
                     let cfg = AutoscaleConfig {
                         enabled: true,
                         min,
                         max: max.map(|m| m.max(min)),
                         target_utilization: u,
                         scale_down_max_factor: f,
+                        scale_up_max_factor: up,
                         catch_up: Millis::from_secs(catch),
                         restart_time: Millis::from_secs(restart),
                         ..AutoscaleConfig::default()
@@ -70,7 +72,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn recommendations_respect_bounds_alignment_and_the_scale_down_limit(
+    fn recommendations_respect_bounds_alignment_and_the_scale_limits(
         (p, current, arrivals, lags, tr, cfg) in job()
     ) {
         let s = summary(&arrivals, &lags, tr);
@@ -87,10 +89,19 @@ proptest! {
         if n < current && current <= hi {
             prop_assert!(n >= floor, "{current} → {n} drops below the floor {floor}");
         }
+        let ceiling = cfg
+            .scale_up_max_factor
+            .map(|f| scale_up_ceiling(current, f).clamp(lo, hi));
+        if let Some(c) = ceiling
+            && n > current
+            && current >= lo
+        {
+            prop_assert!(n <= c, "{current} → {n} exceeds the ceiling {c}");
+        }
         prop_assert!(
-            is_aligned(p, n) || n == current || n == lo || n == hi || n == floor,
-            "{n} is neither aligned nor forced by a bound ({lo}, {hi}, floor {floor}, current {current}) \
-             for {p} partitions"
+            is_aligned(p, n) || n == current || n == lo || n == hi || n == floor || Some(n) == ceiling,
+            "{n} is neither aligned nor forced by a bound ({lo}, {hi}, floor {floor}, ceiling {ceiling:?}, \
+             current {current}) for {p} partitions"
         );
     }
 

@@ -97,6 +97,8 @@ pub fn recommend<'a>(
         restarted_at_ms: ready_since_ms,
         measured_restart: measured_restart(job.previous(), ready_since_ms),
     };
+    let persisted = job.previous().and_then(|p| p.history.as_ref());
+    scaler.resume(persisted, view.parallelism);
     let verdict = scaler.evaluate(&cfg, &view, now_ms);
     let condition = match &cfg {
         Err(e) => (false, "InvalidAnnotations", e.to_string()),
@@ -124,7 +126,10 @@ pub fn recommend<'a>(
     };
     Some(Recommendation {
         condition,
-        status: next_status(job.previous(), &cfg, &verdict, now_ms),
+        status: AutoscalerStatus {
+            history: scaler.persisted(),
+            ..next_status(job.previous(), &cfg, &verdict, now_ms)
+        },
         event: event(job.previous(), &verdict),
         scale: verdict.scale_to().map(|to| Rescale {
             from: view.parallelism,

@@ -66,6 +66,10 @@ pub enum Adjustment {
     ScaleDownLimited {
         floor: u32,
     },
+    /// The scale-up limit allows at most `ceiling` workers.
+    ScaleUpLimited {
+        ceiling: u32,
+    },
 }
 
 /// The outcome of sizing.
@@ -191,6 +195,21 @@ fn bound(
             adj.push(Adjustment::ScaleDownLimited { floor });
         }
     }
+    if n > current
+        && let Some(factor) = cfg.scale_up_max_factor
+    {
+        // `min` wins over the limit, as `max` wins over the scale-down limit.
+        let ceiling = scale_up_ceiling(current, factor).clamp(lo, hi);
+        if n > ceiling {
+            let a = largest_aligned_at_most(p, ceiling);
+            n = if a > current && a >= lo {
+                a
+            } else {
+                ceiling.max(current)
+            };
+            adj.push(Adjustment::ScaleUpLimited { ceiling });
+        }
+    }
     n
 }
 
@@ -206,6 +225,13 @@ pub fn bounds(cfg: &AutoscaleConfig, partitions: u32) -> (u32, u32) {
 pub fn scale_down_floor(current: u32, factor: f64) -> u32 {
     let keep = f64::from(current) * (1.0 - factor.clamp(0.0, 1.0));
     ((keep - SLACK).ceil() as u32).max(1)
+}
+
+/// Most workers a scale-up from `current` may reach: `floor(current × (1 + factor))`, and at least one more.
+pub fn scale_up_ceiling(current: u32, factor: f64) -> u32 {
+    let grown = f64::from(current.max(1)) * (1.0 + factor.max(0.0));
+    // `as` saturates: a huge factor is simply no limit.
+    ((grown + SLACK).floor() as u32).max(current.saturating_add(1))
 }
 
 /// Largest number of partitions a worker owns with `n` workers.

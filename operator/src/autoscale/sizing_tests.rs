@@ -194,6 +194,36 @@ fn the_scale_down_floor_rounds_up() {
 }
 
 #[test]
+fn a_surge_grows_the_job_by_at_most_the_scale_up_factor() {
+    // 12 partitions at 1,000/s each, one worker does 500/s: the load alone calls for all 12 workers.
+    let load = uniform(12, 1_000.0, 0, 500.0);
+    assert_eq!(size(&load, &cfg(), 12, 2, None).unwrap().recommended, 12);
+    let mut c = cfg();
+    c.scale_up_max_factor = Some(1.0);
+    let s = size(&load, &c, 12, 2, None).unwrap();
+    assert_eq!(s.recommended, 4, "2 workers may at most double");
+    assert!(
+        s.adjustments
+            .contains(&Adjustment::ScaleUpLimited { ceiling: 4 })
+    );
+    // A ceiling between aligned counts takes the aligned one below it: 5 workers own as many partitions
+    // each as 4 (at most 3) with 12 partitions.
+    c.scale_up_max_factor = Some(1.5);
+    assert_eq!(size(&load, &c, 12, 2, None).unwrap().recommended, 4);
+    // `min` wins over the limit.
+    c.min = 6;
+    assert_eq!(size(&load, &c, 12, 2, None).unwrap().recommended, 6);
+}
+
+#[test]
+fn the_scale_up_ceiling_adds_at_least_one_worker() {
+    assert_eq!(scale_up_ceiling(2, 1.0), 4);
+    assert_eq!(scale_up_ceiling(3, 0.4), 4);
+    assert_eq!(scale_up_ceiling(3, 0.01), 4);
+    assert_eq!(scale_up_ceiling(4, 1e300), u32::MAX);
+}
+
+#[test]
 fn records_waiting_without_any_busy_worker_cannot_be_sized() {
     let err = size(&mk_summary(&[5.0; 4], &[0; 4], None), &cfg(), 4, 2, None).unwrap_err();
     assert!(matches!(err, SizingError::NoCapacityEstimate { .. }));

@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 
 use sluice_crds::Millis;
+use sluice_crds::autoscaler::{AutoscalerHistory, MAX_HISTORY, RecordedRecommendation};
 
 use crate::saturating::millis;
 
@@ -73,11 +74,22 @@ impl History {
         self.recs.is_empty()
     }
 
+    /// When the newest recommendation was recorded.
+    pub fn last_at(&self) -> Option<i64> {
+        self.recs.back().map(|(t, _)| *t)
+    }
+
     /// Records a recommendation, keeping `keep` of history (the longer stabilization window). A
     /// recommendation not newer than the previous one replaces nothing and is ignored.
     pub fn record(&mut self, at_ms: i64, recommended: u32, keep: Millis) {
         if self.recs.back().is_some_and(|(t, _)| *t >= at_ms) {
             return;
+        }
+        // A run of equal recommendations is kept as its first and last entry: [`History::stabilized`] reads
+        // only where a run starts and which values fall inside a window, and both survive.
+        let n = self.recs.len();
+        if n >= 2 && self.recs.range(n - 2..).all(|(_, r)| *r == recommended) {
+            self.recs.pop_back();
         }
         self.recs.push_back((at_ms, recommended));
         let horizon = at_ms.saturating_sub(millis(keep));
@@ -85,6 +97,38 @@ impl History {
         while self.recs.len() > 1 && self.recs.get(1).is_some_and(|(t, _)| *t <= horizon) {
             self.recs.pop_front();
         }
+    }
+
+    /// The history as `status.autoscaler.history` stores it (the newest [`MAX_HISTORY`] entries; cutting
+    /// older ones can only make a run look younger, so a window waits longer, never shorter).
+    pub fn persisted(&self, parallelism: u32) -> AutoscalerHistory {
+        let skip = self.recs.len().saturating_sub(MAX_HISTORY);
+        AutoscalerHistory {
+            parallelism: i32::try_from(parallelism).unwrap_or(i32::MAX),
+            recommendations: self
+                .recs
+                .iter()
+                .skip(skip)
+                .map(|(t, r)| RecordedRecommendation {
+                    at_ms: *t,
+                    workers: i32::try_from(*r).unwrap_or(i32::MAX),
+                })
+                .collect(),
+        }
+    }
+
+    /// A history read back from the status. Entries out of time order or with a worker count below 1 (a
+    /// status edited by hand) end it there: what came before them is all that can be trusted.
+    pub fn from_persisted(h: &AutoscalerHistory) -> History {
+        let mut recs: VecDeque<(i64, u32)> = VecDeque::new();
+        for r in &h.recommendations {
+            let ordered = recs.back().is_none_or(|(t, _)| *t < r.at_ms);
+            match u32::try_from(r.workers) {
+                Ok(w) if w >= 1 && ordered => recs.push_back((r.at_ms, w)),
+                _ => break,
+            }
+        }
+        History { recs }
     }
 
     /// Applies the stabilization windows to the latest recommendation.
@@ -214,10 +258,62 @@ mod tests {
     fn history_is_bounded_by_the_longer_window() {
         let mut h = History::default();
         for i in 0..1_000 {
-            h.record(i * 15_000, 4, DOWN);
+            h.record(i * 15_000, 4 + (i % 2) as u32, DOWN);
         }
         assert!(h.len() <= 42, "{}", h.len());
         h.record(0, 9, DOWN);
-        assert_eq!(h.stabilized(999 * 15_000, 4, UP, DOWN), Stabilized::Steady);
+        assert_eq!(h.stabilized(999 * 15_000, 5, UP, DOWN), Stabilized::Steady);
+    }
+
+    #[test]
+    fn a_steady_run_is_kept_as_its_ends_and_decides_as_the_full_record_would() {
+        let recs: Vec<(i64, u32)> = (0..=40).map(|i| (i * 15_000, 2)).collect();
+        let mut h = History::default();
+        for (t, r) in &recs {
+            h.record(*t, *r, DOWN);
+        }
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.stabilized(600_000, 6, UP, DOWN), replay(&recs, 6));
+        assert_eq!(h.stabilized(600_000, 6, UP, DOWN), Stabilized::Scale(2));
+    }
+
+    #[test]
+    fn the_persisted_history_decides_as_the_original() {
+        let mut h = History::default();
+        for (t, r) in [(0, 6), (30_000, 8), (45_000, 8), (50_000, 8)] {
+            h.record(t, r, DOWN);
+        }
+        let back = History::from_persisted(&h.persisted(4));
+        assert_eq!(back.recs, h.recs);
+        assert_eq!(h.persisted(4).parallelism, 4);
+        for now in [50_000, 60_000, 70_000] {
+            assert_eq!(
+                back.stabilized(now, 4, UP, DOWN),
+                h.stabilized(now, 4, UP, DOWN)
+            );
+        }
+    }
+
+    #[test]
+    fn a_hand_edited_history_is_trusted_only_up_to_its_first_bad_entry() {
+        let mut p = History::default().persisted(4);
+        for (at_ms, workers) in [(0, 6), (10, 7), (5, 8), (20, 9)] {
+            p.recommendations
+                .push(RecordedRecommendation { at_ms, workers });
+        }
+        assert_eq!(History::from_persisted(&p).recs, [(0, 6), (10, 7)]);
+        p.recommendations[1].workers = 0;
+        assert_eq!(History::from_persisted(&p).len(), 1);
+    }
+
+    #[test]
+    fn only_the_newest_entries_are_persisted() {
+        let mut h = History::default();
+        for i in 0..1_000 {
+            h.record(i, 1 + (i % 2) as u32, Millis(10_000));
+        }
+        let p = h.persisted(1);
+        assert_eq!(p.recommendations.len(), MAX_HISTORY);
+        assert_eq!(p.recommendations.last().map(|r| r.at_ms), Some(999));
     }
 }

@@ -101,6 +101,8 @@ pub fn next_status(
         }),
         last_decision,
         problems: problems(config),
+        // Filled in by `recommend` from the autoscaler itself.
+        history: None,
     }
 }
 

@@ -6,8 +6,9 @@
 #      ports and peers, the five alert signals, the dashboard JSON;
 #   3. promtool (also from the Go module proxy, cached) checks the alert rules' PromQL;
 #   4. values.schema.json rejects bad values (replicaCount=-1, an unknown scope, a writable root fs, ...);
-#   5. the Argo CD health check and actions pass testbed/argocd/test.lua under Debian's lua5.4, and the copies
-#      embedded in examples/argocd/argocd-cm.yaml are identical to the .lua files.
+#   5. the Argo CD health check and actions (charts/sluice-operator/files/argocd/) pass testbed/argocd/test.lua
+#      under Debian's lua5.4, and the copies embedded in examples/argocd/argocd-cm.yaml and in the chart's
+#      rendered argocd-customizations ConfigMap are identical to the .lua files.
 #
 #   ./testbed/chart-check.sh        # exits non-zero and names every failed check
 #
@@ -118,6 +119,7 @@ rejects=(
   "image.pullPolicy=Sometimes|pullPolicy"
   "replicas=2|replicas"
   "networkPolicy.namespaces={Bad_Namespace}|namespaces"
+  "argocd.customizations.namespace=Argo_CD|namespace"
   "monitoring.prometheusRule.thresholds.busyMsPerSecond=2000|busyMsPerSecond"
   "monitoring.prometheusRule.thresholds.consumerLagFor=5 minutes|consumerLagFor"
 )
@@ -153,6 +155,13 @@ if "$PY" testbed/argocd/sync-argocd-cm.py --check > "$WORK/cm.log" 2>&1; then
   ok "$(cat "$WORK/cm.log")"
 else
   cat "$WORK/cm.log"; bad "examples/argocd/argocd-cm.yaml out of sync"
+fi
+if "$HELM" template sluice "$CHART" -n "$NS" --kube-version "${KUBE_VERSIONS[0]}" --set argocd.customizations.enabled=true \
+    --show-only templates/argocd-customizations.yaml > "$WORK/argocd-cm.yaml" 2> "$WORK/argocd-tpl.log" &&
+  "$PY" testbed/argocd/sync-argocd-cm.py --check-rendered "$WORK/argocd-cm.yaml" > "$WORK/cm.log" 2>&1; then
+  ok "$(cat "$WORK/cm.log")"
+else
+  cat "$WORK/argocd-tpl.log" "$WORK/cm.log"; bad "the chart's argocd-customizations ConfigMap"
 fi
 if "$PY" testbed/chart/check_argocd_application.py examples/argocd/application.yaml "$CHART" > "$WORK/app.log" 2>&1
 then

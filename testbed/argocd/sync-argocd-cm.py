@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Keeps examples/argocd/argocd-cm.yaml in sync with the Lua files it embeds.
+"""Keeps the Argo CD snippets in sync with the Lua files they embed (charts/sluice-operator/files/argocd/).
 
-    sync-argocd-cm.py --write   # regenerate the snippet from examples/argocd/**/*.lua
-    sync-argocd-cm.py --check   # parse the snippet (PyYAML) and fail unless every embedded script is
-                                # byte-identical to its .lua file
+    sync-argocd-cm.py --write               # regenerate examples/argocd/argocd-cm.yaml from the .lua files
+    sync-argocd-cm.py --check               # parse that snippet (PyYAML) and fail unless every embedded script
+                                            # is byte-identical to its .lua file
+    sync-argocd-cm.py --check-rendered F    # the same for the chart's rendered argocd-customizations ConfigMap
 
-Argo CD reads health checks and actions from the argocd-cm ConfigMap, not from files, so the snippet is what
-users apply; the .lua files are what testbed/argocd/test.lua tests.
+Argo CD reads health checks and actions from the argocd-cm ConfigMap, not from files, so the snippet (or the
+chart's ConfigMap, merged into argocd-cm) is what users apply; the .lua files are what testbed/argocd/test.lua
+tests.
 """
 import pathlib
 import sys
@@ -14,8 +16,8 @@ import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ARGO = ROOT / "examples" / "argocd"
-CM = ARGO / "argocd-cm.yaml"
+ARGO = ROOT / "charts" / "sluice-operator" / "files" / "argocd"
+CM = ROOT / "examples" / "argocd" / "argocd-cm.yaml"
 KEY = "sluice.dev_StreamJob"
 ACTIONS = ["savepoint", "restart", "suspend", "resume"]
 
@@ -36,7 +38,7 @@ def render():
     return (
         "# Argo CD health check and custom actions for Sluice StreamJobs. Merge into your argocd-cm:\n"
         "#   kubectl -n argocd patch configmap argocd-cm --type merge --patch-file examples/argocd/argocd-cm.yaml\n"
-        "# Generated from examples/argocd/*.lua by `python3 testbed/argocd/sync-argocd-cm.py --write`; do not edit by\n"
+        "# Generated from charts/sluice-operator/files/argocd/*.lua by `python3 testbed/argocd/sync-argocd-cm.py --write`; do not edit by\n"
         "# hand (testbed/chart-check.sh fails when the embedded scripts differ from the .lua files).\n"
         "apiVersion: v1\n"
         "kind: ConfigMap\n"
@@ -52,23 +54,42 @@ def render():
     )
 
 
+def embedded(data):
+    """Problems of argocd-cm data whose scripts differ from the .lua files."""
+    problems = []
+    if data.get(f"resource.customizations.health.{KEY}") != lua("health.lua"):
+        problems.append("embedded health.lua differs from files/argocd/health.lua")
+    actions = yaml.safe_load(data.get(f"resource.customizations.actions.{KEY}") or "") or {}
+    if actions.get("discovery.lua") != lua("discovery.lua"):
+        problems.append("embedded discovery.lua differs from files/argocd/discovery.lua")
+    defs = {d.get("name"): d.get("action.lua") for d in actions.get("definitions") or []}
+    if sorted(defs) != sorted(ACTIONS):
+        problems.append(f"embedded actions {sorted(defs)}, want {sorted(ACTIONS)}")
+    for name in ACTIONS:
+        if defs.get(name) != lua(f"actions/{name}/action.lua"):
+            problems.append(f"embedded {name} action differs from files/argocd/actions/{name}/action.lua")
+    return problems
+
+
+def check_rendered(path):
+    """The chart's ConfigMap (`helm template --show-only templates/argocd-customizations.yaml`)."""
+    docs = [d for d in yaml.safe_load_all(pathlib.Path(path).read_text()) if d]
+    if len(docs) != 1 or docs[0].get("kind") != "ConfigMap":
+        return [f"expected one ConfigMap, got {len(docs)} documents"]
+    data = docs[0].get("data") or {}
+    problems = embedded(data)
+    if sorted(data) != sorted([f"resource.customizations.health.{KEY}", f"resource.customizations.actions.{KEY}"]):
+        problems.append(f"unexpected keys {sorted(data)}")
+    return problems
+
+
 def check():
     problems = []
     doc = yaml.safe_load(CM.read_text())
     data = (doc or {}).get("data") or {}
     if doc.get("kind") != "ConfigMap" or doc.get("metadata", {}).get("name") != "argocd-cm":
         problems.append("not the argocd-cm ConfigMap")
-    if data.get(f"resource.customizations.health.{KEY}") != lua("health.lua"):
-        problems.append("embedded health.lua differs from examples/argocd/health.lua")
-    actions = yaml.safe_load(data.get(f"resource.customizations.actions.{KEY}") or "") or {}
-    if actions.get("discovery.lua") != lua("discovery.lua"):
-        problems.append("embedded discovery.lua differs from examples/argocd/discovery.lua")
-    defs = {d.get("name"): d.get("action.lua") for d in actions.get("definitions") or []}
-    if sorted(defs) != sorted(ACTIONS):
-        problems.append(f"embedded actions {sorted(defs)}, want {sorted(ACTIONS)}")
-    for name in ACTIONS:
-        if defs.get(name) != lua(f"actions/{name}/action.lua"):
-            problems.append(f"embedded {name} action differs from examples/argocd/actions/{name}/action.lua")
+    problems += embedded(data)
     if CM.read_text() != render():
         problems.append("argocd-cm.yaml is not what --write produces (comments or layout edited by hand)")
     return problems
@@ -83,7 +104,14 @@ def main():
         for p in problems:
             print(f"argocd-cm.yaml: {p}  (fix: python3 testbed/argocd/sync-argocd-cm.py --write)", file=sys.stderr)
         if not problems:
-            print("argocd-cm.yaml: embedded Lua identical to examples/argocd/*.lua")
+            print("argocd-cm.yaml: embedded Lua identical to charts/sluice-operator/files/argocd/*.lua")
+        return 1 if problems else 0
+    if len(sys.argv) == 3 and sys.argv[1] == "--check-rendered":
+        problems = check_rendered(sys.argv[2])
+        for p in problems:
+            print(f"chart argocd-customizations: {p}", file=sys.stderr)
+        if not problems:
+            print("chart argocd-customizations ConfigMap: embedded Lua identical to files/argocd/*.lua")
         return 1 if problems else 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -1,4 +1,4 @@
--- Tests the Argo CD health check and custom actions for sluice.dev/StreamJob (examples/argocd/) with a real
+-- Tests the Argo CD health check and custom actions for sluice.dev/StreamJob (the chart's files/argocd/) with a real
 -- Lua interpreter against the fixture objects in fixtures/*.json.
 --
 --   lua5.4 testbed/argocd/test.lua [fixture.json ...]     (run from anywhere; no arguments = every fixture)
@@ -9,6 +9,7 @@
 -- (Lua 5.1: base and table libraries) offers, and are linted for what it would reject. Exits non-zero on failure.
 local here = (arg and arg[0] or "test.lua"):match("^(.*)/[^/]*$") or "."
 local root = here .. "/../.."
+local ARGO = root .. "/charts/sluice-operator/files/argocd"
 local cjson = require("cjson") -- Debian's lua-cjson (scripts/prereqs.sh installs it)
 
 -- JSON as Argo CD hands objects to the scripts: null becomes nil (absent). lua-cjson decodes every number as
@@ -55,9 +56,9 @@ local function read(path)
 end
 
 local ACTIONS = { "savepoint", "restart", "suspend", "resume" }
-local SCRIPTS = { health = root .. "/examples/argocd/health.lua", discovery = root .. "/examples/argocd/discovery.lua" }
+local SCRIPTS = { health = ARGO .. "/health.lua", discovery = ARGO .. "/discovery.lua" }
 for _, a in ipairs(ACTIONS) do
-  SCRIPTS[a] = root .. "/examples/argocd/actions/" .. a .. "/action.lua"
+  SCRIPTS[a] = ARGO .. "/actions/" .. a .. "/action.lua"
 end
 
 -- What Argo CD's Lua VM gives a script (util/lua in Argo CD): gopher-lua with only the base, package and table

@@ -310,6 +310,7 @@ fn helm_install(cluster: &RealCluster) -> (String, String) {
     let (repository, tag) = (repository.to_string(), tag.to_string());
 
     let ns = restricted_namespace(cluster, "sluice-system");
+    let argo_ns = restricted_namespace(cluster, "argocd");
     let chart = repo_root().join("charts").join("sluice-operator");
     let out = Command::new(ensure_helm().unwrap())
         .arg("install")
@@ -320,6 +321,11 @@ fn helm_install(cluster: &RealCluster) -> (String, String) {
         .args(["--namespace", &ns, "--wait", "--timeout", "4m"])
         .args(["--set", &format!("image.repository={repository}")])
         .args(["--set", &format!("image.tag={tag}")])
+        .args(["--set", "argocd.customizations.enabled=true"])
+        .args([
+            "--set",
+            &format!("argocd.customizations.namespace={argo_ns}"),
+        ])
         .output()
         .unwrap();
     if !out.status.success() {
@@ -352,7 +358,77 @@ fn helm_install(cluster: &RealCluster) -> (String, String) {
         pods.split(' ').any(|p| p == holder),
         "Lease holder {holder} is not one of {pods}"
     );
+    argocd_patch_from_notes(cluster, &ns, &argo_ns);
     (images.worker, ns)
+}
+
+/// Runs the Argo CD command of the release's NOTES exactly as printed, against an argocd-cm that already holds
+/// a setting of its own: afterwards argocd-cm has the chart's health check and actions, byte for byte the
+/// chart's files, and keeps its own setting.
+fn argocd_patch_from_notes(cluster: &RealCluster, operator_ns: &str, argo_ns: &str) {
+    let own = "--from-literal=url=https://argocd.example";
+    kubectl_ok(
+        cluster,
+        &["-n", argo_ns, "create", "configmap", "argocd-cm", own],
+    );
+    let kubeconfig = cluster.cluster().kubeconfig_path();
+    let notes = Command::new(ensure_helm().unwrap())
+        .args(["get", "notes", "sluice", "-n", operator_ns])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .output()
+        .unwrap();
+    let notes = String::from_utf8_lossy(&notes.stdout).into_owned();
+    let command: String = notes
+        .lines()
+        .skip_while(|l| !l.starts_with("Argo CD: merge"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        command.contains("patch configmap argocd-cm"),
+        "NOTES:\n{notes}"
+    );
+    let kubectl = cluster.cluster().kubectl();
+    let bin_dir = std::path::Path::new(kubectl.get_program())
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &command])
+        .env("KUBECONFIG", kubeconfig)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the NOTES command failed: {command}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = |ns: &str, name: &str| -> serde_json::Value {
+        let json = kubectl_ok(cluster, &["-n", ns, "get", "configmap", name, "-o", "json"]);
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["data"].clone()
+    };
+    let merged = data(argo_ns, "argocd-cm");
+    assert_eq!(merged["url"], "https://argocd.example", "{merged}");
+    let health = "resource.customizations.health.sluice.dev_StreamJob";
+    let files = repo_root().join("charts/sluice-operator/files/argocd");
+    let health_lua = std::fs::read_to_string(files.join("health.lua")).unwrap();
+    assert_eq!(merged[health].as_str(), Some(health_lua.as_str()));
+    let actions = "resource.customizations.actions.sluice.dev_StreamJob";
+    let chart_cm = data(operator_ns, "sluice-sluice-operator-argocd-customizations");
+    assert_eq!(merged[actions], chart_cm[actions]);
+    let restart_lua = std::fs::read_to_string(files.join("actions/restart/action.lua")).unwrap();
+    let first_line = restart_lua.lines().next().unwrap();
+    assert!(
+        merged[actions].as_str().unwrap().contains(first_line),
+        "{merged}"
+    );
 }
 
 fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str) {

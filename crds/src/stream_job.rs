@@ -111,7 +111,9 @@ pub struct StreamJobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_auth: Option<KafkaAuth>,
     /// The scoring model, from a ConfigMap. Absent: the built-in model. A change of the ConfigMap's content
-    /// is rolled out like a spec change.
+    /// is rolled out like a spec change: at once when the ConfigMap has the label `sluice.dev/model` (any
+    /// value; the operator watches only labelled ConfigMaps), else at the next periodic reconcile (within a
+    /// minute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelRef>,
     /// The worker control API's bearer token.

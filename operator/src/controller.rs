@@ -224,72 +224,157 @@ fn jobs_using_model(
         .collect()
 }
 
-/// Runs the controller until shutdown (SIGTERM / Ctrl-C).
-pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
-    run_with_readiness(ctx, namespace, crate::health::Readiness::new()).await;
+/// Label that puts a model ConfigMap under watch: its changes roll out at once. The operator watches only
+/// ConfigMaps carrying it (and its own job ConfigMaps), never every ConfigMap it may read; an unlabelled
+/// model ConfigMap is still read by name at every reconcile, so its changes roll out at the next periodic one.
+pub const MODEL_LABEL: &str = "sluice.dev/model";
+
+/// Where the operator reconciles StreamJobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every namespace (needs the chart's ClusterRole).
+    Cluster,
+    /// Only these namespaces (the chart's Roles, one per namespace); never empty.
+    Namespaces(Vec<String>),
 }
 
-/// [`run`], marking `readiness` once the StreamJob store has its initial list (on a standby too).
+impl Scope {
+    /// `--watch-namespaces` as given: empty entries are dropped, duplicates removed; nothing left means the
+    /// whole cluster.
+    pub fn from_list<S: AsRef<str>>(names: &[S]) -> Scope {
+        let mut list: Vec<String> = names
+            .iter()
+            .map(|n| n.as_ref().trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        list.sort();
+        list.dedup();
+        if list.is_empty() {
+            Scope::Cluster
+        } else {
+            Scope::Namespaces(list)
+        }
+    }
+
+    /// One entry per controller: `None` for the whole cluster, else each namespace.
+    fn partitions(&self) -> Vec<Option<String>> {
+        match self {
+            Scope::Cluster => vec![None],
+            Scope::Namespaces(list) => list.iter().cloned().map(Some).collect(),
+        }
+    }
+}
+
+/// Runs the controllers until shutdown (SIGTERM / Ctrl-C).
+pub async fn run(ctx: Arc<Context>, scope: Scope) {
+    run_with_readiness(ctx, scope, crate::health::Readiness::new()).await;
+}
+
+/// [`run`], marking `readiness` once every StreamJob store has its initial list (on a standby too). Several
+/// namespaces get one controller each, sharing the context (and so the leader flag, metrics, autoscalers):
+/// kube-runtime's Controller watches one `Api`, and a namespaced `Api` per namespace is what namespaced RBAC
+/// allows.
 pub async fn run_with_readiness(
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    scope: Scope,
     readiness: crate::health::Readiness,
 ) {
-    let client = ctx.client.clone();
-    let (jobs, pods, cms, svcs) = match &namespace {
-        Some(ns) => (
-            Api::<StreamJob>::namespaced(client.clone(), ns),
-            Api::<Pod>::namespaced(client.clone(), ns),
-            Api::<ConfigMap>::namespaced(client.clone(), ns),
-            Api::<Service>::namespaced(client.clone(), ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-        ),
-    };
-    let owned = watcher::Config::default().labels("app.kubernetes.io/name=sluice-worker");
-    let models = match &namespace {
-        Some(ns) => Api::<ConfigMap>::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let controller = Controller::new(jobs, watcher::Config::default());
-    let store = controller.store();
-    let synced = store.clone();
-    tokio::spawn(async move {
+    let mut stores = Vec::new();
+    let mut controllers = Vec::new();
+    for ns in scope.partitions() {
+        let (store, run) = controller_for(ctx.clone(), ns.as_deref());
+        stores.push(store);
+        controllers.push(run);
+    }
+    tokio::spawn(mark_ready_when_synced(stores, readiness));
+    futures::future::join_all(controllers).await;
+}
+
+/// Marks `readiness` once every store has its initial list.
+async fn mark_ready_when_synced(
+    stores: Vec<kube::runtime::reflector::Store<StreamJob>>,
+    readiness: crate::health::Readiness,
+) {
+    for store in stores {
         // kube-runtime's readiness signal wakes only its most recent waiter, and the controller's own applier
         // waits on it too; so look again every 500 ms rather than wait for a wake-up that may never come.
         loop {
-            match tokio::time::timeout(Duration::from_millis(500), synced.wait_until_ready()).await
-            {
-                Ok(Ok(())) => {
-                    readiness.mark_ready();
-                    tracing::info!("StreamJob cache synced: ready");
-                    return;
-                }
+            match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
+                Ok(Ok(())) => break,
                 // The store's writer is gone: the controller stopped, so the process is shutting down.
                 Ok(Err(_)) => return,
                 Err(_elapsed) => {}
             }
         }
-    });
-    controller
-        .owns(pods, owned.clone())
-        .owns(cms, owned.clone())
-        .owns(svcs, owned)
+    }
+    readiness.mark_ready();
+    tracing::info!("StreamJob cache synced: ready");
+}
+
+/// The controller of one namespace (`None`: all), and its StreamJob store.
+fn controller_for(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+) -> (
+    kube::runtime::reflector::Store<StreamJob>,
+    futures::future::BoxFuture<'static, ()>,
+) {
+    let client = ctx.client.clone();
+    fn api<K>(client: &kube::Client, ns: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let owned = watcher::Config::default().labels("app.kubernetes.io/name=sluice-worker");
+    let models = watcher::Config::default().labels(MODEL_LABEL);
+    let controller = Controller::new(
+        api::<StreamJob>(&client, namespace),
+        watcher::Config::default(),
+    );
+    let store = controller.store();
+    let jobs = store.clone();
+    let run = controller
+        .owns(api::<Pod>(&client, namespace), owned.clone())
+        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(api::<Service>(&client, namespace), owned)
         // A model ConfigMap belongs to the user, not the job: map its changes to the jobs that use it, so a
         // new model rolls out now rather than at the next periodic reconcile.
-        .watches(models, watcher::Config::default(), move |cm: ConfigMap| {
-            jobs_using_model(&store, &cm)
-        })
+        .watches(
+            api::<ConfigMap>(&client, namespace),
+            models,
+            move |cm: ConfigMap| jobs_using_model(&jobs, &cm),
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "controller event");
             }
-        })
-        .await;
+        });
+    (store, Box::pin(run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn the_watch_list_is_trimmed_deduplicated_and_empty_means_the_cluster() {
+        assert_eq!(Scope::from_list::<&str>(&[]), Scope::Cluster);
+        assert_eq!(Scope::from_list(&["", " "]), Scope::Cluster);
+        assert_eq!(
+            Scope::from_list(&["risk", " payments", "risk", ""]),
+            Scope::Namespaces(vec!["payments".into(), "risk".into()])
+        );
+        assert_eq!(
+            Scope::from_list(&["a", "b"]).partitions(),
+            [Some("a".to_string()), Some("b".to_string())]
+        );
+        assert_eq!(Scope::Cluster.partitions(), [None]);
+    }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
-use sluice_operator::controller::{self, Context};
+use sluice_operator::controller::{self, Context, Scope};
 use sluice_operator::health::Readiness;
 use sluice_operator::lease::{self, LeaseConfig};
 use sluice_operator::metrics::Metrics;
@@ -21,10 +21,15 @@ enum LogFormat {
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Watch only this namespace (default: all namespaces).
+    /// Reconcile StreamJobs only in these namespaces, comma-separated (default: all namespaces).
+    #[arg(long, env = "SLUICE_OPERATOR_WATCH_NAMESPACES", value_delimiter = ',')]
+    watch_namespaces: Vec<String>,
+    /// One namespace to watch; the same as `--watch-namespaces` with one entry (kept for existing
+    /// deployments).
     #[arg(long, env = "SLUICE_OPERATOR_NAMESPACE")]
     namespace: Option<String>,
-    /// Namespace of the leader-election Lease (default: --namespace, else the pod's namespace, else "default").
+    /// Namespace of the leader-election Lease (default: the pod's namespace, else the only watched namespace,
+    /// else "default").
     #[arg(long, env = "POD_NAMESPACE")]
     leader_election_namespace: Option<String>,
     /// Name of the leader-election Lease.
@@ -56,8 +61,14 @@ async fn main() -> ExitCode {
     // kube (ring) and the AWS SDK (aws-lc-rs) both link a rustls provider: pick one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut args = Args::parse();
-    // `--namespace=` (empty, as a chart in cluster mode may render it) means all namespaces.
-    args.namespace = args.namespace.filter(|n| !n.trim().is_empty());
+    // Empty entries (`--namespace=`, as a chart in cluster mode may render it) mean all namespaces.
+    let scope = Scope::from_list(
+        &args
+            .watch_namespaces
+            .iter()
+            .chain(args.namespace.iter())
+            .collect::<Vec<_>>(),
+    );
     args.leader_election_namespace = args
         .leader_election_namespace
         .filter(|n| !n.trim().is_empty());
@@ -87,10 +98,14 @@ async fn main() -> ExitCode {
     };
     let metrics = Metrics::new();
     let me = identity();
+    let only_namespace = match &scope {
+        Scope::Namespaces(list) if list.len() == 1 => list.first().cloned(),
+        _ => None,
+    };
     let lease_ns = args
         .leader_election_namespace
         .clone()
-        .or_else(|| args.namespace.clone())
+        .or(only_namespace)
         .unwrap_or_else(|| "default".into());
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(lease::run(
@@ -120,8 +135,8 @@ async fn main() -> ExitCode {
             tracing::error!(error = %e, %addr, "metrics endpoint failed");
         }
     });
-    tracing::info!(identity = %me, namespace = ?args.namespace, "sluice-operator starting");
+    tracing::info!(identity = %me, scope = ?scope, "sluice-operator starting");
     let ctx = Arc::new(Context::new(client, workers, metrics, rx, me));
-    controller::run_with_readiness(ctx, args.namespace, readiness).await;
+    controller::run_with_readiness(ctx, scope, readiness).await;
     ExitCode::SUCCESS
 }

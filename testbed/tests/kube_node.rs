@@ -922,6 +922,11 @@ fn example_namespace(cluster: &RealCluster, prefix: &str, token: &str, model: &s
         cluster,
         &["-n", &ns, "create", "configmap", "fraud-model", &model],
     );
+    let watched = "sluice.dev/model=fraud";
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "label", "configmap", "fraud-model", watched],
+    );
     ns
 }
 

@@ -30,7 +30,10 @@ async fn a_model_upgrade_under_load_switches_each_partition_at_one_offset() {
     create::<ConfigMap>(
         &env.client,
         &env.ns,
-        serde_json::json!({"metadata": {"name": "model"}, "data": {"model.yaml": FRAUD_V1_YAML}}),
+        serde_json::json!({
+            "metadata": {"name": "model", "labels": {"sluice.dev/model": "fraud"}},
+            "data": {"model.yaml": FRAUD_V1_YAML},
+        }),
     )
     .await;
     let spec = serde_json::json!({"spec": {

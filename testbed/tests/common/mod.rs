@@ -173,7 +173,7 @@ impl OperatorEnv {
         ));
         let ns = self.ns.clone();
         let task = tokio::spawn(async move {
-            controller::run(ctx, Some(ns)).await;
+            controller::run(ctx, controller::Scope::Namespaces(vec![ns])).await;
             drop(leader_tx);
         });
         self.operators.push(task.abort_handle());

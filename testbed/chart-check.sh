@@ -82,8 +82,9 @@ render() { # name kube-version values... -> $WORK/<name>.yaml
 scenarios=(
   "defaults||{\"scope\":\"cluster\",\"workerNamespaces\":[\"$NS\"],\"monitoring\":false}"
   "cluster|-f $CHART/ci/cluster-values.yaml|{\"scope\":\"cluster\",\"workerNamespaces\":[\"payments\",\"risk\"],\"monitoring\":true}"
-  "namespaced|-f $CHART/ci/namespaced-values.yaml|{\"scope\":\"namespaced\",\"watchNamespace\":\"payments\",\"workerNamespaces\":[\"payments\"],\"monitoring\":true}"
-  "namespaced-release-ns|--set rbac.scope=namespaced|{\"scope\":\"namespaced\",\"watchNamespace\":\"$NS\",\"workerNamespaces\":[\"$NS\"],\"monitoring\":false}"
+  "namespaced|-f $CHART/ci/namespaced-values.yaml|{\"scope\":\"namespaced\",\"watchNamespaces\":[\"payments\",\"risk\"],\"workerNamespaces\":[\"payments\",\"risk\"],\"monitoring\":true}"
+  "namespaced-release-ns|--set rbac.scope=namespaced|{\"scope\":\"namespaced\",\"watchNamespaces\":[\"$NS\"],\"workerNamespaces\":[\"$NS\"],\"monitoring\":false}"
+  "namespaced-incl-release-ns|--set rbac.scope=namespaced --set watchNamespaces={$NS,payments}|{\"scope\":\"namespaced\",\"watchNamespaces\":[\"$NS\",\"payments\"],\"workerNamespaces\":[\"$NS\",\"payments\"],\"monitoring\":false}"
 )
 for kube in "${KUBE_VERSIONS[@]}"; do
   for s in "${scenarios[@]}"; do
@@ -119,6 +120,9 @@ rejects=(
   "image.pullPolicy=Sometimes|pullPolicy"
   "replicas=2|replicas"
   "networkPolicy.namespaces={Bad_Namespace}|namespaces"
+  "watchNamespaces={Bad_NS}|/watchNamespaces/0"
+  "watchNamespaces={payments,payments}|watchNamespaces"
+  "watchNamespace=payments|'watchNamespace'"
   "argocd.customizations.namespace=Argo_CD|namespace"
   "monitoring.prometheusRule.thresholds.busyMsPerSecond=2000|busyMsPerSecond"
   "monitoring.prometheusRule.thresholds.consumerLagFor=5 minutes|consumerLagFor"

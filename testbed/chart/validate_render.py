@@ -42,9 +42,12 @@ def one(kind, name_suffix=""):
     return found[0] if found else {}
 
 scope, monitoring = expect["scope"], expect["monitoring"]
+# Namespaced mode: the namespaces the operator reconciles, in the order of the --watch-namespaces flag.
+watch = expect["watchNamespaces"] if scope == "namespaced" else []
+need(len(watch) == len(set(watch)), f"expectation lists a watched namespace twice: {watch}")
+# One job Role + RoleBinding per watched namespace, plus the leader-election Role + RoleBinding.
 want_kinds = {"CustomResourceDefinition": 1, "ServiceAccount": 1, "Deployment": 1, "Service": 1,
-              "PodDisruptionBudget": 1, "ConfigMap": 1, "Role": 2 if scope == "namespaced" else 1,
-              "RoleBinding": 2 if scope == "namespaced" else 1,
+              "PodDisruptionBudget": 1, "ConfigMap": 1, "Role": len(watch) + 1, "RoleBinding": len(watch) + 1,
               "NetworkPolicy": len(expect["workerNamespaces"])}
 if scope == "cluster":
     want_kinds.update({"ClusterRole": 1, "ClusterRoleBinding": 1})
@@ -90,9 +93,9 @@ for probe in ("livenessProbe", "readinessProbe"):
 args = c.get("args", [])
 need(f"--leader-election-namespace={release_ns}" in args, f"no --leader-election-namespace={release_ns} in {args}")
 need("--metrics-addr=0.0.0.0:9090" in args and "--log-format=json" in args, f"args {args}")
-ns_args = [a for a in args if a.startswith("--namespace")]
+ns_args = [a for a in args if a.startswith(("--namespace", "--watch-namespace"))]
 if scope == "namespaced":
-    need(ns_args == [f"--namespace={expect['watchNamespace']}"], f"namespaced mode args {ns_args}")
+    need(ns_args == [f"--watch-namespaces={','.join(watch)}"], f"namespaced mode args {ns_args}")
 else:
     need(ns_args == [], f"cluster mode must watch every namespace, got {ns_args}")
 env = {e["name"]: e for e in c.get("env", [])}
@@ -117,20 +120,30 @@ JOB = {("sluice.dev", "streamjobs", v) for v in ("get", "list", "watch", "patch"
     | {("", r, v) for r in ("pods", "services", "configmaps", "persistentvolumeclaims")
        for v in ("get", "list", "watch", "create", "patch", "delete")} \
     | {("policy", "poddisruptionbudgets", v) for v in ("create", "patch", "delete")} \
-    | {("", "secrets", v) for v in ("get", "list", "watch")} \
+    | {("", "secrets", "get")} \
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
 LEASE = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "patch")}
+job_role_ns, lease_roles = [], 0
 for d in by_kind.get("ClusterRole", []) + by_kind.get("Role", []):
     g = grants(d.get("rules"))
     need(not any("*" in x for t in g for x in t), f"{d['kind']} {d['metadata']['name']} grants a wildcard")
+    # Secrets: only get (the Secrets a StreamJob names); never list or watch.
+    secret_verbs = sorted(v for (grp, r, v) in g if grp == "" and r == "secrets")
+    need(secret_verbs in ([], ["get"]), f"{d['kind']} {d['metadata']['name']} grants secrets {secret_verbs}, want [get]")
     if d["metadata"]["name"].endswith("-leader-election"):
+        lease_roles += 1
         need(g == LEASE, f"leader-election Role grants {sorted(g ^ LEASE)} beyond/short of leases")
         need(d["metadata"].get("namespace") == release_ns, "lease Role outside the release namespace")
     else:
         need(g == JOB, f"{d['kind']} grants differ from the operator's needs: extra {sorted(g - JOB)} missing {sorted(JOB - g)}")
         need(crd_group == "sluice.dev" and crd_plural == "streamjobs", "RBAC/CRD mismatch")
         if d["kind"] == "Role":
-            need(d["metadata"].get("namespace") == expect.get("watchNamespace"), f"job Role in {d['metadata'].get('namespace')}")
+            job_role_ns.append(d["metadata"].get("namespace"))
+need(lease_roles == 1, f"{lease_roles} leader-election Roles")
+need(sorted(job_role_ns) == sorted(watch), f"job Roles in {sorted(job_role_ns)}, want one in each of {sorted(watch)}")
+job_binding_ns = sorted(b["metadata"].get("namespace") for b in by_kind.get("RoleBinding", [])
+                        if not b["metadata"]["name"].endswith("-leader-election"))
+need(job_binding_ns == sorted(watch), f"job RoleBindings in {job_binding_ns}, want one in each of {sorted(watch)}")
 roles = {(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in by_kind.get("ClusterRole", []) + by_kind.get("Role", [])}
 for b in by_kind.get("ClusterRoleBinding", []) + by_kind.get("RoleBinding", []):
     ref = b.get("roleRef", {})
@@ -198,6 +211,9 @@ if monitoring:
     need(pm.get("spec", {}).get("selector", {}).get("matchLabels") == {"app.kubernetes.io/name": "sluice-worker"}, "PodMonitor selector")
     labels_set = [r.get("targetLabel") for e in pm.get("spec", {}).get("podMetricsEndpoints", []) for r in e.get("relabelings", [])]
     need("streamjob" in labels_set, "PodMonitor does not set the streamjob label the alerts group by")
+    pm_ns = pm.get("spec", {}).get("namespaceSelector")
+    want_pm_ns = {"matchNames": watch} if scope == "namespaced" else {"any": True}
+    need(pm_ns == want_pm_ns, f"PodMonitor namespaceSelector {pm_ns}, want {want_pm_ns}")
     sm = one("ServiceMonitor")
     need(all(svc["metadata"]["labels"].get(k) == v for k, v in sm.get("spec", {}).get("selector", {}).get("matchLabels", {}).items()),
          "ServiceMonitor does not select the metrics Service")

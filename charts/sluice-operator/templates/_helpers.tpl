@@ -45,20 +45,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- end }}
 
-{{/* The namespace the operator reconciles in namespaced mode. */}}
-{{- define "sluice-operator.watchNamespace" -}}
-{{- default .Release.Namespace .Values.watchNamespace }}
+{{/*
+The namespaces the operator reconciles in namespaced mode, as a JSON list (Helm templates can only return
+strings; read it with `fromJsonArray`): `watchNamespaces`, else the release namespace.
+*/}}
+{{- define "sluice-operator.watchNamespaces" -}}
+{{- if .Values.watchNamespaces }}
+{{- toJson .Values.watchNamespaces }}
+{{- else }}
+{{- list .Release.Namespace | toJson }}
+{{- end }}
 {{- end }}
 
 {{/*
 Namespaces that run workers, as a JSON list (Helm templates can only return strings): the explicit list, else
-the watched namespace (namespaced) or the release namespace (cluster).
+the watched namespaces (namespaced) or the release namespace (cluster).
 */}}
 {{- define "sluice-operator.workerNamespaces" -}}
 {{- if .Values.networkPolicy.namespaces }}
 {{- toJson .Values.networkPolicy.namespaces }}
 {{- else if eq .Values.rbac.scope "namespaced" }}
-{{- list (include "sluice-operator.watchNamespace" .) | toJson }}
+{{- include "sluice-operator.watchNamespaces" . }}
 {{- else }}
 {{- list .Release.Namespace | toJson }}
 {{- end }}
@@ -83,8 +90,10 @@ namespaced Role so the two modes grant exactly the same verbs.
   resources: [streamjobs/finalizers]
   verbs: [update]
 # One worker Pod per ordinal, the headless Service, the job ConfigMap and local-state PVCs: server-side apply
-# (patch) to create and update, delete for upgrades and orphan cleanup. ConfigMaps are also watched so that a
-# change to a job's model ConfigMap rolls out at once.
+# (patch) to create and update, delete for upgrades and orphan cleanup. ConfigMaps need list/watch: the
+# operator watches its own job ConfigMaps (label selector app.kubernetes.io/name=sluice-worker) and the model
+# ConfigMaps (label selector sluice.dev/model) so that a new model rolls out at once. RBAC cannot restrict a
+# grant by label; the selectors keep the operator's cache to those ConfigMaps only.
 - apiGroups: [""]
   resources: [pods, services, configmaps, persistentvolumeclaims]
   verbs: [get, list, watch, create, patch, delete]
@@ -93,10 +102,13 @@ namespaced Role so the two modes grant exactly the same verbs.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [create, patch, delete]
-# Read-only: Kafka TLS/SASL, checkpoint store credentials and the control API token.
+# Get only: the operator reads just the Secrets a StreamJob names, by name (control API token, Kafka TLS/SASL
+# material, checkpoint store credentials). It never lists or watches Secrets, so it gets no list/watch: those
+# would hand it every Secret of the namespace at once. RBAC cannot narrow `get` with resourceNames here: the
+# names are only known from the users' StreamJob specs.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch]
+  verbs: [get]
 # Kubernetes Events for every lifecycle transition (core and events.k8s.io clients).
 - apiGroups: [""]
   resources: [events]

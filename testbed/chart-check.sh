@@ -148,6 +148,15 @@ else
   cat "$WORK/tpl.log"; bad "ServiceMonitor guard failed for another reason"
 fi
 
+if "$HELM" template sluice "$CHART" --kube-version "${KUBE_VERSIONS[0]}" \
+    --set "watchNamespaces={payments}" > "$WORK/tpl.log" 2>&1; then
+  bad "renders watchNamespaces with the cluster-wide RBAC"
+elif grep -q "watchNamespaces needs rbac.scope=namespaced" "$WORK/tpl.log"; then
+  ok "refuses watchNamespaces without rbac.scope=namespaced"
+else
+  cat "$WORK/tpl.log"; bad "watchNamespaces guard failed for another reason"
+fi
+
 # --- Argo CD ------------------------------------------------------------------------------------------------
 step "Argo CD health check and actions"
 if lua5.4 testbed/argocd/test.lua > "$WORK/lua.log" 2>&1; then

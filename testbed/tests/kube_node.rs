@@ -9,6 +9,12 @@
 //! - `helm install --wait` of the chart, with the operator image built by scripts/build-images.sh and pulled
 //!   from the registry through the chart's ordinary `image.repository`/`image.tag`, succeeds in a namespace
 //!   that enforces `restricted`: both operator pods Ready (their `/readyz`), one of them holding the Lease;
+//! - the Argo CD command of the release NOTES, run as printed, merges the chart's health check and actions
+//!   into an existing `argocd-cm` byte for byte, keeping its other keys;
+//! - least privilege, asked of the API server with `kubectl auth can-i --as` the operator's ServiceAccount:
+//!   every verb the operator uses is granted, and Secrets `list`/`watch`, Leases outside its namespace, nodes,
+//!   `pods/exec`, deleting StreamJobs are not; the namespaced RBAC rendered for two watched namespaces grants
+//!   them and nothing in a third;
 //! - the committed example StreamJob (localized: [`sluice_testbed::example`]) runs on worker pods the operator
 //!   creates there, in a restricted namespace, against Kafka and S3 on the bridge address, under load from
 //!   `sluice produce`; `sluice verify`'s checks find every decision exactly once;
@@ -359,7 +365,114 @@ fn helm_install(cluster: &RealCluster) -> (String, String) {
         "Lease holder {holder} is not one of {pods}"
     );
     argocd_patch_from_notes(cluster, &ns, &argo_ns);
+    least_privilege(cluster, &ns, &argo_ns);
     (images.worker, ns)
+}
+
+/// `kubectl auth can-i --as` each verb the operator needs and some it must not have, against the chart's RBAC
+/// as installed (cluster scope) and as rendered for `rbac.scope=namespaced` with two watched namespaces.
+fn least_privilege(cluster: &RealCluster, operator_ns: &str, other_ns: &str) {
+    let can = |sa: &str, ns: Option<&str>, verb: &str, resource: &str| -> bool {
+        let who = format!("--as=system:serviceaccount:{operator_ns}:{sa}");
+        let mut args = vec!["auth", "can-i", verb, resource, who.as_str()];
+        match ns {
+            Some(ns) => args.extend(["-n", ns]),
+            None => args.push("--all-namespaces"),
+        }
+        // `can-i` prints yes/no and exits 1 for "no".
+        String::from_utf8_lossy(&kubectl(cluster, &args).stdout).trim() == "yes"
+    };
+    let sa = "sluice-sluice-operator";
+    let (here, there) = (Some(operator_ns), Some(other_ns));
+    let granted = [
+        (None, "watch", "streamjobs.sluice.dev"),
+        (there, "patch", "streamjobs.sluice.dev/status"),
+        (there, "create", "pods"),
+        (there, "delete", "pods"),
+        (there, "patch", "persistentvolumeclaims"),
+        (there, "create", "poddisruptionbudgets.policy"),
+        (there, "get", "secrets"),
+        (None, "watch", "configmaps"),
+        (there, "create", "events.events.k8s.io"),
+        (here, "update", "leases.coordination.k8s.io"),
+    ];
+    for (ns, verb, resource) in granted {
+        assert!(
+            can(sa, ns, verb, resource),
+            "cannot {verb} {resource} in {ns:?}"
+        );
+    }
+    let refused = [
+        (there, "list", "secrets"),
+        (None, "watch", "secrets"),
+        (there, "delete", "streamjobs.sluice.dev"),
+        (there, "update", "leases.coordination.k8s.io"),
+        (there, "create", "deployments.apps"),
+        (None, "get", "nodes"),
+        (None, "create", "clusterroles.rbac.authorization.k8s.io"),
+        (there, "create", "pods/exec"),
+    ];
+    for (ns, verb, resource) in refused {
+        assert!(
+            !can(sa, ns, verb, resource),
+            "may {verb} {resource} in {ns:?}"
+        );
+    }
+
+    // Namespaced mode, two watched namespaces: only the RBAC and the ServiceAccount are applied (a second
+    // operator is not needed to ask the API server what it may do).
+    let (a, b) = (unique_name("payments"), unique_name("risk"));
+    for ns in [&a, &b] {
+        kubectl_ok(cluster, &["create", "namespace", ns]);
+    }
+    let rendered = Command::new(ensure_helm().unwrap())
+        .args([
+            "template",
+            "scoped",
+            "-n",
+            operator_ns,
+            "--kube-version",
+            "1.34.0",
+        ])
+        .arg(repo_root().join("charts").join("sluice-operator"))
+        .args(["--set", "rbac.scope=namespaced"])
+        .args(["--set", &format!("watchNamespaces={{{a},{b}}}")])
+        .args(["--show-only", "templates/rbac.yaml"])
+        .args(["--show-only", "templates/serviceaccount.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let out = apply(
+        cluster,
+        operator_ns,
+        &String::from_utf8_lossy(&rendered.stdout),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sa = "scoped-sluice-operator";
+    for ns in [a.as_str(), b.as_str()] {
+        assert!(
+            can(sa, Some(ns), "create", "pods"),
+            "cannot create pods in {ns}"
+        );
+        assert!(can(sa, Some(ns), "watch", "streamjobs.sluice.dev"));
+        assert!(can(sa, Some(ns), "get", "secrets"));
+        assert!(!can(sa, Some(ns), "list", "secrets"));
+    }
+    assert!(
+        !can(sa, there, "create", "pods"),
+        "namespaced RBAC reaches {other_ns}"
+    );
+    assert!(!can(sa, there, "get", "secrets"));
+    assert!(!can(sa, None, "watch", "streamjobs.sluice.dev"));
+    assert!(can(sa, here, "update", "leases.coordination.k8s.io"));
 }
 
 /// Runs the Argo CD command of the release's NOTES exactly as printed, against an argocd-cm that already holds

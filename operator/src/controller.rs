@@ -27,7 +27,7 @@ use crate::rejections::Rejections;
 use crate::rescale::{Autoscalers, set_parallelism};
 use crate::stop_outcomes::StopOutcomes;
 use crate::worker_client::WorkerClient;
-use crate::{decide, fetch, validate};
+use crate::{decide, fetch, job_metrics, validate};
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -75,6 +75,13 @@ fn job_meta(job: &StreamJob) -> Result<JobMeta, Error> {
     })
 }
 
+fn job_labels(meta: &JobMeta) -> job_metrics::JobLabels {
+    job_metrics::JobLabels {
+        namespace: meta.namespace.clone(),
+        streamjob: meta.name.clone(),
+    }
+}
+
 /// One reconcile of a live job: fetch → validate → decide → build → apply.
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     let meta = job_meta(job)?;
@@ -85,6 +92,13 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
     let validation = validate::validate(&fetched.observed);
     let plan = decide::decide(&fetched.observed, &validation);
+    let seen = job_metrics::observe(
+        &job.spec,
+        &fetched.observed.status,
+        &plan,
+        fetched.observed.now,
+    );
+    let labels = job_labels(&meta);
     let steps = build::steps(&meta, plan.actions)?;
     let creates_pods = steps
         .iter()
@@ -118,6 +132,9 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
         Ok(()) if creates_pods => ctx.rejections.forget(&uid),
         Ok(()) => {}
     }
+    ctx.metrics
+        .jobs
+        .record(&labels, &seen, fetched.observed.now);
     // After the status (with the decision and its figures) is written: the spec change then rolls out as
     // a savepoint upgrade on the next reconcile.
     if let Some(r) = rescale {
@@ -129,6 +146,9 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
 /// Deletion: optional final stop-with-savepoint, then the pods go (owner references collect the rest).
 async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     ctx.autoscalers.forget(job);
+    if let Ok(meta) = job_meta(job) {
+        ctx.metrics.jobs.forget(&job_labels(&meta));
+    }
     if let Some(uid) = job.uid() {
         ctx.rejections.forget(&uid);
         ctx.stop_outcomes.forget(&uid);

@@ -19,6 +19,7 @@ pub mod events;
 pub mod fetch;
 pub mod fingerprint;
 pub mod health;
+pub mod job_metrics;
 pub mod lease;
 pub mod metrics;
 pub mod naming;

@@ -1,5 +1,5 @@
 //! Operator metrics (prometheus-client): reconciles by result, errors by bounded category, reconcile
-//! duration, leadership. Label values come from enums only.
+//! duration, leadership (label values from enums only), and the per-job series of [`crate::job_metrics`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::error::Category;
+use crate::job_metrics::JobMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
@@ -30,6 +31,8 @@ pub struct Metrics {
     pub errors: Family<CategoryLabel, Counter>,
     pub duration: Histogram,
     pub leader: Gauge,
+    /// Per-job series (see [`crate::job_metrics`]).
+    pub jobs: JobMetrics,
 }
 
 impl Metrics {
@@ -55,7 +58,9 @@ impl Metrics {
             "1 while this replica holds the Lease",
             leader.clone(),
         );
+        let jobs = JobMetrics::register(&mut registry);
         Arc::new(Metrics {
+            jobs,
             registry,
             reconciles,
             errors,

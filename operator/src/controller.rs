@@ -14,12 +14,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use sluice_crds::StreamJob;
-use tokio::sync::watch;
 
 use crate::apply::{ApplyCtx, apply, delete_if_present, publish};
 use crate::build::{self, JobMeta};
 use crate::error::Error;
 use crate::events::Recorder;
+use crate::lease::Leadership;
 use crate::metrics::{Metrics, ResultLabel};
 use crate::naming::FINALIZER;
 use crate::reconcile::{Action, Severity, Transition};
@@ -35,7 +35,7 @@ pub struct Context {
     pub workers: WorkerClient,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    pub leader: watch::Receiver<bool>,
+    pub leader: Leadership,
     pub autoscalers: Autoscalers,
     pub rejections: Rejections,
     pub stop_outcomes: StopOutcomes,
@@ -46,7 +46,7 @@ impl Context {
         client: kube::Client,
         workers: WorkerClient,
         metrics: Arc<Metrics>,
-        leader: watch::Receiver<bool>,
+        leader: Leadership,
         instance: String,
     ) -> Context {
         let recorder = Recorder::new(client.clone(), "sluice-operator", instance);
@@ -185,22 +185,32 @@ async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error>
 }
 
 async fn reconcile(job: Arc<StreamJob>, ctx: Arc<Context>) -> Result<RequeueAction, Error> {
-    if !*ctx.leader.borrow() {
+    if !ctx.leader.is_leading() {
         return Ok(RequeueAction::requeue(Duration::from_secs(5)));
     }
     let _timer = ctx.metrics.timer();
+    let name = job.name_any();
     let ns = job
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<StreamJob> = Api::namespaced(ctx.client.clone(), &ns);
-    let result = finalizer(&api, FINALIZER, job, |event| async {
+    let work = finalizer(&api, FINALIZER, job, |event| async {
         match event {
             Finalizer::Apply(job) => reconcile_live(&job, &ctx).await,
             Finalizer::Cleanup(job) => cleanup(&job, &ctx).await,
         }
-    })
-    .await
-    .map_err(|e| match e {
+    });
+    // Fencing: the moment leadership ends (the renew deadline passed), the reconcile stops where it is —
+    // whatever it would still write (status, pods, a stop-with-savepoint) is left to the new leader.
+    let result = tokio::select! {
+        biased;
+        () = ctx.leader.lost() => {
+            tracing::warn!(job = %name, "leadership lost: reconcile abandoned");
+            return Ok(RequeueAction::requeue(Duration::from_secs(5)));
+        }
+        r = work => r,
+    };
+    let result = result.map_err(|e| match e {
         kube::runtime::finalizer::Error::ApplyFailed(e)
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer(other.to_string()),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 use sluice_operator::controller::{self, Context, Scope};
 use sluice_operator::health::Readiness;
-use sluice_operator::lease::{self, LeaseConfig};
+use sluice_operator::lease::{self, Leadership, LeaseConfig};
 use sluice_operator::metrics::Metrics;
 use sluice_operator::worker_client::WorkerClient;
 
@@ -107,7 +107,7 @@ async fn main() -> ExitCode {
         .clone()
         .or(only_namespace)
         .unwrap_or_else(|| "default".into());
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let leadership = Leadership::elected();
     tokio::spawn(lease::run(
         client.clone(),
         LeaseConfig {
@@ -115,28 +115,20 @@ async fn main() -> ExitCode {
             name: args.lease_name.clone(),
             identity: me.clone(),
         },
-        tx,
+        leadership.clone(),
     ));
-    {
-        let metrics = metrics.clone();
-        let mut rx = rx.clone();
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                metrics.leader.set(i64::from(*rx.borrow()));
-            }
-        });
-    }
     let serve_metrics = metrics.clone();
+    let lead = leadership.clone();
     let addr = args.metrics_addr;
     let readiness = Readiness::new();
     let probe = readiness.clone();
     tokio::spawn(async move {
-        if let Err(e) = sluice_operator::metrics::serve(addr, serve_metrics, probe).await {
+        if let Err(e) = sluice_operator::metrics::serve(addr, serve_metrics, probe, lead).await {
             tracing::error!(error = %e, %addr, "metrics endpoint failed");
         }
     });
     tracing::info!(identity = %me, scope = ?scope, "sluice-operator starting");
-    let ctx = Arc::new(Context::new(client, workers, metrics, rx, me));
+    let ctx = Arc::new(Context::new(client, workers, metrics, leadership, me));
     controller::run_with_readiness(ctx, scope, readiness).await;
     ExitCode::SUCCESS
 }

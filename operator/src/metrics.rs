@@ -111,11 +111,14 @@ impl Drop for ReconcileTimer<'_> {
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` (see [`crate::health`]) until the process ends.
+/// Serves `/metrics`, `/healthz` and `/readyz` (see [`crate::health`]) until the process ends. The leader
+/// gauge is read from `leadership` at each scrape, so a replica whose renew deadline passed (even while it
+/// was stopped) reports 0 at once.
 pub async fn serve(
     addr: std::net::SocketAddr,
     metrics: Arc<Metrics>,
     readiness: crate::health::Readiness,
+    leadership: crate::lease::Leadership,
 ) -> std::io::Result<()> {
     use axum::routing::get;
     let app = axum::Router::new()
@@ -123,7 +126,11 @@ pub async fn serve(
             "/metrics",
             get(move || {
                 let m = metrics.clone();
-                async move { m.encode() }
+                let leading = leadership.is_leading();
+                async move {
+                    m.leader.set(i64::from(leading));
+                    m.encode()
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok" }))

@@ -16,7 +16,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use sluice_crds::{LifecycleState, StreamJob, UpgradeStep};
 use sluice_operator::controller::{Context, Scope, reconcile_live};
-use sluice_operator::lease::{LeaseConfig, try_acquire};
+use sluice_operator::lease::{Elector, Leadership, LeaseConfig};
 use sluice_operator::metrics::Metrics;
 use sluice_operator::worker_client::WorkerClient;
 use sluice_testbed::cache::run_root;
@@ -170,12 +170,11 @@ async fn cel_admission_reconcile_scale_and_lease() {
     );
 
     // Reconcile without the token Secret: the status names the missing reference, nothing is deployed.
-    let (_tx, leader) = tokio::sync::watch::channel(true);
     let ctx = Context::new(
         client.clone(),
         WorkerClient::new().unwrap(),
         Metrics::new(),
-        leader,
+        Leadership::always(),
         "test".into(),
     );
     let current = jobs.get(name).await.unwrap();
@@ -334,9 +333,15 @@ async fn cel_admission_reconcile_scale_and_lease() {
         identity: "b".into(),
         ..a.clone()
     };
-    assert!(try_acquire(&leases, &a).await.unwrap());
-    assert!(!try_acquire(&leases, &b).await.unwrap());
-    assert!(try_acquire(&leases, &a).await.unwrap(), "the holder renews");
+    let (mut a, mut b) = (
+        Elector::new(leases.clone(), a),
+        Elector::new(leases.clone(), b),
+    );
+    assert!(a.round().await.unwrap());
+    assert!(!b.round().await.unwrap());
+    assert!(a.round().await.unwrap(), "the holder renews");
+    // b has seen the Lease change (a's renewal): it waits a whole lease duration from now, on its own clock.
+    assert!(!b.round().await.unwrap());
 }
 
 /// `--watch-namespaces a,b`: the operator reconciles the jobs of both listed namespaces (one controller each)
@@ -358,18 +363,16 @@ async fn the_operator_reconciles_only_its_watch_namespaces() {
         let job: StreamJob = serde_json::from_value(job_json("watched", 1, 4, "15m")).unwrap();
         jobs.create(&PostParams::default(), &job).await.unwrap();
     }
-    let (leader_tx, leader) = tokio::sync::watch::channel(true);
     let ctx = std::sync::Arc::new(Context::new(
         client.clone(),
         WorkerClient::new().unwrap(),
         Metrics::new(),
-        leader,
+        Leadership::always(),
         "watch-namespaces".into(),
     ));
     let scope = Scope::from_list(&[a.as_str(), b.as_str()]);
     let operator = tokio::spawn(async move {
         sluice_operator::controller::run(ctx, scope).await;
-        drop(leader_tx);
     });
     let observed = |ns: &str| {
         let jobs: Api<StreamJob> = Api::namespaced(client.clone(), ns);

@@ -19,6 +19,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, ResourceExt};
 use sluice_crds::{LifecycleState, StreamJob};
 use sluice_operator::controller::{self, Context};
+use sluice_operator::lease::Leadership;
 use sluice_operator::metrics::Metrics;
 use sluice_operator::worker_client::WorkerClient;
 use sluice_testbed::cache::run_root;
@@ -163,18 +164,16 @@ impl OperatorEnv {
 
     /// Runs the operator's controller in this process, always leading, watching the test's namespace.
     pub fn run_operator(&mut self) {
-        let (leader_tx, leader) = tokio::sync::watch::channel(true);
         let ctx = Arc::new(Context::new(
             self.client.clone(),
             WorkerClient::new().unwrap(),
             Metrics::new(),
-            leader,
+            Leadership::always(),
             "e2e".into(),
         ));
         let ns = self.ns.clone();
         let task = tokio::spawn(async move {
             controller::run(ctx, controller::Scope::Namespaces(vec![ns])).await;
-            drop(leader_tx);
         });
         self.operators.push(task.abort_handle());
     }

@@ -3,10 +3,14 @@
 #   1. helm (built from the Go module proxy, cached) lints the chart in both RBAC modes;
 #   2. renders it for each scenario (charts/sluice-operator/ci/*.yaml plus the defaults) and validates every
 #      document with PyYAML: kinds, required fields, exact least-privilege RBAC, hardened pod, NetworkPolicy
-#      ports and peers, the five alert signals, the dashboard JSON;
+#      ports and peers, the five alert signals, honorLabels on the operator's ServiceMonitor, the dashboard JSON;
 #   3. promtool (also from the Go module proxy, cached) checks the alert rules' PromQL;
-#   4. values.schema.json rejects bad values (replicaCount=-1, an unknown scope, a writable root fs, ...);
-#   5. the Argo CD health check and actions (charts/sluice-operator/files/argocd/) pass testbed/argocd/test.lua
+#   4. promtool unit-tests every alert (testbed/chart/alerts_test.yaml, on the cluster scenario's rules with the
+#      default thresholds): each fires on realistic series with its exact labels and annotations and stays
+#      quiet below its threshold, before its `for` and when its guard is false; testbed/chart/check_alert_tests.py
+#      checks that no alert is left without both kinds of case;
+#   5. values.schema.json rejects bad values (replicaCount=-1, an unknown scope, a writable root fs, ...);
+#   6. the Argo CD health check and actions (charts/sluice-operator/files/argocd/) pass testbed/argocd/test.lua
 #      under Debian's lua5.4, and the copies embedded in examples/argocd/argocd-cm.yaml and in the chart's
 #      rendered argocd-customizations ConfigMap are identical to the .lua files.
 #
@@ -107,6 +111,27 @@ for kube in "${KUBE_VERSIONS[@]}"; do
   done
 done
 
+# --- alert unit tests -----------------------------------------------------------------------------------------
+step "promtool test rules (testbed/chart/alerts_test.yaml)"
+# The cluster scenario's rules (every group on, default thresholds), once: the first Kubernetes version's.
+rules="$WORK/cluster-${KUBE_VERSIONS[0]}.yaml.rules.yaml"
+if [ -f "$rules" ]; then
+  # rule_files cannot name a file that exists only while this script runs: the test file says @RULES@.
+  sed "s|@RULES@|$rules|" testbed/chart/alerts_test.yaml > "$WORK/alerts_test.yaml"
+  if "$PROMTOOL" test rules "$WORK/alerts_test.yaml" > "$WORK/promtool-test.log" 2>&1; then
+    ok "promtool test rules: $(grep -c 'eval_time:' "$WORK/alerts_test.yaml") alert cases pass"
+  else
+    sed 's/^/       /' "$WORK/promtool-test.log"; bad "promtool test rules testbed/chart/alerts_test.yaml"
+  fi
+  if "$PY" testbed/chart/check_alert_tests.py "$rules" testbed/chart/alerts_test.yaml > "$WORK/coverage.log" 2>&1; then
+    ok "alert test coverage: $(tail -n 1 "$WORK/coverage.log")"
+  else
+    sed 's/^/       /' "$WORK/coverage.log"; bad "alert test coverage (testbed/chart/check_alert_tests.py)"
+  fi
+else
+  bad "no rendered rules of the cluster scenario (kube ${KUBE_VERSIONS[0]}) to unit-test"
+fi
+
 # --- values.schema.json rejects bad values --------------------------------------------------------------------
 step "values.schema.json and template guards"
 # A good override must pass, or the rejections below would prove nothing.
@@ -126,6 +151,7 @@ rejects=(
   "argocd.customizations.namespace=Argo_CD|namespace"
   "monitoring.prometheusRule.thresholds.busyMsPerSecond=2000|busyMsPerSecond"
   "monitoring.prometheusRule.thresholds.consumerLagFor=5 minutes|consumerLagFor"
+  "monitoring.prometheusRule.thresholds.checkpointDurationSeconds=120|checkpointDurationSeconds"
 )
 for r in "${rejects[@]}"; do
   IFS='|' read -r set key <<< "$r"

@@ -146,7 +146,9 @@ pub fn observe(
             .and_then(|j| j.last_checkpoint.as_ref())
             .map(|c| c.id.clone()),
         checkpoint_interval_secs: spec.job.state.checkpoint_interval.as_millis() as f64 / 1000.0,
-        savepoint_failures: count("SavepointFailed") + count("SavepointExpired"),
+        // A savepoint a worker reports failed or that outlives `savepoints.timeout`; `SavepointExpired` is the
+        // retention policy retiring an old savepoint, not a failure.
+        savepoint_failures: count("SavepointFailed"),
         rollbacks: count("RollbackStarted"),
         restarts: count("WorkerRestarted"),
         upgrade_ended,
@@ -211,7 +213,7 @@ impl JobMetrics {
         );
         r.register(
             "job_savepoint_failures",
-            "Savepoints that failed or expired",
+            "Savepoints that failed or timed out",
             m.savepoint_failures.clone(),
         );
         r.register(

@@ -217,6 +217,9 @@ if monitoring:
     sm = one("ServiceMonitor")
     need(all(svc["metadata"]["labels"].get(k) == v for k, v in sm.get("spec", {}).get("selector", {}).get("matchLabels", {}).items()),
          "ServiceMonitor does not select the metrics Service")
+    # The operator's per-job series carry the StreamJob's namespace; the lifecycle alerts group by it.
+    need(all(e.get("honorLabels") is True for e in sm.get("spec", {}).get("endpoints", [])),
+         "ServiceMonitor without honorLabels: the job series' namespace would become exported_namespace")
 
 for p in problems:
     print(p)

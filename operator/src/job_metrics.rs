@@ -287,6 +287,26 @@ impl JobMetrics {
         }
     }
 
+    /// Removes every job series: a replica that stops leading stops reconciling, so what it recorded would
+    /// only go stale (the new leader exports the jobs from then on).
+    pub fn clear(&self) {
+        self.state.clear();
+        for family in [
+            &self.last_savepoint,
+            &self.last_checkpoint,
+            &self.checkpoint_interval,
+        ] {
+            family.clear();
+        }
+        for family in [&self.savepoint_failures, &self.rollbacks, &self.restarts] {
+            family.clear();
+        }
+        self.checkpoints_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
     /// Removes a deleted job's series.
     pub fn forget(&self, job: &JobLabels) {
         for (_, name) in STATES {

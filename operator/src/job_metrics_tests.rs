@@ -145,6 +145,9 @@ fn series_per_job_follow_the_observations_and_go_with_the_job() {
     m.forget(&job);
     let text = encode(&registry);
     assert!(!text.contains("streamjob=\"score\""), "{text}");
+    m.record(&job, &o, at(80));
+    m.clear();
+    assert!(!encode(&registry).contains("streamjob=\"score\""));
 }
 
 fn encode(registry: &Registry) -> String {

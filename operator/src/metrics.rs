@@ -113,7 +113,7 @@ impl Drop for ReconcileTimer<'_> {
 
 /// Serves `/metrics`, `/healthz` and `/readyz` (see [`crate::health`]) until the process ends. The leader
 /// gauge is read from `leadership` at each scrape, so a replica whose renew deadline passed (even while it
-/// was stopped) reports 0 at once.
+/// was stopped) reports 0 at once, and a replica that is not leading exports no per-job series.
 pub async fn serve(
     addr: std::net::SocketAddr,
     metrics: Arc<Metrics>,
@@ -129,6 +129,9 @@ pub async fn serve(
                 let leading = leadership.is_leading();
                 async move {
                     m.leader.set(i64::from(leading));
+                    if !leading {
+                        m.jobs.clear();
+                    }
                     m.encode()
                 }
             }),

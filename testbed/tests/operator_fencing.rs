@@ -44,7 +44,11 @@ async fn new_generation(env: &OperatorEnv, nonce: i64) -> i64 {
     let patch = serde_json::json!({"spec": {"checkpointTriggerNonce": nonce}});
     let job = env
         .jobs()
-        .patch(common::JOB_NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            common::JOB_NAME,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await
         .unwrap();
     let generation = job.metadata.generation.unwrap();

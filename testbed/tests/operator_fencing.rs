@@ -70,24 +70,13 @@ async fn a_leader_paused_past_its_lease_resumes_fenced() {
     let dir = run_root().join(unique_name("opfence-run"));
     std::fs::create_dir_all(&dir).unwrap();
     let lease = unique_name("sluice-operator");
-    let mut ops = vec![start_operator(&env, &dir, "fence-a", &lease)];
-    wait_sole_leader(
-        &env,
-        &lease,
-        &mut ops,
-        Some("fence-a"),
-        Duration::from_secs(60),
-    )
-    .await;
-    ops.push(start_operator(&env, &dir, "fence-b", &lease));
-    wait_sole_leader(
-        &env,
-        &lease,
-        &mut ops,
-        Some("fence-a"),
-        Duration::from_secs(60),
-    )
-    .await;
+    // fence-a starts first and leads; fence-b joins as the standby.
+    let mut ops = Vec::new();
+    for id in ["fence-a", "fence-b"] {
+        ops.push(start_operator(&env, &dir, id, &lease));
+        let leader = Some("fence-a");
+        wait_sole_leader(&env, &lease, &mut ops, leader, Duration::from_secs(60)).await;
+    }
     // A suspended job: reconciled and given a status like any other, with no workers to run.
     let suspended = serde_json::json!({"spec": {"state": "suspended"}});
     env.jobs()

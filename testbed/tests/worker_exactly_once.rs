@@ -339,6 +339,64 @@ fn rescale_fences_the_old_assignment_and_keeps_exactly_once() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Input written by producers with each compression codec Kafka offers — gzip, snappy, lz4 and zstd, in turn
+/// per chunk of records — is read: one worker processes all of it, exactly once.
+#[test]
+fn input_in_every_compression_codec_is_read() {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let bed = TestBed::with_kafka().unwrap();
+    let tmp = tempfile_dir();
+    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let codecs = ["gzip", "snappy", "lz4", "zstd"];
+    let producers: Vec<ThreadedProducer<DefaultProducerContext>> = codecs
+        .iter()
+        .map(|codec| {
+            ClientConfig::new()
+                .set("bootstrap.servers", bed.kafka_bootstrap())
+                .set("enable.idempotence", "true")
+                .set("compression.type", *codec)
+                .create()
+                .unwrap()
+        })
+        .collect();
+    let generator = GeneratorConfig {
+        seed: 21,
+        cards: 400,
+        partitions: PARTITIONS as u32,
+        authorizations: 2_000,
+        events_per_second: 400,
+        ..GeneratorConfig::default()
+    };
+    let records: Vec<_> = sluice_generator::Generator::new(generator).collect();
+    // Chunks in order, each flushed before the next codec's, so every partition keeps the generator's order.
+    for (i, chunk) in records.chunks(250).enumerate() {
+        let producer = &producers[i % codecs.len()];
+        for rec in chunk {
+            let topic = sluice_worker::kafka::clients::input_topic(&job.job.topics, rec.topic);
+            let record = BaseRecord::to(topic)
+                .partition(rec.partition)
+                .key(&rec.key[..])
+                .payload(&rec.value[..]);
+            producer.send(record).map_err(|(e, _)| e).unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+    assert!(
+        records.len() > 2 * 250 * codecs.len(),
+        "every codec wrote at least two chunks"
+    );
+
+    let config = job.worker_config(0, &[0, 1, 2, 3]);
+    let worker = job.start_worker(0, &config, None);
+    job.run_to_end(vec![worker], Duration::from_secs(120));
+    let report = job.verify();
+    assert_eq!(report.unprocessed_records, 0, "{report:#?}");
+    assert_eq!(report.input_records, records.len() as u64, "{report:#?}");
+    assert!(report.ok(), "{report:#?}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 fn tempfile_dir() -> PathBuf {
     let dir = sluice_testbed::cache::run_root().join(unique_name("eos-test"));
     std::fs::create_dir_all(&dir).unwrap();

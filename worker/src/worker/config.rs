@@ -107,8 +107,34 @@ pub enum WorkerConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{env}={value:?}: {reason}")]
+    EnvValue {
+        env: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ConfigError>),
+}
+
+/// `SLUICE_WORKER_PARTITIONS`: comma-separated partition numbers, each once. Anything else is an error — a
+/// silently dropped entry would leave a partition without its worker.
+fn parse_partitions(raw: &str) -> Result<Vec<i32>, String> {
+    let mut out = Vec::new();
+    for entry in raw.split(',').map(str::trim) {
+        let p = entry
+            .parse::<i32>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| {
+                format!("{entry:?} is not a partition number; write comma-separated numbers ≥ 0, e.g. \"0,1,2\"")
+            })?;
+        if out.contains(&p) {
+            return Err(format!("partition {p} is listed twice"));
+        }
+        out.push(p);
+    }
+    Ok(out)
 }
 
 impl WorkerConfig {
@@ -131,7 +157,7 @@ impl WorkerConfig {
                 path: shown,
                 source,
             })?;
-        cfg.apply_env(|k| std::env::var(k).ok());
+        cfg.apply_env(|k| std::env::var(k).ok())?;
         // Validated before the secret files are read: the file may not carry secrets itself, and the
         // credentials read below are added only after that check.
         let errs = cfg.validate();
@@ -142,7 +168,7 @@ impl WorkerConfig {
         Ok(cfg)
     }
 
-    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), WorkerConfigError> {
         if let Some(b) = get(worker_env::KAFKA_BOOTSTRAP) {
             let kafka = self
                 .job
@@ -157,7 +183,12 @@ impl WorkerConfig {
             self.worker.identity = id;
         }
         if let Some(p) = get(worker_env::WORKER_PARTITIONS) {
-            self.worker.partitions = p.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+            self.worker.partitions =
+                parse_partitions(&p).map_err(|reason| WorkerConfigError::EnvValue {
+                    env: worker_env::WORKER_PARTITIONS,
+                    value: p.clone(),
+                    reason,
+                })?;
         }
         if let Some(d) = get(worker_env::STATE_DIR) {
             self.job.state.dir = d;
@@ -195,6 +226,7 @@ impl WorkerConfig {
         if let Some(m) = non_empty(worker_env::MODEL_PATH) {
             self.job.model_path = Some(m);
         }
+        Ok(())
     }
 
     /// Kafka SASL credentials from files (a mounted Secret, see `spec.kafkaAuth.saslSecret`):
@@ -316,9 +348,22 @@ mod tests {
             "SLUICE_WORKER_PARTITIONS" => Some("2, 3".into()),
             "SLUICE_KAFKA_BOOTSTRAP" => Some("127.0.0.2:1".into()),
             _ => None,
-        });
+        })
+        .unwrap();
         assert_eq!(cfg.worker.partitions, vec![2, 3]);
         assert_eq!(cfg.job.kafka.unwrap().bootstrap_servers, "127.0.0.2:1");
+    }
+
+    #[test]
+    fn a_malformed_partition_list_is_an_error_naming_the_variable() {
+        for bad in ["2,x", "2,,3", "", "-1", "3,3", "1;2"] {
+            let mut cfg: WorkerConfig = serde_norway::from_str(YAML).unwrap();
+            let err = cfg
+                .apply_env(|k| (k == "SLUICE_WORKER_PARTITIONS").then(|| bad.to_string()))
+                .unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with("SLUICE_WORKER_PARTITIONS="), "{bad}: {msg}");
+        }
     }
 
     #[test]

@@ -374,7 +374,15 @@ fn helm_install(cluster: &RealCluster) -> (String, String) {
 fn least_privilege(cluster: &RealCluster, operator_ns: &str, other_ns: &str) {
     let can = |sa: &str, ns: Option<&str>, verb: &str, resource: &str| -> bool {
         let who = format!("--as=system:serviceaccount:{operator_ns}:{sa}");
+        // `pods/exec` to can-i is a pod *named* exec: a subresource goes in `--subresource`.
+        let (resource, sub) = match resource.split_once('/') {
+            Some((r, sub)) => (r, Some(sub)),
+            None => (resource, None),
+        };
         let mut args = vec!["auth", "can-i", verb, resource, who.as_str()];
+        if let Some(sub) = sub {
+            args.extend(["--subresource", sub]);
+        }
         match ns {
             Some(ns) => args.extend(["-n", ns]),
             None => args.push("--all-namespaces"),
@@ -446,16 +454,10 @@ fn least_privilege(cluster: &RealCluster, operator_ns: &str, other_ns: &str) {
         "{}",
         String::from_utf8_lossy(&rendered.stderr)
     );
-    let out = apply(
-        cluster,
-        operator_ns,
-        &String::from_utf8_lossy(&rendered.stdout),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The objects name their namespaces (the operator's and each watched one): applied without `-n`.
+    let manifest = cluster.node_dir().join(unique_name("scoped-rbac.yaml"));
+    std::fs::write(&manifest, &rendered.stdout).unwrap();
+    kubectl_ok(cluster, &["apply", "-f", manifest.to_str().unwrap()]);
     let sa = "scoped-sluice-operator";
     for ns in [a.as_str(), b.as_str()] {
         assert!(

@@ -22,12 +22,19 @@ pub fn binary(name: &str) -> Result<PathBuf, TestBedError> {
     }
 }
 
-/// Sends SIGTERM (a polite stop) to `pid` through the `kill` utility.
-pub fn terminate(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
+/// Sends `sig` (`-TERM`, `-KILL`, `-STOP`, `-CONT`, …) to `pid` through the `kill` utility (the workspace
+/// forbids `unsafe`); false when it could not be delivered (e.g. a stale pid).
+pub fn signal(pid: u32, sig: &str) -> bool {
+    std::process::Command::new("kill")
+        .arg(sig)
         .arg(pid.to_string())
-        .status();
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Sends SIGTERM (a polite stop) to `pid`.
+pub fn terminate(pid: u32) {
+    signal(pid, "-TERM");
 }
 
 /// Runs the `sluice` CLI with the test bed's S3 credentials and returns its stdout; a non-zero exit is an

@@ -132,13 +132,9 @@ async fn worker_pids(env: &OperatorEnv) -> Vec<(String, i32)> {
         .collect()
 }
 
-/// SIGKILL through kill(1) (the workspace forbids `unsafe`); a stale pid only makes it fail.
+/// SIGKILL; a stale pid only makes it fail.
 fn sigkill(pid: i32) -> bool {
-    std::process::Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .status()
-        .is_ok_and(|s| s.success())
+    u32::try_from(pid).is_ok_and(|pid| sluice_testbed::binaries::signal(pid, "-KILL"))
 }
 
 fn operators(env: &OperatorEnv, dir: &Path, lease: &str, crash: &str) -> Vec<OperatorProcess> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::OperatorEnv;
 use common::operators::{
-    OperatorProcess, leader_gauge, lease_holder, start_operator, wait_sole_leader,
+    OperatorProcess, leader_gauge, lease_holder, metric, start_operator, wait_sole_leader,
 };
 use kube::api::{Patch, PatchParams, PostParams};
 use sluice_testbed::cache::run_root;
@@ -24,18 +24,11 @@ const JOB_YAML: &str = "commitInterval: 100ms\nstate:\n  checkpointInterval: 2s\
 
 /// `sluice_operator_reconciles_total{result="ok"}` of a running operator.
 async fn ok_reconciles(op: &OperatorProcess) -> Option<u64> {
-    let text = reqwest::get(&op.metrics).await.ok()?.text().await.ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("sluice_operator_reconciles_total{result=\"ok\"} "))
-        .and_then(|v| v.trim().parse().ok())
+    metric(op, "sluice_operator_reconciles_total{result=\"ok\"}").await
 }
 
 fn signal(op: &OperatorProcess, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, &op.process.pid().to_string()])
-        .status()
-        .unwrap()
-        .success();
+    let ok = sluice_testbed::binaries::signal(op.process.pid(), sig);
     assert!(ok, "kill {sig} {}", op.identity);
 }
 

@@ -71,12 +71,18 @@ pub async fn is_ready(op: &OperatorProcess) -> bool {
         .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
 }
 
-/// `sluice_operator_leader` of a running operator (None while its endpoint does not answer).
-pub async fn leader_gauge(op: &OperatorProcess) -> Option<i64> {
+/// The value of the series `series` (name and labels, exactly as exposed) of a running operator (None while
+/// its endpoint does not answer or the series is absent).
+pub async fn metric<T: std::str::FromStr>(op: &OperatorProcess, series: &str) -> Option<T> {
     let text = reqwest::get(&op.metrics).await.ok()?.text().await.ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("sluice_operator_leader "))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// `sluice_operator_leader` of a running operator (None while its endpoint does not answer).
+pub async fn leader_gauge(op: &OperatorProcess) -> Option<i64> {
+    metric(op, "sluice_operator_leader").await
 }
 
 pub async fn lease_holder(env: &OperatorEnv, name: &str) -> Option<(String, i32)> {

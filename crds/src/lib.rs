@@ -3,11 +3,13 @@
 //! no I/O.
 
 pub mod autoscaler;
+pub mod pod_template;
 pub mod stream_job;
 pub mod stream_job_schema;
 pub mod stream_job_status;
 pub mod stream_job_types;
 
+pub use pod_template::{PodTemplate, PodTemplateMetadata};
 pub use sluice_api::{
     ConfigError, JobConfig, Millis, StoreUri, assignment, audit, control, crash_point, duration,
     job_config, manifest, secrets, snapshot_layout, store_uri, worker_env,

@@ -8,14 +8,13 @@
 //! Admission rules live in the schema as CEL (`x-kubernetes-validations`, see [`crate::stream_job_schema`]);
 //! rules that need the cluster (Secrets exist, partitions really exist) become status conditions.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{PodSecurityContext, ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::duration::Millis;
 use crate::job_config::JobConfig;
+use crate::pod_template::PodTemplate;
 pub use crate::stream_job_status::*;
 pub use crate::stream_job_types::*;
 
@@ -140,9 +139,10 @@ pub struct StreamJobSpec {
     /// The workers' log level and format (a change restarts the workers through the upgrade mode).
     #[serde(default)]
     pub logging: LoggingSpec,
-    /// Extra settings for the worker pods.
+    /// The worker pods' template: labels, annotations and a Kubernetes PodSpec merged over the pod the
+    /// operator builds (see `PodTemplate`).
     #[serde(default)]
-    pub pod_template: PodTemplateOverrides,
+    pub pod_template: PodTemplate,
 }
 
 /// Container image pull policy.
@@ -151,33 +151,6 @@ pub enum ImagePullPolicy {
     Always,
     IfNotPresent,
     Never,
-}
-
-/// Extra labels, annotations and scheduling settings merged into every worker pod.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PodTemplateOverrides {
-    /// Extra pod labels (the operator's own labels win on conflict).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// Extra pod annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    /// Node selector of the worker pods.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub node_selector: BTreeMap<String, String>,
-    /// Tolerations of the worker pods.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tolerations: Vec<Toleration>,
-    /// Pod security context. Absent: non-root (uid 65532), fsGroup 65532, RuntimeDefault seccomp.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<PodSecurityContext>,
-    /// Service account of the worker pods (they need no Kubernetes API access).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_account_name: Option<String>,
-    /// Priority class of the worker pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority_class_name: Option<String>,
 }
 
 impl StreamJobSpec {

@@ -43,7 +43,7 @@ fn observed_pod(pod: &Pod) -> Option<ObservedPod> {
         name,
         ordinal,
         hash: pod.annotations().get(naming::HASH_ANNOTATION).cloned(),
-        phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
+        phase: pod_health::worker_phase(pod),
         ready,
         restarts,
         ip: status.and_then(|s| s.pod_ip.clone()),

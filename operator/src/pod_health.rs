@@ -4,7 +4,8 @@
 
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod, PodCondition};
 
-use crate::reconcile::PodTrouble;
+use crate::build::pod::WORKER_CONTAINER;
+use crate::reconcile::{PodPhase, PodTrouble};
 
 /// Waiting reasons of a container that is on its way up: not trouble.
 const STARTING: [&str; 2] = ["ContainerCreating", "PodInitializing"];
@@ -119,6 +120,25 @@ pub fn disruption(pod: &Pod) -> Option<String> {
             .clone()
             .unwrap_or_else(|| "DisruptionTarget".into())
     })
+}
+
+/// The pod's phase as far as the worker goes: a worker container that exited 0 (after stop-with-savepoint;
+/// `restartPolicy: OnFailure` never restarts it) is done even while a plain sidecar keeps the pod Running.
+pub fn worker_phase(pod: &Pod) -> PodPhase {
+    let status = pod.status.as_ref();
+    let phase = PodPhase::parse(status.and_then(|s| s.phase.as_deref()));
+    let worker_exited_0 = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| c.name == WORKER_CONTAINER)
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref())
+        .any(|t| t.exit_code == 0);
+    if phase == PodPhase::Running && worker_exited_0 {
+        PodPhase::Succeeded
+    } else {
+        phase
+    }
 }
 
 #[cfg(test)]
@@ -238,5 +258,29 @@ mod tests {
         let t = trouble(&p).unwrap();
         assert_eq!(t.reason, "Unschedulable");
         assert_eq!(t.message, "0/1 nodes are available: 1 Insufficient memory.");
+    }
+
+    #[test]
+    fn a_worker_that_exited_0_beside_a_running_sidecar_is_done() {
+        let statuses = |worker_state: serde_json::Value| {
+            pod(serde_json::json!({
+                "phase": "Running",
+                "containerStatuses": [
+                    {"name": "worker", "image": "w", "imageID": "", "ready": false, "restartCount": 0,
+                     "state": worker_state},
+                    {"name": "shipper", "image": "s", "imageID": "", "ready": true, "restartCount": 0,
+                     "state": {"running": {}}}],
+            }))
+        };
+        let exited_0 =
+            statuses(serde_json::json!({"terminated": {"exitCode": 0, "reason": "Completed"}}));
+        assert_eq!(worker_phase(&exited_0), PodPhase::Succeeded);
+        let crashed =
+            statuses(serde_json::json!({"terminated": {"exitCode": 1, "reason": "Error"}}));
+        assert_eq!(worker_phase(&crashed), PodPhase::Running);
+        assert_eq!(
+            worker_phase(&statuses(serde_json::json!({"running": {}}))),
+            PodPhase::Running
+        );
     }
 }

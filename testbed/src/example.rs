@@ -79,11 +79,11 @@ pub fn localize(local: &Localization<'_>) -> serde_norway::Value {
     doc
 }
 
-/// The node labels the example's `podTemplate.nodeSelector` asks for, as `key=value` (a real node must carry
+/// The node labels the example's `podTemplate.spec.nodeSelector` asks for, as `key=value` (a real node must carry
 /// them for the scheduler to place the workers; the example's tolerations are for the pool's taint).
 pub fn example_node_labels() -> Vec<String> {
     let doc: serde_norway::Value = serde_norway::from_str(EXAMPLE_YAML).unwrap_or_default();
-    doc["spec"]["podTemplate"]["nodeSelector"]
+    doc["spec"]["podTemplate"]["spec"]["nodeSelector"]
         .as_mapping()
         .map(|m| {
             m.iter()

@@ -710,6 +710,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     assert_event(cluster, &ns, "FinalSavepoint", &format!("s3://{bucket}/"));
     wait_pods_gone(cluster, &ns);
     oom_killed(cluster, worker_image, &bootstrap, &endpoint, &bucket, &dir);
+    pod_template_job(cluster, worker_image, &bootstrap, &endpoint, &bucket, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -759,6 +760,113 @@ fn oom_killed(
         cluster,
         &["-n", &ns, "delete", "streamjob/fraud", "--timeout=60s"],
     );
+    wait_pods_gone(cluster, &ns);
+}
+
+/// `spec.podTemplate` on a real node, in a `restricted` namespace: a plain sidecar and a native one (the pause
+/// image, neither with a security context), env from a ConfigMap and a scratch volume. The merged pod is
+/// admitted and runs; a template change is a savepoint upgrade that completes although the plain sidecar
+/// keeps the pod Running after the worker exited; a template that sets the worker's command is refused with
+/// that field while the running pod stays as it is.
+fn pod_template_job(
+    cluster: &RealCluster,
+    worker_image: &str,
+    bootstrap: &str,
+    s3_endpoint: &str,
+    bucket: &str,
+    dir: &std::path::Path,
+) {
+    let h = JobHarness::new(bootstrap, &dir.join("template"), 2, "").unwrap();
+    let ns = example_namespace(cluster, "template", &h.token, FRAUD_V1_YAML);
+    let team = "--from-literal=TEAM=payments-risk";
+    kubectl_ok(
+        cluster,
+        &["-n", &ns, "create", "configmap", "extra-env", team],
+    );
+    let local = Localization {
+        name: "fraud",
+        namespace: &ns,
+        image: worker_image,
+        job: &h.job,
+        bootstrap,
+        bucket,
+        s3_endpoint,
+    };
+    let pause = cluster.pause_image();
+    let job = |note: &str, command: Option<&str>| {
+        let mut worker = serde_json::json!({
+            "name": "worker",
+            "env": [{"name": "TEMPLATE_NOTE", "value": note}],
+            "envFrom": [{"configMapRef": {"name": "extra-env"}}],
+            "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+        });
+        if let Some(command) = command {
+            worker["command"] = serde_json::json!([command]);
+        }
+        let spec = serde_json::json!({
+            "containers": [worker, {"name": "idle", "image": pause}],
+            "initContainers": [{"name": "native-idle", "image": pause, "restartPolicy": "Always"}],
+            "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "16Mi"}}],
+        });
+        let mut doc = localize(&local);
+        doc["spec"]["parallelism"] = 1.into();
+        doc["spec"]["partitions"] = 2.into();
+        doc["spec"]["deletion"]["finalSavepoint"] = false.into();
+        doc["spec"]["podTemplate"]["spec"] = serde_norway::to_value(spec).unwrap();
+        serde_norway::to_string(&doc).unwrap()
+    };
+    let sj = "streamjob/fraud";
+    let steady = "{.status.lifecycleState}/{.status.parallelism}";
+    let running = |v: &str| v == "RUNNING/1" || v == "STABLE/1";
+    let pod = "pod/fraud-worker-0";
+    let note = "{.spec.containers[?(@.name==\"worker\")].env[?(@.name==\"TEMPLATE_NOTE\")].value}";
+
+    apply_ok(cluster, &ns, &job("v1", None));
+    wait_for(cluster, &ns, sj, steady, Duration::from_secs(300), running);
+    let names = "{.spec.containers[*].name}/{.spec.initContainers[*].name}";
+    assert_eq!(
+        kubectl_jsonpath(cluster, &ns, pod, names),
+        "worker idle/native-idle"
+    );
+    let started =
+        "{.status.containerStatuses[*].started}/{.status.initContainerStatuses[*].started}";
+    assert_eq!(
+        kubectl_jsonpath(cluster, &ns, pod, started),
+        "true true/true"
+    );
+    let env_from = "{.spec.containers[0].envFrom[0].configMapRef.name}";
+    assert_eq!(kubectl_jsonpath(cluster, &ns, pod, env_from), "extra-env");
+
+    apply_ok(cluster, &ns, &job("v2", None));
+    let last_savepoint = "{.status.savepoints[-1:].trigger}";
+    let upgraded = |t: &str| t == "upgrade";
+    wait_for(
+        cluster,
+        &ns,
+        sj,
+        last_savepoint,
+        Duration::from_secs(180),
+        upgraded,
+    );
+    wait_for(cluster, &ns, sj, steady, Duration::from_secs(300), running);
+    wait_for(cluster, &ns, pod, note, Duration::from_secs(60), |v| {
+        v == "v2"
+    });
+    let hash = "{.metadata.annotations.sluice\\.dev/deploy-hash}";
+    let deployed = kubectl_jsonpath(cluster, &ns, pod, hash);
+
+    apply_ok(cluster, &ns, &job("v3", Some("/bin/sh")));
+    let field = "spec.podTemplate.spec.containers[0].command";
+    wait_degraded(
+        cluster,
+        &ns,
+        &["InvalidSpec"],
+        Duration::from_secs(60),
+        &[field],
+    );
+    assert_eq!(kubectl_jsonpath(cluster, &ns, pod, note), "v2");
+    assert_eq!(kubectl_jsonpath(cluster, &ns, pod, hash), deployed);
+    kubectl_ok(cluster, &["-n", &ns, "delete", sj, "--timeout=60s"]);
     wait_pods_gone(cluster, &ns);
 }
 

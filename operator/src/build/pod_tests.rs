@@ -194,3 +194,118 @@ fn an_ordinal_beyond_the_parallelism_is_an_error_not_an_idle_worker() {
         "{err}"
     );
 }
+
+#[test]
+fn the_pod_template_is_merged_over_the_operators_pod() {
+    let mut s = spec();
+    s.pod_template = serde_json::from_value(serde_json::json!({
+        "metadata": {"labels": {"team": "risk", "sluice.dev/job": "other"}},
+        "spec": {
+            "securityContext": {"fsGroup": 2000},
+            "containers": [
+                {"name": "shipper", "image": "shipper:1", "securityContext": {"readOnlyRootFilesystem": true}},
+                {"name": "worker", "env": [{"name": "TZ", "value": "UTC"}],
+                 "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}},
+                 "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                 "readinessProbe": {"periodSeconds": 2}}
+            ],
+            "initContainers": [{"name": "proxy", "image": "proxy:1", "restartPolicy": "Always"}],
+            "volumes": [{"name": "scratch", "emptyDir": {}}],
+            "terminationGracePeriodSeconds": 120
+        }
+    }))
+    .unwrap();
+    let p = pod(&job_meta(), &deployment(s), 0).unwrap();
+    let labels = p.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels["team"], "risk");
+    assert_eq!(
+        labels["sluice.dev/job"], "fraud",
+        "the operator's label wins"
+    );
+    let ps = p.spec.unwrap();
+    let names: Vec<&str> = ps.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["worker", "shipper"], "the worker stays first");
+    let worker = &ps.containers[0];
+    let env: Vec<&str> = worker
+        .env
+        .iter()
+        .flatten()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert!(
+        env.contains(&"TZ") && env.contains(&"SLUICE_WORKER_IDENTITY"),
+        "{env:?}"
+    );
+    assert!(worker.command.is_some());
+    let mounts: Vec<&str> = worker
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.mount_path.as_str())
+        .collect();
+    assert!(
+        mounts.contains(&"/scratch") && mounts.contains(&"/etc/sluice"),
+        "{mounts:?}"
+    );
+    let probe = worker.readiness_probe.as_ref().unwrap();
+    assert_eq!(probe.period_seconds, Some(2));
+    assert!(probe.http_get.is_some(), "the probe's target stays");
+    // A partial container security context is merged with the restricted defaults.
+    let ctx = worker.security_context.as_ref().unwrap();
+    let caps = ctx.capabilities.as_ref().unwrap();
+    assert_eq!(
+        caps.add.as_deref(),
+        Some(&["NET_BIND_SERVICE".to_string()][..])
+    );
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!(ctx.read_only_root_filesystem, Some(true));
+    // Added containers meet `restricted` without saying so.
+    for c in [&ps.containers[1], &ps.init_containers.as_ref().unwrap()[0]] {
+        let ctx = c.security_context.as_ref().unwrap();
+        assert_eq!(ctx.allow_privilege_escalation, Some(false), "{}", c.name);
+        let drop = ctx.capabilities.as_ref().and_then(|c| c.drop.clone());
+        assert_eq!(drop, Some(vec!["ALL".to_string()]), "{}", c.name);
+    }
+    let pod_ctx = ps.security_context.unwrap();
+    assert_eq!(pod_ctx.fs_group, Some(2000));
+    assert_eq!(pod_ctx.run_as_non_root, Some(true));
+    assert!(pod_ctx.seccomp_profile.is_some());
+    let volumes: Vec<&str> = ps
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert!(
+        volumes.contains(&"scratch") && volumes.contains(&"state"),
+        "{volumes:?}"
+    );
+    assert_eq!(ps.termination_grace_period_seconds, Some(120));
+    assert_eq!(ps.restart_policy.as_deref(), Some("OnFailure"));
+}
+
+#[test]
+fn every_volume_the_operator_mounts_is_reserved() {
+    let mut s = spec();
+    s.control_api =
+        serde_json::from_value(serde_json::json!({"tokenSecret": {"name": "t", "key": "token"}}))
+            .unwrap();
+    s.model = serde_json::from_value(
+        serde_json::json!({"configMap": {"name": "m", "key": "model.yaml"}}),
+    )
+    .unwrap();
+    s.kafka_auth = serde_json::from_value(
+        serde_json::json!({"tlsSecret": {"name": "tls"}, "saslSecret": {"name": "sasl"}}),
+    )
+    .unwrap();
+    let p = pod(&job_meta(), &deployment(s), 0).unwrap();
+    let volumes = p.spec.unwrap().volumes.unwrap();
+    assert_eq!(volumes.len(), super::pod::OPERATOR_VOLUMES.len());
+    for v in volumes {
+        assert!(
+            super::pod::OPERATOR_VOLUMES.contains(&v.name.as_str()),
+            "{}",
+            v.name
+        );
+    }
+}

@@ -10,6 +10,7 @@ use sluice_crds::assignment::assign_partitions;
 use sluice_crds::snapshot_layout::Layout;
 use sluice_crds::{StoreUri, StreamJobSpec};
 
+use super::pod_template::{self, WorkerTemplate};
 use crate::fingerprint;
 use crate::reconcile::Problem;
 
@@ -23,6 +24,8 @@ pub struct ValidatedJob {
     /// The partitions of each worker, by ordinal: `parallelism` lists, none empty.
     assignment: Vec<Vec<i32>>,
     checkpoint_store: Option<StoreUri>,
+    /// `spec.podTemplate`, parsed and checked.
+    pod_template: WorkerTemplate,
     /// The spec as `status.lastReconciledSpec` / `lastStableSpec` store it.
     spec_json: String,
     /// What the deployment fingerprint hashes (see [`fingerprint`]).
@@ -41,6 +44,7 @@ impl ValidatedJob {
                     .map_err(|e| vec![problem("spec.job.state.checkpointStore", e.to_string())])?,
             ),
         };
+        let pod_template = pod_template::resolve(&spec)?;
         let unserializable = |e: serde_json::Error| vec![problem("spec", e.to_string())];
         let spec_json = serde_json::to_string(&spec).map_err(unserializable)?;
         let deploy_json = fingerprint::deploy_relevant_json(&spec).map_err(unserializable)?;
@@ -50,6 +54,7 @@ impl ValidatedJob {
             parallelism,
             partitions,
             checkpoint_store,
+            pod_template,
             spec_json,
             deploy_json,
         })
@@ -85,6 +90,11 @@ impl ValidatedJob {
     pub fn partitions_of(&self, ordinal: u32) -> Option<&[i32]> {
         let index = usize::try_from(ordinal).ok()?;
         self.assignment.get(index).map(Vec::as_slice)
+    }
+
+    /// The pod template merged over every worker pod.
+    pub fn pod_template(&self) -> &WorkerTemplate {
+        &self.pod_template
     }
 
     pub fn checkpoint_store(&self) -> Option<&StoreUri> {

@@ -5,10 +5,14 @@
 //! A job with problems keeps running what is deployed; nothing new rolls out.
 
 mod job;
+mod pod_template;
+#[cfg(test)]
+mod pod_template_tests;
 #[cfg(test)]
 mod tests;
 
 pub use job::ValidatedJob;
+pub use pod_template::WorkerTemplate;
 
 use sluice_crds::StreamJobSpec;
 use sluice_crds::control::WorkerStatus;
@@ -44,6 +48,9 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
         })
         .collect();
     if let Err(problems) = job::worker_counts(spec) {
+        out.extend(problems);
+    }
+    if let Err(problems) = pod_template::resolve(spec) {
         out.extend(problems);
     }
     if let Some(level) = &spec.logging.level

@@ -44,7 +44,7 @@ pub(super) fn container(
     mounts: Vec<VolumeMount>,
 ) -> Container {
     Container {
-        name: "worker".into(),
+        name: super::WORKER_CONTAINER.into(),
         image: Some(spec.image.clone()),
         image_pull_policy: spec.image_pull_policy.map(|p| format!("{p:?}")),
         command: Some(vec![
@@ -78,7 +78,7 @@ pub(super) fn container(
     }
 }
 
-/// The pod's security context: the user's `podTemplate.securityContext` with every field it leaves unset
+/// The pod's security context: the pod template's `securityContext` with every field it leaves unset
 /// taken from the defaults, which meet the `restricted` Pod Security level (non-root uid/gid 65532, the
 /// runtime's default seccomp profile). Filling in rather than replacing keeps a user who sets only, say,
 /// `fsGroup` inside `restricted`; a field the user sets explicitly is kept as given.

@@ -6,14 +6,18 @@
 
 mod container;
 mod env;
+mod template;
 mod volumes;
 
 pub use container::pod_security;
 pub use env::fence_ids;
+pub use volumes::{CONFIG_DIR, KAFKA_SASL_DIR, KAFKA_TLS_DIR, OPERATOR_VOLUMES, TOKEN_DIR};
+
+/// The worker container's name (a pod template's container of this name is merged into it).
+pub const WORKER_CONTAINER: &str = "worker";
 
 use k8s_openapi::api::core::v1::{EnvVar, Pod, PodSpec, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use sluice_crds::StreamJobSpec;
 
 use super::{BuildError, JobMeta};
 use crate::naming;
@@ -44,7 +48,7 @@ pub fn pod(job: &JobMeta, d: &Deployment, ordinal: u32) -> Result<Pod, BuildErro
     let parts = parts(job, d, ordinal)?;
     Ok(Pod {
         metadata: metadata(job, d, name.clone(), ordinal),
-        spec: Some(pod_spec(job, d.job.spec(), name, parts)),
+        spec: Some(pod_spec(job, d, name, parts)),
         ..Pod::default()
     })
 }
@@ -69,7 +73,7 @@ fn parts(job: &JobMeta, d: &Deployment, ordinal: u32) -> Result<Parts, BuildErro
 /// The pod template's labels and annotations, the job's selector labels, the ordinal, and the deployment's
 /// fingerprint (which tells the operator what the pod runs).
 fn metadata(job: &JobMeta, d: &Deployment, name: String, ordinal: u32) -> ObjectMeta {
-    let tpl = &d.job.spec().pod_template;
+    let tpl = d.job.pod_template();
     let mut labels = tpl.labels.clone();
     labels.extend(naming::selector_labels(&job.name));
     labels.insert(naming::ORDINAL_LABEL.into(), ordinal.to_string());
@@ -81,22 +85,18 @@ fn metadata(job: &JobMeta, d: &Deployment, name: String, ordinal: u32) -> Object
 }
 
 /// The pod spec: the worker container, its volumes, a stable DNS name in the job's Service, and the pod
-/// template's scheduling and identity settings.
-fn pod_spec(job: &JobMeta, spec: &StreamJobSpec, name: String, parts: Parts) -> PodSpec {
-    let tpl = &spec.pod_template;
-    PodSpec {
+/// template merged over them.
+fn pod_spec(job: &JobMeta, d: &Deployment, name: String, parts: Parts) -> PodSpec {
+    let spec = d.job.spec();
+    let built = PodSpec {
         restart_policy: Some("OnFailure".into()),
         hostname: Some(name),
         subdomain: Some(naming::service_name(&job.name)),
         containers: vec![container::container(spec, parts.env, parts.mounts)],
         volumes: Some(parts.volumes),
-        node_selector: (!tpl.node_selector.is_empty()).then(|| tpl.node_selector.clone()),
-        tolerations: (!tpl.tolerations.is_empty()).then(|| tpl.tolerations.clone()),
-        security_context: Some(pod_security(tpl.security_context.as_ref())),
-        service_account_name: tpl.service_account_name.clone(),
-        priority_class_name: tpl.priority_class_name.clone(),
         automount_service_account_token: Some(false),
         termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
         ..PodSpec::default()
-    }
+    };
+    template::merge(built, &d.job.pod_template().spec)
 }

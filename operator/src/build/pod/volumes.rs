@@ -24,6 +24,15 @@ pub const TOKEN_DIR: &str = "/var/run/secrets/sluice/control";
 pub const KAFKA_TLS_DIR: &str = "/etc/sluice-kafka/tls";
 /// Where Kafka SASL credentials are mounted.
 pub const KAFKA_SASL_DIR: &str = "/etc/sluice-kafka/sasl";
+/// The names of the volumes below (a pod template may not use them for its own).
+pub const OPERATOR_VOLUMES: [&str; 6] = [
+    "config",
+    "state",
+    "control-token",
+    "model",
+    "kafka-tls",
+    "kafka-sasl",
+];
 
 pub(super) fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {

@@ -43,6 +43,8 @@ const MAX_SOCKET_PATH: usize = 107;
 pub struct RealCluster {
     node: Option<NodeProcesses>,
     registry: Option<Registry>,
+    /// The sandbox image's reference (also an image that idles: a sidecar for tests).
+    pause: String,
     cluster: KubeCluster,
     dir: PathBuf,
     node_dir: PathBuf,
@@ -128,6 +130,7 @@ impl RealCluster {
         Ok(RealCluster {
             node: Some(node),
             registry: Some(registry),
+            pause,
             cluster,
             dir: dir.to_path_buf(),
             node_dir,
@@ -147,6 +150,11 @@ impl RealCluster {
             .as_ref()
             .map(Registry::host)
             .unwrap_or_default()
+    }
+
+    /// The pause image's reference in the registry: it does nothing until stopped.
+    pub fn pause_image(&self) -> &str {
+        &self.pause
     }
 
     /// The registry, for pushing images.

@@ -74,6 +74,11 @@ pub struct SnapshotManifest {
     pub parent: Option<String>,
     /// Wall-clock creation time (ms since the epoch) — metadata for humans and retention, never for processing.
     pub created_at_ms: i64,
+    /// The state lineage the snapshot belongs to (`SLUICE_LINEAGE`; absent: the job's original lineage). A
+    /// redeploy from a savepoint starts a new lineage, and recovery never restores another lineage's
+    /// checkpoints, so state computed before the redeploy cannot come back after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
     pub partitions: Vec<PartitionManifest>,
 }
 
@@ -120,6 +125,7 @@ mod tests {
             worker: "fraud-0".into(),
             parent: None,
             created_at_ms: 1,
+            lineage: None,
             partitions: vec![PartitionManifest {
                 partition: 2,
                 input_offsets: [10, 3, 0],

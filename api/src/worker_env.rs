@@ -11,6 +11,9 @@ pub const STATE_DIR: &str = "SLUICE_STATE_DIR";
 pub const FENCE_TRANSACTIONAL_IDS: &str = "SLUICE_FENCE_TRANSACTIONAL_IDS";
 /// The savepoint (or checkpoint) directory to restore from.
 pub const RESTORE_FROM: &str = "SLUICE_RESTORE_FROM";
+/// The state lineage the worker continues: snapshots of another lineage are never restored (except the
+/// savepoint named by `SLUICE_RESTORE_FROM`, the root of a new lineage after a redeploy from it).
+pub const LINEAGE: &str = "SLUICE_LINEAGE";
 /// Overrides `job.state.checkpointStore`.
 pub const CHECKPOINT_STORE: &str = "SLUICE_CHECKPOINT_STORE";
 /// Overrides `job.kafka.bootstrap`.

@@ -58,6 +58,9 @@ pub use crate::stream_job_types::*;
 #[x_kube(validation = Rule::new("self.parallelism <= self.partitions")
     .message("parallelism must not exceed partitions: extra workers would own no partition")
     .field_path(".parallelism"))]
+#[x_kube(validation = Rule::new("!has(self.savepointRedeployNonce) || has(self.initialSavepointPath)")
+    .message("savepointRedeployNonce redeploys from initialSavepointPath: set initialSavepointPath to the savepoint directory")
+    .field_path(".initialSavepointPath"))]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSpec {
     /// Container image of the worker (runs `sluice-worker /etc/sluice/job.yaml`).
@@ -95,8 +98,16 @@ pub struct StreamJobSpec {
     /// FAILED state after the restart limit was hit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_nonce: Option<i64>,
+    /// Change to any new value to redeploy the job from `initialSavepointPath` now, without a savepoint of
+    /// the current state: the workers restore that savepoint's state and replay the committed input after
+    /// it with output suppressed (nothing is emitted twice, nothing skipped), so the current image and model
+    /// recompute the state since the savepoint. Checkpoints taken before the redeploy are never restored
+    /// again. Recorded in `status.restoredFrom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_redeploy_nonce: Option<i64>,
     /// Savepoint directory the first deployment restores from (`s3://…/savepoints/<id>`), e.g. one taken by
-    /// another job. Only used when the job has no savepoint of its own yet.
+    /// another job; and the one `savepointRedeployNonce` redeploys from. Otherwise only used when the job has
+    /// no savepoint of its own yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub initial_savepoint_path: Option<String>,

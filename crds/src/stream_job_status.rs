@@ -70,6 +70,10 @@ pub struct StreamJobStatus {
     /// Nonce values already acted on.
     #[serde(default)]
     pub nonces: HandledNonces,
+    /// The state lineage the workers continue, set by each redeploy from a savepoint (absent: the job's
+    /// original lineage). Workers never restore a checkpoint of another lineage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
     /// A savepoint requested by `savepointTriggerNonce`, still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_savepoint: Option<PendingSavepoint>,
@@ -185,6 +189,8 @@ pub enum UpgradeReason {
     Suspend,
     /// Recreating after FAILED (restartNonce) or a lost deployment.
     Restart,
+    /// `savepointRedeployNonce` changed: redeploying from `initialSavepointPath`.
+    Redeploy,
 }
 
 /// The in-flight upgrade.
@@ -317,6 +323,8 @@ pub struct HandledNonces {
     pub checkpoint: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_redeploy: Option<i64>,
 }
 
 /// A savepoint the workers take while they keep running (manual or periodic), in progress.

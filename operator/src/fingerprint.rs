@@ -1,6 +1,6 @@
 //! What makes two deployments different. A pod runs a *deployment*: the spec fields that reach the worker
 //! (image, parallelism, job config, resources, refs, pod template, restartNonce) plus the model ConfigMap's
-//! content. Operational fields (lifecycle switch, upgrade mode, savepoint/checkpoint nonces, periodic
+//! content. Operational fields (lifecycle switch, upgrade mode, savepoint/checkpoint/redeploy nonces, periodic
 //! savepoints and the savepoint timeout, restart/rollback/retention/deletion policies, the disruption budget) change what the operator does, not what the pods run,
 //! so they are left out: changing only them restarts nothing.
 
@@ -17,6 +17,7 @@ pub fn deploy_relevant_json(spec: &StreamJobSpec) -> Result<String, serde_json::
     s.upgrade_mode = Default::default();
     s.savepoint_trigger_nonce = None;
     s.checkpoint_trigger_nonce = None;
+    s.savepoint_redeploy_nonce = None;
     s.initial_savepoint_path = None;
     s.restart_policy = Default::default();
     s.rollback = Default::default();

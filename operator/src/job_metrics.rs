@@ -90,6 +90,7 @@ fn reason_name(r: UpgradeReason) -> &'static str {
         UpgradeReason::SpecChange => "spec-change",
         UpgradeReason::Suspend => "suspend",
         UpgradeReason::Restart => "restart",
+        UpgradeReason::Redeploy => "redeploy",
     }
 }
 

@@ -171,6 +171,8 @@ pub struct Deployment {
     pub restore_from: Option<String>,
     /// Parallelism of the previous assignment, when it differs (its transactional ids get fenced).
     pub previous_parallelism: Option<NonZeroU32>,
+    /// `SLUICE_LINEAGE`: the job's state lineage (`status.lineage`).
+    pub lineage: Option<String>,
 }
 
 /// One step for the apply stage. Order in the list is execution order. A deployment step carries `D`: what

@@ -766,8 +766,8 @@ fn oom_killed(
 /// `spec.podTemplate` on a real node, in a `restricted` namespace: a plain sidecar and a native one (the pause
 /// image, neither with a security context), env from a ConfigMap and a scratch volume. The merged pod is
 /// admitted and runs; a template change is a savepoint upgrade that completes although the plain sidecar
-/// keeps the pod Running after the worker exited; a template that sets the worker's command is refused with
-/// that field while the running pod stays as it is.
+/// keeps the pod Running after the worker exited; a redeploy from that upgrade's savepoint; a template that
+/// sets the worker's command is refused with that field while the running pod stays as it is.
 fn pod_template_job(
     cluster: &RealCluster,
     worker_image: &str,
@@ -852,6 +852,7 @@ fn pod_template_job(
     wait_for(cluster, &ns, pod, note, Duration::from_secs(60), |v| {
         v == "v2"
     });
+    redeploy_from_last_savepoint(cluster, &ns);
     let hash = "{.metadata.annotations.sluice\\.dev/deploy-hash}";
     let deployed = kubectl_jsonpath(cluster, &ns, pod, hash);
 
@@ -868,6 +869,35 @@ fn pod_template_job(
     assert_eq!(kubectl_jsonpath(cluster, &ns, pod, hash), deployed);
     kubectl_ok(cluster, &["-n", &ns, "delete", sj, "--timeout=60s"]);
     wait_pods_gone(cluster, &ns);
+}
+
+/// `savepointRedeployNonce` with `initialSavepointPath` set to the job's newest savepoint: a `RedeployStarted`
+/// Event, new pods restoring from it (`status.restoredFrom`) in the new state lineage (`SLUICE_LINEAGE` =
+/// `status.lineage`), and the job running again.
+fn redeploy_from_last_savepoint(cluster: &RealCluster, ns: &str) {
+    let sj = "streamjob/fraud";
+    let location = kubectl_jsonpath(cluster, ns, sj, "{.status.savepoints[-1:].location}");
+    assert!(location.starts_with("s3://"), "{location}");
+    let patch = serde_json::json!({"spec": {"initialSavepointPath": location, "savepointRedeployNonce": 1}});
+    let patch = patch.to_string();
+    kubectl_ok(
+        cluster,
+        &["-n", ns, "patch", sj, "--type=merge", "-p", &patch],
+    );
+    assert_event(cluster, ns, "RedeployStarted", &location);
+    let limit = Duration::from_secs(60);
+    let new_lineage = |v: &str| v.starts_with("rd-");
+    let lineage = wait_for(cluster, ns, sj, "{.status.lineage}", limit, new_lineage);
+    let env = "{.spec.containers[0].env[?(@.name==\"SLUICE_LINEAGE\")].value}";
+    let pod = "pod/fraud-worker-0";
+    wait_for(cluster, ns, pod, env, Duration::from_secs(120), |v| {
+        v == lineage
+    });
+    let steady = "{.status.lifecycleState}/{.status.parallelism}";
+    let running = |v: &str| v == "RUNNING/1" || v == "STABLE/1";
+    wait_for(cluster, ns, sj, steady, Duration::from_secs(300), running);
+    let restored = kubectl_jsonpath(cluster, ns, sj, "{.status.restoredFrom}");
+    assert_eq!(restored, location);
 }
 
 /// Waits up to 5 minutes until the job has consumed all its input.

@@ -372,3 +372,118 @@ fn crash_between_files_and_manifest_leaves_the_previous_checkpoint_usable() {
     assert!(report.ok(), "{report:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What each partition's recovery in `log` (the text appended since `from`) restored and replayed: the
+/// `partition recovered` lines' `source` and `replayed_records`.
+fn recoveries(log: &std::path::Path, from: usize) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("partition recovered"))
+        .map(|l| {
+            let source = l
+                .split("source=")
+                .nth(1)
+                .and_then(|s| s.split(" replayed_records=").next())
+                .unwrap_or_default()
+                .to_string();
+            let replayed = l
+                .split("replayed_records=")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
+            (source, replayed)
+        })
+        .collect()
+}
+
+fn log_len(path: &std::path::Path) -> usize {
+    std::fs::metadata(path).map_or(0, |m| m.len() as usize)
+}
+
+/// A redeploy from an older savepoint (`SLUICE_RESTORE_FROM` + a new `SLUICE_LINEAGE`, as the operator sets
+/// them for `savepointRedeployNonce`) on a disk and a store that hold newer checkpoints: every partition
+/// restores the savepoint and replays the committed input since it (none of the newer checkpoints is used),
+/// nothing is emitted twice; after a SIGKILL the worker recovers from its own lineage's checkpoint, not the
+/// savepoint again and not the older lineage.
+#[test]
+fn a_redeploy_from_an_older_savepoint_replays_to_the_frontier_in_a_new_lineage() {
+    let bed = TestBed::with_kafka_and_s3().unwrap();
+    let endpoint = bed.s3_endpoint().to_string();
+    let bucket = make_bucket(&endpoint);
+    let dir = test_dir();
+    let mut h = JobHarness::new(
+        bed.kafka_bootstrap(),
+        &dir,
+        PARTITIONS,
+        JOB_YAML_TRIGGERED_ONLY,
+    )
+    .unwrap();
+    h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
+    let all = [0, 1, 2, 3];
+    let mut produced = INPUT.produce(&h, 0, 2_000).unwrap();
+    let mut w = h.start(&spec("a", "p1-w0", &all)).unwrap();
+    wait_ready(&h, &mut w);
+    h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(120))
+        .unwrap();
+    let savepoint = stop_with_savepoint(&h, vec![w], "sp-before");
+
+    // The original lineage goes on past the savepoint, with a local and a store checkpoint.
+    produced += INPUT.produce(&h, 1, 2_000).unwrap();
+    let mut w = h.start(&spec("a", "p1-w0", &all)).unwrap();
+    wait_ready(&h, &mut w);
+    h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(120))
+        .unwrap();
+    checkpoint(&h, &w);
+    h.stop_all(vec![w]).unwrap();
+
+    let log = dir.join("worker-p1-w0.log");
+    let redeployed = || {
+        let mut s = spec("a", "p1-w0", &all);
+        s.restore_from = Some(savepoint.clone());
+        s.env = vec![("SLUICE_LINEAGE".into(), "rd-test-1".into())];
+        s
+    };
+    let from = log_len(&log);
+    let mut w = h.start(&redeployed()).unwrap();
+    wait_ready(&h, &mut w);
+    let recovered = recoveries(&log, from);
+    assert_eq!(recovered.len(), all.len(), "{recovered:?}");
+    for (source, replayed) in &recovered {
+        assert!(
+            source.contains("sp-before"),
+            "not the savepoint: {recovered:?}"
+        );
+        assert!(
+            *replayed > 0,
+            "nothing replayed since the savepoint: {recovered:?}"
+        );
+    }
+
+    // The new lineage checkpoints; a SIGKILL then recovers from that checkpoint on the same disk.
+    produced += INPUT.produce(&h, 2, 2_000).unwrap();
+    h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(120))
+        .unwrap();
+    checkpoint(&h, &w);
+    w.process.kill_live().unwrap();
+    let from = log_len(&log);
+    let mut w = h.start(&redeployed()).unwrap();
+    wait_ready(&h, &mut w);
+    let recovered = recoveries(&log, from);
+    assert_eq!(recovered.len(), all.len(), "{recovered:?}");
+    for (source, _) in &recovered {
+        assert_eq!(source, "Local", "{recovered:?}");
+    }
+    produced += INPUT.produce(&h, 3, 1_000).unwrap();
+    h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(120))
+        .unwrap();
+    h.stop_all(vec![w]).unwrap();
+
+    let report = h.verify().unwrap();
+    assert_eq!(report.input_records, produced);
+    assert_eq!(report.unprocessed_records, 0);
+    assert!(report.ok(), "{report:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,8 @@
 //! Logging setup shared by the binaries: `tracing` to stderr, human-readable or JSON (`SLUICE_LOG_FORMAT=json`),
 //! level from `RUST_LOG` (default `info`).
 
+use std::io::IsTerminal;
+
 use sluice_api::worker_env;
 use tracing_subscriber::EnvFilter;
 
@@ -17,8 +19,10 @@ pub fn init() {
         _ => EnvFilter::new("info"),
     };
     let json = std::env::var(worker_env::LOG_FORMAT).is_ok_and(|v| v == "json");
+    // Colour codes only for a person at a terminal: a file, `kubectl logs` or a log shipper gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests calling into binaries' code) is harmless; ignore its error.
     let _ = if json {

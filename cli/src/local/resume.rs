@@ -170,15 +170,7 @@ fn restore_partition(
             ([0; 3], 0)
         }
     };
-    let task = PartitionTask::open(
-        resources,
-        state_root,
-        p,
-        params,
-        model.clone(),
-        start,
-        txn_seq,
-    )?;
+    let task = PartitionTask::open(resources, cps, params, model.clone(), start, txn_seq)?;
     Ok(Restored {
         task,
         start,

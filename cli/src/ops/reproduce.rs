@@ -191,6 +191,8 @@ fn recompute(
         progress,
         topic_names: names,
         consumer_config: &side.consumer_config,
+        // The scratch directory holds the one snapshot installed below, in the default lineage.
+        lineage: None,
         observe: Some(&mut observe),
     });
     drop(replayed.map_err(|e| failed("replaying the partition")(e.to_string()))?);
@@ -292,6 +294,7 @@ async fn restore_before(
             seq: 1,
             offsets: part.input_offsets,
             txn_seq: part.txn_seq,
+            lineage: None,
         })
         .map_err(state)?;
     Ok(Some(manifest.id.clone()))

@@ -19,6 +19,7 @@ fn deployment(spec: sluice_crds::StreamJobSpec) -> Deployment {
         hash: "h".into(),
         restore_from: None,
         previous_parallelism: None,
+        lineage: None,
     }
 }
 

@@ -29,6 +29,8 @@ mod failed_restart_tests;
 #[cfg(test)]
 mod pod_trouble_tests;
 #[cfg(test)]
+mod redeploy_tests;
+#[cfg(test)]
 mod restart_tests;
 #[cfg(test)]
 mod running_savepoint_tests;

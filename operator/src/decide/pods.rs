@@ -46,6 +46,7 @@ pub fn keep_pods(cx: &mut Ctx, restore_from: Option<String>) {
             hash,
             restore_from,
             previous_parallelism: None,
+            lineage: cx.st.lineage.clone(),
         },
         create_ordinals: missing,
     })));

@@ -104,7 +104,8 @@ pub fn fail(cx: &mut Ctx, reason: String) {
 /// `restartPolicy.restartFailed`'s delay has passed. Returns true when the job leaves FAILED now: the
 /// caller then redeploys the current spec from the latest checkpoints.
 pub fn while_failed(cx: &mut Ctx) -> bool {
-    let nonce_bumped = cx.obs.spec.restart_nonce != cx.st.nonces.restart;
+    let nonce_bumped = cx.obs.spec.restart_nonce != cx.st.nonces.restart
+        || crate::decide::upgrade::redeploy_requested(cx).is_some();
     if cx.target.is_err() {
         // Nothing new is deployed while the spec has problems (they are in the Degraded condition).
     } else if nonce_bumped || cx.spec_changed() {

@@ -63,6 +63,14 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
             ),
         });
     }
+    if spec.savepoint_redeploy_nonce.is_some() && spec.initial_savepoint_path.is_none() {
+        out.push(Problem {
+            field: "spec.initialSavepointPath".into(),
+            message: "is required with savepointRedeployNonce (the savepoint to redeploy from); fix: set it to \
+                      the savepoint directory, e.g. one from status.savepoints"
+                .into(),
+        });
+    }
     if spec.image.trim().is_empty() {
         out.push(Problem {
             field: "spec.image".into(),

@@ -82,6 +82,7 @@ mod tests {
             worker: worker.into(),
             parent: None,
             created_at_ms: 0,
+            lineage: None,
             partitions: vec![PartitionManifest {
                 partition: 0,
                 input_offsets: [0; 3],

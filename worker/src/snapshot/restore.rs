@@ -149,6 +149,7 @@ mod tests {
             worker: "w".into(),
             parent: None,
             created_at_ms: 0,
+            lineage: None,
             partitions: vec![PartitionManifest {
                 partition: part,
                 input_offsets: offsets,

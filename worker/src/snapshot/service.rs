@@ -116,6 +116,8 @@ pub struct ServiceConfig {
     pub state_root: PathBuf,
     pub retained: usize,
     pub concurrency: usize,
+    /// The state lineage the snapshots belong to.
+    pub lineage: Option<String>,
     /// The Iceberg audit table, appended to after every completed snapshot.
     pub audit: Option<AuditSink>,
 }
@@ -322,6 +324,7 @@ impl Runner {
                 SnapshotKind::Savepoint => None,
             },
             created_at_ms: wall_clock_ms(),
+            lineage: self.cfg.lineage.clone(),
             parts: &parts,
             concurrency: self.cfg.concurrency,
         };

@@ -37,6 +37,7 @@ pub struct UploadRequest<'a> {
     pub model_version: &'a str,
     pub parent: Option<String>,
     pub created_at_ms: i64,
+    pub lineage: Option<String>,
     pub parts: &'a [LocalPart],
     pub concurrency: usize,
 }
@@ -108,6 +109,7 @@ pub async fn upload(
         worker: req.worker.to_string(),
         parent: req.parent.clone(),
         created_at_ms: req.created_at_ms,
+        lineage: req.lineage.clone(),
         partitions,
     };
     let manifest_key = match req.kind {

@@ -24,6 +24,9 @@ pub struct CheckpointMeta {
     pub offsets: [i64; 3],
     /// Sequence number of the last transaction whose input the state includes (the progress chain link).
     pub txn_seq: u64,
+    /// The state lineage (see `sluice_api::worker_env::LINEAGE`); absent: the job's original one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
 }
 
 impl CheckpointMeta {
@@ -33,11 +36,14 @@ impl CheckpointMeta {
     }
 }
 
-/// The checkpoints of one partition on local disk.
+/// The checkpoints of one partition on local disk, in one state lineage: those it takes carry the lineage,
+/// and only the lineage's own are candidates for recovery.
 #[derive(Clone, Debug)]
 pub struct LocalCheckpoints {
     partition: i32,
+    root: PathBuf,
     dir: PathBuf,
+    lineage: Option<String>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -48,11 +54,33 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
 }
 
 impl LocalCheckpoints {
+    /// The checkpoints of `partition` under `state_root`, in the original lineage.
     pub fn new(state_root: &Path, partition: i32) -> LocalCheckpoints {
         LocalCheckpoints {
             partition,
+            root: state_root.to_path_buf(),
             dir: state_root.join(format!("p{partition}")).join("checkpoints"),
+            lineage: None,
         }
+    }
+
+    /// The same checkpoints seen from state lineage `lineage`.
+    pub fn in_lineage(mut self, lineage: Option<String>) -> LocalCheckpoints {
+        self.lineage = lineage;
+        self
+    }
+
+    pub fn lineage(&self) -> Option<&String> {
+        self.lineage.as_ref()
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The live DB directory of this partition.
+    pub fn live(&self) -> PathBuf {
+        Self::live_dir(&self.root, self.partition)
     }
 
     /// The live DB directory of this partition.
@@ -75,6 +103,7 @@ impl LocalCheckpoints {
             seq,
             offsets: captured.position.offsets,
             txn_seq: captured.position.txn_seq,
+            lineage: self.lineage.clone(),
         };
         self.finish(&meta)?;
         Ok((meta, captured))
@@ -142,13 +171,13 @@ impl LocalCheckpoints {
         Ok(out)
     }
 
-    /// The newest completed checkpoint whose offsets are within `frontier`.
+    /// The newest completed checkpoint of this lineage whose offsets are within `frontier`.
     pub fn newest_within(&self, frontier: &[i64; 3]) -> Result<Option<CheckpointMeta>, StateError> {
         Ok(self
             .list()?
             .into_iter()
             .rev()
-            .find(|m| m.fits_within(frontier)))
+            .find(|m| m.lineage == self.lineage && m.fits_within(frontier)))
     }
 
     /// Replaces `live` with a copy of checkpoint `seq` (SST files hard-linked: RocksDB never rewrites them).
@@ -244,5 +273,34 @@ mod tests {
         cps.retain(2, |_| false).unwrap();
         let seqs: Vec<u64> = cps.list().unwrap().iter().map(|m| m.seq).collect();
         assert_eq!(seqs, vec![3, 4]);
+    }
+
+    #[test]
+    fn a_lineage_sees_only_its_own_checkpoints() {
+        let tmp = tempfile::tempdir().unwrap();
+        let res = RocksResources::new(8, 8);
+        let live = LocalCheckpoints::live_dir(tmp.path(), 0);
+        let mut db = PartitionDb::open(&res, &live).unwrap();
+        let original = LocalCheckpoints::new(tmp.path(), 0);
+        let redeployed = original.clone().in_lineage(Some("rd-1".into()));
+        for (seq, cps) in [(1u64, &original), (2, &original), (3, &redeployed)] {
+            let position = StatePosition {
+                offsets: [seq as i64 * 10, 0, 0],
+                txn_seq: seq,
+            };
+            db.commit_pending(&position).unwrap();
+            let (meta, _) = cps.take(&db.handle()).unwrap();
+            assert_eq!(meta.lineage.as_ref(), cps.lineage());
+        }
+        let frontier = [99, 0, 0];
+        assert_eq!(original.newest_within(&frontier).unwrap().unwrap().seq, 2);
+        assert_eq!(redeployed.newest_within(&frontier).unwrap().unwrap().seq, 3);
+        let other = original.clone().in_lineage(Some("rd-2".into()));
+        assert!(other.newest_within(&frontier).unwrap().is_none());
+        // A checkpoint written before lineages existed reads as the original lineage.
+        let meta: CheckpointMeta =
+            serde_json::from_str(r#"{"partition":0,"seq":1,"offsets":[10,0,0],"txnSeq":1}"#)
+                .unwrap();
+        assert_eq!(meta.lineage, None);
     }
 }

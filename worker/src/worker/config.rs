@@ -37,6 +37,10 @@ pub struct WorkerAssignment {
     /// Savepoint (directory URI inside the checkpoint store) to start from when no newer committed state exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
+    /// The state lineage to continue (set by the operator after a redeploy from a savepoint); absent: the
+    /// job's original lineage. Checkpoints of another lineage are never restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
     /// Threads that process the owned partitions in parallel while input is backlogged (each thread takes
     /// whole partitions). Default: the CPUs available to the process (its cgroup CPU quota), at most one
     /// per owned partition.
@@ -143,7 +147,7 @@ impl WorkerConfig {
     /// Overrides (what a Pod spec sets per worker): `SLUICE_KAFKA_BOOTSTRAP`, `SLUICE_WORKER_IDENTITY`,
     /// `SLUICE_WORKER_PARTITIONS` (comma-separated), `SLUICE_STATE_DIR`, `SLUICE_FENCE_TRANSACTIONAL_IDS`
     /// (comma-separated), `SLUICE_CONTROL_ADDR`, `SLUICE_METRICS_ADDR`, `SLUICE_CONTROL_TOKEN_FILE`,
-    /// `SLUICE_RESTORE_FROM`, `SLUICE_CHECKPOINT_STORE`, `SLUICE_MODEL_PATH`, `SLUICE_CONTROL_TLS_CERT_FILE`,
+    /// `SLUICE_RESTORE_FROM`, `SLUICE_LINEAGE`, `SLUICE_CHECKPOINT_STORE`, `SLUICE_MODEL_PATH`, `SLUICE_CONTROL_TLS_CERT_FILE`,
     /// `SLUICE_CONTROL_TLS_KEY_FILE`; Kafka SASL credentials from `SLUICE_KAFKA_SASL_USERNAME_FILE` and
     /// `SLUICE_KAFKA_SASL_PASSWORD_FILE`.
     pub fn load(path: &Path) -> Result<WorkerConfig, WorkerConfigError> {
@@ -219,6 +223,9 @@ impl WorkerConfig {
         }
         if let Some(r) = non_empty(worker_env::RESTORE_FROM) {
             self.worker.restore_from = Some(r);
+        }
+        if let Some(l) = non_empty(worker_env::LINEAGE) {
+            self.worker.lineage = Some(l);
         }
         if let Some(s) = non_empty(worker_env::CHECKPOINT_STORE) {
             self.job.state.checkpoint_store = Some(s);

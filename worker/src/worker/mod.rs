@@ -237,6 +237,7 @@ fn recover_tasks(
         params,
         model,
         download_concurrency: usize::try_from(job.state.s3.max_concurrency).unwrap_or(8),
+        lineage: cfg.worker.lineage.as_ref(),
     };
     startup::recover_all(&ctx, &cfg.worker.partitions)
 }
@@ -348,6 +349,7 @@ fn remote_snapshots<'s>(
         store,
         &services.layout,
         cfg.worker.restore_from.as_deref(),
+        cfg.worker.lineage.as_ref(),
     )?;
     Ok(Some((store, snapshots)))
 }

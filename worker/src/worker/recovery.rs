@@ -66,6 +66,8 @@ pub struct RecoveryInput<'a> {
     pub topic_names: [&'a str; 3],
     /// A read_committed consumer config for replay reads.
     pub consumer_config: &'a ClientConfig,
+    /// The state lineage to continue (see `sluice_api::worker_env::LINEAGE`).
+    pub lineage: Option<String>,
     /// Sees every replayed record's outputs (which recovery itself discards): `sluice audit reproduce`.
     pub observe: Option<&'a mut ReplayObserver<'a>>,
 }
@@ -85,8 +87,9 @@ pub fn recover_partition(
 ) -> Result<(PartitionTask, RecoveryReport), RecoveryError> {
     let partition = input.partition;
     let state_err = |source| RecoveryError::State { partition, source };
-    let checkpoints = LocalCheckpoints::new(input.state_root, partition);
-    let live = LocalCheckpoints::live_dir(input.state_root, partition);
+    let checkpoints =
+        LocalCheckpoints::new(input.state_root, partition).in_lineage(input.lineage.clone());
+    let live = checkpoints.live();
 
     // The chosen checkpoint must lie on the committed chain: offsets within the frontier.
     let chosen = checkpoints
@@ -107,8 +110,7 @@ pub fn recover_partition(
 
     let mut task = PartitionTask::open(
         input.resources,
-        input.state_root,
-        partition,
+        checkpoints,
         input.params,
         input.model,
         start,

@@ -3,6 +3,10 @@
 //! partition across rescales) and the configured savepoint. A local checkpoint at least as new wins (local
 //! recovery, no download); otherwise the remote one is downloaded, verified, and installed as the newest local
 //! checkpoint, which the ordinary recovery then restores and replays from.
+//!
+//! Only snapshots of the worker's state lineage are candidates, plus the configured savepoint whatever its
+//! lineage: after a redeploy from a savepoint that savepoint is the new lineage's root (its downloaded copy is
+//! installed in the new lineage), and the checkpoints taken before the redeploy are never restored again.
 
 use std::path::Path;
 
@@ -18,8 +22,10 @@ use sluice_store::ObjectStore;
 
 /// The remote snapshots recovery may use.
 pub struct RemoteSnapshots {
+    /// The store's checkpoints of `lineage`.
     checkpoints: Vec<SnapshotManifest>,
     savepoint: Vec<SnapshotManifest>,
+    lineage: Option<String>,
 }
 
 /// Where a partition's state came from.
@@ -37,10 +43,12 @@ impl RemoteSnapshots {
         store: &ObjectStore,
         layout: &Layout,
         restore_from: Option<&str>,
+        lineage: Option<&String>,
     ) -> Result<RemoteSnapshots, SnapshotError> {
         let checkpoints = rt
             .block_on(checkpoint_manifests(store, layout))?
             .into_values()
+            .filter(|m| m.lineage.as_ref() == lineage)
             .collect();
         let savepoint = match restore_from {
             Some(uri) => {
@@ -57,6 +65,7 @@ impl RemoteSnapshots {
         Ok(RemoteSnapshots {
             checkpoints,
             savepoint,
+            lineage: lineage.cloned(),
         })
     }
 
@@ -75,7 +84,7 @@ impl RemoteSnapshots {
         frontier: &[i64; 3],
         concurrency: usize,
     ) -> Result<RestoreSource, SnapshotError> {
-        let local = LocalCheckpoints::new(state_root, partition);
+        let local = LocalCheckpoints::new(state_root, partition).in_lineage(self.lineage.clone());
         let local_best = local.newest_within(frontier)?.map(|m| m.txn_seq);
         let Some((manifest, part)) = newest_within(
             self.checkpoints.iter().chain(&self.savepoint),
@@ -95,6 +104,7 @@ impl RemoteSnapshots {
             seq,
             offsets: part.input_offsets,
             txn_seq: part.txn_seq,
+            lineage: self.lineage.clone(),
         })?;
         tracing::info!(partition, snapshot = %manifest.id, from_worker = %manifest.worker, bytes, "downloaded state from the checkpoint store");
         Ok(RestoreSource::Remote {

@@ -193,6 +193,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use sluice_core::model::ScoringModel;
+
+    use crate::state::LocalCheckpoints;
     use sluice_core::processor::{JobParams, OwnedInputRecord};
 
     use super::*;
@@ -221,8 +223,7 @@ mod tests {
             .map(|p| {
                 let task = PartitionTask::open(
                     &resources,
-                    tmp.path(),
-                    p,
+                    LocalCheckpoints::new(tmp.path(), p),
                     JobParams::default(),
                     ScoringModel::default_v1(),
                     [0; 3],

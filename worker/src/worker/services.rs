@@ -273,6 +273,7 @@ fn snapshot_config(
         state_root: cfg.job.state.dir.clone().into(),
         retained: usize::try_from(cfg.job.state.retained_checkpoints).unwrap_or(3),
         concurrency: usize::try_from(cfg.job.state.s3.max_concurrency).unwrap_or(8),
+        lineage: cfg.worker.lineage.clone(),
         audit,
     }
 }

@@ -37,6 +37,8 @@ pub struct RecoveryContext<'a> {
     pub params: JobParams,
     pub model: &'a ScoringModel,
     pub download_concurrency: usize,
+    /// The state lineage to continue.
+    pub lineage: Option<&'a String>,
 }
 
 /// Recovers `partitions` (at most [`MAX_PARALLEL`] at a time) and returns their tasks, or the first error.
@@ -99,6 +101,7 @@ fn recover_one(ctx: &RecoveryContext<'_>, p: i32) -> Result<PartitionTask, Worke
         progress: records,
         topic_names: ctx.topic_names,
         consumer_config: ctx.consumer_config,
+        lineage: ctx.lineage.cloned(),
         observe: None,
     })?;
     tracing::info!(

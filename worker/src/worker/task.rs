@@ -1,8 +1,6 @@
 //! A task: one input partition with its own RocksDB state, processor and interleaving recorder.
 //! Rescaling moves whole tasks between workers, never individual keys.
 
-use std::path::Path;
-
 use sluice_core::event::SourceTopic;
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::{InputRecord, JobParams, Output, PartitionProcessor, ProcessError};
@@ -76,18 +74,19 @@ impl SealedEpoch {
 }
 
 impl PartitionTask {
-    /// Opens the live DB in `state_root` (the caller has restored a checkpoint into it, or wiped it) and loads
-    /// the processor's metadata. `next` is where input resumes; `txn_seq` the last committed link.
+    /// Opens the partition's live DB (the caller has restored a checkpoint into it, or wiped it) and loads
+    /// the processor's metadata; checkpoints go to `checkpoints`. `next` is where input resumes; `txn_seq`
+    /// the last committed link.
     pub fn open(
         resources: &RocksResources,
-        state_root: &Path,
-        partition: i32,
+        checkpoints: LocalCheckpoints,
         params: JobParams,
         model: ScoringModel,
         next: [i64; 3],
         txn_seq: u64,
     ) -> Result<PartitionTask, TaskError> {
-        let live = LocalCheckpoints::live_dir(state_root, partition);
+        let partition = checkpoints.partition();
+        let live = checkpoints.live();
         let mut db = PartitionDb::open(resources, &live)
             .map_err(|source| TaskError::State { partition, source })?;
         let mut processor = PartitionProcessor::new(params, model, partition);
@@ -105,7 +104,7 @@ impl PartitionTask {
             db,
             processor,
             recorder: InterleavingRecorder::new(),
-            checkpoints: LocalCheckpoints::new(state_root, partition),
+            checkpoints,
             next,
             txn_start: next,
             committed: next,

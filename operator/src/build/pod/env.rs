@@ -43,7 +43,7 @@ fn join(v: &[impl ToString]) -> String {
 }
 
 /// What makes this worker this ordinal: identity, partitions, state directory, the previous layout's ids
-/// to fence and the savepoint to restore.
+/// to fence, the savepoint to restore and the state lineage to continue.
 pub(super) fn ordinal(d: &Deployment, ordinal: u32) -> Result<Vec<EnvVar>, BuildError> {
     let job = &d.job;
     let owned = job
@@ -66,6 +66,9 @@ pub(super) fn ordinal(d: &Deployment, ordinal: u32) -> Result<Vec<EnvVar>, Build
     }
     if let Some(from) = &d.restore_from {
         envs.push(env(worker_env::RESTORE_FROM, from.clone()));
+    }
+    if let Some(lineage) = &d.lineage {
+        envs.push(env(worker_env::LINEAGE, lineage.clone()));
     }
     Ok(envs)
 }

@@ -17,6 +17,13 @@ pub fn decide(
     restore_from: Option<String>,
     since: &Time,
 ) -> Transition {
+    if let Some(path) = super::redeploy::requested(cx) {
+        // A redeploy replaces a deployment that is not Ready yet (e.g. one from a wrong savepoint).
+        let step = super::redeploy::begin(cx, path);
+        cx.delete_live_pods();
+        cx.requeue(2);
+        return Transition::Retarget(step);
+    }
     if respec_wanted(cx) {
         // No savepoint is possible from workers that never got Ready, so redeploy the new spec from the
         // same restore point.

@@ -21,6 +21,7 @@
 mod deploying;
 pub mod machine;
 mod pods_deleted;
+mod redeploy;
 mod rolling_back;
 mod savepoint_requested;
 mod savepoint_taken;
@@ -33,6 +34,7 @@ use sluice_crds::{UpgradeStatus, UpgradeStep};
 
 use crate::decide::context::Ctx;
 pub use machine::{End, Transition};
+pub use redeploy::requested as redeploy_requested;
 pub use start::{maybe_start, restart_from_failed};
 
 /// Takes at most one edge of the state machine for the in-flight upgrade `up`.

@@ -27,6 +27,7 @@ pub fn decide(cx: &mut Ctx, up: &UpgradeStatus, restore_from: Option<String>) ->
         hash: target.hash,
         restore_from: restore_from.clone(),
         previous_parallelism: previous.filter(|p| *p != target.job.parallelism()),
+        lineage: cx.st.lineage.clone(),
     };
     install(cx, deployment);
     cx.st.nonces.savepoint = spec.savepoint_trigger_nonce;

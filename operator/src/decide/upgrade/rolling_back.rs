@@ -51,6 +51,7 @@ fn deploy_stable(cx: &mut Ctx, restore_from: Option<String>) -> Transition {
             hash,
             restore_from: restore_from.clone(),
             previous_parallelism: None,
+            lineage: cx.st.lineage.clone(),
         },
     );
     cx.requeue(5);

@@ -1,9 +1,9 @@
-//! Whether an upgrade starts, and its first step: a first deployment, a spec change or a suspend (per
-//! `spec.upgradeMode`), or the restart that leaves FAILED.
+//! Whether an upgrade starts, and its first step: a first deployment, a redeploy from a savepoint, a spec
+//! change or a suspend (per `spec.upgradeMode`), or the restart that leaves FAILED.
 
 use sluice_crds::{DesiredState, SavepointTrigger, UpgradeMode, UpgradeReason, UpgradeStep};
 
-use super::machine;
+use super::{machine, redeploy};
 use crate::decide::context::Ctx;
 use crate::reconcile::{Action, Severity};
 
@@ -21,7 +21,13 @@ pub fn maybe_start(cx: &mut Ctx) -> bool {
         return false;
     }
     if !deployed {
-        let restore_from = resume_point(cx);
+        let restore_from = match redeploy::requested(cx) {
+            Some(path) => {
+                redeploy::begin(cx, path.clone());
+                Some(path)
+            }
+            None => resume_point(cx),
+        };
         announce(cx, UpgradeReason::Initial, "PodsDeleted");
         machine::begin(
             cx,
@@ -31,15 +37,32 @@ pub fn maybe_start(cx: &mut Ctx) -> bool {
         cx.requeue(1);
         return true;
     }
+    if let Some(path) = redeploy::requested(cx) {
+        start_redeploy(cx, path);
+        return true;
+    }
     if cx.spec_changed() && !cx.generation_blocked() {
         return start_stop(cx, UpgradeReason::SpecChange);
     }
     false
 }
 
+/// Redeploys the current spec from `path` without a savepoint of the running state (it is the state being
+/// replaced): the pods go, the new ones start a new state lineage rooted at the savepoint.
+fn start_redeploy(cx: &mut Ctx, path: String) {
+    let step = redeploy::begin(cx, path);
+    machine::begin(cx, UpgradeReason::Redeploy, step);
+    cx.delete_live_pods();
+    cx.requeue(2);
+}
+
 /// Leaving FAILED: redeploy the current spec from the latest checkpoints (the `Restart` upgrade). The
 /// Event saying why was already published by `restarts::while_failed`.
 pub fn restart_from_failed(cx: &mut Ctx) {
+    if let Some(path) = redeploy::requested(cx) {
+        start_redeploy(cx, path);
+        return;
+    }
     let restore_from = cx.st.restored_from.clone();
     machine::begin(
         cx,
@@ -69,6 +92,7 @@ fn announce(cx: &mut Ctx, reason: UpgradeReason, first_step: &str) {
         UpgradeReason::SpecChange => "UpgradeStarted",
         UpgradeReason::Suspend => "SuspendStarted",
         UpgradeReason::Restart => "RestartStarted",
+        UpgradeReason::Redeploy => "RedeployStarted",
     };
     let note = format!(
         "generation {} ({:?} mode): {first_step}",

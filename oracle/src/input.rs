@@ -131,6 +131,8 @@ impl Event {
 const MAX_AMOUNT_MINOR: i64 = 10_000_000_000_000;
 const MAX_EVENT_TIME_MS: i64 = 32_503_680_000_000;
 const MAX_ID_BYTES: usize = 64;
+/// §2 rule 0: key and value together.
+const MAX_RECORD_BYTES: usize = 65_536;
 
 /// Why a record was rejected: the contract's kind (§2).
 pub type Kind = &'static str;
@@ -161,6 +163,10 @@ impl<'de> serde::Deserialize<'de> for Pairs {
 /// Validates `rec` by the contract's rules, in the contract's order: the event, or the first failing
 /// rule's kind.
 pub fn validate(rec: &Record) -> Result<Event, Kind> {
+    let size = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, Vec::len);
+    if size(&rec.key) + size(&rec.value) > MAX_RECORD_BYTES {
+        return Err("too_large");
+    }
     let bytes = rec.value.as_deref().ok_or("missing_value")?;
     let text = std::str::from_utf8(bytes).map_err(|_| "invalid_utf8")?;
     // Parsed twice: once as a whole value (is it JSON, is it an object), then as ordered pairs.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::features::features;
 use crate::input::{Auth, Event, Record, validate};
@@ -106,14 +107,27 @@ fn alert_record(rec: &Record, a: &Auth, v: &Verdict, version: &str) -> Value {
     })
 }
 
+/// The most bytes of a key or a value a DLQ record keeps (§8).
+const DLQ_KEEP_BYTES: usize = 65_536;
+
 /// The DLQ record; `reason` is human text outside the contract, so it is left out here and
-/// [`crate::compare`] only requires it to be a non-empty string.
+/// [`crate::compare`] only requires it to be a non-empty string. A key or value longer than
+/// [`DLQ_KEEP_BYTES`] is kept cut to that length, with `<field>_len` and `<field>_sha256` of the whole.
 fn dlq_record(rec: &Record, kind: &str) -> Value {
-    json!({
+    let mut out = json!({
         "source_topic": rec.topic.name(), "source_partition": rec.partition,
         "source_offset": rec.offset, "error_kind": kind,
-        "key_hex": hex(rec.key.as_deref()), "value_hex": hex(rec.value.as_deref()),
-    })
+    });
+    for (name, bytes) in [("key", rec.key.as_deref()), ("value", rec.value.as_deref())] {
+        let kept = bytes.map(|b| b.get(..DLQ_KEEP_BYTES).unwrap_or(b));
+        out[format!("{name}_hex")] = hex(kept);
+        if let Some(whole) = bytes.filter(|b| b.len() > DLQ_KEEP_BYTES) {
+            out[format!("{name}_len")] = json!(whole.len());
+            let digest = Sha256::digest(whole);
+            out[format!("{name}_sha256")] = hex(Some(&digest[..]));
+        }
+    }
+    out
 }
 
 fn late_record(rec: &Record, event: &Event, watermark: i64) -> Value {

@@ -382,3 +382,44 @@ fn alerts_follow_the_model_version_of_the_decision_made() {
         "a repeated alert: {f:?}"
     );
 }
+
+/// §2 rule 0 and §8: more than 65,536 bytes of key and value is `too_large`, checked before anything else,
+/// and the DLQ record keeps the first 65,536 bytes of a longer field with its whole length and SHA-256.
+#[test]
+fn an_oversized_record_is_too_large_and_its_dlq_copy_is_cut() {
+    use sha2::{Digest, Sha256};
+    let a = Topic::Authorizations;
+    let good = auth_json("t1", "c1", "m1", 100, T0).to_string();
+    let padded = format!("{good}{}", " ".repeat(65_536 - good.len() - 2));
+    assert_eq!(kind(a, Some("c1"), &padded), Ok(()), "at the limit");
+    let over = format!("{padded} ");
+    assert_eq!(kind(a, Some("c1"), &over), Err("too_large"));
+    let mut tombstone = rec(a, 0, None, "");
+    tombstone.value = None;
+    tombstone.key = Some(vec![b'k'; 65_537]);
+    assert_eq!(validate(&tombstone).map(|_| ()), Err("too_large"));
+
+    let value = vec![b'{'; 100_000];
+    let mut big = rec(a, 4, Some("c1"), "");
+    big.value = Some(value.clone());
+    let mut out = Expected::default();
+    run_partition(PARAMS, &[model()], &[big], &mut out);
+    let d = &out.dlq[0];
+    assert_eq!(d["error_kind"], "too_large");
+    assert_eq!(d["value_hex"].as_str().unwrap().len(), 2 * 65_536);
+    assert!(
+        d["value_hex"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| c == '7' || c == 'b')
+    );
+    assert_eq!(d["value_len"], 100_000);
+    let digest: String = Sha256::digest(&value)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(d["value_sha256"], digest);
+    assert_eq!(d["key_hex"], "6331");
+    assert!(d.get("key_len").is_none() && d.get("key_sha256").is_none());
+}

@@ -397,6 +397,63 @@ fn input_in_every_compression_codec_is_read() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Records no producer limit can copy whole: a 900 kB value, a valid-looking event padded past the 64 KiB
+/// input limit and a 70 kB key. Each goes to the DLQ cut to 64 KiB with its length and SHA-256
+/// (docs/semantics.md §2, §8), the job runs on, and the independent oracle agrees field by field.
+#[test]
+fn oversized_input_goes_to_the_dlq_cut_and_the_job_runs_on() {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let bed = TestBed::with_kafka().unwrap();
+    let tmp = tempfile_dir();
+    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let generator = GeneratorConfig {
+        seed: 22,
+        cards: 200,
+        partitions: PARTITIONS as u32,
+        authorizations: 1_000,
+        events_per_second: 400,
+        ..GeneratorConfig::default()
+    };
+    let summary =
+        sluice_cli::produce::produce(bed.kafka_bootstrap(), &job.job.topics, generator, 0, |_| {})
+            .unwrap();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bed.kafka_bootstrap())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let t = &job.job.topics;
+    let telemetry = format!(
+        "{{\"card_id\":\"c1\",\"device_id\":\"d1\",\"trusted\":true,\"event_time_ms\":1{}}}",
+        " ".repeat(70_000)
+    );
+    let huge_key = vec![b'k'; 70_000];
+    let oversized: [(&str, i32, &[u8], Vec<u8>); 3] = [
+        (&t.authorizations, 0, b"card-x", vec![b'A'; 900_000]),
+        (&t.device_telemetry, 1, b"c1", telemetry.into_bytes()),
+        (&t.account_changes, 2, &huge_key, b"{}".to_vec()),
+    ];
+    for (topic, partition, key, value) in &oversized {
+        let record = BaseRecord::to(topic)
+            .partition(*partition)
+            .key(*key)
+            .payload(value);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let config = job.worker_config(0, &[0, 1, 2, 3]);
+    let worker = job.start_worker(0, &config, None);
+    job.run_to_end(vec![worker], Duration::from_secs(120));
+    let report = job.verify();
+    assert_eq!(report.unprocessed_records, 0, "{report:#?}");
+    assert_eq!(report.input_records, summary.records + 3, "{report:#?}");
+    assert!(report.expected_dlq >= 3, "{report:#?}");
+    assert!(report.ok(), "{report:#?}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 fn tempfile_dir() -> PathBuf {
     let dir = sluice_testbed::cache::run_root().join(unique_name("eos-test"));
     std::fs::create_dir_all(&dir).unwrap();

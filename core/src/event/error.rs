@@ -13,6 +13,12 @@ const MAX_ECHO_CHARS: usize = 40;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
     /// Tombstone (null value): the sources never delete, so this is a producer bug.
+    /// Key and value together above [`crate::event::MAX_RECORD_BYTES`]: no valid event is near that size,
+    /// and copying it into an output could exceed the producer's message limit.
+    #[error(
+        "record: key and value are {len} bytes, more than the {limit} an input record may have"
+    )]
+    TooLarge { len: usize, limit: usize },
     #[error("value: missing (tombstone record)")]
     MissingValue,
     #[error("value: invalid UTF-8 at byte {valid_up_to}")]
@@ -46,6 +52,7 @@ impl DecodeError {
     /// Bounded label for metrics (one value per variant).
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::TooLarge { .. } => "too_large",
             Self::MissingValue => "missing_value",
             Self::InvalidUtf8 { .. } => "invalid_utf8",
             Self::InvalidJson { .. } => "invalid_json",
@@ -60,7 +67,8 @@ impl DecodeError {
     }
 
     /// Every `kind()` value, for pre-registering metric series.
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 11] = [
+        "too_large",
         "missing_value",
         "invalid_utf8",
         "invalid_json",

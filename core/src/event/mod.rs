@@ -22,6 +22,10 @@ pub const MAX_EVENT_TIME_MS: i64 = 32_503_680_000_000;
 pub const MAX_AMOUNT_MINOR: i64 = 10_000_000_000_000;
 /// Longest accepted id in bytes; ids are opaque tokens, never free text.
 pub const MAX_ID_BYTES: usize = 64;
+/// The most bytes (key and value together) an input record may have to be accepted; larger ones go to the
+/// DLQ (`too_large`). Bounds every output that copies an input (late records) well below Kafka's default
+/// 1 MB message limit.
+pub const MAX_RECORD_BYTES: usize = 65_536;
 
 /// The three co-partitioned input topics (all keyed by card_id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -18,7 +18,9 @@ mod tests;
 
 pub use error::ProcessError;
 pub use meta::{META_VERSION, PartitionMeta};
-pub use output::{AlertRecord, DecisionRecord, DlqRecord, LateRecord, Output, OutputKind};
+pub use output::{
+    AlertRecord, DLQ_KEEP_BYTES, DecisionRecord, DlqRecord, LateRecord, Output, OutputKind,
+};
 pub use params::{JobParams, MAX_DELAY_MS, MAX_TTL_MS, ParamsError};
 pub use record::{InputRecord, OwnedInputRecord};
 pub use store::{MemStore, StateStore};

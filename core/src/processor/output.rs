@@ -5,6 +5,7 @@
 //! bytes in DLQ/late records are lowercase hex (`key_hex`/`value_hex`, null when absent).
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::record::InputRecord;
 use crate::event::{Authorization, DecodeError, SourceTopic};
@@ -45,7 +46,11 @@ pub struct AlertRecord {
     pub event_time_ms: i64,
 }
 
-/// A record that failed validation (dlq topic, key = original key).
+/// The most bytes of an input's key and of its value a DLQ record keeps (as hex, so a DLQ record stays
+/// below about 270 KB, far from Kafka's default 1 MB limit, whatever the input's size).
+pub const DLQ_KEEP_BYTES: usize = 65_536;
+
+/// A record that failed validation (dlq topic, key = original key, cut like `key_hex`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DlqRecord {
     pub source_topic: SourceTopic,
@@ -59,6 +64,16 @@ pub struct DlqRecord {
     pub key: Option<Vec<u8>>,
     #[serde(with = "hex_opt", rename = "value_hex")]
     pub value: Option<Vec<u8>>,
+    /// Only when the key was cut to [`DLQ_KEEP_BYTES`]: the whole key's length and SHA-256 (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_len: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_sha256: Option<String>,
+    /// Only when the value was cut to [`DLQ_KEEP_BYTES`]: the whole value's length and SHA-256 (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_len: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_sha256: Option<String>,
 }
 
 /// A valid record that arrived behind the lateness cutoff (late topic, key = original key).
@@ -186,14 +201,44 @@ impl AlertRecord {
 
 impl DlqRecord {
     pub fn new(rec: &InputRecord<'_>, err: &DecodeError) -> Self {
+        let key = Kept::of(rec.key);
+        let value = Kept::of(rec.value);
         Self {
             source_topic: rec.topic,
             source_partition: rec.partition,
             source_offset: rec.offset,
             error_kind: err.kind().to_owned(),
             reason: err.to_string(),
-            key: rec.key.map(<[u8]>::to_vec),
-            value: rec.value.map(<[u8]>::to_vec),
+            key: key.bytes,
+            value: value.bytes,
+            key_len: key.cut_len,
+            key_sha256: key.cut_sha256,
+            value_len: value.cut_len,
+            value_sha256: value.cut_sha256,
+        }
+    }
+}
+
+/// Raw bytes as a DLQ record keeps them: at most [`DLQ_KEEP_BYTES`], and what identifies the whole when cut.
+struct Kept {
+    bytes: Option<Vec<u8>>,
+    cut_len: Option<u64>,
+    cut_sha256: Option<String>,
+}
+
+impl Kept {
+    fn of(raw: Option<&[u8]>) -> Kept {
+        match raw {
+            Some(b) if b.len() > DLQ_KEEP_BYTES => Kept {
+                bytes: b.get(..DLQ_KEEP_BYTES).map(<[u8]>::to_vec),
+                cut_len: u64::try_from(b.len()).ok(),
+                cut_sha256: Some(crate::hex::encode(&Sha256::digest(b))),
+            },
+            _ => Kept {
+                bytes: raw.map(<[u8]>::to_vec),
+                cut_len: None,
+                cut_sha256: None,
+            },
         }
     }
 }

@@ -113,6 +113,55 @@ fn bad_records_go_to_dlq_with_raw_bytes() {
 }
 
 #[test]
+fn an_oversized_record_goes_to_the_dlq_cut_with_its_length_and_digest() {
+    use sha2::{Digest, Sha256};
+    let mut store = MemStore::new();
+    let mut p = PartitionProcessor::new(JobParams::default(), ScoringModel::default_v1(), 0);
+    p.load(&mut store).unwrap();
+    let mut out = Vec::new();
+    let value = vec![b' '; 900_000];
+    let rec = InputRecord {
+        topic: SourceTopic::Authorizations,
+        partition: 0,
+        offset: 7,
+        key: Some(b"card-1"),
+        value: Some(&value),
+    };
+    p.process(&mut store, rec, &mut out).unwrap();
+    let Output::Dlq(d) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(d.error_kind, "too_large");
+    assert!(d.reason.contains("900006 bytes"), "{}", d.reason);
+    assert_eq!(d.value.as_ref().map(Vec::len), Some(DLQ_KEEP_BYTES));
+    assert_eq!(d.value_len, Some(900_000));
+    assert_eq!(
+        d.value_sha256.as_deref(),
+        Some(crate::hex::encode(&Sha256::digest(&value)).as_str())
+    );
+    assert_eq!((d.key.as_deref(), d.key_len), (Some(&b"card-1"[..]), None));
+    let json = out[0].to_json_bytes().unwrap();
+    assert!(json.len() < 300_000, "{} bytes", json.len());
+    let back: DlqRecord = serde_json::from_slice(&json).unwrap();
+    assert_eq!(&back, d);
+
+    // At the limit exactly a record is judged by the ordinary rules, and kept whole.
+    let at_limit = vec![b'x'; crate::event::MAX_RECORD_BYTES - 6];
+    let rec = InputRecord {
+        value: Some(&at_limit),
+        ..rec
+    };
+    p.process(&mut store, rec, &mut out).unwrap();
+    let Output::Dlq(d) = &out[1] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(d.error_kind, "invalid_json");
+    assert_eq!((d.value_len, d.value_sha256.as_deref()), (None, None));
+    let json = String::from_utf8(out[1].to_json_bytes().unwrap()).unwrap();
+    assert!(!json.contains("value_len"), "absent unless cut");
+}
+
+#[test]
 fn dlq_json_round_trips() {
     let out = run_processor(
         JobParams::default(),

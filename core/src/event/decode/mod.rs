@@ -18,7 +18,7 @@ mod object;
 mod topics;
 
 use crate::event::error::DecodeError;
-use crate::event::{InputEvent, SourceTopic};
+use crate::event::{InputEvent, MAX_RECORD_BYTES, SourceTopic};
 use json::TopLevel;
 use object::Object;
 
@@ -31,6 +31,13 @@ pub fn decode(
     key: Option<&[u8]>,
     value: Option<&[u8]>,
 ) -> Result<InputEvent, DecodeError> {
+    let len = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+    if len > MAX_RECORD_BYTES {
+        return Err(DecodeError::TooLarge {
+            len,
+            limit: MAX_RECORD_BYTES,
+        });
+    }
     let bytes = value.ok_or(DecodeError::MissingValue)?;
     let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),

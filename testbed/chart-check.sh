@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Checks the Helm chart and the Argo CD integration without a cluster:
-#   1. helm (built from the Go module proxy, cached) lints the chart in both RBAC modes;
+#   1. helm (built from the Go module proxy, cached) lints the chart in both RBAC modes and with worker egress on;
 #   2. renders it for each scenario (charts/sluice-operator/ci/*.yaml plus the defaults) and validates every
 #      document with PyYAML: kinds, required fields, exact least-privilege RBAC, hardened pod, NetworkPolicy
-#      ports and peers, the five alert signals, honorLabels on the operator's ServiceMonitor, the dashboard JSON;
+#      ports and peers (egress off by default; on, DNS then the Kafka, object-store and extra rules in every
+#      worker namespace), the five alert signals, honorLabels on the operator's ServiceMonitor, the dashboard JSON;
 #   3. promtool (also from the Go module proxy, cached) checks the alert rules' PromQL;
 #   4. promtool unit-tests every alert (testbed/chart/alerts_test.yaml, on the cluster scenario's rules with the
 #      default thresholds): each fires on realistic series with its exact labels and annotations and stays
 #      quiet below its threshold, before its `for` and when its guard is false; testbed/chart/check_alert_tests.py
 #      checks that no alert is left without both kinds of case;
-#   5. values.schema.json rejects bad values (replicaCount=-1, an unknown scope, a writable root fs, ...);
+#   5. values.schema.json rejects bad values (replicaCount=-1, an unknown scope, a writable root fs, ...) and the
+#      templates refuse inconsistent ones (worker egress without Kafka or the checkpoint store, ...);
 #   6. the Argo CD health check and actions (charts/sluice-operator/files/argocd/) pass testbed/argocd/test.lua
 #      under Debian's lua5.4, and the copies embedded in examples/argocd/argocd-cm.yaml and in the chart's
 #      rendered argocd-customizations ConfigMap are identical to the .lua files.
@@ -62,8 +64,8 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 # --- lint ---------------------------------------------------------------------------------------------------
-step "helm lint (both RBAC modes)"
-for values in "" "$CHART/ci/cluster-values.yaml" "$CHART/ci/namespaced-values.yaml"; do
+step "helm lint (both RBAC modes, worker egress on)"
+for values in "" "$CHART/ci/cluster-values.yaml" "$CHART/ci/namespaced-values.yaml" "$CHART/ci/egress-values.yaml"; do
   label=${values:-defaults}
   if "$HELM" lint --strict "$CHART" --namespace "$NS" ${values:+-f "$values"} > "$WORK/lint.log" 2>&1; then
     ok "lint $label"
@@ -89,6 +91,9 @@ scenarios=(
   "namespaced|-f $CHART/ci/namespaced-values.yaml|{\"scope\":\"namespaced\",\"watchNamespaces\":[\"payments\",\"risk\"],\"workerNamespaces\":[\"payments\",\"risk\"],\"monitoring\":true}"
   "namespaced-release-ns|--set rbac.scope=namespaced|{\"scope\":\"namespaced\",\"watchNamespaces\":[\"$NS\"],\"workerNamespaces\":[\"$NS\"],\"monitoring\":false}"
   "namespaced-incl-release-ns|--set rbac.scope=namespaced --set watchNamespaces={$NS,payments}|{\"scope\":\"namespaced\",\"watchNamespaces\":[\"$NS\",\"payments\"],\"workerNamespaces\":[\"$NS\",\"payments\"],\"monitoring\":false}"
+  # Worker egress on: "egress" lists the expected rules in order, the non-DNS ones read from "egressValues".
+  "egress|-f $CHART/ci/egress-values.yaml|{\"scope\":\"cluster\",\"workerNamespaces\":[\"payments\",\"risk\"],\"monitoring\":false,\"egress\":[\"dns\",\"kafka\",\"objectStore\",\"extra\"],\"egressValues\":\"$CHART/ci/egress-values.yaml\"}"
+  "egress-no-store|-f $CHART/ci/egress-values.yaml --set-json networkPolicy.egress.objectStore=[] --set networkPolicy.egress.allowNoObjectStore=true|{\"scope\":\"cluster\",\"workerNamespaces\":[\"payments\",\"risk\"],\"monitoring\":false,\"egress\":[\"dns\",\"kafka\",\"extra\"],\"egressValues\":\"$CHART/ci/egress-values.yaml\"}"
 )
 for kube in "${KUBE_VERSIONS[@]}"; do
   for s in "${scenarios[@]}"; do
@@ -152,6 +157,10 @@ rejects=(
   "monitoring.prometheusRule.thresholds.busyMsPerSecond=2000|busyMsPerSecond"
   "monitoring.prometheusRule.thresholds.consumerLagFor=5 minutes|consumerLagFor"
   "monitoring.prometheusRule.thresholds.checkpointDurationSeconds=120|checkpointDurationSeconds"
+  # An egress rule without ports or peers would allow every port or destination; ipBlock takes no host names.
+  "networkPolicy.egress.kafka[0].to[0].ipBlock.cidr=10.20.0.0/16|missing property 'ports'"
+  "networkPolicy.egress.kafka[0].ports[0].port=9093|missing property 'to'"
+  "networkPolicy.egress.objectStore[0].to[0].ipBlock.cidr=s3.amazonaws.com,networkPolicy.egress.objectStore[0].ports[0].port=443|/ipBlock/cidr"
 )
 for r in "${rejects[@]}"; do
   IFS='|' read -r set key <<< "$r"
@@ -182,6 +191,25 @@ elif grep -q "watchNamespaces needs rbac.scope=namespaced" "$WORK/tpl.log"; then
 else
   cat "$WORK/tpl.log"; bad "watchNamespaces guard failed for another reason"
 fi
+
+# Worker egress turned on: the template refuses to cut workers off from Kafka or the checkpoint store, and
+# egress rules without the policy that carries them.
+refusals=(
+  "--set networkPolicy.egress.enabled=true|workers could not reach Kafka: set networkPolicy.egress.kafka"
+  "-f $CHART/ci/egress-values.yaml --set-json networkPolicy.egress.objectStore=[]|workers could not reach the checkpoint store: set networkPolicy.egress.objectStore"
+  "-f $CHART/ci/egress-values.yaml --set networkPolicy.enabled=false|networkPolicy.egress.enabled needs networkPolicy.enabled"
+)
+for r in "${refusals[@]}"; do
+  IFS='|' read -r args message <<< "$r"
+  # shellcheck disable=SC2086 # args is a deliberate word list
+  if "$HELM" template sluice "$CHART" --kube-version "${KUBE_VERSIONS[0]}" $args > "$WORK/tpl.log" 2>&1; then
+    bad "renders $args"
+  elif grep -qF "$message" "$WORK/tpl.log"; then
+    ok "refuses $args"
+  else
+    cat "$WORK/tpl.log"; bad "$args failed for another reason than: $message"
+  fi
+done
 
 # --- Argo CD ------------------------------------------------------------------------------------------------
 step "Argo CD health check and actions"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Validates one rendering of the sluice-operator chart (a multi-document YAML file) against what the
 scenario expects: the objects and their namespaces, RBAC exactly as the operator needs it (no wildcards),
-the NetworkPolicies, the monitoring objects and the operator Deployment's security settings.
+the NetworkPolicies (ingress, and egress when the scenario turns it on), the monitoring objects and the
+operator Deployment's security settings.
 
     validate_render.py RENDERED.yaml EXPECT_JSON RELEASE_NAMESPACE
 
@@ -155,10 +156,27 @@ for b in by_kind.get("ClusterRoleBinding", []) + by_kind.get("RoleBinding", []):
 # NetworkPolicy: worker control API only from these operator pods, metrics only from monitoring.
 np_ns = sorted(d["metadata"]["namespace"] for d in by_kind.get("NetworkPolicy", []))
 need(np_ns == sorted(expect["workerNamespaces"]), f"NetworkPolicies in {np_ns}, want {expect['workerNamespaces']}")
+# Egress, when the scenario lists its parts ("egress": ["dns", "kafka", ...]): exactly those rules in that order,
+# DNS being UDP and TCP 53 to kube-dns and every other part the rules of the scenario's values file, verbatim.
+# Without "egress" the policy must not restrict egress at all.
+DNS = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+               "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+       "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+want_egress = []
+if expect.get("egress"):
+    given = yaml.safe_load(open(expect["egressValues"]))["networkPolicy"]["egress"]
+    want_egress = [r for part in expect["egress"] for r in ([DNS] if part == "dns" else given[part])]
 for d in by_kind.get("NetworkPolicy", []):
     s = d.get("spec", {})
     need(s.get("podSelector") == {"matchLabels": {"app.kubernetes.io/name": "sluice-worker"}}, f"policy selects {s.get('podSelector')}")
-    need(s.get("policyTypes") == ["Ingress"], f"policyTypes {s.get('policyTypes')}")
+    if want_egress:
+        need(s.get("policyTypes") == ["Ingress", "Egress"], f"policyTypes {s.get('policyTypes')}, want [Ingress, Egress]")
+        need(s.get("egress") == want_egress, f"egress rules {s.get('egress')}, want {want_egress}")
+        # A rule without `to` or `ports` would open every destination or every port.
+        need(all(r.get("to") and r.get("ports") for r in s.get("egress", [])), "an egress rule without to or ports")
+    else:
+        need(s.get("policyTypes") == ["Ingress"], f"policyTypes {s.get('policyTypes')}")
+        need("egress" not in s, f"egress rules {s.get('egress')} although egress is off")
     rules = {tuple(p.get("port") for p in r.get("ports", [])): r.get("from", []) for r in s.get("ingress", [])}
     need(set(rules) == {(8080,), (9091,)}, f"ingress ports {sorted(rules)}")
     ctl = rules.get((8080,), [])

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use crate::TestBedError;
 
-/// `<target>/<profile>/<name>`, found from the running test executable (`<target>/<profile>/deps/<test>`).
-/// The README test command builds every binary before running tests.
+/// Names a directory to take the binaries from instead of the test's own profile, e.g. `<target>/release` to
+/// crash-test release workers from a debug test build.
+pub const BIN_DIR_ENV: &str = "SLUICE_BIN_DIR";
+
+/// `<target>/<profile>/<name>`, found from the running test executable (`<target>/<profile>/deps/<test>`),
+/// or `$SLUICE_BIN_DIR/<name>`. The README test command builds every binary before running tests.
 pub fn binary(name: &str) -> Result<PathBuf, TestBedError> {
-    let exe = std::env::current_exe().map_err(TestBedError::io("locating the test executable"))?;
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).ok_or_else(|| {
-        TestBedError::Env(format!("unexpected test executable path {}", exe.display()))
-    })?;
-    let path = profile_dir.join(name);
+    let path = binary_dir()?.join(name);
     if path.is_file() {
         Ok(path)
     } else {
@@ -20,6 +20,20 @@ pub fn binary(name: &str) -> Result<PathBuf, TestBedError> {
             path.display()
         )))
     }
+}
+
+/// The directory [`binary`] takes binaries from.
+pub fn binary_dir() -> Result<PathBuf, TestBedError> {
+    if let Some(dir) = std::env::var_os(BIN_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().map_err(TestBedError::io("locating the test executable"))?;
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            TestBedError::Env(format!("unexpected test executable path {}", exe.display()))
+        })
 }
 
 /// Sends `sig` (`-TERM`, `-KILL`, `-STOP`, `-CONT`, …) to `pid` through the `kill` utility (the workspace

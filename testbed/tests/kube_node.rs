@@ -32,11 +32,15 @@
 //! - faults of a node under that load: a worker process SIGKILLed, the kubelet killed and restarted, a worker
 //!   pod force-deleted, the operator leader pod force-deleted during two upgrades; a worker OOM-killed under
 //!   a 32 MiB limit is reported as `OOMKilled` in the StreamJob's condition and Events;
+//! - the autoscaler on a lag burst (the operator scraping worker pods over the bridge) and a broker restart
+//!   and an S3 outage under load, on real pods (`kube_node/lag_and_outages.rs`);
 //! - stopping the node leaves no mount, bridge or pod process behind.
 //!
 //! One test function: the bridge and the kubelet's cgroups are machine-wide, so one node runs at a time.
 
 mod common;
+#[path = "kube_node/lag_and_outages.rs"]
+mod lag_and_outages;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -550,8 +554,8 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     let started = Instant::now();
     let dir = run_root().join(unique_name("node-example"));
     // Pods reach Kafka and S3 on the bridge's host address.
-    let kafka = KafkaBroker::start_on(&dir.join("kafka"), HOST_IP).unwrap();
-    let s3 = S3Server::start_on(&dir.join("s3"), HOST_IP).unwrap();
+    let mut kafka = KafkaBroker::start_on(&dir.join("kafka"), HOST_IP).unwrap();
+    let mut s3 = S3Server::start_on(&dir.join("s3"), HOST_IP).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bucket = unique_name("node-ckpt");
     rt.block_on(
@@ -711,6 +715,12 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     wait_pods_gone(cluster, &ns);
     oom_killed(cluster, worker_image, &bootstrap, &endpoint, &bucket, &dir);
     pod_template_job(cluster, worker_image, &bootstrap, &endpoint, &bucket, &dir);
+    let services = lag_and_outages::Services {
+        kafka: &mut kafka,
+        s3: &mut s3,
+        bucket: &bucket,
+    };
+    lag_and_outages::autoscaler_and_outages(cluster, worker_image, services, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

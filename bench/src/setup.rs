@@ -69,18 +69,7 @@ pub fn delete_topics(bootstrap: &str, topics: &[&str]) -> Result<(), TestBedErro
 }
 
 /// "N cores, <CPU model>" from /proc/cpuinfo.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores, {cpu}")
-}
+pub use sluice_testbed::provenance::machine;
 
 /// The throughput run's broker, scratch directory and commit settings.
 pub struct Setup {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use sluice_cli::verify::VerifyReport;
-use sluice_testbed::provenance::Provenance;
+use sluice_testbed::provenance::{Provenance, machine};
 
 /// One scenario's outcome.
 pub struct Row {
@@ -44,12 +44,17 @@ impl Row {
             Some((d, l, m)) => (Some(d), Some(l), Some(m)),
             None => (None, None, None),
         };
-        let provenance = Provenance::of_checkout(&std::env::current_dir().unwrap_or_default());
+        let provenance = Provenance::of_this_run();
+        // The test code at that commit is the scenario's configuration; what can vary from run to run is
+        // the campaign size, the build profile of the binaries and the machine.
+        let campaign = std::env::var("SLUICE_CAMPAIGN").unwrap_or_else(|_| "default".into());
+        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
         let line = serde_json::json!({
             "scenario": self.scenario, "events": self.events, "kills": self.kills,
             "duplicates": duplicates, "losses": losses, "mismatches": mismatches,
             "seconds": (self.seconds * 10.0).round() / 10.0,
-            "commit": provenance.commit, "dirty": provenance.dirty,
+            "commit": provenance.commit, "dirty": provenance.dirty, "command": provenance.command,
+            "campaign": campaign, "profile": profile, "machine": machine(),
         });
         // One short write per line: concurrent test processes do not interleave within a line.
         if let Ok(mut f) = std::fs::OpenOptions::new()

@@ -161,11 +161,34 @@ pub struct StateConfig {
     /// Consecutive failed checkpoints tolerated before the worker exits non-zero (fail fast instead of running
     /// for hours without a restorable state).
     pub tolerable_failed_checkpoints: u32,
+    /// Client-side encryption of every checkpoint and savepoint object (AES-256-GCM). The keys come from
+    /// files (the Secret named by the StreamJob's `spec.storage.encryptionKeysSecret`, or the directory in
+    /// `SLUICE_STATE_KEYS_DIR`), never from here. Absent: objects are written in plain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<StateEncryption>,
+}
+
+/// Which key seals new checkpoint objects; older keys stay in the key files to read older snapshots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateEncryption {
+    /// The id (file name in the keys Secret) of the key that seals new objects. Rotate by adding a key to
+    /// the Secret and naming it here; keep the old one until no retained snapshot needs it.
+    pub current_key: String,
+    /// Restore objects written before encryption was enabled (in plain). Off by default: a plain object in
+    /// an encrypted job's store is refused, so nobody can slip unauthenticated state into it.
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 /// S3 endpoint settings for the checkpoint store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.sseKmsKeyId) || (has(self.sse) && self.sse.startsWith('aws:kms'))",
+    "message": "sseKmsKeyId names the KMS key of SSE-KMS: set sse to aws:kms (or aws:kms:dsse), or remove it",
+    "fieldPath": ".sseKmsKeyId"
+}]))]
 pub struct S3Options {
     /// Custom endpoint URL (MinIO, Ceph, s3s-fs…). Absent: AWS.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -174,9 +197,16 @@ pub struct S3Options {
     pub region: String,
     /// Path-style addressing (`endpoint/bucket/key`), needed by most non-AWS servers.
     pub path_style: bool,
-    /// Server-side encryption header value (`AES256` or `aws:kms`), if any.
+    /// Server-side encryption the S3 service applies to every object: `AES256` (SSE-S3), `aws:kms`
+    /// (SSE-KMS) or `aws:kms:dsse`. Independent of `state.encryption`, which seals objects before they leave
+    /// the worker.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["AES256", "aws:kms", "aws:kms:dsse"]))]
     pub sse: Option<String>,
+    /// The KMS key (id, alias or ARN) for SSE-KMS; absent: the bucket's default KMS key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub sse_kms_key_id: Option<String>,
     /// Parallel uploads/downloads per worker.
     pub max_concurrency: u32,
 }
@@ -188,6 +218,7 @@ impl Default for S3Options {
             region: "us-east-1".into(),
             path_style: false,
             sse: None,
+            sse_kms_key_id: None,
             max_concurrency: 8,
         }
     }
@@ -204,6 +235,7 @@ impl Default for StateConfig {
             read_cache_mib: 256,
             checkpoint_store: None,
             s3: S3Options::default(),
+            encryption: None,
             tolerable_failed_checkpoints: 3,
         }
     }
@@ -282,7 +314,8 @@ impl JobConfig {
         let mut errs = self.transaction_errors();
         errs.extend(self.checkpoint_errors());
         errs.extend(self.secret_property_errors());
-        errs.extend(self.s3_error());
+        errs.extend(self.s3_errors());
+        errs.extend(self.encryption_errors());
         errs.extend(self.state_ttl_error());
         if let Some(audit) = &self.audit {
             errs.extend(audit.validate(self.state.checkpoint_store.is_some()));
@@ -365,13 +398,63 @@ impl JobConfig {
         errs
     }
 
-    /// The S3 client's limits.
-    fn s3_error(&self) -> Option<ConfigError> {
-        (self.state.s3.max_concurrency == 0).then(|| ConfigError {
-            field: "state.s3.maxConcurrency",
-            problem: "must be at least 1".into(),
-            fix: "use 8 (the default)".into(),
-        })
+    /// Encryption seals objects of the checkpoint store, under a key id that is also a file name.
+    fn encryption_errors(&self) -> Vec<ConfigError> {
+        let Some(enc) = &self.state.encryption else {
+            return Vec::new();
+        };
+        let mut errs = Vec::new();
+        if self.state.checkpoint_store.is_none() {
+            errs.push(ConfigError {
+                field: "state.encryption",
+                problem: "encrypts the objects of the checkpoint store, and no state.checkpointStore is set".into(),
+                fix: "set state.checkpointStore, or remove state.encryption".into(),
+            });
+        }
+        let id = &enc.current_key;
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && !id.starts_with('.')
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !valid {
+            errs.push(ConfigError {
+                field: "state.encryption.currentKey",
+                problem: format!("{id:?} is not a key id (the key's file name in the keys Secret)"),
+                fix: "use 1–64 letters, digits, '.', '_' or '-', not starting with '.', e.g. \"2026-12\"".into(),
+            });
+        }
+        errs
+    }
+
+    /// The S3 client's limits and server-side encryption.
+    fn s3_errors(&self) -> Vec<ConfigError> {
+        let s3 = &self.state.s3;
+        let mut errs = Vec::new();
+        if s3.max_concurrency == 0 {
+            errs.push(ConfigError {
+                field: "state.s3.maxConcurrency",
+                problem: "must be at least 1".into(),
+                fix: "use 8 (the default)".into(),
+            });
+        }
+        let kms = s3.sse.as_deref().is_some_and(|s| s.starts_with("aws:kms"));
+        if let Some(sse) = s3.sse.as_deref()
+            && !["AES256", "aws:kms", "aws:kms:dsse"].contains(&sse)
+        {
+            errs.push(ConfigError {
+                field: "state.s3.sse",
+                problem: format!("{sse:?} is not a server-side encryption S3 knows"),
+                fix: "use AES256 (SSE-S3), aws:kms (SSE-KMS) or aws:kms:dsse".into(),
+            });
+        }
+        if s3.sse_kms_key_id.is_some() && !kms {
+            errs.push(ConfigError {
+                field: "state.s3.sseKmsKeyId",
+                problem: "names a KMS key, and state.s3.sse is not aws:kms".into(),
+                fix: "set state.s3.sse: aws:kms, or remove sseKmsKeyId".into(),
+            });
+        }
+        errs
     }
 
     /// The state TTL: at least a day, so the 30-day average feature has history to use.
@@ -495,6 +578,40 @@ mod tests {
             c.state.checkpoint_store = Some(bad.into());
             assert_eq!(c.validate()[0].field, "state.checkpointStore", "{bad}");
         }
+    }
+
+    #[test]
+    fn encryption_needs_a_store_and_a_key_id_that_is_a_file_name() {
+        let mut c = minimal();
+        c.state.encryption = Some(super::StateEncryption {
+            current_key: "2026-12".into(),
+            allow_plaintext: false,
+        });
+        let fields: Vec<&str> = c.validate().iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["state.encryption"]);
+        c.state.checkpoint_store = Some("s3://b/p".into());
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        for bad in ["", ".hidden", "a/b", &"k".repeat(65)] {
+            c.state.encryption.as_mut().unwrap().current_key = bad.into();
+            let fields: Vec<&str> = c.validate().iter().map(|e| e.field).collect();
+            assert_eq!(fields, ["state.encryption.currentKey"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn server_side_encryption_is_one_s3_knows_and_a_kms_key_needs_kms() {
+        let mut c = minimal();
+        for good in ["AES256", "aws:kms", "aws:kms:dsse"] {
+            c.state.s3.sse = Some(good.into());
+            assert!(c.validate().is_empty(), "{good}");
+        }
+        c.state.s3.sse_kms_key_id = Some("alias/fraud-state".into());
+        assert!(c.validate().is_empty());
+        c.state.s3.sse = Some("AES256".into());
+        assert_eq!(c.validate()[0].field, "state.s3.sseKmsKeyId");
+        c.state.s3.sse = Some("aes256".into());
+        let fields: Vec<&str> = c.validate().iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["state.s3.sse", "state.s3.sseKmsKeyId"]);
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub struct SnapshotManifest {
     /// checkpoints, so state computed before the redeploy cannot come back after a crash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<String>,
+    /// The id of the key this snapshot's new objects and this manifest were sealed with (`state.encryption`);
+    /// absent: written in plain. A checkpoint may also reference objects of earlier checkpoints sealed with
+    /// earlier keys; a savepoint copies every file, so it needs this key alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_with: Option<String>,
     pub partitions: Vec<PartitionManifest>,
 }
 
@@ -126,6 +131,7 @@ mod tests {
             parent: None,
             created_at_ms: 1,
             lineage: None,
+            sealed_with: None,
             partitions: vec![PartitionManifest {
                 partition: 2,
                 input_offsets: [10, 3, 0],

@@ -61,6 +61,9 @@ pub use crate::stream_job_types::*;
 #[x_kube(validation = Rule::new("!has(self.savepointRedeployNonce) || has(self.initialSavepointPath)")
     .message("savepointRedeployNonce redeploys from initialSavepointPath: set initialSavepointPath to the savepoint directory")
     .field_path(".initialSavepointPath"))]
+#[x_kube(validation = Rule::new("(has(self.job.state) && has(self.job.state.encryption)) == (has(self.storage) && has(self.storage.encryptionKeysSecret))")
+    .message("job.state.encryption and storage.encryptionKeysSecret go together: encrypted state needs the keys Secret mounted, and a keys Secret needs job.state.encryption.currentKey")
+    .field_path(".storage.encryptionKeysSecret"))]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSpec {
     /// Container image of the worker (runs `sluice-worker /etc/sluice/job.yaml`).

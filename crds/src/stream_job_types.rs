@@ -65,6 +65,11 @@ pub struct StorageSpec {
     /// injected into the workers as those environment variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<LocalObjectRef>,
+    /// Secret with the state encryption keys (`spec.job.state.encryption`): one key per key id, 32 random
+    /// bytes in base64 (`openssl rand -base64 32`). Mounted read-only into the workers; the operator never
+    /// reads the keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_keys_secret: Option<LocalObjectRef>,
 }
 
 /// A reference to a Secret or ConfigMap in the job's namespace.

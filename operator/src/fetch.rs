@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
-use sluice_crds::StreamJob;
+use sluice_crds::{StreamJob, StreamJobSpec};
 use sluice_crds::worker_env;
 
 use crate::error::Error;
@@ -201,6 +201,7 @@ async fn references(client: &kube::Client, ns: &str, job: &StreamJob) -> Result<
             kafka_secrets.push((s.name.clone(), "spec.kafkaAuth.saslSecret"));
         }
     }
+    refs.problems.extend(state_keys_problem(&secrets, spec).await?);
     for (secret, field) in kafka_secrets {
         let found = secrets
             .get_metadata_opt(&secret)
@@ -214,6 +215,37 @@ async fn references(client: &kube::Client, ns: &str, job: &StreamJob) -> Result<
         }
     }
     Ok(refs)
+}
+
+/// The state encryption keys Secret must exist and hold the current key (its value is not kept: only the
+/// workers use it).
+async fn state_keys_problem(
+    secrets: &Api<Secret>,
+    spec: &StreamJobSpec,
+) -> Result<Option<Problem>, Error> {
+    let (Some(keys), Some(enc)) = (
+        &spec.storage.encryption_keys_secret,
+        &spec.job.state.encryption,
+    ) else {
+        return Ok(None);
+    };
+    let name = &keys.name;
+    let found = secrets
+        .get_opt(name)
+        .await
+        .map_err(Error::kube("get", format!("Secret {name}")))?;
+    let message = match found {
+        None => format!("Secret {name:?} not found"),
+        Some(secret) if !secret.data.unwrap_or_default().contains_key(&enc.current_key) => format!(
+            "Secret {name:?} has no key {:?} (spec.job.state.encryption.currentKey); add it (32 bytes in base64)",
+            enc.current_key
+        ),
+        Some(_) => return Ok(None),
+    };
+    Ok(Some(Problem {
+        field: "spec.storage.encryptionKeysSecret".into(),
+        message,
+    }))
 }
 
 /// The hash of the model ConfigMap's data, and a problem when it or its key is missing. (A missing key still

@@ -22,6 +22,7 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     sse: Option<ServerSideEncryption>,
+    sse_kms_key_id: Option<String>,
 }
 
 fn remote(op: &'static str, key: &str) -> impl FnOnce(String) -> StoreError {
@@ -76,6 +77,7 @@ impl S3Store {
             bucket: bucket.into(),
             prefix: prefix.into(),
             sse: opts.sse.as_deref().map(ServerSideEncryption::from),
+            sse_kms_key_id: opts.sse_kms_key_id.clone(),
         }
     }
 
@@ -97,6 +99,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(self.full(key))
             .set_server_side_encryption(self.sse.clone())
+            .set_ssekms_key_id(self.sse_kms_key_id.clone())
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -120,6 +123,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(self.full(key))
             .set_server_side_encryption(self.sse.clone())
+            .set_ssekms_key_id(self.sse_kms_key_id.clone())
             .body(body)
             .send()
             .await
@@ -135,6 +139,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(&full)
             .set_server_side_encryption(self.sse.clone())
+            .set_ssekms_key_id(self.sse_kms_key_id.clone())
             .send()
             .await
             .map_err(|e| remote("starting multipart upload", key)(why(e)))?;

@@ -68,7 +68,8 @@ pub fn localize(local: &Localization<'_>) -> serde_norway::Value {
         &["spec", "job", "state", "writeBufferMib"],
         16.into(),
     );
-    let storage = serde_json::json!({"volume": "emptyDir", "credentialsSecret": {"name": "s3"}});
+    let storage = serde_json::json!({"volume": "emptyDir", "credentialsSecret": {"name": "s3"},
+        "encryptionKeysSecret": {"name": STATE_KEYS_SECRET}});
     set(&mut doc, &["spec", "storage"], v(storage));
     let control = serde_json::json!({"tokenSecret": {"name": "control", "key": "token"}});
     set(&mut doc, &["spec", "controlApi"], v(control));
@@ -77,6 +78,21 @@ pub fn localize(local: &Localization<'_>) -> serde_norway::Value {
     remove(&mut doc, &["spec", "kafkaAuth"]);
     remove(&mut doc, &["spec", "resources"]);
     doc
+}
+
+/// The Secret the localized example takes its state encryption keys from.
+pub const STATE_KEYS_SECRET: &str = "state-keys";
+
+/// The example's current state encryption key id, and a test key for it (32 bytes in base64): what the
+/// keys Secret of a localized example holds.
+pub fn example_state_key() -> (String, String) {
+    let doc: serde_norway::Value = serde_norway::from_str(EXAMPLE_YAML).unwrap_or_default();
+    let id = doc["spec"]["job"]["state"]["encryption"]["currentKey"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // 32 bytes: "sluice-example-state-key-32bytes".
+    (id, "c2x1aWNlLWV4YW1wbGUtc3RhdGUta2V5LTMyYnl0ZXM=".into())
 }
 
 /// The node labels the example's `podTemplate.spec.nodeSelector` asks for, as `key=value` (a real node must carry

@@ -50,7 +50,8 @@ use sluice_core::model::FRAUD_V1_YAML;
 use sluice_generator::GeneratorConfig;
 use sluice_testbed::cache::{repo_root, run_root};
 use sluice_testbed::example::{
-    EXAMPLE_YAML, Localization, example_node_labels, localize, start_example_load,
+    EXAMPLE_YAML, Localization, STATE_KEYS_SECRET, example_node_labels, example_state_key, localize,
+    start_example_load,
 };
 use sluice_testbed::helm::ensure_helm;
 use sluice_testbed::job_harness::JobHarness;
@@ -713,6 +714,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     );
     assert_event(cluster, &ns, "FinalSavepoint", &format!("s3://{bucket}/"));
     wait_pods_gone(cluster, &ns);
+    assert_store_sealed(&rt, &endpoint, &bucket);
     oom_killed(cluster, worker_image, &bootstrap, &endpoint, &bucket, &dir);
     pod_template_job(cluster, worker_image, &bootstrap, &endpoint, &bucket, &dir);
     let services = lag_and_outages::Services {
@@ -908,6 +910,35 @@ fn redeploy_from_last_savepoint(cluster: &RealCluster, ns: &str) {
     wait_for(cluster, ns, sj, steady, Duration::from_secs(300), running);
     let restored = kubectl_jsonpath(cluster, ns, sj, "{.status.restoredFrom}");
     assert_eq!(restored, location);
+}
+
+/// Every object the example's workers wrote to the store (checkpoints, savepoints, manifests) is sealed with
+/// the example's state key (`state.encryption`), and no card id is readable in any of them.
+fn assert_store_sealed(rt: &tokio::runtime::Runtime, endpoint: &str, bucket: &str) {
+    let (key_id, _) = example_state_key();
+    let objects = rt.block_on(async {
+        let s3 = s3_client(endpoint);
+        let mut out = Vec::new();
+        let mut pages = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for o in page.unwrap().contents() {
+                let key = o.key().unwrap().to_string();
+                let got = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+                out.push((key, got.body.collect().await.unwrap().into_bytes()));
+            }
+        }
+        out
+    });
+    assert!(objects.len() > 10, "only {} objects", objects.len());
+    for (key, bytes) in &objects {
+        let sealed_with = sluice_store::sealed::Keyring::key_id_of(bytes);
+        assert_eq!(sealed_with.as_deref(), Some(key_id.as_str()), "{key}");
+        assert!(!bytes.windows(5).any(|w| w == b"card-"), "{key} shows a card id");
+    }
 }
 
 /// Waits up to 5 minutes until the job has consumed all its input.
@@ -1178,6 +1209,20 @@ fn example_namespace(cluster: &RealCluster, prefix: &str, token: &str, model: &s
         cluster,
         &[
             "-n", &ns, "create", "secret", "generic", "s3", &access, &secret,
+        ],
+    );
+    let (key_id, key) = example_state_key();
+    let key = format!("--from-literal={key_id}={key}");
+    kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            &ns,
+            "create",
+            "secret",
+            "generic",
+            STATE_KEYS_SECRET,
+            &key,
         ],
     );
     let model = format!("--from-literal=model.yaml={model}");

@@ -140,6 +140,22 @@ async fn cel_admission_reconcile_scale_and_lease() {
         let msg = rejected(&jobs, body).await;
         assert!(msg.contains(path) && msg.contains(rule), "{name}: {msg}");
     }
+    // Encrypted state without its keys Secret, and server-side encryption S3 does not know.
+    let mut body = job_json("sealed", 1, 4, "15m");
+    body["spec"]["job"]["state"]["encryption"] = serde_json::json!({"currentKey": "2026-12"});
+    let msg = rejected(&jobs, body).await;
+    assert!(
+        msg.contains("spec.storage.encryptionKeysSecret") && msg.contains("go together"),
+        "{msg}"
+    );
+    let mut body = job_json("sse", 1, 4, "15m");
+    body["spec"]["job"]["state"]["s3"] = serde_json::json!({"sse": "AES256", "sseKmsKeyId": "k"});
+    let msg = rejected(&jobs, body).await;
+    assert!(msg.contains("sseKmsKeyId") && msg.contains("aws:kms"), "{msg}");
+    let mut body = job_json("sse2", 1, 4, "15m");
+    body["spec"]["job"]["state"]["s3"] = serde_json::json!({"sse": "aes256"});
+    let msg = rejected(&jobs, body).await;
+    assert!(msg.contains("spec.job.state.s3.sse"), "{msg}");
     // 45d-style units are understood by the rule (2d > 100ms + 5m is admitted).
     let long: StreamJob = serde_json::from_value(job_json("long", 1, 4, "2d")).unwrap();
     jobs.create(&PostParams::default(), &long).await.unwrap();
@@ -163,7 +179,7 @@ async fn cel_admission_reconcile_scale_and_lease() {
     common::report::record(
         "6. invalid StreamJobs",
         "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, periodic \
-         savepoints every 30s, a 2s savepoint timeout, a log level with a space, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
+         savepoints every 30s, a 2s savepoint timeout, a log level with a space, state encryption without its keys Secret, an unknown SSE and an SSE-KMS key without aws:kms, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
         0,
         None,
         started,

@@ -24,7 +24,7 @@ use sluice_core::progress::ProgressRecord;
 
 use super::OpsError;
 use sluice_api::snapshot_layout::Layout;
-use sluice_store::ObjectStore;
+use sluice_store::{ObjectStore, StoreError};
 use sluice_worker::audit::config::table_config;
 use sluice_worker::kafka::clients::{consumer_config, input_topics, progress_topic};
 use sluice_worker::kafka::progress_log;
@@ -273,7 +273,11 @@ async fn restore_before(
     before: &[i64; 3],
     scratch: &Path,
 ) -> Result<Option<String>, OpsError> {
-    let store = ObjectStore::open(uri, &job.state.s3).await?;
+    let encryption = job.state.encryption.as_ref();
+    let keyring = sluice_store::sealed::job_keyring_from_env(encryption).map_err(StoreError::from)?;
+    let store = ObjectStore::open(uri, &job.state.s3)
+        .await?
+        .with_keyring(keyring);
     let layout = Layout::new(&job.transactional_id_prefix);
     let mut manifests: Vec<SnapshotManifest> = checkpoint_manifests(&store, &layout)
         .await?

@@ -8,7 +8,7 @@ use super::table::render;
 use super::{OpsError, human_bytes};
 use sluice_api::snapshot_layout::Layout;
 use sluice_api::snapshot_layout::{is_manifest, valid_snapshot_id};
-use sluice_store::ObjectStore;
+use sluice_store::{ObjectStore, StoreError};
 use sluice_worker::snapshot::restore::{all_savepoint_manifests, checkpoint_manifests};
 
 fn row(m: &SnapshotManifest) -> Vec<String> {
@@ -30,7 +30,8 @@ fn row(m: &SnapshotManifest) -> Vec<String> {
 
 /// Every checkpoint and savepoint manifest of `job` in the store, as a table.
 pub async fn list(uri: &str, s3: &S3Options, job: &str) -> Result<String, OpsError> {
-    let store = ObjectStore::open(uri, s3).await?;
+    let keyring = sluice_store::sealed::reading_keyring_from_env().map_err(StoreError::from)?;
+    let store = ObjectStore::open(uri, s3).await?.with_keyring(keyring);
     let layout = Layout::new(job);
     let mut rows: Vec<Vec<String>> = checkpoint_manifests(&store, &layout)
         .await?

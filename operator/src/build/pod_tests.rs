@@ -299,6 +299,9 @@ fn every_volume_the_operator_mounts_is_reserved() {
         serde_json::json!({"tlsSecret": {"name": "tls"}, "saslSecret": {"name": "sasl"}}),
     )
     .unwrap();
+    s.storage.encryption_keys_secret = Some(sluice_crds::LocalObjectRef {
+        name: "keys".into(),
+    });
     let p = pod(&job_meta(), &deployment(s), 0).unwrap();
     let volumes = p.spec.unwrap().volumes.unwrap();
     assert_eq!(volumes.len(), super::pod::OPERATOR_VOLUMES.len());

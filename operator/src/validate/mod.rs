@@ -71,6 +71,7 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
                 .into(),
         });
     }
+    out.extend(state_keys_problem(spec));
     if spec.image.trim().is_empty() {
         out.push(Problem {
             field: "spec.image".into(),
@@ -78,6 +79,30 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
         });
     }
     out
+}
+
+/// Encrypted state needs its keys mounted, and keys without `state.encryption` would suggest protection the
+/// job does not have: each without the other names the missing field.
+fn state_keys_problem(spec: &StreamJobSpec) -> Option<Problem> {
+    match (&spec.job.state.encryption, &spec.storage.encryption_keys_secret) {
+        (Some(enc), None) => Some(Problem {
+            field: "spec.storage.encryptionKeysSecret".into(),
+            message: format!(
+                "is required with spec.job.state.encryption; fix: name the Secret holding key {:?} (32 bytes in \
+                 base64, e.g. from `openssl rand -base64 32`)",
+                enc.current_key
+            ),
+        }),
+        (None, Some(keys)) => Some(Problem {
+            field: "spec.job.state.encryption".into(),
+            message: format!(
+                "is not set, so the keys in Secret {:?} would not be used; fix: set \
+                 spec.job.state.encryption.currentKey, or remove spec.storage.encryptionKeysSecret",
+                keys.name
+            ),
+        }),
+        _ => None,
+    }
 }
 
 /// Why `directives` would not log as meant, if so. `tracing` accepts a bare word as a module name logged at

@@ -11,7 +11,8 @@ use sluice_crds::{PodTemplate, StreamJobSpec, worker_env};
 
 use crate::build::config_map::MODEL_DIR;
 use crate::build::pod::{
-    CONFIG_DIR, KAFKA_SASL_DIR, KAFKA_TLS_DIR, OPERATOR_VOLUMES, TOKEN_DIR, WORKER_CONTAINER,
+    CONFIG_DIR, KAFKA_SASL_DIR, KAFKA_TLS_DIR, OPERATOR_VOLUMES, STATE_KEYS_DIR, TOKEN_DIR,
+    WORKER_CONTAINER,
 };
 use crate::reconcile::Problem;
 
@@ -313,6 +314,7 @@ fn operator_mount_paths(spec: &StreamJobSpec) -> Vec<String> {
         MODEL_DIR,
         KAFKA_TLS_DIR,
         KAFKA_SASL_DIR,
+        STATE_KEYS_DIR,
     ]
     .into_iter()
     .map(String::from)

@@ -154,3 +154,25 @@ fn a_partition_count_other_than_the_topics_names_spec_partitions() {
     status.input_partitions = None;
     assert_eq!(partition_count_problem(&spec, [&status]), None);
 }
+
+#[test]
+fn encrypted_state_and_its_keys_secret_go_together() {
+    let mut s = spec();
+    s.job.state.checkpoint_store = Some("s3://b/p".into());
+    s.job.state.encryption = Some(sluice_crds::job_config::StateEncryption {
+        current_key: "2026-12".into(),
+        allow_plaintext: false,
+    });
+    let problems = spec_problems(&s);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, "spec.storage.encryptionKeysSecret");
+    assert!(problems[0].message.contains("2026-12"), "{problems:?}");
+    s.storage.encryption_keys_secret = Some(sluice_crds::LocalObjectRef {
+        name: "keys".into(),
+    });
+    assert!(spec_problems(&s).is_empty());
+    s.job.state.encryption = None;
+    let problems = spec_problems(&s);
+    assert_eq!(problems[0].field, "spec.job.state.encryption");
+    assert!(problems[0].message.contains("\"keys\""), "{problems:?}");
+}

@@ -140,6 +140,14 @@ impl OperatorEnv {
                 "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}}),
         )
         .await;
+        let (key_id, key) = sluice_testbed::example::example_state_key();
+        create::<Secret>(
+            &client,
+            &ns,
+            serde_json::json!({"metadata": {"name": sluice_testbed::example::STATE_KEYS_SECRET},
+                "stringData": {key_id: key}}),
+        )
+        .await;
         let agent = tokio::spawn(node_agent::run(
             client.clone(),
             AgentConfig {

@@ -83,6 +83,7 @@ mod tests {
             parent: None,
             created_at_ms: 0,
             lineage: None,
+            sealed_with: None,
             partitions: vec![PartitionManifest {
                 partition: 0,
                 input_offsets: [0; 3],

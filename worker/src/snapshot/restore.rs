@@ -150,6 +150,7 @@ mod tests {
             parent: None,
             created_at_ms: 0,
             lineage: None,
+            sealed_with: None,
             partitions: vec![PartitionManifest {
                 partition: part,
                 input_offsets: offsets,

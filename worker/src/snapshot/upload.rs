@@ -110,6 +110,7 @@ pub async fn upload(
         parent: req.parent.clone(),
         created_at_ms: req.created_at_ms,
         lineage: req.lineage.clone(),
+        sealed_with: store.sealing_key_id().map(str::to_string),
         partitions,
     };
     let manifest_key = match req.kind {

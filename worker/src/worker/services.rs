@@ -26,7 +26,8 @@ use crate::snapshot::SnapshotError;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
 use sluice_api::snapshot_layout::Layout;
 use sluice_api::worker_env;
-use sluice_store::{ObjectStore, StoreError};
+use sluice_store::sealed::job_keyring_from_env;
+use sluice_store::{ObjectStore, SealError, StoreError};
 
 /// Why the side services could not start (all configuration or environment problems).
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,8 @@ pub enum ServicesError {
     Token(#[from] crate::control::auth::TokenError),
     #[error("checkpoint store: {0}")]
     Store(#[from] StoreError),
+    #[error("checkpoint store: {0}")]
+    Keys(#[from] SealError),
     #[error("checkpoint store: {0}")]
     Snapshot(#[from] SnapshotError),
     #[error("audit: the table cannot be opened: {0}")]
@@ -103,7 +106,11 @@ impl Services {
         let board = StatusBoard::new(initial_status(cfg, model_version, input_partitions));
         let layout = Layout::new(&cfg.job.transactional_id_prefix);
         let store = match &cfg.job.state.checkpoint_store {
-            Some(uri) => Some(runtime.block_on(ObjectStore::open(uri, &cfg.job.state.s3))?),
+            Some(uri) => {
+                let keyring = job_keyring_from_env(cfg.job.state.encryption.as_ref())?;
+                let store = runtime.block_on(ObjectStore::open(uri, &cfg.job.state.s3))?;
+                Some(store.with_keyring(keyring))
+            }
             None => None,
         };
         let audit = open_audit(

@@ -11,7 +11,9 @@ mod volumes;
 
 pub use container::pod_security;
 pub use env::fence_ids;
-pub use volumes::{CONFIG_DIR, KAFKA_SASL_DIR, KAFKA_TLS_DIR, OPERATOR_VOLUMES, TOKEN_DIR};
+pub use volumes::{
+    CONFIG_DIR, KAFKA_SASL_DIR, KAFKA_TLS_DIR, OPERATOR_VOLUMES, STATE_KEYS_DIR, TOKEN_DIR,
+};
 
 /// The worker container's name (a pod template's container of this name is merged into it).
 pub const WORKER_CONTAINER: &str = "worker";
@@ -66,6 +68,7 @@ fn parts(job: &JobMeta, d: &Deployment, ordinal: u32) -> Result<Parts, BuildErro
     volumes::model(spec, &mut parts);
     parts.env.extend(super::logging::env(&spec.logging));
     volumes::kafka_auth(spec, &mut parts);
+    volumes::state_keys(spec, &mut parts);
     parts.env.extend(env::store_credentials(spec));
     Ok(parts)
 }

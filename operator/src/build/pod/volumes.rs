@@ -24,14 +24,17 @@ pub const TOKEN_DIR: &str = "/var/run/secrets/sluice/control";
 pub const KAFKA_TLS_DIR: &str = "/etc/sluice-kafka/tls";
 /// Where Kafka SASL credentials are mounted.
 pub const KAFKA_SASL_DIR: &str = "/etc/sluice-kafka/sasl";
+/// Where the state encryption keys Secret is mounted.
+pub const STATE_KEYS_DIR: &str = "/var/run/secrets/sluice/state-keys";
 /// The names of the volumes below (a pod template may not use them for its own).
-pub const OPERATOR_VOLUMES: [&str; 6] = [
+pub const OPERATOR_VOLUMES: [&str; 7] = [
     "config",
     "state",
     "control-token",
     "model",
     "kafka-tls",
     "kafka-sasl",
+    "state-keys",
 ];
 
 pub(super) fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
@@ -106,6 +109,17 @@ pub(super) fn control_token(spec: &StreamJobSpec, parts: &mut Parts) {
     parts.volume(volume, TOKEN_DIR, true);
     let file = format!("{TOKEN_DIR}/{}", api.token_secret.key);
     parts.env.push(env(worker_env::CONTROL_TOKEN_FILE, file));
+}
+
+/// The state encryption keys Secret, and the directory the worker reads them from.
+pub(super) fn state_keys(spec: &StreamJobSpec, parts: &mut Parts) {
+    let Some(keys) = &spec.storage.encryption_keys_secret else {
+        return;
+    };
+    parts.volume(secret_volume("state-keys", &keys.name), STATE_KEYS_DIR, true);
+    parts
+        .env
+        .push(env(worker_env::STATE_KEYS_DIR, STATE_KEYS_DIR.to_string()));
 }
 
 /// The model ConfigMap, and the model file's path.

@@ -412,11 +412,7 @@ impl JobConfig {
             });
         }
         let id = &enc.current_key;
-        let valid = !id.is_empty()
-            && id.len() <= 64
-            && !id.starts_with('.')
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !valid {
+        if !crate::secrets::is_valid_key_id(id) {
             errs.push(ConfigError {
                 field: "state.encryption.currentKey",
                 problem: format!("{id:?} is not a key id (the key's file name in the keys Secret)"),

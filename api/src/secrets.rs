@@ -20,6 +20,17 @@ pub fn is_secret_kafka_property(key: &str) -> bool {
         || key == "ssl.keystore.pem"
 }
 
+/// Whether `id` can name a state encryption key: a file name a Kubernetes Secret key can have (1–64 letters,
+/// digits, `.`, `_` or `-`, not starting with `.`), shown in errors and manifests.
+pub fn is_valid_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// Properties as a map with secret values replaced by [`REDACTED`].
 pub fn redacted_properties(properties: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
     properties

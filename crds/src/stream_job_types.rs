@@ -66,8 +66,8 @@ pub struct StorageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<LocalObjectRef>,
     /// Secret with the state encryption keys (`spec.job.state.encryption`): one key per key id, 32 random
-    /// bytes in base64 (`openssl rand -base64 32`). Mounted read-only into the workers; the operator never
-    /// reads the keys.
+    /// bytes in base64 (`openssl rand -base64 32`). Mounted read-only into the workers; the operator only
+    /// checks that the current key is there and keeps no key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_keys_secret: Option<LocalObjectRef>,
 }

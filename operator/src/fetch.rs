@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
-use sluice_crds::{StreamJob, StreamJobSpec};
 use sluice_crds::worker_env;
+use sluice_crds::{StreamJob, StreamJobSpec};
 
 use crate::error::Error;
 use crate::fingerprint::data_hash;
@@ -201,7 +201,8 @@ async fn references(client: &kube::Client, ns: &str, job: &StreamJob) -> Result<
             kafka_secrets.push((s.name.clone(), "spec.kafkaAuth.saslSecret"));
         }
     }
-    refs.problems.extend(state_keys_problem(&secrets, spec).await?);
+    refs.problems
+        .extend(state_keys_problem(&secrets, spec).await?);
     for (secret, field) in kafka_secrets {
         let found = secrets
             .get_metadata_opt(&secret)
@@ -234,13 +235,14 @@ async fn state_keys_problem(
         .get_opt(name)
         .await
         .map_err(Error::kube("get", format!("Secret {name}")))?;
-    let message = match found {
+    let has_current = found.map(|s| s.data.unwrap_or_default().contains_key(&enc.current_key));
+    let message = match has_current {
         None => format!("Secret {name:?} not found"),
-        Some(secret) if !secret.data.unwrap_or_default().contains_key(&enc.current_key) => format!(
+        Some(false) => format!(
             "Secret {name:?} has no key {:?} (spec.job.state.encryption.currentKey); add it (32 bytes in base64)",
             enc.current_key
         ),
-        Some(_) => return Ok(None),
+        Some(true) => return Ok(None),
     };
     Ok(Some(Problem {
         field: "spec.storage.encryptionKeysSecret".into(),

@@ -3,6 +3,7 @@
 
 mod credentials;
 mod file;
+pub mod keys;
 mod s3;
 pub mod sealed;
 
@@ -140,7 +141,8 @@ impl ObjectStore {
         let src = path.to_path_buf();
         let sealed = blocking(move || {
             let dir = src.parent().unwrap_or(Path::new("."));
-            let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("creating a file in", dir))?;
+            let tmp =
+                tempfile::NamedTempFile::new_in(dir).map_err(io_err("creating a file in", dir))?;
             keyring.seal_file(&src, tmp.path())?;
             Ok(tmp)
         })
@@ -181,12 +183,13 @@ impl ObjectStore {
             return Ok(n);
         };
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let fetched = tempfile::NamedTempFile::new_in(&dir).map_err(io_err("creating a file in", &dir))?;
+        let fetched =
+            tempfile::NamedTempFile::new_in(&dir).map_err(io_err("creating a file in", &dir))?;
         let n = self.download_plain(key, fetched.path()).await?;
         let dst = path.to_path_buf();
         blocking(move || {
-            let opened =
-                tempfile::NamedTempFile::new_in(&dir).map_err(io_err("creating a file in", &dir))?;
+            let opened = tempfile::NamedTempFile::new_in(&dir)
+                .map_err(io_err("creating a file in", &dir))?;
             keyring.open_file(&object, fetched.path(), opened.path())?;
             opened
                 .persist(&dst)

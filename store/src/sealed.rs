@@ -18,7 +18,6 @@ use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::stream::{DecryptorBE32, EncryptorBE32};
 use aes_gcm::aead::{OsRng, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
-use base64::Engine as _;
 use hkdf::Hkdf;
 use sha2::Sha256;
 
@@ -63,7 +62,7 @@ pub enum SealError {
 
 /// A 256-bit master key; its bytes never print.
 #[derive(Clone)]
-struct MasterKey([u8; 32]);
+pub(crate) struct MasterKey(pub(crate) [u8; 32]);
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,57 +78,16 @@ pub struct Keyring {
     allow_plaintext: bool,
 }
 
-/// A key id: a file name a Kubernetes Secret key can have, shown in errors and manifests.
-fn valid_key_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
 impl Keyring {
-    /// The keys in `dir` (a mounted Secret: one file per key id, holding 32 bytes in base64, e.g. from
-    /// `openssl rand -base64 32`); `current` names the one that seals new objects. Files whose names start
-    /// with `.` (the Secret volume's own bookkeeping) are skipped.
-    pub fn load(dir: &Path, current: &str, allow_plaintext: bool) -> Result<Keyring, SealError> {
-        let keys = read_key_dir(dir)?;
-        Keyring::from_keys(keys, current, allow_plaintext).map_err(|reason| SealError::Keyring {
-            dir: dir.display().to_string(),
-            reason,
-        })
-    }
-
-    /// Every key in `dir`, for a tool that only reads snapshots (plain ones too); the first id seals.
-    pub fn load_for_reading(dir: &Path) -> Result<Keyring, SealError> {
-        let keys = read_key_dir(dir)?;
-        let first = keys.keys().next().cloned().ok_or_else(|| SealError::Keyring {
-            dir: dir.display().to_string(),
-            reason: "holds no key files".into(),
-        })?;
-        Keyring::load(dir, &first, true)
-    }
-
-    /// A keyring from `(key id, base64 key)` pairs.
-    pub fn from_base64(
-        keys: &[(&str, &str)],
-        current: &str,
-        allow_plaintext: bool,
-    ) -> Result<Keyring, String> {
-        let mut map = BTreeMap::new();
-        for (id, text) in keys {
-            map.insert((*id).to_string(), decode_key(id, text)?);
-        }
-        Keyring::from_keys(map, current, allow_plaintext)
-    }
-
-    fn from_keys(
+    pub(crate) fn from_keys(
         keys: BTreeMap<String, MasterKey>,
         current: &str,
         allow_plaintext: bool,
     ) -> Result<Keyring, String> {
-        if let Some(id) = keys.keys().find(|id| !valid_key_id(id)) {
+        if let Some(id) = keys
+            .keys()
+            .find(|id| !sluice_api::secrets::is_valid_key_id(id))
+        {
             return Err(format!(
                 "key id {id:?} is not 1–64 characters of letters, digits, '.', '_' or '-'"
             ));
@@ -216,7 +174,13 @@ impl Keyring {
         let input = std::fs::File::open(src).map_err(io("opening", src))?;
         let mut output = std::fs::File::create(dst).map_err(io("creating", dst))?;
         let path = dst.display().to_string();
-        self.open_stream(object, std::io::BufReader::new(input), &mut output, "writing", &path)?;
+        self.open_stream(
+            object,
+            std::io::BufReader::new(input),
+            &mut output,
+            "writing",
+            &path,
+        )?;
         output.sync_all().map_err(io("syncing", dst))
     }
 
@@ -278,12 +242,12 @@ impl Keyring {
         }
         let key_id = String::from_utf8_lossy(&rest[..id_len]).into_owned();
         let header = [head.as_slice(), rest.as_slice()].concat();
-        let cipher = self
-            .cipher(&key_id, &rest[id_len..])
-            .ok_or_else(|| SealError::UnknownKey {
-                object: object.into(),
-                key_id: key_id.clone(),
-            })?;
+        let cipher =
+            self.cipher(&key_id, &rest[id_len..])
+                .ok_or_else(|| SealError::UnknownKey {
+                    object: object.into(),
+                    key_id: key_id.clone(),
+                })?;
         let forged = || SealError::Forged {
             object: object.into(),
             key_id: key_id.clone(),
@@ -318,40 +282,6 @@ impl Keyring {
     }
 }
 
-/// The keyring a job's `state.encryption` asks for, from the directory in `SLUICE_STATE_KEYS_DIR`; None when
-/// the job does not encrypt its state.
-pub fn job_keyring(
-    encryption: Option<&sluice_api::job_config::StateEncryption>,
-    keys_dir: Option<&Path>,
-) -> Result<Option<Keyring>, SealError> {
-    let Some(enc) = encryption else {
-        return Ok(None);
-    };
-    let dir = keys_dir.ok_or_else(|| SealError::Keyring {
-        dir: format!("${}", sluice_api::worker_env::STATE_KEYS_DIR),
-        reason: "state.encryption is set but no key directory is given: mount the keys Secret \
-                 (spec.storage.encryptionKeysSecret) or set the variable to a directory of key files"
-            .into(),
-    })?;
-    Keyring::load(dir, &enc.current_key, enc.allow_plaintext).map(Some)
-}
-
-/// [`job_keyring`] with the key directory from this process's environment.
-pub fn job_keyring_from_env(
-    encryption: Option<&sluice_api::job_config::StateEncryption>,
-) -> Result<Option<Keyring>, SealError> {
-    let dir = std::env::var_os(sluice_api::worker_env::STATE_KEYS_DIR).filter(|d| !d.is_empty());
-    job_keyring(encryption, dir.as_deref().map(Path::new))
-}
-
-/// [`Keyring::load_for_reading`] from the directory in `SLUICE_STATE_KEYS_DIR`; None when it is unset.
-pub fn reading_keyring_from_env() -> Result<Option<Keyring>, SealError> {
-    std::env::var_os(sluice_api::worker_env::STATE_KEYS_DIR)
-        .filter(|d| !d.is_empty())
-        .map(|d| Keyring::load_for_reading(Path::new(&d)))
-        .transpose()
-}
-
 /// Reading an encrypted object without a keyring: the error says which key it needs.
 pub fn refuse_sealed(object: &str, data: &[u8]) -> Result<(), SealError> {
     match Keyring::key_id_of(data) {
@@ -361,40 +291,6 @@ pub fn refuse_sealed(object: &str, data: &[u8]) -> Result<(), SealError> {
         }),
         None => Ok(()),
     }
-}
-
-/// The key files of `dir` by id; files whose names start with `.` are the Secret volume's bookkeeping.
-fn read_key_dir(dir: &Path) -> Result<BTreeMap<String, MasterKey>, SealError> {
-    let bad = |reason: String| SealError::Keyring {
-        dir: dir.display().to_string(),
-        reason,
-    };
-    let entries = std::fs::read_dir(dir).map_err(|e| bad(format!("cannot list: {e}")))?;
-    let mut keys = BTreeMap::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| bad(format!("cannot list: {e}")))?;
-        let id = entry.file_name().to_string_lossy().into_owned();
-        if id.starts_with('.') {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path())
-            .map_err(|e| bad(format!("cannot read key {id:?}: {e}")))?;
-        keys.insert(id.clone(), decode_key(&id, text.trim()).map_err(bad)?);
-    }
-    Ok(keys)
-}
-
-fn decode_key(id: &str, text: &str) -> Result<MasterKey, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|_| format!("key {id:?} is not base64 (make one with `openssl rand -base64 32`)"))?;
-    let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-        format!(
-            "key {id:?} is {} bytes; AES-256 needs 32 (make one with `openssl rand -base64 32`)",
-            b.len()
-        )
-    })?;
-    Ok(MasterKey(key))
 }
 
 /// Up to `n` bytes: fewer only at the end of the input.

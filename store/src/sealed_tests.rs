@@ -38,14 +38,21 @@ fn two_seals_of_the_same_bytes_differ_and_hide_them() {
 #[test]
 fn files_seal_and_open_through_the_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let (src, sealed, opened) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let (src, sealed, opened) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
     let plain = sample(3 * CHUNK + 5);
     std::fs::write(&src, &plain).unwrap();
     let k = ring("k2");
     k.seal_file(&src, &sealed).unwrap();
     k.open_file("o", &sealed, &opened).unwrap();
     assert_eq!(std::fs::read(&opened).unwrap(), plain);
-    assert_eq!(k.open("o", &std::fs::read(&sealed).unwrap()).unwrap(), plain);
+    assert_eq!(
+        k.open("o", &std::fs::read(&sealed).unwrap()).unwrap(),
+        plain
+    );
 }
 
 #[test]
@@ -94,7 +101,10 @@ fn plaintext_is_refused_unless_allowed_and_sealed_objects_need_keys() {
     assert_eq!(lenient.open("tiny", b"").unwrap(), b"");
     let sealed = ring("k1").seal(b"x");
     let err = refuse_sealed("o", &sealed).unwrap_err().to_string();
-    assert!(err.contains("\"k1\"") && err.contains("encryptionKeysSecret"), "{err}");
+    assert!(
+        err.contains("\"k1\"") && err.contains("encryptionKeysSecret"),
+        "{err}"
+    );
     assert!(refuse_sealed("o", b"plain").is_ok());
 }
 
@@ -106,12 +116,21 @@ fn key_files_load_from_a_secret_volume_and_bad_ones_are_named() {
     let k = Keyring::load(dir.path(), "2026-12", false).unwrap();
     assert_eq!(k.current_key_id(), "2026-12");
     assert!(!format!("{k:?}").contains(K1));
-    let err = Keyring::load(dir.path(), "2027-01", false).unwrap_err().to_string();
-    assert!(err.contains("2027-01") && err.contains("currentKey"), "{err}");
+    let err = Keyring::load(dir.path(), "2027-01", false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("2027-01") && err.contains("currentKey"),
+        "{err}"
+    );
     std::fs::write(dir.path().join("short"), "AAEC").unwrap();
-    let err = Keyring::load(dir.path(), "2026-12", false).unwrap_err().to_string();
+    let err = Keyring::load(dir.path(), "2026-12", false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("\"short\"") && err.contains("32"), "{err}");
     std::fs::write(dir.path().join("short"), "not base64!").unwrap();
-    let err = Keyring::load(dir.path(), "2026-12", false).unwrap_err().to_string();
+    let err = Keyring::load(dir.path(), "2026-12", false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("base64"), "{err}");
 }

@@ -41,6 +41,7 @@ pub struct RunningWorker {
 }
 
 /// The job under test.
+#[derive(Clone, Debug)]
 pub struct JobHarness {
     pub dir: PathBuf,
     pub bootstrap: String,

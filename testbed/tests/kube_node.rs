@@ -50,8 +50,8 @@ use sluice_core::model::FRAUD_V1_YAML;
 use sluice_generator::GeneratorConfig;
 use sluice_testbed::cache::{repo_root, run_root};
 use sluice_testbed::example::{
-    EXAMPLE_YAML, Localization, STATE_KEYS_SECRET, example_node_labels, example_state_key, localize,
-    start_example_load,
+    EXAMPLE_YAML, Localization, STATE_KEYS_SECRET, example_node_labels, example_state_key,
+    localize, start_example_load,
 };
 use sluice_testbed::helm::ensure_helm;
 use sluice_testbed::job_harness::JobHarness;
@@ -919,15 +919,17 @@ fn assert_store_sealed(rt: &tokio::runtime::Runtime, endpoint: &str, bucket: &st
     let objects = rt.block_on(async {
         let s3 = s3_client(endpoint);
         let mut out = Vec::new();
-        let mut pages = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .into_paginator()
-            .send();
+        let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
         while let Some(page) = pages.next().await {
             for o in page.unwrap().contents() {
                 let key = o.key().unwrap().to_string();
-                let got = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+                let got = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .unwrap();
                 out.push((key, got.body.collect().await.unwrap().into_bytes()));
             }
         }
@@ -937,7 +939,10 @@ fn assert_store_sealed(rt: &tokio::runtime::Runtime, endpoint: &str, bucket: &st
     for (key, bytes) in &objects {
         let sealed_with = sluice_store::sealed::Keyring::key_id_of(bytes);
         assert_eq!(sealed_with.as_deref(), Some(key_id.as_str()), "{key}");
-        assert!(!bytes.windows(5).any(|w| w == b"card-"), "{key} shows a card id");
+        assert!(
+            !bytes.windows(5).any(|w| w == b"card-"),
+            "{key} shows a card id"
+        );
     }
 }
 

@@ -151,7 +151,10 @@ async fn cel_admission_reconcile_scale_and_lease() {
     let mut body = job_json("sse", 1, 4, "15m");
     body["spec"]["job"]["state"]["s3"] = serde_json::json!({"sse": "AES256", "sseKmsKeyId": "k"});
     let msg = rejected(&jobs, body).await;
-    assert!(msg.contains("sseKmsKeyId") && msg.contains("aws:kms"), "{msg}");
+    assert!(
+        msg.contains("sseKmsKeyId") && msg.contains("aws:kms"),
+        "{msg}"
+    );
     let mut body = job_json("sse2", 1, 4, "15m");
     body["spec"]["job"]["state"]["s3"] = serde_json::json!({"sse": "aes256"});
     let msg = rejected(&jobs, body).await;

@@ -186,7 +186,10 @@ impl<'h> Fleet<'h> {
                     "worker {} exited with {status} while {name} was armed in worker {i}: {log}",
                     m.spec.identity
                 );
-                assert!(log.contains(&format!("crash point {name} reached")), "{log}");
+                assert!(
+                    log.contains(&format!("crash point {name} reached")),
+                    "{log}"
+                );
                 *self.aborts.entry(name).or_default() += 1;
                 self.restart(i, None);
                 return;
@@ -284,10 +287,15 @@ fn workers_killed_at_speed_lose_and_duplicate_nothing() {
     }
     let produced = backlog + live.join().unwrap();
     let (kills, aborts, rescales) = (fleet.kills, fleet.aborts.clone(), fleet.rescales);
-    eprintln!("rounds {round}: {kills} SIGKILLs, crash-point aborts {aborts:?}, {rescales} rescales");
+    eprintln!(
+        "rounds {round}: {kills} SIGKILLs, crash-point aborts {aborts:?}, {rescales} rescales"
+    );
     for fault in SCHEDULE {
         if let Fault::CrashPoint(name) = fault {
-            assert!(aborts.get(name).is_some_and(|n| *n >= 2), "{name}: {aborts:?}");
+            assert!(
+                aborts.get(name).is_some_and(|n| *n >= 2),
+                "{name}: {aborts:?}"
+            );
         }
     }
     fleet.finish(Duration::from_secs(600));

@@ -45,7 +45,13 @@ fn objects(endpoint: &str, bucket: &str) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         for o in listed.contents() {
             let key = o.key().unwrap().to_string();
-            let got = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+            let got = s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
             out.push((key, got.body.collect().await.unwrap().into_bytes().to_vec()));
         }
         out
@@ -59,8 +65,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn job(bed: &TestBed, dir: &Path, encrypt: Option<&str>) -> (JobHarness, String) {
     let mut h = JobHarness::new(bed.kafka_bootstrap(), dir, PARTITIONS, JOB_YAML).unwrap();
     let bucket = unique_name("sealed");
-    rt().block_on(s3_client(bed.s3_endpoint()).create_bucket().bucket(&bucket).send())
-        .unwrap();
+    rt().block_on(
+        s3_client(bed.s3_endpoint())
+            .create_bucket()
+            .bucket(&bucket)
+            .send(),
+    )
+    .unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(bed.s3_endpoint()));
     h.job.state.encryption = encrypt.map(|k| StateEncryption {
         current_key: k.into(),
@@ -109,7 +120,10 @@ fn run_and_checkpoint(h: &JobHarness, mut w: RunningWorker) -> String {
             assert_eq!(cp.state, SnapshotState::Completed, "{cp:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "checkpoint {id} did not complete");
+        assert!(
+            Instant::now() < deadline,
+            "checkpoint {id} did not complete"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = w.process.log_path().to_path_buf();
@@ -131,7 +145,10 @@ fn checkpoints_are_sealed_rotate_and_refuse_a_wrong_key() {
         .iter()
         .filter(|(_, bytes)| contains(bytes, b"card-"))
         .count();
-    assert!(readable > 0, "no card id in the plain store: the check cannot fail");
+    assert!(
+        readable > 0,
+        "no card id in the plain store: the check cannot fail"
+    );
 
     // Encrypted under k1: every object sealed, nothing readable.
     let (h, bucket) = job(&bed, &dir.join("sealed"), Some("k1"));
@@ -139,7 +156,11 @@ fn checkpoints_are_sealed_rotate_and_refuse_a_wrong_key() {
     INPUT.produce(&h, 0, 3_000).unwrap();
     run_and_checkpoint(&h, start(&h, "a", Some(&k1)));
     let first = objects(&endpoint, &bucket);
-    assert!(first.len() > 3, "{:?}", first.iter().map(|o| &o.0).collect::<Vec<_>>());
+    assert!(
+        first.len() > 3,
+        "{:?}",
+        first.iter().map(|o| &o.0).collect::<Vec<_>>()
+    );
     for (key, bytes) in &first {
         assert!(bytes.starts_with(MAGIC), "{key} is not sealed");
         assert_eq!(Keyring::key_id_of(bytes).as_deref(), Some("k1"), "{key}");
@@ -155,7 +176,10 @@ fn checkpoints_are_sealed_rotate_and_refuse_a_wrong_key() {
     });
     INPUT.produce(&h, 1, 2_000).unwrap();
     let log = run_and_checkpoint(&rotated, start(&rotated, "b", Some(&k12)));
-    assert!(log.contains("downloaded state from the checkpoint store"), "{log}");
+    assert!(
+        log.contains("downloaded state from the checkpoint store"),
+        "{log}"
+    );
     let second = objects(&endpoint, &bucket);
     let with = |id: &str| {
         second
@@ -163,20 +187,35 @@ fn checkpoints_are_sealed_rotate_and_refuse_a_wrong_key() {
             .filter(|(_, b)| Keyring::key_id_of(b).as_deref() == Some(id))
             .count()
     };
-    assert!(with("k2") > 0 && with("k1") > 0, "k1 {} k2 {}", with("k1"), with("k2"));
+    assert!(
+        with("k2") > 0 && with("k1") > 0,
+        "k1 {} k2 {}",
+        with("k1"),
+        with("k2")
+    );
     assert!(second.iter().all(|(_, b)| b.starts_with(MAGIC)));
 
     // The same id with other bytes: the worker refuses to restore and says which object and key.
     let wrong = keys_dir(&dir, "keys-wrong", &[("k1", K1_WRONG), ("k2", K2)]);
     let mut w = start(&rotated, "c", Some(&wrong));
-    let status = w.process.wait_exit(Duration::from_secs(90)).expect("the worker exits");
+    let status = w
+        .process
+        .wait_exit(Duration::from_secs(90))
+        .expect("the worker exits");
     assert!(!status.success());
     let said = w.process.log_tail(30);
-    assert!(said.contains("does not decrypt with key id \"k1\""), "{said}");
+    assert!(
+        said.contains("does not decrypt with key id \"k1\""),
+        "{said}"
+    );
     assert!(said.contains("s3://"), "{said}");
     // Without the keys at all: refused, naming what is missing.
     let mut w = start(&rotated, "d", None);
-    assert!(w.process.wait_exit(Duration::from_secs(90)).is_some_and(|s| !s.success()));
+    assert!(
+        w.process
+            .wait_exit(Duration::from_secs(90))
+            .is_some_and(|s| !s.success())
+    );
     let said = w.process.log_tail(30);
     assert!(said.contains("SLUICE_STATE_KEYS_DIR"), "{said}");
 
@@ -189,10 +228,18 @@ fn checkpoints_are_sealed_rotate_and_refuse_a_wrong_key() {
             assert!(Instant::now() < deadline, "{}", w.process.log_tail(30));
             std::thread::sleep(Duration::from_millis(200));
         }
-        let resp = rt().block_on(c.stop(true, Some("sp-sealed".into()))).unwrap();
-        let sp = resp.savepoint.expect("stop-with-savepoint returns the savepoint");
+        let resp = rt()
+            .block_on(c.stop(true, Some("sp-sealed".into())))
+            .unwrap();
+        let sp = resp
+            .savepoint
+            .expect("stop-with-savepoint returns the savepoint");
         assert_eq!(sp.state, SnapshotState::Completed, "{sp:?}");
-        assert!(w.process.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()));
+        assert!(
+            w.process
+                .wait_exit(Duration::from_secs(30))
+                .is_some_and(|s| s.success())
+        );
         sp.location.unwrap()
     };
     let from_savepoint = rotated.clone();

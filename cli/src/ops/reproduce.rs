@@ -274,7 +274,7 @@ async fn restore_before(
     scratch: &Path,
 ) -> Result<Option<String>, OpsError> {
     let encryption = job.state.encryption.as_ref();
-    let keyring = sluice_store::sealed::job_keyring_from_env(encryption).map_err(StoreError::from)?;
+    let keyring = sluice_store::keys::job_keyring_from_env(encryption).map_err(StoreError::from)?;
     let store = ObjectStore::open(uri, &job.state.s3)
         .await?
         .with_keyring(keyring);

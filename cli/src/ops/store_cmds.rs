@@ -30,7 +30,7 @@ fn row(m: &SnapshotManifest) -> Vec<String> {
 
 /// Every checkpoint and savepoint manifest of `job` in the store, as a table.
 pub async fn list(uri: &str, s3: &S3Options, job: &str) -> Result<String, OpsError> {
-    let keyring = sluice_store::sealed::reading_keyring_from_env().map_err(StoreError::from)?;
+    let keyring = sluice_store::keys::reading_keyring_from_env().map_err(StoreError::from)?;
     let store = ObjectStore::open(uri, s3).await?.with_keyring(keyring);
     let layout = Layout::new(job);
     let mut rows: Vec<Vec<String>> = checkpoint_manifests(&store, &layout)

@@ -84,7 +84,10 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
 /// Encrypted state needs its keys mounted, and keys without `state.encryption` would suggest protection the
 /// job does not have: each without the other names the missing field.
 fn state_keys_problem(spec: &StreamJobSpec) -> Option<Problem> {
-    match (&spec.job.state.encryption, &spec.storage.encryption_keys_secret) {
+    match (
+        &spec.job.state.encryption,
+        &spec.storage.encryption_keys_secret,
+    ) {
         (Some(enc), None) => Some(Problem {
             field: "spec.storage.encryptionKeysSecret".into(),
             message: format!(

@@ -48,7 +48,11 @@ impl Row {
         // The test code at that commit is the scenario's configuration; what can vary from run to run is
         // the campaign size, the build profile of the binaries and the machine.
         let campaign = std::env::var("SLUICE_CAMPAIGN").unwrap_or_else(|_| "default".into());
-        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+        let profile = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
         let line = serde_json::json!({
             "scenario": self.scenario, "events": self.events, "kills": self.kills,
             "duplicates": duplicates, "losses": losses, "mismatches": mismatches,

@@ -38,7 +38,7 @@ pub struct Services<'a> {
 pub fn autoscaler_and_outages(
     cluster: &RealCluster,
     worker_image: &str,
-    mut services: Services<'_>,
+    services: Services<'_>,
     dir: &std::path::Path,
 ) {
     let started = Instant::now();

@@ -26,7 +26,7 @@ use crate::snapshot::SnapshotError;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
 use sluice_api::snapshot_layout::Layout;
 use sluice_api::worker_env;
-use sluice_store::sealed::job_keyring_from_env;
+use sluice_store::keys::job_keyring_from_env;
 use sluice_store::{ObjectStore, SealError, StoreError};
 
 /// Why the side services could not start (all configuration or environment problems).

@@ -116,7 +116,11 @@ pub(super) fn state_keys(spec: &StreamJobSpec, parts: &mut Parts) {
     let Some(keys) = &spec.storage.encryption_keys_secret else {
         return;
     };
-    parts.volume(secret_volume("state-keys", &keys.name), STATE_KEYS_DIR, true);
+    parts.volume(
+        secret_volume("state-keys", &keys.name),
+        STATE_KEYS_DIR,
+        true,
+    );
     parts
         .env
         .push(env(worker_env::STATE_KEYS_DIR, STATE_KEYS_DIR.to_string()));

@@ -52,6 +52,9 @@ cargo build --locked --workspace --all-targets
 step "CRD drift check"
 cargo run --locked -q -p sluice-crds --bin crdgen -- --check charts/sluice-operator/crds/streamjob.yaml
 
+step "generated reliability tables match their raw output"
+./scripts/reliability-table.py --check docs/reliability.md
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
@@ -118,16 +121,7 @@ if [ "$status" -ne 0 ]; then
 fi
 if [ -s "$SLUICE_RELIABILITY_REPORT" ]; then
   echo "reliability summary (also in $CACHE/run/reliability-summary.md):"
-  python3 - "$SLUICE_RELIABILITY_REPORT" > "$CACHE/run/reliability-summary.md" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-rows.sort(key=lambda r: r["scenario"])
-dash = lambda v: "–" if v is None else v
-print("| scenario | events | kills | duplicates | losses | mismatches | time, s |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-for r in rows:
-    print(f"| {r['scenario']} | {r['events']} | {r['kills']} | {dash(r['duplicates'])} | {dash(r['losses'])} | {dash(r['mismatches'])} | {r['seconds']:.0f} |")
-PY
+  ./scripts/reliability-table.py "$SLUICE_RELIABILITY_REPORT" > "$CACHE/run/reliability-summary.md"
   cat "$CACHE/run/reliability-summary.md"
 fi
 echo "$passed passed, $failed failed"

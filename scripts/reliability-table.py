@@ -43,16 +43,27 @@ def table(source):
             f"| {r['scenario']} | {r['events']} | {r['kills']} | {dash(r['duplicates'])} | "
             f"{dash(r['losses'])} | {dash(r['mismatches'])} | {r['seconds']:.0f} |"
         )
-    def each(key, default="not recorded"):
-        return ", ".join(sorted({str(r.get(key) or default) for r in rs}))
+    lines.append("")
+    lines.append(provenance_line(rs, source))
+    return "\n".join(lines) + "\n"
+
+
+def provenance_line(rs, source):
+    """Where the rows came from: commits (dirty or not), build profile, campaign size and machine."""
+
+    def values(key):
+        return ", ".join(sorted({str(r[key]) for r in rs if r.get(key)}))
 
     commits = sorted({(r.get("commit") or "unknown") + (" (dirty tree)" if r.get("dirty") else "") for r in rs})
-    lines.append("")
-    lines.append(
-        f"Measured at commit {', '.join(commits)} ({each('profile')} build, campaign {each('campaign')}) "
-        f"on {each('machine')}; raw output: `{source}`."
-    )
-    return "\n".join(lines) + "\n"
+    profile, campaign, machine = values("profile"), values("campaign"), values("machine")
+    details = [f"{profile} build"] if profile else []
+    details += [f"campaign {campaign}"] if campaign else []
+    text = f"Measured at commit {', '.join(commits)}"
+    text += f" ({', '.join(details)})" if details else ""
+    text += f" on {machine}" if machine else ""
+    missing = [name for name, v in (("build profile", profile), ("campaign", campaign), ("machine", machine)) if not v]
+    text += f"; not recorded: {', '.join(missing)}" if missing else ""
+    return text + f"; raw output: `{source}`."
 
 
 def check(doc):

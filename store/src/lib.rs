@@ -173,7 +173,8 @@ impl ObjectStore {
     }
 
     /// Downloads `key` to `path` (written through a temporary file and renamed; opened through a second
-    /// one when the store has a keyring). Returns the bytes received.
+    /// one when the store has a keyring). Returns the bytes written to `path` (for a sealed object, its
+    /// plaintext: what a manifest's sizes count).
     pub async fn download(&self, key: &str, path: &Path) -> Result<u64, StoreError> {
         let object = self.uri_of(key);
         let Some(keyring) = self.keyring.clone() else {
@@ -185,19 +186,21 @@ impl ObjectStore {
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let fetched =
             tempfile::NamedTempFile::new_in(&dir).map_err(io_err("creating a file in", &dir))?;
-        let n = self.download_plain(key, fetched.path()).await?;
+        self.download_plain(key, fetched.path()).await?;
         let dst = path.to_path_buf();
         blocking(move || {
             let opened = tempfile::NamedTempFile::new_in(&dir)
                 .map_err(io_err("creating a file in", &dir))?;
             keyring.open_file(&object, fetched.path(), opened.path())?;
+            let len = std::fs::metadata(opened.path())
+                .map_err(io_err("stat", opened.path()))?
+                .len();
             opened
                 .persist(&dst)
                 .map_err(|e| io_err("renaming into", &dst)(e.error))?;
-            Ok(())
+            Ok(len)
         })
-        .await?;
-        Ok(n)
+        .await
     }
 
     async fn download_plain(&self, key: &str, path: &Path) -> Result<u64, StoreError> {

@@ -5,6 +5,7 @@
 //! the test bed starts is owned by a [`process::ManagedProcess`] that kills it by PID when dropped, so a failed
 //! test does not leave orphans behind.
 
+pub mod autoscale;
 pub mod binaries;
 pub mod cache;
 pub mod example;

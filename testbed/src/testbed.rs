@@ -34,6 +34,33 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// Every object of `bucket` on the test S3 server at `endpoint`, as (key, bytes), listing page by page: what
+/// a test inspects to see what the workers wrote.
+pub async fn bucket_objects(
+    endpoint: &str,
+    bucket: &str,
+) -> Result<Vec<(String, Vec<u8>)>, TestBedError> {
+    let s3 = s3_client(endpoint);
+    let failed =
+        |what: &str, e: String| TestBedError::Env(format!("{what} in bucket {bucket}: {e}"));
+    let mut out = Vec::new();
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| failed("listing", format!("{e:?}")))?;
+        for o in page.contents() {
+            let key = o.key().unwrap_or_default().to_string();
+            let got = s3.get_object().bucket(bucket).key(&key).send().await;
+            let body = got.map_err(|e| failed(&key, format!("{e:?}")))?.body;
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| failed(&key, e.to_string()))?;
+            out.push((key, bytes.into_bytes().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other test, test binary or earlier run uses: for topics, buckets, transactional ids, dirs.

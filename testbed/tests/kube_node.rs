@@ -59,7 +59,7 @@ use sluice_testbed::services::node::RealCluster;
 use sluice_testbed::services::node::images::{push_sluice_images, push_static_image};
 use sluice_testbed::services::node::kubelet::NODE_NAME;
 use sluice_testbed::services::node::network::HOST_IP;
-use sluice_testbed::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, s3_client};
+use sluice_testbed::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, bucket_objects, s3_client};
 use sluice_testbed::unique_name;
 use sluice_testbed::{KafkaBroker, S3Server};
 
@@ -916,25 +916,7 @@ fn redeploy_from_last_savepoint(cluster: &RealCluster, ns: &str) {
 /// the example's state key (`state.encryption`), and no card id is readable in any of them.
 fn assert_store_sealed(rt: &tokio::runtime::Runtime, endpoint: &str, bucket: &str) {
     let (key_id, _) = example_state_key();
-    let objects = rt.block_on(async {
-        let s3 = s3_client(endpoint);
-        let mut out = Vec::new();
-        let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            for o in page.unwrap().contents() {
-                let key = o.key().unwrap().to_string();
-                let got = s3
-                    .get_object()
-                    .bucket(bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .unwrap();
-                out.push((key, got.body.collect().await.unwrap().into_bytes()));
-            }
-        }
-        out
-    });
+    let objects = rt.block_on(bucket_objects(endpoint, bucket)).unwrap();
     assert!(objects.len() > 10, "only {} objects", objects.len());
     for (key, bytes) in &objects {
         let sealed_with = sluice_store::sealed::Keyring::key_id_of(bytes);

@@ -14,17 +14,12 @@ use common::{JOB_NAME, OperatorEnv, steady};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, PostParams};
 use sluice_crds::autoscaler::AutoscalerReason;
+use sluice_testbed::autoscale::{LAG_BURST_INPUT, fast_autoscaler_annotations};
 use sluice_testbed::input::InputBatches;
 use sluice_testbed::job_harness::JobHarness;
 
 const PARTITIONS: i32 = 4;
-/// Dense input for a lag burst: 2 000 events/s of event time, 2 ‰ malformed, batches 10 minutes apart.
-const INPUT: InputBatches = InputBatches {
-    events_per_second: 2_000,
-    malformed_per_mille: 2,
-    spacing_ms: 600_000,
-    ..InputBatches::new(900, PARTITIONS as u32)
-};
+const INPUT: InputBatches = LAG_BURST_INPUT;
 
 fn produce(h: &JobHarness, batch: u64, cards: u64, authorizations: u64) -> u64 {
     InputBatches { cards, ..INPUT }
@@ -40,16 +35,8 @@ async fn a_lag_burst_scales_up_through_a_savepoint_with_exactly_once() {
     env.run_operator();
     // Short windows so the test takes seconds, not the production minutes; scale-down is held for an hour so
     // only the burst's decision happens here.
-    let annotations = serde_json::json!({"metadata": {"annotations": {
-        "sluice.dev/autoscale": "true",
-        "sluice.dev/autoscale-min": "1",
-        "sluice.dev/autoscale-max": "4",
-        "sluice.dev/autoscale-metrics-window": "8s",
-        "sluice.dev/autoscale-catch-up": "2s",
-        "sluice.dev/autoscale-restart-time": "5s",
-        "sluice.dev/autoscale-scale-up-stabilization": "2s",
-        "sluice.dev/autoscale-scale-down-stabilization": "1h",
-    }}});
+    let annotations =
+        serde_json::json!({"metadata": {"annotations": fast_autoscaler_annotations()}});
     env.jobs()
         .create(&PostParams::default(), &env.stream_job(1, annotations))
         .await

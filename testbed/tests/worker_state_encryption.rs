@@ -19,7 +19,7 @@ use sluice_crds::job_config::StateEncryption;
 use sluice_store::sealed::{Keyring, MAGIC};
 use sluice_testbed::input::InputBatches;
 use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
-use sluice_testbed::testbed::s3_client;
+use sluice_testbed::testbed::{bucket_objects, s3_client};
 use sluice_testbed::{TestBed, unique_name};
 
 const PARTITIONS: i32 = 2;
@@ -39,23 +39,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Every object of `bucket`: (key, bytes).
 fn objects(endpoint: &str, bucket: &str) -> Vec<(String, Vec<u8>)> {
-    rt().block_on(async {
-        let s3 = s3_client(endpoint);
-        let listed = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
-        let mut out = Vec::new();
-        for o in listed.contents() {
-            let key = o.key().unwrap().to_string();
-            let got = s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .unwrap();
-            out.push((key, got.body.collect().await.unwrap().into_bytes().to_vec()));
-        }
-        out
-    })
+    rt().block_on(bucket_objects(endpoint, bucket)).unwrap()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use sluice_core::model::FRAUD_V1_YAML;
+use sluice_testbed::autoscale::{LAG_BURST_INPUT, fast_autoscaler_annotations};
 use sluice_testbed::example::{Localization, localize};
 use sluice_testbed::input::InputBatches;
 use sluice_testbed::job_harness::JobHarness;
@@ -20,13 +21,7 @@ use super::{
 };
 
 const PARTITIONS: u32 = 4;
-/// Dense input: 2,000 events/s of event time, 2 ‰ malformed, batches 10 minutes apart in event time.
-const INPUT: InputBatches = InputBatches {
-    events_per_second: 2_000,
-    malformed_per_mille: 2,
-    spacing_ms: 600_000,
-    ..InputBatches::new(900, PARTITIONS)
-};
+const INPUT: InputBatches = LAG_BURST_INPUT;
 
 /// The services the job's pods use, owned by the caller (the broker and the S3 server are restarted here).
 pub struct Services<'a> {
@@ -136,16 +131,7 @@ fn job_manifest(local: &Localization<'_>) -> String {
     doc["spec"]["job"]["state"]["checkpointInterval"] = "5s".into();
     doc["spec"]["job"]["state"]["tolerableFailedCheckpoints"] = 100.into();
     doc["spec"]["restartPolicy"]["maxRestarts"] = 100.into();
-    let annotations = serde_json::json!({
-        "sluice.dev/autoscale": "true",
-        "sluice.dev/autoscale-min": "1",
-        "sluice.dev/autoscale-max": "4",
-        "sluice.dev/autoscale-metrics-window": "8s",
-        "sluice.dev/autoscale-catch-up": "2s",
-        "sluice.dev/autoscale-restart-time": "5s",
-        "sluice.dev/autoscale-scale-up-stabilization": "2s",
-        "sluice.dev/autoscale-scale-down-stabilization": "1h",
-    });
+    let annotations = fast_autoscaler_annotations();
     doc["metadata"]["annotations"] = serde_norway::to_value(annotations).unwrap();
     serde_norway::to_string(&doc).unwrap()
 }

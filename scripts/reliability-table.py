@@ -6,6 +6,9 @@ mismatches, seconds, and their provenance: commit, dirty, command, campaign, pro
     scripts/reliability-table.py FILE.jsonl             # print the Markdown table
     scripts/reliability-table.py --check DOC.md         # every generated table in DOC matches its file
 
+A soak result (`sluice-bench soak`, one JSON object, file name ending in `.soak.json`) gives the soak's table:
+its five-minute windows, worker 0's RSS trend and what `sluice verify` found.
+
 A generated table in a document sits between `<!-- table: <path of the JSON lines, from the repository root> -->`
 and `<!-- end table -->`; `--check` fails when a table differs from what its file gives (the figures in docs
 come from the committed raw output, never typed by hand).
@@ -32,7 +35,9 @@ def dash(v):
 
 def table(source):
     """The Markdown table of one JSON lines file (`source`, from the repository root), with the commits it
-    was measured on."""
+    was measured on; or of one soak result."""
+    if source.endswith(".soak.json"):
+        return soak_table(source)
     rs = rows(source)
     lines = [
         "| scenario | events | kills | duplicates | losses | mismatches | time, s |",
@@ -64,6 +69,47 @@ def provenance_line(rs, source):
     missing = [name for name, v in (("build profile", profile), ("campaign", campaign), ("machine", machine)) if not v]
     text += f"; not recorded: {', '.join(missing)}" if missing else ""
     return text + f"; raw output: `{source}`."
+
+
+def mib(v):
+    return "–" if v is None else f"{v:.0f}"
+
+
+def minutes(v):
+    return f"{v:.0f}" if abs(v - round(v)) < 1e-9 else f"{v:.2f}"
+
+
+def soak_table(source):
+    """The Markdown table of one soak result: a row per window, then the verdict and its provenance."""
+    with open(ROOT / source, encoding="utf-8") as f:
+        r = json.load(f)
+    cfg, v, rss = r["soak"], r["verified"], r["rss_worker0"]
+    lines = [
+        "| minutes | input/s | max lag | worker 0 RSS, MiB | worker 1 RSS, MiB | checkpoints | mean checkpoint, ms | kills |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for w in r["windows"]:
+        rss_w = w["rss_mib"] + [None] * (2 - len(w["rss_mib"]))
+        ckpt = "–" if w["checkpoint_mean_ms"] is None else f"{w['checkpoint_mean_ms']:.0f}"
+        lines.append(
+            f"| {minutes(w['from_min'])}–{minutes(w['to_min'])} | {w['input_per_sec']:,.0f} | {dash(w['max_lag'])} | "
+            f"{mib(rss_w[0])} | {mib(rss_w[1])} | {w['checkpoints']} | {ckpt} | {w['kills']} |"
+        )
+    growth = "–" if rss["growth_pct"] is None else f"{rss['growth_pct']:+.1f} %"
+    p = cfg["provenance"]
+    lines += [
+        "",
+        f"{cfg['records_per_sec']:,} records/s for {cfg['minutes']} min, {len(r['kills'])} kills of worker 1 "
+        f"(every {cfg['kill_every_secs']} s, every other one with its local state deleted); "
+        f"{v['input_records']:,} input records: **{v['duplicates']} duplicates, {v['losses']} losses, "
+        f"{v['mismatches']} mismatches**. Worker 0's RSS: {mib(rss['after_warm_up_mib'])} MiB after warm-up "
+        f"(median of the run's second sixth), {mib(rss['end_mib'])} MiB at the end (median of its last sixth), "
+        f"{growth}.",
+        "",
+        f"Measured at commit {p['commit']}{' (dirty tree)' if p['dirty'] else ''} ({cfg['profile']} build) on "
+        f"{cfg['machine']}; {r['seconds'] / 60:.0f} min in all; raw output: `{source}`.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def check(doc):

@@ -1,7 +1,8 @@
 //! The benchmark harness (`sluice-bench`). `run`: Sluice's worker against the physical ceiling — a bare rdkafka
 //! consume→produce transactional identity pipe — and against the same job on Apache Flink
 //! (`bench/flink-fraud`), on the same broker, the same pre-loaded topics, in one run. `checkpoint`: durable
-//! checkpoint pause, duration and uploaded bytes, and recovery times, at a given state size.
+//! checkpoint pause, duration and uploaded bytes, and recovery times, at a given state size. `soak`: an hour
+//! of load with kills, for RSS, lag and checkpoint trends and exactly-once at the end.
 //! Results are measurements of this machine; nothing here asserts speed.
 
 pub mod checkpoint;
@@ -23,6 +24,8 @@ pub mod procstat;
 pub mod prom;
 pub mod recovery;
 pub mod setup;
+pub mod soak;
+pub mod soak_report;
 pub mod stats;
 pub mod systems;
 pub mod throughput;

@@ -10,6 +10,9 @@
 //!       store, and kill -9 → first committed decision with local state and with a full S3 restore;
 //!   sluice-bench commit-probe [--gaps-ms 0,2,3,5,8] [--library-commit] [--out FILE]
 //!       the cost of one Kafka transaction, step by step, by gap between a commit and the next record;
+//!   sluice-bench soak [--minutes 60] [--rate 12000] [--kill-every-secs 180] [--out FILE] [--no-plots]
+//!       the job for an hour with a worker killed every few minutes: RSS, lag and checkpoint durations over
+//!       time, then `sluice verify` (fails on any duplicate, loss or mismatch);
 //!   sluice-bench pipe ...        (internal: the ceiling process)
 
 use std::process::ExitCode;
@@ -21,6 +24,7 @@ use clap::{Args, Parser, Subcommand};
 use sluice_bench::checkpoint::{CheckpointArgs, run_checkpoint};
 use sluice_bench::commit_probe::{CommitProbeArgs, run_commit_probe};
 use sluice_bench::pipe::{PipeConfig, run_pipe};
+use sluice_bench::soak::{SoakArgs, run_soak};
 use sluice_bench::throughput::{RunArgs, run};
 
 #[derive(Parser)]
@@ -34,6 +38,7 @@ enum Cmd {
     Run(RunArgs),
     Checkpoint(CheckpointArgs),
     CommitProbe(CommitProbeArgs),
+    Soak(SoakArgs),
     Pipe(PipeArgs),
 }
 
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a),
         Cmd::Checkpoint(a) => run_checkpoint(a),
         Cmd::CommitProbe(a) => run_commit_probe(a),
+        Cmd::Soak(a) => run_soak(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
-//! The run's PNG plots, drawn from its JSON by `bench/plot/plot.py` (matplotlib) in a Python venv that
-//! `bench/plot/venv.sh` creates once under `~/.cache/sluice/plot-venv`. A plot that cannot be drawn
+//! The runs' PNG plots, drawn from their JSON by `bench/plot/plot.py` and `bench/plot/soak.py` (matplotlib)
+//! in a Python venv that `bench/plot/venv.sh` creates once under `~/.cache/sluice/plot-venv`. A plot that cannot be drawn
 //! fails the run with the scripts' own explanation: a benchmark that silently lacks its plots would look
 //! complete when it is not (`--no-plots` skips them on purpose).
 
@@ -33,6 +33,16 @@ fn stdout_of(what: &str, out: std::io::Result<Output>) -> Result<String, TestBed
 
 /// Draws `<json stem>.latency-cdf.png` and `<json stem>.throughput.png` next to `json`; returns their paths.
 pub fn write_plots(json: &Path) -> Result<Vec<String>, TestBedError> {
+    run_script("plot.py", json, 2)
+}
+
+/// Draws `<json stem>.soak.png` next to a soak result; returns its path.
+pub fn write_soak_plot(json: &Path) -> Result<Vec<String>, TestBedError> {
+    run_script("soak.py", json, 1)
+}
+
+/// Runs `bench/plot/<script> <json>` in the venv; it prints the path of each plot it drew (`expected`).
+fn run_script(script: &str, json: &Path, expected: usize) -> Result<Vec<String>, TestBedError> {
     let dir = plot_dir();
     eprintln!("plots: preparing the matplotlib venv (first time: a pip install)…");
     let venv = dir.join("venv.sh");
@@ -47,7 +57,7 @@ pub fn write_plots(json: &Path) -> Result<Vec<String>, TestBedError> {
         .filter(|l| !l.is_empty())
         .ok_or_else(|| plot_err("venv.sh printed no interpreter path"))?
         .to_string();
-    let script = dir.join("plot.py");
+    let script = dir.join(script);
     let paths = stdout_of(
         &script.display().to_string(),
         Command::new(&python).arg(&script).arg(json).output(),
@@ -56,13 +66,15 @@ pub fn write_plots(json: &Path) -> Result<Vec<String>, TestBedError> {
     for p in &paths {
         if !Path::new(p).is_file() {
             return Err(plot_err(format_args!(
-                "plot.py reported {p}, which is missing"
+                "{} reported {p}, which is missing",
+                script.display()
             )));
         }
     }
-    if paths.len() != 2 {
+    if paths.len() != expected {
         return Err(plot_err(format_args!(
-            "expected 2 plots from plot.py, got {paths:?}"
+            "expected {expected} plots from {}, got {paths:?}",
+            script.display()
         )));
     }
     Ok(paths)

@@ -1,11 +1,20 @@
-//! Resource use of a process from /proc: peak RSS and CPU seconds.
+//! Resource use of a process from /proc: current and peak RSS, and CPU seconds.
 
 /// Peak resident set size (VmHWM) of `pid` in KiB, if readable.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Current resident set size (VmRSS) of `pid` in KiB, if readable.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }
@@ -33,6 +42,7 @@ mod tests {
     fn reads_own_process() {
         let me = std::process::id();
         assert!(super::peak_rss_kib(me).unwrap() > 0);
+        assert!(super::rss_kib(me).unwrap() <= super::peak_rss_kib(me).unwrap());
         assert!(super::cpu_seconds(me).unwrap() >= 0.0);
     }
 }

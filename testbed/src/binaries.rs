@@ -28,6 +28,11 @@ pub fn binary_dir() -> Result<PathBuf, TestBedError> {
         return Ok(PathBuf::from(dir));
     }
     let exe = std::env::current_exe().map_err(TestBedError::io("locating the test executable"))?;
+    // A workspace binary such as `sluice-bench` sits next to the others (target/<profile>/); a test
+    // executable one level below them (target/<profile>/deps/, where the binaries' names do not occur).
+    if let Some(dir) = exe.parent().filter(|d| d.join("sluice-worker").is_file()) {
+        return Ok(dir.to_path_buf());
+    }
     exe.parent()
         .and_then(|deps| deps.parent())
         .map(PathBuf::from)

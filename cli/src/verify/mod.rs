@@ -92,6 +92,21 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
+    /// (duplicates, losses, mismatches), the figures the reliability tables and the soak report: losses
+    /// are authorizations without a decision plus input records never processed; mismatches are decisions,
+    /// alerts, DLQ and late records that differ from the oracle or have no input.
+    pub fn figures(&self) -> (u64, u64, u64) {
+        (
+            self.duplicate_decisions,
+            self.missing_decisions + self.unprocessed_records,
+            self.mismatched_decisions
+                + self.unexpected_decisions
+                + self.mismatched_dlq
+                + self.mismatched_late
+                + self.mismatched_alerts,
+        )
+    }
+
     pub fn ok(&self) -> bool {
         self.failures().is_empty()
     }

@@ -19,19 +19,9 @@ pub struct Row {
     pub seconds: f64,
 }
 
-/// (duplicates, losses, mismatches) of a verify report: losses are authorizations without a decision plus
-/// input records never processed; mismatches are decisions, alerts, DLQ and late records that differ from the
-/// oracle or have no input.
+/// (duplicates, losses, mismatches) of a verify report ([`VerifyReport::figures`]).
 pub fn figures(m: &VerifyReport) -> (u64, u64, u64) {
-    (
-        m.duplicate_decisions,
-        m.missing_decisions + m.unprocessed_records,
-        m.mismatched_decisions
-            + m.unexpected_decisions
-            + m.mismatched_dlq
-            + m.mismatched_late
-            + m.mismatched_alerts,
-    )
+    m.figures()
 }
 
 impl Row {
@@ -48,11 +38,7 @@ impl Row {
         // The test code at that commit is the scenario's configuration; what can vary from run to run is
         // the campaign size, the build profile of the binaries and the machine.
         let campaign = std::env::var("SLUICE_CAMPAIGN").unwrap_or_else(|_| "default".into());
-        let profile = if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        };
+        let profile = binaries_profile();
         let line = serde_json::json!({
             "scenario": self.scenario, "events": self.events, "kills": self.kills,
             "duplicates": duplicates, "losses": losses, "mismatches": mismatches,
@@ -68,6 +54,18 @@ impl Row {
         {
             let _ = f.write_all(format!("{line}\n").as_bytes());
         }
+    }
+}
+
+/// The build profile of the binaries the scenario ran: the directory they came from when it is a profile's
+/// (`SLUICE_BIN_DIR=<target>/release` runs release workers under a debug test), else the test's own.
+fn binaries_profile() -> &'static str {
+    let dir = sluice_testbed::binaries::binary_dir().ok();
+    match dir.as_deref().and_then(|d| d.file_name()?.to_str()) {
+        Some("release") => "release",
+        Some("debug") => "debug",
+        _ if cfg!(debug_assertions) => "debug",
+        _ => "release",
     }
 }
 

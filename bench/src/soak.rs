@@ -1,0 +1,335 @@
+//! The soak (`sluice-bench soak`): the fraud job under steady load for a long time (an hour by default) with
+//! a worker killed every few minutes, to show what the short tests cannot — memory that creeps up, lag that
+//! does not come back down, checkpoints that slow down as the state ages — and that exactly-once still holds
+//! at the end. Not part of CI.
+//!
+//! Two workers split the partitions, on the real broker and the real S3 server, with the worker's default
+//! settings (the checkpoint interval can be changed). Worker 0 runs the whole soak: its RSS is the leak check. Worker 1 is SIGKILLed every
+//! `--kill-every-secs` and restarted at once, every other time without its local state directory (a lost
+//! disk: the restart restores from S3). Every `--sample-secs` the soak records each worker's RSS, the
+//! group's lag and the checkpoints completed since the last sample. When the load ends it waits for the lag
+//! to reach 0, stops both workers with SIGTERM (a clean exit is required) and runs `sluice verify`, the
+//! independent oracle. Any duplicate, loss or mismatch, or a worker that dies on its own, fails the command.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use sluice_generator::{Generator, GeneratorConfig};
+use sluice_testbed::binaries::terminate;
+use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
+use sluice_testbed::testbed::s3_client;
+use sluice_testbed::{TestBed, TestBedError, unique_name};
+
+use super::procstat;
+use super::prom::{HistogramTotals, Scrape};
+use super::soak_report::{Kill, Sample, SoakConfig, SoakResult};
+
+#[derive(Args, Debug, Clone)]
+pub struct SoakArgs {
+    /// How long the load runs, minutes.
+    #[arg(long, default_value_t = 60)]
+    pub minutes: u64,
+    /// Input records per second, over the three input topics together.
+    #[arg(long, default_value_t = 12_000)]
+    pub rate: u32,
+    /// Seconds between two kills of worker 1.
+    #[arg(long, default_value_t = 180)]
+    pub kill_every_secs: u64,
+    /// Seconds between two samples of RSS, lag and checkpoints.
+    #[arg(long, default_value_t = 10)]
+    pub sample_secs: u64,
+    /// Seconds between two checkpoints of each worker (the worker's default: 30).
+    #[arg(long, default_value_t = 30)]
+    pub checkpoint_interval_secs: u64,
+    /// Distinct cards (the keyed state's size).
+    #[arg(long, default_value_t = 100_000)]
+    pub cards: u64,
+    /// The result file (JSON; a name ending in `.soak.json` is what scripts/reliability-table.py renders);
+    /// the plot goes next to it.
+    #[arg(long, default_value = "result.soak.json")]
+    pub out: PathBuf,
+    /// Skip the plot (it needs the matplotlib venv).
+    #[arg(long)]
+    pub no_plots: bool,
+}
+
+const PARTITIONS: i32 = 4;
+/// How long the workers get to commit the last input after the load ends.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+fn soak_err(what: impl std::fmt::Display) -> TestBedError {
+    TestBedError::Env(format!("soak: {what}"))
+}
+
+/// Records per authorization of the generator's output (telemetry and account changes ride along), from a
+/// sample of the same configuration: the soak produces enough authorizations for `rate × minutes` records.
+fn records_per_authorization(cfg: &GeneratorConfig) -> f64 {
+    let sample = 50_000;
+    let n = Generator::new(GeneratorConfig {
+        authorizations: sample,
+        ..cfg.clone()
+    })
+    .count();
+    n as f64 / sample as f64
+}
+
+/// One worker slot: its spec, the running process and the last checkpoint totals scraped from it.
+struct Slot {
+    spec: WorkerSpec,
+    worker: RunningWorker,
+    checkpoints: HistogramTotals,
+}
+
+impl Slot {
+    fn start(h: &JobHarness, index: usize) -> Result<Slot, TestBedError> {
+        let per = PARTITIONS as usize / 2;
+        let identity = format!("soak-w{index}");
+        let spec = WorkerSpec {
+            slot: identity.clone(),
+            identity,
+            partitions: (index * per..(index + 1) * per).map(|p| p as i32).collect(),
+            ..WorkerSpec::default()
+        };
+        let worker = h.start(&spec)?;
+        Ok(Slot {
+            spec,
+            worker,
+            checkpoints: HistogramTotals::default(),
+        })
+    }
+
+    /// A worker that exited was not killed by the soak: that fails it.
+    fn check_alive(&mut self) -> Result<(), TestBedError> {
+        match self.worker.process.try_exit() {
+            Some(status) => Err(soak_err(format_args!(
+                "worker {} died on its own ({status}): {}",
+                self.spec.identity,
+                self.worker.process.log_tail(40)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// RSS in MiB and the checkpoints completed since the previous call (count, mean duration in ms). A
+    /// restarted process starts its histogram at zero again.
+    fn sample(&mut self) -> (Option<f64>, u64, Option<f64>) {
+        let rss = procstat::rss_kib(self.worker.process.pid()).map(|k| k as f64 / 1024.0);
+        let Ok(scrape) = Scrape::get(&self.worker.metrics_url) else {
+            return (rss, 0, None);
+        };
+        let now = scrape.histogram("sluice_checkpoint_duration_seconds", "kind=\"checkpoint\"");
+        let delta = if now.count < self.checkpoints.count {
+            now
+        } else {
+            now.since(self.checkpoints)
+        };
+        self.checkpoints = now;
+        let mean_ms = (delta.count > 0.0).then(|| delta.sum / delta.count * 1000.0);
+        (rss, delta.count as u64, mean_ms)
+    }
+
+    /// SIGKILLs the (live) worker and starts it again at once, first deleting its state directory when
+    /// `lose_disk`.
+    fn kill_and_restart(&mut self, h: &JobHarness, lose_disk: bool) -> Result<(), TestBedError> {
+        self.worker.process.kill_live().map_err(soak_err)?;
+        if lose_disk {
+            let dir = h.state_dir(&self.spec.slot);
+            std::fs::remove_dir_all(&dir).map_err(TestBedError::io("deleting the state dir"))?;
+        }
+        self.worker = h.start(&self.spec)?;
+        self.checkpoints = HistogramTotals::default();
+        Ok(())
+    }
+}
+
+/// The job on a fresh bucket of the bed's S3 server, with the worker's default settings but for the
+/// checkpoint interval.
+fn harness(
+    bed: &TestBed,
+    dir: &std::path::Path,
+    checkpoint_secs: u64,
+) -> Result<JobHarness, TestBedError> {
+    let yaml = format!("state:\n  checkpointInterval: {checkpoint_secs}s\n");
+    let mut h = JobHarness::new(bed.kafka_bootstrap(), dir, PARTITIONS, &yaml)?;
+    let bucket = unique_name("soak");
+    let endpoint = bed.s3_endpoint().to_string();
+    tokio::runtime::Runtime::new()
+        .map_err(TestBedError::io("starting a runtime"))?
+        .block_on(s3_client(&endpoint).create_bucket().bucket(&bucket).send())
+        .map_err(|e| soak_err(format_args!("creating bucket {bucket}: {e}")))?;
+    h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
+    Ok(h)
+}
+
+pub fn run_soak(args: SoakArgs) -> Result<(), TestBedError> {
+    let started = Instant::now();
+    let bed = TestBed::with_kafka_and_s3()?;
+    let dir = std::env::temp_dir().join(unique_name("soak"));
+    let h = harness(&bed, &dir, args.checkpoint_interval_secs)?;
+    let generator = GeneratorConfig {
+        seed: 20_261_206,
+        cards: args.cards,
+        partitions: PARTITIONS as u32,
+        events_per_second: args.rate,
+        ..GeneratorConfig::default()
+    };
+    let per_auth = records_per_authorization(&generator);
+    let target = args.rate as f64 * args.minutes as f64 * 60.0;
+    let generator = GeneratorConfig {
+        authorizations: (target / per_auth).ceil() as u64,
+        ..generator
+    };
+    let config = SoakConfig::new(&args, PARTITIONS, &generator);
+    eprintln!("soak: {config:?}; logs in {}", dir.display());
+
+    let produced = Arc::new(AtomicU64::new(0));
+    let producer = {
+        let (bootstrap, topics) = (h.bootstrap.clone(), h.job.topics.clone());
+        let (produced, rate) = (Arc::clone(&produced), args.rate);
+        std::thread::spawn(move || {
+            sluice_cli::produce::produce(&bootstrap, &topics, generator, rate, |n| {
+                produced.store(n, Ordering::Relaxed)
+            })
+        })
+    };
+    let mut slots = vec![Slot::start(&h, 0)?, Slot::start(&h, 1)?];
+    let mut run = Run {
+        h: &h,
+        args: &args,
+        started: Instant::now(),
+        produced,
+        samples: Vec::new(),
+        kills: Vec::new(),
+        last_sample: None,
+    };
+    run.under_load(&mut slots, || producer.is_finished())?;
+    let summary = producer
+        .join()
+        .map_err(|_| soak_err("the producer thread panicked"))?
+        .map_err(|e| soak_err(format_args!("producing the load: {e}")))?;
+    run.produced.store(summary.records, Ordering::Relaxed);
+    run.drain(&mut slots)?;
+    stop(slots)?;
+    eprintln!("soak: verifying {} input records…", summary.records);
+    let report = h.verify().map_err(soak_err)?;
+    let result = SoakResult::new(config, run.samples, run.kills, &report, started.elapsed());
+    let json = serde_json::to_string_pretty(&result).map_err(soak_err)?;
+    std::fs::write(&args.out, json + "\n").map_err(TestBedError::io("writing the result"))?;
+    eprintln!("soak: result in {}", args.out.display());
+    if !args.no_plots {
+        for p in super::plot::write_soak_plot(&args.out)? {
+            eprintln!("soak: plot {p}");
+        }
+    }
+    println!("{}", result.summary());
+    if !report.ok() {
+        return Err(soak_err(format_args!(
+            "exactly-once violated: {:?}",
+            report.failures()
+        )));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The sampling and kill loop's state.
+struct Run<'a> {
+    h: &'a JobHarness,
+    args: &'a SoakArgs,
+    started: Instant,
+    produced: Arc<AtomicU64>,
+    samples: Vec<Sample>,
+    kills: Vec<Kill>,
+    last_sample: Option<Instant>,
+}
+
+impl Run<'_> {
+    /// Samples and kills on schedule until `load_done`.
+    fn under_load(
+        &mut self,
+        slots: &mut [Slot],
+        load_done: impl Fn() -> bool,
+    ) -> Result<(), TestBedError> {
+        let every = Duration::from_secs(self.args.kill_every_secs.max(1));
+        let mut next_kill = self.started + every;
+        while !load_done() {
+            for s in slots.iter_mut() {
+                s.check_alive()?;
+            }
+            if Instant::now() >= next_kill {
+                let lose_disk = self.kills.len() % 2 == 1;
+                slots[1].kill_and_restart(self.h, lose_disk)?;
+                self.kills.push(Kill {
+                    t_secs: self.started.elapsed().as_secs_f64(),
+                    lost_disk: lose_disk,
+                });
+                next_kill += every;
+            }
+            self.maybe_sample(slots);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    /// Samples on schedule until the group has committed every input record.
+    fn drain(&mut self, slots: &mut [Slot]) -> Result<(), TestBedError> {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while !matches!(self.h.lag(), Ok(0)) {
+            for s in slots.iter_mut() {
+                s.check_alive()?;
+            }
+            if Instant::now() > deadline {
+                return Err(soak_err(format_args!(
+                    "the input was not consumed {DRAIN_TIMEOUT:?} after the load ended"
+                )));
+            }
+            self.maybe_sample(slots);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        self.last_sample = None;
+        self.maybe_sample(slots);
+        Ok(())
+    }
+
+    fn maybe_sample(&mut self, slots: &mut [Slot]) {
+        let period = Duration::from_secs(self.args.sample_secs.max(1));
+        if self.last_sample.is_some_and(|t| t.elapsed() < period) {
+            return;
+        }
+        self.last_sample = Some(Instant::now());
+        let mut sample = Sample {
+            t_secs: self.started.elapsed().as_secs_f64(),
+            produced: self.produced.load(Ordering::Relaxed),
+            lag: self.h.lag().ok(),
+            ..Sample::default()
+        };
+        for s in slots.iter_mut() {
+            let (rss, count, mean_ms) = s.sample();
+            sample.rss_mib.push(rss);
+            sample.checkpoints.push(count);
+            sample.checkpoint_mean_ms.push(mean_ms);
+        }
+        self.samples.push(sample);
+    }
+}
+
+/// SIGTERM both workers; each must exit cleanly.
+fn stop(slots: Vec<Slot>) -> Result<(), TestBedError> {
+    for s in &slots {
+        terminate(s.worker.process.pid());
+    }
+    for mut s in slots {
+        let status = s.worker.process.wait_exit(Duration::from_secs(60));
+        if !status.is_some_and(|st| st.success()) {
+            return Err(soak_err(format_args!(
+                "worker {} did not stop cleanly ({status:?}): {}",
+                s.spec.identity,
+                s.worker.process.log_tail(40)
+            )));
+        }
+    }
+    Ok(())
+}

@@ -4,13 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use sluice_api::job_config::TopicsConfig;
 
 use sluice_generator::{GeneratedRecord, Generator, GeneratorConfig};
 use sluice_worker::kafka::clients::input_topic;
 use sluice_worker::kafka::{KafkaOpError, kerr};
+
+use crate::kafka_connection::KafkaConnection;
 
 /// What was produced.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -21,16 +22,18 @@ pub struct ProduceSummary {
 }
 
 /// Produces every generated record. `rate` is records per second (0 = unlimited). Idempotent producer with
-/// acks=all, so a retry never duplicates an input record.
+/// acks=all, so a retry never duplicates an input record. `conn` is an address (`&str`) or a
+/// [`KafkaConnection`] with the client properties of a secured cluster.
 pub fn produce(
-    bootstrap: &str,
+    conn: impl Into<KafkaConnection>,
     topics: &TopicsConfig,
     generator: GeneratorConfig,
     rate: u32,
     mut on_progress: impl FnMut(u64),
 ) -> Result<ProduceSummary, KafkaOpError> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let producer: ThreadedProducer<DefaultProducerContext> = conn
+        .into()
+        .client_config()
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

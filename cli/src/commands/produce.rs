@@ -6,12 +6,18 @@ use std::process::ExitCode;
 use clap::Args;
 use sluice_generator::GeneratorConfig;
 
+use sluice_cli::kafka_connection::KafkaConnection;
+
 use super::read_job;
 
 #[derive(Args)]
 pub struct ProduceArgs {
     #[arg(long, env = "SLUICE_KAFKA_BOOTSTRAP")]
     bootstrap: String,
+    /// Client properties for a secured cluster (`security.protocol`, `sasl.*`, `ssl.*`), one `key=value` per
+    /// line: the file Kafka's own tools take as `--command-config`.
+    #[arg(long, env = "SLUICE_KAFKA_COMMAND_CONFIG")]
+    command_config: Option<PathBuf>,
     /// Records per second; 0 = as fast as possible.
     #[arg(long, default_value_t = 0)]
     rate: u32,
@@ -31,6 +37,13 @@ pub struct ProduceArgs {
 
 /// Produces the generated input; exit code 2 when the job file cannot be read.
 pub fn run(a: ProduceArgs) -> ExitCode {
+    let conn = match KafkaConnection::new(&a.bootstrap, a.command_config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice produce: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let topics = match &a.job {
         Some(path) => match read_job(path) {
             Ok(j) => j.topics,
@@ -48,7 +61,7 @@ pub fn run(a: ProduceArgs) -> ExitCode {
         partitions: a.partitions,
         ..GeneratorConfig::default()
     };
-    match sluice_cli::produce::produce(&a.bootstrap, &topics, generator, a.rate, |n| {
+    match sluice_cli::produce::produce(&conn, &topics, generator, a.rate, |n| {
         tracing::info!(records = n, "produced")
     }) {
         Ok(s) => {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use sluice_api::JobConfig;
+use sluice_cli::kafka_connection::KafkaConnection;
 use sluice_cli::verify::VerifyReport;
 
 use super::read_job;
@@ -13,6 +14,10 @@ use super::read_job;
 pub struct VerifyArgs {
     #[arg(long, env = "SLUICE_KAFKA_BOOTSTRAP")]
     bootstrap: String,
+    /// Client properties for a secured cluster (`security.protocol`, `sasl.*`, `ssl.*`), one `key=value` per
+    /// line: the file Kafka's own tools take as `--command-config`.
+    #[arg(long, env = "SLUICE_KAFKA_COMMAND_CONFIG")]
+    command_config: Option<PathBuf>,
     /// The worker config (its `job:` section names topics, prefix, watermarks and model).
     #[arg(long)]
     job: PathBuf,
@@ -28,6 +33,13 @@ pub struct VerifyArgs {
 /// Verifies the job's outputs: exit code 0 when they agree with the oracle, 1 when not (or when they cannot be
 /// read), 2 when the job file or a model cannot be read.
 pub fn run(a: VerifyArgs) -> ExitCode {
+    let conn = match KafkaConnection::new(&a.bootstrap, a.command_config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice verify: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (job, models) = match job_and_models(&a) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -35,7 +47,7 @@ pub fn run(a: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match sluice_cli::verify::verify_models(&a.bootstrap, &job, &models) {
+    match sluice_cli::verify::verify_models(&conn, &job, &models) {
         Ok(report) => {
             print_report(&report, a.json);
             let failures = report.failures();

@@ -7,12 +7,13 @@ use sluice_api::JobConfig;
 use sluice_oracle::{Committed, Expected};
 
 use super::read::{partition_count, read_topic};
+use crate::kafka_connection::KafkaConnection;
 use super::{READ_TIMEOUT, VerifyError, VerifyReport};
 
 /// Every committed record of `topic`, parsed.
-fn committed(bootstrap: &str, topic: &str) -> Result<Vec<serde_json::Value>, VerifyError> {
-    let parts = partition_count(bootstrap, topic)?;
-    Ok(read_topic(bootstrap, topic, parts, READ_TIMEOUT)?
+fn committed(conn: &KafkaConnection, topic: &str) -> Result<Vec<serde_json::Value>, VerifyError> {
+    let parts = partition_count(conn, topic)?;
+    Ok(read_topic(conn, topic, parts, READ_TIMEOUT)?
         .iter()
         .flatten()
         .map(|m| Committed::parse(m.payload().unwrap_or_default()))
@@ -20,17 +21,17 @@ fn committed(bootstrap: &str, topic: &str) -> Result<Vec<serde_json::Value>, Ver
 }
 
 pub(super) fn compare(
-    bootstrap: &str,
+    conn: &KafkaConnection,
     job: &JobConfig,
     expected: &Expected,
     report: &mut VerifyReport,
 ) -> Result<(), VerifyError> {
     let t = &job.topics;
     let got = Committed {
-        decisions: committed(bootstrap, &t.decisions)?,
-        alerts: committed(bootstrap, &t.alerts)?,
-        dlq: committed(bootstrap, &t.dlq)?,
-        late: committed(bootstrap, &t.late)?,
+        decisions: committed(conn, &t.decisions)?,
+        alerts: committed(conn, &t.alerts)?,
+        dlq: committed(conn, &t.dlq)?,
+        late: committed(conn, &t.late)?,
     };
     let f = sluice_oracle::compare(expected, &got);
     report.expected_decisions = f.expected_decisions;

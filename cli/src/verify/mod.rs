@@ -29,6 +29,7 @@ use sluice_oracle::{
 
 use compare::compare;
 use read::{partition_count, read_topic};
+use crate::kafka_connection::KafkaConnection;
 use sluice_worker::kafka::KafkaOpError;
 use sluice_worker::kafka::clients::{input_topics, progress_topic};
 
@@ -187,34 +188,38 @@ impl VerifyReport {
 
 /// Verifies the job's committed output against the oracle, with the job's own scoring model (its
 /// `modelPath`, or the built-in model the worker falls back to).
-pub fn verify(bootstrap: &str, job: &JobConfig) -> Result<VerifyReport, VerifyError> {
-    verify_models(bootstrap, job, &[job_model_yaml(job)?])
+pub fn verify(
+    conn: impl Into<KafkaConnection>,
+    job: &JobConfig,
+) -> Result<VerifyReport, VerifyError> {
+    verify_models(conn, job, &[job_model_yaml(job)?])
 }
 
 /// Verifies output produced under the scoring models `models` (YAML texts, parsed by the oracle; several
 /// after a model upgrade mid-stream): each decision must equal the oracle's under the model version it
 /// carries.
 pub fn verify_models(
-    bootstrap: &str,
+    conn: impl Into<KafkaConnection>,
     job: &JobConfig,
     models: &[String],
 ) -> Result<VerifyReport, VerifyError> {
+    let conn = conn.into();
     let models = oracle_models(models)?;
     let params = oracle_params(job);
     let mut report = VerifyReport::default();
     let input_names = input_topics(&job.topics);
-    let partitions = partition_count(bootstrap, input_names[0])?;
+    let partitions = partition_count(&conn, input_names[0])?;
     for (topic, t) in input_names.iter().zip(Topic::ALL) {
-        require_topic(bootstrap, topic, t.name())?;
+        require_topic(&conn, topic, t.name())?;
     }
-    require_topic(bootstrap, &job.topics.decisions, "decisions")?;
+    require_topic(&conn, &job.topics.decisions, "decisions")?;
     let inputs: Vec<Vec<Vec<OwnedMessage>>> = input_names
         .iter()
-        .map(|t| read_topic(bootstrap, t, partitions, READ_TIMEOUT))
+        .map(|t| read_topic(&conn, t, partitions, READ_TIMEOUT))
         .collect::<Result<_, _>>()?;
     let progress_name = progress_topic(job);
-    let progress_parts = partition_count(bootstrap, &progress_name)?;
-    let progress = read_topic(bootstrap, &progress_name, progress_parts, READ_TIMEOUT)?;
+    let progress_parts = partition_count(&conn, &progress_name)?;
+    let progress = read_topic(&conn, &progress_name, progress_parts, READ_TIMEOUT)?;
 
     let mut expected = Expected::default();
     for p in 0..partitions {
@@ -237,7 +242,7 @@ pub fn verify_models(
     report.unprocessed_records = report
         .input_records
         .saturating_sub(report.processed_records);
-    compare(bootstrap, job, &expected, &mut report)?;
+    compare(&conn, job, &expected, &mut report)?;
     Ok(report)
 }
 
@@ -307,8 +312,12 @@ fn decode_log(
 }
 
 /// Fails when `topic` does not exist: reading it would find nothing and prove nothing.
-fn require_topic(bootstrap: &str, topic: &str, role: &'static str) -> Result<(), VerifyError> {
-    if partition_count(bootstrap, topic)? == 0 {
+fn require_topic(
+    conn: &KafkaConnection,
+    topic: &str,
+    role: &'static str,
+) -> Result<(), VerifyError> {
+    if partition_count(conn, topic)? == 0 {
         return Err(VerifyError::MissingTopic {
             topic: topic.to_string(),
             role,

@@ -5,14 +5,16 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use sluice_worker::kafka::{EofAwareContext, EofConsumer, KafkaOpError, kerr};
+
+use crate::kafka_connection::KafkaConnection;
 
 /// Reads every committed record of `topic` partitions `0..partitions` (read_committed), returning them per
 /// partition in offset order. Ends at partition EOF: the end as of reading.
 pub fn read_topic(
-    bootstrap: &str,
+    conn: &KafkaConnection,
     topic: &str,
     partitions: usize,
     timeout: Duration,
@@ -21,8 +23,8 @@ pub fn read_topic(
     if partitions == 0 {
         return Ok(out);
     }
-    let consumer: EofConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: EofConsumer = conn
+        .client_config()
         .set("group.id", "sluice-verify")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -78,9 +80,9 @@ fn m_partition(m: &OwnedMessage) -> i32 {
 }
 
 /// The number of partitions of `topic` (0 if it does not exist).
-pub fn partition_count(bootstrap: &str, topic: &str) -> Result<usize, KafkaOpError> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+pub fn partition_count(conn: &KafkaConnection, topic: &str) -> Result<usize, KafkaOpError> {
+    let consumer: BaseConsumer = conn
+        .client_config()
         .create()
         .map_err(kerr("creating a metadata client"))?;
     let md = consumer

@@ -5,21 +5,23 @@
 //! replication 1 / min ISR 1, transactions may stay open up to an hour, consumer groups rebalance without the
 //! initial delay, and topics are never auto-created (tests create theirs with explicit partition counts).
 //!
-//! Besides the PLAINTEXT listener, the broker has a SASL_PLAINTEXT listener (mechanism PLAIN) with one test
-//! user, [`SASL_USER`] / [`SASL_PASSWORD`], so the workers' SASL credential handling runs against a real
-//! authenticating broker.
+//! Besides the PLAINTEXT listener, the broker has three secured ones, so the clients' security settings run
+//! against a real authenticating broker: SASL_PLAINTEXT (mechanism PLAIN), SASL_SSL (SCRAM-SHA-512) and SSL
+//! with a required client certificate (mutual TLS). Both SASL listeners know one test user, [`SASL_USER`] /
+//! [`SASL_PASSWORD`]; the TLS material comes from [`super::kafka_tls`], generated when the broker is formatted.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::kafka_tls::KafkaTlsFiles;
 use crate::TestBedError;
 use crate::install::ensure_kafka;
 use crate::ports::{free_port, free_port_on};
 use crate::process::{ManagedProcess, accepts_tcp, log_contains};
 
-/// The SASL/PLAIN test user of the SASL listener (test-only credentials, loopback only).
+/// The test user of the SASL listeners, PLAIN and SCRAM-SHA-512 (test-only credentials, local addresses only).
 pub const SASL_USER: &str = "sluice";
 pub const SASL_PASSWORD: &str = "sluice-test-kafka-secret";
 
@@ -33,6 +35,8 @@ pub struct KafkaBroker {
     host: IpAddr,
     port: u16,
     sasl_port: u16,
+    sasl_ssl_port: u16,
+    ssl_port: u16,
     controller_port: u16,
     process: Option<ManagedProcess>,
     /// Delete `dir` on drop (private instances) or keep it (shared instances started by `sluice-testbed`).
@@ -56,10 +60,13 @@ impl KafkaBroker {
             host,
             port: free_port_on(host)?,
             sasl_port: free_port_on(host)?,
+            sasl_ssl_port: free_port_on(host)?,
+            ssl_port: free_port_on(host)?,
             controller_port: free_port()?,
             process: None,
             remove_dir_on_drop: true,
         };
+        KafkaTlsFiles::generate(&broker.tls_dir(), host)?;
         broker.write_config()?;
         broker.format()?;
         broker.start_again()?;
@@ -80,6 +87,26 @@ impl KafkaBroker {
     /// `host:port` of the SASL_PLAINTEXT listener (PLAIN, [`SASL_USER`] / [`SASL_PASSWORD`]).
     pub fn sasl_bootstrap(&self) -> String {
         SocketAddr::new(self.host, self.sasl_port).to_string()
+    }
+
+    /// `host:port` of the SASL_SSL listener (SCRAM-SHA-512, [`SASL_USER`] / [`SASL_PASSWORD`]; the broker's
+    /// certificate is signed by [`KafkaBroker::tls`]'s CA).
+    pub fn sasl_ssl_bootstrap(&self) -> String {
+        SocketAddr::new(self.host, self.sasl_ssl_port).to_string()
+    }
+
+    /// `host:port` of the SSL listener that requires a client certificate signed by [`KafkaBroker::tls`]'s CA.
+    pub fn mtls_bootstrap(&self) -> String {
+        SocketAddr::new(self.host, self.ssl_port).to_string()
+    }
+
+    /// The CA, broker and client certificates of the secured listeners.
+    pub fn tls(&self) -> KafkaTlsFiles {
+        KafkaTlsFiles::in_dir(&self.tls_dir())
+    }
+
+    fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -104,13 +131,17 @@ impl KafkaBroker {
             "process.roles=broker,controller\n\
              node.id=1\n\
              controller.quorum.bootstrap.servers=127.0.0.1:{c}\n\
-             listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{sp},CONTROLLER://127.0.0.1:{c}\n\
-             advertised.listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{sp}\n\
+             listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{sp},SASL_SSL://{h}:{ssp},SSL://{h}:{tp},CONTROLLER://127.0.0.1:{c}\n\
+             advertised.listeners=PLAINTEXT://{h}:{p},SASL_PLAINTEXT://{h}:{sp},SASL_SSL://{h}:{ssp},SSL://{h}:{tp}\n\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT\n\
              inter.broker.listener.name=PLAINTEXT\n\
-             sasl.enabled.mechanisms=PLAIN\n\
+             listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN\n\
              listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}=\"{password}\";\n\
+             listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+             listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+             listener.name.ssl.ssl.client.auth=required\n\
+             {tls}\
              log.dirs={data}\n\
              num.partitions=1\n\
              auto.create.topics.enable=false\n\
@@ -127,6 +158,9 @@ impl KafkaBroker {
             h = self.host,
             p = self.port,
             sp = self.sasl_port,
+            ssp = self.sasl_ssl_port,
+            tp = self.ssl_port,
+            tls = self.tls().broker_properties()?,
             c = self.controller_port,
             user = SASL_USER,
             password = SASL_PASSWORD,
@@ -184,7 +218,12 @@ impl KafkaBroker {
             .arg(cluster_id)
             .arg("-c")
             .arg(self.config_path())
-            .arg("--standalone");
+            .arg("--standalone")
+            // SCRAM credentials live in the cluster metadata; formatting is where KRaft takes the first ones.
+            .arg("--add-scram")
+            .arg(format!(
+                "SCRAM-SHA-512=[name={SASL_USER},password={SASL_PASSWORD}]"
+            ));
         let out = cmd
             .output()
             .map_err(TestBedError::io("running kafka StorageTool"))?;

@@ -37,6 +37,10 @@ pub enum TopicError {
         "the Kafka broker rejected this worker's credentials ({reason}); check the SASL username and password (the files named by SLUICE_KAFKA_SASL_USERNAME_FILE and SLUICE_KAFKA_SASL_PASSWORD_FILE, i.e. the StreamJob's Kafka credentials Secret) and sasl.mechanism"
     )]
     Authentication { reason: String },
+    #[error(
+        "the TLS handshake with the Kafka broker failed ({reason}); check ssl.ca.location (the CA that signed the broker's certificate), that bootstrap.servers names an address the certificate is valid for, and, where the listener requires client certificates, ssl.certificate.location and ssl.key.location"
+    )]
+    Tls { reason: String },
     #[error("creating the progress topic {topic:?}: {reason}")]
     ProgressTopic { topic: String, reason: String },
 }
@@ -75,14 +79,11 @@ fn fetch_metadata_retrying(
                 );
                 pause_serving_events(consumer, RETRY_PAUSE)?;
             }
-            Err(e) if is_authentication_failure(&e) => {
-                return Err(TopicError::Authentication {
-                    reason: e.to_string(),
-                });
+            Err(e) => {
+                return Err(refusal(&e)
+                    .unwrap_or_else(|| kerr(format!("fetching metadata of {topic}"))(e).into()));
             }
-            other => {
-                return other.map_err(|e| kerr(format!("fetching metadata of {topic}"))(e).into());
-            }
+            Ok(md) => return Ok(md),
         }
     }
 }
@@ -99,24 +100,26 @@ fn pause_serving_events(consumer: &BaseConsumer, pause: Duration) -> Result<(), 
         }
         // Nothing is assigned, so a poll yields only errors (logs are served inside it).
         match consumer.poll(left) {
-            Some(Err(e)) if is_authentication_failure(&e) => {
-                return Err(TopicError::Authentication {
-                    reason: e.to_string(),
-                });
-            }
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "kafka client error while fetching metadata")
-            }
+            Some(Err(e)) => match refusal(&e) {
+                Some(refused) => return Err(refused),
+                None => tracing::warn!(error = %e, "kafka client error while fetching metadata"),
+            },
             Some(Ok(_)) | None => {}
         }
     }
 }
 
-fn is_authentication_failure(e: &KafkaError) -> bool {
-    matches!(
-        e.rdkafka_error_code(),
-        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
-    )
+/// The error to stop with when the broker refused this client: rejected credentials or a failed TLS
+/// handshake (an untrusted certificate on either side). Neither gets better by waiting.
+fn refusal(e: &KafkaError) -> Option<TopicError> {
+    let reason = e.to_string();
+    match e.rdkafka_error_code()? {
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
+            Some(TopicError::Authentication { reason })
+        }
+        RDKafkaErrorCode::SSL => Some(TopicError::Tls { reason }),
+        _ => None,
+    }
 }
 
 fn partition_count(

@@ -82,7 +82,7 @@ const SERVER_NAMES: [&str; 7] = [
     "10.96.0.1",
 ];
 
-fn pki_error(what: &str) -> impl FnOnce(rcgen::Error) -> TestBedError + '_ {
+pub(crate) fn pki_error(what: &str) -> impl FnOnce(rcgen::Error) -> TestBedError + '_ {
     move |e| TestBedError::Env(format!("generating {what}: {e}"))
 }
 
@@ -93,20 +93,7 @@ pub fn generate(dir: &Path, extra_ips: &[std::net::IpAddr]) -> Result<PkiFiles, 
         .map_err(TestBedError::io(format!("creating {}", dir.display())))?;
     let files = PkiFiles::in_dir(dir);
 
-    let ca_key = KeyPair::generate().map_err(pki_error("the CA key"))?;
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = dn("sluice-test-ca", None);
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(pki_error("the CA certificate"))?;
-    let issuer = Issuer::new(ca_params, ca_key);
-    write(&files.ca_cert, &ca_cert.pem())?;
+    let issuer = self_signed_ca("sluice-test-ca", &files.ca_cert)?;
 
     let names: Vec<String> = SERVER_NAMES
         .iter()
@@ -144,7 +131,29 @@ pub fn generate(dir: &Path, extra_ips: &[std::net::IpAddr]) -> Result<PkiFiles, 
     Ok(files)
 }
 
-fn client_params(user: &str, group: Option<&str>) -> CertificateParams {
+/// A CA named `name` (self-signed, its certificate written to `cert_path`) that can sign further certificates.
+pub(crate) fn self_signed_ca(
+    name: &str,
+    cert_path: &Path,
+) -> Result<Issuer<'static, KeyPair>, TestBedError> {
+    let key = KeyPair::generate().map_err(pki_error("a CA key"))?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn(name, None);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params
+        .self_signed(&key)
+        .map_err(pki_error("a CA certificate"))?;
+    write(cert_path, &cert.pem())?;
+    Ok(Issuer::new(params, key))
+}
+
+/// A client certificate's parameters: CN `user`, O `group`.
+pub(crate) fn client_params(user: &str, group: Option<&str>) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = dn(user, group);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -152,7 +161,7 @@ fn client_params(user: &str, group: Option<&str>) -> CertificateParams {
     params
 }
 
-fn dn(common_name: &str, organization: Option<&str>) -> rcgen::DistinguishedName {
+pub(crate) fn dn(common_name: &str, organization: Option<&str>) -> rcgen::DistinguishedName {
     let mut dn = rcgen::DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
     if let Some(org) = organization {
@@ -161,7 +170,8 @@ fn dn(common_name: &str, organization: Option<&str>) -> rcgen::DistinguishedName
     dn
 }
 
-fn signed_pair(
+/// Generates a key, signs `params` for it with `issuer`, and writes both PEM files.
+pub(crate) fn signed_pair(
     params: &CertificateParams,
     issuer: &Issuer<'_, KeyPair>,
     cert_path: &Path,

@@ -74,7 +74,7 @@ pub(super) fn read_decisions(
     topic: &str,
     partitions: usize,
 ) -> Result<(BTreeMap<String, Vec<u8>>, u64), TestBedError> {
-    let msgs = read_topic(bootstrap, topic, partitions, READ_TIMEOUT).map_err(env_err)?;
+    let msgs = read_topic(&bootstrap.into(), topic, partitions, READ_TIMEOUT).map_err(env_err)?;
     let mut out = BTreeMap::new();
     let mut duplicates = 0;
     for m in msgs.iter().flatten() {
@@ -102,7 +102,7 @@ pub(super) fn read_late(
     topic: &str,
     partitions: usize,
 ) -> Result<Vec<LateInfo>, TestBedError> {
-    let msgs = read_topic(bootstrap, topic, partitions, READ_TIMEOUT).map_err(env_err)?;
+    let msgs = read_topic(&bootstrap.into(), topic, partitions, READ_TIMEOUT).map_err(env_err)?;
     let mut out = Vec::new();
     for m in msgs.iter().flatten() {
         let Ok(v) = serde_json::from_slice::<Value>(m.payload().unwrap_or_default()) else {

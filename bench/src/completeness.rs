@@ -56,7 +56,7 @@ pub fn check(
     let (decided, duplicates) = read_decisions(bootstrap, &topics.decisions, parts)?;
     let late = read_late(bootstrap, &topics.late, parts)?;
     let late_txns: BTreeSet<String> = late.iter().filter_map(|l| l.txn_id.clone()).collect();
-    let dlq = read_topic(bootstrap, &topics.dlq, parts, READ_TIMEOUT).map_err(env_err)?;
+    let dlq = read_topic(&bootstrap.into(), &topics.dlq, parts, READ_TIMEOUT).map_err(env_err)?;
     let dlq_positions: BTreeSet<(i64, i64)> = dlq
         .iter()
         .flatten()
@@ -69,8 +69,13 @@ pub fn check(
             )
         })
         .collect();
-    let inputs =
-        read_topic(bootstrap, &topics.authorizations, parts, READ_TIMEOUT).map_err(env_err)?;
+    let inputs = read_topic(
+        &bootstrap.into(),
+        &topics.authorizations,
+        parts,
+        READ_TIMEOUT,
+    )
+    .map_err(env_err)?;
     let mut c = Completeness {
         decisions: decided.len() as u64 + duplicates,
         duplicates,

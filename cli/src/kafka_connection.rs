@@ -164,7 +164,10 @@ mod tests {
         let p = parse_properties(text).unwrap();
         assert_eq!(p["security.protocol"], "SASL_SSL");
         assert_eq!(p["sasl.mechanism"], "SCRAM-SHA-512");
-        assert_eq!(p["sasl.password"], "a=b:c", "only the first separator splits");
+        assert_eq!(
+            p["sasl.password"], "a=b:c",
+            "only the first separator splits"
+        );
         assert_eq!(p.len(), 3);
     }
 

@@ -172,7 +172,7 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_crash_point
 
     // What read_committed consumers see …
     let topic = read_topic(
-        &h.bootstrap,
+        &(&h.bootstrap).into(),
         &h.job.topics.decisions,
         PARTITIONS as usize,
         Duration::from_secs(60),

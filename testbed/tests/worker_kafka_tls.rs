@@ -71,7 +71,12 @@ fn mtls(broker: &KafkaBroker, ca: &Path, client: Option<(&Path, &Path)>) -> Acce
 }
 
 /// A copy of the job that reaches the broker through `access`, and the spec of a worker on `partitions`.
-fn secured(h: &JobHarness, access: &Access, identity: &str, partitions: Vec<i32>) -> (JobHarness, WorkerSpec) {
+fn secured(
+    h: &JobHarness,
+    access: &Access,
+    identity: &str,
+    partitions: Vec<i32>,
+) -> (JobHarness, WorkerSpec) {
     let mut h = h.clone();
     let kafka = h.job.kafka.as_mut().unwrap();
     kafka.bootstrap_servers = access.bootstrap.clone();
@@ -96,7 +101,9 @@ fn command_config(dir: &Path, name: &str, access: &Access, with_password: bool) 
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();
     if with_password {
-        text.push_str(&format!("sasl.username={SASL_USER}\nsasl.password={SASL_PASSWORD}\n"));
+        text.push_str(&format!(
+            "sasl.username={SASL_USER}\nsasl.password={SASL_PASSWORD}\n"
+        ));
     }
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -115,9 +122,20 @@ fn refused(h: &JobHarness, access: &Access, identity: &str, expected: &str, prod
         "{identity}: a refused worker must exit non-zero within 60 s ({status:?}): {}",
         w.process.log_tail(40)
     );
-    assert!(log.contains(expected), "{identity}: expected {expected:?}: {}", w.process.log_tail(40));
-    assert!(!log.contains(SASL_PASSWORD), "{identity}: the password leaked into the log");
-    assert_eq!(h.lag().unwrap(), produced as i64, "{identity}: nothing may be committed");
+    assert!(
+        log.contains(expected),
+        "{identity}: expected {expected:?}: {}",
+        w.process.log_tail(40)
+    );
+    assert!(
+        !log.contains(SASL_PASSWORD),
+        "{identity}: the password leaked into the log"
+    );
+    assert_eq!(
+        h.lag().unwrap(),
+        produced as i64,
+        "{identity}: nothing may be committed"
+    );
     w.process.kill();
 }
 
@@ -136,8 +154,21 @@ fn workers_and_the_cli_run_over_sasl_ssl_and_mutual_tls() {
     let scram_ok = scram(&broker, &dir, &tls.ca_cert, SASL_PASSWORD);
     let produce_cfg = command_config(&dir, "produce.properties", &scram_ok, true);
     let out = sluice_cli(&[
-        "produce", "--bootstrap", &scram_ok.bootstrap, "--command-config", &path(&produce_cfg), "--job",
-        &path(&job_file), "--partitions", "2", "--cards", "300", "--authorizations", "1500", "--seed", "78",
+        "produce",
+        "--bootstrap",
+        &scram_ok.bootstrap,
+        "--command-config",
+        &path(&produce_cfg),
+        "--job",
+        &path(&job_file),
+        "--partitions",
+        "2",
+        "--cards",
+        "300",
+        "--authorizations",
+        "1500",
+        "--seed",
+        "78",
     ])
     .unwrap();
     let produced: u64 = out
@@ -150,35 +181,73 @@ fn workers_and_the_cli_run_over_sasl_ssl_and_mutual_tls() {
 
     // Refusals, each naming what to fix.
     let untrusted_ca = scram(&broker, &dir, &tls.untrusted_ca_cert, SASL_PASSWORD);
-    refused(&h, &untrusted_ca, "untrusted-ca", "TLS handshake with the Kafka broker failed", produced);
+    refused(
+        &h,
+        &untrusted_ca,
+        "untrusted-ca",
+        "TLS handshake with the Kafka broker failed",
+        produced,
+    );
     let no_cert = mtls(&broker, &tls.ca_cert, None);
-    refused(&h, &no_cert, "no-client-cert", "TLS handshake with the Kafka broker failed", produced);
+    refused(
+        &h,
+        &no_cert,
+        "no-client-cert",
+        "TLS handshake with the Kafka broker failed",
+        produced,
+    );
     let impostor = mtls(
         &broker,
         &tls.ca_cert,
         Some((&tls.untrusted_client_cert, &tls.untrusted_client_key)),
     );
-    refused(&h, &impostor, "impostor-cert", "TLS handshake with the Kafka broker failed", produced);
+    refused(
+        &h,
+        &impostor,
+        "impostor-cert",
+        "TLS handshake with the Kafka broker failed",
+        produced,
+    );
     let wrong_password = scram(&broker, &dir, &tls.ca_cert, "not-the-password-4711");
-    refused(&h, &wrong_password, "wrong-scram", "rejected this worker's credentials", produced);
+    refused(
+        &h,
+        &wrong_password,
+        "wrong-scram",
+        "rejected this worker's credentials",
+        produced,
+    );
 
     // One job, a worker on each listener.
     let (h_scram, w0) = secured(&h, &scram_ok, "scram-w0", vec![0]);
-    let mutual = mtls(&broker, &tls.ca_cert, Some((&tls.client_cert, &tls.client_key)));
+    let mutual = mtls(
+        &broker,
+        &tls.ca_cert,
+        Some((&tls.client_cert, &tls.client_key)),
+    );
     let (h_mtls, w1) = secured(&h, &mutual, "mtls-w1", vec![1]);
     let mut workers = vec![h_scram.start(&w0).unwrap(), h_mtls.start(&w1).unwrap()];
-    h.wait_caught_up(&mut workers, Duration::from_secs(180)).unwrap();
+    h.wait_caught_up(&mut workers, Duration::from_secs(180))
+        .unwrap();
     for w in &workers {
         let log = std::fs::read_to_string(w.process.log_path()).unwrap();
-        assert!(!log.contains(SASL_PASSWORD), "the password leaked into the log");
+        assert!(
+            !log.contains(SASL_PASSWORD),
+            "the password leaked into the log"
+        );
     }
     h.stop_all(workers).unwrap();
 
     // The output, verified by the CLI over mutual TLS.
     let verify_cfg = command_config(&dir, "verify.properties", &mutual, false);
     let out = sluice_cli(&[
-        "verify", "--json", "--bootstrap", &mutual.bootstrap, "--command-config", &path(&verify_cfg),
-        "--job", &path(&job_file),
+        "verify",
+        "--json",
+        "--bootstrap",
+        &mutual.bootstrap,
+        "--command-config",
+        &path(&verify_cfg),
+        "--job",
+        &path(&job_file),
     ])
     .unwrap();
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -190,12 +259,24 @@ fn workers_and_the_cli_run_over_sasl_ssl_and_mutual_tls() {
 
     // The CLI refuses a malformed --command-config, naming the line, before connecting.
     let bad_cfg = dir.join("bad.properties");
-    std::fs::write(&bad_cfg, "security.protocol=SSL\nbootstrap.servers=elsewhere:9092\n").unwrap();
+    std::fs::write(
+        &bad_cfg,
+        "security.protocol=SSL\nbootstrap.servers=elsewhere:9092\n",
+    )
+    .unwrap();
     let err = sluice_cli(&[
-        "verify", "--bootstrap", &mutual.bootstrap, "--command-config", &path(&bad_cfg), "--job",
+        "verify",
+        "--bootstrap",
+        &mutual.bootstrap,
+        "--command-config",
+        &path(&bad_cfg),
+        "--job",
         &path(&job_file),
     ])
     .unwrap_err();
-    assert!(err.contains("line 2") && err.contains("--bootstrap"), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("--bootstrap"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,8 +7,8 @@ use sluice_api::JobConfig;
 use sluice_oracle::{Committed, Expected};
 
 use super::read::{partition_count, read_topic};
-use crate::kafka_connection::KafkaConnection;
 use super::{READ_TIMEOUT, VerifyError, VerifyReport};
+use crate::kafka_connection::KafkaConnection;
 
 /// Every committed record of `topic`, parsed.
 fn committed(conn: &KafkaConnection, topic: &str) -> Result<Vec<serde_json::Value>, VerifyError> {

@@ -27,9 +27,9 @@ use sluice_oracle::{
     Expected, Model, Params, Record, Topic, decode_progress, interleave, run_partition,
 };
 
+use crate::kafka_connection::KafkaConnection;
 use compare::compare;
 use read::{partition_count, read_topic};
-use crate::kafka_connection::KafkaConnection;
 use sluice_worker::kafka::KafkaOpError;
 use sluice_worker::kafka::clients::{input_topics, progress_topic};
 

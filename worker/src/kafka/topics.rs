@@ -57,8 +57,9 @@ pub struct TopicLayout {
 }
 
 /// Metadata of `topic`, retrying for up to [`METADATA_TIMEOUT`] while no broker can be reached: a broker that
-/// is restarting must not fail the worker's start. Credentials the broker rejects fail at once instead: they
-/// will not get better by waiting, and the operator's restart backoff (or a rotated Secret) is the remedy.
+/// is restarting must not fail the worker's start. Credentials the broker rejects, and a TLS handshake that
+/// fails, fail at once instead: they will not get better by waiting, and the operator's restart backoff (or a
+/// rotated Secret) is the remedy.
 fn fetch_metadata_retrying(
     consumer: &BaseConsumer,
     topic: &str,
@@ -99,12 +100,11 @@ fn pause_serving_events(consumer: &BaseConsumer, pause: Duration) -> Result<(), 
             return Ok(());
         }
         // Nothing is assigned, so a poll yields only errors (logs are served inside it).
-        match consumer.poll(left) {
-            Some(Err(e)) => match refusal(&e) {
+        if let Some(Err(e)) = consumer.poll(left) {
+            match refusal(&e) {
                 Some(refused) => return Err(refused),
                 None => tracing::warn!(error = %e, "kafka client error while fetching metadata"),
-            },
-            Some(Ok(_)) | None => {}
+            }
         }
     }
 }

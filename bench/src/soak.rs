@@ -64,16 +64,23 @@ fn soak_err(what: impl std::fmt::Display) -> TestBedError {
     TestBedError::Env(format!("soak: {what}"))
 }
 
-/// Records per authorization of the generator's output (telemetry and account changes ride along), from a
-/// sample of the same configuration: the soak produces enough authorizations for `rate × minutes` records.
-fn records_per_authorization(cfg: &GeneratorConfig) -> f64 {
-    let sample = 50_000;
-    let n = Generator::new(GeneratorConfig {
-        authorizations: sample,
-        ..cfg.clone()
-    })
-    .count();
-    n as f64 / sample as f64
+/// How many authorizations make `target` records of the generator's output (telemetry and account changes
+/// ride along). The generator also writes records once per card as cards first appear, so the ratio is taken
+/// at the margin, between two samples long enough for every card to have appeared, plus that fixed part: a
+/// plain records ÷ authorizations of a short sample over-counts a run with many cards more than twofold.
+fn authorizations_for(cfg: &GeneratorConfig, target: f64) -> u64 {
+    let count = |authorizations: u64| {
+        Generator::new(GeneratorConfig {
+            authorizations,
+            ..cfg.clone()
+        })
+        .count() as f64
+    };
+    let a1 = (4 * cfg.cards).max(50_000);
+    let (n1, n2) = (count(a1), count(2 * a1));
+    let per_auth = ((n2 - n1) / a1 as f64).max(1.0);
+    let fixed = (n1 - per_auth * a1 as f64).max(0.0);
+    ((target - fixed).max(per_auth) / per_auth).ceil() as u64
 }
 
 /// One worker slot: its spec, the running process and the last checkpoint totals scraped from it.
@@ -176,10 +183,9 @@ pub fn run_soak(args: SoakArgs) -> Result<(), TestBedError> {
         events_per_second: args.rate,
         ..GeneratorConfig::default()
     };
-    let per_auth = records_per_authorization(&generator);
     let target = args.rate as f64 * args.minutes as f64 * 60.0;
     let generator = GeneratorConfig {
-        authorizations: (target / per_auth).ceil() as u64,
+        authorizations: authorizations_for(&generator, target),
         ..generator
     };
     let config = SoakConfig::new(&args, PARTITIONS, &generator);
@@ -332,4 +338,30 @@ fn stop(slots: Vec<Slot>) -> Result<(), TestBedError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_is_sized_in_records_not_authorizations() {
+        // Many cards against a short run: the once-per-card records are a large share of the output.
+        let cfg = GeneratorConfig {
+            cards: 20_000,
+            ..GeneratorConfig::default()
+        };
+        for target in [150_000.0, 600_000.0] {
+            let authorizations = authorizations_for(&cfg, target);
+            let records = Generator::new(GeneratorConfig {
+                authorizations,
+                ..cfg.clone()
+            })
+            .count() as f64;
+            assert!(
+                (records - target).abs() / target < 0.02,
+                "{authorizations} authorizations give {records} records, not {target}"
+            );
+        }
+    }
 }

@@ -105,7 +105,9 @@ impl WorkerError {
             Self::Kafka(_) => "kafka",
             Self::Services(_) => "config",
             Self::Snapshot(_) => "checkpoint-store",
-            Self::Topics(TopicError::Authentication { .. }) => "kafka-auth",
+            Self::Topics(TopicError::Authentication { .. } | TopicError::Tls { .. }) => {
+                "kafka-auth"
+            }
             Self::Topics(_) => "topics",
             Self::Progress(_) | Self::Recovery(_) | Self::RecoveryPanicked(_) => "recovery",
             Self::Loop(_) => "transaction",
@@ -192,6 +194,7 @@ impl KafkaSetup {
         let job = &cfg.job;
         let group = group_id(job);
         let cconf = consumer_config(kafka, &group);
+        crate::kafka::tls_probe::probe_tls(&cconf, &job.topics.authorizations)?;
         let consumer: BaseConsumer = cconf.create().map_err(kerr("creating the consumer"))?;
         let layout = check_layout(&consumer, job, &cfg.worker.partitions)?;
         let progress = progress_topic(job);

@@ -90,11 +90,11 @@ pub fn decode_progress(bytes: &[u8]) -> Result<Progress, String> {
 /// The processing order of one partition: `inputs[i]` are topic i's records in offset order, `progress`
 /// the partition's progress records in commit order. Returns the order and every rule broken (a broken
 /// rule ends the order where it was found).
-pub fn interleave(
+pub fn interleave<'a>(
     partition: i32,
-    inputs: [&[Record]; 3],
+    inputs: [&'a [Record]; 3],
     progress: &[Progress],
-) -> (Vec<Record>, Vec<String>) {
+) -> (Vec<&'a Record>, Vec<String>) {
     let mut next = [0usize; 3];
     let mut order = Vec::new();
     let mut problems = Vec::new();
@@ -134,7 +134,7 @@ pub fn interleave(
                     return (order, problems);
                 }
                 next[i] += 1;
-                order.push(rec.clone());
+                order.push(rec);
             }
         }
         for topic in Topic::ALL {

@@ -27,15 +27,63 @@ pub struct Expected {
     pub late: Vec<Value>,
 }
 
+/// One on-time authorization's outputs under one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub version: String,
+    pub decision: Value,
+    /// The alert, for a REVIEW or DECLINE decision.
+    pub alert: Option<Value>,
+}
+
+/// Where the oracle puts what it expects: every record ([`Expected`]), or what a long run can afford
+/// ([`crate::Ledger`]).
+pub trait Sink {
+    /// An on-time authorization at `at` (partition, offset): its outputs under each model, in model order.
+    fn scored(&mut self, txn_id: &str, at: (i32, i64), outputs: Vec<Scored>);
+    fn rejected(&mut self, dlq: Value);
+    fn late(&mut self, late: Value);
+}
+
+impl Sink for Expected {
+    fn scored(&mut self, txn_id: &str, _at: (i32, i64), outputs: Vec<Scored>) {
+        for s in outputs {
+            if let Some(alert) = s.alert {
+                self.alerts
+                    .entry(txn_id.to_string())
+                    .or_default()
+                    .insert(s.version.clone(), alert);
+            }
+            self.decisions
+                .entry(txn_id.to_string())
+                .or_default()
+                .insert(s.version, s.decision);
+        }
+    }
+
+    fn rejected(&mut self, dlq: Value) {
+        self.dlq.push(dlq);
+    }
+
+    fn late(&mut self, late: Value) {
+        self.late.push(late);
+    }
+}
+
 /// Runs `records` (one partition, processing order) under every model, adding to `out`.
-pub fn run_partition(params: Params, models: &[Model], records: &[Record], out: &mut Expected) {
+pub fn run_partition<'a>(
+    params: Params,
+    models: &[Model],
+    records: impl IntoIterator<Item = &'a Record>,
+    out: &mut impl Sink,
+) {
     let mut max_seen: Option<i64> = None;
     let mut history: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     for rec in records {
         let event = match validate(rec) {
             Ok(event) => event,
             Err(kind) => {
-                out.dlq.push(dlq_record(rec, kind));
+                out.rejected(dlq_record(rec, kind));
                 continue;
             }
         };
@@ -44,7 +92,7 @@ pub fn run_partition(params: Params, models: &[Model], records: &[Record], out: 
         if let Some(w) = watermark
             && t < w.saturating_sub(params.allowed_lateness_ms)
         {
-            out.late.push(late_record(rec, &event, w));
+            out.late(late_record(rec, &event, w));
             continue;
         }
         let card = history.entry(event.card_id().to_string()).or_default();
@@ -56,30 +104,24 @@ pub fn run_partition(params: Params, models: &[Model], records: &[Record], out: 
         }
         if let Event::Auth(a) = &event {
             let f = features(card, a);
-            for model in models {
-                let verdict = model.score(&f);
-                let decision = decision_record(rec, a, &verdict, f.to_json(), &model.version);
-                if verdict.alerts() {
-                    let alert = alert_record(rec, a, &verdict, &model.version);
-                    by_version(&mut out.alerts, a, &model.version, alert);
-                }
-                by_version(&mut out.decisions, a, &model.version, decision);
-            }
+            let outputs = models
+                .iter()
+                .map(|model| {
+                    let verdict = model.score(&f);
+                    Scored {
+                        version: model.version.clone(),
+                        decision: decision_record(rec, a, &verdict, f.to_json(), &model.version),
+                        alert: verdict
+                            .alerts()
+                            .then(|| alert_record(rec, a, &verdict, &model.version)),
+                    }
+                })
+                .collect();
+            out.scored(&a.txn_id, (rec.partition, rec.offset), outputs);
         }
         card.push(event);
         max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
     }
-}
-
-fn by_version(
-    map: &mut BTreeMap<String, BTreeMap<String, Value>>,
-    a: &Auth,
-    version: &str,
-    record: Value,
-) {
-    map.entry(a.txn_id.clone())
-        .or_default()
-        .insert(version.to_string(), record);
 }
 
 fn hex(bytes: Option<&[u8]>) -> Value {

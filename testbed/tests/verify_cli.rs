@@ -1,13 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `sluice verify` fails loudly: a missing topic, an empty input and unprocessed input each give a
 //! non-zero exit and a line that says why; only after a worker has processed everything does it pass,
-//! and a forged alert makes it fail again.
+//! and a forged alert or a decision written twice makes it fail again.
 //! Against the shared real Kafka broker, through the CLI an auditor runs.
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use rdkafka::Message;
+use sluice_cli::verify::read::read_topic;
 use sluice_crds::JobConfig;
 use sluice_generator::GeneratorConfig;
 use sluice_testbed::binaries::binary;
@@ -127,6 +129,27 @@ fn verify_fails_on_missing_topics_empty_and_unprocessed_input() {
         stderr(&out).contains("1 alerts that differ"),
         "{}",
         stderr(&out)
+    );
+
+    // A committed decision written a second time: a duplicate, named by its txn_id.
+    let decisions = read_topic(
+        &bootstrap.as_str().into(),
+        &h.job.topics.decisions,
+        1,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let first = decisions[0][0].payload().unwrap().to_vec();
+    let txn_id = serde_json::from_slice::<serde_json::Value>(&first).unwrap()["txn_id"].clone();
+    produce_plain(&bootstrap, &h.job.topics.decisions, &first);
+    let (out, report) = sluice_verify(&bootstrap, &job_file);
+    assert!(!out.status.success(), "{report:#}");
+    assert_eq!(report["duplicate_decisions"], 1, "{report:#}");
+    assert!(
+        report["examples"]
+            .to_string()
+            .contains(txn_id.as_str().unwrap()),
+        "{report:#}"
     );
 }
 

@@ -3,37 +3,44 @@
 use std::collections::BTreeMap;
 
 use rdkafka::Message;
+use serde_json::Value;
 use sluice_api::JobConfig;
-use sluice_oracle::{Committed, Expected};
+use sluice_oracle::{Check, Committed, Ledger};
 
-use super::read::{partition_count, read_topic};
+use super::read::{for_each_record, partition_count};
 use super::{READ_TIMEOUT, VerifyError, VerifyReport};
 use crate::kafka_connection::KafkaConnection;
 
-/// Every committed record of `topic`, parsed.
-fn committed(conn: &KafkaConnection, topic: &str) -> Result<Vec<serde_json::Value>, VerifyError> {
-    let parts = partition_count(conn, topic)?;
-    Ok(read_topic(conn, topic, parts, READ_TIMEOUT)?
-        .iter()
-        .flatten()
-        .map(|m| Committed::parse(m.payload().unwrap_or_default()))
-        .collect())
+/// Hands every committed record of `topic`, parsed, to `each`.
+fn for_each_committed(
+    conn: &KafkaConnection,
+    topic: &str,
+    mut each: impl FnMut(Value),
+) -> Result<(), VerifyError> {
+    let parts: Vec<i32> = (0..partition_count(conn, topic)?)
+        .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
+        .collect();
+    for_each_record(conn, topic, &parts, READ_TIMEOUT, |m| {
+        each(Committed::parse(m.payload().unwrap_or_default()));
+    })?;
+    Ok(())
 }
 
+/// Streams the committed outputs through the oracle's check: decisions first, as the alerts due
+/// depend on them.
 pub(super) fn compare(
     conn: &KafkaConnection,
     job: &JobConfig,
-    expected: &Expected,
+    ledger: Ledger,
     report: &mut VerifyReport,
 ) -> Result<(), VerifyError> {
     let t = &job.topics;
-    let got = Committed {
-        decisions: committed(conn, &t.decisions)?,
-        alerts: committed(conn, &t.alerts)?,
-        dlq: committed(conn, &t.dlq)?,
-        late: committed(conn, &t.late)?,
-    };
-    let f = sluice_oracle::compare(expected, &got);
+    let mut check = Check::new(ledger);
+    for_each_committed(conn, &t.decisions, |d| check.decision(&d))?;
+    for_each_committed(conn, &t.alerts, |a| check.alert(&a))?;
+    for_each_committed(conn, &t.dlq, |d| check.dlq(d))?;
+    for_each_committed(conn, &t.late, |l| check.late(l))?;
+    let f = check.finish();
     report.expected_decisions = f.expected_decisions;
     report.actual_decisions = f.actual_decisions;
     report.duplicate_decisions = f.duplicate_decisions;
@@ -52,20 +59,25 @@ pub(super) fn compare(
     for e in f.examples {
         report.example(e);
     }
-    let mut versions: BTreeMap<i64, Vec<(i64, String)>> = BTreeMap::new();
+    let mut versions: BTreeMap<i32, Vec<(i64, u16)>> = BTreeMap::new();
     for (partition, offset, version) in f.versions {
         versions
             .entry(partition)
             .or_default()
             .push((offset, version));
     }
-    check_model_switches(versions, report);
+    check_model_switches(versions, &f.version_names, report);
     Ok(())
 }
 
 /// Each model version must cover one contiguous range of offsets per partition: records the switches, and
 /// counts partitions that come back to a version they left.
-fn check_model_switches(versions: BTreeMap<i64, Vec<(i64, String)>>, report: &mut VerifyReport) {
+fn check_model_switches(
+    versions: BTreeMap<i32, Vec<(i64, u16)>>,
+    names: &[String],
+    report: &mut VerifyReport,
+) {
+    let name = |v: &u16| names.get(usize::from(*v)).map_or("?", String::as_str);
     for (partition, mut seq) in versions {
         seq.sort_unstable();
         let mut left: Vec<&str> = Vec::new();
@@ -77,11 +89,12 @@ fn check_model_switches(versions: BTreeMap<i64, Vec<(i64, String)>>, report: &mu
             if a == b {
                 continue;
             }
+            let (a, b) = (name(a), name(b));
             report.model_switches.push(format!(
                 "partition {partition}: {a} → {b} at offset {offset}"
             ));
             left.push(a);
-            bad |= left.contains(&b.as_str());
+            bad |= left.contains(&b);
         }
         if bad {
             report.model_switch_errors += 1;
@@ -97,8 +110,14 @@ fn check_model_switches(versions: BTreeMap<i64, Vec<(i64, String)>>, report: &mu
 mod tests {
     use super::*;
 
-    fn seq(items: &[(i64, &str)]) -> Vec<(i64, String)> {
-        items.iter().map(|(o, v)| (*o, v.to_string())).collect()
+    fn names() -> Vec<String> {
+        ["v1", "v2", "v3"].map(String::from).to_vec()
+    }
+
+    fn seq(items: &[(i64, &str)]) -> Vec<(i64, u16)> {
+        let names = names();
+        let index = |v: &str| names.iter().position(|n| n == v).unwrap() as u16;
+        items.iter().map(|(o, v)| (*o, index(v))).collect()
     }
 
     #[test]
@@ -112,7 +131,7 @@ mod tests {
         // Arrival order is not offset order: sorting comes first.
         versions.insert(0, seq(&[(7, "v2"), (3, "v1"), (5, "v1"), (9, "v2")]));
         versions.insert(1, seq(&[(1, "v1"), (2, "v2"), (4, "v3")]));
-        check_model_switches(versions, &mut report);
+        check_model_switches(versions, &names(), &mut report);
         assert_eq!(
             report.model_switches,
             vec![
@@ -126,7 +145,7 @@ mod tests {
 
         let mut versions = BTreeMap::new();
         versions.insert(2, seq(&[(1, "v1"), (2, "v2"), (3, "v1")]));
-        check_model_switches(versions, &mut report);
+        check_model_switches(versions, &names(), &mut report);
         assert_eq!(report.model_switch_errors, 1);
         assert_eq!(
             report.failures(),

@@ -20,19 +20,19 @@ pub mod read;
 use std::time::Duration;
 
 use rdkafka::Message;
-use rdkafka::message::OwnedMessage;
 use serde::Serialize;
 use sluice_api::JobConfig;
 use sluice_oracle::{
-    Expected, Model, Params, Record, Topic, decode_progress, interleave, run_partition,
+    Ledger, Model, Params, Record, Topic, decode_progress, interleave, run_partition,
 };
 
 use crate::kafka_connection::KafkaConnection;
 use compare::compare;
-use read::{partition_count, read_topic};
+use read::{for_each_record, partition_count};
 use sluice_worker::kafka::KafkaOpError;
 use sluice_worker::kafka::clients::{input_topics, progress_topic};
 
+/// How long a read may go without a record or a partition's end before verification gives up.
 const READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why verification could not run (as opposed to finding problems, which are in the report).
@@ -213,36 +213,32 @@ pub fn verify_models(
         require_topic(&conn, topic, t.name())?;
     }
     require_topic(&conn, &job.topics.decisions, "decisions")?;
-    let inputs: Vec<Vec<Vec<OwnedMessage>>> = input_names
-        .iter()
-        .map(|t| read_topic(&conn, t, partitions, READ_TIMEOUT))
-        .collect::<Result<_, _>>()?;
     let progress_name = progress_topic(job);
     let progress_parts = partition_count(&conn, &progress_name)?;
-    let progress = read_topic(&conn, &progress_name, progress_parts, READ_TIMEOUT)?;
-
-    let mut expected = Expected::default();
+    // One input partition at a time: its records and the oracle's per-card history are dropped before
+    // the next, and what is expected of it is kept as fingerprints.
+    let mut ledger = Ledger::default();
     for p in 0..partitions {
         let partition = i32::try_from(p).unwrap_or(i32::MAX);
-        let records: Vec<Vec<Record>> = Topic::ALL
-            .iter()
-            .map(|&t| oracle_records(t, inputs.get(t.index()).and_then(|i| i.get(p))))
-            .collect();
+        let mut records: [Vec<Record>; 3] = Default::default();
+        for (name, topic) in input_names.iter().zip(Topic::ALL) {
+            records[topic.index()] = read_records(&conn, name, topic, partition)?;
+        }
         report.input_records += records.iter().map(|r| r.len() as u64).sum::<u64>();
-        let log = match progress.get(p) {
-            Some(msgs) => decode_log(&progress_name, msgs)?,
-            None => Vec::new(),
+        let log = match p < progress_parts {
+            true => read_log(&conn, &progress_name, partition)?,
+            false => Vec::new(),
         };
-        let slices = [0, 1, 2].map(|i| records.get(i).map_or(&[][..], Vec::as_slice));
-        let (order, problems) = interleave(partition, slices, &log);
+        let [a, b, c] = &records;
+        let (order, problems) = interleave(partition, [a, b, c], &log);
         report.progress_errors.extend(problems);
         report.processed_records += order.len() as u64;
-        run_partition(params, &models, &order, &mut expected);
+        run_partition(params, &models, order.iter().copied(), &mut ledger);
     }
     report.unprocessed_records = report
         .input_records
         .saturating_sub(report.processed_records);
-    compare(&conn, job, &expected, &mut report)?;
+    compare(&conn, job, ledger, &mut report)?;
     Ok(report)
 }
 
@@ -280,35 +276,55 @@ fn oracle_params(job: &JobConfig) -> Params {
     }
 }
 
-fn oracle_records(topic: Topic, msgs: Option<&Vec<OwnedMessage>>) -> Vec<Record> {
-    msgs.into_iter()
-        .flatten()
-        .map(|m| Record {
+/// One partition of an input topic, as the oracle's records.
+fn read_records(
+    conn: &KafkaConnection,
+    name: &str,
+    topic: Topic,
+    partition: i32,
+) -> Result<Vec<Record>, VerifyError> {
+    let mut out = Vec::new();
+    for_each_record(conn, name, &[partition], READ_TIMEOUT, |m| {
+        out.push(Record {
             topic,
             partition: m.partition(),
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             value: m.payload().map(<[u8]>::to_vec),
-        })
-        .collect()
+        });
+    })?;
+    Ok(out)
 }
 
-fn decode_log(
+/// One partition of the progress log, decoded; a record that does not decode stops verification.
+fn read_log(
+    conn: &KafkaConnection,
     topic: &str,
-    msgs: &[OwnedMessage],
+    partition: i32,
 ) -> Result<Vec<sluice_oracle::Progress>, VerifyError> {
-    msgs.iter()
-        .map(|m| {
-            decode_progress(m.payload().unwrap_or_default()).map_err(|reason| {
-                VerifyError::Corrupt {
+    let mut log = Vec::new();
+    let mut corrupt = None;
+    for_each_record(
+        conn,
+        topic,
+        &[partition],
+        READ_TIMEOUT,
+        |m| match decode_progress(m.payload().unwrap_or_default()) {
+            Ok(p) => log.push(p),
+            Err(reason) => {
+                corrupt.get_or_insert(VerifyError::Corrupt {
                     topic: topic.to_string(),
                     partition: m.partition(),
                     offset: m.offset(),
                     reason,
-                }
-            })
-        })
-        .collect()
+                });
+            }
+        },
+    )?;
+    match corrupt {
+        Some(e) => Err(e),
+        None => Ok(log),
+    }
 }
 
 /// Fails when `topic` does not exist: reading it would find nothing and prove nothing.

@@ -1,27 +1,28 @@
-//! Reading whole topic partitions as a read_committed consumer would: what an auditor sees.
+//! Reading topic partitions as a read_committed consumer would: what an auditor sees.
 
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::OwnedMessage;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use sluice_worker::kafka::{EofAwareContext, EofConsumer, KafkaOpError, kerr};
 
 use crate::kafka_connection::KafkaConnection;
 
-/// Reads every committed record of `topic` partitions `0..partitions` (read_committed), returning them per
-/// partition in offset order. Ends at partition EOF: the end as of reading.
-pub fn read_topic(
+/// Calls `each` with every committed record of `topic`'s `partitions` (read_committed), in offset order
+/// within a partition, up to each partition's end as of reading. Fails when no record and no end arrives
+/// for `idle`: a long topic may take long to read, a stuck one must not hang.
+pub fn for_each_record(
     conn: &KafkaConnection,
     topic: &str,
-    partitions: usize,
-    timeout: Duration,
-) -> Result<Vec<Vec<OwnedMessage>>, KafkaOpError> {
-    let mut out: Vec<Vec<OwnedMessage>> = vec![Vec::new(); partitions];
-    if partitions == 0 {
-        return Ok(out);
+    partitions: &[i32],
+    idle: Duration,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<(), KafkaOpError> {
+    if partitions.is_empty() {
+        return Ok(());
     }
     let consumer: EofConsumer = conn
         .client_config()
@@ -33,21 +34,17 @@ pub fn read_topic(
         .create_with_context(EofAwareContext)
         .map_err(kerr("creating a reader"))?;
     let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(
-            topic,
-            i32::try_from(p).unwrap_or(i32::MAX),
-            Offset::Beginning,
-        )
-        .map_err(kerr("building a reader assignment"))?;
+    for &p in partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .map_err(kerr("building a reader assignment"))?;
     }
     consumer
         .assign(&tpl)
         .map_err(kerr(format!("assigning {topic}")))?;
-    let mut at_eof = vec![false; partitions];
-    let deadline = Instant::now() + timeout;
-    while at_eof.iter().any(|e| !e) {
-        if Instant::now() >= deadline {
+    let mut open: Vec<i32> = partitions.to_vec();
+    let mut last_progress = Instant::now();
+    while !open.is_empty() {
+        if last_progress.elapsed() >= idle {
             return Err(kerr(format!("reading {topic} to its end"))(
                 KafkaError::Canceled,
             ));
@@ -55,28 +52,39 @@ pub fn read_topic(
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Err(KafkaError::PartitionEOF(p))) => {
-                if let Some(e) = usize::try_from(p).ok().and_then(|p| at_eof.get_mut(p)) {
-                    *e = true;
-                }
+                open.retain(|&o| o != p);
+                last_progress = Instant::now();
             }
             Some(Err(e)) => return Err(kerr(format!("reading {topic}"))(e)),
             Some(Ok(m)) => {
-                let m = m.detach();
-                if let Some(slot) = usize::try_from(m_partition(&m))
-                    .ok()
-                    .and_then(|p| out.get_mut(p))
-                {
-                    slot.push(m);
-                }
+                each(&m);
+                last_progress = Instant::now();
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-fn m_partition(m: &OwnedMessage) -> i32 {
-    use rdkafka::Message;
-    m.partition()
+/// Every committed record of `topic` partitions `0..partitions`, per partition in offset order.
+pub fn read_topic(
+    conn: &KafkaConnection,
+    topic: &str,
+    partitions: usize,
+    idle: Duration,
+) -> Result<Vec<Vec<OwnedMessage>>, KafkaOpError> {
+    let mut out: Vec<Vec<OwnedMessage>> = vec![Vec::new(); partitions];
+    let ids: Vec<i32> = (0..partitions)
+        .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
+        .collect();
+    for_each_record(conn, topic, &ids, idle, |m| {
+        if let Some(slot) = usize::try_from(m.partition())
+            .ok()
+            .and_then(|p| out.get_mut(p))
+        {
+            slot.push(m.detach());
+        }
+    })?;
+    Ok(out)
 }
 
 /// The number of partitions of `topic` (0 if it does not exist).

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::operators::{OperatorProcess, start_operator_with};
-use common::report::{Row, figures, table};
+use common::report::{Row, table};
 use common::{OperatorEnv, steady};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -208,7 +208,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "worker processes SIGKILLed at random times".into(),
         events: format!("{kills} SIGKILLs"),
         kills,
-        verified: Some(figures(&report)),
+        verified: Some(report.figures()),
         seconds: started.elapsed().as_secs_f64(),
     });
 
@@ -227,7 +227,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "Kafka broker killed and restarted".into(),
         events: "1 broker restart (5 s down)".into(),
         kills: 1,
-        verified: Some(figures(&report)),
+        verified: Some(report.figures()),
         seconds: started.elapsed().as_secs_f64(),
     });
 
@@ -245,7 +245,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "S3 server stopped".into(),
         events: format!("{} s outage", p.s3_outage.as_secs()),
         kills: 1,
-        verified: Some(figures(&report)),
+        verified: Some(report.figures()),
         seconds: started.elapsed().as_secs_f64(),
     });
 
@@ -314,7 +314,7 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         scenario: "operator leader killed in every upgrade phase (rescale 2 → 3)".into(),
         events: crashed.join(", "),
         kills: leader_kills as u32,
-        verified: Some(figures(&report)),
+        verified: Some(report.figures()),
         seconds: started.elapsed().as_secs_f64(),
     });
 

@@ -19,11 +19,6 @@ pub struct Row {
     pub seconds: f64,
 }
 
-/// (duplicates, losses, mismatches) of a verify report ([`VerifyReport::figures`]).
-pub fn figures(m: &VerifyReport) -> (u64, u64, u64) {
-    m.figures()
-}
-
 impl Row {
     /// Appends the row to `$SLUICE_RELIABILITY_REPORT`, if set.
     pub fn record(&self) {
@@ -100,7 +95,7 @@ pub fn record(
         scenario: scenario.to_string(),
         events: events.into(),
         kills,
-        verified: report.map(figures),
+        verified: report.map(VerifyReport::figures),
         seconds: started.elapsed().as_secs_f64(),
     }
     .record();

@@ -30,8 +30,9 @@
 //!   rolled back to the last stable spec from its savepoint; the output, malformed records in the DLQ
 //!   included, stays exactly-once through all of them;
 //! - faults of a node under that load: a worker process SIGKILLed, the kubelet killed and restarted, a worker
-//!   pod force-deleted, the operator leader pod force-deleted during two upgrades; a worker OOM-killed under
-//!   a 32 MiB limit is reported as `OOMKilled` in the StreamJob's condition and Events;
+//!   pod force-deleted, the operator dying after each step of the rescale (crash points in its pods) and its
+//!   leader pod force-deleted during the model upgrade; a worker OOM-killed under a 32 MiB limit is reported
+//!   as `OOMKilled` in the StreamJob's condition and Events;
 //! - the autoscaler on a lag burst (the operator scraping worker pods over the bridge) and a broker restart
 //!   and an S3 outage under load, on real pods (`kube_node/lag_and_outages.rs`);
 //! - stopping the node leaves no mount, bridge or pod process behind.
@@ -42,6 +43,7 @@ mod common;
 #[path = "kube_node/lag_and_outages.rs"]
 mod lag_and_outages;
 
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -626,10 +628,32 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     // `kubectl scale` through the StreamJob's /scale subresource: a savepoint upgrade to 2 workers, each
     // taking over 6 partitions with their state from the savepoint. The operator's leader is killed in
     // the middle of it; the standby takes the Lease and finishes the upgrade from the persisted step.
+    // The operator leader dies right after persisting each step (crash points, armed in the operator pods),
+    // so the other replica, or the same one restarted, carries on from every step.
+    let deployment = arm_operator_crash_points(cluster, operator_ns);
     kubectl_ok(cluster, &["-n", &ns, "scale", &sj, "--replicas=2"]);
-    let early = ["savepointRequested", "savepointTaken", "podsDeleted"];
-    let scale_step = kill_leader_during(cluster, operator_ns, &ns, &sj, &early);
     let scaled = |v: &str| v == "RUNNING/2" || v == "STABLE/2";
+    let leader_deaths = deaths_until(cluster, operator_ns, || {
+        scaled(&kubectl_jsonpath(cluster, &ns, &sj, steady))
+    });
+    let died_at: BTreeSet<&str> = leader_deaths.iter().map(String::as_str).collect();
+    assert_eq!(
+        died_at,
+        UPGRADE_STEPS.into_iter().collect::<BTreeSet<_>>(),
+        "the leader must die after each upgrade step: {leader_deaths:?}"
+    );
+    kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            operator_ns,
+            "set",
+            "env",
+            &deployment,
+            &format!("{CRASH_ENV}-"),
+        ],
+    );
+    rollout(cluster, operator_ns, &deployment);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
     let pods = kubectl_jsonpath(cluster, &ns, "pods", "{.items[*].metadata.name}");
     assert_eq!(
@@ -701,10 +725,13 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     );
     assert_each_partition_switched_once(&report, partitions as usize);
     let events = format!(
-        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, a worker SIGKILLed, the kubelet restarted, a worker pod force-deleted, scaled to 2 and a new model (the operator leader killed at steps {scale_step} and {model_step}), suspended and resumed, a missing image tag rolled back"
+        "{parallelism} worker pods over {partitions} partitions, 400 records/s, drained, a worker SIGKILLed, the kubelet restarted, a worker pod force-deleted, scaled to 2 (the operator leader died {} times, after each upgrade step: {}) and a new model (the leader pod force-deleted at step {model_step}), suspended and resumed, a missing image tag rolled back",
+        leader_deaths.len(),
+        leader_deaths.join(", ")
     );
     let scenario = "1r. the example on the real node (helm, apply, drain, node faults, scale, suspend, model, rollback)";
-    common::report::record(scenario, events, 5, Some(&report), started);
+    let kills = 4 + u32::try_from(leader_deaths.len()).unwrap();
+    common::report::record(scenario, events, kills, Some(&report), started);
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
     // store, then the pods go.
@@ -1058,6 +1085,92 @@ fn kill_container_process(pod: &str, comm: &str) {
         }
     }
     panic!("no {comm} process of pod {pod}");
+}
+
+/// The upgrade steps, as the operator's crash points name them (`persisted_<step>`).
+const UPGRADE_STEPS: [&str; 4] = [
+    "SavepointRequested",
+    "SavepointTaken",
+    "PodsDeleted",
+    "Deploying",
+];
+const CRASH_ENV: &str = "SLUICE_CRASH_AT";
+
+/// Arms a crash point after each upgrade step in the operator's pods and waits for them to roll out. Each
+/// pod's marker files live in its own `/tmp` (an emptyDir, kept across container restarts), so a pod dies at
+/// most once per step, and each step kills whichever pod first persists it. Returns the Deployment.
+fn arm_operator_crash_points(cluster: &RealCluster, operator_ns: &str) -> String {
+    let name = "jsonpath={.items[0].metadata.name}";
+    let deployment = format!(
+        "deployment/{}",
+        kubectl_ok(
+            cluster,
+            &["-n", operator_ns, "get", "deployment", "-o", name]
+        )
+    );
+    let points: Vec<String> = UPGRADE_STEPS
+        .iter()
+        .map(|s| format!("persisted_{s}@/tmp/crashed-in-{s}"))
+        .collect();
+    let armed = format!("{CRASH_ENV}={}", points.join(","));
+    kubectl_ok(
+        cluster,
+        &["-n", operator_ns, "set", "env", &deployment, &armed],
+    );
+    rollout(cluster, operator_ns, &deployment);
+    deployment
+}
+
+fn rollout(cluster: &RealCluster, namespace: &str, deployment: &str) {
+    kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            namespace,
+            "rollout",
+            "status",
+            deployment,
+            "--timeout=240s",
+        ],
+    );
+}
+
+/// Watches the operator pods until `done`: every container death that a crash point caused, by the step
+/// it names (from the last log lines the kubelet keeps as the termination message), in order.
+fn deaths_until(cluster: &RealCluster, operator_ns: &str, done: impl Fn() -> bool) -> Vec<String> {
+    let last_exit = concat!(
+        "jsonpath={range .items[*]}{.metadata.name} ",
+        "{.status.containerStatuses[0].lastState.terminated.finishedAt} ",
+        "{.status.containerStatuses[0].lastState.terminated.message}{\"<<end>>\"}{end}"
+    );
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut deaths = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let out = kubectl_ok(
+            cluster,
+            &["-n", operator_ns, "get", "pods", "-o", last_exit],
+        );
+        for exit in out.split("<<end>>").filter(|e| e.contains("crash point")) {
+            let mut fields = exit.trim().splitn(3, ' ');
+            let (pod, at) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+            if seen.insert(format!("{pod} {at}")) {
+                let step = UPGRADE_STEPS
+                    .iter()
+                    .find(|s| exit.contains(&format!("crash point persisted_{s} reached")));
+                deaths.push(step.map_or_else(|| format!("unknown: {exit}"), |s| s.to_string()));
+            }
+        }
+        if done() {
+            return deaths;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upgrade did not finish; deaths so far {deaths:?}\n{}",
+            operator_logs(cluster)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// Force-deletes the operator pod holding the Lease as soon as the job's upgrade is at one of `steps`

@@ -88,6 +88,7 @@ fn count(n: usize) -> u64 {
 }
 
 /// An alert expected (positive) or committed beyond expectation (negative), and whose it is.
+#[derive(Clone, Copy)]
 struct AlertDue {
     balance: i64,
     txn: Fingerprint,
@@ -266,17 +267,20 @@ impl Check {
 
     pub fn finish(mut self) -> Findings {
         self.close_decisions();
-        let missing_alerts: Vec<(Fingerprint, u16, i64)> = self
+        let mut missing_alerts: Vec<AlertDue> = self
             .alerts
             .iter()
             .flatten()
-            .filter(|(_, a)| a.balance > 0)
-            .map(|(_, a)| (a.txn, a.version, a.balance))
+            .map(|(_, a)| *a)
+            .filter(|a| a.balance > 0)
             .collect();
-        for (txn, version, n) in missing_alerts {
-            self.f.mismatched_alerts += n.unsigned_abs();
-            if let Some(due) = self.ledger.due.get(&txn).copied() {
-                let want = self.want(&txn, &due, version, true);
+        // In input order, as the missing decisions are: the examples must not follow hash order.
+        missing_alerts
+            .sort_by_key(|a| self.ledger.due.get(&a.txn).map(|d| (d.partition, d.offset)));
+        for a in missing_alerts {
+            self.f.mismatched_alerts += a.balance.unsigned_abs();
+            if let Some(due) = self.ledger.due.get(&a.txn).copied() {
+                let want = self.want(&a.txn, &due, a.version, true);
                 self.f.example(format!("alert missing: {want}"));
             }
         }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sluice_api::JobConfig;
 use sluice_oracle::{Check, Committed, Ledger};
 
-use super::read::{for_each_record, partition_count};
+use super::read::{for_each_record, partition_count, partition_ids};
 use super::{READ_TIMEOUT, VerifyError, VerifyReport};
 use crate::kafka_connection::KafkaConnection;
 
@@ -17,9 +17,7 @@ fn for_each_committed(
     topic: &str,
     mut each: impl FnMut(Value),
 ) -> Result<(), VerifyError> {
-    let parts: Vec<i32> = (0..partition_count(conn, topic)?)
-        .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
-        .collect();
+    let parts = partition_ids(partition_count(conn, topic)?);
     for_each_record(conn, topic, &parts, READ_TIMEOUT, |m| {
         each(Committed::parse(m.payload().unwrap_or_default()));
     })?;

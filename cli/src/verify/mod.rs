@@ -28,7 +28,7 @@ use sluice_oracle::{
 
 use crate::kafka_connection::KafkaConnection;
 use compare::compare;
-use read::{for_each_record, partition_count};
+use read::{for_each_record, partition_count, partition_ids};
 use sluice_worker::kafka::KafkaOpError;
 use sluice_worker::kafka::clients::{input_topics, progress_topic};
 
@@ -218,16 +218,16 @@ pub fn verify_models(
     // One input partition at a time: its records and the oracle's per-card history are dropped before
     // the next, and what is expected of it is kept as fingerprints.
     let mut ledger = Ledger::default();
-    for p in 0..partitions {
-        let partition = i32::try_from(p).unwrap_or(i32::MAX);
+    for (p, partition) in partition_ids(partitions).into_iter().enumerate() {
         let mut records: [Vec<Record>; 3] = Default::default();
         for (name, topic) in input_names.iter().zip(Topic::ALL) {
             records[topic.index()] = read_records(&conn, name, topic, partition)?;
         }
         report.input_records += records.iter().map(|r| r.len() as u64).sum::<u64>();
-        let log = match p < progress_parts {
-            true => read_log(&conn, &progress_name, partition)?,
-            false => Vec::new(),
+        let log = if p < progress_parts {
+            read_log(&conn, &progress_name, partition)?
+        } else {
+            Vec::new()
         };
         let [a, b, c] = &records;
         let (order, problems) = interleave(partition, [a, b, c], &log);

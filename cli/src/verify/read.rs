@@ -73,10 +73,7 @@ pub fn read_topic(
     idle: Duration,
 ) -> Result<Vec<Vec<OwnedMessage>>, KafkaOpError> {
     let mut out: Vec<Vec<OwnedMessage>> = vec![Vec::new(); partitions];
-    let ids: Vec<i32> = (0..partitions)
-        .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
-        .collect();
-    for_each_record(conn, topic, &ids, idle, |m| {
+    for_each_record(conn, topic, &partition_ids(partitions), idle, |m| {
         if let Some(slot) = usize::try_from(m.partition())
             .ok()
             .and_then(|p| out.get_mut(p))
@@ -85,6 +82,13 @@ pub fn read_topic(
         }
     })?;
     Ok(out)
+}
+
+/// The ids of partitions `0..count`.
+pub fn partition_ids(count: usize) -> Vec<i32> {
+    (0..count)
+        .map(|p| i32::try_from(p).unwrap_or(i32::MAX))
+        .collect()
 }
 
 /// The number of partitions of `topic` (0 if it does not exist).

@@ -44,6 +44,7 @@ mod common;
 mod lag_and_outages;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,9 @@ use sluice_testbed::unique_name;
 use sluice_testbed::{KafkaBroker, S3Server};
 
 use common::model_upgrade::{assert_each_partition_switched_once, model_v2_yaml};
+use common::operators::{UPGRADE_STEPS, crash_after_each_step};
+use sluice_crds::crash_point::ENV as CRASH_ENV;
+use sluice_operator::crash_point::persisted;
 
 fn kubectl(cluster: &RealCluster, args: &[&str]) -> std::process::Output {
     let mut cmd = cluster.cluster().kubectl();
@@ -1090,15 +1094,6 @@ fn kill_container_process(pod: &str, comm: &str) {
     panic!("no {comm} process of pod {pod}");
 }
 
-/// The upgrade steps, as the operator's crash points name them (`persisted_<step>`).
-const UPGRADE_STEPS: [&str; 4] = [
-    "SavepointRequested",
-    "SavepointTaken",
-    "PodsDeleted",
-    "Deploying",
-];
-const CRASH_ENV: &str = "SLUICE_CRASH_AT";
-
 /// Arms a crash point after each upgrade step in the operator's pods and waits for them to roll out. Each
 /// pod's marker files live in its own `/tmp` (an emptyDir, kept across container restarts), so a pod dies at
 /// most once per step, and each step kills whichever pod first persists it. Returns the Deployment.
@@ -1111,11 +1106,7 @@ fn arm_operator_crash_points(cluster: &RealCluster, operator_ns: &str) -> String
             &["-n", operator_ns, "get", "deployment", "-o", name]
         )
     );
-    let points: Vec<String> = UPGRADE_STEPS
-        .iter()
-        .map(|s| format!("persisted_{s}@/tmp/crashed-in-{s}"))
-        .collect();
-    let armed = format!("{CRASH_ENV}={}", points.join(","));
+    let armed = format!("{CRASH_ENV}={}", crash_after_each_step(Path::new("/tmp")));
     kubectl_ok(
         cluster,
         &["-n", operator_ns, "set", "env", &deployment, &armed],
@@ -1160,7 +1151,7 @@ fn deaths_until(cluster: &RealCluster, operator_ns: &str, done: impl Fn() -> boo
             if seen.insert(format!("{pod} {at}")) {
                 let step = UPGRADE_STEPS
                     .iter()
-                    .find(|s| exit.contains(&format!("crash point persisted_{s} reached")));
+                    .find(|s| exit.contains(&format!("crash point {} reached", persisted(s))));
                 deaths.push(step.map_or_else(|| format!("unknown: {exit}"), |s| s.to_string()));
             }
         }

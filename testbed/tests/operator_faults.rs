@@ -18,7 +18,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::operators::{OperatorProcess, start_operator_with};
+use common::operators::{
+    OperatorProcess, UPGRADE_STEPS, crash_after_each_step, start_operator_with, step_marker,
+};
 use common::report::{Row, table};
 use common::{OperatorEnv, steady};
 use k8s_openapi::api::core::v1::Pod;
@@ -32,13 +34,6 @@ use sluice_testbed::{TestBed, unique_name};
 
 const PARTITIONS: i32 = 4;
 const JOB_YAML: &str = "commitInterval: 100ms\ncommitMaxRecords: 500\nstate:\n  checkpointInterval: 2s\n  retainedCheckpoints: 2\n  blockCacheMib: 16\n  writeBufferMib: 16\n  tolerableFailedCheckpoints: 1000\n";
-/// The upgrade steps the leader is killed in, in the order a savepoint upgrade passes them.
-const STEPS: [&str; 4] = [
-    "SavepointRequested",
-    "SavepointTaken",
-    "PodsDeleted",
-    "Deploying",
-];
 
 struct Profile {
     worker_kills: u32,
@@ -160,20 +155,11 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
     let dir = run_root().join(unique_name("opfault-run"));
     std::fs::create_dir_all(&dir).unwrap();
     let lease = unique_name("sluice-operator");
-    let crash: Vec<String> = STEPS
-        .iter()
-        .map(|s| {
-            format!(
-                "persisted_{s}@{}",
-                dir.join(format!("crashed-in-{s}")).display()
-            )
-        })
-        .collect();
-    let crash = crash.join(",");
+    let crash = crash_after_each_step(&dir);
     // A crash point fires only for the process that creates its marker file: with the markers present the
     // operators run normally (the initial deployment passes the same steps); phase 4 removes them to arm.
-    for s in STEPS {
-        std::fs::write(dir.join(format!("crashed-in-{s}")), "disarmed").unwrap();
+    for s in UPGRADE_STEPS {
+        std::fs::write(step_marker(&dir, s), "disarmed").unwrap();
     }
     let mut ops = operators(&env, &dir, &lease, &crash);
     let restart_policy = serde_json::json!({"spec": {"restartPolicy": {
@@ -253,8 +239,8 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
     // operator is restarted (still armed: each crash point fires once, across both processes).
     let started = Instant::now();
     let load = start_load(&env.h, 4, &p);
-    for s in STEPS {
-        std::fs::remove_file(dir.join(format!("crashed-in-{s}"))).unwrap();
+    for s in UPGRADE_STEPS {
+        std::fs::remove_file(step_marker(&dir, s)).unwrap();
     }
     let scale = serde_json::json!({"spec": {"parallelism": 3}});
     env.jobs()
@@ -299,16 +285,16 @@ async fn faults_under_the_operator_lose_and_duplicate_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let crashed: Vec<&str> = STEPS
+    let crashed: Vec<&str> = UPGRADE_STEPS
         .iter()
         .copied()
-        .filter(|s| dir.join(format!("crashed-in-{s}")).exists())
+        .filter(|s| step_marker(&dir, s).exists())
         .collect();
     assert_eq!(
-        crashed, STEPS,
+        crashed, UPGRADE_STEPS,
         "the leader must have died in every upgrade step"
     );
-    assert_eq!(leader_kills, STEPS.len());
+    assert_eq!(leader_kills, UPGRADE_STEPS.len());
     let report = finish_phase(&env, load, &mut produced, 3).await;
     rows.push(Row {
         scenario: "operator leader killed in every upgrade phase (rescale 2 → 3)".into(),

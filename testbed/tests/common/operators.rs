@@ -1,7 +1,7 @@
 //! Real `sluice-operator` processes against the test's API server (leader election through a Lease), for the
 //! tests that kill the operator.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,32 @@ use sluice_testbed::ports::free_port;
 use sluice_testbed::process::ManagedProcess;
 
 use super::OperatorEnv;
+
+/// The steps of a savepoint upgrade, in the order it passes them.
+pub const UPGRADE_STEPS: [&str; 4] = [
+    "SavepointRequested",
+    "SavepointTaken",
+    "PodsDeleted",
+    "Deploying",
+];
+
+/// The marker file of `step`'s crash point in `dir`: whoever creates it dies there (once).
+pub fn step_marker(dir: &Path, step: &str) -> PathBuf {
+    dir.join(format!("crashed-in-{step}"))
+}
+
+/// The `SLUICE_CRASH_AT` value that kills an operator right after it persists each upgrade step, with the
+/// markers in `dir` (a directory of the process that reads the variable).
+pub fn crash_after_each_step(dir: &Path) -> String {
+    let points: Vec<String> = UPGRADE_STEPS
+        .iter()
+        .map(|s| {
+            let point = sluice_operator::crash_point::persisted(s);
+            format!("{point}@{}", step_marker(dir, s).display())
+        })
+        .collect();
+    points.join(",")
+}
 
 /// One `sluice-operator` process.
 pub struct OperatorProcess {

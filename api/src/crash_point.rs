@@ -83,7 +83,10 @@ pub fn reach(point: &str) {
                 .is_ok()
         });
         if claimed {
-            eprintln!("sluice: crash point {point} reached; aborting");
+            let message = format!("sluice: crash point {point} reached; aborting");
+            eprintln!("{message}");
+            // Best effort: in a pod, the container's termination message names the point for sure.
+            let _ = crate::termination::write(&message);
             std::process::abort();
         }
     }

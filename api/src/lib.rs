@@ -2,8 +2,8 @@
 //! configuration and its validation, the environment the operator gives a worker pod, the control API's
 //! messages and routes (and, with feature `client`, its one client — the only I/O here), object-store URIs,
 //! where snapshots live in a store and their manifests, the crash points the tests arm, partition
-//! assignment, secret handling and human durations. The worker and the CLI link this; the operator gets it
-//! through `sluice-crds` too, which adds the `StreamJob` CRD.
+//! assignment, the container's termination message, secret handling and human durations. The worker and
+//! the CLI link this; the operator gets it through `sluice-crds` too, which adds the `StreamJob` CRD.
 
 pub mod assignment;
 pub mod audit;
@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod secrets;
 pub mod snapshot_layout;
 pub mod store_uri;
+pub mod termination;
 pub mod worker_env;
 
 pub use duration::Millis;

@@ -1129,41 +1129,53 @@ fn rollout(cluster: &RealCluster, namespace: &str, deployment: &str) {
     );
 }
 
-/// Watches the operator pods until `done`: every container death that a crash point caused, by the step
-/// it names (from the last log lines the kubelet keeps as the termination message), in order.
+/// Watches the operator pods until `done`: every container death, by the step its crash point names (the
+/// termination message the crash point writes), in order. A death that names no step is kept as `unknown`.
 fn deaths_until(cluster: &RealCluster, operator_ns: &str, done: impl Fn() -> bool) -> Vec<String> {
-    let last_exit = concat!(
-        "jsonpath={range .items[*]}{.metadata.name} ",
-        "{.status.containerStatuses[0].lastState.terminated.finishedAt} ",
-        "{.status.containerStatuses[0].lastState.terminated.message}{\"<<end>>\"}{end}"
-    );
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut deaths = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let out = kubectl_ok(
-            cluster,
-            &["-n", operator_ns, "get", "pods", "-o", last_exit],
-        );
-        for exit in out.split("<<end>>").filter(|e| e.contains("crash point")) {
-            let mut fields = exit.trim().splitn(3, ' ');
-            let (pod, at) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
-            if seen.insert(format!("{pod} {at}")) {
-                let step = UPGRADE_STEPS
-                    .iter()
-                    .find(|s| exit.contains(&format!("crash point {} reached", persisted(s))));
-                deaths.push(step.map_or_else(|| format!("unknown: {exit}"), |s| s.to_string()));
-            }
-        }
-        if done() {
-            return deaths;
-        }
+    while !done() {
+        record_deaths(cluster, operator_ns, &mut seen, &mut deaths);
         assert!(
             Instant::now() < deadline,
             "the upgrade did not finish; deaths so far {deaths:?}\n{}",
             operator_logs(cluster)
         );
         std::thread::sleep(Duration::from_millis(300));
+    }
+    // The kubelet reports a death a moment after it happened: one last look once the upgrade is over.
+    std::thread::sleep(Duration::from_secs(3));
+    record_deaths(cluster, operator_ns, &mut seen, &mut deaths);
+    deaths
+}
+
+/// Adds the operator pods' last container deaths not in `seen` to `deaths`.
+fn record_deaths(
+    cluster: &RealCluster,
+    operator_ns: &str,
+    seen: &mut BTreeSet<String>,
+    deaths: &mut Vec<String>,
+) {
+    let last_exit = concat!(
+        "jsonpath={range .items[*]}{.metadata.name} ",
+        "{.status.containerStatuses[0].lastState.terminated.finishedAt} ",
+        "{.status.containerStatuses[0].lastState.terminated.message}{\"<<end>>\"}{end}"
+    );
+    let out = kubectl_ok(
+        cluster,
+        &["-n", operator_ns, "get", "pods", "-o", last_exit],
+    );
+    for exit in out.split("<<end>>") {
+        let mut fields = exit.trim().splitn(3, ' ');
+        let (pod, at) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        if at.is_empty() || !seen.insert(format!("{pod} {at}")) {
+            continue;
+        }
+        let step = UPGRADE_STEPS
+            .iter()
+            .find(|s| exit.contains(&format!("crash point {} reached", persisted(s))));
+        deaths.push(step.map_or_else(|| format!("unknown: {exit}"), |s| s.to_string()));
     }
 }
 

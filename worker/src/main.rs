@@ -60,17 +60,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Kubernetes' termination message file: what it holds becomes the container's `lastState.terminated.message`,
-/// which the operator copies into the StreamJob's condition and Events. Only present inside a pod.
-const TERMINATION_LOG: &str = "/dev/termination-log";
-
-/// Leaves the fatal error where Kubernetes reads it (it keeps at most 4 KiB); best effort, outside a pod a no-op.
+/// Leaves the fatal error where Kubernetes reads it, which the operator copies into the StreamJob's
+/// condition and Events; best effort, outside a pod a no-op.
 fn write_termination_message(message: &str) {
-    let path = std::path::Path::new(TERMINATION_LOG);
-    if path.exists() {
-        let cut: String = message.chars().take(4000).collect();
-        if let Err(e) = std::fs::write(path, cut) {
-            tracing::warn!("writing {TERMINATION_LOG}: {e}");
-        }
+    if let Err(e) = sluice_api::termination::write(message) {
+        tracing::warn!("writing {}: {e}", sluice_api::termination::PATH);
     }
 }

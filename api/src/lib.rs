@@ -10,6 +10,7 @@ pub mod audit;
 pub mod control;
 #[cfg(feature = "client")]
 pub mod control_client;
+pub mod control_oidc;
 pub mod crash_point;
 pub mod duration;
 pub mod job_config;

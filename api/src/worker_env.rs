@@ -30,6 +30,8 @@ pub const CONTROL_ADDR: &str = "SLUICE_CONTROL_ADDR";
 pub const CONTROL_TOKEN_FILE: &str = "SLUICE_CONTROL_TOKEN_FILE";
 pub const CONTROL_TLS_CERT_FILE: &str = "SLUICE_CONTROL_TLS_CERT_FILE";
 pub const CONTROL_TLS_KEY_FILE: &str = "SLUICE_CONTROL_TLS_KEY_FILE";
+/// People's access to the control API: [`crate::control_oidc::OidcSettings`] as JSON.
+pub const CONTROL_OIDC: &str = "SLUICE_CONTROL_OIDC";
 /// The Prometheus endpoint's bind address.
 pub const METRICS_ADDR: &str = "SLUICE_METRICS_ADDR";
 /// `json` for JSON log lines; anything else is text.

@@ -123,6 +123,11 @@ pub struct ControlApiSpec {
     /// Secret key holding the bearer token. Mounted into the workers (`SLUICE_CONTROL_TOKEN_FILE`) and read
     /// by the operator for its calls.
     pub token_secret: KeyRef,
+    /// People's access with OIDC tokens: JWTs of this issuer for this audience, whose roles claim grants
+    /// read (status) or operate (checkpoints, savepoints, stop). Handed to the workers as
+    /// `SLUICE_CONTROL_OIDC`; the issuer's keys are fetched by the workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<sluice_api::control_oidc::OidcSettings>,
 }
 
 /// Crash handling (`spec.restartPolicy`). Crashed containers are restarted in place by the kubelet

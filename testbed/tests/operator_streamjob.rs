@@ -159,6 +159,25 @@ async fn cel_admission_reconcile_scale_and_lease() {
     body["spec"]["job"]["state"]["s3"] = serde_json::json!({"sse": "aes256"});
     let msg = rejected(&jobs, body).await;
     assert!(msg.contains("spec.job.state.s3.sse"), "{msg}");
+    // People's access: an OIDC issuer over plain HTTP off loopback, and the `none` algorithm.
+    let token_secret = serde_json::json!({"name": "tok", "key": "token"});
+    for (name, oidc, field) in [
+        (
+            "oidc-http",
+            serde_json::json!({"issuer": "http://idp.example.com", "audience": "sluice"}),
+            "spec.controlApi.oidc.issuer",
+        ),
+        (
+            "oidc-none",
+            serde_json::json!({"issuer": "https://idp.example.com", "audience": "sluice", "algorithms": ["none"]}),
+            "spec.controlApi.oidc.algorithms",
+        ),
+    ] {
+        let mut body = job_json(name, 1, 4, "15m");
+        body["spec"]["controlApi"] = serde_json::json!({"tokenSecret": token_secret, "oidc": oidc});
+        let msg = rejected(&jobs, body).await;
+        assert!(msg.contains(field), "{name}: {msg}");
+    }
     // 45d-style units are understood by the rule (2d > 100ms + 5m is admitted).
     let long: StreamJob = serde_json::from_value(job_json("long", 1, 4, "2d")).unwrap();
     jobs.create(&PostParams::default(), &long).await.unwrap();
@@ -182,7 +201,7 @@ async fn cel_admission_reconcile_scale_and_lease() {
     common::report::record(
         "6. invalid StreamJobs",
         "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, periodic \
-         savepoints every 30s, a 2s savepoint timeout, a log level with a space, state encryption without its keys Secret, an unknown SSE and an SSE-KMS key without aws:kms, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
+         savepoints every 30s, a 2s savepoint timeout, a log level with a space, state encryption without its keys Secret, an unknown SSE and an SSE-KMS key without aws:kms, an OIDC issuer over plain HTTP and the `none` algorithm, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
         0,
         None,
         started,

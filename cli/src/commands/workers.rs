@@ -13,15 +13,32 @@ pub struct WorkerArgs {
     /// Control API base URL of a worker, e.g. http://10.0.0.7:8080 (repeat for several workers).
     #[arg(long = "worker", required = true)]
     workers: Vec<String>,
-    /// File holding the control API bearer token.
-    #[arg(long, env = "SLUICE_CONTROL_TOKEN_FILE")]
+    /// File holding the job's control API bearer token.
+    #[arg(
+        long,
+        env = "SLUICE_CONTROL_TOKEN_FILE",
+        conflicts_with = "oidc_token_file"
+    )]
     token_file: Option<PathBuf>,
+    /// File holding your OIDC access token (a JWT from the issuer in `spec.controlApi.oidc`), re-read on
+    /// every run so a refreshed token is picked up.
+    #[arg(long, env = "SLUICE_OIDC_TOKEN_FILE")]
+    oidc_token_file: Option<PathBuf>,
+}
+
+impl WorkerArgs {
+    /// The token file to send: the OIDC token when given, else the job's token.
+    fn bearer_file(&self) -> Option<&std::path::Path> {
+        self.oidc_token_file
+            .as_deref()
+            .or(self.token_file.as_deref())
+    }
 }
 
 /// Prints the status of every worker.
 pub fn status(w: WorkerArgs) -> ExitCode {
     ops(async move {
-        let token = worker_cmds::read_token(w.token_file.as_deref())?;
+        let token = worker_cmds::read_token(w.bearer_file())?;
         worker_cmds::status(&w.workers, token).await
     })
 }
@@ -29,7 +46,7 @@ pub fn status(w: WorkerArgs) -> ExitCode {
 /// Takes one savepoint across the workers (`id`, or a generated one), stopping them after it with `stop`.
 pub fn savepoint(workers: WorkerArgs, id: Option<String>, stop: bool) -> ExitCode {
     ops(async move {
-        let token = worker_cmds::read_token(workers.token_file.as_deref())?;
+        let token = worker_cmds::read_token(workers.bearer_file())?;
         worker_cmds::savepoint(&workers.workers, token, id, stop).await
     })
 }

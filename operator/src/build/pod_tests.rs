@@ -313,3 +313,27 @@ fn every_volume_the_operator_mounts_is_reserved() {
         );
     }
 }
+
+#[test]
+fn oidc_settings_reach_the_worker_as_json_beside_the_token_file() {
+    let mut s = spec();
+    s.control_api = Some(
+        serde_norway::from_str(
+            "tokenSecret: {name: tok, key: token}\noidc:\n  issuer: https://idp.example.com\n  audience: sluice\n  operateRoles: [oncall]\n",
+        )
+        .unwrap(),
+    );
+    let p = pod(&job_meta(), &deployment(s), 0).unwrap();
+    let json = env_of(&p, "SLUICE_CONTROL_OIDC").unwrap();
+    let back: sluice_api::control_oidc::OidcSettings = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.issuer, "https://idp.example.com");
+    assert_eq!(back.operate_roles, ["oncall"]);
+    assert!(env_of(&p, "SLUICE_CONTROL_TOKEN_FILE").is_some());
+    assert_eq!(
+        env_of(
+            &pod(&job_meta(), &deployment(spec()), 0).unwrap(),
+            "SLUICE_CONTROL_OIDC"
+        ),
+        None
+    );
+}

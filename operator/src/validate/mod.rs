@@ -72,6 +72,7 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
         });
     }
     out.extend(state_keys_problem(spec));
+    out.extend(oidc_problems(spec));
     if spec.image.trim().is_empty() {
         out.push(Problem {
             field: "spec.image".into(),
@@ -79,6 +80,20 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
         });
     }
     out
+}
+
+/// `spec.controlApi.oidc`, each problem naming its field.
+fn oidc_problems(spec: &StreamJobSpec) -> Vec<Problem> {
+    let Some(oidc) = spec.control_api.as_ref().and_then(|a| a.oidc.as_ref()) else {
+        return Vec::new();
+    };
+    oidc.problems()
+        .into_iter()
+        .map(|p| Problem {
+            field: format!("spec.controlApi.oidc.{}", p.field),
+            message: p.problem,
+        })
+        .collect()
 }
 
 /// Encrypted state needs its keys mounted, and keys without `state.encryption` would suggest protection the

@@ -176,3 +176,22 @@ fn encrypted_state_and_its_keys_secret_go_together() {
     assert_eq!(problems[0].field, "spec.job.state.encryption");
     assert!(problems[0].message.contains("\"keys\""), "{problems:?}");
 }
+
+#[test]
+fn oidc_problems_name_their_fields_under_spec_control_api_oidc() {
+    let mut s = spec();
+    s.control_api = Some(
+        serde_norway::from_str(
+            "tokenSecret: {name: tok, key: token}\noidc:\n  issuer: http://idp.example.com\n  audience: sluice\n",
+        )
+        .unwrap(),
+    );
+    let fields: Vec<String> = spec_problems(&s).into_iter().map(|p| p.field).collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.controlApi.oidc.issuer",
+            "spec.controlApi.oidc.operateRoles"
+        ]
+    );
+}

@@ -4,4 +4,5 @@ pub mod kafka;
 pub mod kafka_tls;
 pub mod kube;
 pub mod node;
+pub mod oidc_issuer;
 pub mod s3;

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sluice_api::control::{
     ApiError, SavepointRequest, StopRequest, StopResponse, TriggerResponse, WorkerPhase, route,
 };
 
-use super::auth::TokenFile;
+use super::access::{Access, require_operate, require_read};
 use super::board::{Command, StatusBoard};
 use crate::metrics::Metrics;
 use crate::snapshot::service::SnapshotShared;
@@ -30,13 +30,13 @@ const TRIGGER_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct ControlState {
     pub board: Arc<StatusBoard>,
-    /// None: no token file configured, so `/v1/*` is closed (secure by default).
-    pub token: Option<Arc<TokenFile>>,
+    /// Who may call `/v1/*`; with neither a token nor OIDC configured, nobody (secure by default).
+    pub access: Access,
     /// None: no durable checkpoint store, so savepoints are unavailable.
     pub snapshots: Option<Arc<SnapshotShared>>,
 }
 
-fn error(status: StatusCode, error: &str, reason: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, error: &str, reason: impl Into<String>) -> Response {
     let body = ApiError {
         error: error.into(),
         reason: reason.into(),
@@ -46,41 +46,25 @@ fn error(status: StatusCode, error: &str, reason: impl Into<String>) -> Response
 
 /// The control API router.
 pub fn control_router(state: ControlState) -> Router {
-    let v1 = Router::new()
+    let read = Router::new()
         .route(route::STATUS, get(status))
+        .route(route::SAVEPOINT, get(get_savepoint))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
+    let operate = Router::new()
         .route(route::CHECKPOINTS, post(trigger_checkpoint))
         .route(route::SAVEPOINTS, post(trigger_savepoint))
-        .route(route::SAVEPOINT, get(get_savepoint))
         .route(route::STOP, post(stop))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_operate,
+        ));
     Router::new()
         .route(route::HEALTHZ, get(|| async { "ok" }))
         .route(route::READYZ, get(ready))
-        .merge(v1)
+        .merge(read)
+        .merge(operate)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .with_state(state)
-}
-
-async fn require_token(State(st): State<ControlState>, req: Request, next: Next) -> Response {
-    let Some(token) = &st.token else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the control API has no token configured (worker.controlTokenFile / SLUICE_CONTROL_TOKEN_FILE)",
-        );
-    };
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    if !token.accepts(header) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer token",
-        );
-    }
-    next.run(req).await
 }
 
 async fn ready(State(st): State<ControlState>) -> Response {

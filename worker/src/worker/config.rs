@@ -28,6 +28,9 @@ pub struct WorkerAssignment {
     /// File holding the control API bearer token (a mounted Secret). Absent: `/v1/*` answers 401.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_token_file: Option<String>,
+    /// People's access to the control API with OIDC tokens (`SLUICE_CONTROL_OIDC`, JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_oidc: Option<sluice_api::control_oidc::OidcSettings>,
     /// PEM certificate chain for serving the control API over TLS (with `controlTlsKeyFile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_tls_cert_file: Option<String>,
@@ -142,6 +145,27 @@ fn parse_partitions(raw: &str) -> Result<Vec<i32>, String> {
 }
 
 impl WorkerConfig {
+    fn oidc_errors(&self) -> Vec<ConfigError> {
+        let Some(oidc) = &self.worker.control_oidc else {
+            return Vec::new();
+        };
+        oidc.problems()
+            .into_iter()
+            .map(|p| ConfigError {
+                field: match p.field {
+                    "issuer" => "worker.controlOidc.issuer",
+                    "jwksUri" => "worker.controlOidc.jwksUri",
+                    "audience" => "worker.controlOidc.audience",
+                    "rolesClaim" => "worker.controlOidc.rolesClaim",
+                    "algorithms" => "worker.controlOidc.algorithms",
+                    _ => "worker.controlOidc.operateRoles",
+                },
+                problem: p.problem,
+                fix: "correct spec.controlApi.oidc (see docs/security.md, \"OIDC\")".into(),
+            })
+            .collect()
+    }
+
     /// Reads the YAML file, applies environment overrides, validates.
     ///
     /// Overrides (what a Pod spec sets per worker): `SLUICE_KAFKA_BOOTSTRAP`, `SLUICE_WORKER_IDENTITY`,
@@ -214,6 +238,16 @@ impl WorkerConfig {
         }
         if let Some(f) = non_empty(worker_env::CONTROL_TOKEN_FILE) {
             self.worker.control_token_file = Some(f);
+        }
+        if let Some(o) = non_empty(worker_env::CONTROL_OIDC) {
+            self.worker.control_oidc =
+                Some(
+                    serde_json::from_str(&o).map_err(|e| WorkerConfigError::EnvValue {
+                        env: worker_env::CONTROL_OIDC,
+                        value: o.clone(),
+                        reason: format!("not the OIDC settings as JSON: {e}"),
+                    })?,
+                );
         }
         if let Some(c) = non_empty(worker_env::CONTROL_TLS_CERT_FILE) {
             self.worker.control_tls_cert_file = Some(c);
@@ -322,6 +356,7 @@ impl WorkerConfig {
                 });
             }
         }
+        errs.extend(self.oidc_errors());
         if self.worker.control_tls_cert_file.is_some() != self.worker.control_tls_key_file.is_some()
         {
             errs.push(ConfigError {

@@ -17,7 +17,9 @@ use super::accounting::HighWatermarks;
 use crate::audit::AuditSink;
 use crate::audit::sink::DecisionsLog;
 use crate::control::StatusBoard;
+use crate::control::access::Access;
 use crate::control::auth::TokenFile;
+use crate::control::oidc::OidcVerifier;
 use crate::control::server::{
     ControlState, TlsFiles, control_router, metrics_router, serve, serve_tls,
 };
@@ -45,6 +47,8 @@ pub enum ServicesError {
     },
     #[error(transparent)]
     Token(#[from] crate::control::auth::TokenError),
+    #[error("control API: building the HTTP client for the OIDC issuer's keys: {0}")]
+    HttpClient(reqwest::Error),
     #[error("checkpoint store: {0}")]
     Store(#[from] StoreError),
     #[error("checkpoint store: {0}")]
@@ -128,11 +132,11 @@ impl Services {
             )?),
             None => None,
         };
-        let token = control_token(cfg)?;
+        let access = control_access(cfg)?;
         let (control_addr, metrics_addr) = listen_addrs(cfg)?;
         let state = ControlState {
             board: Arc::clone(&board),
-            token,
+            access,
             snapshots: snapshots.as_ref().map(|s| Arc::clone(&s.shared)),
         };
         runtime.block_on(serve_control_and_metrics(
@@ -285,18 +289,28 @@ fn snapshot_config(
     }
 }
 
-/// The control API's bearer token file, if one is configured (warns when none is).
-fn control_token(cfg: &WorkerConfig) -> Result<Option<Arc<TokenFile>>, ServicesError> {
+/// Who may call the control API: the bearer token file and the OIDC issuer, if configured (warns when
+/// neither is).
+fn control_access(cfg: &WorkerConfig) -> Result<Access, ServicesError> {
     let token = cfg
         .worker
         .control_token_file
         .as_deref()
         .map(|f| TokenFile::open(Path::new(f)).map(Arc::new))
         .transpose()?;
-    if token.is_none() {
-        tracing::warn!("no control API token file configured: /v1/* answers 401 to everyone");
+    let oidc = cfg
+        .worker
+        .control_oidc
+        .clone()
+        .map(|o| OidcVerifier::new(o).map(Arc::new))
+        .transpose()
+        .map_err(ServicesError::HttpClient)?;
+    if token.is_none() && oidc.is_none() {
+        tracing::warn!(
+            "no control API token file or OIDC issuer configured: /v1/* answers 401 to everyone"
+        );
     }
-    Ok(token)
+    Ok(Access { token, oidc })
 }
 
 /// The control API's and the metrics server's listen addresses (by default on the pod's IP).

@@ -109,6 +109,11 @@ pub(super) fn control_token(spec: &StreamJobSpec, parts: &mut Parts) {
     parts.volume(volume, TOKEN_DIR, true);
     let file = format!("{TOKEN_DIR}/{}", api.token_secret.key);
     parts.env.push(env(worker_env::CONTROL_TOKEN_FILE, file));
+    if let Some(oidc) = &api.oidc {
+        // Plain settings (issuer, audience, roles): nothing secret, so an environment variable will do.
+        let json = serde_json::to_string(oidc).unwrap_or_default();
+        parts.env.push(env(worker_env::CONTROL_OIDC, json));
+    }
 }
 
 /// The state encryption keys Secret, and the directory the worker reads them from.

@@ -20,6 +20,29 @@ pub fn is_secret_kafka_property(key: &str) -> bool {
         || key == "ssl.keystore.pem"
 }
 
+/// True for environment variable names that say they hold a credential (`DB_PASSWORD`, `API_TOKEN`,
+/// `AWS_SECRET_ACCESS_KEY`, `PRIVATE_KEY`, …). Names of files or directories holding one (`…_FILE`,
+/// `…_PATH`, `…_DIR`) are not secret, nor is anything else.
+pub fn is_secret_env_name(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    let a_location = ["_FILE", "_PATH", "_DIR", "_LOCATION"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix));
+    !a_location
+        && [
+            "PASSWORD",
+            "PASSWD",
+            "SECRET",
+            "TOKEN",
+            "CREDENTIAL",
+            "PRIVATE_KEY",
+            "API_KEY",
+            "APIKEY",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
 /// Whether `id` can name a state encryption key: a file name a Kubernetes Secret key can have (1–64 letters,
 /// digits, `.`, `_` or `-`, not starting with `.`), shown in errors and manifests.
 pub fn is_valid_key_id(id: &str) -> bool {
@@ -49,6 +72,29 @@ pub fn redacted_properties(properties: &BTreeMap<String, String>) -> BTreeMap<&s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_env_names_are_secret_file_names_are_not() {
+        for name in [
+            "DB_PASSWORD",
+            "api_token",
+            "AWS_SECRET_ACCESS_KEY",
+            "PRIVATE_KEY",
+            "STRIPE_API_KEY",
+        ] {
+            assert!(is_secret_env_name(name), "{name}");
+        }
+        for name in [
+            "TOKEN_FILE",
+            "DB_PASSWORD_FILE",
+            "TLS_DIR",
+            "LOG_LEVEL",
+            "AWS_REGION",
+            "KEY_ID",
+        ] {
+            assert!(!is_secret_env_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn credentials_and_keys_are_secret_locations_are_not() {

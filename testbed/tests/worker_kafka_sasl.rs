@@ -94,16 +94,27 @@ fn a_worker_authenticates_with_sasl_credentials_from_files() {
     );
     bad.process.kill();
 
-    // The right password: the whole input, exactly once.
+    // The right password: the whole input, exactly once. Logged at `trace`, where the dependencies (rdkafka,
+    // hyper, the AWS SDK) say everything they say: neither the password nor the control token shows.
     let right = dir.join("sasl-password");
     std::fs::write(&right, format!("{SASL_PASSWORD}\n")).unwrap();
-    let mut workers = vec![h.start(&sasl_worker(&h, "p1-w0", &right)).unwrap()];
+    let mut spec = sasl_worker(&h, "p1-w0", &right);
+    spec.env.push(("RUST_LOG".into(), "trace".into()));
+    let mut workers = vec![h.start(&spec).unwrap()];
     h.wait_caught_up(&mut workers, Duration::from_secs(180))
         .unwrap();
     let log = std::fs::read_to_string(workers[0].process.log_path()).unwrap();
     assert!(
+        log.contains("TRACE"),
+        "the worker did not log at trace level"
+    );
+    assert!(
         !log.contains(SASL_PASSWORD),
-        "the password leaked into the log"
+        "the password leaked into the trace log"
+    );
+    assert!(
+        !log.contains(h.token.as_str()),
+        "the control token leaked into the trace log"
     );
     h.stop_all(workers).unwrap();
     let report = h.verify().unwrap();

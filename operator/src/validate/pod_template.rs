@@ -199,6 +199,7 @@ fn ownership_problems(spec: &StreamJobSpec, pod: &PodSpec) -> Vec<Problem> {
     }
     for (i, c) in pod.containers.iter().enumerate() {
         let path = format!("spec.containers[{i}]");
+        out.extend(literal_secret_problems(c, &path));
         if c.name == WORKER_CONTAINER {
             out.extend(worker_problems(spec, c, &path));
         } else {
@@ -213,9 +214,35 @@ fn ownership_problems(spec: &StreamJobSpec, pod: &PodSpec) -> Vec<Problem> {
                 "\"worker\" is the worker container's name; fix: name the init container otherwise",
             ));
         }
+        out.extend(literal_secret_problems(c, &path));
         out.extend(added_container_problems(c, &path));
     }
     out
+}
+
+/// A credential written as a literal `value` would be stored in the StreamJob, copied into
+/// `status.lastReconciledSpec` and the Pod spec, and shown by every `kubectl get -o yaml`: it must come
+/// from a Secret.
+fn literal_secret_problems(c: &Container, path: &str) -> Vec<Problem> {
+    c.env
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.value.as_deref().is_some_and(|v| !v.is_empty())
+                && sluice_crds::secrets::is_secret_env_name(&e.name)
+        })
+        .map(|(j, e)| {
+            problem(
+                &format!("{path}.env[{j}].value"),
+                format!(
+                    "{} looks like a credential, and a literal value would be stored in the StreamJob, its status \
+                     and the Pod spec; fix: take it from a Secret with valueFrom.secretKeyRef",
+                    e.name
+                ),
+            )
+        })
+        .collect()
 }
 
 /// An init container or sidecar: it needs its own name and image.

@@ -220,3 +220,37 @@ fn mount_paths_overlap_when_equal_or_nested() {
     assert!(!overlaps("/etc/sluice-extra", "/etc/sluice"));
     assert!(!overlaps("/scratch", "/var/lib/sluice"));
 }
+
+#[test]
+fn a_literal_credential_in_any_container_names_its_value_field() {
+    let fields = problem_fields(json!({"spec": {
+        "containers": [
+            {"name": "worker", "env": [
+                {"name": "TZ", "value": "UTC"},
+                {"name": "FEATURE_API_TOKEN", "value": "t0ps3cret"},
+                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                {"name": "DB_PASSWORD_FILE", "value": "/secrets/db"}
+            ]},
+            {"name": "shipper", "image": "shipper:1", "env": [{"name": "SHIPPER_SECRET", "value": "x"}]}
+        ],
+        "initContainers": [{"name": "fetch", "image": "fetch:1", "env": [{"name": "PRIVATE_KEY", "value": "k"}]}]
+    }}));
+    assert_eq!(
+        fields,
+        [
+            "spec.podTemplate.spec.containers[0].env[1].value",
+            "spec.podTemplate.spec.containers[1].env[0].value",
+            "spec.podTemplate.spec.initContainers[0].env[0].value",
+        ]
+    );
+    let message = resolve(&with_template(json!({"spec": {"containers": [
+        {"name": "worker", "env": [{"name": "FEATURE_API_TOKEN", "value": "t0ps3cret"}]}
+    ]}})))
+    .unwrap_err()[0]
+        .message
+        .clone();
+    assert!(
+        message.contains("secretKeyRef") && !message.contains("t0ps3cret"),
+        "{message}"
+    );
+}

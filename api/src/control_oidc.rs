@@ -76,10 +76,48 @@ fn default_algorithms() -> Vec<JwtAlgorithm> {
     vec![JwtAlgorithm::RS256, JwtAlgorithm::ES256]
 }
 
-/// One problem with the settings: the field (relative to the settings) and what is wrong.
+/// A field of the settings a problem is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OidcField {
+    Issuer,
+    JwksUri,
+    Audience,
+    RolesClaim,
+    /// `readRoles` and `operateRoles` together (reported as `operateRoles`).
+    Roles,
+    Algorithms,
+}
+
+impl OidcField {
+    /// The field's name within the settings (`spec.controlApi.oidc.<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OidcField::Issuer => "issuer",
+            OidcField::JwksUri => "jwksUri",
+            OidcField::Audience => "audience",
+            OidcField::RolesClaim => "rolesClaim",
+            OidcField::Roles => "operateRoles",
+            OidcField::Algorithms => "algorithms",
+        }
+    }
+
+    /// The field's path in the worker's own configuration file.
+    pub fn worker_path(self) -> &'static str {
+        match self {
+            OidcField::Issuer => "worker.controlOidc.issuer",
+            OidcField::JwksUri => "worker.controlOidc.jwksUri",
+            OidcField::Audience => "worker.controlOidc.audience",
+            OidcField::RolesClaim => "worker.controlOidc.rolesClaim",
+            OidcField::Roles => "worker.controlOidc.operateRoles",
+            OidcField::Algorithms => "worker.controlOidc.algorithms",
+        }
+    }
+}
+
+/// One problem with the settings: the field and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OidcProblem {
-    pub field: &'static str,
+    pub field: OidcField,
     pub problem: String,
 }
 
@@ -87,36 +125,36 @@ impl OidcSettings {
     /// Every problem, each naming its field; empty when usable.
     pub fn problems(&self) -> Vec<OidcProblem> {
         let mut out = Vec::new();
-        let mut push = |field: &'static str, problem: String| {
+        let mut push = |field: OidcField, problem: String| {
             out.push(OidcProblem { field, problem });
         };
         if let Err(p) = check_url(&self.issuer) {
-            push("issuer", p);
+            push(OidcField::Issuer, p);
         }
         if let Some(Err(p)) = self.jwks_uri.as_deref().map(check_url) {
-            push("jwksUri", p);
+            push(OidcField::JwksUri, p);
         }
         if self.audience.trim().is_empty() {
             push(
-                "audience",
+                OidcField::Audience,
                 "must name the client id the tokens are issued for".into(),
             );
         }
         if self.roles_claim.trim().is_empty() || self.roles_claim.split('.').any(str::is_empty) {
             push(
-                "rolesClaim",
+                OidcField::RolesClaim,
                 "must be a claim name or a dotted path such as realm_access.roles".into(),
             );
         }
         if self.read_roles.is_empty() && self.operate_roles.is_empty() {
             push(
-                "operateRoles",
+                OidcField::Roles,
                 "name at least one role in readRoles or operateRoles, or no token could do anything".into(),
             );
         }
         if self.algorithms.is_empty() {
             push(
-                "algorithms",
+                OidcField::Algorithms,
                 "list at least one algorithm, e.g. RS256".into(),
             );
         }
@@ -228,7 +266,7 @@ mod tests {
         s.read_roles.clear();
         s.operate_roles.clear();
         s.algorithms.clear();
-        let fields: Vec<&str> = s.problems().iter().map(|p| p.field).collect();
+        let fields: Vec<&str> = s.problems().iter().map(|p| p.field.name()).collect();
         assert_eq!(
             fields,
             [

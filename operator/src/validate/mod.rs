@@ -90,7 +90,7 @@ fn oidc_problems(spec: &StreamJobSpec) -> Vec<Problem> {
     oidc.problems()
         .into_iter()
         .map(|p| Problem {
-            field: format!("spec.controlApi.oidc.{}", p.field),
+            field: format!("spec.controlApi.oidc.{}", p.field.name()),
             message: p.problem,
         })
         .collect()

@@ -53,18 +53,15 @@ impl SigningKey {
     }
 }
 
-struct Published {
-    keys: Vec<SigningKey>,
-}
-
-fn published(m: &Mutex<Published>) -> MutexGuard<'_, Published> {
+/// The one key the issuer publishes and signs with.
+fn published(m: &Mutex<SigningKey>) -> MutexGuard<'_, SigningKey> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Clone)]
 struct Shared {
     issuer: String,
-    published: Arc<Mutex<Published>>,
+    published: Arc<Mutex<SigningKey>>,
     jwks_fetches: Arc<AtomicU64>,
 }
 
@@ -92,12 +89,8 @@ async fn discovery(State(s): State<Shared>) -> axum::Json<Value> {
 
 async fn keys(State(s): State<Shared>) -> axum::Json<Value> {
     s.jwks_fetches.fetch_add(1, Ordering::Relaxed);
-    let keys: Vec<Value> = published(&s.published)
-        .keys
-        .iter()
-        .map(|k| k.jwk.clone())
-        .collect();
-    axum::Json(json!({ "keys": keys }))
+    let key = published(&s.published).jwk.clone();
+    axum::Json(json!({ "keys": [key] }))
 }
 
 impl OidcIssuer {
@@ -120,9 +113,7 @@ impl OidcIssuer {
         let issuer = format!("http://{addr}");
         let shared = Shared {
             issuer: issuer.clone(),
-            published: Arc::new(Mutex::new(Published {
-                keys: vec![SigningKey::generate("key-1")?],
-            })),
+            published: Arc::new(Mutex::new(SigningKey::generate("key-1")?)),
             jwks_fetches: Arc::new(AtomicU64::new(0)),
         };
         let app = Router::new()
@@ -141,15 +132,13 @@ impl OidcIssuer {
 
     /// The key new tokens are signed with.
     pub fn current_key(&self) -> SigningKey {
-        let keys = &published(&self.shared.published).keys;
-        // `rotate` and `start` always leave exactly one key.
-        keys[keys.len() - 1].clone()
+        published(&self.shared.published).clone()
     }
 
     /// Publishes a new key `kid`, signs with it from now on, and withdraws every older key.
     pub fn rotate(&self, kid: &str) -> Result<(), TestBedError> {
         let key = SigningKey::generate(kid)?;
-        published(&self.shared.published).keys = vec![key];
+        *published(&self.shared.published) = key;
         Ok(())
     }
 

@@ -152,14 +152,7 @@ impl WorkerConfig {
         oidc.problems()
             .into_iter()
             .map(|p| ConfigError {
-                field: match p.field {
-                    "issuer" => "worker.controlOidc.issuer",
-                    "jwksUri" => "worker.controlOidc.jwksUri",
-                    "audience" => "worker.controlOidc.audience",
-                    "rolesClaim" => "worker.controlOidc.rolesClaim",
-                    "algorithms" => "worker.controlOidc.algorithms",
-                    _ => "worker.controlOidc.operateRoles",
-                },
+                field: p.field.worker_path(),
                 problem: p.problem,
                 fix: "correct spec.controlApi.oidc (see docs/security.md, \"OIDC\")".into(),
             })

@@ -644,7 +644,9 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     assert_eq!(
         died_at,
         UPGRADE_STEPS.into_iter().collect::<BTreeSet<_>>(),
-        "the leader must die after each upgrade step: {leader_deaths:?}"
+        "the leader must die after each upgrade step: {leader_deaths:?}\n{}\n{}",
+        operator_deaths_report(cluster, operator_ns),
+        operator_logs(cluster)
     );
     kubectl_ok(
         cluster,
@@ -1131,6 +1133,8 @@ fn rollout(cluster: &RealCluster, namespace: &str, deployment: &str) {
 
 /// Watches the operator pods until `done`: every container death, by the step its crash point names (the
 /// termination message the crash point writes), in order. A death that names no step is kept as `unknown`.
+/// The kubelet reports a death a moment after it happened, and the upgrade can end right after the last
+/// one: once it is over, looks again for up to 60 s until every step has its death.
 fn deaths_until(cluster: &RealCluster, operator_ns: &str, done: impl Fn() -> bool) -> Vec<String> {
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut deaths = Vec::new();
@@ -1144,39 +1148,89 @@ fn deaths_until(cluster: &RealCluster, operator_ns: &str, done: impl Fn() -> boo
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    // The kubelet reports a death a moment after it happened: one last look once the upgrade is over.
-    std::thread::sleep(Duration::from_secs(3));
-    record_deaths(cluster, operator_ns, &mut seen, &mut deaths);
-    deaths
+    let settle = Instant::now() + Duration::from_secs(60);
+    loop {
+        record_deaths(cluster, operator_ns, &mut seen, &mut deaths);
+        let every_step = UPGRADE_STEPS.iter().all(|s| deaths.iter().any(|d| d == s));
+        if every_step || Instant::now() > settle {
+            return deaths;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
-/// Adds the operator pods' last container deaths not in `seen` to `deaths`.
+/// Adds the operator pods' container deaths not in `seen` to `deaths`: the current state when it is a
+/// termination (the kubelet has not restarted the container yet) and the last one, each known by its
+/// container id; a clean exit is no death.
 fn record_deaths(
     cluster: &RealCluster,
     operator_ns: &str,
     seen: &mut BTreeSet<String>,
     deaths: &mut Vec<String>,
 ) {
-    let last_exit = concat!(
-        "jsonpath={range .items[*]}{.metadata.name} ",
-        "{.status.containerStatuses[0].lastState.terminated.finishedAt} ",
-        "{.status.containerStatuses[0].lastState.terminated.message}{\"<<end>>\"}{end}"
-    );
-    let out = kubectl_ok(
-        cluster,
-        &["-n", operator_ns, "get", "pods", "-o", last_exit],
-    );
-    for exit in out.split("<<end>>") {
-        let mut fields = exit.trim().splitn(3, ' ');
-        let (pod, at) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
-        if at.is_empty() || !seen.insert(format!("{pod} {at}")) {
-            continue;
+    let out = kubectl_ok(cluster, &["-n", operator_ns, "get", "pods", "-o", "json"]);
+    let pods: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let statuses = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|pod| {
+            pod["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        });
+    for status in statuses {
+        for state in [&status["state"], &status["lastState"]] {
+            let exit = &state["terminated"];
+            let Some(at) = exit["finishedAt"].as_str() else {
+                continue;
+            };
+            let id = exit["containerID"].as_str().unwrap_or(at);
+            // Exit 0 is a clean stop (an old ReplicaSet's pod shutting down when the crash points were
+            // armed), not a death.
+            if !seen.insert(id.to_string()) || exit["exitCode"].as_i64() == Some(0) {
+                continue;
+            }
+            let message = exit["message"].as_str().unwrap_or("");
+            let step = UPGRADE_STEPS
+                .iter()
+                .find(|s| message.contains(&format!("crash point {} reached", persisted(s))));
+            deaths.push(step.map_or_else(
+                || format!("unknown: {at} exit {} {message}", exit["exitCode"]),
+                |s| s.to_string(),
+            ));
         }
-        let step = UPGRADE_STEPS
-            .iter()
-            .find(|s| exit.contains(&format!("crash point {} reached", persisted(s))));
-        deaths.push(step.map_or_else(|| format!("unknown: {exit}"), |s| s.to_string()));
     }
+}
+
+/// The operator pods' container states and their previous containers' last log lines, for a failure message.
+fn operator_deaths_report(cluster: &RealCluster, operator_ns: &str) -> String {
+    let states =
+        "jsonpath={range .items[*]}{.metadata.name}: {.status.containerStatuses[0]}{\"\\n\"}{end}";
+    let mut text = kubectl_ok(cluster, &["-n", operator_ns, "get", "pods", "-o", states]);
+    let names = kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            operator_ns,
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ],
+    );
+    for pod in names.split_whitespace() {
+        let out = kubectl(
+            cluster,
+            &["-n", operator_ns, "logs", pod, "--previous", "--tail=15"],
+        );
+        text.push_str(&format!(
+            "--- {pod} (previous)\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    text
 }
 
 /// Force-deletes the operator pod holding the Lease as soon as the job's upgrade is at one of `steps`

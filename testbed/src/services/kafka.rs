@@ -25,6 +25,11 @@ use crate::process::{ManagedProcess, accepts_tcp, log_contains};
 pub const SASL_USER: &str = "sluice";
 pub const SASL_PASSWORD: &str = "sluice-test-kafka-secret";
 
+/// How long a SCRAM session on the SASL_SSL listener lasts before the client must authenticate again
+/// (`connections.max.reauth.ms`, KIP-368): short, so a test sees rotated credentials being used, and a client
+/// that keeps stale ones loses its connections, within seconds.
+pub const SCRAM_REAUTH: Duration = Duration::from_secs(10);
+
 const READY_LINE: &str = "Kafka Server started";
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -140,6 +145,7 @@ impl KafkaBroker {
              listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{user}=\"{password}\";\n\
              listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512\n\
              listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+             listener.name.sasl_ssl.scram-sha-512.connections.max.reauth.ms={reauth}\n\
              listener.name.ssl.ssl.client.auth=required\n\
              {tls}\
              log.dirs={data}\n\
@@ -164,6 +170,7 @@ impl KafkaBroker {
             c = self.controller_port,
             user = SASL_USER,
             password = SASL_PASSWORD,
+            reauth = SCRAM_REAUTH.as_millis(),
             data = data.display()
         );
         std::fs::write(self.config_path(), props)
@@ -232,6 +239,43 @@ impl KafkaBroker {
         }
         Err(TestBedError::Command {
             command: "kafka.tools.StorageTool format".into(),
+            status: out.status.to_string(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+
+    /// Creates SCRAM-SHA-512 user `name` (or sets its password), as an administrator rotating credentials
+    /// would: through the plaintext listener, with Kafka's own `kafka-configs` tool.
+    pub fn set_scram_user(&self, name: &str, password: &str) -> Result<(), TestBedError> {
+        let config = format!("SCRAM-SHA-512=[iterations=4096,password={password}]");
+        self.configs(&["--add-config", &config, "--entity-name", name])
+    }
+
+    /// Deletes SCRAM user `name`: connections that authenticate with it from now on are refused.
+    pub fn delete_scram_user(&self, name: &str) -> Result<(), TestBedError> {
+        self.configs(&["--delete-config", "SCRAM-SHA-512", "--entity-name", name])
+    }
+
+    /// `kafka-configs --alter --entity-type users` with `args`.
+    fn configs(&self, args: &[&str]) -> Result<(), TestBedError> {
+        let mut cmd = self.java();
+        cmd.arg("kafka.admin.ConfigCommand")
+            .arg("--bootstrap-server")
+            .arg(self.bootstrap())
+            .args(["--alter", "--entity-type", "users"])
+            .args(args);
+        let out = cmd
+            .output()
+            .map_err(TestBedError::io("running kafka ConfigCommand"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(TestBedError::Command {
+            command: format!("kafka.admin.ConfigCommand {}", args.join(" ")),
             status: out.status.to_string(),
             output: format!(
                 "{}{}",

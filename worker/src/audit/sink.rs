@@ -1,5 +1,6 @@
 //! Appends, after each completed snapshot, the committed decisions the audit table does not hold yet.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -7,6 +8,7 @@ use sluice_audit::{Appended, AuditError, AuditTable, AuditTableConfig, Offsets, 
 
 use super::reader::{ReadRequest, read_partition};
 use crate::crash_points;
+use crate::kafka::sasl_rotation::SaslRotation;
 
 /// How long one partition's read of the decisions log may take (it waits for open transactions ahead).
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -56,6 +58,19 @@ pub struct DecisionsLog {
     pub consumer_config: ClientConfig,
     pub topic: String,
     pub partitions: i32,
+    /// Rotating SASL credentials: each reader is created with the current ones.
+    pub sasl: Option<Arc<SaslRotation>>,
+}
+
+impl DecisionsLog {
+    /// The config a reader is created from now.
+    fn reader_config(&self) -> ClientConfig {
+        let mut config = self.consumer_config.clone();
+        if let Some(sasl) = &self.sasl {
+            sasl.configure(&mut config);
+        }
+        config
+    }
 }
 
 /// The audit table and the log its rows come from. Lives on the snapshot service's runtime.
@@ -91,7 +106,7 @@ impl AuditSink {
             let from = positions.get(&p).copied();
             let read = tokio::task::spawn_blocking(move || {
                 read_partition(
-                    &log.consumer_config,
+                    &log.reader_config(),
                     &ReadRequest {
                         topic: &log.topic,
                         decisions_partitions: log.partitions,

@@ -3,6 +3,7 @@
 pub mod cached_watermark;
 pub mod clients;
 pub mod progress_log;
+pub mod sasl_rotation;
 pub mod tls_probe;
 pub mod topics;
 pub mod txn_commit;

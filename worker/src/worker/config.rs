@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use sluice_api::worker_env;
 use sluice_api::{ConfigError, JobConfig};
 
+use crate::kafka::sasl_rotation::{SaslCredentials, SaslFiles};
+
 /// Who this worker is and what it owns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -49,6 +51,10 @@ pub struct WorkerAssignment {
     /// per owned partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_threads: Option<NonZeroU16>,
+    /// Where the Kafka SASL credentials were read from (environment only), so they can be read again when
+    /// they rotate (`crate::kafka::sasl_rotation`).
+    #[serde(skip)]
+    pub sasl_files: Option<SaslFiles>,
 }
 
 impl WorkerAssignment {
@@ -265,27 +271,51 @@ impl WorkerConfig {
 
     /// Kafka SASL credentials from files (a mounted Secret, see `spec.kafkaAuth.saslSecret`):
     /// `SLUICE_KAFKA_SASL_USERNAME_FILE` and `SLUICE_KAFKA_SASL_PASSWORD_FILE` become librdkafka's
-    /// `sasl.username` and `sasl.password`. The values are never logged; a trailing newline is dropped.
+    /// `sasl.username` and `sasl.password`, and the files are remembered so the worker follows their
+    /// rotation. The values are never logged; a trailing newline is dropped.
     fn apply_secret_files(
         &mut self,
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<(), WorkerConfigError> {
-        for (env, property) in [
-            (worker_env::KAFKA_SASL_USERNAME_FILE, "sasl.username"),
-            (worker_env::KAFKA_SASL_PASSWORD_FILE, "sasl.password"),
+        let path_of = |env: &str| get(env).filter(|p| !p.trim().is_empty());
+        let username = path_of(worker_env::KAFKA_SASL_USERNAME_FILE);
+        let password = path_of(worker_env::KAFKA_SASL_PASSWORD_FILE);
+        for (env, property, path) in [
+            (
+                worker_env::KAFKA_SASL_USERNAME_FILE,
+                "sasl.username",
+                &username,
+            ),
+            (
+                worker_env::KAFKA_SASL_PASSWORD_FILE,
+                "sasl.password",
+                &password,
+            ),
         ] {
-            let Some(path) = get(env).filter(|p| !p.trim().is_empty()) else {
+            let Some(path) = path else {
                 continue;
             };
-            let value = std::fs::read_to_string(&path)
-                .map_err(|source| WorkerConfigError::SecretFile { env, path, source })?;
-            let value = value.strip_suffix('\n').unwrap_or(&value);
-            let value = value.strip_suffix('\r').unwrap_or(value).to_string();
+            let value = read_secret_file(env, path)?;
             if let Some(kafka) = self.job.kafka.as_mut() {
                 kafka.properties.insert(property.to_string(), value);
             }
         }
+        self.worker.sasl_files = password.map(|p| SaslFiles {
+            username: username.map(Into::into),
+            password: p.into(),
+        });
         Ok(())
+    }
+
+    /// The SASL credentials the Kafka clients are created with, when they come from files.
+    pub fn sasl_credentials(&self) -> Option<(SaslFiles, SaslCredentials)> {
+        let files = self.worker.sasl_files.clone()?;
+        let props = &self.job.kafka.as_ref()?.properties;
+        let credentials = SaslCredentials {
+            username: props.get("sasl.username").cloned().unwrap_or_default(),
+            password: props.get("sasl.password").cloned()?,
+        };
+        Some((files, credentials))
     }
 
     /// Job rules plus the worker-specific ones.
@@ -368,6 +398,17 @@ impl WorkerConfig {
         }
         errs
     }
+}
+
+/// One secret file's content without its trailing newline; an error names the variable and the path.
+fn read_secret_file(env: &'static str, path: &str) -> Result<String, WorkerConfigError> {
+    let value = std::fs::read_to_string(path).map_err(|source| WorkerConfigError::SecretFile {
+        env,
+        path: path.to_string(),
+        source,
+    })?;
+    let value = value.strip_suffix('\n').unwrap_or(&value);
+    Ok(value.strip_suffix('\r').unwrap_or(value).to_string())
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ use crate::kafka::clients::{
     consumer_config, group_id, input_topics, producer_config, progress_topic, transactional_id,
 };
 use crate::kafka::progress_log::ProgressLogError;
+use crate::kafka::sasl_rotation::SaslRotation;
 use crate::kafka::topics::{TopicError, TopicLayout, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::RocksResources;
@@ -62,7 +63,7 @@ use sluice_store::ObjectStore;
 use snapshots::Snapshotter;
 use task::PartitionTask;
 pub use txn_loop::LoopStats;
-use txn_loop::{LoopError, TxnLoop};
+use txn_loop::{LoopError, LoopExit, TxnLoop};
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -150,7 +151,7 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
     let kafka = job.kafka.as_ref().ok_or(WorkerError::NoKafka)?;
     let model = load_model(job)?;
     let params = job_params(job)?;
-    let clients = KafkaSetup::connect(cfg, kafka)?;
+    let (clients, startup_consumer) = KafkaSetup::connect(cfg, kafka)?;
     let admin: AdminClient<DefaultClientContext> = clients
         .cconf
         .create()
@@ -166,6 +167,9 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
         &clients.progress,
         clients.layout.input_partitions,
     ))?;
+    // Start-up clients are dropped once used: a client kept idle would not follow rotated SASL credentials,
+    // and the broker's re-authentication would then fail its connections.
+    drop(admin);
 
     fence_previous_assignment(kafka, job, &cfg.worker.fence_transactional_ids)?;
     let started = Instant::now();
@@ -173,24 +177,38 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
 
     let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib)
         .with_read_cache(job.state.read_cache_mib, cfg.worker.partitions.len());
-    let mut tasks = recover_tasks(cfg, &clients, &services, &resources, params, &model)?;
+    let mut tasks = recover_tasks(
+        cfg,
+        &clients,
+        &startup_consumer,
+        &services,
+        &resources,
+        params,
+        &model,
+    )?;
+    drop(startup_consumer);
     tracing::info!(ms = started.elapsed().as_millis() as u64, partitions = ?cfg.worker.partitions, "recovery complete; processing");
 
-    run_loop(cfg, &clients, &services, &producer, &mut tasks, stop)
+    run_loop(cfg, &clients, &services, producer, &mut tasks, stop)
 }
 
-/// The Kafka side of start-up: the consumer config every client and reader is created from, the consumer
-/// that checked the topics and reads the frontier, the checked layout and the progress topic's name.
+/// The Kafka side of start-up: the consumer config every client and reader is created from, the checked
+/// layout and the progress topic's name.
 struct KafkaSetup {
     cconf: ClientConfig,
-    consumer: BaseConsumer,
     layout: TopicLayout,
     progress: String,
+    /// The SASL credentials' files, followed while the worker runs (when they come from files).
+    sasl: Option<Arc<SaslRotation>>,
 }
 
 impl KafkaSetup {
-    /// Creates the consumer and checks the topics (inputs co-partitioned, outputs present).
-    fn connect(cfg: &WorkerConfig, kafka: &KafkaConfig) -> Result<KafkaSetup, WorkerError> {
+    /// Creates a consumer and checks the topics (inputs co-partitioned, outputs present); returns the setup
+    /// and that consumer, which recovery reads the frontier with.
+    fn connect(
+        cfg: &WorkerConfig,
+        kafka: &KafkaConfig,
+    ) -> Result<(KafkaSetup, BaseConsumer), WorkerError> {
         let job = &cfg.job;
         let group = group_id(job);
         let cconf = consumer_config(kafka, &group);
@@ -198,12 +216,16 @@ impl KafkaSetup {
         let consumer: BaseConsumer = cconf.create().map_err(kerr("creating the consumer"))?;
         let layout = check_layout(&consumer, job, &cfg.worker.partitions)?;
         let progress = progress_topic(job);
-        Ok(KafkaSetup {
+        let sasl = cfg
+            .sasl_credentials()
+            .map(|(files, initial)| SaslRotation::start(files, initial));
+        let setup = KafkaSetup {
             cconf,
-            consumer,
             layout,
             progress,
-        })
+            sasl,
+        };
+        Ok((setup, consumer))
     }
 
     /// The decisions topic, as the audit table reads it back.
@@ -212,6 +234,7 @@ impl KafkaSetup {
             consumer_config: self.cconf.clone(),
             topic: job.topics.decisions.clone(),
             partitions: i32::try_from(self.layout.decisions).unwrap_or(i32::MAX),
+            sasl: self.sasl.clone(),
         }
     }
 }
@@ -221,6 +244,7 @@ impl KafkaSetup {
 fn recover_tasks(
     cfg: &WorkerConfig,
     clients: &KafkaSetup,
+    consumer: &BaseConsumer,
     services: &Services,
     resources: &RocksResources,
     params: JobParams,
@@ -229,7 +253,7 @@ fn recover_tasks(
     let job = &cfg.job;
     let remote = remote_snapshots(cfg, services)?;
     let ctx = startup::RecoveryContext {
-        consumer: &clients.consumer,
+        consumer,
         consumer_config: &clients.cconf,
         topic_names: input_topics(&job.topics),
         progress_topic: &clients.progress,
@@ -246,26 +270,25 @@ fn recover_tasks(
 }
 
 /// Runs the transactional loop from the recovered tasks' offsets until it ends, then gives a pending control
-/// API answer time to reach its caller.
+/// API answer time to reach its caller. When the SASL credentials rotate, the loop ends at a transaction
+/// boundary and runs again with a new producer and new consumers created with them (see
+/// `crate::kafka::sasl_rotation`).
 fn run_loop(
     cfg: &WorkerConfig,
     clients: &KafkaSetup,
     services: &Services,
-    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut producer: ThreadedProducer<DefaultProducerContext>,
     tasks: &mut BTreeMap<i32, PartitionTask>,
     stop: Arc<AtomicBool>,
 ) -> Result<LoopStats, WorkerError> {
     let job = &cfg.job;
-    let names = input_topics(&job.topics);
-    let mut inputs = Inputs::open(&clients.cconf, names, &cfg.worker.partitions, |t, p| {
-        tasks
-            .get(&p)
-            .map_or(0, |task| task.next_offsets()[usize::from(t.index())])
-    })?;
+    let mut sasl = clients.sasl.as_ref().map(SaslRotation::follower);
+    let mut inputs = open_inputs(cfg, &clients.cconf, tasks)?;
     services.start_lag_poller(
         &clients.cconf,
-        names.map(str::to_string),
+        input_topics(&job.topics).map(str::to_string),
         cfg.worker.partitions.clone(),
+        clients.sasl.as_ref().map(SaslRotation::follower),
     );
     let mut accounting = Accounting::new(
         Arc::clone(&services.metrics),
@@ -281,25 +304,60 @@ fn run_loop(
     )
     .map_err(WorkerError::Thread)?;
     let mut stats = LoopStats::default();
-    let mut lp = TxnLoop {
-        job,
-        layout: &clients.layout,
-        inputs: &mut inputs,
-        producer,
-        tasks,
-        progress_topic: &clients.progress,
-        stop,
-        stats: &mut stats,
-        board: &services.board,
-        accounting: &mut accounting,
-        snapshots: &mut snapshotter,
-        threads: cfg.worker.processing_threads(),
-    };
-    let exit = lp.run()?;
-    tracing::info!(?exit, "processing loop ended");
+    loop {
+        let mut lp = TxnLoop {
+            job,
+            layout: &clients.layout,
+            inputs: &mut inputs,
+            producer: &producer,
+            tasks,
+            progress_topic: &clients.progress,
+            stop: Arc::clone(&stop),
+            stats: &mut stats,
+            board: &services.board,
+            accounting: &mut accounting,
+            snapshots: &mut snapshotter,
+            threads: cfg.worker.processing_threads(),
+            sasl: sasl.as_ref(),
+        };
+        let exit = lp.run()?;
+        tracing::info!(?exit, "processing loop ended");
+        let (LoopExit::CredentialsRotated, Some(sasl)) = (exit, sasl.as_mut()) else {
+            break;
+        };
+        let mut cconf = clients.cconf.clone();
+        sasl.configure(&mut cconf);
+        inputs = open_inputs(cfg, &cconf, tasks)?;
+        // No transaction is open: the new producer's init_transactions fences the old one, dropped first.
+        drop(producer);
+        let kafka = job.kafka.as_ref().ok_or(WorkerError::NoKafka)?;
+        let mut pconf = producer_config(kafka, job, &transactional_id(job, &cfg.worker.identity));
+        sasl.configure(&mut pconf);
+        producer = init_producer(pconf, job, &cfg.worker.identity)?;
+        tracing::info!("Kafka clients replaced after a credential rotation; processing continues");
+    }
     // Let a pending control API answer (stop-with-savepoint) reach its caller before the process exits.
     std::thread::sleep(Duration::from_millis(300));
     Ok(stats)
+}
+
+/// The input consumers, each owned partition assigned at its task's next offsets.
+fn open_inputs(
+    cfg: &WorkerConfig,
+    cconf: &ClientConfig,
+    tasks: &BTreeMap<i32, PartitionTask>,
+) -> Result<Inputs, WorkerError> {
+    let names = input_topics(&cfg.job.topics);
+    Ok(Inputs::open(
+        cconf,
+        names,
+        &cfg.worker.partitions,
+        |t, p| {
+            tasks
+                .get(&p)
+                .map_or(0, |task| task.next_offsets()[usize::from(t.index())])
+        },
+    )?)
 }
 
 /// Fences the transactional ids of the previous layout whose partitions this worker now owns, so no
@@ -327,10 +385,19 @@ fn transactional_producer(
     job: &JobConfig,
     identity: &str,
 ) -> Result<ThreadedProducer<DefaultProducerContext>, WorkerError> {
+    let config = producer_config(kafka, job, &transactional_id(job, identity));
+    init_producer(config, job, identity)
+}
+
+/// Creates the transactional producer from `config` and initialises its transactions.
+fn init_producer(
+    config: ClientConfig,
+    job: &JobConfig,
+    identity: &str,
+) -> Result<ThreadedProducer<DefaultProducerContext>, WorkerError> {
     let txn_id = transactional_id(job, identity);
-    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(kafka, job, &txn_id)
-        .create()
-        .map_err(kerr("creating the producer"))?;
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        config.create().map_err(kerr("creating the producer"))?;
     let started = Instant::now();
     producer
         .init_transactions(INIT_TIMEOUT)

@@ -23,6 +23,7 @@ use crate::control::oidc::OidcVerifier;
 use crate::control::server::{
     ControlState, TlsFiles, control_router, metrics_router, serve, serve_tls,
 };
+use crate::kafka::sasl_rotation::SaslFollower;
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotError;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
@@ -165,17 +166,22 @@ impl Services {
         config: &ClientConfig,
         topics: [String; 3],
         partitions: Vec<i32>,
+        mut sasl: Option<SaslFollower>,
     ) {
-        let Ok(consumer) = config.create::<BaseConsumer>() else {
+        let Ok(mut consumer) = config.create::<BaseConsumer>() else {
             tracing::warn!("could not create the lag poller's consumer; lag will not be reported");
             return;
         };
         let highs = Arc::clone(&self.highs);
         let stop = Arc::clone(&self.lag_stop);
+        let config = config.clone();
         let spawned = std::thread::Builder::new()
             .name("sluice-lag".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(s) = sasl.as_mut().filter(|s| s.pending()) {
+                        consumer = renewed(&config, s).unwrap_or(consumer);
+                    }
                     for &p in &partitions {
                         let mut hi = [0i64; 3];
                         let mut ok = true;
@@ -199,6 +205,20 @@ impl Services {
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "could not start the lag poller");
+        }
+    }
+}
+
+/// The lag poller's consumer again, with rotated SASL credentials; `None` (keep the old one) when it cannot
+/// be created.
+fn renewed(config: &ClientConfig, sasl: &mut SaslFollower) -> Option<BaseConsumer> {
+    let mut config = config.clone();
+    sasl.configure(&mut config);
+    match config.create() {
+        Ok(consumer) => Some(consumer),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not renew the lag poller's consumer");
+            None
         }
     }
 }

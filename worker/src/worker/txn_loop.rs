@@ -33,6 +33,7 @@ use crate::control::StatusBoard;
 use crate::crash_points;
 use crate::kafka::clients::input_topic;
 use crate::kafka::progress_log::progress_key;
+use crate::kafka::sasl_rotation::SaslFollower;
 use crate::kafka::topics::TopicLayout;
 use crate::kafka::{KafkaOpError, kerr, send_with_backpressure};
 
@@ -75,6 +76,8 @@ pub struct TxnLoop<'a> {
     pub snapshots: &'a mut Snapshotter,
     /// Threads a processing round may use (see `round.rs`).
     pub threads: usize,
+    /// Says when the SASL credentials rotated: the producer and the input consumers must be replaced.
+    pub sasl: Option<&'a SaslFollower>,
 }
 
 /// How the loop ended without error.
@@ -82,6 +85,8 @@ pub struct TxnLoop<'a> {
 pub enum LoopExit {
     /// SIGTERM/SIGINT or a stop request: final commit done.
     Stopped,
+    /// The Kafka SASL credentials changed; the last transaction is committed and none is open.
+    CredentialsRotated,
 }
 
 /// Counters the loop keeps (exported as metrics by the caller).
@@ -127,6 +132,13 @@ impl<'a> TxnLoop<'a> {
                 self.accounting
                     .publish(self.tasks, WorkerPhase::Stopped, Duration::from_secs(1));
                 return Ok(LoopExit::Stopped);
+            }
+            if self.sasl.is_some_and(SaslFollower::pending) {
+                // New credentials need new connections: end at a transaction boundary, so the caller can
+                // replace the clients and run the loop again from the tasks' positions.
+                self.land(&mut flight, &mut gate)?;
+                self.commit_now(scope, &mut gate)?;
+                return Ok(LoopExit::CredentialsRotated);
             }
             self.snapshots.check_health()?;
             self.accounting

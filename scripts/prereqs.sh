@@ -11,7 +11,8 @@
 # What needs what:
 #   build (both commands)  libclang-dev (bindgen for librocksdb-sys), cmake, libssl-dev, libsasl2-dev,
 #                          libcurl4-openssl-dev, zlib1g-dev, pkg-config (librdkafka built from source)
-#   tests                  maven + a JRE 17 (Kafka's jars, the Flink peer), lua5.4 and lua-cjson (Argo CD health
+#   tests                  maven + a JRE 17 (Kafka's jars, the Flink peer), openssl (the certificate a broker
+#                          presents), lua5.4 and lua-cjson (Argo CD health
 #                          checks), python3-venv (PyIceberg, PyYAML, matplotlib venvs), rustfmt, clippy; Go
 #                          (installed on this project's machines) builds the Kubernetes binaries, helm and promtool
 # Several callers at once (two README commands in two terminals) take turns on a lock, so apt never races.
@@ -27,7 +28,7 @@ SUDO=""
 
 need=()
 for pkg in libclang-dev cmake libssl-dev libsasl2-dev libcurl4-openssl-dev zlib1g-dev pkg-config g++ make \
-  lua5.4 lua-cjson; do
+  lua5.4 lua-cjson openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # A JDK/Maven outside dpkg (a preinstalled Temurin, say) satisfies the Java needs too.

@@ -252,21 +252,56 @@ impl KafkaBroker {
     /// would: through the plaintext listener, with Kafka's own `kafka-configs` tool.
     pub fn set_scram_user(&self, name: &str, password: &str) -> Result<(), TestBedError> {
         let config = format!("SCRAM-SHA-512=[iterations=4096,password={password}]");
-        self.configs(&["--add-config", &config, "--entity-name", name])
+        self.configs(&[
+            "--entity-type",
+            "users",
+            "--add-config",
+            &config,
+            "--entity-name",
+            name,
+        ])
     }
 
     /// Deletes SCRAM user `name`: connections that authenticate with it from now on are refused.
     pub fn delete_scram_user(&self, name: &str) -> Result<(), TestBedError> {
-        self.configs(&["--delete-config", "SCRAM-SHA-512", "--entity-name", name])
+        self.configs(&[
+            "--entity-type",
+            "users",
+            "--delete-config",
+            "SCRAM-SHA-512",
+            "--entity-name",
+            name,
+        ])
     }
 
-    /// `kafka-configs --alter --entity-type users` with `args`.
+    /// Switches the SASL_SSL listener to the broker's next certificate (same CA and names) while it runs, as
+    /// an operator rotating an expiring certificate would: existing connections stay, new handshakes get
+    /// the new certificate.
+    pub fn rotate_certificate(&self) -> Result<(), TestBedError> {
+        let file = self.dir.join(format!(
+            "keystore-{}.properties",
+            crate::unique_name("next")
+        ));
+        std::fs::write(&file, self.tls().next_broker_keystore()?)
+            .map_err(TestBedError::io("writing the key store update"))?;
+        let path = file.display().to_string();
+        self.configs(&[
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "1",
+            "--add-config-file",
+            &path,
+        ])
+    }
+
+    /// `kafka-configs --alter` with `args` (for users: `--entity-type users --entity-name …`).
     fn configs(&self, args: &[&str]) -> Result<(), TestBedError> {
         let mut cmd = self.java();
         cmd.arg("kafka.admin.ConfigCommand")
             .arg("--bootstrap-server")
             .arg(self.bootstrap())
-            .args(["--alter", "--entity-type", "users"])
+            .arg("--alter")
             .args(args);
         let out = cmd
             .output()

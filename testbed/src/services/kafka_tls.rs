@@ -20,6 +20,9 @@ pub struct KafkaTlsFiles {
     pub ca_cert: PathBuf,
     pub broker_cert: PathBuf,
     pub broker_key: PathBuf,
+    /// The broker's next certificate (same names, same CA, a new key): what a certificate rotation installs.
+    pub broker_next_cert: PathBuf,
+    pub broker_next_key: PathBuf,
     /// A client certificate the mutual-TLS listener accepts (CN `sluice-worker`).
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
@@ -36,6 +39,8 @@ impl KafkaTlsFiles {
             ca_cert: dir.join("ca.crt"),
             broker_cert: dir.join("broker.crt"),
             broker_key: dir.join("broker.key"),
+            broker_next_cert: dir.join("broker-next.crt"),
+            broker_next_key: dir.join("broker-next.key"),
             client_cert: dir.join("client.crt"),
             client_key: dir.join("client.key"),
             untrusted_ca_cert: dir.join("untrusted-ca.crt"),
@@ -65,6 +70,13 @@ impl KafkaTlsFiles {
             &files.broker_key,
             "broker",
         )?;
+        signed_pair(
+            &broker,
+            &ca,
+            &files.broker_next_cert,
+            &files.broker_next_key,
+            "the broker's next certificate",
+        )?;
         let client = client_params("sluice-worker", None);
         signed_pair(
             &client,
@@ -88,20 +100,33 @@ impl KafkaTlsFiles {
     /// The broker's key store and trust store as `server.properties` lines (PEM values inline: Kafka reads an
     /// unencrypted PKCS#8 key only from the configuration itself, not from a PEM key store file).
     pub fn broker_properties(&self) -> Result<String, TestBedError> {
-        let read = |p: &Path| {
-            std::fs::read_to_string(p)
-                .map(|pem| pem.trim().replace('\n', "\\n"))
-                .map_err(TestBedError::io(format!("reading {}", p.display())))
-        };
         Ok(format!(
             "ssl.keystore.type=PEM\n\
              ssl.keystore.certificate.chain={}\n\
              ssl.keystore.key={}\n\
              ssl.truststore.type=PEM\n\
              ssl.truststore.certificates={}\n",
-            read(&self.broker_cert)?,
-            read(&self.broker_key)?,
-            read(&self.ca_cert)?,
+            inline_pem(&self.broker_cert)?,
+            inline_pem(&self.broker_key)?,
+            inline_pem(&self.ca_cert)?,
         ))
     }
+
+    /// The SASL_SSL listener's key store switched to the next certificate, as a dynamic broker config
+    /// (`kafka-configs --add-config-file`): Kafka reloads a listener's key store without a restart.
+    pub fn next_broker_keystore(&self) -> Result<String, TestBedError> {
+        Ok(format!(
+            "listener.name.sasl_ssl.ssl.keystore.certificate.chain={}\n\
+             listener.name.sasl_ssl.ssl.keystore.key={}\n",
+            inline_pem(&self.broker_next_cert)?,
+            inline_pem(&self.broker_next_key)?,
+        ))
+    }
+}
+
+/// A PEM file as one properties value (newlines escaped).
+fn inline_pem(path: &Path) -> Result<String, TestBedError> {
+    std::fs::read_to_string(path)
+        .map(|pem| pem.trim().replace('\n', "\\n"))
+        .map_err(TestBedError::io(format!("reading {}", path.display())))
 }

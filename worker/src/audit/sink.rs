@@ -8,7 +8,7 @@ use sluice_audit::{Appended, AuditError, AuditTable, AuditTableConfig, Offsets, 
 
 use super::reader::{ReadRequest, read_partition};
 use crate::crash_points;
-use crate::kafka::sasl_rotation::SaslRotation;
+use crate::kafka::credential_rotation::CredentialRotation;
 
 /// How long one partition's read of the decisions log may take (it waits for open transactions ahead).
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -58,16 +58,16 @@ pub struct DecisionsLog {
     pub consumer_config: ClientConfig,
     pub topic: String,
     pub partitions: i32,
-    /// Rotating SASL credentials: each reader is created with the current ones.
-    pub sasl: Option<Arc<SaslRotation>>,
+    /// Rotating Kafka credentials: each reader is created with the current ones.
+    pub credentials: Option<Arc<CredentialRotation>>,
 }
 
 impl DecisionsLog {
     /// The config a reader is created from now.
     fn reader_config(&self) -> ClientConfig {
         let mut config = self.consumer_config.clone();
-        if let Some(sasl) = &self.sasl {
-            sasl.configure(&mut config);
+        if let Some(credentials) = &self.credentials {
+            credentials.configure(&mut config);
         }
         config
     }

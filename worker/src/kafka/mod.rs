@@ -2,8 +2,8 @@
 
 pub mod cached_watermark;
 pub mod clients;
+pub mod credential_rotation;
 pub mod progress_log;
-pub mod sasl_rotation;
 pub mod tls_probe;
 pub mod topics;
 pub mod txn_commit;

@@ -1,13 +1,15 @@
 //! The worker's configuration: the job (shared with the operator) plus this worker's identity and partitions.
 
 use std::num::{NonZeroU16, NonZeroUsize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sluice_api::worker_env;
 use sluice_api::{ConfigError, JobConfig};
 
-use crate::kafka::sasl_rotation::{SaslCredentials, SaslFiles};
+use crate::kafka::credential_rotation::{
+    CredentialFiles, SaslCredentials, SaslFiles, TLS_FILE_PROPERTIES,
+};
 
 /// Who this worker is and what it owns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +54,7 @@ pub struct WorkerAssignment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_threads: Option<NonZeroU16>,
     /// Where the Kafka SASL credentials were read from (environment only), so they can be read again when
-    /// they rotate (`crate::kafka::sasl_rotation`).
+    /// they rotate (`crate::kafka::credential_rotation`).
     #[serde(skip)]
     pub sasl_files: Option<SaslFiles>,
 }
@@ -307,15 +309,27 @@ impl WorkerConfig {
         Ok(())
     }
 
-    /// The SASL credentials the Kafka clients are created with, when they come from files.
-    pub fn sasl_credentials(&self) -> Option<(SaslFiles, SaslCredentials)> {
-        let files = self.worker.sasl_files.clone()?;
+    /// The files the Kafka clients take credentials from (SASL files, and the TLS files the properties
+    /// name), with the SASL pair they are created with; `None` when there is no such file.
+    pub fn credential_files(&self) -> Option<(CredentialFiles, Option<SaslCredentials>)> {
         let props = &self.job.kafka.as_ref()?.properties;
-        let credentials = SaslCredentials {
-            username: props.get("sasl.username").cloned().unwrap_or_default(),
-            password: props.get("sasl.password").cloned()?,
-        };
-        Some((files, credentials))
+        let tls: Vec<PathBuf> = TLS_FILE_PROPERTIES
+            .iter()
+            .filter_map(|k| props.get(*k))
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+            .collect();
+        let sasl = self.worker.sasl_files.clone();
+        if sasl.is_none() && tls.is_empty() {
+            return None;
+        }
+        let credentials = sasl.as_ref().and_then(|_| {
+            Some(SaslCredentials {
+                username: props.get("sasl.username").cloned().unwrap_or_default(),
+                password: props.get("sasl.password").cloned()?,
+            })
+        });
+        Some((CredentialFiles { sasl, tls }, credentials))
     }
 
     /// Job rules plus the worker-specific ones.

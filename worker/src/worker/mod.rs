@@ -47,8 +47,8 @@ use crate::audit::sink::DecisionsLog;
 use crate::kafka::clients::{
     consumer_config, group_id, input_topics, producer_config, progress_topic, transactional_id,
 };
+use crate::kafka::credential_rotation::CredentialRotation;
 use crate::kafka::progress_log::ProgressLogError;
-use crate::kafka::sasl_rotation::SaslRotation;
 use crate::kafka::topics::{TopicError, TopicLayout, check_layout, ensure_progress_topic};
 use crate::kafka::{KafkaOpError, kerr};
 use crate::state::RocksResources;
@@ -198,8 +198,8 @@ struct KafkaSetup {
     cconf: ClientConfig,
     layout: TopicLayout,
     progress: String,
-    /// The SASL credentials' files, followed while the worker runs (when they come from files).
-    sasl: Option<Arc<SaslRotation>>,
+    /// The files the clients take credentials from, followed while the worker runs.
+    credentials: Option<Arc<CredentialRotation>>,
 }
 
 impl KafkaSetup {
@@ -216,14 +216,18 @@ impl KafkaSetup {
         let consumer: BaseConsumer = cconf.create().map_err(kerr("creating the consumer"))?;
         let layout = check_layout(&consumer, job, &cfg.worker.partitions)?;
         let progress = progress_topic(job);
-        let sasl = cfg
-            .sasl_credentials()
-            .map(|(files, initial)| SaslRotation::start(files, initial));
+        let credentials = cfg.credential_files().and_then(|(files, sasl)| {
+            CredentialRotation::start(files, sasl)
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "rotated Kafka credentials will need a restart"),
+                )
+                .ok()
+        });
         let setup = KafkaSetup {
             cconf,
             layout,
             progress,
-            sasl,
+            credentials,
         };
         Ok((setup, consumer))
     }
@@ -234,7 +238,7 @@ impl KafkaSetup {
             consumer_config: self.cconf.clone(),
             topic: job.topics.decisions.clone(),
             partitions: i32::try_from(self.layout.decisions).unwrap_or(i32::MAX),
-            sasl: self.sasl.clone(),
+            credentials: self.credentials.clone(),
         }
     }
 }
@@ -270,9 +274,9 @@ fn recover_tasks(
 }
 
 /// Runs the transactional loop from the recovered tasks' offsets until it ends, then gives a pending control
-/// API answer time to reach its caller. When the SASL credentials rotate, the loop ends at a transaction
+/// API answer time to reach its caller. When the Kafka credentials rotate, the loop ends at a transaction
 /// boundary and runs again with a new producer and new consumers created with them (see
-/// `crate::kafka::sasl_rotation`).
+/// `crate::kafka::credential_rotation`).
 fn run_loop(
     cfg: &WorkerConfig,
     clients: &KafkaSetup,
@@ -282,13 +286,19 @@ fn run_loop(
     stop: Arc<AtomicBool>,
 ) -> Result<LoopStats, WorkerError> {
     let job = &cfg.job;
-    let mut sasl = clients.sasl.as_ref().map(SaslRotation::follower);
+    let mut rotation = clients
+        .credentials
+        .as_ref()
+        .map(CredentialRotation::follower);
     let mut inputs = open_inputs(cfg, &clients.cconf, tasks)?;
     services.start_lag_poller(
         &clients.cconf,
         input_topics(&job.topics).map(str::to_string),
         cfg.worker.partitions.clone(),
-        clients.sasl.as_ref().map(SaslRotation::follower),
+        clients
+            .credentials
+            .as_ref()
+            .map(CredentialRotation::follower),
     );
     let mut accounting = Accounting::new(
         Arc::clone(&services.metrics),
@@ -318,21 +328,21 @@ fn run_loop(
             accounting: &mut accounting,
             snapshots: &mut snapshotter,
             threads: cfg.worker.processing_threads(),
-            sasl: sasl.as_ref(),
+            rotation: rotation.as_ref(),
         };
         let exit = lp.run()?;
         tracing::info!(?exit, "processing loop ended");
-        let (LoopExit::CredentialsRotated, Some(sasl)) = (exit, sasl.as_mut()) else {
+        let (LoopExit::CredentialsRotated, Some(rotation)) = (exit, rotation.as_mut()) else {
             break;
         };
         let mut cconf = clients.cconf.clone();
-        sasl.configure(&mut cconf);
+        rotation.configure(&mut cconf);
         inputs = open_inputs(cfg, &cconf, tasks)?;
         // No transaction is open: the new producer's init_transactions fences the old one, dropped first.
         drop(producer);
         let kafka = job.kafka.as_ref().ok_or(WorkerError::NoKafka)?;
         let mut pconf = producer_config(kafka, job, &transactional_id(job, &cfg.worker.identity));
-        sasl.configure(&mut pconf);
+        rotation.configure(&mut pconf);
         producer = init_producer(pconf, job, &cfg.worker.identity)?;
         tracing::info!("Kafka clients replaced after a credential rotation; processing continues");
     }

@@ -23,7 +23,7 @@ use crate::control::oidc::OidcVerifier;
 use crate::control::server::{
     ControlState, TlsFiles, control_router, metrics_router, serve, serve_tls,
 };
-use crate::kafka::sasl_rotation::SaslFollower;
+use crate::kafka::credential_rotation::RotationFollower;
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotError;
 use crate::snapshot::service::{ServiceConfig, SnapshotService};
@@ -166,7 +166,7 @@ impl Services {
         config: &ClientConfig,
         topics: [String; 3],
         partitions: Vec<i32>,
-        mut sasl: Option<SaslFollower>,
+        mut rotation: Option<RotationFollower>,
     ) {
         let Ok(mut consumer) = config.create::<BaseConsumer>() else {
             tracing::warn!("could not create the lag poller's consumer; lag will not be reported");
@@ -179,7 +179,7 @@ impl Services {
             .name("sluice-lag".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    if let Some(s) = sasl.as_mut().filter(|s| s.pending()) {
+                    if let Some(s) = rotation.as_mut().filter(|s| s.pending()) {
                         consumer = renewed(&config, s).unwrap_or(consumer);
                     }
                     for &p in &partitions {
@@ -209,11 +209,11 @@ impl Services {
     }
 }
 
-/// The lag poller's consumer again, with rotated SASL credentials; `None` (keep the old one) when it cannot
+/// The lag poller's consumer again, with rotated credentials; `None` (keep the old one) when it cannot
 /// be created.
-fn renewed(config: &ClientConfig, sasl: &mut SaslFollower) -> Option<BaseConsumer> {
+fn renewed(config: &ClientConfig, rotation: &mut RotationFollower) -> Option<BaseConsumer> {
     let mut config = config.clone();
-    sasl.configure(&mut config);
+    rotation.configure(&mut config);
     match config.create() {
         Ok(consumer) => Some(consumer),
         Err(e) => {

@@ -32,8 +32,8 @@ use super::txn_pacing::{POLL_BATCH, TxnPacing};
 use crate::control::StatusBoard;
 use crate::crash_points;
 use crate::kafka::clients::input_topic;
+use crate::kafka::credential_rotation::RotationFollower;
 use crate::kafka::progress_log::progress_key;
-use crate::kafka::sasl_rotation::SaslFollower;
 use crate::kafka::topics::TopicLayout;
 use crate::kafka::{KafkaOpError, kerr, send_with_backpressure};
 
@@ -76,8 +76,8 @@ pub struct TxnLoop<'a> {
     pub snapshots: &'a mut Snapshotter,
     /// Threads a processing round may use (see `round.rs`).
     pub threads: usize,
-    /// Says when the SASL credentials rotated: the producer and the input consumers must be replaced.
-    pub sasl: Option<&'a SaslFollower>,
+    /// Says when the Kafka credential files changed: the producer and the input consumers must be replaced.
+    pub rotation: Option<&'a RotationFollower>,
 }
 
 /// How the loop ended without error.
@@ -85,7 +85,7 @@ pub struct TxnLoop<'a> {
 pub enum LoopExit {
     /// SIGTERM/SIGINT or a stop request: final commit done.
     Stopped,
-    /// The Kafka SASL credentials changed; the last transaction is committed and none is open.
+    /// The Kafka credential files (SASL or TLS) changed; the last transaction is committed and none is open.
     CredentialsRotated,
 }
 
@@ -133,7 +133,7 @@ impl<'a> TxnLoop<'a> {
                     .publish(self.tasks, WorkerPhase::Stopped, Duration::from_secs(1));
                 return Ok(LoopExit::Stopped);
             }
-            if self.sasl.is_some_and(SaslFollower::pending) {
+            if self.rotation.is_some_and(RotationFollower::pending) {
                 // New credentials need new connections: end at a transaction boundary, so the caller can
                 // replace the clients and run the loop again from the tasks' positions.
                 self.land(&mut flight, &mut gate)?;

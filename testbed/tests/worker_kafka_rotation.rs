@@ -13,6 +13,8 @@
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +30,7 @@ const PARTITIONS: i32 = 2;
 /// Lines the broker logs for a refused authentication or re-authentication.
 const FAILED_AUTH: &str = "authentication with /";
 /// What the worker logs when it read new credentials, and when its clients were replaced.
-const PICKED_UP: &str = "Kafka SASL credentials changed on disk";
+const PICKED_UP: &str = "Kafka credential files changed";
 const REPLACED: &str = "Kafka clients replaced after a credential rotation";
 
 /// A Secret volume as the kubelet writes it: `username` and `password` are symlinks through `..data`, and a
@@ -74,18 +76,15 @@ impl SecretVolume {
     }
 }
 
-/// A copy of the job whose clients use the SCRAM listener, trusting the test bed's CA.
-fn over_scram(h: &JobHarness, broker: &KafkaBroker) -> JobHarness {
+/// A copy of the job whose clients use the SCRAM listener, trusting the CA in `ca_file`.
+fn over_scram(h: &JobHarness, broker: &KafkaBroker, ca_file: &Path) -> JobHarness {
     let mut h = h.clone();
     let kafka = h.job.kafka.as_mut().unwrap();
     kafka.bootstrap_servers = broker.sasl_ssl_bootstrap();
     for (k, v) in [
         ("security.protocol", "SASL_SSL".to_string()),
         ("sasl.mechanism", "SCRAM-SHA-512".to_string()),
-        (
-            "ssl.ca.location",
-            broker.tls().ca_cert.display().to_string(),
-        ),
+        ("ssl.ca.location", ca_file.display().to_string()),
     ] {
         kafka.properties.insert(k.into(), v);
     }
@@ -117,6 +116,41 @@ fn assert_undisturbed(worker: &mut RunningWorker, broker: &KafkaBroker, when: &s
     );
 }
 
+/// The base64 body of the certificate `addr` presents in a TLS handshake (verified against `ca`), by
+/// `openssl s_client`.
+fn presented_certificate(addr: &str, ca: &Path) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            "-verify_return_error",
+            "-CAfile",
+        ])
+        .arg(ca)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let Some(start) = text.find(begin) else {
+        panic!(
+            "no certificate from {addr}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let end = text[start..].find("-----END CERTIFICATE-----").unwrap() + start;
+    text[start + begin.len()..end].split_whitespace().collect()
+}
+
+/// The base64 body of the first certificate in a PEM file.
+fn pem_body(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("-----BEGIN CERTIFICATE-----").unwrap() + 27;
+    let end = text.find("-----END CERTIFICATE-----").unwrap();
+    text[start..end].split_whitespace().collect()
+}
+
 /// Waits until the worker has logged `n` credential pick-ups.
 fn wait_picked_up(worker: &RunningWorker, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -131,7 +165,8 @@ fn wait_picked_up(worker: &RunningWorker, n: usize) {
 }
 
 #[test]
-fn rotated_scram_credentials_are_followed_without_a_restart() {
+fn rotated_credentials_and_certificates_are_followed_without_a_restart() {
+    let started = Instant::now();
     let broker = KafkaBroker::start(&run_root().join(unique_name("kafka-rotation"))).unwrap();
     let dir = run_root().join(unique_name("sasl-rotation"));
     let yaml = "commitInterval: 100ms\nstate:\n  blockCacheMib: 16\n  writeBufferMib: 16\n";
@@ -147,10 +182,13 @@ fn rotated_scram_credentials_are_followed_without_a_restart() {
         env: volume.env(),
         ..WorkerSpec::default()
     };
-    let scram = over_scram(&h, &broker);
+    // The CA file the worker trusts, its own copy (a TLS Secret's file in a pod).
+    let ca_file = dir.join("kafka-ca.crt");
+    std::fs::copy(broker.tls().ca_cert, &ca_file).unwrap();
+    let scram = over_scram(&h, &broker, &ca_file);
     let mut worker = scram.start(&spec).unwrap();
 
-    // Input at a live rate for the whole rotation schedule (about 90 s).
+    // Input at a live rate for the whole rotation schedule (about 100 s).
     let producer = Command::new(binary("sluice").unwrap())
         .args(["produce", "--bootstrap", &broker.bootstrap(), "--job"])
         .arg(&job_file)
@@ -160,7 +198,7 @@ fn rotated_scram_credentials_are_followed_without_a_restart() {
             "--cards",
             "400",
             "--authorizations",
-            "40000",
+            "50000",
         ])
         .args(["--rate", "500", "--seed", "91"])
         .stdout(Stdio::piped())
@@ -188,6 +226,29 @@ fn rotated_scram_credentials_are_followed_without_a_restart() {
         old_user = user;
     }
 
+    // A CA rotation begins: the worker's trust file becomes a bundle with the next CA. The worker replaces
+    // its clients (they read TLS files only when created); then the broker switches, while running, to a
+    // new certificate, which the new connections verify (hostname verification stays on).
+    let tls = broker.tls();
+    let mut bundle = std::fs::read_to_string(&tls.ca_cert).unwrap();
+    bundle.push_str(&std::fs::read_to_string(&tls.untrusted_ca_cert).unwrap());
+    let staged = dir.join("kafka-ca.crt.new");
+    std::fs::write(&staged, bundle).unwrap();
+    std::fs::rename(&staged, &ca_file).unwrap();
+    wait_picked_up(&worker, 3);
+    let before = presented_certificate(&broker.sasl_ssl_bootstrap(), &ca_file);
+    broker.rotate_certificate().unwrap();
+    assert_eq!(before, pem_body(&tls.broker_cert));
+    // The broker applies the update a moment after the tool returns.
+    let next = pem_body(&tls.broker_next_cert);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while presented_certificate(&broker.sasl_ssl_bootstrap(), &ca_file) != next {
+        assert!(Instant::now() < deadline, "the broker kept its certificate");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(settle);
+    assert_undisturbed(&mut worker, &broker, "the certificate rotation");
+
     let produced = producer.wait_with_output().unwrap();
     assert!(
         produced.status.success(),
@@ -199,17 +260,24 @@ fn rotated_scram_credentials_are_followed_without_a_restart() {
         .unwrap();
     assert_undisturbed(&mut workers[0], &broker, "after the input");
     let log = std::fs::read_to_string(workers[0].process.log_path()).unwrap();
-    assert_eq!(count_in(workers[0].process.log_path(), PICKED_UP), 2);
-    assert_eq!(count_in(workers[0].process.log_path(), REPLACED), 2);
+    assert_eq!(count_in(workers[0].process.log_path(), PICKED_UP), 3);
+    assert_eq!(count_in(workers[0].process.log_path(), REPLACED), 3);
     assert!(
         !log.contains(SASL_PASSWORD) && !log.contains("rotated-1-") && !log.contains("rotated-2-")
     );
     h.stop_all(workers).unwrap();
 
     let report = h.verify().unwrap();
-    assert!(report.input_records > 40_000, "{report:?}");
+    assert!(report.input_records > 50_000, "{report:?}");
     assert_eq!(report.unprocessed_records, 0, "{report:?}");
     assert!(report.ok(), "{report:#?}");
+    common::report::record(
+        "Kafka credentials rotated under load (no restart)",
+        "2 SCRAM user rotations (old user deleted), a CA bundle change, the broker's certificate rotated; 500 records/s live; 0 failed authentications",
+        0,
+        Some(&report),
+        started,
+    );
 
     // The first user is gone from the broker: a worker that still has its credentials is refused.
     let stale = SecretVolume::new(&dir.join("stale-sasl"), SASL_USER, SASL_PASSWORD);

@@ -84,18 +84,26 @@ def soak_table(source):
     with open(ROOT / source, encoding="utf-8") as f:
         r = json.load(f)
     cfg, v, rss = r["soak"], r["verified"], r["rss_worker0"]
+    # Results since the state gauge was sampled have a column for worker 0's live state.
+    with_state = all("state_mib" in w for w in r["windows"]) and bool(r["windows"])
+    state_head, state_rule = (" worker 0 state, MiB |", " --- |") if with_state else ("", "")
     lines = [
-        "| minutes | input/s | max lag | worker 0 RSS, MiB | worker 1 RSS, MiB | checkpoints | mean checkpoint, ms | kills |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| minutes | input/s | max lag | worker 0 RSS, MiB | worker 1 RSS, MiB |" + state_head
+        + " checkpoints | mean checkpoint, ms | kills |",
+        "| --- | --- | --- | --- | --- |" + state_rule + " --- | --- | --- |",
     ]
     for w in r["windows"]:
         rss_w = w["rss_mib"] + [None] * (2 - len(w["rss_mib"]))
         ckpt = "–" if w["checkpoint_mean_ms"] is None else f"{w['checkpoint_mean_ms']:.0f}"
+        state = f" {mib((w['state_mib'] + [None])[0])} |" if with_state else ""
         lines.append(
             f"| {minutes(w['from_min'])}–{minutes(w['to_min'])} | {w['input_per_sec']:,.0f} | {dash(w['max_lag'])} | "
-            f"{mib(rss_w[0])} | {mib(rss_w[1])} | {w['checkpoints']} | {ckpt} | {w['kills']} |"
+            f"{mib(rss_w[0])} | {mib(rss_w[1])} |{state} {w['checkpoints']} | {ckpt} | {w['kills']} |"
         )
     growth = "–" if rss["growth_pct"] is None else f"{rss['growth_pct']:+.1f} %"
+    if "state_end_mib" in rss:
+        growth += (f"; its live state {mib(rss['state_after_warm_up_mib'])} MiB after warm-up and "
+                   f"{mib(rss['state_end_mib'])} MiB at the end")
     p = cfg["provenance"]
     lines += [
         "",

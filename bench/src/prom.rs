@@ -82,6 +82,21 @@ impl Scrape {
             })
     }
 
+    /// The sum of every series of `name`, whatever its labels (None when there is none).
+    pub fn sum(&self, name: &str) -> Option<f64> {
+        let values: Vec<f64> = self
+            .text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, v) = l.rsplit_once(' ')?;
+                let metric = series.split_once('{').map_or(series, |(m, _)| m);
+                (metric == name).then(|| v.parse::<f64>().ok()).flatten()
+            })
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+
     /// `<name>_sum` and `<name>_count` of a histogram (zero when the series does not exist yet).
     pub fn histogram(&self, name: &str, labels: &str) -> HistogramTotals {
         HistogramTotals {
@@ -129,5 +144,17 @@ mod tests {
             count: 4.0,
         };
         assert_eq!(later.since(h).count, 1.0);
+    }
+
+    #[test]
+    fn sums_a_family_over_its_labels_only() {
+        let s = Scrape::parse(
+            "# TYPE sluice_state_bytes gauge\n\
+             sluice_state_bytes{partition=\"0\"} 100\n\
+             sluice_state_bytes{partition=\"1\"} 250\n\
+             sluice_state_bytes_other 7\n",
+        );
+        assert_eq!(s.sum("sluice_state_bytes"), Some(350.0));
+        assert_eq!(s.sum("sluice_state"), None);
     }
 }

@@ -44,6 +44,12 @@ pub struct SoakArgs {
     /// Seconds between two checkpoints of each worker (the worker's default: 30).
     #[arg(long, default_value_t = 30)]
     pub checkpoint_interval_secs: u64,
+    /// The generator's event-time rate (records per event-time second). Default: the rate ÷ 2,000, so
+    /// event time runs about 2,000 times faster than the wall clock: at the default rate the 30-day windows
+    /// roll over after about 22 minutes and the 45-day state TTL after about 32, and the state reaches its
+    /// steady size within a 60-minute soak — a leak then shows as memory growing while the state does not.
+    #[arg(long)]
+    pub event_rate: Option<u32>,
     /// Distinct cards (the keyed state's size).
     #[arg(long, default_value_t = 100_000)]
     pub cards: u64,
@@ -83,6 +89,15 @@ fn authorizations_for(cfg: &GeneratorConfig, target: f64) -> u64 {
     ((target - fixed).max(per_auth) / per_auth).ceil() as u64
 }
 
+/// What one sample reads from one worker.
+#[derive(Default)]
+struct SlotSample {
+    rss: Option<f64>,
+    state: Option<f64>,
+    checkpoints: u64,
+    checkpoint_mean_ms: Option<f64>,
+}
+
 /// One worker slot: its spec, the running process and the last checkpoint totals scraped from it.
 struct Slot {
     spec: WorkerSpec,
@@ -120,13 +135,19 @@ impl Slot {
         }
     }
 
-    /// RSS in MiB and the checkpoints completed since the previous call (count, mean duration in ms). A
-    /// restarted process starts its histogram at zero again.
-    fn sample(&mut self) -> (Option<f64>, u64, Option<f64>) {
+    /// RSS and live state in MiB, and the checkpoints completed since the previous call (count, mean
+    /// duration in ms). A restarted process starts its histogram at zero again.
+    fn sample(&mut self) -> SlotSample {
         let rss = procstat::rss_kib(self.worker.process.pid()).map(|k| k as f64 / 1024.0);
         let Ok(scrape) = Scrape::get(&self.worker.metrics_url) else {
-            return (rss, 0, None);
+            return SlotSample {
+                rss,
+                ..SlotSample::default()
+            };
         };
+        let state = scrape
+            .sum("sluice_state_bytes")
+            .map(|b| b / (1024.0 * 1024.0));
         let now = scrape.histogram("sluice_checkpoint_duration_seconds", "kind=\"checkpoint\"");
         let delta = if now.count < self.checkpoints.count {
             now
@@ -134,8 +155,12 @@ impl Slot {
             now.since(self.checkpoints)
         };
         self.checkpoints = now;
-        let mean_ms = (delta.count > 0.0).then(|| delta.sum / delta.count * 1000.0);
-        (rss, delta.count as u64, mean_ms)
+        SlotSample {
+            rss,
+            state,
+            checkpoints: delta.count as u64,
+            checkpoint_mean_ms: (delta.count > 0.0).then(|| delta.sum / delta.count * 1000.0),
+        }
     }
 
     /// SIGKILLs the (live) worker and starts it again at once, first deleting its state directory when
@@ -180,7 +205,7 @@ pub fn run_soak(args: SoakArgs) -> Result<(), TestBedError> {
         seed: 20_261_206,
         cards: args.cards,
         partitions: PARTITIONS as u32,
-        events_per_second: args.rate,
+        events_per_second: args.event_rate.unwrap_or((args.rate / 2_000).max(1)),
         ..GeneratorConfig::default()
     };
     let target = args.rate as f64 * args.minutes as f64 * 60.0;
@@ -313,10 +338,11 @@ impl Run<'_> {
             ..Sample::default()
         };
         for s in slots.iter_mut() {
-            let (rss, count, mean_ms) = s.sample();
-            sample.rss_mib.push(rss);
-            sample.checkpoints.push(count);
-            sample.checkpoint_mean_ms.push(mean_ms);
+            let read = s.sample();
+            sample.rss_mib.push(read.rss);
+            sample.state_mib.push(read.state);
+            sample.checkpoints.push(read.checkpoints);
+            sample.checkpoint_mean_ms.push(read.checkpoint_mean_ms);
         }
         self.samples.push(sample);
     }

@@ -56,6 +56,8 @@ pub struct Sample {
     /// Input records not yet committed by the job's consumer group (None when the lookup failed).
     pub lag: Option<i64>,
     pub rss_mib: Vec<Option<f64>>,
+    /// Each worker's live RocksDB state (the sum of its partitions' `sluice_state_bytes`), MiB.
+    pub state_mib: Vec<Option<f64>>,
     /// Checkpoints completed since the previous sample, and their mean duration.
     pub checkpoints: Vec<u64>,
     pub checkpoint_mean_ms: Vec<Option<f64>>,
@@ -89,18 +91,23 @@ pub struct Window {
     pub max_lag: Option<i64>,
     /// Median RSS of each worker, MiB.
     pub rss_mib: Vec<Option<f64>>,
+    /// Median live state of each worker, MiB.
+    pub state_mib: Vec<Option<f64>>,
     pub checkpoints: u64,
     /// Mean checkpoint duration over both workers, weighted by count.
     pub checkpoint_mean_ms: Option<f64>,
     pub kills: usize,
 }
 
-/// Worker 0's RSS after warm-up (the second sixth of the load) against its end (the last sixth).
+/// Worker 0's RSS after warm-up (the second sixth of the load) against its end (the last sixth), with its
+/// live state over the same stretches: memory that grows while the state holds steady is a leak.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RssTrend {
     pub after_warm_up_mib: Option<f64>,
     pub end_mib: Option<f64>,
     pub growth_pct: Option<f64>,
+    pub state_after_warm_up_mib: Option<f64>,
+    pub state_end_mib: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,7 +160,7 @@ impl SoakResult {
         let mib = |x: Option<f64>| x.map_or("?".into(), |m| format!("{m:.0} MiB"));
         format!(
             "soak: {} min at {} records/s, {} kills; {} input records: {} duplicates, {} losses, {} mismatches\n\
-             soak: worker 0 RSS {} after warm-up, {} at the end ({})",
+             soak: worker 0 RSS {} after warm-up, {} at the end ({}); its state {} after warm-up, {} at the end",
             self.soak.minutes,
             self.soak.records_per_sec,
             self.kills.len(),
@@ -164,7 +171,9 @@ impl SoakResult {
             mib(r.after_warm_up_mib),
             mib(r.end_mib),
             r.growth_pct
-                .map_or("growth unknown".into(), |g| format!("{g:+.1} %"))
+                .map_or("growth unknown".into(), |g| format!("{g:+.1} %")),
+            mib(r.state_after_warm_up_mib),
+            mib(r.state_end_mib),
         )
     }
 }
@@ -182,26 +191,35 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Worker `w`'s RSS samples in `[from, to)` seconds.
-fn rss_between(samples: &[Sample], w: usize, from: f64, to: f64) -> Vec<f64> {
+/// One per-worker figure of a sample (`Sample::rss_mib`, `Sample::state_mib`).
+type Figure = fn(&Sample) -> &Vec<Option<f64>>;
+
+const RSS: Figure = |s| &s.rss_mib;
+const STATE: Figure = |s| &s.state_mib;
+
+/// Worker `w`'s `figure` samples in `[from, to)` seconds.
+fn between(samples: &[Sample], figure: Figure, w: usize, from: f64, to: f64) -> Vec<f64> {
     samples
         .iter()
         .filter(|s| s.t_secs >= from && s.t_secs < to)
-        .filter_map(|s| s.rss_mib.get(w).copied().flatten())
+        .filter_map(|s| figure(s).get(w).copied().flatten())
         .collect()
 }
 
 fn rss_trend(samples: &[Sample], load_secs: f64) -> RssTrend {
     let sixth = load_secs / 6.0;
-    let after = median(rss_between(samples, 0, sixth, 2.0 * sixth));
-    let end = median(rss_between(samples, 0, 5.0 * sixth, load_secs));
+    let warm = |figure| median(between(samples, figure, 0, sixth, 2.0 * sixth));
+    let end = |figure| median(between(samples, figure, 0, 5.0 * sixth, load_secs));
+    let (after, last) = (warm(RSS), end(RSS));
     RssTrend {
         after_warm_up_mib: after,
-        end_mib: end,
+        end_mib: last,
         growth_pct: after
-            .zip(end)
+            .zip(last)
             .filter(|(a, _)| *a > 0.0)
             .map(|(a, e)| (e - a) / a * 100.0),
+        state_after_warm_up_mib: warm(STATE),
+        state_end_mib: end(STATE),
     }
 }
 
@@ -251,7 +269,10 @@ fn window(
         input_per_sec,
         max_lag: inside.iter().filter_map(|s| s.lag).max(),
         rss_mib: (0..workers)
-            .map(|w| median(rss_between(all, w, from, to)))
+            .map(|w| median(between(all, RSS, w, from, to)))
+            .collect(),
+        state_mib: (0..workers)
+            .map(|w| median(between(all, STATE, w, from, to)))
             .collect(),
         checkpoints: n,
         checkpoint_mean_ms: (n > 0).then(|| weighted / n as f64),
@@ -273,6 +294,8 @@ mod tests {
             produced,
             lag: Some(lag),
             rss_mib: vec![Some(rss0), None],
+            // The state grows to 50 MiB and holds there.
+            state_mib: vec![Some(t.min(50.0)), None],
             checkpoints: vec![ckpt.0, 0],
             checkpoint_mean_ms: vec![Some(ckpt.1), None],
         }
@@ -295,6 +318,7 @@ mod tests {
         assert_eq!(w[0].input_per_sec, 100.0);
         assert_eq!(w[0].max_lag, Some(50));
         assert_eq!(w[0].rss_mib, vec![Some(105.0), None]);
+        assert_eq!(w[0].state_mib, vec![Some(15.0), None]);
         assert_eq!(w[0].checkpoints, 4);
         assert_eq!(w[0].checkpoint_mean_ms, Some(350.0));
         assert_eq!(w[0].kills, 0);
@@ -313,6 +337,8 @@ mod tests {
         assert_eq!(t.after_warm_up_mib, Some(114.5));
         assert_eq!(t.end_mib, Some(154.5));
         assert!((t.growth_pct.unwrap() - 40.0 / 114.5 * 100.0).abs() < 1e-9);
+        assert_eq!(t.state_after_warm_up_mib, Some(14.5));
+        assert_eq!(t.state_end_mib, Some(50.0));
         assert_eq!(rss_trend(&[], 60.0), RssTrend::default());
     }
 }

@@ -63,6 +63,16 @@ fn quick_soak_kills_samples_and_verifies_exactly_once() {
         rss0.len() >= 20 && rss0.iter().all(|m| *m > 1.0),
         "{rss0:?}"
     );
+    // Each worker's live state is read from its metrics beside its RSS.
+    let state0: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s["state_mib"][0].as_f64())
+        .collect();
+    assert!(
+        state0.len() >= 20 && state0.iter().any(|m| *m > 0.0),
+        "{state0:?}"
+    );
+    assert!(r["rss_worker0"]["state_end_mib"].is_number());
     let checkpoints: u64 = samples
         .iter()
         .flat_map(|s| s["checkpoints"].as_array().unwrap().iter())

@@ -8,6 +8,21 @@ use std::collections::BTreeMap;
 /// What a secret value prints as.
 pub const REDACTED: &str = "<redacted>";
 
+/// The client properties (librdkafka's, and the Java client's that users copy from Kafka's docs) that hold
+/// a credential or a private key by name. The admission rule refuses exactly these (a map lookup each, cheap
+/// for the apiserver's cost estimate); the operator and the worker refuse the wider word match of
+/// [`is_secret_kafka_property`].
+pub const SECRET_KAFKA_PROPERTIES: [&str; 8] = [
+    "sasl.password",
+    "sasl.jaas.config",
+    "sasl.oauthbearer.client.secret",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.password",
+    "ssl.keystore.pem",
+    "ssl.truststore.password",
+];
+
 /// True for librdkafka properties whose values are credentials or private keys
 /// (`sasl.password`, `sasl.jaas.config`, `ssl.key.password`, `ssl.key.pem`,
 /// `sasl.oauthbearer.client.secret`, `ssl.keystore.password`, …). File locations are not secret.
@@ -93,6 +108,13 @@ mod tests {
             "KEY_ID",
         ] {
             assert!(!is_secret_env_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_property_admission_refuses_is_one_the_operator_refuses() {
+        for key in SECRET_KAFKA_PROPERTIES {
+            assert!(is_secret_kafka_property(key), "{key}");
         }
     }
 

@@ -47,6 +47,19 @@ pub fn transaction_timeout_rule() -> String {
     )
 }
 
+/// No credential among the Kafka client properties: each name of
+/// [`sluice_api::secrets::SECRET_KAFKA_PROPERTIES`] is looked up in the map (constant cost per name).
+pub fn secret_properties_rule() -> String {
+    let names: Vec<String> = sluice_api::secrets::SECRET_KAFKA_PROPERTIES
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect();
+    format!(
+        "!has(self.kafka) || !has(self.kafka.properties) || [{}].all(k, !(k in self.kafka.properties))",
+        names.join(", ")
+    )
+}
+
 /// `schema_with` target of `StreamJobSpec::job`.
 pub fn job_config_schema(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = generator.subschema_for::<JobConfig>();
@@ -63,6 +76,9 @@ pub fn job_config_schema(generator: &mut SchemaGenerator) -> Schema {
         Rule::new("self.transactionalIdPrefix == oldSelf.transactionalIdPrefix")
             .message("transactionalIdPrefix is immutable: changing it orphans open Kafka transactions; create a new StreamJob instead")
             .field_path(".transactionalIdPrefix"),
+        Rule::new(secret_properties_rule())
+            .message("kafka.properties must not hold credentials (sasl.password, sasl.jaas.config, ssl.key.password, ssl.key.pem, sasl.oauthbearer.client.secret, …): they would be stored in the StreamJob, its ConfigMap and status; put SASL credentials in spec.kafkaAuth.saslSecret and TLS keys in spec.kafkaAuth.tlsSecret")
+            .field_path(".kafka.properties"),
         Rule::new(transaction_timeout_rule())
             .message("transactionTimeout must exceed 8 × commitInterval (the longest transaction under a backlog) + maxRecoveryTime, or the broker aborts transactions during a slow recovery")
             .field_path(".transactionTimeout"),
@@ -144,6 +160,13 @@ mod tests {
             job_rules
                 .iter()
                 .any(|r| r.contains("self.transactionTimeout"))
+        );
+        assert!(
+            job_rules
+                .iter()
+                .any(|r| r.contains("'sasl.password'")
+                    && r.contains("!(k in self.kafka.properties)")),
+            "{job_rules:?}"
         );
         assert_eq!(
             spec["properties"]["parallelism"]["minimum"].as_f64(),

@@ -159,6 +159,23 @@ async fn cel_admission_reconcile_scale_and_lease() {
     body["spec"]["job"]["state"]["s3"] = serde_json::json!({"sse": "aes256"});
     let msg = rejected(&jobs, body).await;
     assert!(msg.contains("spec.job.state.s3.sse"), "{msg}");
+    // A credential among the Kafka client properties: refused before it reaches etcd, the value not echoed.
+    for key in ["sasl.password", "ssl.key.pem"] {
+        let mut body = job_json(&format!("creds-{}", key.replace('.', "-")), 1, 4, "15m");
+        body["spec"]["job"]["kafka"] = serde_json::json!({
+            "bootstrapServers": "kafka:9092",
+            "properties": {"security.protocol": "SASL_SSL", key: "hunter2-not-stored"}
+        });
+        let msg = rejected(&jobs, body).await;
+        assert!(
+            msg.contains("spec.job.kafka.properties") && msg.contains("spec.kafkaAuth"),
+            "{key}: {msg}"
+        );
+        assert!(
+            !msg.contains("hunter2"),
+            "{key}: the value was echoed: {msg}"
+        );
+    }
     // People's access: an OIDC issuer over plain HTTP off loopback, and the `none` algorithm.
     let token_secret = serde_json::json!({"name": "tok", "key": "token"});
     for (name, oidc, field) in [
@@ -201,7 +218,7 @@ async fn cel_admission_reconcile_scale_and_lease() {
     common::report::record(
         "6. invalid StreamJobs",
         "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, periodic \
-         savepoints every 30s, a 2s savepoint timeout, a log level with a space, state encryption without its keys Secret, an unknown SSE and an SSE-KMS key without aws:kms, an OIDC issuer over plain HTTP and the `none` algorithm, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
+         savepoints every 30s, a 2s savepoint timeout, a log level with a space, state encryption without its keys Secret, an unknown SSE and an SSE-KMS key without aws:kms, an OIDC issuer over plain HTTP and the `none` algorithm, sasl.password and ssl.key.pem in kafka.properties (value not echoed), changed transactionalIdPrefix: each rejected (422) with the message naming the field",
         0,
         None,
         started,

@@ -4,7 +4,7 @@
 //! verifies the output through the mutual-TLS one (a Kafka-style `--command-config` file each); one job runs
 //! with one worker on each listener. Workers that trust the wrong CA, present no certificate or an impostor's,
 //! or a wrong SCRAM password exit at once with an error that names what to fix, and commit nothing. No
-//! password reaches a log.
+//! password or private key reaches a log, at trace level either.
 
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -217,22 +217,42 @@ fn workers_and_the_cli_run_over_sasl_ssl_and_mutual_tls() {
         produced,
     );
 
-    // One job, a worker on each listener.
-    let (h_scram, w0) = secured(&h, &scram_ok, "scram-w0", vec![0]);
+    // One job, a worker on each listener, both logging at trace (every dependency's output included).
+    let (h_scram, mut w0) = secured(&h, &scram_ok, "scram-w0", vec![0]);
     let mutual = mtls(
         &broker,
         &tls.ca_cert,
         Some((&tls.client_cert, &tls.client_key)),
     );
-    let (h_mtls, w1) = secured(&h, &mutual, "mtls-w1", vec![1]);
+    let (h_mtls, mut w1) = secured(&h, &mutual, "mtls-w1", vec![1]);
+    for spec in [&mut w0, &mut w1] {
+        spec.env.push(("RUST_LOG".into(), "trace".into()));
+    }
+    // The client key's base64 body: no line of it may reach a log.
+    let key_lines: Vec<String> = std::fs::read_to_string(&tls.client_key)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .map(str::to_string)
+        .collect();
+    assert!(!key_lines.is_empty());
     let mut workers = vec![h_scram.start(&w0).unwrap(), h_mtls.start(&w1).unwrap()];
     h.wait_caught_up(&mut workers, Duration::from_secs(180))
         .unwrap();
     for w in &workers {
         let log = std::fs::read_to_string(w.process.log_path()).unwrap();
         assert!(
+            log.lines().count() > 1_000,
+            "a trace log is long: {}",
+            w.process.log_tail(20)
+        );
+        assert!(
             !log.contains(SASL_PASSWORD),
             "the password leaked into the log"
+        );
+        assert!(
+            key_lines.iter().all(|l| !log.contains(l.as_str())),
+            "the client's private key leaked into the log"
         );
     }
     h.stop_all(workers).unwrap();

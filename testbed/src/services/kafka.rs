@@ -231,21 +231,7 @@ impl KafkaBroker {
             .arg(format!(
                 "SCRAM-SHA-512=[name={SASL_USER},password={SASL_PASSWORD}]"
             ));
-        let out = cmd
-            .output()
-            .map_err(TestBedError::io("running kafka StorageTool"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(TestBedError::Command {
-            command: "kafka.tools.StorageTool format".into(),
-            status: out.status.to_string(),
-            output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        })
+        crate::install::run(cmd)
     }
 
     /// Creates SCRAM-SHA-512 user `name` (or sets its password), as an administrator rotating credentials
@@ -303,21 +289,7 @@ impl KafkaBroker {
             .arg(self.bootstrap())
             .arg("--alter")
             .args(args);
-        let out = cmd
-            .output()
-            .map_err(TestBedError::io("running kafka ConfigCommand"))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(TestBedError::Command {
-            command: format!("kafka.admin.ConfigCommand {}", args.join(" ")),
-            status: out.status.to_string(),
-            output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        })
+        crate::install::run(cmd)
     }
 
     /// Starts the broker process over the existing data dir and waits until it serves clients.

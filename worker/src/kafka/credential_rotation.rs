@@ -75,12 +75,18 @@ pub enum CredentialFileError {
     Nul { path: PathBuf },
 }
 
-/// Reads one SASL credential file: a trailing newline (and carriage return) is not part of the value.
+/// A credential file's text without its trailing newline (and carriage return), which editors and `echo`
+/// add but which is not part of the value.
+pub fn without_line_end(text: &str) -> &str {
+    let value = text.strip_suffix('\n').unwrap_or(text);
+    value.strip_suffix('\r').unwrap_or(value)
+}
+
+/// Reads one SASL credential file ([`without_line_end`]).
 pub fn read_credential_file(path: &Path) -> Result<String, CredentialFileError> {
     let text = read_file(path)?;
     let text = String::from_utf8_lossy(&text);
-    let value = text.strip_suffix('\n').unwrap_or(&text);
-    let value = value.strip_suffix('\r').unwrap_or(value);
+    let value = without_line_end(&text);
     if value.is_empty() {
         return Err(CredentialFileError::Empty {
             path: path.to_path_buf(),

@@ -8,7 +8,7 @@ use sluice_api::worker_env;
 use sluice_api::{ConfigError, JobConfig};
 
 use crate::kafka::credential_rotation::{
-    CredentialFiles, SaslCredentials, SaslFiles, TLS_FILE_PROPERTIES,
+    CredentialFiles, SaslCredentials, SaslFiles, TLS_FILE_PROPERTIES, without_line_end,
 };
 
 /// Who this worker is and what it owns.
@@ -421,8 +421,7 @@ fn read_secret_file(env: &'static str, path: &str) -> Result<String, WorkerConfi
         path: path.to_string(),
         source,
     })?;
-    let value = value.strip_suffix('\n').unwrap_or(&value);
-    Ok(value.strip_suffix('\r').unwrap_or(value).to_string())
+    Ok(without_line_end(&value).to_string())
 }
 
 #[cfg(test)]

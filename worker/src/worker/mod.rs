@@ -173,7 +173,12 @@ pub fn run(cfg: &WorkerConfig, stop: Arc<AtomicBool>) -> Result<LoopStats, Worke
 
     fence_previous_assignment(kafka, job, &cfg.worker.fence_transactional_ids)?;
     let started = Instant::now();
-    let producer = transactional_producer(kafka, job, &cfg.worker.identity)?;
+    let producer = transactional_producer(
+        kafka,
+        job,
+        &cfg.worker.identity,
+        clients.credentials.as_deref(),
+    )?;
 
     let resources = RocksResources::new(job.state.block_cache_mib, job.state.write_buffer_mib)
         .with_read_cache(job.state.read_cache_mib, cfg.worker.partitions.len());
@@ -341,9 +346,12 @@ fn run_loop(
         // No transaction is open: the new producer's init_transactions fences the old one, dropped first.
         drop(producer);
         let kafka = job.kafka.as_ref().ok_or(WorkerError::NoKafka)?;
-        let mut pconf = producer_config(kafka, job, &transactional_id(job, &cfg.worker.identity));
-        rotation.configure(&mut pconf);
-        producer = init_producer(pconf, job, &cfg.worker.identity)?;
+        producer = transactional_producer(
+            kafka,
+            job,
+            &cfg.worker.identity,
+            clients.credentials.as_deref(),
+        )?;
         tracing::info!("Kafka clients replaced after a credential rotation; processing continues");
     }
     // Let a pending control API answer (stop-with-savepoint) reach its caller before the process exits.
@@ -389,23 +397,19 @@ fn fence_previous_assignment(
     Ok(())
 }
 
-/// The worker's transactional producer, initialised (which fences its own previous incarnation).
+/// The worker's transactional producer, initialised (which fences its own previous incarnation), with the
+/// current Kafka credentials when they rotate.
 fn transactional_producer(
     kafka: &KafkaConfig,
     job: &JobConfig,
     identity: &str,
-) -> Result<ThreadedProducer<DefaultProducerContext>, WorkerError> {
-    let config = producer_config(kafka, job, &transactional_id(job, identity));
-    init_producer(config, job, identity)
-}
-
-/// Creates the transactional producer from `config` and initialises its transactions.
-fn init_producer(
-    config: ClientConfig,
-    job: &JobConfig,
-    identity: &str,
+    credentials: Option<&CredentialRotation>,
 ) -> Result<ThreadedProducer<DefaultProducerContext>, WorkerError> {
     let txn_id = transactional_id(job, identity);
+    let mut config = producer_config(kafka, job, &txn_id);
+    if let Some(credentials) = credentials {
+        credentials.configure(&mut config);
+    }
     let producer: ThreadedProducer<DefaultProducerContext> =
         config.create().map_err(kerr("creating the producer"))?;
     let started = Instant::now();

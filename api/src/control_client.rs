@@ -47,6 +47,38 @@ impl Timeouts {
     };
 }
 
+/// An HTTP client for workers serving a job's control certificate: it trusts only the CAs in `ca_pem` (a
+/// PEM bundle; none when empty, so every call fails) and resolves only worker names
+/// ([`crate::worker_names`]), so it reaches nothing but a worker that holds its job's key.
+pub fn worker_tls_http(
+    ca_pem: &[u8],
+    connect_timeout: Option<Duration>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .https_only(true)
+        .dns_resolver(std::sync::Arc::new(crate::worker_names::WorkerResolver));
+    if let Some(t) = connect_timeout {
+        builder = builder.connect_timeout(t);
+    }
+    if !ca_pem.is_empty() {
+        for cert in reqwest::Certificate::from_pem_bundle(ca_pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build()
+}
+
+/// A worker of job `namespace/job`, checked as the operator checks it: the CAs to trust (the job Secret's
+/// `ca.crt`) and the job whose certificate the worker must present.
+#[derive(Debug, Clone, Copy)]
+pub struct JobTls<'a> {
+    pub ca_pem: &'a [u8],
+    pub namespace: &'a str,
+    pub job: &'a str,
+}
+
 /// One worker's control API: a base URL (`http://10.0.0.7:8080` or `https://…`) and its bearer token.
 #[derive(Clone)]
 pub struct ControlClient {
@@ -71,6 +103,43 @@ impl ControlClient {
         }
         let http = builder.build().unwrap_or_default();
         ControlClient::sharing(&http, base, token, Timeouts::PATIENT)
+    }
+
+    /// A client for the worker at `base` (`https://<ip>:<port>`, e.g. a port-forward's
+    /// `https://127.0.0.1:8080`) that must present `tls.job`'s certificate: the call goes to that address
+    /// under the job's worker name ([`crate::worker_names::worker_host`]).
+    pub fn for_job_worker(
+        base: &str,
+        token: Option<String>,
+        tls: &JobTls<'_>,
+    ) -> Result<ControlClient, ClientError> {
+        let refuse = |reason: String| ClientError::Unreachable {
+            url: base.to_string(),
+            reason,
+        };
+        let url = reqwest::Url::parse(base).map_err(|e| refuse(e.to_string()))?;
+        let ip = url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .filter(|h| h.parse::<std::net::IpAddr>().is_ok())
+            .ok_or_else(|| {
+                refuse("with a job's CA the worker must be given by IP address (its certificate names the job, not a host)".into())
+            })?
+            .to_string();
+        let host = crate::worker_names::worker_host(tls.namespace, tls.job, &ip)
+            .ok_or_else(|| refuse(format!("{ip} is not an IP address")))?;
+        let port = url.port().unwrap_or(crate::control::CONTROL_PORT);
+        let http = worker_tls_http(tls.ca_pem, None).map_err(|e| {
+            refuse(format!(
+                "the CA file does not parse as PEM certificates: {e}"
+            ))
+        })?;
+        Ok(ControlClient::sharing(
+            &http,
+            &format!("https://{host}:{port}"),
+            token,
+            Timeouts::PATIENT,
+        ))
     }
 
     /// A client on a shared connection pool (the operator keeps one `reqwest::Client` for every worker).
@@ -187,7 +256,8 @@ impl ControlClient {
 
 #[cfg(test)]
 mod tests {
-    use super::{ControlClient, Timeouts};
+    use super::{ControlClient, JobTls, Timeouts};
+    use crate::worker_names::job_domain;
 
     #[test]
     fn urls_join_the_base_and_the_route_once() {
@@ -199,5 +269,27 @@ mod tests {
         );
         assert_eq!(c.url("/v1/status"), "http://[fd00::7]:8080/v1/status");
         assert!(reqwest::Url::parse(&c.url("/v1/stop")).is_ok());
+    }
+
+    #[test]
+    fn a_job_worker_is_called_by_its_worker_name_at_the_given_address() {
+        let tls = JobTls {
+            ca_pem: b"",
+            namespace: "fraud",
+            job: "scoring",
+        };
+        let domain = job_domain("fraud", "scoring");
+        let c = ControlClient::for_job_worker("https://127.0.0.1:18080", None, &tls).unwrap();
+        assert_eq!(c.base, format!("https://7f000001.{domain}:18080"));
+        let c = ControlClient::for_job_worker("https://[::1]", None, &tls).unwrap();
+        assert_eq!(
+            c.base,
+            format!("https://00000000000000000000000000000001.{domain}:8080")
+        );
+        let by_name = ControlClient::for_job_worker("https://worker-0.example:8080", None, &tls);
+        let Err(e) = by_name else {
+            panic!("a host name was accepted")
+        };
+        assert!(e.to_string().contains("by IP address"), "{e}");
     }
 }

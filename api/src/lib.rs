@@ -20,6 +20,7 @@ pub mod snapshot_layout;
 pub mod store_uri;
 pub mod termination;
 pub mod worker_env;
+pub mod worker_names;
 
 pub use duration::Millis;
 pub use job_config::{ConfigError, JobConfig};

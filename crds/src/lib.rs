@@ -3,16 +3,18 @@
 //! no I/O.
 
 pub mod autoscaler;
+pub mod control_tls;
 pub mod pod_template;
 pub mod stream_job;
 pub mod stream_job_schema;
 pub mod stream_job_status;
 pub mod stream_job_types;
 
+pub use control_tls::{ControlTlsMode, ControlTlsSpec};
 pub use pod_template::{PodTemplate, PodTemplateMetadata};
 pub use sluice_api::{
     ConfigError, JobConfig, Millis, StoreUri, assignment, audit, control, crash_point, duration,
-    job_config, manifest, secrets, snapshot_layout, store_uri, worker_env,
+    job_config, manifest, secrets, snapshot_layout, store_uri, worker_env, worker_names,
 };
 pub use stream_job::{StreamJob, StreamJobSpec};
 pub use stream_job_status::*;

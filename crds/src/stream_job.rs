@@ -132,6 +132,9 @@ pub struct StreamJobSpec {
     /// The worker control API's bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_api: Option<ControlApiSpec>,
+    /// TLS on the workers' control API, with certificates the operator issues (default) or off.
+    #[serde(default)]
+    pub control_tls: crate::ControlTlsSpec,
     /// Crash handling: backoff between pod recreations and the restart budget.
     #[serde(default)]
     pub restart_policy: RestartPolicySpec,

@@ -21,12 +21,12 @@ use crate::error::Error;
 use crate::events::Recorder;
 use crate::naming::FIELD_MANAGER;
 use crate::reconcile::{Action, PodRejection, Severity, StopOutcome, Transition};
-use crate::worker_client::{CallError, WorkerClient};
+use crate::worker_client::{CallError, JobWorkers};
 
 /// What the apply stage needs besides the decided status, Events and steps.
 pub struct ApplyCtx<'a> {
     pub client: &'a kube::Client,
-    pub workers: &'a WorkerClient,
+    pub workers: &'a JobWorkers,
     pub recorder: &'a Recorder,
     pub job: &'a StreamJob,
     pub meta: JobMeta,
@@ -41,7 +41,7 @@ fn params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-async fn ssa<K>(api: &Api<K>, obj: &K) -> Result<(), Error>
+pub(crate) async fn ssa<K>(api: &Api<K>, obj: &K) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {

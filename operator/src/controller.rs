@@ -17,6 +17,8 @@ use sluice_crds::StreamJob;
 
 use crate::apply::{ApplyCtx, apply, delete_if_present, publish};
 use crate::build::{self, JobMeta};
+use crate::control_tls::store::CaStore;
+use crate::control_tls::{self, job_workers};
 use crate::error::Error;
 use crate::events::Recorder;
 use crate::lease::Leadership;
@@ -39,7 +41,12 @@ pub struct Context {
     pub autoscalers: Autoscalers,
     pub rejections: Rejections,
     pub stop_outcomes: StopOutcomes,
+    /// The CA of the workers' control certificates.
+    pub control_ca: CaStore,
 }
+
+/// The control CA Secret's name unless the operator is told otherwise.
+pub const DEFAULT_CONTROL_CA_SECRET: &str = "sluice-operator-control-ca";
 
 impl Context {
     pub fn new(
@@ -59,7 +66,14 @@ impl Context {
             autoscalers: Autoscalers::default(),
             rejections: Rejections::default(),
             stop_outcomes: StopOutcomes::default(),
+            control_ca: CaStore::new("default".into(), DEFAULT_CONTROL_CA_SECRET.into()),
         }
+    }
+
+    /// Keeps the control CA in the Secret `namespace/name` (by default `default/sluice-operator-control-ca`).
+    pub fn with_control_ca(mut self, namespace: String, name: String) -> Context {
+        self.control_ca = CaStore::new(namespace, name);
+        self
     }
 }
 
@@ -86,7 +100,9 @@ fn job_labels(meta: &JobMeta) -> job_metrics::JobLabels {
 pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error> {
     let meta = job_meta(job)?;
     let uid = meta.uid().to_string();
-    let mut fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
+    let (workers, tls_problem) = job_workers(ctx, job, &meta, true).await?;
+    let mut fetched = fetch::observe(&ctx.client, &workers, job, Timestamp::now()).await?;
+    fetched.observed.reference_problems.extend(tls_problem);
     fetched.observed.rejected_pod = ctx.rejections.get(&uid);
     fetched.observed.stop_outcomes = ctx.stop_outcomes.get(&uid);
     fetched.observed.autoscaler = ctx.autoscalers.recommend(job, &fetched.observed);
@@ -107,7 +123,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     let requeue = Duration::from_secs(plan.requeue_secs);
     let cx = ApplyCtx {
         client: &ctx.client,
-        workers: &ctx.workers,
+        workers: &workers,
         recorder: &ctx.recorder,
         job,
         meta,
@@ -153,13 +169,14 @@ async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error>
         ctx.rejections.forget(&uid);
         ctx.stop_outcomes.forget(&uid);
     }
-    let fetched = fetch::observe(&ctx.client, &ctx.workers, job, Timestamp::now()).await?;
+    let meta = job_meta(job)?;
+    let workers = control_tls::workers_for_deletion(ctx, job, &meta).await;
+    let fetched = fetch::observe(&ctx.client, &workers, job, Timestamp::now()).await?;
     if job.spec.deletion.final_savepoint && !fetched.ips.is_empty() {
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());
         let mut notes = Vec::new();
         for (pod, ip) in &fetched.ips {
-            match ctx
-                .workers
+            match workers
                 .stop_with_savepoint(ip, fetched.token.as_deref(), &id)
                 .await
             {

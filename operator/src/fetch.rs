@@ -16,7 +16,7 @@ use sluice_crds::{StreamJob, StreamJobSpec};
 use crate::error::Error;
 use crate::fingerprint::data_hash;
 use crate::reconcile::{Observed, ObservedPod, PodPhase, Problem, WorkerProbe};
-use crate::worker_client::WorkerClient;
+use crate::worker_client::JobWorkers;
 use crate::{naming, pod_health};
 use sluice_store::S3Credentials;
 
@@ -99,7 +99,7 @@ struct References {
 /// Gathers the observed world of `job`.
 pub async fn observe(
     client: &kube::Client,
-    workers: &WorkerClient,
+    workers: &JobWorkers,
     job: &StreamJob,
     now: Timestamp,
 ) -> Result<Fetched, Error> {
@@ -277,7 +277,7 @@ async fn model_data_hash(
 
 /// `GET /v1/status` on every running worker, concurrently.
 async fn probe_workers(
-    workers: &WorkerClient,
+    workers: &JobWorkers,
     ips: &BTreeMap<String, String>,
     token: Option<&str>,
 ) -> BTreeMap<String, WorkerProbe> {
@@ -288,7 +288,7 @@ async fn probe_workers(
 }
 
 async fn probe(
-    workers: &WorkerClient,
+    workers: &JobWorkers,
     pod: &str,
     ip: &str,
     token: Option<&str>,

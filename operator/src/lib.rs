@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod autoscale;
 pub mod build;
+pub mod control_tls;
 pub mod controller;
 pub mod crash_point;
 pub mod decide;

@@ -35,6 +35,10 @@ struct Args {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "sluice-operator")]
     lease_name: String,
+    /// Name of the Secret holding the CA of the workers' control certificates, in the Lease's namespace
+    /// (created on first use).
+    #[arg(long, env = "SLUICE_OPERATOR_CONTROL_CA_SECRET", default_value = controller::DEFAULT_CONTROL_CA_SECRET)]
+    control_ca_secret: String,
     /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint.
     #[arg(long, default_value = "0.0.0.0:9090")]
     metrics_addr: SocketAddr,
@@ -115,7 +119,7 @@ async fn main() -> ExitCode {
     tokio::spawn(lease::run(
         client.clone(),
         LeaseConfig {
-            namespace: lease_ns,
+            namespace: lease_ns.clone(),
             name: args.lease_name.clone(),
             identity: me.clone(),
         },
@@ -132,7 +136,10 @@ async fn main() -> ExitCode {
         }
     });
     tracing::info!(identity = %me, scope = ?scope, "sluice-operator starting");
-    let ctx = Arc::new(Context::new(client, workers, metrics, leadership, me));
+    let ctx = Arc::new(
+        Context::new(client, workers, metrics, leadership, me)
+            .with_control_ca(lease_ns, args.control_ca_secret.clone()),
+    );
     controller::run_with_readiness(ctx, scope, readiness).await;
     ExitCode::SUCCESS
 }

@@ -1,18 +1,31 @@
-//! The operator's side of the worker control API (`http://<podIP>:8080`, bearer token from the job's
-//! Secret): one connection pool for every worker, and the operator's timeouts, on the shared
-//! `sluice_api::control_client`. Outcomes are typed so the decide step can tell a definite failure from "no
-//! answer yet".
+//! The operator's side of the worker control API, bearer token from the job's Secret: over TLS to
+//! `https://<ip in hex>.<job id>.workers.sluice.internal:8080`, verified against the operator's control CA
+//! for that job ([`crate::control_tls`]), or `http://<podIP>:8080` for jobs with `spec.controlTls.mode:
+//! Disabled`. One connection pool per kind for every worker, and the operator's timeouts, on the shared
+//! `sluice_api::control_client`. Outcomes are typed so the decide step can tell a definite failure from
+//! "no answer yet".
+
+use std::sync::{Arc, RwLock};
 
 use std::time::Duration;
 
 use sluice_api::control::{CONTROL_PORT, StopResponse, TriggerResponse, WorkerStatus, host_port};
-use sluice_api::control_client::{ControlClient, Timeouts};
+use sluice_api::control_client::{ControlClient, Timeouts, worker_tls_http};
+
+use sluice_crds::worker_names as host;
 
 pub use sluice_api::control_client::ClientError as CallError;
 
-/// The HTTP client (one per operator).
+/// The HTTP clients (one set per operator).
 #[derive(Clone)]
 pub struct WorkerClient {
+    plain: reqwest::Client,
+    tls: Arc<RwLock<TlsClient>>,
+}
+
+/// The TLS client and the CA bundle it trusts.
+struct TlsClient {
+    bundle: String,
     http: reqwest::Client,
 }
 
@@ -23,23 +36,85 @@ const TIMEOUTS: Timeouts = Timeouts {
     stop: Duration::from_secs(600),
 };
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn tls_client(bundle: &str) -> Result<reqwest::Client, reqwest::Error> {
+    worker_tls_http(bundle.as_bytes(), Some(CONNECT_TIMEOUT))
+}
+
 impl WorkerClient {
     pub fn new() -> Result<WorkerClient, reqwest::Error> {
         Ok(WorkerClient {
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
+            plain: reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
                 .build()?,
+            tls: Arc::new(RwLock::new(TlsClient {
+                bundle: String::new(),
+                http: tls_client("")?,
+            })),
         })
     }
 
-    fn base(ip: &str) -> String {
-        format!("http://{}", host_port(ip, CONTROL_PORT))
+    /// Trusts exactly the CAs of `bundle` for TLS calls from now on (a new client, with a new pool, only
+    /// when the bundle changed).
+    pub fn trust(&self, bundle: &str) -> Result<(), reqwest::Error> {
+        let same = self.tls.read().map(|t| t.bundle == bundle).unwrap_or(false);
+        if same {
+            return Ok(());
+        }
+        let http = tls_client(bundle)?;
+        if let Ok(mut t) = self.tls.write() {
+            *t = TlsClient {
+                bundle: bundle.to_string(),
+                http,
+            };
+        }
+        Ok(())
+    }
+
+    /// The calls to the workers of job `namespace/job`.
+    pub fn for_job(&self, namespace: &str, job: &str, tls: bool) -> JobWorkers {
+        let tls_client = tls
+            .then(|| self.tls.read().ok().map(|t| t.http.clone()))
+            .flatten();
+        match tls_client {
+            Some(http) => JobWorkers {
+                http,
+                tls_job: Some((namespace.to_string(), job.to_string())),
+            },
+            None => JobWorkers {
+                http: self.plain.clone(),
+                tls_job: None,
+            },
+        }
+    }
+}
+
+/// The control API calls to one job's workers, by pod IP.
+#[derive(Clone)]
+pub struct JobWorkers {
+    http: reqwest::Client,
+    /// (namespace, name) of the job whose certificate the workers must present; `None`: plain HTTP.
+    tls_job: Option<(String, String)>,
+}
+
+impl JobWorkers {
+    fn base(&self, ip: &str) -> String {
+        match &self.tls_job {
+            Some((ns, job)) => {
+                // An unparsable IP gets a name the resolver refuses: the call fails, nothing else is reached.
+                let host = host::worker_host(ns, job, ip)
+                    .unwrap_or_else(|| format!("not-an-ip.{}", host::DOMAIN));
+                format!("https://{host}:{CONTROL_PORT}")
+            }
+            None => format!("http://{}", host_port(ip, CONTROL_PORT)),
+        }
     }
 
     fn at(&self, ip: &str, token: Option<&str>) -> ControlClient {
         ControlClient::sharing(
             &self.http,
-            &Self::base(ip),
+            &self.base(ip),
             token.map(str::to_string),
             TIMEOUTS,
         )
@@ -89,13 +164,17 @@ mod tests {
     use super::WorkerClient;
 
     #[test]
-    fn ipv6_pod_ips_are_bracketed_in_urls() {
-        assert_eq!(
-            WorkerClient::base("fd00:10:244::7"),
-            "http://[fd00:10:244::7]:8080"
-        );
-        assert_eq!(WorkerClient::base("10.244.0.7"), "http://10.244.0.7:8080");
-        let url = format!("{}/v1/stop", WorkerClient::base("fd00::7"));
+    fn plain_urls_bracket_ipv6_and_tls_urls_name_the_job() {
+        let client = WorkerClient::new().unwrap();
+        let plain = client.for_job("ns", "job", false);
+        assert_eq!(plain.base("fd00:10:244::7"), "http://[fd00:10:244::7]:8080");
+        assert_eq!(plain.base("10.244.0.7"), "http://10.244.0.7:8080");
+        let url = format!("{}/v1/stop", plain.base("fd00::7"));
         assert!(reqwest::Url::parse(&url).is_ok(), "{url}");
+        let tls = client.for_job("ns", "job", true);
+        let base = tls.base("10.244.0.7");
+        let domain = sluice_crds::worker_names::job_domain("ns", "job");
+        assert_eq!(base, format!("https://0af40007.{domain}:8080"));
+        assert!(reqwest::Url::parse(&format!("{base}/v1/status")).is_ok());
     }
 }

@@ -70,6 +70,9 @@ impl S3Store {
             ));
         }
         if let Some(endpoint) = &opts.endpoint {
+            if plain_http_off_host(endpoint) {
+                tracing::warn!(%endpoint, "the checkpoint store endpoint is plain http: state, manifests and the request signatures cross the network unencrypted; use https (or seal snapshots with state.encryption)");
+            }
             conf = conf.endpoint_url(endpoint);
         }
         S3Store {
@@ -318,5 +321,46 @@ impl S3Store {
             .await
             .map_err(|e| remote("deleting", key)(why(e)))?;
         Ok(())
+    }
+}
+/// An `http://` endpoint on another machine (loopback stays quiet: a local server or a sidecar proxy).
+fn plain_http_off_host(endpoint: &str) -> bool {
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_http_off_host;
+
+    #[test]
+    fn only_plain_http_to_another_host_is_warned_about() {
+        for warned in [
+            "http://minio:9000",
+            "http://10.0.0.5:9000/",
+            "http://s3.example",
+        ] {
+            assert!(plain_http_off_host(warned), "{warned}");
+        }
+        for quiet in [
+            "https://s3.amazonaws.com",
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(!plain_http_off_host(quiet), "{quiet}");
+        }
     }
 }

@@ -93,6 +93,8 @@ for probe in ("livenessProbe", "readinessProbe"):
          f"{probe} port {p.get('port')} is not a container port")
 args = c.get("args", [])
 need(f"--leader-election-namespace={release_ns}" in args, f"no --leader-election-namespace={release_ns} in {args}")
+ca_args = [a for a in args if a.startswith("--control-ca-secret=")]
+need(len(ca_args) == 1 and ca_args[0].endswith("-control-ca"), f"control CA Secret args {ca_args}")
 need("--metrics-addr=0.0.0.0:9090" in args and "--log-format=json" in args, f"args {args}")
 ns_args = [a for a in args if a.startswith(("--namespace", "--watch-namespace"))]
 if scope == "namespaced":
@@ -121,21 +123,27 @@ JOB = {("sluice.dev", "streamjobs", v) for v in ("get", "list", "watch", "patch"
     | {("", r, v) for r in ("pods", "services", "configmaps", "persistentvolumeclaims")
        for v in ("get", "list", "watch", "create", "patch", "delete")} \
     | {("policy", "poddisruptionbudgets", v) for v in ("create", "patch", "delete")} \
-    | {("", "secrets", "get")} \
+    | {("", "secrets", v) for v in ("get", "create", "patch")} \
     | {(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")}
-LEASE = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "patch")}
+LEASE = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "patch")} \
+    | {("", "secrets", v) for v in ("create", "get", "update")}
 job_role_ns, lease_roles = [], 0
 for d in by_kind.get("ClusterRole", []) + by_kind.get("Role", []):
     g = grants(d.get("rules"))
     need(not any("*" in x for t in g for x in t), f"{d['kind']} {d['metadata']['name']} grants a wildcard")
-    # Secrets: only get (the Secrets a StreamJob names); never list or watch.
+    # Secrets: get (the Secrets a StreamJob names) and create/patch (the job control certificates); never
+    # list, watch, update or delete.
     secret_verbs = sorted(v for (grp, r, v) in g if grp == "" and r == "secrets")
-    need(secret_verbs in ([], ["get"]), f"{d['kind']} {d['metadata']['name']} grants secrets {secret_verbs}, want [get]")
     if d["metadata"]["name"].endswith("-leader-election"):
         lease_roles += 1
+        # The control CA: create anywhere in the release namespace, get and update only by its name.
+        named = [r for r in d.get("rules", []) if "secrets" in r.get("resources", []) and r.get("verbs") != ["create"]]
+        need(len(named) == 1 and named[0].get("resourceNames") == [f"{d['metadata']['name'].removesuffix('-leader-election')}-control-ca"],
+             f"the control CA Secret rule is not narrowed to its name: {named}")
         need(g == LEASE, f"leader-election Role grants {sorted(g ^ LEASE)} beyond/short of leases")
         need(d["metadata"].get("namespace") == release_ns, "lease Role outside the release namespace")
     else:
+        need(secret_verbs == ["create", "get", "patch"], f"{d['kind']} {d['metadata']['name']} grants secrets {secret_verbs}, want [create, get, patch]")
         need(g == JOB, f"{d['kind']} grants differ from the operator's needs: extra {sorted(g - JOB)} missing {sorted(JOB - g)}")
         need(crd_group == "sluice.dev" and crd_plural == "streamjobs", "RBAC/CRD mismatch")
         if d["kind"] == "Role":

@@ -339,6 +339,8 @@ fn helm_install(cluster: &RealCluster) -> (String, String) {
         .args(["--set", &format!("image.repository={repository}")])
         .args(["--set", &format!("image.tag={tag}")])
         .args(["--set", "argocd.customizations.enabled=true"])
+        // Its own crate at trace: the secret scan after the example's lifecycle reads these logs.
+        .args(["--set", "operator.logLevel=info\\,sluice_operator=trace"])
         .args([
             "--set",
             &format!("argocd.customizations.namespace={argo_ns}"),
@@ -411,6 +413,9 @@ fn least_privilege(cluster: &RealCluster, operator_ns: &str, other_ns: &str) {
         (there, "patch", "persistentvolumeclaims"),
         (there, "create", "poddisruptionbudgets.policy"),
         (there, "get", "secrets"),
+        // The job control certificate Secrets (server-side apply), and the control CA Secret at home.
+        (there, "patch", "secrets"),
+        (here, "create", "secrets"),
         (None, "watch", "configmaps"),
         (there, "create", "events.events.k8s.io"),
         (here, "update", "leases.coordination.k8s.io"),
@@ -424,6 +429,9 @@ fn least_privilege(cluster: &RealCluster, operator_ns: &str, other_ns: &str) {
     let refused = [
         (there, "list", "secrets"),
         (None, "watch", "secrets"),
+        (there, "delete", "secrets"),
+        // Updates only the control CA Secret, by name.
+        (here, "update", "secrets"),
         (there, "delete", "streamjobs.sluice.dev"),
         (there, "update", "leases.coordination.k8s.io"),
         (there, "create", "deployments.apps"),
@@ -625,6 +633,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
             "not a JSON log line: {line}"
         );
     }
+    control_tls_on_the_node(cluster, &ns, name, operator_ns);
     drain_under_load(cluster, &ns, name);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
     node_faults(cluster, &ns, name);
@@ -741,6 +750,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     let scenario = "1r. the example on the real node (helm, apply, drain, node faults, scale, suspend, model, rollback)";
     let kills = 4 + u32::try_from(leader_deaths.len()).unwrap();
     common::report::record(scenario, events, kills, Some(&report), started);
+    no_secret_anywhere(cluster, &ns, operator_ns, name, &h.token);
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
     // store, then the pods go.
@@ -950,6 +960,135 @@ fn redeploy_from_last_savepoint(cluster: &RealCluster, ns: &str) {
 
 /// Every object the example's workers wrote to the store (checkpoints, savepoints, manifests) is sealed with
 /// the example's state key (`state.encryption`), and no card id is readable in any of them.
+/// The example runs with control TLS (the default): the operator made its CA Secret in its own namespace
+/// and the job's certificate Secret, the kubelet probes the workers over HTTPS, and a worker's control port
+/// speaks only TLS, with the job's certificate (checked from the host through the bridge with the CLI's
+/// `--ca-file`/`--job`, which verifies as the operator does).
+fn control_tls_on_the_node(cluster: &RealCluster, ns: &str, job: &str, operator_ns: &str) {
+    let ca_secret = "sluice-sluice-operator-control-ca";
+    let found = kubectl_ok(
+        cluster,
+        &["-n", operator_ns, "get", "secret", ca_secret, "-o", "name"],
+    );
+    assert!(found.contains(ca_secret), "{found}");
+    let secret = format!("{job}-control-tls");
+    let ca_b64 = kubectl_jsonpath(cluster, ns, &format!("secret/{secret}"), "{.data.ca\\.crt}");
+    let pod = format!("{job}-worker-0");
+    let scheme = kubectl_jsonpath(
+        cluster,
+        ns,
+        &format!("pod/{pod}"),
+        "{.spec.containers[0].readinessProbe.httpGet.scheme}",
+    );
+    assert_eq!(scheme.trim(), "HTTPS");
+    let ip = kubectl_jsonpath(cluster, ns, &format!("pod/{pod}"), "{.status.podIP}");
+    let dir = run_root().join(unique_name("node-control-tls"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.crt");
+    std::fs::write(&ca, base64_decode(ca_b64.trim())).unwrap();
+    let worker = format!("https://{}:8080", ip.trim());
+    let status = |job_ref: &str| {
+        Command::new(sluice_testbed::binaries::binary("sluice").unwrap())
+            .args(["status", "--worker", &worker, "--ca-file"])
+            .arg(&ca)
+            .args(["--job", job_ref])
+            .output()
+            .unwrap()
+    };
+    // Without the token the worker answers 401 — after the TLS handshake, which is what is checked here:
+    // the job's name verifies, another job's does not.
+    let ours = String::from_utf8_lossy(&status(&format!("{ns}/{job}")).stderr).into_owned();
+    assert!(ours.contains("answered 401"), "{ours}");
+    let other = String::from_utf8_lossy(&status(&format!("{ns}/not-{job}")).stderr).into_owned();
+    assert!(
+        !other.contains("answered") && other.contains("calling"),
+        "{other}"
+    );
+}
+
+/// After the whole lifecycle above (the operator at trace for its own crate): neither the control token, the
+/// S3 secret key, the state key, nor the body of the control CA's or the job certificate's private key
+/// appears in any operator or worker log (current and previous containers), in the namespace's Events, in
+/// the StreamJob (spec and status) or in the job ConfigMap.
+fn no_secret_anywhere(cluster: &RealCluster, ns: &str, operator_ns: &str, job: &str, token: &str) {
+    let secret_data = |namespace: &str, secret: &str, key: &str| {
+        let path = format!("{{.data.{}}}", key.replace('.', "\\."));
+        let b64 = kubectl_jsonpath(cluster, namespace, &format!("secret/{secret}"), &path);
+        String::from_utf8(base64_decode(b64.trim())).unwrap()
+    };
+    // A PEM key's first body line: 64 characters of key material.
+    let key_line = |pem: String| {
+        pem.lines()
+            .find(|l| !l.starts_with("-----") && l.len() >= 40)
+            .unwrap()
+            .to_string()
+    };
+    let ca_key = key_line(secret_data(
+        operator_ns,
+        "sluice-sluice-operator-control-ca",
+        "ca.key",
+    ));
+    let job_key = key_line(secret_data(ns, &format!("{job}-control-tls"), "tls.key"));
+    let (_, state_key) = example_state_key();
+    let secrets = [
+        ("control token", token.to_string()),
+        ("S3 secret key", S3_SECRET_KEY.to_string()),
+        ("state key", state_key),
+        ("control CA key", ca_key),
+        ("job certificate key", job_key),
+    ];
+    let mut places: Vec<(String, String)> = Vec::new();
+    for namespace in [ns, operator_ns] {
+        let pods = kubectl_ok(cluster, &["-n", namespace, "get", "pods", "-o", "name"]);
+        for pod in pods.split_whitespace() {
+            for previous in ["--previous=false", "--previous=true"] {
+                let out = kubectl(
+                    cluster,
+                    &["-n", namespace, "logs", pod, "--all-containers", previous],
+                );
+                places.push((
+                    format!("{namespace} {pod} logs {previous}"),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                ));
+            }
+        }
+    }
+    for (what, args) in [
+        ("events", vec!["-n", ns, "get", "events", "-o", "yaml"]),
+        (
+            "streamjob",
+            vec!["-n", ns, "get", "streamjob", job, "-o", "yaml"],
+        ),
+        (
+            "configmaps",
+            vec!["-n", ns, "get", "configmaps", "-o", "yaml"],
+        ),
+        (
+            "operator events",
+            vec!["-n", operator_ns, "get", "events", "-o", "yaml"],
+        ),
+    ] {
+        places.push((what.to_string(), kubectl_ok(cluster, &args)));
+    }
+    let logged: usize = places.iter().map(|(_, text)| text.len()).sum();
+    assert!(logged > 10_000, "too little text to check: {logged} bytes");
+    for (name, value) in &secrets {
+        for (place, text) in &places {
+            assert!(
+                !text.contains(value.as_str()),
+                "the {name} appears in {place}"
+            );
+        }
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
 fn assert_store_sealed(rt: &tokio::runtime::Runtime, endpoint: &str, bucket: &str) {
     let (key_id, _) = example_state_key();
     let objects = rt.block_on(bucket_objects(endpoint, bucket)).unwrap();

@@ -5,6 +5,9 @@
 //!   timeout under 10 s, a changed transactionalIdPrefix);
 //! - the operator's reconcile (fetch → decide → apply) creates the worker Pods, headless Service and job
 //!   ConfigMap with owner references and writes the status with server-side apply;
+//! - control TLS (the default): the operator creates its CA Secret, issues the job's certificate Secret
+//!   (owned by the job, verifying for this job only) before the pods, which mount it and probe over HTTPS;
+//!   a user Secret of that name is reported on `spec.controlTls`, never overwritten;
 //! - `/scale` reads and writes `spec.parallelism` / `status.parallelism` / `status.selector`;
 //! - the leader-election Lease admits one holder at a time.
 
@@ -224,14 +227,25 @@ async fn cel_admission_reconcile_scale_and_lease() {
         started,
     );
 
-    // Reconcile without the token Secret: the status names the missing reference, nothing is deployed.
+    // Reconcile without the token Secret and with a user's Secret where the job's control certificate goes:
+    // the status names both, nothing is deployed, the user's Secret is left alone.
     let ctx = Context::new(
         client.clone(),
         WorkerClient::new().unwrap(),
         Metrics::new(),
         Leadership::always(),
         "test".into(),
-    );
+    )
+    .with_control_ca(ns.clone(), "control-ca".into());
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let squatter: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "fraud-control-tls"}, "stringData": {"mine": "keep"}
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &squatter)
+        .await
+        .unwrap();
     let current = jobs.get(name).await.unwrap();
     reconcile_live(&current, &ctx).await.unwrap();
     let st = jobs.get(name).await.unwrap().status.unwrap();
@@ -245,11 +259,18 @@ async fn cel_admission_reconcile_scale_and_lease() {
         ("True", "InvalidSpec")
     );
     assert!(
-        degraded.message.contains("spec.controlApi.tokenSecret"),
+        degraded.message.contains("spec.controlApi.tokenSecret")
+            && degraded.message.contains("spec.controlTls"),
         "{}",
         degraded.message
     );
     assert_eq!(st.lifecycle_state, Some(LifecycleState::Created));
+    let kept = secrets.get("fraud-control-tls").await.unwrap();
+    assert_eq!(kept.data.unwrap().keys().collect::<Vec<_>>(), vec!["mine"]);
+    secrets
+        .delete("fraud-control-tls", &Default::default())
+        .await
+        .unwrap();
 
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "control"}, "stringData": {"token": "s3cret"}
@@ -329,6 +350,22 @@ async fn cel_admission_reconcile_scale_and_lease() {
         .unwrap();
     assert!(owned_by_job(svc.owner_references()));
     assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    control_tls_in_place(&secrets, &pods.items, &ns, &uid).await;
+    // A later reconcile keeps the certificate (nothing to renew).
+    let before = secrets
+        .get("fraud-control-tls")
+        .await
+        .unwrap()
+        .resource_version();
+    reconcile_live(&jobs.get(name).await.unwrap(), &ctx)
+        .await
+        .unwrap();
+    let after = secrets
+        .get("fraud-control-tls")
+        .await
+        .unwrap()
+        .resource_version();
+    assert_eq!(before, after);
     let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .get("fraud-config")
         .await
@@ -449,4 +486,50 @@ async fn the_operator_reconciles_only_its_watch_namespaces() {
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     assert_eq!(observed(&other).await, None, "{other} is not watched");
     operator.abort();
+}
+
+/// The CA Secret exists, the job's certificate Secret is the job's (owned, `kubernetes.io/tls`, issued by
+/// that CA for this job's worker names only), and every pod serves it and probes over HTTPS.
+async fn control_tls_in_place(secrets: &Api<Secret>, pods: &[Pod], ns: &str, uid: &str) {
+    use sluice_operator::control_tls::{ca::ControlCa, ca::now_unix, leaf::verifies};
+    let bytes = |s: &Secret| -> std::collections::BTreeMap<String, Vec<u8>> {
+        s.data
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect()
+    };
+    let ca = ControlCa::from_data(&bytes(&secrets.get("control-ca").await.unwrap())).unwrap();
+    let tls = secrets.get("fraud-control-tls").await.unwrap();
+    assert_eq!(tls.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert!(tls.owner_references().iter().any(|o| o.uid == uid));
+    assert_eq!(
+        tls.annotations().get("sluice.dev/control-ca"),
+        Some(&ca.id())
+    );
+    let data = bytes(&tls);
+    let cert = String::from_utf8(data["tls.crt"].clone()).unwrap();
+    let bundle = String::from_utf8(data["ca.crt"].clone()).unwrap();
+    assert_eq!(bundle, ca.trust_bundle(now_unix()));
+    assert!(verifies(&cert, &bundle, ns, "fraud", now_unix()));
+    assert!(!verifies(&cert, &bundle, ns, "other-job", now_unix()));
+    for p in pods {
+        let spec = p.spec.as_ref().unwrap();
+        let volume = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "control-tls")
+            .unwrap();
+        let from = volume.secret.as_ref().unwrap().secret_name.as_deref();
+        assert_eq!(from, Some("fraud-control-tls"));
+        let c = &spec.containers[0];
+        let env = c.env.clone().unwrap_or_default();
+        assert!(env.iter().any(|e| e.name == "SLUICE_CONTROL_TLS_CERT_FILE"));
+        for probe in [&c.readiness_probe, &c.liveness_probe] {
+            let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+            assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The control API over TLS: a worker given a certificate and key serves `/v1/*` only over HTTPS; a client
 //! trusting the CA gets the status with the token, and the same request without the token is still refused.
-//! A rotated token file takes effect without a restart.
+//! A rotated token file takes effect without a restart, and so does a renewed certificate (here one of a
+//! new CA, as after the operator rotates its CA): new connections get it, the old CA no longer verifies.
 
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -70,6 +71,45 @@ fn control_api_serves_https_with_the_configured_certificate() {
         .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
     assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
+
+    renewed_certificate_is_served_without_a_restart(&rt, &dir, &pki, &w, &h.token);
+    assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
     h.stop_all(vec![w]).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Replaces the served certificate and key (each file renamed into place, the key a moment after the
+/// certificate, as a secret agent may write them) with a pair of a new CA; within a few polls new
+/// connections verify against the new CA only, and the worker logged the replacement once.
+fn renewed_certificate_is_served_without_a_restart(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    pki: &certs::PkiFiles,
+    w: &sluice_testbed::job_harness::RunningWorker,
+    token: &str,
+) {
+    let next = certs::generate(&dir.join("pki-next"), &[]).unwrap();
+    let client = |ca: &std::path::Path| {
+        let ca = std::fs::read(ca).unwrap();
+        ControlClient::with_ca(&w.control_url, Some(token.to_string()), Some(&ca))
+    };
+    for (from, to) in [
+        (&next.server_cert, &pki.server_cert),
+        (&next.server_key, &pki.server_key),
+    ] {
+        let staged = to.with_extension("staged");
+        std::fs::copy(from, &staged).unwrap();
+        std::fs::rename(&staged, to).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rt.block_on(client(&next.ca_cert).status()).is_err() {
+        assert!(Instant::now() < deadline, "{}", w.process.log_tail(40));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(rt.block_on(client(&pki.ca_cert).status()).is_err());
+    let log = w.process.log_tail(400);
+    let replaced = log.matches("control API certificate replaced").count();
+    assert_eq!(replaced, 1, "{log}");
+    assert!(!log.contains("does not load"), "{log}");
 }

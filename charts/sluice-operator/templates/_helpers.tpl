@@ -102,13 +102,15 @@ namespaced Role so the two modes grant exactly the same verbs.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [create, patch, delete]
-# Get only: the operator reads just the Secrets a StreamJob names, by name (control API token, Kafka TLS/SASL
-# material, checkpoint store credentials). It never lists or watches Secrets, so it gets no list/watch: those
-# would hand it every Secret of the namespace at once. RBAC cannot narrow `get` with resourceNames here: the
-# names are only known from the users' StreamJob specs.
+# Get: the operator reads just the Secrets a StreamJob names, by name (control API token, Kafka TLS/SASL
+# material, checkpoint store credentials), and each job's control certificate Secret `<job>-control-tls`.
+# Create and patch (server-side apply): it writes only that certificate Secret, and never one the StreamJob
+# does not own (such a Secret is reported on spec.controlTls instead). It never lists or watches Secrets, so
+# it gets no list/watch: those would hand it every Secret of the namespace at once. RBAC cannot narrow these
+# verbs with resourceNames here: the names are only known from the users' StreamJobs.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [get, create, patch]
 # Kubernetes Events for every lifecycle transition (core and events.k8s.io clients).
 - apiGroups: [""]
   resources: [events]

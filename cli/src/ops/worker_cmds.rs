@@ -8,7 +8,36 @@ use sluice_api::control::{SnapshotInfo, SnapshotState};
 
 use super::table::render;
 use super::{OpsError, human_bytes};
-use sluice_api::control_client::ControlClient;
+use sluice_api::control_client::{ControlClient, JobTls};
+
+/// How to reach the workers: the bearer token, and (for workers serving their job's control certificate)
+/// the CA bundle and the job whose certificate they must present.
+#[derive(Default)]
+pub struct Connect {
+    pub token: Option<String>,
+    /// (CA bundle PEM, namespace, job name).
+    pub job_tls: Option<(Vec<u8>, String, String)>,
+}
+
+impl Connect {
+    fn client(&self, url: &str) -> Result<ControlClient, OpsError> {
+        match &self.job_tls {
+            None => Ok(ControlClient::new(url, self.token.clone())),
+            Some((ca_pem, namespace, job)) => {
+                let tls = JobTls {
+                    ca_pem,
+                    namespace,
+                    job,
+                };
+                Ok(ControlClient::for_job_worker(
+                    url,
+                    self.token.clone(),
+                    &tls,
+                )?)
+            }
+        }
+    }
+}
 
 /// Reads the bearer token (whitespace-trimmed) from a file.
 pub fn read_token(path: Option<&Path>) -> Result<Option<String>, OpsError> {
@@ -28,10 +57,10 @@ fn snapshot_cell(s: Option<&SnapshotInfo>) -> String {
 }
 
 /// One row per worker.
-pub async fn status(workers: &[String], token: Option<String>) -> Result<String, OpsError> {
+pub async fn status(workers: &[String], connect: &Connect) -> Result<String, OpsError> {
     let mut rows = Vec::new();
     for url in workers {
-        let s = ControlClient::new(url, token.clone()).status().await?;
+        let s = connect.client(url)?.status().await?;
         let lag: i64 = s.partitions.iter().filter_map(|p| p.lag).sum();
         let parts: Vec<String> = s
             .partitions
@@ -70,7 +99,7 @@ pub async fn status(workers: &[String], token: Option<String>) -> Result<String,
 /// stops after its savepoint (stop-with-savepoint). Returns the savepoint location.
 pub async fn savepoint(
     workers: &[String],
-    token: Option<String>,
+    connect: &Connect,
     id: Option<String>,
     stop: bool,
 ) -> Result<String, OpsError> {
@@ -86,7 +115,7 @@ pub async fn savepoint(
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut location = None;
     for url in workers {
-        let client = ControlClient::new(url, token.clone());
+        let client = connect.client(url)?;
         let info = if stop {
             client
                 .stop(true, Some(id.clone()))

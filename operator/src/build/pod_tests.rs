@@ -315,6 +315,47 @@ fn every_volume_the_operator_mounts_is_reserved() {
 }
 
 #[test]
+fn control_tls_mounts_the_job_certificate_and_probes_over_https_unless_disabled() {
+    let p = pod(&job_meta(), &deployment(spec()), 0).unwrap();
+    let ps = p.spec.clone().unwrap();
+    let volume = ps
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "control-tls")
+        .unwrap();
+    let secret = volume.secret.as_ref().unwrap();
+    assert_eq!(secret.secret_name.as_deref(), Some("fraud-control-tls"));
+    assert_eq!(
+        env_of(&p, "SLUICE_CONTROL_TLS_CERT_FILE").as_deref(),
+        Some("/var/run/secrets/sluice/control-tls/tls.crt")
+    );
+    assert_eq!(
+        env_of(&p, "SLUICE_CONTROL_TLS_KEY_FILE").as_deref(),
+        Some("/var/run/secrets/sluice/control-tls/tls.key")
+    );
+    let c = &ps.containers[0];
+    for probe in [&c.readiness_probe, &c.liveness_probe] {
+        let get = probe.as_ref().unwrap().http_get.as_ref().unwrap();
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+    }
+
+    let mut off = spec();
+    off.control_tls.mode = sluice_crds::ControlTlsMode::Disabled;
+    let p = pod(&job_meta(), &deployment(off), 0).unwrap();
+    let ps = p.spec.clone().unwrap();
+    assert!(!ps.volumes.iter().flatten().any(|v| v.name == "control-tls"));
+    assert_eq!(env_of(&p, "SLUICE_CONTROL_TLS_CERT_FILE"), None);
+    let get = ps.containers[0]
+        .readiness_probe
+        .clone()
+        .unwrap()
+        .http_get
+        .unwrap();
+    assert_eq!(get.scheme, None);
+}
+
+#[test]
 fn oidc_settings_reach_the_worker_as_json_beside_the_token_file() {
     let mut s = spec();
     s.control_api = Some(

@@ -1,5 +1,6 @@
-//! The httpGet readiness probe: a plain HTTP/1.0 GET to the pod's IP; any 2xx or 3xx status is a success,
-//! as for the kubelet. HTTPS probes and custom headers are not supported.
+//! The httpGet readiness probe: a GET to the pod's IP, plain HTTP/1.0 or, for `scheme: HTTPS`, over TLS
+//! without verifying the certificate (as the kubelet does); any 2xx or 3xx status is a success, as for the
+//! kubelet. Custom headers are not supported.
 
 use std::net::Ipv4Addr;
 
@@ -11,6 +12,9 @@ use super::plan::HttpProbe;
 /// One probe attempt.
 pub async fn http_ok(probe: &HttpProbe, pod_ip: Ipv4Addr) -> bool {
     let host = probe.host.clone().unwrap_or_else(|| pod_ip.to_string());
+    if probe.https {
+        return https_ok(probe, &host).await;
+    }
     let attempt = async {
         let mut stream = TcpStream::connect((host.as_str(), probe.port)).await.ok()?;
         let request = format!(
@@ -29,4 +33,19 @@ pub async fn http_ok(probe: &HttpProbe, pod_ip: Ipv4Addr) -> bool {
         .ok()
         .flatten()
         .unwrap_or(false)
+}
+
+async fn https_ok(probe: &HttpProbe, host: &str) -> bool {
+    let Ok(client) = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(probe.timeout)
+        .build()
+    else {
+        return false;
+    };
+    let url = format!("https://{host}:{}{}", probe.port, probe.path);
+    match client.get(&url).send().await {
+        Ok(r) => (200..400).contains(&r.status().as_u16()),
+        Err(_) => false,
+    }
 }

@@ -10,5 +10,6 @@ pub mod auth;
 pub mod board;
 pub mod oidc;
 pub mod server;
+pub mod tls_reload;
 
 pub use board::{Command, StatusBoard};

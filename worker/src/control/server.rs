@@ -249,7 +249,8 @@ pub struct TlsFiles {
     pub key: std::path::PathBuf,
 }
 
-/// Like [`serve`], over TLS (rustls, ring provider).
+/// Like [`serve`], over TLS (rustls, ring provider); the certificate follows its files
+/// ([`super::tls_reload`]).
 pub async fn serve_tls(
     addr: SocketAddr,
     router: Router,
@@ -259,6 +260,7 @@ pub async fn serve_tls(
     // Both ring and aws-lc-rs (the AWS SDK's default) are linked; rustls needs the choice made explicit.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+    super::tls_reload::follow(config.clone(), tls.clone());
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;

@@ -16,11 +16,14 @@ use crate::build::config_map::JOB_KEY;
 /// The uid and gid the worker runs as unless the pod template says otherwise (non-root).
 const WORKER_ID: i64 = 65532;
 
-fn probe(path: &str, period: i32) -> Probe {
+/// An httpGet probe of the control port: HTTPS when the control API serves TLS (the kubelet does not verify
+/// the certificate; the operator does).
+fn probe(path: &str, period: i32, tls: bool) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::Int(i32::from(CONTROL_PORT)),
+            scheme: tls.then(|| "HTTPS".to_string()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -43,6 +46,7 @@ pub(super) fn container(
     env: Vec<EnvVar>,
     mounts: Vec<VolumeMount>,
 ) -> Container {
+    let tls = spec.control_tls.enabled();
     Container {
         name: super::WORKER_CONTAINER.into(),
         image: Some(spec.image.clone()),
@@ -56,10 +60,10 @@ pub(super) fn container(
             port("control", CONTROL_PORT),
             port("metrics", METRICS_PORT),
         ]),
-        readiness_probe: Some(probe("/readyz", 5)),
+        readiness_probe: Some(probe("/readyz", 5, tls)),
         liveness_probe: Some(Probe {
             initial_delay_seconds: Some(10),
-            ..probe("/healthz", 10)
+            ..probe("/healthz", 10, tls)
         }),
         resources: spec.resources.clone(),
         volume_mounts: Some(mounts),

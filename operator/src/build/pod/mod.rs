@@ -65,6 +65,7 @@ fn parts(job: &JobMeta, d: &Deployment, ordinal: u32) -> Result<Parts, BuildErro
     volumes::config(job, &mut parts);
     volumes::state(job, spec, ordinal, &mut parts);
     volumes::control_token(spec, &mut parts);
+    volumes::control_tls(job, spec, &mut parts);
     volumes::model(spec, &mut parts);
     parts.env.extend(super::logging::env(&spec.logging));
     volumes::kafka_auth(spec, &mut parts);

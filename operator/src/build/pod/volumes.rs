@@ -26,11 +26,14 @@ pub const KAFKA_TLS_DIR: &str = "/etc/sluice-kafka/tls";
 pub const KAFKA_SASL_DIR: &str = "/etc/sluice-kafka/sasl";
 /// Where the state encryption keys Secret is mounted.
 pub const STATE_KEYS_DIR: &str = "/var/run/secrets/sluice/state-keys";
+/// Where the job's control certificate Secret is mounted.
+pub const CONTROL_TLS_DIR: &str = "/var/run/secrets/sluice/control-tls";
 /// The names of the volumes below (a pod template may not use them for its own).
-pub const OPERATOR_VOLUMES: [&str; 7] = [
+pub const OPERATOR_VOLUMES: [&str; 8] = [
     "config",
     "state",
     "control-token",
+    "control-tls",
     "model",
     "kafka-tls",
     "kafka-sasl",
@@ -114,6 +117,23 @@ pub(super) fn control_token(spec: &StreamJobSpec, parts: &mut Parts) {
         let json = serde_json::to_string(oidc).unwrap_or_default();
         parts.env.push(env(worker_env::CONTROL_OIDC, json));
     }
+}
+
+/// The job's control certificate (issued by the operator, `spec.controlTls`), which the worker serves the
+/// control API with and follows as the kubelet updates the files.
+pub(super) fn control_tls(job: &JobMeta, spec: &StreamJobSpec, parts: &mut Parts) {
+    if !spec.control_tls.enabled() {
+        return;
+    }
+    let secret = sluice_crds::control_tls::secret_name(&job.name);
+    parts.volume(secret_volume("control-tls", &secret), CONTROL_TLS_DIR, true);
+    let file = |key: &str| format!("{CONTROL_TLS_DIR}/{key}");
+    parts
+        .env
+        .push(env(worker_env::CONTROL_TLS_CERT_FILE, file("tls.crt")));
+    parts
+        .env
+        .push(env(worker_env::CONTROL_TLS_KEY_FILE, file("tls.key")));
 }
 
 /// The state encryption keys Secret, and the directory the worker reads them from.

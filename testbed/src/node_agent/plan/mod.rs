@@ -61,6 +61,8 @@ impl RestartPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpProbe {
     pub host: Option<String>,
+    /// `scheme: HTTPS`: TLS without certificate verification, as the kubelet probes.
+    pub https: bool,
     pub port: u16,
     pub path: String,
     pub initial_delay: Duration,

@@ -31,6 +31,7 @@ pub(super) fn http_probe(p: &Probe, c: &Container) -> Result<HttpProbe, NodeAgen
     let count = |v: Option<i32>, default: i32| v.unwrap_or(default).max(1).unsigned_abs();
     Ok(HttpProbe {
         host: get.host.clone(),
+        https: get.scheme.as_deref() == Some("HTTPS"),
         port,
         path: get.path.clone().unwrap_or_else(|| "/".into()),
         initial_delay: secs(p.initial_delay_seconds, 0),

@@ -42,5 +42,8 @@ pub const LOG_FILTER: &str = "RUST_LOG";
 pub const POD_NAME: &str = "POD_NAME";
 pub const POD_IP: &str = "POD_IP";
 /// The object store credentials, read by the AWS SDK (from the job's credentials Secret).
+/// A directory of S3 key files (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
+/// `AWS_SESSION_TOKEN`) the checkpoint store reads again about every minute, so rotated keys need no restart.
+pub const S3_CREDENTIALS_DIR: &str = "SLUICE_S3_CREDENTIALS_DIR";
 pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";

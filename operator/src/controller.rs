@@ -123,7 +123,7 @@ pub async fn reconcile_live(job: &StreamJob, ctx: &Context) -> Result<RequeueAct
     let requeue = Duration::from_secs(plan.requeue_secs);
     let cx = ApplyCtx {
         client: &ctx.client,
-        workers: &workers,
+        workers: &fetched.workers,
         recorder: &ctx.recorder,
         job,
         meta,
@@ -176,7 +176,8 @@ async fn cleanup(job: &StreamJob, ctx: &Context) -> Result<RequeueAction, Error>
         let id = format!("sp-final-{}", Timestamp::now().as_millisecond());
         let mut notes = Vec::new();
         for (pod, ip) in &fetched.ips {
-            match workers
+            match fetched
+                .workers
                 .stop_with_savepoint(ip, fetched.token.as_deref(), &id)
                 .await
             {

@@ -3,7 +3,7 @@
 //! naming the field instead of errors (`validate` reports them with the spec's own), so the job's status
 //! can say what to fix.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -28,6 +28,20 @@ pub struct Fetched {
     pub ips: BTreeMap<String, String>,
     /// Checkpoint store credentials from `spec.storage.credentialsSecret` (for deleting savepoints).
     pub store_credentials: Option<S3Credentials>,
+    /// The calls to the workers, each over TLS or plain HTTP as its own pod serves it.
+    pub workers: JobWorkers,
+}
+
+/// Whether the pod's worker container was given a control certificate (so serves only TLS). Decided per
+/// pod, not from the spec: while `spec.controlTls` changes, or after an operator upgrade, pods built
+/// under the other setting keep running until the upgrade replaces them, and must still be reached.
+fn serves_tls(pod: &Pod) -> bool {
+    pod.spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .filter(|c| c.name == crate::build::pod::WORKER_CONTAINER)
+        .flat_map(|c| c.env.iter().flatten())
+        .any(|e| e.name == worker_env::CONTROL_TLS_CERT_FILE)
 }
 
 fn observed_pod(pod: &Pod) -> Option<ObservedPod> {
@@ -108,14 +122,15 @@ pub async fn observe(
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = job.name_any();
     let spec = &job.spec;
-    let pods = owned_pods(client, &ns, &name, job.uid()).await?;
+    let (pods, tls_ips) = owned_pods(client, &ns, &name, job.uid()).await?;
+    let workers = workers.clone().serving_tls(tls_ips);
     let refs = references(client, &ns, job).await?;
     let ips: BTreeMap<String, String> = pods
         .iter()
         .filter(|p| p.phase == PodPhase::Running && !p.terminating)
         .filter_map(|p| p.ip.clone().map(|ip| (p.name.clone(), ip)))
         .collect();
-    let probes = probe_workers(workers, &ips, refs.token.as_deref()).await;
+    let probes = probe_workers(&workers, &ips, refs.token.as_deref()).await;
     Ok(Fetched {
         observed: Observed {
             name,
@@ -135,6 +150,7 @@ pub async fn observe(
         token: refs.token,
         ips,
         store_credentials: refs.store_credentials,
+        workers,
     })
 }
 
@@ -144,7 +160,7 @@ async fn owned_pods(
     ns: &str,
     name: &str,
     uid: Option<String>,
-) -> Result<Vec<ObservedPod>, Error> {
+) -> Result<(Vec<ObservedPod>, BTreeSet<String>), Error> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let selector = naming::selector_string(name);
     let listed = api
@@ -156,7 +172,12 @@ async fn owned_pods(
             .iter()
             .any(|o| Some(&o.uid) == uid.as_ref())
     });
-    Ok(owned.filter_map(observed_pod).collect())
+    let tls_ips = owned
+        .clone()
+        .filter(|p| serves_tls(p))
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .collect();
+    Ok((owned.filter_map(observed_pod).collect(), tls_ips))
 }
 
 /// Resolves the control token, the model ConfigMap, the store credentials and the Kafka auth Secrets.

@@ -5,6 +5,7 @@
 //! `sluice_api::control_client`. Outcomes are typed so the decide step can tell a definite failure from
 //! "no answer yet".
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 use std::time::Duration;
@@ -73,19 +74,17 @@ impl WorkerClient {
     }
 
     /// The calls to the workers of job `namespace/job`.
-    pub fn for_job(&self, namespace: &str, job: &str, tls: bool) -> JobWorkers {
-        let tls_client = tls
-            .then(|| self.tls.read().ok().map(|t| t.http.clone()))
-            .flatten();
-        match tls_client {
-            Some(http) => JobWorkers {
-                http,
-                tls_job: Some((namespace.to_string(), job.to_string())),
-            },
-            None => JobWorkers {
-                http: self.plain.clone(),
-                tls_job: None,
-            },
+    /// The calls to the workers of job `namespace/job`; all over plain HTTP until
+    /// [`JobWorkers::serving_tls`] names the pods that serve TLS.
+    pub fn for_job(&self, namespace: &str, job: &str) -> JobWorkers {
+        // A poisoned lock only means a panic elsewhere while swapping clients: the TLS client then trusts
+        // nothing, so TLS calls fail rather than reach an unverified worker.
+        let tls = self.tls.read().map(|t| t.http.clone()).ok();
+        JobWorkers {
+            plain: self.plain.clone(),
+            tls,
+            job: (namespace.to_string(), job.to_string()),
+            tls_ips: BTreeSet::new(),
         }
     }
 }
@@ -93,31 +92,41 @@ impl WorkerClient {
 /// The control API calls to one job's workers, by pod IP.
 #[derive(Clone)]
 pub struct JobWorkers {
-    http: reqwest::Client,
-    /// (namespace, name) of the job whose certificate the workers must present; `None`: plain HTTP.
-    tls_job: Option<(String, String)>,
+    plain: reqwest::Client,
+    tls: Option<reqwest::Client>,
+    /// (namespace, name) of the job whose certificate TLS workers must present.
+    job: (String, String),
+    /// The IPs of the pods that serve the control API over TLS (their pod spec gives them a certificate).
+    tls_ips: BTreeSet<String>,
 }
 
 impl JobWorkers {
-    fn base(&self, ip: &str) -> String {
-        match &self.tls_job {
-            Some((ns, job)) => {
+    /// Calls the pods at `ips` over TLS, the others over plain HTTP.
+    pub fn serving_tls(mut self, ips: BTreeSet<String>) -> JobWorkers {
+        self.tls_ips = ips;
+        self
+    }
+
+    /// The client and base URL for the worker at `ip`.
+    fn base(&self, ip: &str) -> (&reqwest::Client, String) {
+        match &self.tls {
+            Some(tls) if self.tls_ips.contains(ip) => {
+                let (ns, job) = &self.job;
                 // An unparsable IP gets a name the resolver refuses: the call fails, nothing else is reached.
                 let host = host::worker_host(ns, job, ip)
                     .unwrap_or_else(|| format!("not-an-ip.{}", host::DOMAIN));
-                format!("https://{host}:{CONTROL_PORT}")
+                (tls, format!("https://{host}:{CONTROL_PORT}"))
             }
-            None => format!("http://{}", host_port(ip, CONTROL_PORT)),
+            _ => (
+                &self.plain,
+                format!("http://{}", host_port(ip, CONTROL_PORT)),
+            ),
         }
     }
 
     fn at(&self, ip: &str, token: Option<&str>) -> ControlClient {
-        ControlClient::sharing(
-            &self.http,
-            &self.base(ip),
-            token.map(str::to_string),
-            TIMEOUTS,
-        )
+        let (http, base) = self.base(ip);
+        ControlClient::sharing(http, &base, token.map(str::to_string), TIMEOUTS)
     }
 
     /// `GET /v1/status`.
@@ -166,13 +175,18 @@ mod tests {
     #[test]
     fn plain_urls_bracket_ipv6_and_tls_urls_name_the_job() {
         let client = WorkerClient::new().unwrap();
-        let plain = client.for_job("ns", "job", false);
-        assert_eq!(plain.base("fd00:10:244::7"), "http://[fd00:10:244::7]:8080");
-        assert_eq!(plain.base("10.244.0.7"), "http://10.244.0.7:8080");
-        let url = format!("{}/v1/stop", plain.base("fd00::7"));
+        let plain = client.for_job("ns", "job");
+        assert_eq!(
+            plain.base("fd00:10:244::7").1,
+            "http://[fd00:10:244::7]:8080"
+        );
+        assert_eq!(plain.base("10.244.0.7").1, "http://10.244.0.7:8080");
+        let url = format!("{}/v1/stop", plain.base("fd00::7").1);
         assert!(reqwest::Url::parse(&url).is_ok(), "{url}");
-        let tls = client.for_job("ns", "job", true);
-        let base = tls.base("10.244.0.7");
+        // Per pod: the one whose spec gave it a certificate over TLS, the other (an older pod) plain.
+        let tls = plain.serving_tls(["10.244.0.7".to_string()].into());
+        assert_eq!(tls.base("10.244.0.8").1, "http://10.244.0.8:8080");
+        let base = tls.base("10.244.0.7").1;
         let domain = sluice_crds::worker_names::job_domain("ns", "job");
         assert_eq!(base, format!("https://0af40007.{domain}:8080"));
         assert!(reqwest::Url::parse(&format!("{base}/v1/status")).is_ok());

@@ -1,6 +1,7 @@
 //! Static S3 credentials, for a process that holds them itself (the operator reads them from the job's
-//! Secret). Workers never get these: their credentials come from the SDK's standard chain (environment,
-//! shared files, web identity), so they never travel with a job config.
+//! Secret). Workers never get these: their credentials come from files that follow a mounted Secret
+//! ([`crate::credential_files`]) or the SDK's standard chain (environment, shared files, web identity), so
+//! they never travel with a job config.
 
 /// An access key pair. `Debug` shows the key id only; the secret never reaches a log line.
 #[derive(Clone)]

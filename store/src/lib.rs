@@ -1,6 +1,7 @@
 //! The durable store of checkpoints and savepoints: S3 (any S3-compatible server) or a local directory, behind one small async
 //! interface. Keys are `/`-separated and relative to the store root (`s3://bucket/prefix` or `file:///dir`).
 
+pub mod credential_files;
 mod credentials;
 mod file;
 pub mod keys;

@@ -68,6 +68,8 @@ impl S3Store {
                 None,
                 "sluice-static",
             ));
+        } else if let Some(files) = crate::credential_files::CredentialFiles::from_env() {
+            conf = conf.credentials_provider(files);
         }
         if let Some(endpoint) = &opts.endpoint {
             if plain_http_off_host(endpoint) {

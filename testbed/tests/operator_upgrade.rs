@@ -48,12 +48,13 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
     let mut env = OperatorEnv::start("opup", PARTITIONS, JOB_YAML).await;
     env.run_operator();
     let jobs = env.jobs();
-    jobs.create(
-        &PostParams::default(),
-        &env.stream_job(2, serde_json::json!({})),
-    )
-    .await
-    .unwrap();
+    // The first workers serve plain HTTP (controlTls off, as pods from before the operator had it); the
+    // rescale also turns control TLS on, so the operator must reach the old pods over HTTP for the
+    // savepoint and the new ones over TLS.
+    let plain = serde_json::json!({"spec": {"controlTls": {"mode": "Disabled"}}});
+    jobs.create(&PostParams::default(), &env.stream_job(2, plain))
+        .await
+        .unwrap();
 
     let mut produced = tokio::task::block_in_place(|| INPUT.produce(&env.h, 0, 4_000).unwrap());
     env.wait_for("2 ready workers", Duration::from_secs(180), async |j| {
@@ -64,7 +65,8 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
         .await;
 
     // Rescale through the operator only: it stops every worker with a savepoint and restores 3 from it.
-    let scale = serde_json::json!({"spec": {"parallelism": 3}});
+    let scale =
+        serde_json::json!({"spec": {"parallelism": 3, "controlTls": {"mode": "OperatorCa"}}});
     jobs.patch(JOB_NAME, &PatchParams::default(), &Patch::Merge(&scale))
         .await
         .unwrap();
@@ -90,6 +92,32 @@ async fn operator_rescales_through_a_savepoint_with_exactly_once() {
         env.pod_names().await,
         vec!["fraud-worker-0", "fraud-worker-1", "fraud-worker-2"]
     );
+    // The new workers serve TLS, and the operator reads their status through it (workersRunning).
+    let selector = format!("sluice.dev/job={JOB_NAME}");
+    let pods = env
+        .pods()
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .unwrap();
+    for p in &pods.items {
+        let env_names: Vec<String> = p.spec.as_ref().unwrap().containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.name.clone())
+            .collect();
+        assert!(
+            env_names
+                .iter()
+                .any(|n| n == "SLUICE_CONTROL_TLS_CERT_FILE")
+        );
+    }
+    env.wait_for(
+        "3 workers answering over TLS",
+        Duration::from_secs(60),
+        async |j| (j.status.as_ref()?.job.as_ref()?.workers_running == 3).then_some(()),
+    )
+    .await;
 
     produced += tokio::task::block_in_place(|| INPUT.produce(&env.h, 1, 3_000).unwrap());
     env.wait_consumed("batch 1 consumed", Duration::from_secs(180))

@@ -1,7 +1,8 @@
 //! The checkpoint store going away: processing and transactional commits continue while checkpoints fail and
 //! retry with backoff; when the S3 server returns, checkpoints complete again and a worker on an empty disk
 //! restores from them with the output still exactly-once. And past `tolerableFailedCheckpoints` the worker
-//! fails fast (exits non-zero) instead of running on without a restorable state.
+//! fails fast (exits non-zero) instead of running on without a restorable state. Rotated S3 keys (files, as
+//! a mounted Secret) are picked up by a running worker.
 
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -48,6 +49,30 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `authorizations` over `cards` cards at `rate` records/s on a thread; joins to the records produced.
+fn steady_input(
+    h: &JobHarness,
+    seed: u64,
+    cards: u64,
+    authorizations: u64,
+    rate: u32,
+) -> std::thread::JoinHandle<u64> {
+    let (bootstrap, topics) = (h.bootstrap.clone(), h.job.topics.clone());
+    std::thread::spawn(move || {
+        let g = GeneratorConfig {
+            seed,
+            cards,
+            partitions: PARTITIONS as u32,
+            authorizations,
+            events_per_second: rate,
+            ..GeneratorConfig::default()
+        };
+        sluice_cli::produce::produce(&bootstrap, &topics, g, rate, |_| {})
+            .unwrap()
+            .records
+    })
+}
+
 fn spec(slot: &str) -> WorkerSpec {
     WorkerSpec {
         slot: slot.into(),
@@ -73,21 +98,8 @@ fn an_s3_outage_stops_checkpoints_but_not_processing_and_loses_nothing() {
     h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
 
     let mut w = h.start(&spec("a")).unwrap();
-    let (bootstrap, topics) = (h.bootstrap.clone(), h.job.topics.clone());
     // Steady input for the whole outage: 8000 authorizations at ~500 records/s.
-    let producer = std::thread::spawn(move || {
-        let g = GeneratorConfig {
-            seed: 5,
-            cards: 500,
-            partitions: PARTITIONS as u32,
-            authorizations: 8_000,
-            events_per_second: 500,
-            ..GeneratorConfig::default()
-        };
-        sluice_cli::produce::produce(&bootstrap, &topics, g, 500, |_| {})
-            .unwrap()
-            .records
-    });
+    let producer = steady_input(&h, 5, 500, 8_000, 500);
     wait_for("a completed checkpoint", Duration::from_secs(90), || {
         assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
         rt().block_on(ControlClient::new(&w.control_url, Some(h.token.clone())).ready())
@@ -181,6 +193,97 @@ fn an_s3_outage_stops_checkpoints_but_not_processing_and_loses_nothing() {
         "{}",
         strict.process.log_tail(50)
     );
+    drop(s3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes the key files as the kubelet updates a Secret volume: each file replaced by a rename.
+fn write_keys(dir: &std::path::Path, access: &str, secret: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", access),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ] {
+        let staged = dir.join(format!(".{name}.new"));
+        std::fs::write(&staged, value).unwrap();
+        std::fs::rename(&staged, dir.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn rotated_s3_keys_are_picked_up_without_a_restart() {
+    let bed = TestBed::with_kafka().unwrap();
+    let dir = sluice_testbed::cache::run_root().join(unique_name("s3-keys-test"));
+    let mut s3 = S3Server::start(&dir.join("s3")).unwrap();
+    let bucket = create_bucket(&s3.endpoint());
+    let mut h = JobHarness::new(
+        bed.kafka_bootstrap(),
+        &dir,
+        PARTITIONS,
+        "commitInterval: 100ms\nstate:\n  checkpointInterval: 1s\n  tolerableFailedCheckpoints: 1000\n  blockCacheMib: 16\n  writeBufferMib: 16\n",
+    )
+    .unwrap();
+    h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
+    let keys = dir.join("s3-keys");
+    write_keys(
+        &keys,
+        sluice_testbed::testbed::S3_ACCESS_KEY,
+        sluice_testbed::testbed::S3_SECRET_KEY,
+    );
+    let mut worker = spec("a");
+    worker.env = vec![
+        (
+            "SLUICE_S3_CREDENTIALS_DIR".into(),
+            keys.display().to_string(),
+        ),
+        // The environment's pair is wrong: only the files can make checkpoints work.
+        ("AWS_ACCESS_KEY_ID".into(), "not-the-key".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "not-the-secret".into()),
+    ];
+    let mut w = h.start(&worker).unwrap();
+    let producer = steady_input(&h, 11, 300, 16_000, 150);
+    let completed = |s: &WorkerStatus| {
+        s.last_checkpoint
+            .as_ref()
+            .filter(|c| c.state == SnapshotState::Completed)
+            .map(|c| c.id.clone())
+    };
+    wait_for(
+        "a checkpoint with the first keys",
+        Duration::from_secs(90),
+        || {
+            assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
+            rt().block_on(ControlClient::new(&w.control_url, None).ready())
+                && completed(&status(&h, &w)).is_some()
+        },
+    );
+
+    // The keys rotate: the server accepts only the new pair from now on, and the files follow.
+    s3.rotate_keys("sluice-rotated", "sluice-rotated-secret")
+        .unwrap();
+    write_keys(&keys, "sluice-rotated", "sluice-rotated-secret");
+    // Until the worker reads the files again (within a minute) its checkpoints fail; then one completes,
+    // which neither the old pair nor the environment's could make.
+    let before = completed(&status(&h, &w));
+    wait_for(
+        "a checkpoint with the rotated keys",
+        Duration::from_secs(120),
+        || {
+            assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
+            let s = status(&h, &w);
+            s.consecutive_failed_checkpoints == 0 && completed(&s) != before
+        },
+    );
+
+    let produced = producer.join().unwrap();
+    h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(120))
+        .unwrap();
+    let log = w.process.log_tail(2_000);
+    assert!(!log.contains("sluice-rotated-secret"), "a key in the log");
+    h.stop_all(vec![w]).unwrap();
+    let report = h.verify().unwrap();
+    assert_eq!(report.input_records, produced);
+    assert!(report.ok(), "{report:#?}");
     drop(s3);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -302,7 +302,12 @@ fn every_volume_the_operator_mounts_is_reserved() {
     s.storage.encryption_keys_secret = Some(sluice_crds::LocalObjectRef {
         name: "keys".into(),
     });
+    s.storage.credentials_secret = Some(sluice_crds::LocalObjectRef { name: "s3".into() });
     let p = pod(&job_meta(), &deployment(s), 0).unwrap();
+    assert_eq!(
+        env_of(&p, "SLUICE_S3_CREDENTIALS_DIR").as_deref(),
+        Some("/var/run/secrets/sluice/s3")
+    );
     let volumes = p.spec.unwrap().volumes.unwrap();
     assert_eq!(volumes.len(), super::pod::OPERATOR_VOLUMES.len());
     for v in volumes {

@@ -22,23 +22,25 @@ use crate::worker_client::JobWorkers;
 use ca::now_unix;
 use store::ensure_job_certificate;
 
-/// The calls to `job`'s workers: over TLS with the job's certificate unless `spec.controlTls` disables it.
-/// For a live job (`ensure`), the job's certificate Secret is issued or renewed first (a Normal Event says
-/// why); a Secret of that name the job does not own is returned as a problem.
+/// The calls to `job`'s workers (per pod over TLS or plain HTTP, see `fetch`), with the operator's CA
+/// trusted. For a live job with `spec.controlTls` on (`ensure`), the job's certificate Secret is issued or
+/// renewed first (a Normal Event says why); a Secret of that name the job does not own is returned as a
+/// problem. With `controlTls` off the CA is still loaded when it can be, for pods started while it was on.
 pub async fn job_workers(
     ctx: &Context,
     job: &StreamJob,
     meta: &JobMeta,
     ensure: bool,
 ) -> Result<(JobWorkers, Option<Problem>), Error> {
-    let tls = job.spec.control_tls.enabled();
-    if !tls {
-        return Ok((
-            ctx.workers.for_job(&meta.namespace, &meta.name, false),
-            None,
-        ));
-    }
-    let ca = ctx.control_ca.current(&ctx.client).await?;
+    let enabled = job.spec.control_tls.enabled();
+    let ca = match ctx.control_ca.current(&ctx.client).await {
+        Ok(ca) => ca,
+        Err(e) if !enabled => {
+            tracing::debug!(job = %meta.name, error = %e, "control CA not loaded (controlTls disabled)");
+            return Ok((ctx.workers.for_job(&meta.namespace, &meta.name), None));
+        }
+        Err(e) => return Err(e),
+    };
     ctx.workers
         .trust(&ca.trust_bundle(now_unix()))
         .map_err(|e| Error::Render {
@@ -46,7 +48,7 @@ pub async fn job_workers(
             message: e.to_string(),
         })?;
     let mut problem = None;
-    if ensure {
+    if ensure && enabled {
         match ensure_job_certificate(&ctx.client, meta, &ca).await? {
             Ok(Some(reason)) => {
                 let t = Transition {
@@ -60,10 +62,7 @@ pub async fn job_workers(
             Err(p) => problem = Some(p),
         }
     }
-    Ok((
-        ctx.workers.for_job(&meta.namespace, &meta.name, true),
-        problem,
-    ))
+    Ok((ctx.workers.for_job(&meta.namespace, &meta.name), problem))
 }
 
 /// The calls to a deleted job's workers (for its final savepoint), issuing nothing. A CA that cannot be read
@@ -73,8 +72,7 @@ pub async fn workers_for_deletion(ctx: &Context, job: &StreamJob, meta: &JobMeta
         Ok((w, _)) => w,
         Err(e) => {
             tracing::warn!(job = %meta.name, error = %e, "control CA unavailable for the final savepoint");
-            let tls = job.spec.control_tls.enabled();
-            ctx.workers.for_job(&meta.namespace, &meta.name, tls)
+            ctx.workers.for_job(&meta.namespace, &meta.name)
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct S3Server {
     port: u16,
     process: Option<ManagedProcess>,
     remove_dir_on_drop: bool,
+    /// The one access key pair the server accepts.
+    keys: (String, String),
 }
 
 impl S3Server {
@@ -41,6 +43,7 @@ impl S3Server {
             port: free_port_on(host)?,
             process: None,
             remove_dir_on_drop: true,
+            keys: (S3_ACCESS_KEY.into(), S3_SECRET_KEY.into()),
         };
         server.start_again()?;
         Ok(server)
@@ -76,9 +79,9 @@ impl S3Server {
             .arg("--port")
             .arg(self.port.to_string())
             .arg("--access-key")
-            .arg(S3_ACCESS_KEY)
+            .arg(&self.keys.0)
             .arg("--secret-key")
-            .arg(S3_SECRET_KEY)
+            .arg(&self.keys.1)
             .arg(self.dir.join("data"))
             .env("RUST_LOG", "s3s_fs=info,s3s=warn");
         let mut process = ManagedProcess::spawn("s3s-fs", cmd, &self.log_path())?;
@@ -86,6 +89,14 @@ impl S3Server {
         process.wait_until(START_TIMEOUT, |_| accepts_tcp(addr))?;
         self.process = Some(process);
         Ok(())
+    }
+
+    /// Restarts the server accepting only the pair `access`/`secret` (a key rotation: the server holds one
+    /// pair, so the old one stops working at once).
+    pub fn rotate_keys(&mut self, access: &str, secret: &str) -> Result<(), TestBedError> {
+        self.stop();
+        self.keys = (access.into(), secret.into());
+        self.start_again()
     }
 
     /// Kills the server (an outage); objects stay on disk for [`S3Server::start_again`].

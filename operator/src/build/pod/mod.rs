@@ -70,6 +70,7 @@ fn parts(job: &JobMeta, d: &Deployment, ordinal: u32) -> Result<Parts, BuildErro
     parts.env.extend(super::logging::env(&spec.logging));
     volumes::kafka_auth(spec, &mut parts);
     volumes::state_keys(spec, &mut parts);
+    volumes::store_credentials(spec, &mut parts);
     parts.env.extend(env::store_credentials(spec));
     Ok(parts)
 }

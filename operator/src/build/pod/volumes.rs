@@ -28,8 +28,10 @@ pub const KAFKA_SASL_DIR: &str = "/etc/sluice-kafka/sasl";
 pub const STATE_KEYS_DIR: &str = "/var/run/secrets/sluice/state-keys";
 /// Where the job's control certificate Secret is mounted.
 pub const CONTROL_TLS_DIR: &str = "/var/run/secrets/sluice/control-tls";
+/// Where the object store credentials Secret is mounted (one file per key).
+pub const S3_CREDENTIALS_DIR: &str = "/var/run/secrets/sluice/s3";
 /// The names of the volumes below (a pod template may not use them for its own).
-pub const OPERATOR_VOLUMES: [&str; 8] = [
+pub const OPERATOR_VOLUMES: [&str; 9] = [
     "config",
     "state",
     "control-token",
@@ -38,6 +40,7 @@ pub const OPERATOR_VOLUMES: [&str; 8] = [
     "kafka-tls",
     "kafka-sasl",
     "state-keys",
+    "s3-credentials",
 ];
 
 pub(super) fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
@@ -134,6 +137,24 @@ pub(super) fn control_tls(job: &JobMeta, spec: &StreamJobSpec, parts: &mut Parts
     parts
         .env
         .push(env(worker_env::CONTROL_TLS_KEY_FILE, file("tls.key")));
+}
+
+/// The object store credentials Secret as files too: the checkpoint store reads them again about every
+/// minute (`SLUICE_S3_CREDENTIALS_DIR`), so rotated keys reach running workers. The same keys also come as
+/// environment variables (`env.rs`) for the audit table's writer, which reads them once.
+pub(super) fn store_credentials(spec: &StreamJobSpec, parts: &mut Parts) {
+    let Some(creds) = &spec.storage.credentials_secret else {
+        return;
+    };
+    parts.volume(
+        secret_volume("s3-credentials", &creds.name),
+        S3_CREDENTIALS_DIR,
+        true,
+    );
+    parts.env.push(env(
+        worker_env::S3_CREDENTIALS_DIR,
+        S3_CREDENTIALS_DIR.to_string(),
+    ));
 }
 
 /// The state encryption keys Secret, and the directory the worker reads them from.

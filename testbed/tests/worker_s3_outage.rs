@@ -7,6 +7,7 @@
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sluice_api::control_client::ControlClient;
@@ -73,6 +74,24 @@ fn steady_input(
     })
 }
 
+/// A job whose checkpoint store is an S3 server of its own (stopped, restarted or re-keyed by the test),
+/// checkpointing every `interval` and tolerating any number of failed checkpoints.
+fn job_on_its_own_store(
+    bed: &TestBed,
+    name: &str,
+    interval: &str,
+) -> (PathBuf, S3Server, JobHarness) {
+    let dir = sluice_testbed::cache::run_root().join(unique_name(name));
+    let s3 = S3Server::start(&dir.join("s3")).unwrap();
+    let bucket = create_bucket(&s3.endpoint());
+    let job = format!(
+        "commitInterval: 100ms\nstate:\n  checkpointInterval: {interval}\n  tolerableFailedCheckpoints: 1000\n  blockCacheMib: 16\n  writeBufferMib: 16\n"
+    );
+    let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, &job).unwrap();
+    h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
+    (dir, s3, h)
+}
+
 fn spec(slot: &str) -> WorkerSpec {
     WorkerSpec {
         slot: slot.into(),
@@ -85,17 +104,7 @@ fn spec(slot: &str) -> WorkerSpec {
 #[test]
 fn an_s3_outage_stops_checkpoints_but_not_processing_and_loses_nothing() {
     let bed = TestBed::with_kafka().unwrap();
-    let dir = sluice_testbed::cache::run_root().join(unique_name("outage-test"));
-    let mut s3 = S3Server::start(&dir.join("s3")).unwrap();
-    let bucket = create_bucket(&s3.endpoint());
-    let mut h = JobHarness::new(
-        bed.kafka_bootstrap(),
-        &dir,
-        PARTITIONS,
-        "commitInterval: 100ms\nstate:\n  checkpointInterval: 500ms\n  tolerableFailedCheckpoints: 1000\n  blockCacheMib: 16\n  writeBufferMib: 16\n",
-    )
-    .unwrap();
-    h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
+    let (dir, mut s3, mut h) = job_on_its_own_store(&bed, "outage-test", "500ms");
 
     let mut w = h.start(&spec("a")).unwrap();
     // Steady input for the whole outage: 8000 authorizations at ~500 records/s.
@@ -213,17 +222,7 @@ fn write_keys(dir: &std::path::Path, access: &str, secret: &str) {
 #[test]
 fn rotated_s3_keys_are_picked_up_without_a_restart() {
     let bed = TestBed::with_kafka().unwrap();
-    let dir = sluice_testbed::cache::run_root().join(unique_name("s3-keys-test"));
-    let mut s3 = S3Server::start(&dir.join("s3")).unwrap();
-    let bucket = create_bucket(&s3.endpoint());
-    let mut h = JobHarness::new(
-        bed.kafka_bootstrap(),
-        &dir,
-        PARTITIONS,
-        "commitInterval: 100ms\nstate:\n  checkpointInterval: 1s\n  tolerableFailedCheckpoints: 1000\n  blockCacheMib: 16\n  writeBufferMib: 16\n",
-    )
-    .unwrap();
-    h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
+    let (dir, mut s3, h) = job_on_its_own_store(&bed, "s3-keys-test", "1s");
     let keys = dir.join("s3-keys");
     write_keys(
         &keys,

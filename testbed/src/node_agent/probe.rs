@@ -35,16 +35,25 @@ pub async fn http_ok(probe: &HttpProbe, pod_ip: Ipv4Addr) -> bool {
         .unwrap_or(false)
 }
 
+/// One client for every HTTPS probe (built on first use, not per attempt).
+fn https_client() -> Option<&'static reqwest::Client> {
+    static CLIENT: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
 async fn https_ok(probe: &HttpProbe, host: &str) -> bool {
-    let Ok(client) = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(probe.timeout)
-        .build()
-    else {
+    let Some(client) = https_client() else {
         return false;
     };
     let url = format!("https://{host}:{}{}", probe.port, probe.path);
-    match client.get(&url).send().await {
+    match client.get(&url).timeout(probe.timeout).send().await {
         Ok(r) => (200..400).contains(&r.status().as_u16()),
         Err(_) => false,
     }

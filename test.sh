@@ -113,6 +113,10 @@ set -e
 step "summary"
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+# What each failing test printed (its panic message and captured output), kept for the end of the log,
+# where a reader of a long CI log looks first.
+awk '/^---- .* stdout ----$/ {keep=1} /^failures:$/ {keep=0} keep' "$CACHE/run/test-output-$$.txt" \
+  > "$CACHE/run/test-failures-$$.txt"
 rm -f "$CACHE/run/test-output-$$.txt"
 if [ "$status" -ne 0 ]; then
   for log in "$STATE/kafka/kafka.log" "$STATE/s3/s3.log" "$STATE/kube/kube-apiserver.log" "$STATE/kube/etcd.log"; do
@@ -124,5 +128,12 @@ if [ -s "$SLUICE_RELIABILITY_REPORT" ]; then
   ./scripts/reliability-table.py "$SLUICE_RELIABILITY_REPORT" > "$CACHE/run/reliability-summary.md"
   cat "$CACHE/run/reliability-summary.md"
 fi
+if [ -s "$CACHE/run/test-failures-$$.txt" ]; then
+  echo "--- where the failing tests were (their step markers and panics):"
+  grep -E '^---- .* stdout ----$|panicked at|^\[[a-z_]+ \+ *[0-9]+s\]' "$CACHE/run/test-failures-$$.txt" | tail -n 60 || true
+  echo "--- what the failing tests printed (last 150 lines):"
+  tail -n 150 "$CACHE/run/test-failures-$$.txt"
+fi
+rm -f "$CACHE/run/test-failures-$$.txt"
 echo "$passed passed, $failed failed"
 exit "$status"

@@ -71,6 +71,14 @@ use common::operators::{UPGRADE_STEPS, crash_after_each_step};
 use sluice_crds::crash_point::ENV as CRASH_ENV;
 use sluice_operator::crash_point::persisted;
 
+/// Marks a step of the scenario on stderr (captured by the harness, shown when the test fails), so a
+/// failure's place in a 9-minute scenario is known from the CI log alone.
+fn step(what: &str) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    eprintln!("[kube_node +{:>4}s] {what}", start.elapsed().as_secs());
+}
+
 fn kubectl(cluster: &RealCluster, args: &[&str]) -> std::process::Output {
     let mut cmd = cluster.cluster().kubectl();
     cmd.args(args).output().unwrap()
@@ -183,12 +191,18 @@ fn restricted_pod(name: &str, image: &str, args: &[&str]) -> String {
 #[test]
 fn a_real_node_runs_restricted_pods_and_the_helm_chart() {
     let dir = run_root().join(unique_name("node"));
+    step("starting the real node");
     let mut cluster =
         RealCluster::start(&dir).unwrap_or_else(|e| panic!("starting the real node: {e}"));
+    step("restricted pods");
     restricted_pods(&cluster);
+    step("helm install");
     let (worker_image, operator_ns) = helm_install(&cluster);
+    step("the example job");
     example_job(&mut cluster, &worker_image, &operator_ns);
+    step("troubled jobs");
     troubled_jobs(&cluster, &worker_image);
+    step("stopping the node");
 
     let node_dir = cluster.node_dir();
     drop(cluster);
@@ -633,9 +647,12 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
             "not a JSON log line: {line}"
         );
     }
+    step("control TLS on the node");
     control_tls_on_the_node(cluster, &ns, name, operator_ns);
+    step("drain under load");
     drain_under_load(cluster, &ns, name);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
+    step("node faults");
     node_faults(cluster, &ns, name);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), running);
     // `kubectl scale` through the StreamJob's /scale subresource: a savepoint upgrade to 2 workers, each
@@ -643,6 +660,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     // the middle of it; the standby takes the Lease and finishes the upgrade from the persisted step.
     // The operator leader dies right after persisting each step (crash points, armed in the operator pods),
     // so the other replica, or the same one restarted, carries on from every step.
+    step("rescale to 2 with the operator leader dying after each step");
     let deployment = arm_operator_crash_points(cluster, operator_ns);
     kubectl_ok(cluster, &["-n", &ns, "scale", &sj, "--replicas=2"]);
     let scaled = |v: &str| v == "RUNNING/2" || v == "STABLE/2";
@@ -693,6 +711,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
         said.contains("parallelism must not exceed partitions"),
         "{said}"
     );
+    step("suspend and resume");
     suspend_and_resume(cluster, &ns, name, &bucket);
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
     let status = producer
@@ -710,6 +729,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
         cluster,
         &["-n", &ns, "patch", cm, "--type=merge", "-p", &data],
     );
+    step("a new model, the leader pod force-deleted while deploying");
     let model_step = kill_leader_during(cluster, operator_ns, &ns, &sj, &["deploying"]);
     let last_savepoint = "{.status.savepoints[-1:].trigger}";
     wait_for(
@@ -721,6 +741,7 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
         |t| t == "upgrade",
     );
     wait_for(cluster, &ns, &sj, steady, Duration::from_secs(300), scaled);
+    step("a missing image tag rolled back");
     bad_tag_rolled_back(cluster, &ns, name, worker_image);
     let second = GeneratorConfig {
         seed: 12,
@@ -750,7 +771,9 @@ fn example_job(cluster: &mut RealCluster, worker_image: &str, operator_ns: &str)
     let scenario = "1r. the example on the real node (helm, apply, drain, node faults, scale, suspend, model, rollback)";
     let kills = 4 + u32::try_from(leader_deaths.len()).unwrap();
     common::report::record(scenario, events, kills, Some(&report), started);
+    step("no secret anywhere");
     no_secret_anywhere(cluster, &ns, operator_ns, name, &h.token);
+    step("delete with a final savepoint");
 
     // Deleting the StreamJob takes the example's final savepoint (deletion.finalSavepoint) into the
     // store, then the pods go.

@@ -87,6 +87,12 @@ def soak_table(source):
     # Results since the state gauge was sampled have a column for worker 0's live state.
     with_state = all("state_mib" in w for w in r["windows"]) and bool(r["windows"])
     state_head, state_rule = (" worker 0 state, MiB |", " --- |") if with_state else ("", "")
+    # Results since the caches and the store were sampled have columns for them too.
+    with_caches = all("rest_mib" in w for w in r["windows"]) and bool(r["windows"])
+    if with_caches:
+        state_head += (" worker 0 caches, MiB | worker 0 RSS − caches, MiB | checkpoint upload, MiB |"
+                       " store objects |")
+        state_rule += " --- | --- | --- | --- |"
     lines = [
         "| minutes | input/s | max lag | worker 0 RSS, MiB | worker 1 RSS, MiB |" + state_head
         + " checkpoints | mean checkpoint, ms | kills |",
@@ -96,6 +102,9 @@ def soak_table(source):
         rss_w = w["rss_mib"] + [None] * (2 - len(w["rss_mib"]))
         ckpt = "–" if w["checkpoint_mean_ms"] is None else f"{w['checkpoint_mean_ms']:.0f}"
         state = f" {mib((w['state_mib'] + [None])[0])} |" if with_state else ""
+        if with_caches:
+            state += (f" {mib((w['caches_mib'] + [None])[0])} | {mib((w['rest_mib'] + [None])[0])} |"
+                      f" {w['uploaded_mib']:,.0f} | {dash(w['store_objects'])} |")
         lines.append(
             f"| {minutes(w['from_min'])}–{minutes(w['to_min'])} | {w['input_per_sec']:,.0f} | {dash(w['max_lag'])} | "
             f"{mib(rss_w[0])} | {mib(rss_w[1])} |{state} {w['checkpoints']} | {ckpt} | {w['kills']} |"
@@ -104,6 +113,12 @@ def soak_table(source):
     if "state_end_mib" in rss:
         growth += (f"; its live state {mib(rss['state_after_warm_up_mib'])} MiB after warm-up and "
                    f"{mib(rss['state_end_mib'])} MiB at the end")
+    if "rest_end_mib" in rss:
+        rest_growth = "–" if rss["rest_growth_pct"] is None else f"{rss['rest_growth_pct']:+.1f} %"
+        growth += (f". Its caches (block cache with the memtables, table readers, read cache): "
+                   f"{mib(rss['caches_after_warm_up_mib'])} MiB after warm-up, {mib(rss['caches_end_mib'])} MiB "
+                   f"at the end; **RSS minus caches {mib(rss['rest_after_warm_up_mib'])} → "
+                   f"{mib(rss['rest_end_mib'])} MiB ({rest_growth})**")
     p = cfg["provenance"]
     lines += [
         "",

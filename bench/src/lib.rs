@@ -26,6 +26,8 @@ pub mod recovery;
 pub mod setup;
 pub mod soak;
 pub mod soak_report;
+mod soak_slot;
+mod soak_store;
 pub mod stats;
 pub mod systems;
 pub mod throughput;

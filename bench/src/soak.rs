@@ -4,12 +4,14 @@
 //! at the end. Not part of CI.
 //!
 //! Two workers split the partitions, on the real broker and the real S3 server, with the worker's default
-//! settings (the checkpoint interval can be changed). Worker 0 runs the whole soak: its RSS is the leak check. Worker 1 is SIGKILLed every
-//! `--kill-every-secs` and restarted at once, every other time without its local state directory (a lost
-//! disk: the restart restores from S3). Every `--sample-secs` the soak records each worker's RSS, the
-//! group's lag and the checkpoints completed since the last sample. When the load ends it waits for the lag
-//! to reach 0, stops both workers with SIGTERM (a clean exit is required) and runs `sluice verify`, the
-//! independent oracle. Any duplicate, loss or mismatch, or a worker that dies on its own, fails the command.
+//! settings (the checkpoint interval can be changed). Worker 0 runs the whole soak: its RSS is the leak check.
+//! Worker 1 is SIGKILLed every `--kill-every-secs` and restarted at once, every other time without its local
+//! state directory (a lost disk: the restart restores from S3). Every `--sample-secs` the soak records each
+//! worker's RSS and the caches inside it (block cache, table readers, read cache), the group's lag, the
+//! checkpoints completed and the bytes they uploaded since the last sample, and the objects in the checkpoint
+//! store. When the load ends it waits for the lag to reach 0, stops both workers with SIGTERM (a clean exit is
+//! required) and runs `sluice verify`, the independent oracle. Any duplicate, loss or mismatch, or a worker
+//! that dies on its own, fails the command.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,13 +21,12 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use sluice_generator::{Generator, GeneratorConfig};
 use sluice_testbed::binaries::terminate;
-use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
-use sluice_testbed::testbed::s3_client;
+use sluice_testbed::job_harness::JobHarness;
 use sluice_testbed::{TestBed, TestBedError, unique_name};
 
-use super::procstat;
-use super::prom::{HistogramTotals, Scrape};
 use super::soak_report::{Kill, Sample, SoakConfig, SoakResult};
+use super::soak_slot::Slot;
+use super::soak_store::StoreCensus;
 
 #[derive(Args, Debug, Clone)]
 pub struct SoakArgs {
@@ -62,11 +63,11 @@ pub struct SoakArgs {
     pub no_plots: bool,
 }
 
-const PARTITIONS: i32 = 4;
+pub(super) const PARTITIONS: i32 = 4;
 /// How long the workers get to commit the last input after the load ends.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-fn soak_err(what: impl std::fmt::Display) -> TestBedError {
+pub(super) fn soak_err(what: impl std::fmt::Display) -> TestBedError {
     TestBedError::Env(format!("soak: {what}"))
 }
 
@@ -89,118 +90,28 @@ fn authorizations_for(cfg: &GeneratorConfig, target: f64) -> u64 {
     ((target - fixed).max(per_auth) / per_auth).ceil() as u64
 }
 
-/// What one sample reads from one worker.
-#[derive(Default)]
-struct SlotSample {
-    rss: Option<f64>,
-    state: Option<f64>,
-    checkpoints: u64,
-    checkpoint_mean_ms: Option<f64>,
-}
-
-/// One worker slot: its spec, the running process and the last checkpoint totals scraped from it.
-struct Slot {
-    spec: WorkerSpec,
-    worker: RunningWorker,
-    checkpoints: HistogramTotals,
-}
-
-impl Slot {
-    fn start(h: &JobHarness, index: usize) -> Result<Slot, TestBedError> {
-        let per = PARTITIONS as usize / 2;
-        let identity = format!("soak-w{index}");
-        let spec = WorkerSpec {
-            slot: identity.clone(),
-            identity,
-            partitions: (index * per..(index + 1) * per).map(|p| p as i32).collect(),
-            ..WorkerSpec::default()
-        };
-        let worker = h.start(&spec)?;
-        Ok(Slot {
-            spec,
-            worker,
-            checkpoints: HistogramTotals::default(),
-        })
-    }
-
-    /// A worker that exited was not killed by the soak: that fails it.
-    fn check_alive(&mut self) -> Result<(), TestBedError> {
-        match self.worker.process.try_exit() {
-            Some(status) => Err(soak_err(format_args!(
-                "worker {} died on its own ({status}): {}",
-                self.spec.identity,
-                self.worker.process.log_tail(40)
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// RSS and live state in MiB, and the checkpoints completed since the previous call (count, mean
-    /// duration in ms). A restarted process starts its histogram at zero again.
-    fn sample(&mut self) -> SlotSample {
-        let rss = procstat::rss_kib(self.worker.process.pid()).map(|k| k as f64 / 1024.0);
-        let Ok(scrape) = Scrape::get(&self.worker.metrics_url) else {
-            return SlotSample {
-                rss,
-                ..SlotSample::default()
-            };
-        };
-        let state = scrape
-            .sum("sluice_state_bytes")
-            .map(|b| b / (1024.0 * 1024.0));
-        let now = scrape.histogram("sluice_checkpoint_duration_seconds", "kind=\"checkpoint\"");
-        let delta = if now.count < self.checkpoints.count {
-            now
-        } else {
-            now.since(self.checkpoints)
-        };
-        self.checkpoints = now;
-        SlotSample {
-            rss,
-            state,
-            checkpoints: delta.count as u64,
-            checkpoint_mean_ms: (delta.count > 0.0).then(|| delta.sum / delta.count * 1000.0),
-        }
-    }
-
-    /// SIGKILLs the (live) worker and starts it again at once, first deleting its state directory when
-    /// `lose_disk`.
-    fn kill_and_restart(&mut self, h: &JobHarness, lose_disk: bool) -> Result<(), TestBedError> {
-        self.worker.process.kill_live().map_err(soak_err)?;
-        if lose_disk {
-            let dir = h.state_dir(&self.spec.slot);
-            std::fs::remove_dir_all(&dir).map_err(TestBedError::io("deleting the state dir"))?;
-        }
-        self.worker = h.start(&self.spec)?;
-        self.checkpoints = HistogramTotals::default();
-        Ok(())
-    }
-}
-
 /// The job on a fresh bucket of the bed's S3 server, with the worker's default settings but for the
-/// checkpoint interval.
+/// checkpoint interval, and a census of its checkpoint store.
 fn harness(
     bed: &TestBed,
     dir: &std::path::Path,
     checkpoint_secs: u64,
-) -> Result<JobHarness, TestBedError> {
+) -> Result<(JobHarness, StoreCensus), TestBedError> {
     let yaml = format!("state:\n  checkpointInterval: {checkpoint_secs}s\n");
     let mut h = JobHarness::new(bed.kafka_bootstrap(), dir, PARTITIONS, &yaml)?;
     let bucket = unique_name("soak");
     let endpoint = bed.s3_endpoint().to_string();
-    tokio::runtime::Runtime::new()
-        .map_err(TestBedError::io("starting a runtime"))?
-        .block_on(s3_client(&endpoint).create_bucket().bucket(&bucket).send())
-        .map_err(|e| soak_err(format_args!("creating bucket {bucket}: {e}")))?;
+    let census = StoreCensus::new(&endpoint, &bucket, "store/")?;
+    census.create_bucket()?;
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
-    Ok(h)
+    Ok((h, census))
 }
 
 pub fn run_soak(args: SoakArgs) -> Result<(), TestBedError> {
     let started = Instant::now();
     let bed = TestBed::with_kafka_and_s3()?;
     let dir = std::env::temp_dir().join(unique_name("soak"));
-    let h = harness(&bed, &dir, args.checkpoint_interval_secs)?;
+    let (h, census) = harness(&bed, &dir, args.checkpoint_interval_secs)?;
     let generator = GeneratorConfig {
         seed: 20_261_206,
         cards: args.cards,
@@ -229,6 +140,7 @@ pub fn run_soak(args: SoakArgs) -> Result<(), TestBedError> {
     let mut slots = vec![Slot::start(&h, 0)?, Slot::start(&h, 1)?];
     let mut run = Run {
         h: &h,
+        census: &census,
         args: &args,
         started: Instant::now(),
         produced,
@@ -269,6 +181,7 @@ pub fn run_soak(args: SoakArgs) -> Result<(), TestBedError> {
 /// The sampling and kill loop's state.
 struct Run<'a> {
     h: &'a JobHarness,
+    census: &'a StoreCensus,
     args: &'a SoakArgs,
     started: Instant,
     produced: Arc<AtomicU64>,
@@ -331,10 +244,13 @@ impl Run<'_> {
             return;
         }
         self.last_sample = Some(Instant::now());
+        let store = self.census.count();
         let mut sample = Sample {
             t_secs: self.started.elapsed().as_secs_f64(),
             produced: self.produced.load(Ordering::Relaxed),
             lag: self.h.lag().ok(),
+            store_objects: store.map(|(objects, _)| objects),
+            store_mib: store.map(|(_, bytes)| bytes as f64 / (1024.0 * 1024.0)),
             ..Sample::default()
         };
         for s in slots.iter_mut() {
@@ -343,6 +259,10 @@ impl Run<'_> {
             sample.state_mib.push(read.state);
             sample.checkpoints.push(read.checkpoints);
             sample.checkpoint_mean_ms.push(read.checkpoint_mean_ms);
+            sample.uploaded_mib.push(read.uploaded);
+            sample.block_cache_mib.push(read.block_cache);
+            sample.table_readers_mib.push(read.table_readers);
+            sample.read_cache_mib.push(read.read_cache);
         }
         self.samples.push(sample);
     }

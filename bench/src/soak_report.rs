@@ -61,6 +61,33 @@ pub struct Sample {
     /// Checkpoints completed since the previous sample, and their mean duration.
     pub checkpoints: Vec<u64>,
     pub checkpoint_mean_ms: Vec<Option<f64>>,
+    /// Checkpoint bytes each worker uploaded since the previous sample, MiB.
+    pub uploaded_mib: Vec<Option<f64>>,
+    /// Each worker's caches, MiB: the shared RocksDB block cache (its memtables are charged to it), the
+    /// table readers outside it, and the read cache of committed state (see the worker's `state/memory.rs`).
+    pub block_cache_mib: Vec<Option<f64>>,
+    pub table_readers_mib: Vec<Option<f64>>,
+    pub read_cache_mib: Vec<Option<f64>>,
+    /// Objects and bytes under the job's store prefix in the bucket (None when the listing failed).
+    pub store_objects: Option<u64>,
+    pub store_mib: Option<f64>,
+}
+
+impl Sample {
+    /// Worker `w`'s caches together, MiB (None unless all three were read).
+    pub fn caches_mib(&self, w: usize) -> Option<f64> {
+        let get = |v: &Vec<Option<f64>>| v.get(w).copied().flatten();
+        Some(
+            get(&self.block_cache_mib)?
+                + get(&self.table_readers_mib)?
+                + get(&self.read_cache_mib)?,
+        )
+    }
+
+    /// Worker `w`'s RSS minus its caches, MiB: what should stay flat once the caches are full.
+    pub fn rest_mib(&self, w: usize) -> Option<f64> {
+        Some(self.rss_mib.get(w).copied().flatten()? - self.caches_mib(w)?)
+    }
 }
 
 /// A SIGKILL of worker 1.
@@ -93,6 +120,13 @@ pub struct Window {
     pub rss_mib: Vec<Option<f64>>,
     /// Median live state of each worker, MiB.
     pub state_mib: Vec<Option<f64>>,
+    /// Median of each worker's caches and of its RSS minus them, MiB.
+    pub caches_mib: Vec<Option<f64>>,
+    pub rest_mib: Vec<Option<f64>>,
+    /// Checkpoint bytes uploaded by both workers in the window, MiB.
+    pub uploaded_mib: f64,
+    /// Objects under the store prefix at the window's last listing.
+    pub store_objects: Option<u64>,
     pub checkpoints: u64,
     /// Mean checkpoint duration over both workers, weighted by count.
     pub checkpoint_mean_ms: Option<f64>,
@@ -100,7 +134,8 @@ pub struct Window {
 }
 
 /// Worker 0's RSS after warm-up (the second sixth of the load) against its end (the last sixth), with its
-/// live state over the same stretches: memory that grows while the state holds steady is a leak.
+/// live state and its caches over the same stretches. The caches fill up to their budgets, so RSS alone may
+/// rise for a long time without a leak; RSS minus the caches (`rest_*`) is what must not grow.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RssTrend {
     pub after_warm_up_mib: Option<f64>,
@@ -108,6 +143,11 @@ pub struct RssTrend {
     pub growth_pct: Option<f64>,
     pub state_after_warm_up_mib: Option<f64>,
     pub state_end_mib: Option<f64>,
+    pub caches_after_warm_up_mib: Option<f64>,
+    pub caches_end_mib: Option<f64>,
+    pub rest_after_warm_up_mib: Option<f64>,
+    pub rest_end_mib: Option<f64>,
+    pub rest_growth_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,9 +198,11 @@ impl SoakResult {
         let v = &self.verified;
         let r = &self.rss_worker0;
         let mib = |x: Option<f64>| x.map_or("?".into(), |m| format!("{m:.0} MiB"));
+        let growth = |g: Option<f64>| g.map_or("growth unknown".into(), |g| format!("{g:+.1} %"));
         format!(
             "soak: {} min at {} records/s, {} kills; {} input records: {} duplicates, {} losses, {} mismatches\n\
-             soak: worker 0 RSS {} after warm-up, {} at the end ({}); its state {} after warm-up, {} at the end",
+             soak: worker 0 RSS {} after warm-up, {} at the end ({}); its state {} after warm-up, {} at the end\n\
+             soak: worker 0 RSS minus caches {} after warm-up, {} at the end ({}); its caches {} → {}",
             self.soak.minutes,
             self.soak.records_per_sec,
             self.kills.len(),
@@ -170,10 +212,14 @@ impl SoakResult {
             v.mismatches,
             mib(r.after_warm_up_mib),
             mib(r.end_mib),
-            r.growth_pct
-                .map_or("growth unknown".into(), |g| format!("{g:+.1} %")),
+            growth(r.growth_pct),
             mib(r.state_after_warm_up_mib),
             mib(r.state_end_mib),
+            mib(r.rest_after_warm_up_mib),
+            mib(r.rest_end_mib),
+            growth(r.rest_growth_pct),
+            mib(r.caches_after_warm_up_mib),
+            mib(r.caches_end_mib),
         )
     }
 }
@@ -191,19 +237,31 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// One per-worker figure of a sample (`Sample::rss_mib`, `Sample::state_mib`).
-type Figure = fn(&Sample) -> &Vec<Option<f64>>;
+/// One per-worker figure of a sample.
+type Figure = fn(&Sample, usize) -> Option<f64>;
 
-const RSS: Figure = |s| &s.rss_mib;
-const STATE: Figure = |s| &s.state_mib;
+fn at(v: &[Option<f64>], w: usize) -> Option<f64> {
+    v.get(w).copied().flatten()
+}
+
+const RSS: Figure = |s, w| at(&s.rss_mib, w);
+const STATE: Figure = |s, w| at(&s.state_mib, w);
+const CACHES: Figure = Sample::caches_mib;
+const REST: Figure = Sample::rest_mib;
 
 /// Worker `w`'s `figure` samples in `[from, to)` seconds.
 fn between(samples: &[Sample], figure: Figure, w: usize, from: f64, to: f64) -> Vec<f64> {
     samples
         .iter()
         .filter(|s| s.t_secs >= from && s.t_secs < to)
-        .filter_map(|s| figure(s).get(w).copied().flatten())
+        .filter_map(|s| figure(s, w))
         .collect()
+}
+
+fn growth_pct(from: Option<f64>, to: Option<f64>) -> Option<f64> {
+    from.zip(to)
+        .filter(|(a, _)| *a > 0.0)
+        .map(|(a, e)| (e - a) / a * 100.0)
 }
 
 fn rss_trend(samples: &[Sample], load_secs: f64) -> RssTrend {
@@ -211,15 +269,18 @@ fn rss_trend(samples: &[Sample], load_secs: f64) -> RssTrend {
     let warm = |figure| median(between(samples, figure, 0, sixth, 2.0 * sixth));
     let end = |figure| median(between(samples, figure, 0, 5.0 * sixth, load_secs));
     let (after, last) = (warm(RSS), end(RSS));
+    let (rest_after, rest_last) = (warm(REST), end(REST));
     RssTrend {
         after_warm_up_mib: after,
         end_mib: last,
-        growth_pct: after
-            .zip(last)
-            .filter(|(a, _)| *a > 0.0)
-            .map(|(a, e)| (e - a) / a * 100.0),
+        growth_pct: growth_pct(after, last),
         state_after_warm_up_mib: warm(STATE),
         state_end_mib: end(STATE),
+        caches_after_warm_up_mib: warm(CACHES),
+        caches_end_mib: end(CACHES),
+        rest_after_warm_up_mib: rest_after,
+        rest_end_mib: rest_last,
+        rest_growth_pct: growth_pct(rest_after, rest_last),
     }
 }
 
@@ -255,6 +316,11 @@ fn window(
         (s.produced - p0.min(s.produced)) as f64 / (s.t_secs - t0)
     });
     let (mut n, mut weighted) = (0u64, 0.0);
+    let per_worker = |figure: Figure| -> Vec<Option<f64>> {
+        (0..workers)
+            .map(|w| median(between(all, figure, w, from, to)))
+            .collect()
+    };
     for s in inside {
         for (c, m) in s.checkpoints.iter().zip(&s.checkpoint_mean_ms) {
             if let Some(m) = m {
@@ -268,12 +334,15 @@ fn window(
         to_min: to / 60.0,
         input_per_sec,
         max_lag: inside.iter().filter_map(|s| s.lag).max(),
-        rss_mib: (0..workers)
-            .map(|w| median(between(all, RSS, w, from, to)))
-            .collect(),
-        state_mib: (0..workers)
-            .map(|w| median(between(all, STATE, w, from, to)))
-            .collect(),
+        rss_mib: per_worker(RSS),
+        state_mib: per_worker(STATE),
+        caches_mib: per_worker(CACHES),
+        rest_mib: per_worker(REST),
+        uploaded_mib: inside
+            .iter()
+            .flat_map(|s| s.uploaded_mib.iter().flatten())
+            .sum(),
+        store_objects: inside.iter().rev().find_map(|s| s.store_objects),
         checkpoints: n,
         checkpoint_mean_ms: (n > 0).then(|| weighted / n as f64),
         kills: kills
@@ -298,6 +367,13 @@ mod tests {
             state_mib: vec![Some(t.min(50.0)), None],
             checkpoints: vec![ckpt.0, 0],
             checkpoint_mean_ms: vec![Some(ckpt.1), None],
+            uploaded_mib: vec![Some(2.0), None],
+            // The caches fill at half the RSS's pace, so the rest grows at the other half.
+            block_cache_mib: vec![Some(rss0 / 2.0 - 10.0), None],
+            table_readers_mib: vec![Some(4.0), None],
+            read_cache_mib: vec![Some(6.0), None],
+            store_objects: Some(t as u64),
+            store_mib: Some(t),
         }
     }
 
@@ -322,6 +398,10 @@ mod tests {
         assert_eq!(w[0].checkpoints, 4);
         assert_eq!(w[0].checkpoint_mean_ms, Some(350.0));
         assert_eq!(w[0].kills, 0);
+        assert_eq!(w[0].caches_mib, vec![Some(52.5), None]);
+        assert_eq!(w[0].rest_mib, vec![Some(52.5), None]);
+        assert_eq!(w[0].uploaded_mib, 4.0);
+        assert_eq!(w[0].store_objects, Some(20));
         // From the sample at 20 s (2,000 sent) to the one at 40 s (4,500 sent).
         assert_eq!(w[1].input_per_sec, 125.0);
         assert_eq!(w[1].kills, 1);
@@ -339,6 +419,20 @@ mod tests {
         assert!((t.growth_pct.unwrap() - 40.0 / 114.5 * 100.0).abs() < 1e-9);
         assert_eq!(t.state_after_warm_up_mib, Some(14.5));
         assert_eq!(t.state_end_mib, Some(50.0));
+        assert_eq!(t.caches_after_warm_up_mib, Some(57.25));
+        assert_eq!(t.rest_after_warm_up_mib, Some(57.25));
+        assert_eq!(t.rest_end_mib, Some(77.25));
+        assert!((t.rest_growth_pct.unwrap() - 20.0 / 57.25 * 100.0).abs() < 1e-9);
         assert_eq!(rss_trend(&[], 60.0), RssTrend::default());
+    }
+
+    #[test]
+    fn a_sample_without_cache_figures_has_no_rest() {
+        let mut s = sample(1.0, 0, 0, 100.0, (0, 0.0));
+        assert_eq!(s.rest_mib(0), Some(50.0));
+        assert_eq!(s.rest_mib(1), None, "worker 1 has no RSS in this sample");
+        s.read_cache_mib = vec![None, None];
+        assert_eq!(s.caches_mib(0), None);
+        assert_eq!(s.rest_mib(0), None, "not RSS minus a part of the caches");
     }
 }

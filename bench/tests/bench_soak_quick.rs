@@ -1,7 +1,8 @@
 //! `sluice-bench soak` works end to end against the real broker and a real S3 server, shortened to one
 //! minute at 2,000 records/s with a kill every 15 s and checkpoints every 5 s (debug build): worker 1 is
-//! SIGKILLed on schedule, every other time losing its local state, the samples carry both workers' RSS, the
-//! lag and completed checkpoints, and `sluice verify` finds every record once. This proves the harness, never
+//! SIGKILLed on schedule, every other time losing its local state, the samples carry both workers' RSS and
+//! the caches inside it, the lag, completed checkpoints and their uploaded bytes and the store's object count,
+//! and `sluice verify` finds every record once. This proves the harness, never
 //! the speed or the memory trend; the hour-long run's figures are in docs/reliability.md.
 
 // Test code: a failed unwrap is a failed test with its message.
@@ -79,6 +80,32 @@ fn quick_soak_kills_samples_and_verifies_exactly_once() {
         .map(|c| c.as_u64().unwrap())
         .sum();
     assert!(checkpoints >= 4, "{checkpoints} checkpoints");
+    // The caches inside worker 0's RSS, the bytes its checkpoints uploaded and the store's objects.
+    let figure =
+        |key: &str| -> Vec<f64> { samples.iter().filter_map(|s| s[key][0].as_f64()).collect() };
+    let block = figure("block_cache_mib");
+    assert!(
+        block.len() >= 20 && block.iter().any(|m| *m > 0.0),
+        "{block:?}"
+    );
+    let read_cache = figure("read_cache_mib");
+    assert!(read_cache.iter().any(|m| *m > 0.0), "{read_cache:?}");
+    assert!(figure("table_readers_mib").len() >= 20);
+    let uploaded: f64 = figure("uploaded_mib").iter().sum();
+    assert!(uploaded > 0.0, "no checkpoint bytes uploaded");
+    let objects: Vec<u64> = samples
+        .iter()
+        .filter_map(|s| s["store_objects"].as_u64())
+        .collect();
+    assert!(
+        objects.len() >= 20 && objects.iter().any(|n| *n > 0),
+        "{objects:?}"
+    );
+    assert!(
+        r["rss_worker0"]["rest_growth_pct"].is_number(),
+        "{}",
+        r["rss_worker0"]
+    );
     assert!(
         samples.iter().any(|s| s["lag"].as_i64() > Some(0)),
         "no lag ever seen"

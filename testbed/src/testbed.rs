@@ -61,6 +61,32 @@ pub async fn bucket_objects(
     Ok(out)
 }
 
+/// How many objects, and how many bytes, lie under `prefix` in `bucket` (a listing, nothing is read).
+pub async fn bucket_census(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+) -> Result<(u64, u64), TestBedError> {
+    let s3 = s3_client(endpoint);
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            TestBedError::Env(format!("listing {prefix} in bucket {bucket}: {e:?}"))
+        })?;
+        for o in page.contents() {
+            objects += 1;
+            bytes += o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+        }
+    }
+    Ok((objects, bytes))
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other test, test binary or earlier run uses: for topics, buckets, transactional ids, dirs.

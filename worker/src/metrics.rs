@@ -13,6 +13,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use sluice_api::manifest::SnapshotKind;
 
+use crate::state::{BlockCacheUsage, PartitionMemory};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
     pub topic: &'static str,
@@ -56,6 +58,11 @@ pub struct Metrics {
     pub consumer_lag: Family<PartitionLabel, Gauge>,
     pub watermark_lag_ms: Family<PartitionLabel, Gauge>,
     pub state_bytes: Family<PartitionLabel, Gauge>,
+    memtable_bytes: Family<PartitionLabel, Gauge>,
+    table_readers_bytes: Family<PartitionLabel, Gauge>,
+    read_cache_bytes: Family<PartitionLabel, Gauge>,
+    block_cache_usage_bytes: Gauge,
+    block_cache_pinned_bytes: Gauge,
     pub busy_ms_per_second: Gauge,
     pub backpressure_ms_per_second: Gauge,
     pub commit_latency: Histogram,
@@ -88,6 +95,11 @@ impl Metrics {
             consumer_lag: Family::default(),
             watermark_lag_ms: Family::default(),
             state_bytes: Family::default(),
+            memtable_bytes: Family::default(),
+            table_readers_bytes: Family::default(),
+            read_cache_bytes: Family::default(),
+            block_cache_usage_bytes: Gauge::default(),
+            block_cache_pinned_bytes: Gauge::default(),
             busy_ms_per_second: Gauge::default(),
             backpressure_ms_per_second: Gauge::default(),
             commit_latency: latency_histogram(),
@@ -106,6 +118,7 @@ impl Metrics {
             registry: Registry::default(),
         };
         m.register_processing(&mut registry);
+        m.register_memory(&mut registry);
         m.register_checkpoints(&mut registry);
         m.register_lifecycle_and_audit(&mut registry);
         Metrics { registry, ..m }
@@ -163,6 +176,53 @@ impl Metrics {
             "Kafka transactions committed",
             self.transactions.clone(),
         );
+    }
+
+    /// Memory held by the state's caches and buffers, so RSS can be told apart into caches and the rest.
+    fn register_memory(&self, r: &mut Registry) {
+        r.register(
+            "rocksdb_block_cache_usage_bytes",
+            "Bytes in the worker's shared RocksDB block cache, the memtables charged to it included",
+            self.block_cache_usage_bytes.clone(),
+        );
+        r.register(
+            "rocksdb_block_cache_pinned_bytes",
+            "Bytes of block cache entries in use (not evictable)",
+            self.block_cache_pinned_bytes.clone(),
+        );
+        r.register(
+            "rocksdb_memtable_bytes",
+            "Bytes of the partition's memtables (also counted in the block cache usage)",
+            self.memtable_bytes.clone(),
+        );
+        r.register(
+            "rocksdb_table_readers_bytes",
+            "Bytes of the partition's table readers held outside the block cache",
+            self.table_readers_bytes.clone(),
+        );
+        r.register(
+            "read_cache_bytes",
+            "Approximate heap bytes of the partition's read cache of committed state (keys, values, table slots)",
+            self.read_cache_bytes.clone(),
+        );
+    }
+
+    /// Sets the memory gauges of one partition.
+    pub fn partition_memory(&self, partition: i32, m: PartitionMemory) {
+        let label = PartitionLabel { partition };
+        let set = |g: &Family<PartitionLabel, Gauge>, v: u64| {
+            g.get_or_create(&label)
+                .set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        set(&self.memtable_bytes, m.memtables);
+        set(&self.table_readers_bytes, m.table_readers);
+        set(&self.read_cache_bytes, m.read_cache);
+    }
+
+    pub fn block_cache(&self, b: BlockCacheUsage) {
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.block_cache_usage_bytes.set(gauge(b.usage));
+        self.block_cache_pinned_bytes.set(gauge(b.pinned));
     }
 
     /// Checkpoints and savepoints: pause, duration, failures, bytes.
@@ -278,6 +338,18 @@ mod tests {
         m.consumer_lag
             .get_or_create(&PartitionLabel { partition: 3 })
             .set(7);
+        m.partition_memory(
+            3,
+            PartitionMemory {
+                memtables: 11,
+                table_readers: 12,
+                read_cache: 13,
+            },
+        );
+        m.block_cache(BlockCacheUsage {
+            usage: 21,
+            pinned: 22,
+        });
         let text = m.encode();
         for name in [
             "sluice_records_in_total{topic=\"authorizations\"} 1",
@@ -287,6 +359,11 @@ mod tests {
             "sluice_busy_ms_per_second",
             "sluice_worker_restarts_total",
             "sluice_ingest_to_commit_latency_seconds_bucket",
+            "sluice_rocksdb_memtable_bytes{partition=\"3\"} 11",
+            "sluice_rocksdb_table_readers_bytes{partition=\"3\"} 12",
+            "sluice_read_cache_bytes{partition=\"3\"} 13",
+            "sluice_rocksdb_block_cache_usage_bytes 21",
+            "sluice_rocksdb_block_cache_pinned_bytes 22",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -23,6 +23,7 @@ use sluice_core::card_state::peek_last_event_time_ms;
 use sluice_core::processor::StateStore;
 
 use super::capture::DbHandle;
+use super::memory::{BlockCacheUsage, MEMTABLES, PartitionMemory, int_property, partition_memory};
 use super::position::StatePosition;
 use super::write_back::{SealedBatch, WriteBack};
 
@@ -137,6 +138,8 @@ pub struct PartitionDb {
     buffer: WriteBack,
     /// Reused for building card keys on reads.
     key_buf: Vec<u8>,
+    /// The worker's shared block cache, for its usage figures.
+    cache: Cache,
 }
 
 impl PartitionDb {
@@ -174,6 +177,7 @@ impl PartitionDb {
             ttl_cutoff,
             buffer: WriteBack::with_cache(resources.read_cache_generation_bytes),
             key_buf: Vec::new(),
+            cache: resources.cache.clone(),
         })
     }
 
@@ -250,19 +254,20 @@ impl PartitionDb {
 
     /// Approximate bytes of live state (SST + memtables), for metrics.
     pub fn approximate_bytes(&self) -> u64 {
-        let sst = self
-            .db
-            .property_int_value("rocksdb.total-sst-files-size")
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        let mem = self
-            .db
-            .property_int_value("rocksdb.cur-size-all-mem-tables")
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        sst + mem
+        int_property(&self.db, "rocksdb.total-sst-files-size") + int_property(&self.db, MEMTABLES)
+    }
+
+    /// What this partition holds in memory (see `memory.rs`).
+    pub fn memory(&self) -> PartitionMemory {
+        partition_memory(&self.db, self.buffer.cache_bytes())
+    }
+
+    /// The worker's block cache, which this partition shares with the others.
+    pub fn block_cache(&self) -> BlockCacheUsage {
+        BlockCacheUsage {
+            usage: self.cache.get_usage() as u64,
+            pinned: self.cache.get_pinned_usage() as u64,
+        }
     }
 
     /// Number of cards stored (iterates; for tests and `status`, not the hot path).
@@ -449,5 +454,33 @@ mod tests {
         assert_eq!(restored.position().unwrap(), Some(pos(7)));
         assert_eq!(restored.get_meta().unwrap(), Some(vec![9]));
         assert_eq!(restored.count_cards().unwrap(), 1);
+    }
+
+    #[test]
+    fn memory_figures_count_memtables_in_the_shared_cache_and_the_read_cache_outside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let res = RocksResources::new(8, 8).with_read_cache(8, 1);
+        let mut db = PartitionDb::open(&res, tmp.path()).unwrap();
+        let before = db.memory();
+        assert_eq!(before.read_cache, 0);
+        for i in 0..2_000 {
+            db.put_card(&format!("card-{i}"), vec![7; 100]).unwrap();
+        }
+        db.commit_pending(&pos(1)).unwrap();
+        let after = db.memory();
+        assert!(after.memtables > before.memtables, "{before:?} → {after:?}");
+        // 2,000 keys and values of ~110 bytes, plus the table's slots.
+        assert!(after.read_cache > 200_000, "{after:?}");
+        let cache = db.block_cache();
+        assert!(
+            cache.usage > 0,
+            "the memtables are charged to it: {cache:?}"
+        );
+        let other = PartitionDb::open(&res, &tmp.path().join("other")).unwrap();
+        assert_eq!(
+            other.block_cache().usage,
+            db.block_cache().usage,
+            "one cache per worker"
+        );
     }
 }

@@ -37,7 +37,9 @@ pub(super) struct WriteBack {
     /// Committed writes already in RocksDB, kept as a read cache in two generations (newest first).
     recent: Writes,
     older: Writes,
+    /// Keys and values in `recent` and `older`.
     recent_bytes: usize,
+    older_bytes: usize,
     /// Bytes (keys + values) per generation; 0 disables the cache.
     generation_bytes: usize,
 }
@@ -97,7 +99,7 @@ impl WriteBack {
                 }
                 if self.recent_bytes > self.generation_bytes {
                     self.older = std::mem::take(&mut self.recent);
-                    self.recent_bytes = 0;
+                    self.older_bytes = std::mem::take(&mut self.recent_bytes);
                 }
             }
             // Still shared (not expected): the cache might now hold older values of its keys, so drop it.
@@ -105,8 +107,19 @@ impl WriteBack {
                 self.recent.clear();
                 self.older.clear();
                 self.recent_bytes = 0;
+                self.older_bytes = 0;
             }
         }
+    }
+
+    /// Approximate heap bytes the read cache holds: its keys and values plus its hash tables' slots. The
+    /// generation budget counts only keys and values, so this is what memory accounting should use.
+    pub(super) fn cache_bytes(&self) -> u64 {
+        // A slot holds the key's and the value's vectors and one control byte; capacity, not length,
+        // because the table does not shrink when a generation is replaced by a smaller one.
+        const SLOT: usize = std::mem::size_of::<(Vec<u8>, Option<Vec<u8>>)>() + 1;
+        let slots = self.recent.capacity() + self.older.capacity();
+        (self.recent_bytes + self.older_bytes + slots * SLOT) as u64
     }
 }
 
@@ -183,6 +196,34 @@ mod tests {
             "two rotations later it is only in RocksDB"
         );
         assert_eq!(wb.get(b"dddd"), Some(&Some(b"44444".to_vec())));
+    }
+
+    #[test]
+    fn cache_bytes_count_both_generations_and_drop_with_them() {
+        let mut wb = WriteBack::with_cache(8);
+        assert_eq!(wb.cache_bytes(), 0);
+        fn write(wb: &mut WriteBack, k: &[u8], v: &[u8]) {
+            wb.put(k.to_vec(), Some(v.to_vec()));
+            drop(wb.seal());
+            wb.mark_sealed_written();
+        }
+        write(&mut wb, b"aaaa", b"11111");
+        // 9 bytes: over the budget, so they moved to the older generation; still counted.
+        let one = wb.cache_bytes();
+        assert!(one >= 9, "{one}");
+        write(&mut wb, b"b", b"2");
+        assert!(wb.cache_bytes() > one, "both generations count");
+        write(&mut wb, b"cccccc", b"333");
+        write(&mut wb, b"dddddd", b"444");
+        // Two rotations later "aaaa" has gone, and so have its bytes: only "dddddd" (9 bytes) is left.
+        assert_eq!(wb.get(b"aaaa"), None);
+        assert_eq!(wb.get(b"b"), None);
+        let last = wb.cache_bytes();
+        assert!(
+            (9..one + 64).contains(&last),
+            "{last} (one entry was {one})"
+        );
+        assert_eq!(WriteBack::default().cache_bytes(), 0, "no cache, no bytes");
     }
 
     #[test]

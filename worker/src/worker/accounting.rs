@@ -184,6 +184,7 @@ impl Accounting {
                 .state_bytes
                 .get_or_create(&label)
                 .set(i64::try_from(state_bytes).unwrap_or(i64::MAX));
+            self.metrics.partition_memory(p, task.memory());
             let processed = self.processed.get(&p).copied().unwrap_or(0);
             partitions.push(PartitionStatus {
                 partition: p,
@@ -193,6 +194,10 @@ impl Accounting {
                 state_bytes,
                 processed_per_sec: processed as f64 / secs,
             });
+        }
+        // The block cache is shared: any partition reports the same figures.
+        if let Some(task) = tasks.values().next() {
+            self.metrics.block_cache(task.block_cache());
         }
         let snaps = self.snapshots.clone();
         self.board.update(|s| {

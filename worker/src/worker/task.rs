@@ -9,8 +9,8 @@ use sluice_core::progress::{InterleavingRecorder, ProgressRecord};
 use sluice_core::processor::PartitionMeta;
 
 use crate::state::{
-    Captured, CheckpointMeta, DbHandle, LocalCheckpoints, PartitionDb, RocksResources, SealedBatch,
-    StateError, StatePosition,
+    BlockCacheUsage, Captured, CheckpointMeta, DbHandle, LocalCheckpoints, PartitionDb,
+    PartitionMemory, RocksResources, SealedBatch, StateError, StatePosition,
 };
 
 /// Why a task failed. Any of these leaves the open transaction uncertain: abort and recover.
@@ -131,6 +131,14 @@ impl PartitionTask {
 
     pub fn state_bytes(&self) -> u64 {
         self.db.approximate_bytes()
+    }
+
+    pub fn memory(&self) -> PartitionMemory {
+        self.db.memory()
+    }
+
+    pub fn block_cache(&self) -> BlockCacheUsage {
+        self.db.block_cache()
     }
 
     /// Processes one record and records its place in the interleaving.

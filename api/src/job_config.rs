@@ -68,8 +68,12 @@ pub struct JobConfig {
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`.
     pub bootstrap_servers: String,
-    /// Extra librdkafka properties (e.g. `security.protocol`, `sasl.mechanism`). Secrets belong in files or
-    /// environment variables, never here.
+    /// Encryption and authentication of every Kafka client: the protocol and SASL mechanism; the CA, client
+    /// certificate and SASL credentials come from the Secrets of `spec.kafkaAuth`. Absent: whatever
+    /// `properties` say (PLAINTEXT when they say nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<crate::kafka_security::KafkaSecurity>,
+    /// Extra librdkafka properties (tuning). Never credentials: those come from files (`spec.kafkaAuth`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
 }
@@ -79,6 +83,7 @@ impl std::fmt::Debug for KafkaConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaConfig")
             .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("security", &self.security)
             .field(
                 "properties",
                 &crate::secrets::redacted_properties(&self.properties),
@@ -309,11 +314,32 @@ impl JobConfig {
             .collect()
     }
 
+    /// `kafka.security` against itself and the free-form properties.
+    fn kafka_security_errors(&self) -> Vec<ConfigError> {
+        let Some((security, kafka)) = self
+            .kafka
+            .as_ref()
+            .and_then(|k| k.security.as_ref().map(|s| (s, k)))
+        else {
+            return Vec::new();
+        };
+        security
+            .problems(&kafka.properties)
+            .into_iter()
+            .map(|p| ConfigError {
+                field: p.field,
+                problem: p.problem,
+                fix: p.fix,
+            })
+            .collect()
+    }
+
     /// Checks rules the types alone cannot express. Returns every problem, not only the first.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errs = self.transaction_errors();
         errs.extend(self.checkpoint_errors());
         errs.extend(self.secret_property_errors());
+        errs.extend(self.kafka_security_errors());
         errs.extend(self.s3_errors());
         errs.extend(self.encryption_errors());
         errs.extend(self.state_ttl_error());
@@ -474,6 +500,7 @@ mod tests {
             serde_norway::from_str("transactionalIdPrefix: t\n").unwrap();
         job.kafka = Some(super::KafkaConfig {
             bootstrap_servers: "b:9092".into(),
+            security: None,
             properties: [
                 ("sasl.password", "hunter2"),
                 ("ssl.key.password", "x"),
@@ -499,9 +526,33 @@ mod tests {
     }
 
     #[test]
+    fn kafka_security_is_checked_with_the_job() {
+        let job: super::JobConfig = serde_norway::from_str(
+            "transactionalIdPrefix: t\nkafka:\n  bootstrapServers: b:9093\n  security:\n    protocol: SASL_SSL\n  properties:\n    sasl.mechanism: PLAIN\n",
+        )
+        .unwrap();
+        let fields: Vec<&str> = job.validate().iter().map(|e| e.field).collect();
+        assert!(
+            fields.contains(&"kafka.security.saslMechanism"),
+            "{fields:?}"
+        );
+        assert!(fields.contains(&"kafka.properties"), "{fields:?}");
+        let ok: super::JobConfig = serde_norway::from_str(
+            "transactionalIdPrefix: t\nkafka:\n  bootstrapServers: b:9093\n  security:\n    protocol: SASL_SSL\n    saslMechanism: SCRAM-SHA-512\n",
+        )
+        .unwrap();
+        assert!(
+            ok.validate().iter().all(|e| !e.field.starts_with("kafka")),
+            "{:?}",
+            ok.validate()
+        );
+    }
+
+    #[test]
     fn kafka_debug_hides_secret_properties() {
         let cfg = super::KafkaConfig {
             bootstrap_servers: "b:9092".into(),
+            security: None,
             properties: [
                 ("sasl.password", "hunter2"),
                 ("ssl.key.password", "pem-pass"),

@@ -14,6 +14,7 @@ pub mod control_oidc;
 pub mod crash_point;
 pub mod duration;
 pub mod job_config;
+pub mod kafka_security;
 pub mod manifest;
 pub mod secrets;
 pub mod snapshot_layout;

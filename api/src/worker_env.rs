@@ -21,6 +21,9 @@ pub const KAFKA_BOOTSTRAP: &str = "SLUICE_KAFKA_BOOTSTRAP";
 /// Files holding the SASL username and password (a mounted Secret), never the values themselves.
 pub const KAFKA_SASL_USERNAME_FILE: &str = "SLUICE_KAFKA_SASL_USERNAME_FILE";
 pub const KAFKA_SASL_PASSWORD_FILE: &str = "SLUICE_KAFKA_SASL_PASSWORD_FILE";
+/// The directory of the Kafka TLS files `job.kafka.security` uses (a mounted Secret: `ca.crt`, and for a
+/// client certificate `tls.crt` and `tls.key`).
+pub const KAFKA_TLS_DIR: &str = "SLUICE_KAFKA_TLS_DIR";
 /// The directory of the state encryption keys (a mounted Secret: one file per key id, 32 bytes in base64).
 pub const STATE_KEYS_DIR: &str = "SLUICE_STATE_KEYS_DIR";
 /// The scoring model file (a mounted ConfigMap key).

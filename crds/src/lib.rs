@@ -14,7 +14,8 @@ pub use control_tls::{ControlTlsMode, ControlTlsSpec};
 pub use pod_template::{PodTemplate, PodTemplateMetadata};
 pub use sluice_api::{
     ConfigError, JobConfig, Millis, StoreUri, assignment, audit, control, crash_point, duration,
-    job_config, manifest, secrets, snapshot_layout, store_uri, worker_env, worker_names,
+    job_config, kafka_security, manifest, secrets, snapshot_layout, store_uri, worker_env,
+    worker_names,
 };
 pub use stream_job::{StreamJob, StreamJobSpec};
 pub use stream_job_status::*;

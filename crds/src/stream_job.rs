@@ -64,6 +64,9 @@ pub use crate::stream_job_types::*;
 #[x_kube(validation = Rule::new("(has(self.job.state) && has(self.job.state.encryption)) == (has(self.storage) && has(self.storage.encryptionKeysSecret))")
     .message("job.state.encryption and storage.encryptionKeysSecret go together: encrypted state needs the keys Secret mounted, and a keys Secret needs job.state.encryption.currentKey")
     .field_path(".storage.encryptionKeysSecret"))]
+#[x_kube(validation = Rule::new("!has(self.job.kafka) || !has(self.job.kafka.security) || !self.job.kafka.security.protocol.startsWith('SASL_') || (has(self.kafkaAuth) && has(self.kafkaAuth.saslSecret))")
+    .message("job.kafka.security.protocol SASL_SSL or SASL_PLAINTEXT needs spec.kafkaAuth.saslSecret: the Secret holding the keys username and password")
+    .field_path(".kafkaAuth.saslSecret"))]
 #[serde(rename_all = "camelCase")]
 pub struct StreamJobSpec {
     /// Container image of the worker (runs `sluice-worker /etc/sluice/job.yaml`).

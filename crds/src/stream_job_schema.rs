@@ -60,6 +60,23 @@ pub fn secret_properties_rule() -> String {
     )
 }
 
+/// With `kafka.security`, the SASL mechanism goes with the SASL protocols only.
+pub fn kafka_mechanism_rule() -> String {
+    "!has(self.kafka) || !has(self.kafka.security) || (self.kafka.security.protocol.startsWith('SASL_') == has(self.kafka.security.saslMechanism))".into()
+}
+
+/// With `kafka.security`, the properties it sets are not set again in `kafka.properties`.
+pub fn kafka_owned_properties_rule() -> String {
+    let names: Vec<String> = sluice_api::kafka_security::OWNED_PROPERTIES
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect();
+    format!(
+        "!has(self.kafka) || !has(self.kafka.security) || !has(self.kafka.properties) || [{}].all(k, !(k in self.kafka.properties))",
+        names.join(", ")
+    )
+}
+
 /// `schema_with` target of `StreamJobSpec::job`.
 pub fn job_config_schema(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = generator.subschema_for::<JobConfig>();
@@ -78,6 +95,12 @@ pub fn job_config_schema(generator: &mut SchemaGenerator) -> Schema {
             .field_path(".transactionalIdPrefix"),
         Rule::new(secret_properties_rule())
             .message("kafka.properties must not hold credentials (sasl.password, sasl.jaas.config, ssl.key.password, ssl.key.pem, sasl.oauthbearer.client.secret, …): they would be stored in the StreamJob, its ConfigMap and status; put SASL credentials in spec.kafkaAuth.saslSecret and TLS keys in spec.kafkaAuth.tlsSecret")
+            .field_path(".kafka.properties"),
+        Rule::new(kafka_mechanism_rule())
+            .message("kafka.security.saslMechanism is required with protocol SASL_SSL or SASL_PLAINTEXT and refused with SSL or PLAINTEXT")
+            .field_path(".kafka.security.saslMechanism"),
+        Rule::new(kafka_owned_properties_rule())
+            .message("with kafka.security, kafka.properties must not set security.protocol, sasl.mechanism or the ssl.*.location files: the protocol and mechanism come from kafka.security, the files from spec.kafkaAuth")
             .field_path(".kafka.properties"),
         Rule::new(transaction_timeout_rule())
             .message("transactionTimeout must exceed 8 × commitInterval (the longest transaction under a backlog) + maxRecoveryTime, or the broker aborts transactions during a slow recovery")

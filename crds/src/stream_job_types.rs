@@ -93,12 +93,15 @@ pub struct KeyRef {
     pub key: String,
 }
 
-/// Kafka TLS and SASL material. Files are mounted read-only; point librdkafka properties in
-/// `spec.job.kafka.properties` at them (`ssl.ca.location: /etc/sluice-kafka/tls/ca.crt`, …).
+/// Kafka TLS and SASL material, mounted read-only. With `spec.job.kafka.security` the workers find the files
+/// themselves; without it, point librdkafka properties in `spec.job.kafka.properties` at them
+/// (`ssl.ca.location: /etc/sluice-kafka/tls/ca.crt`, …).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaAuth {
-    /// Secret with TLS files (CA, client certificate and key), mounted at `/etc/sluice-kafka/tls`.
+    /// Secret with TLS files, mounted at `/etc/sluice-kafka/tls`: `ca.crt` (the broker's CA; absent: the
+    /// system trust store) and, for mutual TLS, `tls.crt` and `tls.key` (a `kubernetes.io/tls` Secret with
+    /// `ca.crt`, as cert-manager writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_secret: Option<LocalObjectRef>,
     /// Secret with SASL credentials: keys `username` and `password`, mounted at `/etc/sluice-kafka/sasl`

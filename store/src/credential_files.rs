@@ -63,22 +63,51 @@ impl CredentialFiles {
             .map(CredentialFiles::new)
     }
 
-    /// The pair in the files now, expiring [`REFRESH`] after `now`.
-    pub fn read(&self, now: SystemTime) -> Result<Credentials, String> {
+    /// The keys in the files now. The error names the file, never a value.
+    pub fn read_keys(&self) -> Result<KeyPair, String> {
         let required = |name: &str| {
             let path = self.dir.join(name);
             read_key(&path)?.ok_or_else(|| format!("no S3 credential file {}", path.display()))
         };
-        let access = required(ACCESS_KEY_FILE)?;
-        let secret = required(SECRET_KEY_FILE)?;
-        let token = read_key(&self.dir.join(SESSION_TOKEN_FILE))?;
+        Ok(KeyPair {
+            access_key_id: required(ACCESS_KEY_FILE)?,
+            secret_access_key: required(SECRET_KEY_FILE)?,
+            session_token: read_key(&self.dir.join(SESSION_TOKEN_FILE))?,
+        })
+    }
+
+    /// The pair in the files now, expiring [`REFRESH`] after `now`.
+    pub fn read(&self, now: SystemTime) -> Result<Credentials, String> {
+        let keys = self.read_keys()?;
         Ok(Credentials::new(
-            access,
-            secret,
-            token,
+            keys.access_key_id,
+            keys.secret_access_key,
+            keys.session_token,
             Some(now + REFRESH),
             "sluice-credential-files",
         ))
+    }
+}
+
+/// One set of keys as the files hold it, for clients that take plain strings (the audit table's storage).
+/// `Debug` shows the access key id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }
 
@@ -120,6 +149,14 @@ mod tests {
         assert_eq!(c.access_key_id(), "AKID-2");
         assert_eq!(c.session_token(), Some("token-2"));
         assert!(!format!("{c:?}").contains("secret-2"));
+        let keys = files.read_keys().unwrap();
+        assert_eq!(keys.secret_access_key, "secret-2");
+        let shown = format!("{keys:?}");
+        assert!(shown.contains("AKID-2"), "{shown}");
+        assert!(
+            !shown.contains("secret-2") && !shown.contains("token-2"),
+            "{shown}"
+        );
     }
 
     #[test]

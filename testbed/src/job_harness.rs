@@ -79,6 +79,7 @@ impl JobHarness {
         job.topics = topics;
         job.kafka = Some(KafkaConfig {
             bootstrap_servers: bootstrap.to_string(),
+            security: None,
             properties: Default::default(),
         });
         std::fs::create_dir_all(dir).map_err(TestBedError::io("creating the job dir"))?;

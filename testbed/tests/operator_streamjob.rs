@@ -179,6 +179,39 @@ async fn cel_admission_reconcile_scale_and_lease() {
             "{key}: the value was echoed: {msg}"
         );
     }
+    // Typed Kafka security: a SASL protocol without its mechanism or without the credentials Secret, and a
+    // property the typed settings own, each refused naming the field.
+    for (name, security, auth, properties, field) in [
+        (
+            "sasl-no-mechanism",
+            serde_json::json!({"protocol": "SASL_SSL"}),
+            serde_json::json!({"saslSecret": {"name": "kafka-user"}}),
+            serde_json::json!({}),
+            "spec.job.kafka.security.saslMechanism",
+        ),
+        (
+            "sasl-no-secret",
+            serde_json::json!({"protocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-512"}),
+            serde_json::json!({"tlsSecret": {"name": "kafka-ca"}}),
+            serde_json::json!({}),
+            "spec.kafkaAuth.saslSecret",
+        ),
+        (
+            "owned-property",
+            serde_json::json!({"protocol": "SSL"}),
+            serde_json::json!({"tlsSecret": {"name": "kafka-ca"}}),
+            serde_json::json!({"ssl.ca.location": "/tmp/ca.crt"}),
+            "spec.job.kafka.properties",
+        ),
+    ] {
+        let mut body = job_json(name, 1, 4, "15m");
+        body["spec"]["job"]["kafka"] = serde_json::json!({
+            "bootstrapServers": "kafka:9093", "security": security, "properties": properties
+        });
+        body["spec"]["kafkaAuth"] = auth;
+        let msg = rejected(&jobs, body).await;
+        assert!(msg.contains(field), "{name}: {msg}");
+    }
     // People's access: an OIDC issuer over plain HTTP off loopback, and the `none` algorithm.
     let token_secret = serde_json::json!({"name": "tok", "key": "token"});
     for (name, oidc, field) in [
@@ -221,7 +254,7 @@ async fn cel_admission_reconcile_scale_and_lease() {
     common::report::record(
         "6. invalid StreamJobs",
         "parallelism 0, parallelism > partitions, short transactionTimeout, unknown upgradeMode, periodic \
-         savepoints every 30s, a 2s savepoint timeout, a log level with a space, state encryption without its keys Secret, an unknown SSE and an SSE-KMS key without aws:kms, an OIDC issuer over plain HTTP and the `none` algorithm, sasl.password and ssl.key.pem in kafka.properties (value not echoed), changed transactionalIdPrefix: each rejected (422) with the message naming the field",
+         savepoints every 30s, a 2s savepoint timeout, a log level with a space, state encryption without its keys Secret, an unknown SSE and an SSE-KMS key without aws:kms, an OIDC issuer over plain HTTP and the `none` algorithm, sasl.password and ssl.key.pem in kafka.properties (value not echoed), kafka.security with SASL_SSL but no mechanism or no credentials Secret and with a property it owns, changed transactionalIdPrefix: each rejected (422) with the message naming the field",
         0,
         None,
         started,

@@ -61,6 +61,7 @@ impl Job {
         job.state.dir = self.dir.join(format!("state-w{w}")).display().to_string();
         job.kafka = Some(sluice_crds::job_config::KafkaConfig {
             bootstrap_servers: self.bootstrap.clone(),
+            security: None,
             properties: Default::default(),
         });
         let cfg = serde_json::json!({

@@ -1,6 +1,7 @@
 //! Kafka over TLS, against a real broker's secured listeners: SASL_SSL with SCRAM-SHA-512, and SSL that
 //! requires a client certificate (mutual TLS), both with certificates the test bed generates
-//! (`testbed/src/services/kafka_tls.rs`). The `sluice` CLI produces the input through the SCRAM listener and
+//! (`testbed/src/services/kafka_tls.rs`). The workers are configured only by the typed
+//! `job.kafka.security` plus the files as the operator mounts them (`SLUICE_KAFKA_TLS_DIR`, SASL files). The `sluice` CLI produces the input through the SCRAM listener and
 //! verifies the output through the mutual-TLS one (a Kafka-style `--command-config` file each); one job runs
 //! with one worker on each listener. Workers that trust the wrong CA, present no certificate or an impostor's,
 //! or a wrong SCRAM password exit at once with an error that names what to fix, and commit nothing. No
@@ -12,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sluice_crds::kafka_security::{KafkaSecurity, SaslMechanism, SecurityProtocol};
 use sluice_testbed::KafkaBroker;
 use sluice_testbed::binaries::sluice_cli;
 use sluice_testbed::cache::run_root;
@@ -22,15 +24,30 @@ use sluice_testbed::unique_name;
 
 const PARTITIONS: i32 = 2;
 
-/// How one worker reaches the broker: an address, client properties and environment (credential files).
+/// How one worker reaches the broker: an address, the job's typed security, the files it reads (a TLS
+/// directory laid out as the operator mounts `spec.kafkaAuth.tlsSecret`, SASL credential files), and the
+/// same settings as client properties for the CLI's `--command-config`.
 struct Access {
     bootstrap: String,
-    properties: Vec<(&'static str, String)>,
+    security: KafkaSecurity,
+    cli_properties: Vec<(&'static str, String)>,
     env: Vec<(String, String)>,
 }
 
 fn path(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// A directory holding `ca` as `ca.crt` and the client certificate, if any, as `tls.crt` and `tls.key`.
+fn tls_dir(dir: &Path, ca: &Path, client: Option<(&Path, &Path)>) -> PathBuf {
+    let d = dir.join(unique_name("kafka-tls"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(ca, d.join("ca.crt")).unwrap();
+    if let Some((cert, key)) = client {
+        std::fs::copy(cert, d.join("tls.crt")).unwrap();
+        std::fs::copy(key, d.join("tls.key")).unwrap();
+    }
+    d
 }
 
 /// SCRAM-SHA-512 over TLS, trusting `ca`, with the password in a file as the operator mounts it.
@@ -41,7 +58,11 @@ fn scram(broker: &KafkaBroker, dir: &Path, ca: &Path, password: &str) -> Access 
     std::fs::write(&pass, format!("{password}\n")).unwrap();
     Access {
         bootstrap: broker.sasl_ssl_bootstrap(),
-        properties: vec![
+        security: KafkaSecurity {
+            protocol: SecurityProtocol::SaslSsl,
+            sasl_mechanism: Some(SaslMechanism::ScramSha512),
+        },
+        cli_properties: vec![
             ("security.protocol", "SASL_SSL".into()),
             ("sasl.mechanism", "SCRAM-SHA-512".into()),
             ("ssl.ca.location", path(ca)),
@@ -49,28 +70,37 @@ fn scram(broker: &KafkaBroker, dir: &Path, ca: &Path, password: &str) -> Access 
         env: vec![
             ("SLUICE_KAFKA_SASL_USERNAME_FILE".into(), path(&user)),
             ("SLUICE_KAFKA_SASL_PASSWORD_FILE".into(), path(&pass)),
+            ("SLUICE_KAFKA_TLS_DIR".into(), path(&tls_dir(dir, ca, None))),
         ],
     }
 }
 
 /// Mutual TLS with `cert`/`key` (None: no client certificate).
-fn mtls(broker: &KafkaBroker, ca: &Path, client: Option<(&Path, &Path)>) -> Access {
-    let mut properties = vec![
+fn mtls(broker: &KafkaBroker, dir: &Path, ca: &Path, client: Option<(&Path, &Path)>) -> Access {
+    let mut cli_properties = vec![
         ("security.protocol", "SSL".into()),
         ("ssl.ca.location", path(ca)),
     ];
     if let Some((cert, key)) = client {
-        properties.push(("ssl.certificate.location", path(cert)));
-        properties.push(("ssl.key.location", path(key)));
+        cli_properties.push(("ssl.certificate.location", path(cert)));
+        cli_properties.push(("ssl.key.location", path(key)));
     }
     Access {
         bootstrap: broker.mtls_bootstrap(),
-        properties,
-        env: Vec::new(),
+        security: KafkaSecurity {
+            protocol: SecurityProtocol::Ssl,
+            sasl_mechanism: None,
+        },
+        cli_properties,
+        env: vec![(
+            "SLUICE_KAFKA_TLS_DIR".into(),
+            path(&tls_dir(dir, ca, client)),
+        )],
     }
 }
 
-/// A copy of the job that reaches the broker through `access`, and the spec of a worker on `partitions`.
+/// A copy of the job that reaches the broker through `access` (`kafka.security`, no client properties),
+/// and the spec of a worker on `partitions`.
 fn secured(
     h: &JobHarness,
     access: &Access,
@@ -80,9 +110,7 @@ fn secured(
     let mut h = h.clone();
     let kafka = h.job.kafka.as_mut().unwrap();
     kafka.bootstrap_servers = access.bootstrap.clone();
-    for (k, v) in &access.properties {
-        kafka.properties.insert((*k).into(), v.clone());
-    }
+    kafka.security = Some(access.security);
     let spec = WorkerSpec {
         slot: identity.into(),
         identity: identity.into(),
@@ -96,7 +124,7 @@ fn secured(
 /// A `--command-config` file for the CLI: `access`'s properties plus the SCRAM credentials, if any.
 fn command_config(dir: &Path, name: &str, access: &Access, with_password: bool) -> PathBuf {
     let mut text: String = access
-        .properties
+        .cli_properties
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();
@@ -188,7 +216,7 @@ fn workers_and_the_cli_run_over_sasl_ssl_and_mutual_tls() {
         "TLS handshake with the Kafka broker failed",
         produced,
     );
-    let no_cert = mtls(&broker, &tls.ca_cert, None);
+    let no_cert = mtls(&broker, &dir, &tls.ca_cert, None);
     refused(
         &h,
         &no_cert,
@@ -198,6 +226,7 @@ fn workers_and_the_cli_run_over_sasl_ssl_and_mutual_tls() {
     );
     let impostor = mtls(
         &broker,
+        &dir,
         &tls.ca_cert,
         Some((&tls.untrusted_client_cert, &tls.untrusted_client_key)),
     );
@@ -221,6 +250,7 @@ fn workers_and_the_cli_run_over_sasl_ssl_and_mutual_tls() {
     let (h_scram, mut w0) = secured(&h, &scram_ok, "scram-w0", vec![0]);
     let mutual = mtls(
         &broker,
+        &dir,
         &tls.ca_cert,
         Some((&tls.client_cert, &tls.client_key)),
     );

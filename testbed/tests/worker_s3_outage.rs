@@ -10,12 +10,17 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice_api::control_client::ControlClient;
+use sluice_audit::AuditTable;
+use sluice_crds::audit::{AuditCatalog, AuditSpec, CatalogKind};
 use sluice_crds::control::{SnapshotState, WorkerStatus};
 use sluice_generator::GeneratorConfig;
 use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
 use sluice_testbed::testbed::s3_client;
 use sluice_testbed::{S3Server, TestBed, unique_name};
+use sluice_worker::audit::config::table_config;
 
 const PARTITIONS: i32 = 2;
 
@@ -219,10 +224,48 @@ fn write_keys(dir: &std::path::Path, access: &str, secret: &str) {
     }
 }
 
+/// Whether the audit table, read with `keys`, covers every authorization the job's input holds now.
+fn audit_complete(h: &JobHarness, keys: (&str, &str)) -> bool {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &h.bootstrap)
+        .create()
+        .unwrap();
+    let topic = &h.job.topics.authorizations;
+    let ends: Vec<i64> = (0..PARTITIONS)
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            high
+        })
+        .collect();
+    let mut cfg = table_config(&h.job, h.job.audit.as_ref().unwrap());
+    let s3 = cfg.s3.as_mut().unwrap();
+    s3.access_key_id = Some(keys.0.into());
+    s3.secret_access_key = Some(keys.1.into());
+    let covered = rt()
+        .block_on(async { AuditTable::open(cfg).await?.committed_offsets().await })
+        .unwrap();
+    (0..PARTITIONS).all(|p| covered.get(&p).copied().unwrap_or(0) >= ends[p as usize])
+}
+
 #[test]
 fn rotated_s3_keys_are_picked_up_without_a_restart() {
     let bed = TestBed::with_kafka().unwrap();
-    let (dir, mut s3, h) = job_on_its_own_store(&bed, "s3-keys-test", "1s");
+    let (dir, mut s3, mut h) = job_on_its_own_store(&bed, "s3-keys-test", "1s");
+    // The audit table on the same server: its writer must follow the rotation too.
+    let store = h.job.state.checkpoint_store.clone().unwrap();
+    let bucket = store.trim_start_matches("s3://").split('/').next().unwrap();
+    h.job.audit = Some(AuditSpec {
+        catalog: AuditCatalog {
+            kind: CatalogKind::Sql,
+            uri: dir.join("catalog.db").display().to_string(),
+        },
+        warehouse: format!("s3://{bucket}/warehouse"),
+        namespace: "sluice".into(),
+        table: "decisions_audit".into(),
+        target_file_size_mib: 128,
+    });
     let keys = dir.join("s3-keys");
     write_keys(
         &keys,
@@ -277,7 +320,21 @@ fn rotated_s3_keys_are_picked_up_without_a_restart() {
     let produced = producer.join().unwrap();
     h.wait_caught_up(std::slice::from_mut(&mut w), Duration::from_secs(120))
         .unwrap();
+    // Decisions committed after the rotation reach the audit table: only the rotated pair can write them.
+    wait_for(
+        "the audit table to hold every decision",
+        Duration::from_secs(120),
+        || {
+            assert!(w.process.try_exit().is_none(), "{}", w.process.log_tail(40));
+            audit_complete(&h, ("sluice-rotated", "sluice-rotated-secret"))
+        },
+    );
     let log = w.process.log_tail(2_000);
+    assert!(
+        log.contains("audit table opened again with rotated S3 keys"),
+        "{}",
+        w.process.log_tail(60)
+    );
     assert!(!log.contains("sluice-rotated-secret"), "a key in the log");
     h.stop_all(vec![w]).unwrap();
     let report = h.verify().unwrap();

@@ -308,6 +308,15 @@ fn every_volume_the_operator_mounts_is_reserved() {
         env_of(&p, "SLUICE_S3_CREDENTIALS_DIR").as_deref(),
         Some("/var/run/secrets/sluice/s3")
     );
+    assert_eq!(
+        env_of(&p, "SLUICE_KAFKA_TLS_DIR").as_deref(),
+        Some("/etc/sluice-kafka/tls")
+    );
+    // No secret travels as an environment variable: the S3 keys are files only.
+    let env = p.spec.as_ref().unwrap().containers[0].env.clone().unwrap();
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(env.iter().all(|e| e.name != name), "{name}");
+    }
     let volumes = p.spec.unwrap().volumes.unwrap();
     assert_eq!(volumes.len(), super::pod::OPERATOR_VOLUMES.len());
     for v in volumes {

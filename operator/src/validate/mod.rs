@@ -72,6 +72,7 @@ fn spec_problems(spec: &StreamJobSpec) -> Vec<Problem> {
         });
     }
     out.extend(state_keys_problem(spec));
+    out.extend(kafka_sasl_problem(spec));
     out.extend(oidc_problems(spec));
     if spec.image.trim().is_empty() {
         out.push(Problem {
@@ -121,6 +122,24 @@ fn state_keys_problem(spec: &StreamJobSpec) -> Option<Problem> {
         }),
         _ => None,
     }
+}
+
+/// A SASL protocol in `spec.job.kafka.security` needs the credentials Secret: without it every worker would
+/// fail at start (the admission rule says the same for objects created under the current CRD).
+fn kafka_sasl_problem(spec: &StreamJobSpec) -> Option<Problem> {
+    let security = spec.job.kafka.as_ref()?.security?;
+    let has_secret = spec
+        .kafka_auth
+        .as_ref()
+        .is_some_and(|a| a.sasl_secret.is_some());
+    (security.protocol.uses_sasl() && !has_secret).then(|| Problem {
+        field: "spec.kafkaAuth.saslSecret".into(),
+        message: format!(
+            "is required with spec.job.kafka.security.protocol {}; fix: name the Secret holding the keys \
+             username and password",
+            security.protocol.as_str()
+        ),
+    })
 }
 
 /// Why `directives` would not log as meant, if so. `tracing` accepts a bare word as a module name logged at

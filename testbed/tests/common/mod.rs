@@ -88,6 +88,8 @@ pub struct OperatorEnv {
     pub client: Client,
     pub ns: String,
     _cluster: KubeCluster,
+    /// The node agent's directory: `<namespace>_<pod>/<container>.log` holds each worker's log.
+    pub agent_dir: std::path::PathBuf,
     agent: AbortHandle,
     operators: Vec<AbortHandle>,
 }
@@ -148,11 +150,12 @@ impl OperatorEnv {
                 "stringData": {key_id: key}}),
         )
         .await;
+        let agent_dir = run_root().join(unique_name(&format!("{tag}-agent")));
         let agent = tokio::spawn(node_agent::run(
             client.clone(),
             AgentConfig {
                 node_name: unique_name("node"),
-                root_dir: run_root().join(unique_name(&format!("{tag}-agent"))),
+                root_dir: agent_dir.clone(),
                 images: node_agent::default_image_mappings(),
                 namespace: Some(ns.clone()),
             },
@@ -165,6 +168,7 @@ impl OperatorEnv {
             client,
             ns,
             _cluster: cluster,
+            agent_dir,
             agent: agent.abort_handle(),
             operators: Vec::new(),
         }

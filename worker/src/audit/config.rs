@@ -6,7 +6,7 @@ use sluice_api::audit::{AuditSpec, CatalogKind};
 use sluice_audit::{AuditTableConfig, CatalogConfig, S3Config};
 
 /// The table config for `spec`. An `s3://` warehouse uses `state.s3` (endpoint, region, path style) and the
-/// standard AWS credential variables, like the checkpoint store.
+/// standard AWS credential variables; where the key files are mounted, `keys.rs` puts their pair in instead.
 pub fn table_config(job: &JobConfig, spec: &AuditSpec) -> AuditTableConfig {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let on_s3 = matches!(spec.warehouse.parse(), Ok(StoreUri::S3 { .. }));

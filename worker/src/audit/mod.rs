@@ -11,6 +11,7 @@
 //! same committed decisions and appends only what is missing.
 
 pub mod config;
+pub mod keys;
 pub mod reader;
 pub mod sink;
 

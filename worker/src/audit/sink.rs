@@ -1,11 +1,12 @@
 //! Appends, after each completed snapshot, the committed decisions the audit table does not hold yet.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use sluice_audit::{Appended, AuditError, AuditTable, AuditTableConfig, Offsets, uncommitted};
 
+use super::keys::AuditKeys;
 use super::reader::{ReadRequest, read_partition};
 use crate::crash_points;
 use crate::kafka::credential_rotation::CredentialRotation;
@@ -38,6 +39,8 @@ pub enum AuditSinkError {
     },
     #[error("audit reader task failed: {0}")]
     Join(String),
+    #[error("audit table S3 keys: {0}")]
+    Keys(String),
 }
 
 impl AuditSinkError {
@@ -47,6 +50,7 @@ impl AuditSinkError {
             Self::Table(_) => "table",
             Self::Kafka(_) | Self::Timeout { .. } | Self::Join(_) => "kafka",
             Self::Decode { .. } => "decode",
+            Self::Keys(_) => "credentials",
         }
     }
 }
@@ -75,7 +79,9 @@ impl DecisionsLog {
 
 /// The audit table and the log its rows come from. Lives on the snapshot service's runtime.
 pub struct AuditSink {
-    table: AuditTable,
+    /// Replaced by a handle opened with the new keys when the S3 key files change (see `keys.rs`).
+    table: Mutex<AuditTable>,
+    keys: AuditKeys,
     log: DecisionsLog,
 }
 
@@ -83,18 +89,55 @@ impl AuditSink {
     /// Opens (creating if needed) the table. Call on the runtime that will run [`Self::commit`].
     pub async fn open(
         cfg: AuditTableConfig,
+        keys: AuditKeys,
         log: DecisionsLog,
     ) -> Result<AuditSink, AuditSinkError> {
+        let cfg = keys
+            .refreshed(&cfg)
+            .map_err(AuditSinkError::Keys)?
+            .unwrap_or(cfg);
         let table = AuditTable::open_or_create(cfg).await?;
-        Ok(AuditSink { table, log })
+        Ok(AuditSink {
+            table: Mutex::new(table),
+            keys,
+            log,
+        })
+    }
+
+    /// The table handle, opened again first when the S3 key files hold a new pair.
+    async fn table(&self) -> Result<AuditTable, AuditSinkError> {
+        // Nothing panics while holding the lock (a clone or an assignment), so a poisoned one is still whole.
+        let current = self
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let Some(cfg) = self
+            .keys
+            .refreshed(current.config())
+            .map_err(AuditSinkError::Keys)?
+        else {
+            return Ok(current);
+        };
+        let table = AuditTable::open(cfg).await?;
+        *self
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = table.clone();
+        tracing::info!(
+            table = table.name(),
+            "audit table opened again with rotated S3 keys"
+        );
+        Ok(table)
     }
 
     /// `covers`: per source partition, the snapshot's next authorizations offset. Appends every committed
     /// decision below it that the table lacks, in one Iceberg commit carrying the offsets. Partitions the
     /// table already covers that far (e.g. a restore from an older snapshot) are left alone.
     pub async fn commit(&self, covers: &Offsets) -> Result<Option<Appended>, AuditSinkError> {
-        let committed = self.table.committed_offsets().await?;
-        let positions = self.table.log_positions().await?;
+        let table = self.table().await?;
+        let committed = table.committed_offsets().await?;
+        let positions = table.log_positions().await?;
         let mut rows = Vec::new();
         let mut advancing = Offsets::new();
         let mut next_positions = Offsets::new();
@@ -127,10 +170,7 @@ impl AuditSink {
             return Ok(None);
         }
         crash_points::reach("before_audit_commit");
-        let appended = self
-            .table
-            .append_at(&rows, &advancing, &next_positions)
-            .await?;
+        let appended = table.append_at(&rows, &advancing, &next_positions).await?;
         crash_points::reach("after_audit_commit");
         Ok(appended)
     }

@@ -3,11 +3,19 @@
 use rdkafka::ClientConfig;
 use sluice_api::JobConfig;
 use sluice_api::job_config::{KafkaConfig, TopicsConfig};
+use sluice_api::kafka_security::TlsFiles;
 use sluice_core::event::SourceTopic;
 
 fn base(kafka: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &kafka.bootstrap_servers);
+    // The protocol and mechanism of `kafka.security`; the worker has added its file locations to the
+    // properties already (`security.rs`), a CLI command takes them from its --command-config.
+    if let Some(security) = kafka.security {
+        for (k, v) in security.client_properties(&TlsFiles::default()) {
+            c.set(k, v);
+        }
+    }
     for (k, v) in &kafka.properties {
         c.set(k, v);
     }

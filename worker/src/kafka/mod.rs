@@ -4,6 +4,7 @@ pub mod cached_watermark;
 pub mod clients;
 pub mod credential_rotation;
 pub mod progress_log;
+pub mod security;
 pub mod tls_probe;
 pub mod topics;
 pub mod txn_commit;

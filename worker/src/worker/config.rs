@@ -174,7 +174,7 @@ impl WorkerConfig {
     /// (comma-separated), `SLUICE_CONTROL_ADDR`, `SLUICE_METRICS_ADDR`, `SLUICE_CONTROL_TOKEN_FILE`,
     /// `SLUICE_RESTORE_FROM`, `SLUICE_LINEAGE`, `SLUICE_CHECKPOINT_STORE`, `SLUICE_MODEL_PATH`, `SLUICE_CONTROL_TLS_CERT_FILE`,
     /// `SLUICE_CONTROL_TLS_KEY_FILE`; Kafka SASL credentials from `SLUICE_KAFKA_SASL_USERNAME_FILE` and
-    /// `SLUICE_KAFKA_SASL_PASSWORD_FILE`.
+    /// `SLUICE_KAFKA_SASL_PASSWORD_FILE`, the TLS files of `job.kafka.security` from `SLUICE_KAFKA_TLS_DIR`.
     pub fn load(path: &Path) -> Result<WorkerConfig, WorkerConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| WorkerConfigError::Read {
@@ -194,7 +194,25 @@ impl WorkerConfig {
             return Err(WorkerConfigError::Invalid(errs));
         }
         cfg.apply_secret_files(|k| std::env::var(k).ok())?;
+        cfg.apply_kafka_security(|k| std::env::var(k).ok())?;
         Ok(cfg)
+    }
+
+    /// `job.kafka.security` into client properties, with the TLS files of `SLUICE_KAFKA_TLS_DIR` (after the
+    /// SASL files were read, whose presence it checks).
+    fn apply_kafka_security(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), WorkerConfigError> {
+        let tls_dir = get(worker_env::KAFKA_TLS_DIR)
+            .filter(|d| !d.trim().is_empty())
+            .map(PathBuf::from);
+        let has_sasl = self.worker.sasl_files.is_some();
+        match self.job.kafka.as_mut() {
+            Some(kafka) => crate::kafka::security::apply(kafka, tls_dir.as_deref(), has_sasl)
+                .map_err(|e| WorkerConfigError::Invalid(vec![e])),
+            None => Ok(()),
+        }
     }
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), WorkerConfigError> {
@@ -204,6 +222,7 @@ impl WorkerConfig {
                 .kafka
                 .get_or_insert_with(|| sluice_api::job_config::KafkaConfig {
                     bootstrap_servers: String::new(),
+                    security: None,
                     properties: Default::default(),
                 });
             kafka.bootstrap_servers = b;

@@ -280,9 +280,11 @@ fn open_audit(
         }
         (Some(spec), Some(_)) => {
             let table = crate::audit::config::table_config(&cfg.job, spec);
-            Ok(Some(
-                runtime.block_on(AuditSink::open(table, decisions_log))?,
-            ))
+            Ok(Some(runtime.block_on(AuditSink::open(
+                table,
+                crate::audit::keys::AuditKeys::from_env(),
+                decisions_log,
+            ))?))
         }
     }
 }

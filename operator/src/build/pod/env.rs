@@ -1,12 +1,12 @@
 //! The worker's environment: what makes it this ordinal (identity, partitions, ids to fence, savepoint to
-//! restore) and the object store credentials. Everything ordinal-specific is here, so the job ConfigMap
-//! stays shared by all workers.
+//! restore). Everything ordinal-specific is here, so the job ConfigMap stays shared by all workers. Secrets
+//! never come as environment variables: they are mounted files (`volumes.rs`).
 
 use std::num::NonZeroU32;
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, SecretKeySelector};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector};
 use sluice_crds::assignment::assign_partitions;
-use sluice_crds::{StreamJobSpec, worker_env};
+use sluice_crds::worker_env;
 
 use crate::build::BuildError;
 use crate::naming;
@@ -86,30 +86,4 @@ pub fn fence_ids(job: &ValidatedJob, previous: NonZeroU32, ordinal: u32) -> Vec<
         .filter(|(_, old)| old.iter().any(|p| mine.contains(p)))
         .map(|(j, _)| format!("{prefix}-{}", naming::worker_identity(previous.get(), j)))
         .collect()
-}
-
-/// The object store credentials as explicit secretKeyRefs rather than envFrom: the keys the worker needs
-/// are named, and a missing key fails the pod start visibly instead of leaving the SDK without credentials.
-pub(super) fn store_credentials(spec: &StreamJobSpec) -> Vec<EnvVar> {
-    let Some(creds) = &spec.storage.credentials_secret else {
-        return Vec::new();
-    };
-    [
-        worker_env::AWS_ACCESS_KEY_ID,
-        worker_env::AWS_SECRET_ACCESS_KEY,
-    ]
-    .into_iter()
-    .map(|key| EnvVar {
-        name: key.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: creds.name.clone(),
-                key: key.into(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    })
-    .collect()
 }

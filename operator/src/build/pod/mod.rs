@@ -71,7 +71,6 @@ fn parts(job: &JobMeta, d: &Deployment, ordinal: u32) -> Result<Parts, BuildErro
     volumes::kafka_auth(spec, &mut parts);
     volumes::state_keys(spec, &mut parts);
     volumes::store_credentials(spec, &mut parts);
-    parts.env.extend(env::store_credentials(spec));
     Ok(parts)
 }
 

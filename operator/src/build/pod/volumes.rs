@@ -139,9 +139,9 @@ pub(super) fn control_tls(job: &JobMeta, spec: &StreamJobSpec, parts: &mut Parts
         .push(env(worker_env::CONTROL_TLS_KEY_FILE, file("tls.key")));
 }
 
-/// The object store credentials Secret as files too: the checkpoint store reads them again about every
-/// minute (`SLUICE_S3_CREDENTIALS_DIR`), so rotated keys reach running workers. The same keys also come as
-/// environment variables (`env.rs`) for the audit table's writer, which reads them once.
+/// The object store credentials Secret as files (`SLUICE_S3_CREDENTIALS_DIR`), never as environment
+/// variables: the checkpoint store reads them again about every minute and the audit table's writer before
+/// each append, so rotated keys reach running workers.
 pub(super) fn store_credentials(spec: &StreamJobSpec, parts: &mut Parts) {
     let Some(creds) = &spec.storage.credentials_secret else {
         return;
@@ -193,6 +193,10 @@ pub(super) fn kafka_auth(spec: &StreamJobSpec, parts: &mut Parts) {
     };
     if let Some(tls) = &auth.tls_secret {
         parts.volume(secret_volume("kafka-tls", &tls.name), KAFKA_TLS_DIR, true);
+        // Where `spec.job.kafka.security` finds ca.crt, tls.crt and tls.key.
+        parts
+            .env
+            .push(env(worker_env::KAFKA_TLS_DIR, KAFKA_TLS_DIR.to_string()));
     }
     if let Some(sasl) = &auth.sasl_secret {
         parts.volume(

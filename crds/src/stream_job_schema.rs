@@ -47,16 +47,21 @@ pub fn transaction_timeout_rule() -> String {
     )
 }
 
-/// No credential among the Kafka client properties: each name of
-/// [`sluice_api::secrets::SECRET_KAFKA_PROPERTIES`] is looked up in the map (constant cost per name).
-pub fn secret_properties_rule() -> String {
-    let names: Vec<String> = sluice_api::secrets::SECRET_KAFKA_PROPERTIES
-        .iter()
-        .map(|k| format!("'{k}'"))
-        .collect();
+/// CEL: unless `guard` holds, none of `names` is a key of `kafka.properties` (each looked up in the map:
+/// constant cost per name).
+fn properties_without(guard: &str, names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|k| format!("'{k}'")).collect();
     format!(
-        "!has(self.kafka) || !has(self.kafka.properties) || [{}].all(k, !(k in self.kafka.properties))",
+        "{guard} || !has(self.kafka.properties) || [{}].all(k, !(k in self.kafka.properties))",
         names.join(", ")
+    )
+}
+
+/// No credential among the Kafka client properties ([`sluice_api::secrets::SECRET_KAFKA_PROPERTIES`]).
+pub fn secret_properties_rule() -> String {
+    properties_without(
+        "!has(self.kafka)",
+        &sluice_api::secrets::SECRET_KAFKA_PROPERTIES,
     )
 }
 
@@ -67,13 +72,9 @@ pub fn kafka_mechanism_rule() -> String {
 
 /// With `kafka.security`, the properties it sets are not set again in `kafka.properties`.
 pub fn kafka_owned_properties_rule() -> String {
-    let names: Vec<String> = sluice_api::kafka_security::OWNED_PROPERTIES
-        .iter()
-        .map(|k| format!("'{k}'"))
-        .collect();
-    format!(
-        "!has(self.kafka) || !has(self.kafka.security) || !has(self.kafka.properties) || [{}].all(k, !(k in self.kafka.properties))",
-        names.join(", ")
+    properties_without(
+        "!has(self.kafka) || !has(self.kafka.security)",
+        &sluice_api::kafka_security::OWNED_PROPERTIES,
     )
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use sluice_cli::verify::VerifyReport;
 use sluice_crds::JobConfig;
+use sluice_crds::audit::{AuditCatalog, AuditSpec, CatalogKind};
 use sluice_crds::job_config::KafkaConfig;
 
 use crate::TestBedError;
@@ -105,6 +106,21 @@ impl JobHarness {
             self.job.state.s3.path_style = true;
             self.s3_endpoint = Some(ep.to_string());
         }
+    }
+
+    /// Gives the job an audit table: a SQLite catalog in the job's directory, the warehouse in `bucket` of
+    /// the test S3 server.
+    pub fn with_audit_table(&mut self, bucket: &str) {
+        self.job.audit = Some(AuditSpec {
+            catalog: AuditCatalog {
+                kind: CatalogKind::Sql,
+                uri: self.dir.join("catalog.db").display().to_string(),
+            },
+            warehouse: format!("s3://{bucket}/warehouse"),
+            namespace: "sluice".into(),
+            table: "decisions_audit".into(),
+            target_file_size_mib: 128,
+        });
     }
 
     pub fn state_dir(&self, slot: &str) -> PathBuf {

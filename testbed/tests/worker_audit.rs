@@ -14,7 +14,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice_audit::{AsOf, AuditTable};
 use sluice_cli::verify::read::read_topic;
 use sluice_core::processor::DecisionRecord;
-use sluice_crds::audit::{AuditCatalog, AuditSpec, CatalogKind};
 use sluice_testbed::input::InputBatches;
 use sluice_testbed::job_harness::{JobHarness, WorkerSpec};
 use sluice_testbed::process::ManagedProcess;
@@ -103,16 +102,7 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_crash_point
     let dir = sluice_testbed::cache::run_root().join(unique_name("audit-test"));
     let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, JOB_YAML).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
-    h.job.audit = Some(AuditSpec {
-        catalog: AuditCatalog {
-            kind: CatalogKind::Sql,
-            uri: dir.join("catalog.db").display().to_string(),
-        },
-        warehouse: format!("s3://{bucket}/warehouse"),
-        namespace: "sluice".into(),
-        table: "decisions_audit".into(),
-        target_file_size_mib: 128,
-    });
+    h.with_audit_table(&bucket);
 
     // Rounds: a worker runs while a batch arrives; it dies by SIGKILL at a random moment or aborts at an
     // audit crash point (each reached at the first audit append after a checkpoint of that run).

@@ -14,7 +14,6 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sluice_api::control_client::ControlClient;
 use sluice_audit::AuditTable;
-use sluice_crds::audit::{AuditCatalog, AuditSpec, CatalogKind};
 use sluice_crds::control::{SnapshotState, WorkerStatus};
 use sluice_generator::GeneratorConfig;
 use sluice_testbed::job_harness::{JobHarness, RunningWorker, WorkerSpec};
@@ -256,16 +255,7 @@ fn rotated_s3_keys_are_picked_up_without_a_restart() {
     // The audit table on the same server: its writer must follow the rotation too.
     let store = h.job.state.checkpoint_store.clone().unwrap();
     let bucket = store.trim_start_matches("s3://").split('/').next().unwrap();
-    h.job.audit = Some(AuditSpec {
-        catalog: AuditCatalog {
-            kind: CatalogKind::Sql,
-            uri: dir.join("catalog.db").display().to_string(),
-        },
-        warehouse: format!("s3://{bucket}/warehouse"),
-        namespace: "sluice".into(),
-        table: "decisions_audit".into(),
-        target_file_size_mib: 128,
-    });
+    h.with_audit_table(bucket);
     let keys = dir.join("s3-keys");
     write_keys(
         &keys,

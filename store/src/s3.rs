@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::config::{
+    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use sluice_api::job_config::S3Options;
@@ -31,6 +33,18 @@ fn remote(op: &'static str, key: &str) -> impl FnOnce(String) -> StoreError {
 }
 
 /// The SDK's errors print as "service error" alone; the debug form carries the code and message.
+/// `e` and its sources, `: `-separated: a body error's own text is only "streaming error".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 fn why<E: std::fmt::Debug>(e: E) -> String {
     let s = format!("{e:?}");
     s.chars().take(600).collect()
@@ -59,7 +73,15 @@ impl S3Store {
             .http_client(https_client())
             .load()
             .await;
-        let mut conf = aws_sdk_s3::config::Builder::from(&shared).force_path_style(opts.path_style);
+        // No CRC checksums on uploads or checks on downloads: every restored file is checked against its
+        // SHA-256 (its object name) and sealed objects carry AES-GCM tags, so they add nothing; and a server that
+        // stores an object's checksum apart from its data (s3s-fs) can pair two concurrent PUTs of one key —
+        // two workers uploading the same content-addressed file, sealed with different salts — so that the SDK
+        // refuses every later GET of it as a "streaming error".
+        let mut conf = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(opts.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         if let Some(c) = credentials {
             conf = conf.credentials_provider(Credentials::new(
                 c.access_key_id.clone(),
@@ -254,7 +276,7 @@ impl S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| remote("downloading", key)(e.to_string()))?;
+            .map_err(|e| remote("downloading", key)(error_chain(&e)))?;
         Ok(bytes.into_bytes().to_vec())
     }
 
@@ -270,7 +292,7 @@ impl S3Store {
         while let Some(chunk) = body
             .try_next()
             .await
-            .map_err(|e| remote("downloading", key)(e.to_string()))?
+            .map_err(|e| remote("downloading", key)(error_chain(&e)))?
         {
             n += chunk.len() as u64;
             file.write_all(&chunk)

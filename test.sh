@@ -26,6 +26,17 @@ step "prerequisites"
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "warm the caches in the background (log: \$CACHE/run/warm-caches-$$.log)"
+# On a fresh machine the Go-built tools, cargo-deny, s3s-fs, jars and venvs take as long as the workspace build.
+# Built beside it at the lowest priority they use the CPU the Rust build leaves idle and overlap its network
+# waits; later steps find them finished (or wait on their create-once lock). Its own session, so the cleanup
+# below stops every build it started.
+mkdir -p "$CACHE/run"
+setsid nice -n 19 ./scripts/warm-caches.sh > "$CACHE/run/warm-caches-$$.log" 2>&1 < /dev/null &
+WARM_PID=$!
+stop_warm_up() { kill -TERM -- "-$WARM_PID" 2>/dev/null || true; }
+trap stop_warm_up EXIT
+
 step "prune stale test binaries from the build cache"
 # Each dependency or profile change gives test binaries a new hash and leaves the old ones behind; on a
 # long-lived cache they add up to tens of GB. Keep only the newest build of each binary.
@@ -50,7 +61,9 @@ step "build"
 cargo build --locked --workspace --all-targets
 
 step "CRD drift check"
-cargo run --locked -q -p sluice-crds --bin crdgen -- --check charts/sluice-operator/crds/streamjob.yaml
+# The binary the workspace build made: `cargo run -p sluice-crds` would resolve features for that one package
+# and rebuild a good part of the dependency tree (minutes on a fresh machine).
+"$CARGO_TARGET_DIR/debug/crdgen" --check charts/sluice-operator/crds/streamjob.yaml
 
 step "generated reliability tables match their raw output"
 ./scripts/reliability-table.py --check docs/reliability.md
@@ -60,14 +73,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo deny check licenses bans sources"
 # Advisories are left out: the RustSec database lives on GitHub, which this project's machines cannot reach.
-DENY_VERSION=0.20.2
-DENY="$CACHE/tools/cargo-deny-$DENY_VERSION/bin/cargo-deny"
-if [ ! -x "$DENY" ]; then
-  deny_build=$(mktemp -d)
-  cargo install --locked --quiet cargo-deny --version "$DENY_VERSION" --no-default-features \
-    --root "$CACHE/tools/cargo-deny-$DENY_VERSION" --target-dir "$deny_build"
-  rm -rf "$deny_build"
-fi
+. scripts/cached-tools.sh
+DENY=$(ensure_cargo_deny)
 "$DENY" --log-level warn check licenses bans sources
 
 step "Helm chart and Argo CD checks"
@@ -78,12 +85,16 @@ step "Flink peer: its scoring reproduces the shared test vectors"
 (cd bench/flink-fraud && mvn -q -B -Dmaven.repo.local="$HOME/.m2/repository" test)
 
 step "test services: install (cached) and start"
-cargo run --locked -q -p sluice-testbed --bin sluice-testbed -- install
+# The warm-up compiles the Kubernetes binaries into Go's build cache; the install below must not compile the
+# same packages beside it.
+wait "$WARM_PID" 2>/dev/null || true
+tail -n 1 "$CACHE/run/warm-caches-$$.log"
+"$CARGO_TARGET_DIR/debug/sluice-testbed" install
 STATE=$CACHE/run/testbed-$$
-mkdir -p "$CACHE/run"   # a fresh machine has no run dir yet; the test bed's log goes there
 "$CARGO_TARGET_DIR/debug/sluice-testbed" serve --state-dir "$STATE" > "$CACHE/run/testbed-$$.log" 2>&1 &
 TESTBED_PID=$!
 cleanup() {
+  stop_warm_up
   kill -TERM "$TESTBED_PID" 2>/dev/null || true
   wait "$TESTBED_PID" 2>/dev/null || true
   "$CARGO_TARGET_DIR/debug/sluice-testbed" stop --state-dir "$STATE" || true
@@ -107,8 +118,13 @@ set +e
 # The end-to-end scenarios append one row each (scenario, events, kills, duplicates, losses, mismatches).
 export SLUICE_RELIABILITY_REPORT="$CACHE/run/reliability-$$.jsonl"
 rm -f "$SLUICE_RELIABILITY_REPORT"
-cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$CACHE/run/test-output-$$.txt"
+# The test binaries two at a time (`cargo test --workspace --no-fail-fast` runs them one after the other; most
+# end-to-end tests wait more than they compute), then the doc tests. SLUICE_TEST_JOBS=1 runs them one by one.
+./scripts/test-binaries.py --jobs "${SLUICE_TEST_JOBS:-2}" --durations "$CACHE/run/test-durations.json" 2>&1 \
+  | tee "$CACHE/run/test-output-$$.txt"
 status=${PIPESTATUS[0]}
+cargo test --locked --workspace --doc --no-fail-fast 2>&1 | tee -a "$CACHE/run/test-output-$$.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 step "summary"
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$CACHE/run/test-output-$$.txt" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

@@ -22,15 +22,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${SLUICE_CACHE_DIR:-$HOME/.cache/sluice}
-HELM_VERSION=v3.22.0
-PROMTOOL_VERSION=v0.316.0 # github.com/prometheus/prometheus module version (Prometheus 3.x)
 CHART=charts/sluice-operator
 NS=sluice-system
 # The chart's minimum Kubernetes version and a current one; helm built with `go install` defaults to 1.20.
 KUBE_VERSIONS=(1.29.0 1.34.0)
 mkdir -p "$CACHE"
-# The Go toolchain's usual location when a non-login shell did not put it on PATH.
-[ -d /usr/local/go/bin ] && case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) PATH=$PATH:/usr/local/go/bin ;; esac
 
 failed=()
 passed=0
@@ -42,17 +38,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "tools"
 # lua5.4 (the Argo CD Lua) and python3-venv come from the prerequisites step, which is quiet when all is there.
 scripts/prereqs.sh
-. scripts/create-once.sh
-go_install() { # version module-path staging
-  command -v go >/dev/null || { echo "go is needed to build $2 (Go module proxy)" >&2; return 1; }
-  GOBIN="$3/bin" go install "$2@$1" >&2
-}
-go_tool() { # name version module-path -> prints the binary path, building it once (scripts/create-once.sh)
-  create_once "$CACHE/$1-$2" "$2" go_install "$2" "$3" || return 1
-  echo "$CACHE/$1-$2/bin/$1"
-}
-HELM=$(go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm)
-PROMTOOL=$(go_tool promtool "$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool)
+# helm and promtool: pinned and built once (Go module proxy) by the recipe ./test.sh and its cache warm-up share.
+. scripts/cached-tools.sh
+HELM=$(ensure_helm)
+PROMTOOL=$(ensure_promtool)
 if python3 -c 'import yaml' 2>/dev/null; then
   PY=python3
 else

@@ -1,6 +1,7 @@
-//! Helm, built from the Go module proxy once into the cache, shared with `testbed/chart-check.sh`: both build
-//! `helm.sh/helm/v3/cmd/helm@HELM_VERSION` with `go install` into `<cache>/helm-<version>/bin/helm` under the
-//! same create-once stamp, so whichever runs first builds it and the other reuses it.
+//! Helm, built from the Go module proxy once into the cache, shared with the scripts (`scripts/cached-tools.sh`,
+//! used by `testbed/chart-check.sh` and the cache warm-up): both build `helm.sh/helm/v3/cmd/helm@HELM_VERSION`
+//! with `go install` into `<cache>/helm-<version>/bin/helm` under the same create-once stamp, so whichever runs
+//! first builds it and the other reuses it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,7 +9,7 @@ use std::process::Command;
 use crate::TestBedError;
 use crate::cache::cache_root;
 
-/// Must equal `HELM_VERSION` in testbed/chart-check.sh (a unit test checks).
+/// Must equal `HELM_VERSION` in scripts/cached-tools.sh (a unit test checks).
 pub const HELM_VERSION: &str = "v3.22.0";
 
 /// The helm binary, built first if the cache has none.
@@ -29,8 +30,10 @@ mod tests {
     use super::HELM_VERSION;
 
     #[test]
-    fn the_chart_checks_build_the_same_helm() {
-        let script = crate::cache::testbed_dir().join("chart-check.sh");
+    fn the_scripts_build_the_same_helm() {
+        let script = crate::cache::repo_root()
+            .join("scripts")
+            .join("cached-tools.sh");
         let text = std::fs::read_to_string(&script).unwrap();
         assert!(
             text.lines()

@@ -14,7 +14,8 @@ use crate::cache::cache_root;
 
 /// The Kafka version in `testbed/kafka/pom.xml`; the install directory is named after it.
 pub const KAFKA_VERSION: &str = "4.1.1";
-/// The `s3s-fs` release we build; pinned so a cold run is reproducible.
+/// The `s3s-fs` release we build; pinned so a cold run is reproducible. Must equal `S3S_FS_VERSION` in
+/// scripts/cached-tools.sh, whose `ensure_s3s_fs` makes the same directory under the same key (a unit test checks).
 pub const S3S_FS_VERSION: &str = "0.14.1";
 
 fn kafka_pom() -> PathBuf {
@@ -130,7 +131,21 @@ pub fn ensure_all() -> Result<(), TestBedError> {
 
 #[cfg(test)]
 mod tests {
-    use super::fingerprint;
+    use super::{S3S_FS_VERSION, fingerprint};
+
+    #[test]
+    fn the_scripts_build_the_same_s3s_fs() {
+        let script = crate::cache::repo_root()
+            .join("scripts")
+            .join("cached-tools.sh");
+        let text = std::fs::read_to_string(&script).unwrap();
+        let line = format!("S3S_FS_VERSION={S3S_FS_VERSION}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{} does not set {line}",
+            script.display()
+        );
+    }
 
     #[test]
     fn fingerprint_changes_with_content() {

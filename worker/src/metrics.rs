@@ -211,8 +211,7 @@ impl Metrics {
     pub fn partition_memory(&self, partition: i32, m: PartitionMemory) {
         let label = PartitionLabel { partition };
         let set = |g: &Family<PartitionLabel, Gauge>, v: u64| {
-            g.get_or_create(&label)
-                .set(i64::try_from(v).unwrap_or(i64::MAX));
+            g.get_or_create(&label).set(gauge_bytes(v));
         };
         set(&self.memtable_bytes, m.memtables);
         set(&self.table_readers_bytes, m.table_readers);
@@ -220,9 +219,8 @@ impl Metrics {
     }
 
     pub fn block_cache(&self, b: BlockCacheUsage) {
-        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.block_cache_usage_bytes.set(gauge(b.usage));
-        self.block_cache_pinned_bytes.set(gauge(b.pinned));
+        self.block_cache_usage_bytes.set(gauge_bytes(b.usage));
+        self.block_cache_pinned_bytes.set(gauge_bytes(b.pinned));
     }
 
     /// Checkpoints and savepoints: pause, duration, failures, bytes.
@@ -319,6 +317,12 @@ impl Metrics {
             .get_or_create(&kind_label(kind))
             .inc();
     }
+}
+
+/// A byte count as a gauge value: Prometheus gauges are `i64`, and no real size reaches `i64::MAX`, so
+/// saturating there is only a guard.
+pub fn gauge_bytes(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

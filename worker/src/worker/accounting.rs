@@ -183,7 +183,7 @@ impl Accounting {
             self.metrics
                 .state_bytes
                 .get_or_create(&label)
-                .set(i64::try_from(state_bytes).unwrap_or(i64::MAX));
+                .set(crate::metrics::gauge_bytes(state_bytes));
             self.metrics.partition_memory(p, task.memory());
             let processed = self.processed.get(&p).copied().unwrap_or(0);
             partitions.push(PartitionStatus {

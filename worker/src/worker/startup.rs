@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sluice_core::model::ScoringModel;
 use sluice_core::processor::JobParams;
@@ -142,9 +143,7 @@ fn frontier_of(
     let mut frontier = [0i64; 3];
     let mut earliest = [0i64; 3];
     for (i, name) in names.iter().enumerate() {
-        let (low, _high) = consumer
-            .fetch_watermarks(name, p, INIT_TIMEOUT)
-            .map_err(kerr(format!("reading watermarks of {name}/{p}")))?;
+        let (low, _high) = watermarks(consumer, name, p, deadline)?;
         earliest[i] = low;
         frontier[i] = match committed.find_partition(name, p).map(|e| e.offset()) {
             Some(Offset::Offset(o)) => o,
@@ -152,4 +151,60 @@ fn frontier_of(
         };
     }
     Ok((frontier, earliest))
+}
+
+/// Low and high watermarks of `name`/`p`. Right after a topic is created, or while a broker restarts, a
+/// partition's leader may not be settled yet (NotLeaderForPartition, LeaderNotAvailable, the topic not yet
+/// in the metadata): those answers are retried until the start-up `deadline`; any other error is final.
+fn watermarks(
+    consumer: &BaseConsumer,
+    name: &str,
+    p: i32,
+    deadline: Instant,
+) -> Result<(i64, i64), WorkerError> {
+    loop {
+        match consumer.fetch_watermarks(name, p, INIT_TIMEOUT) {
+            Ok(w) => return Ok(w),
+            Err(e) if leader_not_settled(&e) && Instant::now() < deadline => {
+                tracing::warn!(topic = name, partition = p, error = %e, "reading watermarks failed; retrying");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => return Err(kerr(format!("reading watermarks of {name}/{p}"))(e).into()),
+        }
+    }
+}
+
+/// Errors that say the partition's leadership is still settling, not that something is wrong.
+fn leader_not_settled(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_settling_leadership_is_retried() {
+        for code in [
+            RDKafkaErrorCode::NotLeaderForPartition,
+            RDKafkaErrorCode::LeaderNotAvailable,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ] {
+            assert!(leader_not_settled(&KafkaError::MetadataFetch(code)), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::SaslAuthenticationFailed,
+            RDKafkaErrorCode::InvalidPartitions,
+        ] {
+            assert!(!leader_not_settled(&KafkaError::MetadataFetch(code)), "{code:?}");
+        }
+    }
 }

@@ -16,7 +16,8 @@ use crate::binaries::{binary, terminate};
 use crate::kafka_admin::{create_job_topics, group_lag, job_topics};
 use crate::ports::free_port;
 use crate::process::ManagedProcess;
-use crate::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, unique_name};
+use crate::secured_kafka::SecuredKafka;
+use crate::testbed::{S3_ACCESS_KEY, S3_SECRET_KEY, TestBed, unique_name};
 
 /// One worker to start.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +53,8 @@ pub struct JobHarness {
     pub token_file: PathBuf,
     pub token: String,
     s3_endpoint: Option<String>,
+    /// Environment of every worker started (the secured listener's credential files and TLS directory).
+    worker_env: Vec<(String, String)>,
 }
 
 fn cmd_err(what: &str) -> impl FnOnce(String) -> TestBedError + '_ {
@@ -95,7 +98,40 @@ impl JobHarness {
             token_file,
             token,
             s3_endpoint: None,
+            worker_env: Vec::new(),
         })
+    }
+
+    /// The job on `bed`'s broker as the end-to-end tests run it by default: topics, lag and `verify` over
+    /// the plaintext listener (the test's own view), the workers over SASL_SSL ([`JobHarness::over_sasl_ssl`]).
+    pub fn on_bed(
+        bed: &TestBed,
+        dir: &Path,
+        partitions: i32,
+        extra_yaml: &str,
+    ) -> Result<JobHarness, TestBedError> {
+        let mut h = JobHarness::new(bed.kafka_bootstrap(), dir, partitions, extra_yaml)?;
+        h.over_sasl_ssl(bed.kafka_sasl_ssl()?)?;
+        Ok(h)
+    }
+
+    /// Points the workers at `kafka`: `job.kafka` becomes its address with `security` SASL_SSL and
+    /// SCRAM-SHA-512 (the properties kept), and every worker gets the credential files and the CA as the
+    /// operator mounts them. Topic set-up, lag and `verify` stay on [`JobHarness::bootstrap`].
+    pub fn over_sasl_ssl(&mut self, kafka: &SecuredKafka) -> Result<(), TestBedError> {
+        let access = kafka.worker_access(&self.dir)?;
+        let properties = self
+            .job
+            .kafka
+            .take()
+            .map(|k| k.properties)
+            .unwrap_or_default();
+        self.job.kafka = Some(KafkaConfig {
+            properties,
+            ..access.kafka
+        });
+        self.worker_env = access.env;
+        Ok(())
     }
 
     /// Uses `store_uri` as the checkpoint store; `s3_endpoint` for s3:// stores (test credentials).
@@ -172,6 +208,7 @@ impl JobHarness {
             cmd.env("SLUICE_CONTROL_TLS_CERT_FILE", cert)
                 .env("SLUICE_CONTROL_TLS_KEY_FILE", key);
         }
+        cmd.envs(self.worker_env.iter().map(|(k, v)| (k, v)));
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         let scheme = if spec.tls.is_some() { "https" } else { "http" };
         let log = self.dir.join(format!("worker-{}.log", spec.identity));

@@ -20,6 +20,7 @@ pub mod ports;
 pub mod process;
 pub mod provenance;
 pub mod rng;
+pub mod secured_kafka;
 pub mod services;
 pub mod testbed;
 

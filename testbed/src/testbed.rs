@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cache::run_root;
+use crate::secured_kafka::SecuredKafka;
 use crate::{KafkaBroker, S3Server, TestBedError};
 
 /// Environment variable naming the shared broker's bootstrap address.
@@ -103,6 +104,8 @@ pub fn unique_name(prefix: &str) -> String {
 #[derive(Debug)]
 pub struct TestBed {
     kafka_bootstrap: Option<String>,
+    /// The same broker's SASL_SSL listener.
+    kafka_secured: Option<SecuredKafka>,
     s3_endpoint: Option<String>,
     private_kafka: Option<KafkaBroker>,
     private_s3: Option<S3Server>,
@@ -133,9 +136,7 @@ impl TestBed {
     /// Private Kafka and S3 even when shared ones are announced: for tests that stop and restart them.
     pub fn private_kafka_and_s3() -> Result<TestBed, TestBedError> {
         let mut bed = TestBed::empty();
-        let broker = KafkaBroker::start(&run_root().join(unique_name("kafka")))?;
-        bed.kafka_bootstrap = Some(broker.bootstrap());
-        bed.private_kafka = Some(broker);
+        bed.use_private_kafka(KafkaBroker::start(&run_root().join(unique_name("kafka")))?);
         let server = S3Server::start(&run_root().join(unique_name("s3")))?;
         bed.s3_endpoint = Some(server.endpoint());
         bed.private_s3 = Some(server);
@@ -155,6 +156,7 @@ impl TestBed {
     fn empty() -> TestBed {
         TestBed {
             kafka_bootstrap: None,
+            kafka_secured: None,
             s3_endpoint: None,
             private_kafka: None,
             private_s3: None,
@@ -164,12 +166,20 @@ impl TestBed {
     fn add_kafka(&mut self) -> Result<(), TestBedError> {
         if let Ok(bootstrap) = std::env::var(ENV_KAFKA) {
             self.kafka_bootstrap = Some(bootstrap);
+            self.kafka_secured = SecuredKafka::from_env()?;
             return Ok(());
         }
-        let broker = KafkaBroker::start(&run_root().join(unique_name("kafka")))?;
-        self.kafka_bootstrap = Some(broker.bootstrap());
-        self.private_kafka = Some(broker);
+        self.use_private_kafka(KafkaBroker::start(&run_root().join(unique_name("kafka")))?);
         Ok(())
+    }
+
+    fn use_private_kafka(&mut self, broker: KafkaBroker) {
+        self.kafka_bootstrap = Some(broker.bootstrap());
+        self.kafka_secured = Some(SecuredKafka {
+            bootstrap: broker.sasl_ssl_bootstrap(),
+            ca_cert: broker.tls().ca_cert,
+        });
+        self.private_kafka = Some(broker);
     }
 
     fn add_s3(&mut self) -> Result<(), TestBedError> {
@@ -186,6 +196,13 @@ impl TestBed {
     /// `bootstrap.servers` of the broker. Empty if this bed has no Kafka.
     pub fn kafka_bootstrap(&self) -> &str {
         self.kafka_bootstrap.as_deref().unwrap_or_default()
+    }
+
+    /// The broker's SASL_SSL listener (SCRAM-SHA-512 over TLS), how the end-to-end jobs connect by default.
+    pub fn kafka_sasl_ssl(&self) -> Result<&SecuredKafka, TestBedError> {
+        self.kafka_secured.as_ref().ok_or_else(|| {
+            TestBedError::Env("this test bed has no Kafka broker with a SASL_SSL listener".into())
+        })
     }
 
     /// The S3 endpoint URL. Empty if this bed has no S3.

@@ -100,7 +100,7 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_crash_point
     rt().block_on(s3_client(&endpoint).create_bucket().bucket(&bucket).send())
         .unwrap();
     let dir = sluice_testbed::cache::run_root().join(unique_name("audit-test"));
-    let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, JOB_YAML).unwrap();
+    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, JOB_YAML).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
     h.with_audit_table(&bucket);
 

@@ -147,13 +147,7 @@ fn incremental_checkpoints_and_savepoint_rescale_1_to_3_to_2_keep_exactly_once()
     let endpoint = bed.s3_endpoint().to_string();
     let bucket = make_bucket(&endpoint);
     let dir = test_dir();
-    let mut h = JobHarness::new(
-        bed.kafka_bootstrap(),
-        &dir,
-        PARTITIONS,
-        JOB_YAML_TRIGGERED_ONLY,
-    )
-    .unwrap();
+    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, JOB_YAML_TRIGGERED_ONLY).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
     let mut produced = INPUT.produce(&h, 0, 5_000).unwrap();
 
@@ -338,7 +332,7 @@ fn crash_between_files_and_manifest_leaves_the_previous_checkpoint_usable() {
     let endpoint = bed.s3_endpoint().to_string();
     let bucket = make_bucket(&endpoint);
     let dir = test_dir();
-    let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, JOB_YAML).unwrap();
+    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, JOB_YAML).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
     let produced = INPUT.produce(&h, 0, 12_000).unwrap();
 
@@ -414,13 +408,7 @@ fn a_redeploy_from_an_older_savepoint_replays_to_the_frontier_in_a_new_lineage()
     let endpoint = bed.s3_endpoint().to_string();
     let bucket = make_bucket(&endpoint);
     let dir = test_dir();
-    let mut h = JobHarness::new(
-        bed.kafka_bootstrap(),
-        &dir,
-        PARTITIONS,
-        JOB_YAML_TRIGGERED_ONLY,
-    )
-    .unwrap();
+    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, JOB_YAML_TRIGGERED_ONLY).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
     let all = [0, 1, 2, 3];
     let mut produced = INPUT.produce(&h, 0, 2_000).unwrap();

@@ -57,7 +57,7 @@ fn the_control_api_accepts_oidc_tokens_by_role_and_refuses_forged_ones() {
     let bed = TestBed::with_kafka().unwrap();
     let issuer = OidcIssuer::start().unwrap();
     let dir = sluice_testbed::cache::run_root().join(unique_name("oidc-test"));
-    let h = JobHarness::new(bed.kafka_bootstrap(), &dir, 2, "").unwrap();
+    let h = JobHarness::on_bed(&bed, &dir, 2, "").unwrap();
     let settings = serde_json::json!({
         "issuer": issuer.issuer, "audience": AUDIENCE,
         "readRoles": ["fraud-analyst"], "operateRoles": ["fraud-oncall"],

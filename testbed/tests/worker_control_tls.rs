@@ -18,7 +18,7 @@ fn control_api_serves_https_with_the_configured_certificate() {
     let bed = TestBed::with_kafka().unwrap();
     let dir = sluice_testbed::cache::run_root().join(unique_name("tls-test"));
     let pki = certs::generate(&dir.join("pki"), &[]).unwrap();
-    let h = JobHarness::new(bed.kafka_bootstrap(), &dir, 1, "").unwrap();
+    let h = JobHarness::on_bed(&bed, &dir, 1, "").unwrap();
     let spec = WorkerSpec {
         slot: "a".into(),
         identity: "p1-w0".into(),

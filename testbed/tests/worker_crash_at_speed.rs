@@ -271,7 +271,7 @@ fn workers_killed_at_speed_lose_and_duplicate_nothing() {
     let started = Instant::now();
     let bed = TestBed::with_kafka_and_s3().unwrap();
     let dir = std::env::temp_dir().join(unique_name("crash-speed"));
-    let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, JOB_YAML).unwrap();
+    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, JOB_YAML).unwrap();
     let bucket = unique_name("crash-speed");
     let endpoint = bed.s3_endpoint().to_string();
     tokio::runtime::Runtime::new()

@@ -1,7 +1,8 @@
 //! Exactly-once under crashes, against a real Kafka broker: two `sluice-worker` processes are SIGKILLed at
 //! random moments and aborted at every crash_point, over and over; afterwards a read_committed reader and the
 //! independent oracle must agree that every authorization has exactly one decision, nothing is lost, and the
-//! DLQ holds exactly the malformed inputs.
+//! DLQ holds exactly the malformed inputs. The workers reach the broker over SASL_SSL (SCRAM-SHA-512), as
+//! every end-to-end job does by default; the test's producer and reader use the plaintext listener.
 
 // Test code: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,6 +17,7 @@ use sluice_testbed::binaries::{binary, terminate};
 use sluice_testbed::kafka_admin::{create_job_topics, group_lag, job_topics};
 use sluice_testbed::process::ManagedProcess;
 use sluice_testbed::rng::Lcg;
+use sluice_testbed::secured_kafka::WorkerKafkaAccess;
 use sluice_testbed::{TestBed, unique_name};
 use sluice_worker::crash_points;
 
@@ -23,12 +25,17 @@ const PARTITIONS: i32 = 4;
 
 struct Job {
     dir: PathBuf,
+    /// The plaintext listener: topic set-up, lag, the test's producer and reader.
     bootstrap: String,
+    /// How the workers connect: the secured listener.
+    access: WorkerKafkaAccess,
     job: JobConfig,
 }
 
 impl Job {
-    fn new(bootstrap: &str, dir: &Path) -> Job {
+    fn new(bed: &TestBed, dir: &Path) -> Job {
+        let bootstrap = bed.kafka_bootstrap();
+        let access = bed.kafka_sasl_ssl().unwrap().worker_access(dir).unwrap();
         let prefix = unique_name("eos");
         let topics = job_topics(&prefix);
         create_job_topics(bootstrap, &topics, PARTITIONS).unwrap();
@@ -40,6 +47,7 @@ impl Job {
         Job {
             dir: dir.to_path_buf(),
             bootstrap: bootstrap.to_string(),
+            access,
             job,
         }
     }
@@ -59,11 +67,7 @@ impl Job {
     ) -> PathBuf {
         let mut job = self.job.clone();
         job.state.dir = self.dir.join(format!("state-w{w}")).display().to_string();
-        job.kafka = Some(sluice_crds::job_config::KafkaConfig {
-            bootstrap_servers: self.bootstrap.clone(),
-            security: None,
-            properties: Default::default(),
-        });
+        job.kafka = Some(self.access.kafka.clone());
         let cfg = serde_json::json!({
             "job": job,
             "worker": { "identity": identity, "partitions": partitions, "fenceTransactionalIds": fence },
@@ -76,10 +80,13 @@ impl Job {
     fn start_worker(&self, w: usize, config: &Path, crash_point: Option<String>) -> ManagedProcess {
         let mut cmd = Command::new(binary("sluice-worker").unwrap());
         // Several workers share this host: let each bind free loopback ports for its control API and metrics.
+        // The shared test bed's SLUICE_KAFKA_BOOTSTRAP (plaintext) would override the config's secured listener.
+        cmd.env_remove("SLUICE_KAFKA_BOOTSTRAP");
         cmd.arg(config)
             .env("RUST_LOG", "info")
             .env("SLUICE_CONTROL_ADDR", "127.0.0.1:0")
-            .env("SLUICE_METRICS_ADDR", "127.0.0.1:0");
+            .env("SLUICE_METRICS_ADDR", "127.0.0.1:0")
+            .envs(self.access.env.iter().map(|(k, v)| (k, v)));
         if let Some(fp) = crash_point {
             cmd.env(sluice_crds::crash_point::ENV, fp);
         }
@@ -142,7 +149,7 @@ impl Job {
 fn sigkill_and_crash_points_lose_and_duplicate_nothing() {
     let bed = TestBed::with_kafka().unwrap();
     let tmp = tempfile_dir();
-    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let job = Job::new(&bed, &tmp);
     let generator = GeneratorConfig {
         seed: 7,
         cards: 1_500,
@@ -299,7 +306,7 @@ fn sigkill_and_crash_points_lose_and_duplicate_nothing() {
 fn rescale_fences_the_old_assignment_and_keeps_exactly_once() {
     let bed = TestBed::with_kafka().unwrap();
     let tmp = tempfile_dir();
-    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let job = Job::new(&bed, &tmp);
     let generator = GeneratorConfig {
         seed: 11,
         cards: 800,
@@ -348,7 +355,7 @@ fn input_in_every_compression_codec_is_read() {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     let bed = TestBed::with_kafka().unwrap();
     let tmp = tempfile_dir();
-    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let job = Job::new(&bed, &tmp);
     let codecs = ["gzip", "snappy", "lz4", "zstd"];
     let producers: Vec<ThreadedProducer<DefaultProducerContext>> = codecs
         .iter()
@@ -407,7 +414,7 @@ fn oversized_input_goes_to_the_dlq_cut_and_the_job_runs_on() {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     let bed = TestBed::with_kafka().unwrap();
     let tmp = tempfile_dir();
-    let job = Job::new(bed.kafka_bootstrap(), &tmp);
+    let job = Job::new(&bed, &tmp);
     let generator = GeneratorConfig {
         seed: 22,
         cards: 200,

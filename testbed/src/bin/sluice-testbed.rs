@@ -18,6 +18,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use sluice_testbed::services::kube::install::{ensure_kube, kube_installed};
 use sluice_testbed::services::kube::{ENV_KUBECONFIG, KubeCluster};
+use sluice_testbed::secured_kafka::{ENV_KAFKA_CA, ENV_KAFKA_SASL_SSL};
 use sluice_testbed::testbed::{ENV_KAFKA, ENV_S3};
 use sluice_testbed::{KafkaBroker, S3Server, TestBedError, install};
 
@@ -110,8 +111,10 @@ fn serve(state_dir: &Path) -> Result<(), TestBedError> {
         .collect();
     write(&state_dir.join("pids"), &pids.join("\n"))?;
     let mut env = format!(
-        "{ENV_KAFKA}={}\n{ENV_S3}={}\n",
+        "{ENV_KAFKA}={}\n{ENV_KAFKA_SASL_SSL}={}\n{ENV_KAFKA_CA}={}\n{ENV_S3}={}\n",
         kafka.bootstrap(),
+        kafka.sasl_ssl_bootstrap(),
+        kafka.tls().ca_cert.display(),
         s3.endpoint()
     );
     if let Some(kube) = &kube {

@@ -60,8 +60,10 @@ impl SecuredKafka {
         let tls_dir = dir.join("kafka-tls");
         std::fs::create_dir_all(&tls_dir)
             .map_err(TestBedError::io(format!("creating {}", tls_dir.display())))?;
-        std::fs::copy(&self.ca_cert, tls_dir.join("ca.crt"))
-            .map_err(TestBedError::io(format!("copying {}", self.ca_cert.display())))?;
+        std::fs::copy(&self.ca_cert, tls_dir.join("ca.crt")).map_err(TestBedError::io(format!(
+            "copying {}",
+            self.ca_cert.display()
+        )))?;
         let user = dir.join("kafka-sasl-username");
         let password = dir.join("kafka-sasl-password");
         std::fs::write(&user, SASL_USER).map_err(TestBedError::io("writing the SASL username"))?;

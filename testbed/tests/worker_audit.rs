@@ -100,7 +100,9 @@ fn audit_table_holds_every_committed_decision_once_through_kills_and_crash_point
     rt().block_on(s3_client(&endpoint).create_bucket().bucket(&bucket).send())
         .unwrap();
     let dir = sluice_testbed::cache::run_root().join(unique_name("audit-test"));
-    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, JOB_YAML).unwrap();
+    // PLAINTEXT, unlike the other worker tests: `sluice audit` reaches Kafka through the job's config, and
+    // on SASL_SSL it does not yet read the SASL credential files the workers read (issue #22).
+    let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, JOB_YAML).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&endpoint));
     h.with_audit_table(&bucket);
 

@@ -205,10 +205,8 @@ impl<'h> Fleet<'h> {
                 return;
             }
             if !input_live() && matches!(self.h.lag(), Ok(0)) {
-                eprintln!(
-                    "crash point {name}:{n} not reached before the input ended; killed plain"
-                );
-                self.kill_and_restart(i, None);
+                self.kill_armed(i, name, n);
+                self.restart(i, None);
                 return;
             }
             assert!(
@@ -217,6 +215,33 @@ impl<'h> Fleet<'h> {
                 self.members[i].worker.process.log_tail(40)
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILLs member `i`, armed with `name`:`n`, once the input has ended. Points on the checkpoint path can
+    /// still be reached then, between the last check and the signal: such an abort counts as the point's hit
+    /// (not as a kill); any other exit fails the test.
+    fn kill_armed(&mut self, i: usize, name: &'static str, n: u64) {
+        let process = &mut self.members[i].worker.process;
+        let killed = process.kill_live();
+        let aborted_at_point = process
+            .try_exit()
+            .is_some_and(sluice_testbed::process::ManagedProcess::is_crash_point_abort)
+            && process
+                .log_tail(40)
+                .contains(&format!("crash point {name} reached"));
+        match killed {
+            Ok(()) => {
+                eprintln!(
+                    "crash point {name}:{n} not reached before the input ended; killed plain"
+                );
+                self.kills += 1;
+            }
+            Err(_) if aborted_at_point => {
+                eprintln!("crash point {name}:{n} reached as the input ended");
+                *self.aborts.entry(name).or_default() += 1;
+            }
+            Err(e) => panic!("{e}"),
         }
     }
 
@@ -271,7 +296,10 @@ fn workers_killed_at_speed_lose_and_duplicate_nothing() {
     let started = Instant::now();
     let bed = TestBed::with_kafka_and_s3().unwrap();
     let dir = std::env::temp_dir().join(unique_name("crash-speed"));
-    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, JOB_YAML).unwrap();
+    // PLAINTEXT, unlike the other worker tests: on SASL_SSL (2026-12-07, c5b3e79) only 3 rounds of the schedule
+    // fit in the live input and `during_checkpoint` was never reached, so the restarts' cost over TLS and
+    // SCRAM has to be measured and the schedule paced to it before this test can move (issue #22).
+    let mut h = JobHarness::new(bed.kafka_bootstrap(), &dir, PARTITIONS, JOB_YAML).unwrap();
     let bucket = unique_name("crash-speed");
     let endpoint = bed.s3_endpoint().to_string();
     tokio::runtime::Runtime::new()

@@ -91,7 +91,7 @@ fn job_on_its_own_store(
     let job = format!(
         "commitInterval: 100ms\nstate:\n  checkpointInterval: {interval}\n  tolerableFailedCheckpoints: 1000\n  blockCacheMib: 16\n  writeBufferMib: 16\n"
     );
-    let mut h = JobHarness::on_bed(&bed, &dir, PARTITIONS, &job).unwrap();
+    let mut h = JobHarness::on_bed(bed, &dir, PARTITIONS, &job).unwrap();
     h.with_store(&format!("s3://{bucket}/store"), Some(&s3.endpoint()));
     (dir, s3, h)
 }

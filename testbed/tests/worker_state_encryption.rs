@@ -47,7 +47,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn job(bed: &TestBed, dir: &Path, encrypt: Option<&str>) -> (JobHarness, String) {
-    let mut h = JobHarness::on_bed(&bed, dir, PARTITIONS, JOB_YAML).unwrap();
+    let mut h = JobHarness::on_bed(bed, dir, PARTITIONS, JOB_YAML).unwrap();
     let bucket = unique_name("sealed");
     rt().block_on(
         s3_client(bed.s3_endpoint())

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use sluice_testbed::secured_kafka::{ENV_KAFKA_CA, ENV_KAFKA_SASL_SSL};
 use sluice_testbed::services::kube::install::{ensure_kube, kube_installed};
 use sluice_testbed::services::kube::{ENV_KUBECONFIG, KubeCluster};
-use sluice_testbed::secured_kafka::{ENV_KAFKA_CA, ENV_KAFKA_SASL_SSL};
 use sluice_testbed::testbed::{ENV_KAFKA, ENV_S3};
 use sluice_testbed::{KafkaBroker, S3Server, TestBedError, install};
 

@@ -197,14 +197,20 @@ mod tests {
             RDKafkaErrorCode::LeaderNotAvailable,
             RDKafkaErrorCode::UnknownTopicOrPartition,
         ] {
-            assert!(leader_not_settled(&KafkaError::MetadataFetch(code)), "{code:?}");
+            assert!(
+                leader_not_settled(&KafkaError::MetadataFetch(code)),
+                "{code:?}"
+            );
         }
         for code in [
             RDKafkaErrorCode::TopicAuthorizationFailed,
             RDKafkaErrorCode::SaslAuthenticationFailed,
             RDKafkaErrorCode::InvalidPartitions,
         ] {
-            assert!(!leader_not_settled(&KafkaError::MetadataFetch(code)), "{code:?}");
+            assert!(
+                !leader_not_settled(&KafkaError::MetadataFetch(code)),
+                "{code:?}"
+            );
         }
     }
 }
